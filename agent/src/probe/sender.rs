@@ -1,0 +1,374 @@
+//! STAMP Session-Sender state machine, sans-IO: times and bytes in, packets and events out.
+//!
+//! Timestamps (all Unix ns, one clock per host):
+//! T1 = sender transmit (user space, read right before the send), T2 = reflector receive,
+//! T3 = reflector transmit, T4 = sender receive (kernel timestamp where available).
+//! RTT = (T4 - T1) - (T3 - T2): the reflector's dwell time is excluded.
+//! One-way delay forward = T2 - T1, reverse = T4 - T3 (as good as the two clocks agree; the
+//! combined error estimate from both ends comes with every reply).
+//!
+//! Outcomes, each counted once: a probe is *lost* when its own timeout expires without a reply;
+//! a reply after that is *late*; a second copy of an accepted reply is a *duplicate*; a reply
+//! to probe n arriving after the reply to a later probe is *reordered* (and still counted as
+//! received). Loss is split by direction with the stateful reflector's own sequence number:
+//! between two answered probes s_a < s_b with reflector sequences r_a < r_b, the reflector
+//! received r_b - r_a - 1 of the probes in between; those that were lost were lost on the way
+//! back, the rest on the way out. The split is therefore known once the next probe after a
+//! loss is answered; total loss is known at each probe's timeout.
+//!
+//! IPDV (RFC 5481) is taken between probes n-1 and n when both were answered (so the clock
+//! offset cancels); jitter is the RFC 3550 running estimate J += (|D| - J) / 16 over replies
+//! in arrival order.
+
+use std::collections::VecDeque;
+
+use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
+
+/// Probes kept for matching; with timeout/interval bounded by config this is never reached
+/// by live probes, only by history kept for late and duplicate detection.
+pub const MAX_WINDOW: usize = 1 << 17;
+
+/// Schedule and sizes of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderConfig {
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    /// Test packet size on the wire (UDP payload), 44..=9000 bytes.
+    pub packet_len: usize,
+}
+
+/// Measurements from one accepted reply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reply {
+    pub seq: u32,
+    pub rtt_ns: u64,
+    pub forward_ns: i64,
+    pub reverse_ns: i64,
+    /// IPDV samples (forward, reverse) completed by this reply: the pair (n-1, n) if n-1 was
+    /// answered, and the pair (n, n+1) if n+1 was answered first (reordering).
+    pub ipdv: [Option<(i64, i64)>; 2],
+    pub reordered: bool,
+    /// RFC 3550 jitter estimates after this reply.
+    pub jitter_forward_ns: f64,
+    pub jitter_reverse_ns: f64,
+    /// Sender's plus reflector's error estimate.
+    pub clock_error_ns: u64,
+    /// Both ends said their clocks were synchronized.
+    pub synchronized: bool,
+}
+
+/// What happened; drained with [`Sender::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event {
+    Sent { seq: u32 },
+    Reply(Reply),
+    Lost { seq: u32 },
+    /// Direction of losses, attributed once a later probe was answered.
+    LossDirection { forward: u64, reverse: u64 },
+    Duplicate { seq: u32 },
+    Late { seq: u32 },
+    /// Not a reflected STAMP packet.
+    Malformed,
+    /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
+    Unmatched,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Pending,
+    Answered {
+        reflector_seq: u32,
+        forward_ns: i64,
+        reverse_ns: i64,
+    },
+    Lost,
+    /// Answered after its timeout: counted as lost and as late.
+    LateAnswered,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    t1_ns: u64,
+    t1_raw: u64,
+    state: State,
+}
+
+/// One STAMP session towards one reflector.
+pub struct Sender {
+    config: SenderConfig,
+    /// Sequence number of `window[0]`; internal sequences are u64, the wire carries the low
+    /// 32 bits.
+    base: u64,
+    window: VecDeque<Slot>,
+    next_send_ns: Option<u64>,
+    /// Everything below this sequence has been checked against its timeout.
+    expiry_cursor: u64,
+    /// Everything below this sequence has been attributed to a loss direction.
+    attr_cursor: u64,
+    attr_anchor: Option<u32>,
+    attr_run: u64,
+    highest_answered: Option<u64>,
+    last_transit: Option<(i64, i64)>,
+    jitter: (f64, f64),
+    events: VecDeque<Event>,
+}
+
+impl Sender {
+    /// A session whose first probe goes out at `start_ns`.
+    pub fn new(config: SenderConfig, start_ns: u64) -> Sender {
+        Sender {
+            config,
+            base: 0,
+            window: VecDeque::new(),
+            next_send_ns: Some(start_ns),
+            expiry_cursor: 0,
+            attr_cursor: 0,
+            attr_anchor: None,
+            attr_run: 0,
+            highest_answered: None,
+            last_transit: None,
+            jitter: (0.0, 0.0),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Writes the next test packet into `buf` (cleared first) if one is due at `now`; the
+    /// packet's T1 is `now`, so read the clock right before calling and send right after.
+    pub fn poll_transmit(&mut self, now: u64, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool {
+        let Some(due) = self.next_send_ns else {
+            return false;
+        };
+        if now < due {
+            return false;
+        }
+        let interval = self.config.interval_ns;
+        // Keep a fixed schedule, but never burst to catch up after a stall.
+        let next = due + interval;
+        self.next_send_ns = Some(if next <= now { now + interval } else { next });
+
+        let seq = self.base + self.window.len() as u64;
+        let t1 = Timestamp::from_unix_ns(now);
+        buf.clear();
+        TestPacket {
+            seq: seq as u32,
+            timestamp: t1,
+            error_estimate: estimate,
+            len: self.config.packet_len,
+        }
+        .encode(buf);
+        self.window.push_back(Slot {
+            t1_ns: now,
+            t1_raw: t1.raw,
+            state: State::Pending,
+        });
+        self.events.push_back(Event::Sent { seq: seq as u32 });
+        if self.window.len() > MAX_WINDOW {
+            self.trim(now, true);
+        }
+        true
+    }
+
+    /// Stops sending; pending probes still time out normally.
+    pub fn stop(&mut self) {
+        self.next_send_ns = None;
+    }
+
+    /// The next time `handle_timeout` or `poll_transmit` has work: the next send or the next
+    /// probe timeout, whichever is first.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let expiry = self
+            .slot(self.expiry_cursor)
+            .map(|s| s.t1_ns + self.config.timeout_ns);
+        match (self.next_send_ns, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Declares lost every probe whose timeout has expired at `now`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        let timeout = self.config.timeout_ns;
+        while let Some(slot) = self.slot_mut(self.expiry_cursor) {
+            if slot.t1_ns + timeout > now {
+                break;
+            }
+            if slot.state == State::Pending {
+                slot.state = State::Lost;
+                let seq = self.expiry_cursor as u32;
+                self.events.push_back(Event::Lost { seq });
+            }
+            self.expiry_cursor += 1;
+        }
+        self.attribute();
+        self.trim(now, false);
+    }
+
+    /// Handles a datagram that arrived on the session's socket at `received` (T4).
+    pub fn handle_datagram(&mut self, received: u64, datagram: &[u8]) {
+        let Ok(packet) = ReflectedPacket::decode(datagram) else {
+            self.events.push_back(Event::Malformed);
+            return;
+        };
+        let offset = u64::from(packet.sender_seq.wrapping_sub(self.base as u32));
+        let seq = self.base + offset;
+        let Some(slot) = self.slot(seq).copied() else {
+            self.events.push_back(Event::Unmatched);
+            return;
+        };
+        if slot.t1_raw != packet.sender_timestamp {
+            self.events.push_back(Event::Unmatched);
+            return;
+        }
+        let wire_seq = seq as u32;
+        match slot.state {
+            State::Answered { .. } | State::LateAnswered => {
+                self.events.push_back(Event::Duplicate { seq: wire_seq });
+            }
+            State::Lost => {
+                self.set_state(seq, State::LateAnswered);
+                self.events.push_back(Event::Late { seq: wire_seq });
+            }
+            State::Pending => {
+                let reply = self.measure(seq, &slot, &packet, received);
+                self.set_state(
+                    seq,
+                    State::Answered {
+                        reflector_seq: packet.seq,
+                        forward_ns: reply.forward_ns,
+                        reverse_ns: reply.reverse_ns,
+                    },
+                );
+                self.events.push_back(Event::Reply(reply));
+                self.attribute();
+            }
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn measure(&mut self, seq: u64, slot: &Slot, p: &ReflectedPacket, t4: u64) -> Reply {
+        let t1 = slot.t1_ns;
+        let t2 = p.receive_timestamp.to_unix_ns();
+        let t3 = p.timestamp.to_unix_ns();
+        let dwell = t3.saturating_sub(t2);
+        let rtt_ns = t4.saturating_sub(t1).saturating_sub(dwell);
+        let forward_ns = t2 as i64 - t1 as i64;
+        let reverse_ns = t4 as i64 - t3 as i64;
+
+        let delays = |s: Option<&Slot>| match s?.state {
+            State::Answered {
+                forward_ns,
+                reverse_ns,
+                ..
+            } => Some((forward_ns, reverse_ns)),
+            _ => None,
+        };
+        let previous = delays(seq.checked_sub(1).and_then(|s| self.slot(s)));
+        let next = delays(self.slot(seq + 1));
+        let reordered = self.highest_answered.is_some_and(|h| seq < h);
+        self.highest_answered = Some(self.highest_answered.map_or(seq, |h| h.max(seq)));
+
+        if let Some((lf, lr)) = self.last_transit {
+            let (jf, jr) = &mut self.jitter;
+            *jf += ((forward_ns - lf).unsigned_abs() as f64 - *jf) / 16.0;
+            *jr += ((reverse_ns - lr).unsigned_abs() as f64 - *jr) / 16.0;
+        }
+        self.last_transit = Some((forward_ns, reverse_ns));
+
+        Reply {
+            seq: seq as u32,
+            rtt_ns,
+            forward_ns,
+            reverse_ns,
+            ipdv: [
+                previous.map(|(f, r)| (forward_ns - f, reverse_ns - r)),
+                next.map(|(f, r)| (f - forward_ns, r - reverse_ns)),
+            ],
+            reordered,
+            jitter_forward_ns: self.jitter.0,
+            jitter_reverse_ns: self.jitter.1,
+            clock_error_ns: p
+                .error_estimate
+                .error_ns()
+                .saturating_add(p.sender_error_estimate.error_ns()),
+            synchronized: p.error_estimate.synchronized && p.sender_error_estimate.synchronized,
+        }
+    }
+
+    /// Walks settled probes in sequence order and splits each run of losses by direction at
+    /// the next answered probe.
+    fn attribute(&mut self) {
+        let (mut forward, mut reverse) = (0, 0);
+        while let Some(slot) = self.slot(self.attr_cursor) {
+            match slot.state {
+                State::Pending => break,
+                State::Lost | State::LateAnswered => self.attr_run += 1,
+                State::Answered { reflector_seq, .. } => {
+                    if self.attr_run > 0 {
+                        // Probes in the run the reflector saw (its counter moved past them).
+                        let seen = match self.attr_anchor {
+                            Some(r_a) => u64::from(reflector_seq.wrapping_sub(r_a)).saturating_sub(1),
+                            None => u64::from(reflector_seq),
+                        };
+                        let back = seen.min(self.attr_run);
+                        reverse += back;
+                        forward += self.attr_run - back;
+                        self.attr_run = 0;
+                    }
+                    self.attr_anchor = Some(reflector_seq);
+                }
+            }
+            self.attr_cursor += 1;
+        }
+        if forward + reverse > 0 {
+            self.events
+                .push_back(Event::LossDirection { forward, reverse });
+        }
+    }
+
+    /// Drops history older than twice the timeout once it is expired and attributed; `force`
+    /// drops the oldest slot regardless (window full).
+    fn trim(&mut self, now: u64, force: bool) {
+        let keep_ns = self.config.timeout_ns.saturating_mul(2);
+        if force {
+            if let Some(front) = self.window.front_mut() {
+                if front.state == State::Pending {
+                    front.state = State::Lost;
+                    self.events.push_back(Event::Lost {
+                        seq: self.base as u32,
+                    });
+                }
+            }
+            self.expiry_cursor = self.expiry_cursor.max(self.base + 1);
+            self.attr_cursor = self.attr_cursor.max(self.base + 1);
+            self.window.pop_front();
+            self.base += 1;
+        }
+        while let Some(front) = self.window.front() {
+            let done = self.base < self.expiry_cursor && self.base < self.attr_cursor;
+            if !done || front.t1_ns + keep_ns > now {
+                break;
+            }
+            self.window.pop_front();
+            self.base += 1;
+        }
+    }
+
+    fn slot(&self, seq: u64) -> Option<&Slot> {
+        let i = seq.checked_sub(self.base)?;
+        self.window.get(usize::try_from(i).ok()?)
+    }
+
+    fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot> {
+        let i = seq.checked_sub(self.base)?;
+        self.window.get_mut(usize::try_from(i).ok()?)
+    }
+
+    fn set_state(&mut self, seq: u64, state: State) {
+        if let Some(slot) = self.slot_mut(seq) {
+            slot.state = state;
+        }
+    }
+}

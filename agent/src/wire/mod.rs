@@ -1,0 +1,26 @@
+//! Packet formats, pure encode/decode: STAMP (RFC 8762) unauthenticated test packets, their
+//! timestamps and error estimates. No clock, no socket.
+//!
+//! Every decoder returns [`WireError::Truncated`] when it needs more bytes and
+//! [`WireError::Invalid`] when the bytes can never be a valid packet.
+
+pub mod error_estimate;
+pub mod stamp;
+pub mod timestamp;
+
+pub use error_estimate::ErrorEstimate;
+pub use stamp::{ReflectedPacket, TestPacket, MAX_PACKET_LEN, UNAUTH_LEN};
+pub use timestamp::Timestamp;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("need {need} bytes, have {have}")]
+    Truncated { need: usize, have: usize },
+    #[error("{field} = {value}: {expected}")]
+    Invalid {
+        field: &'static str,
+        value: u64,
+        expected: &'static str,
+    },
+}

@@ -1,0 +1,235 @@
+//! The single latency histogram layout used end to end, and its wire codec.
+//!
+//! Values are nanoseconds; the histogram resolves 1 us to 60 s at 3 significant digits:
+//! below about 1 ms a bucket is 512 ns wide, above it every value is kept within 0.1%. Larger values saturate at 60 s, so a timeout is still
+//! counted. The codec is HdrHistogram's V2 serialized form (uncompressed), base64 in JSON; the
+//! decoder reads the 40-byte V2 header itself and refuses any other layout *before* the
+//! library allocates counts for it, so a hostile header cannot ask for gigabytes.
+
+use base64::Engine as _;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+
+/// Lowest discernible value: 1 us.
+pub const LOWEST_NS: u64 = 1_000;
+/// Highest trackable value: 60 s; larger samples are recorded as 60 s.
+pub const HIGHEST_NS: u64 = 60_000_000_000;
+/// Significant decimal digits kept for every value.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+const V2_HEADER_LEN: usize = 40;
+/// Counts bytes of a full histogram of this layout are far below this; anything above is hostile.
+const MAX_ENCODED_BYTES: usize = 1 << 20;
+
+/// Why a histogram could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum HdrCodecError {
+    #[error("not valid base64: {0}")]
+    Base64(String),
+    #[error("{len} bytes: need at least the 40-byte V2 header")]
+    Truncated { len: usize },
+    #[error("{len} bytes: must be at most {MAX_ENCODED_BYTES}")]
+    TooLarge { len: usize },
+    #[error("header {field} = {value}: must be {expected} (1 us .. 60 s, 3 digits)")]
+    Layout {
+        field: &'static str,
+        value: u64,
+        expected: u64,
+    },
+    #[error("payload length {payload} exceeds the {available} bytes after the header")]
+    PayloadLength { payload: u64, available: usize },
+    #[error("not a V2 HdrHistogram: {0}")]
+    Invalid(String),
+}
+
+/// A latency histogram in nanoseconds with the fixed layout above.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyHistogram(Histogram<u64>);
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LatencyHistogram {
+    pub fn new() -> Self {
+        // The bounds are constants that satisfy the library's preconditions.
+        let h = Histogram::new_with_bounds(LOWEST_NS, HIGHEST_NS, SIGNIFICANT_DIGITS)
+            .expect("constant histogram bounds are valid");
+        LatencyHistogram(h)
+    }
+
+    /// Records one sample; values above 60 s are recorded as 60 s.
+    pub fn record_ns(&mut self, value: u64) {
+        self.0.saturating_record(value.min(HIGHEST_NS));
+    }
+
+    /// Total number of samples.
+    pub fn len(&self) -> u64 {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds another histogram of the same layout (lossless).
+    pub fn add(&mut self, other: &LatencyHistogram) {
+        // Same layout on both sides, so add cannot run out of range.
+        self.0.add(&other.0).expect("same histogram layout");
+    }
+
+    pub fn reset(&mut self) {
+        self.0.reset();
+    }
+
+    /// Non-empty buckets as (highest value equivalent to the bucket, count), ascending.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+    }
+
+    /// The underlying HdrHistogram, for quantiles and iteration.
+    pub fn inner(&self) -> &Histogram<u64> {
+        &self.0
+    }
+
+    /// V2 serialized form, base64.
+    pub fn encode_base64(&self) -> String {
+        let mut bytes = Vec::new();
+        V2Serializer::new()
+            .serialize(&self.0, &mut bytes)
+            .expect("serializing to a Vec cannot fail");
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// Parses base64 V2 bytes, refusing any other layout before allocating.
+    pub fn decode_base64(text: &str) -> Result<LatencyHistogram, HdrCodecError> {
+        if text.len() > MAX_ENCODED_BYTES * 4 / 3 + 4 {
+            return Err(HdrCodecError::TooLarge { len: text.len() });
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| HdrCodecError::Base64(e.to_string()))?;
+        Self::decode(&bytes)
+    }
+
+    /// Parses V2 bytes, refusing any other layout before allocating.
+    pub fn decode(bytes: &[u8]) -> Result<LatencyHistogram, HdrCodecError> {
+        check_v2_header(bytes)?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut &bytes[..])
+            .map_err(|e| HdrCodecError::Invalid(format!("{e:?}")))?;
+        Ok(LatencyHistogram(h))
+    }
+}
+
+fn check_v2_header(bytes: &[u8]) -> Result<(), HdrCodecError> {
+    if bytes.len() < V2_HEADER_LEN {
+        return Err(HdrCodecError::Truncated { len: bytes.len() });
+    }
+    if bytes.len() > MAX_ENCODED_BYTES {
+        return Err(HdrCodecError::TooLarge { len: bytes.len() });
+    }
+    let u32_at = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    let u64_at = |i: usize| u64::from_be_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+    let payload = u64::from(u32_at(4));
+    let available = bytes.len() - V2_HEADER_LEN;
+    if payload > available as u64 {
+        return Err(HdrCodecError::PayloadLength { payload, available });
+    }
+    for (field, value, expected) in [
+        (
+            "significant digits",
+            u64::from(u32_at(12)),
+            u64::from(SIGNIFICANT_DIGITS),
+        ),
+        ("lowest discernible value", u64_at(16), LOWEST_NS),
+        ("highest trackable value", u64_at(24), HIGHEST_NS),
+    ] {
+        if value != expected {
+            return Err(HdrCodecError::Layout {
+                field,
+                value,
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trip_and_precision() {
+        let mut h = LatencyHistogram::new();
+        for v in [0, 999, 1_000, 25_000, 1_234_567, 59_999_999_999, u64::MAX] {
+            h.record_ns(v);
+        }
+        let back = LatencyHistogram::decode_base64(&h.encode_base64()).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.len(), 7);
+        // Saturated at 60 s (within the bucket's precision).
+        let max = back.inner().max();
+        assert!(max >= HIGHEST_NS && max <= HIGHEST_NS + HIGHEST_NS / 1000, "{max}");
+        // Below ~1 ms buckets are 512 ns wide (the 1 us lowest discernible value); above, 0.1%.
+        let p = back.inner().value_at_quantile(0.5);
+        assert!((25_000..25_512).contains(&p), "{p}");
+        let p = back.inner().value_at_quantile(0.7);
+        assert!((1_234_567..=1_235_802).contains(&p), "{p}");
+    }
+
+    #[test]
+    fn refuses_other_layouts_before_allocating() {
+        let other = Histogram::<u64>::new_with_bounds(1, u64::MAX / 2, 5).unwrap();
+        let mut bytes = Vec::new();
+        V2Serializer::new().serialize(&other, &mut bytes).unwrap();
+        let err = LatencyHistogram::decode(&bytes).unwrap_err();
+        assert!(matches!(err, HdrCodecError::Layout { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "header significant digits = 5: must be 3 (1 us .. 60 s, 3 digits)"
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let mut h = LatencyHistogram::new();
+        h.record_ns(5_000);
+        h.record_ns(7_000_000);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(h.encode_base64())
+            .unwrap();
+        for len in 0..bytes.len() {
+            assert!(
+                LatencyHistogram::decode(&bytes[..len]).is_err(),
+                "len {len}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = LatencyHistogram::decode(&bytes);
+        }
+
+        #[test]
+        fn add_is_lossless(a in proptest::collection::vec(0u64..HIGHEST_NS, 0..50),
+                           b in proptest::collection::vec(0u64..HIGHEST_NS, 0..50)) {
+            let (mut ha, mut hb, mut all) =
+                (LatencyHistogram::new(), LatencyHistogram::new(), LatencyHistogram::new());
+            for v in &a { ha.record_ns(*v); all.record_ns(*v); }
+            for v in &b { hb.record_ns(*v); all.record_ns(*v); }
+            let ha = LatencyHistogram::decode_base64(&ha.encode_base64()).unwrap();
+            let mut merged = ha.clone();
+            merged.add(&hb);
+            prop_assert_eq!(merged.buckets().collect::<Vec<_>>(), all.buckets().collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The agent-to-collector snapshot format, the one thing both sides must agree on.
+//!
+//! A [`Snapshot`] is what an agent sends every report interval: its identity, a report
+//! sequence number, and per series (peer, protocol, probe kind) the *deltas* since the previous
+//! snapshot: HdrHistograms in their V2 serialized form (base64 in JSON), exact sums and
+//! counters. The collector adds deltas, so merging is lossless.
+//!
+//! # Layout
+//! - [`label`]: bounded label values (cloud, protocol, probe kind, metric, timestamp source)
+//!   and validated identifiers.
+//! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
+//!   digits) and its V2 codec, which checks the header before allocating.
+//! - this file: the snapshot types and `encode`/`decode`.
+
+pub mod histogram;
+pub mod label;
+
+use serde::{Deserialize, Serialize};
+
+pub use histogram::{HdrCodecError, LatencyHistogram};
+pub use label::{AgentId, Cloud, Metric, ProbeKind, Protocol, TimestampSource};
+
+/// Version of the JSON snapshot format; bumped on any incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Largest encoded snapshot either side accepts (bytes).
+pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
+
+/// Who an agent (or a configured peer) is: the label values the collector attaches.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Identity {
+    pub id: AgentId,
+    pub cloud: Cloud,
+    pub region: String,
+    #[serde(default)]
+    pub zone: String,
+}
+
+/// Probe outcome counters of one series for one interval (deltas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Probes transmitted.
+    pub sent: u64,
+    /// Replies accepted within the loss timeout (first copy only).
+    pub received: u64,
+    /// Probes whose own timeout expired without a reply.
+    pub lost: u64,
+    /// Lost probes attributed to the forward direction (never reached the reflector).
+    pub lost_forward: u64,
+    /// Lost probes attributed to the reverse direction (reflected, reply not back in time).
+    pub lost_reverse: u64,
+    /// Extra copies of a reply already accepted.
+    pub duplicated: u64,
+    /// Replies that arrived after a reply to a later probe.
+    pub reordered: u64,
+    /// Replies that arrived after their probe was declared lost.
+    pub late: u64,
+}
+
+impl Counters {
+    /// Adds another interval's counters to these.
+    pub fn add(&mut self, other: &Counters) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.lost += other.lost;
+        self.lost_forward += other.lost_forward;
+        self.lost_reverse += other.lost_reverse;
+        self.duplicated += other.duplicated;
+        self.reordered += other.reordered;
+        self.late += other.late;
+    }
+}
+
+/// One metric's histogram delta: HdrHistogram V2 (base64) plus its exact count and sum.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistogramDelta {
+    pub metric: Metric,
+    /// Number of samples (equals the HdrHistogram's total count).
+    pub count: u64,
+    /// Exact sum of the samples in nanoseconds (HdrHistogram sums are bucket approximations).
+    pub sum_ns: u64,
+    /// HdrHistogram V2 serialized form, base64 (standard alphabet, padded).
+    pub hdr: String,
+}
+
+/// Everything measured towards one peer over one protocol and probe kind in one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesSnapshot {
+    pub peer: Identity,
+    pub protocol: Protocol,
+    pub kind: ProbeKind,
+    /// Where receive timestamps came from during this interval.
+    pub timestamping: TimestampSource,
+    pub counters: Counters,
+    #[serde(default)]
+    pub histograms: Vec<HistogramDelta>,
+    /// RFC 3550 interarrival jitter estimate at the end of the interval, per direction.
+    #[serde(default)]
+    pub jitter_forward_ns: Option<u64>,
+    #[serde(default)]
+    pub jitter_reverse_ns: Option<u64>,
+    /// Combined (sender + reflector) clock error estimate from the last reply, per RFC 8762.
+    #[serde(default)]
+    pub clock_error_ns: Option<u64>,
+    /// Whether both ends reported synchronized clocks in the last reply.
+    #[serde(default)]
+    pub clock_synchronized: Option<bool>,
+}
+
+/// What the agent's session-reflector saw in one interval (deltas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReflectorCounters {
+    /// Well-formed test packets answered.
+    pub reflected: u64,
+    /// Datagrams dropped as malformed (too short, too long, unsupported mode).
+    pub malformed: u64,
+    /// Sessions refused because the session table was full.
+    pub refused: u64,
+}
+
+/// What the agent's session-senders dropped without matching a probe (deltas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderCounters {
+    /// Datagrams on a sender socket that were not a well-formed reflected packet.
+    pub malformed: u64,
+    /// Well-formed replies that matched no probe we sent (unknown sequence or timestamp).
+    pub unmatched: u64,
+}
+
+/// One report from one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub format: u32,
+    pub agent: Identity,
+    /// Agent start time (Unix ns); together with `seq` it orders reports across restarts.
+    pub instance: u64,
+    /// Report sequence within the instance: 1, 2, 3, ...; a retry reuses its number.
+    pub seq: u64,
+    pub interval_start_unix_ns: u64,
+    pub interval_end_unix_ns: u64,
+    #[serde(default)]
+    pub reflector: ReflectorCounters,
+    #[serde(default)]
+    pub sender: SenderCounters,
+    #[serde(default)]
+    pub series: Vec<SeriesSnapshot>,
+}
+
+/// Why a snapshot could not be decoded; messages name the field, the value and what was expected.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SnapshotError {
+    #[error("snapshot is {size} bytes: must be at most {max}")]
+    TooLarge { size: usize, max: usize },
+    #[error("snapshot is not valid JSON for the format: {0}")]
+    Json(String),
+    #[error("snapshot {field} = {value}: {expected}")]
+    Field {
+        field: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl SnapshotError {
+    fn field(field: impl Into<String>, value: impl ToString, expected: impl Into<String>) -> Self {
+        SnapshotError::Field {
+            field: field.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Serializes to JSON bytes.
+    pub fn encode(&self, buf: &mut Vec<u8>) {
+        // Serializing plain structs of strings and integers cannot fail.
+        serde_json::to_writer(buf, self).expect("snapshot serializes");
+    }
+
+    /// Parses and checks a snapshot: format version, identifiers, unique series keys, and that
+    /// every histogram decodes with the expected layout and agrees with its stated count.
+    pub fn decode(buf: &[u8]) -> Result<Snapshot, SnapshotError> {
+        if buf.len() > MAX_SNAPSHOT_BYTES {
+            return Err(SnapshotError::TooLarge {
+                size: buf.len(),
+                max: MAX_SNAPSHOT_BYTES,
+            });
+        }
+        let snapshot: Snapshot =
+            serde_json::from_slice(buf).map_err(|e| SnapshotError::Json(e.to_string()))?;
+        snapshot.check()?;
+        Ok(snapshot)
+    }
+
+    /// Decodes every histogram of a series after `decode` has checked them.
+    pub fn histograms(
+        series: &SeriesSnapshot,
+    ) -> impl Iterator<Item = (&HistogramDelta, LatencyHistogram)> {
+        series.histograms.iter().filter_map(|h| {
+            LatencyHistogram::decode_base64(&h.hdr)
+                .ok()
+                .map(|hist| (h, hist))
+        })
+    }
+
+    fn check(&self) -> Result<(), SnapshotError> {
+        if self.format != FORMAT_VERSION {
+            return Err(SnapshotError::field(
+                "format",
+                self.format,
+                format!("must be {FORMAT_VERSION}"),
+            ));
+        }
+        if self.seq == 0 {
+            return Err(SnapshotError::field("seq", 0, "must be at least 1"));
+        }
+        if self.interval_end_unix_ns < self.interval_start_unix_ns {
+            return Err(SnapshotError::field(
+                "interval_end_unix_ns",
+                self.interval_end_unix_ns,
+                "must not be before interval_start_unix_ns",
+            ));
+        }
+        check_identity("agent", &self.agent)?;
+        let mut keys = std::collections::HashSet::new();
+        for (i, s) in self.series.iter().enumerate() {
+            let at = format!("series[{i}]");
+            check_identity(&format!("{at}.peer"), &s.peer)?;
+            if !keys.insert((&s.peer.id, s.protocol, s.kind)) {
+                return Err(SnapshotError::field(
+                    format!("{at}.peer.id"),
+                    &s.peer.id,
+                    "must be unique per protocol and kind within a snapshot",
+                ));
+            }
+            let mut metrics = std::collections::HashSet::new();
+            for (j, h) in s.histograms.iter().enumerate() {
+                let hat = format!("{at}.histograms[{j}]");
+                if !metrics.insert(h.metric) {
+                    return Err(SnapshotError::field(
+                        format!("{hat}.metric"),
+                        h.metric.as_str(),
+                        "must appear once per series",
+                    ));
+                }
+                let hist = LatencyHistogram::decode_base64(&h.hdr).map_err(|e| {
+                    SnapshotError::field(format!("{hat}.hdr"), "<histogram>", e.to_string())
+                })?;
+                if hist.len() != h.count {
+                    return Err(SnapshotError::field(
+                        format!("{hat}.count"),
+                        h.count,
+                        format!("must equal the histogram's total count {}", hist.len()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_identity(at: &str, identity: &Identity) -> Result<(), SnapshotError> {
+    for (name, value) in [("region", &identity.region), ("zone", &identity.zone)] {
+        if let Err(expected) = label::check_label_value(value) {
+            return Err(SnapshotError::field(
+                format!("{at}.{name}"),
+                format!("{value:?}"),
+                expected,
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> Snapshot {
+        let mut h = LatencyHistogram::new();
+        h.record_ns(1_500_000);
+        h.record_ns(2_000_000);
+        Snapshot {
+            format: FORMAT_VERSION,
+            agent: Identity {
+                id: "az-eastus-1".parse().unwrap(),
+                cloud: Cloud::Azure,
+                region: "eastus".into(),
+                zone: "1".into(),
+            },
+            instance: 7,
+            seq: 3,
+            interval_start_unix_ns: 10,
+            interval_end_unix_ns: 20,
+            reflector: ReflectorCounters::default(),
+            sender: SenderCounters::default(),
+            series: vec![SeriesSnapshot {
+                peer: Identity {
+                    id: "oci-ashburn-1".parse().unwrap(),
+                    cloud: Cloud::Oci,
+                    region: "us-ashburn-1".into(),
+                    zone: String::new(),
+                },
+                protocol: Protocol::Udp,
+                kind: ProbeKind::Stamp,
+                timestamping: TimestampSource::Kernel,
+                counters: Counters {
+                    sent: 3,
+                    received: 2,
+                    lost: 1,
+                    ..Counters::default()
+                },
+                histograms: vec![HistogramDelta {
+                    metric: Metric::Rtt,
+                    count: 2,
+                    sum_ns: 3_500_000,
+                    hdr: h.encode_base64(),
+                }],
+                jitter_forward_ns: Some(1000),
+                jitter_reverse_ns: None,
+                clock_error_ns: Some(5000),
+                clock_synchronized: Some(false),
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = sample();
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        assert_eq!(Snapshot::decode(&buf).unwrap(), s);
+    }
+
+    #[test]
+    fn rejects_count_mismatch_naming_field() {
+        let mut s = sample();
+        s.series[0].histograms[0].count = 5;
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        let err = Snapshot::decode(&buf).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "snapshot series[0].histograms[0].count = 5: must equal the histogram's total count 2"
+        );
+    }
+
+    #[test]
+    fn rejects_bad_identifier_and_duplicates() {
+        let mut buf = Vec::new();
+        let mut s = sample();
+        s.series.push(s.series[0].clone());
+        s.encode(&mut buf);
+        let err = Snapshot::decode(&buf).unwrap_err().to_string();
+        assert!(err.contains("series[1].peer.id"), "{err}");
+
+        let text = String::from_utf8(buf).unwrap().replace("az-eastus-1", "bad id!");
+        let err = Snapshot::decode(text.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains("agent"), "{err}");
+    }
+
+    #[test]
+    fn rejects_garbage_and_oversize() {
+        assert!(matches!(
+            Snapshot::decode(b"{not json"),
+            Err(SnapshotError::Json(_))
+        ));
+        let big = vec![b' '; MAX_SNAPSHOT_BYTES + 1];
+        assert!(matches!(
+            Snapshot::decode(&big),
+            Err(SnapshotError::TooLarge { .. })
+        ));
+        let mut s = sample();
+        s.seq = 0;
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        assert!(Snapshot::decode(&buf)
+            .unwrap_err()
+            .to_string()
+            .contains("seq = 0"));
+    }
+}
