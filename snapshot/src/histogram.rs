@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(back.len(), 7);
         // Saturated at 60 s (within the bucket's precision).
         let max = back.inner().max();
-        assert!(max >= HIGHEST_NS && max <= HIGHEST_NS + HIGHEST_NS / 1000, "{max}");
+        assert!(
+            max >= HIGHEST_NS && max <= HIGHEST_NS + HIGHEST_NS / 1000,
+            "{max}"
+        );
         // Below ~1 ms buckets are 512 ns wide (the 1 us lowest discernible value); above, 0.1%.
         let p = back.inner().value_at_quantile(0.5);
         assert!((25_000..25_512).contains(&p), "{p}");

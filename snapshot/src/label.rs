@@ -110,8 +110,7 @@ impl FromStr for AgentId {
     fn from_str(s: &str) -> Result<Self, String> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
             Ok(AgentId(s.to_owned()))
@@ -140,8 +139,7 @@ impl From<AgentId> for String {
 /// quotes or backslashes. Empty is allowed (an unknown zone).
 pub fn check_label_value(s: &str) -> Result<(), &'static str> {
     let ok = s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
     if ok {
         Ok(())

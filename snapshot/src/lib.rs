@@ -355,7 +355,9 @@ mod tests {
         let err = Snapshot::decode(&buf).unwrap_err().to_string();
         assert!(err.contains("series[1].peer.id"), "{err}");
 
-        let text = String::from_utf8(buf).unwrap().replace("az-eastus-1", "bad id!");
+        let text = String::from_utf8(buf)
+            .unwrap()
+            .replace("az-eastus-1", "bad id!");
         let err = Snapshot::decode(text.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("agent"), "{err}");
     }

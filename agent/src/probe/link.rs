@@ -69,7 +69,11 @@ impl Link {
                         let at = t3
                             + self.reverse_delay_ns
                             + self.extra_reverse_delay_ns.get(&seq).copied().unwrap_or(0);
-                        let copies = if self.duplicate_reverse.contains(&seq) { 2 } else { 1 };
+                        let copies = if self.duplicate_reverse.contains(&seq) {
+                            2
+                        } else {
+                            1
+                        };
                         for c in 0..copies {
                             id += 1;
                             packets.insert(id, Delivery::ToSender(reply.clone()));

@@ -60,13 +60,24 @@ pub struct Reply {
 /// What happened; drained with [`Sender::poll_event`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Event {
-    Sent { seq: u32 },
+    Sent {
+        seq: u32,
+    },
     Reply(Reply),
-    Lost { seq: u32 },
+    Lost {
+        seq: u32,
+    },
     /// Direction of losses, attributed once a later probe was answered.
-    LossDirection { forward: u64, reverse: u64 },
-    Duplicate { seq: u32 },
-    Late { seq: u32 },
+    LossDirection {
+        forward: u64,
+        reverse: u64,
+    },
+    Duplicate {
+        seq: u32,
+    },
+    Late {
+        seq: u32,
+    },
     /// Not a reflected STAMP packet.
     Malformed,
     /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
@@ -171,6 +182,14 @@ impl Sender {
     /// Stops sending; pending probes still time out normally.
     pub fn stop(&mut self) {
         self.next_send_ns = None;
+    }
+
+    /// Whether any probe still waits for its reply or its timeout.
+    pub fn has_pending(&self) -> bool {
+        let from = self.expiry_cursor.saturating_sub(self.base) as usize;
+        self.window
+            .range(from.min(self.window.len())..)
+            .any(|s| s.state == State::Pending)
     }
 
     /// The next time `handle_timeout` or `poll_transmit` has work: the next send or the next
@@ -309,7 +328,9 @@ impl Sender {
                     if self.attr_run > 0 {
                         // Probes in the run the reflector saw (its counter moved past them).
                         let seen = match self.attr_anchor {
-                            Some(r_a) => u64::from(reflector_seq.wrapping_sub(r_a)).saturating_sub(1),
+                            Some(r_a) => {
+                                u64::from(reflector_seq.wrapping_sub(r_a)).saturating_sub(1)
+                            }
                             None => u64::from(reflector_seq),
                         };
                         let back = seen.min(self.attr_run);

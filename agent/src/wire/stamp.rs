@@ -163,14 +163,18 @@ mod tests {
     }
 
     fn test_packet() -> impl Strategy<Value = TestPacket> {
-        (any::<u32>(), any::<u64>(), est(), UNAUTH_LEN..=MAX_PACKET_LEN).prop_map(
-            |(seq, raw, e, len)| TestPacket {
+        (
+            any::<u32>(),
+            any::<u64>(),
+            est(),
+            UNAUTH_LEN..=MAX_PACKET_LEN,
+        )
+            .prop_map(|(seq, raw, e, len)| TestPacket {
                 seq,
                 timestamp: Timestamp { raw, ptp: e.ptp },
                 error_estimate: e,
                 len,
-            },
-        )
+            })
     }
 
     fn reflected() -> impl Strategy<Value = ReflectedPacket> {
@@ -179,17 +183,25 @@ mod tests {
             (any::<u32>(), any::<u64>(), est(), any::<u8>()),
             UNAUTH_LEN..=MAX_PACKET_LEN,
         )
-            .prop_map(|((seq, t3, e, t2), (sseq, t1, se, ttl), len)| ReflectedPacket {
-                seq,
-                timestamp: Timestamp { raw: t3, ptp: e.ptp },
-                error_estimate: e,
-                receive_timestamp: Timestamp { raw: t2, ptp: e.ptp },
-                sender_seq: sseq,
-                sender_timestamp: t1,
-                sender_error_estimate: se,
-                sender_ttl: ttl,
-                len,
-            })
+            .prop_map(
+                |((seq, t3, e, t2), (sseq, t1, se, ttl), len)| ReflectedPacket {
+                    seq,
+                    timestamp: Timestamp {
+                        raw: t3,
+                        ptp: e.ptp,
+                    },
+                    error_estimate: e,
+                    receive_timestamp: Timestamp {
+                        raw: t2,
+                        ptp: e.ptp,
+                    },
+                    sender_seq: sseq,
+                    sender_timestamp: t1,
+                    sender_error_estimate: se,
+                    sender_ttl: ttl,
+                    len,
+                },
+            )
     }
 
     #[test]
@@ -205,7 +217,9 @@ mod tests {
         };
         let mut buf = Vec::new();
         p.encode(&mut buf);
-        let mut want = vec![1, 2, 3, 4, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 1, 2];
+        let mut want = vec![
+            1, 2, 3, 4, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 1, 2,
+        ];
         want.resize(44, 0);
         assert_eq!(buf, want);
     }
@@ -253,7 +267,10 @@ mod tests {
         let big = vec![0u8; MAX_PACKET_LEN + 1];
         assert!(matches!(
             TestPacket::decode(&big),
-            Err(WireError::Invalid { field: "length", .. })
+            Err(WireError::Invalid {
+                field: "length",
+                ..
+            })
         ));
     }
 

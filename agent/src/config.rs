@@ -1,0 +1,516 @@
+//! Agent configuration: `agent.toml` parsed once into typed values. Every default lives in
+//! [`ProbeSettings::default`] and the constants below, and is shown in `agent.sample.toml`.
+//!
+//! Errors name the file, the field, the value and what was expected, e.g.
+//! `agent.toml: peers[2].interval = "0ms": must be at least 1ms`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Deserialize;
+use xcbench_snapshot::{AgentId, Cloud, Identity};
+
+use crate::probe::sender::MAX_WINDOW;
+use crate::wire::{MAX_PACKET_LEN, UNAUTH_LEN};
+
+/// The IANA port for STAMP (RFC 8762).
+pub const STAMP_PORT: u16 = 862;
+pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
+pub const DEFAULT_MAX_SESSIONS: usize = 4096;
+
+/// A configuration error; `Display` is the whole message.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {field} = {value}: {expected}")]
+    Field {
+        file: String,
+        field: String,
+        value: String,
+        expected: String,
+    },
+    #[error("{file}: cannot read: {message}")]
+    Read { file: String, message: String },
+}
+
+/// Time between probes to one peer (1 ms ..= 1 h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeInterval(pub Duration);
+/// How long a probe waits for its reply before it counts as lost (1 ms ..= 60 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossTimeout(pub Duration);
+/// STAMP test packet size, the UDP payload (44 ..= 9000 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadSize(pub usize);
+/// DiffServ code point for probe packets (0 ..= 63).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dscp(pub u8);
+
+/// How one peer is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSettings {
+    pub interval: ProbeInterval,
+    pub payload_size: PayloadSize,
+    pub dscp: Dscp,
+    pub loss_timeout: LossTimeout,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            interval: ProbeInterval(Duration::from_millis(100)),
+            payload_size: PayloadSize(UNAUTH_LEN),
+            dscp: Dscp(0),
+            loss_timeout: LossTimeout(Duration::from_secs(2)),
+        }
+    }
+}
+
+/// A peer to probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub identity: Identity,
+    pub address: SocketAddr,
+    pub probe: ProbeSettings,
+}
+
+/// Where and how often snapshots go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorLink {
+    /// Base URL, e.g. `http://10.0.0.5:9862`.
+    pub url: String,
+    pub report_interval: Duration,
+}
+
+/// The session-reflector's sockets and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReflectorConfig {
+    pub listen: Vec<SocketAddr>,
+    pub max_sessions: usize,
+}
+
+/// A whole, valid agent configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub identity: Identity,
+    pub reflector: ReflectorConfig,
+    pub collector: Option<CollectorLink>,
+    pub peers: Vec<PeerConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentConfig {
+    agent: RawIdentity,
+    reflector: Option<RawReflector>,
+    collector: Option<RawCollector>,
+    probe_defaults: Option<RawProbe>,
+    #[serde(default)]
+    peers: Vec<RawPeer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    id: String,
+    cloud: String,
+    region: String,
+    zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReflector {
+    listen: Vec<String>,
+    max_sessions: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollector {
+    url: String,
+    report_interval: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    interval: Option<String>,
+    payload_size: Option<i64>,
+    dscp: Option<i64>,
+    loss_timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeer {
+    id: String,
+    cloud: String,
+    region: String,
+    zone: Option<String>,
+    address: String,
+    #[serde(flatten)]
+    probe: RawProbe,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        field: &str,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Field {
+            file: self.file.to_owned(),
+            field: field.to_owned(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads and parses a file; the error names the file.
+    pub fn load(path: &std::path::Path) -> Result<AgentConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        AgentConfig::parse(&file, &text)
+    }
+
+    /// Parses TOML text; `file` only names the source in errors.
+    pub fn parse(file: &str, text: &str) -> Result<AgentConfig, ConfigError> {
+        let raw: RawAgentConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_owned(),
+            message: e.message().to_owned() + &span_hint(text, e.span()),
+        })?;
+        let cx = Ctx { file };
+        let identity = parse_identity(&cx, "agent", &raw.agent)?;
+        let reflector = match raw.reflector {
+            None => ReflectorConfig {
+                listen: vec![SocketAddr::from(([0, 0, 0, 0], STAMP_PORT))],
+                max_sessions: DEFAULT_MAX_SESSIONS,
+            },
+            Some(r) => ReflectorConfig {
+                listen: r
+                    .listen
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| parse_address(&cx, &format!("reflector.listen[{i}]"), a))
+                    .collect::<Result<_, _>>()?,
+                max_sessions: match r.max_sessions {
+                    None => DEFAULT_MAX_SESSIONS,
+                    Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+                    Some(n) => {
+                        return Err(cx.err("reflector.max_sessions", n, "must be 1 to 1000000"))
+                    }
+                },
+            },
+        };
+        let collector = raw
+            .collector
+            .map(|c| -> Result<CollectorLink, ConfigError> {
+                let url = c.url.trim_end_matches('/').to_owned();
+                if !url.starts_with("http://") || url.len() <= "http://".len() {
+                    return Err(cx.err(
+                        "collector.url",
+                        format!("{:?}", c.url),
+                        "must be an http:// URL such as \"http://10.0.0.5:9862\"",
+                    ));
+                }
+                let report_interval = match &c.report_interval {
+                    None => DEFAULT_REPORT_INTERVAL,
+                    Some(text) => {
+                        let d = parse_duration(&cx, "collector.report_interval", text)?;
+                        if d < Duration::from_millis(100) || d > Duration::from_secs(3600) {
+                            return Err(cx.err(
+                                "collector.report_interval",
+                                format!("{text:?}"),
+                                "must be between 100ms and 1h",
+                            ));
+                        }
+                        d
+                    }
+                };
+                Ok(CollectorLink {
+                    url,
+                    report_interval,
+                })
+            })
+            .transpose()?;
+        let defaults = parse_probe(
+            &cx,
+            "probe_defaults",
+            &raw.probe_defaults.unwrap_or_default(),
+            ProbeSettings::default(),
+        )?;
+        let mut peers = Vec::with_capacity(raw.peers.len());
+        for (i, p) in raw.peers.iter().enumerate() {
+            let at = format!("peers[{i}]");
+            let identity = parse_identity(
+                &cx,
+                &at,
+                &RawIdentity {
+                    id: p.id.clone(),
+                    cloud: p.cloud.clone(),
+                    region: p.region.clone(),
+                    zone: p.zone.clone(),
+                },
+            )?;
+            if peers
+                .iter()
+                .any(|q: &PeerConfig| q.identity.id == identity.id)
+            {
+                return Err(cx.err(
+                    &format!("{at}.id"),
+                    format!("{:?}", p.id),
+                    "must be unique among peers",
+                ));
+            }
+            let address = parse_address(&cx, &format!("{at}.address"), &p.address)?;
+            let probe = parse_probe(&cx, &at, &p.probe, defaults)?;
+            peers.push(PeerConfig {
+                identity,
+                address,
+                probe,
+            });
+        }
+        Ok(AgentConfig {
+            identity,
+            reflector,
+            collector,
+            peers,
+        })
+    }
+}
+
+fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!(" (line {line})")
+        }
+        None => String::new(),
+    }
+}
+
+fn parse_identity(cx: &Ctx, at: &str, raw: &RawIdentity) -> Result<Identity, ConfigError> {
+    let id: AgentId = raw.id.parse().map_err(|_| {
+        cx.err(
+            &format!("{at}.id"),
+            format!("{:?}", raw.id),
+            "must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+        )
+    })?;
+    let cloud: Cloud = raw
+        .cloud
+        .parse()
+        .map_err(|e: String| cx.err(&format!("{at}.cloud"), format!("{:?}", raw.cloud), e))?;
+    let zone = raw.zone.clone().unwrap_or_default();
+    for (name, value) in [("region", &raw.region), ("zone", &zone)] {
+        xcbench_snapshot::label::check_label_value(value)
+            .map_err(|e| cx.err(&format!("{at}.{name}"), format!("{value:?}"), e))?;
+    }
+    Ok(Identity {
+        id,
+        cloud,
+        region: raw.region.clone(),
+        zone,
+    })
+}
+
+/// `IP:port`, `[IPv6]:port`, or a bare IP (port 862).
+fn parse_address(cx: &Ctx, field: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(a) = text.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, STAMP_PORT));
+    }
+    Err(cx.err(
+        field,
+        format!("{text:?}"),
+        "must be an IP address with an optional port, e.g. \"10.1.0.5\" or \"10.1.0.5:862\"",
+    ))
+}
+
+fn parse_probe(
+    cx: &Ctx,
+    at: &str,
+    raw: &RawProbe,
+    base: ProbeSettings,
+) -> Result<ProbeSettings, ConfigError> {
+    let mut p = base;
+    if let Some(text) = &raw.interval {
+        let d = parse_duration(cx, &format!("{at}.interval"), text)?;
+        if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+            return Err(cx.err(
+                &format!("{at}.interval"),
+                format!("{text:?}"),
+                "must be at least 1ms and at most 1h",
+            ));
+        }
+        p.interval = ProbeInterval(d);
+    }
+    if let Some(text) = &raw.loss_timeout {
+        let d = parse_duration(cx, &format!("{at}.loss_timeout"), text)?;
+        if d < Duration::from_millis(1) || d > Duration::from_secs(60) {
+            return Err(cx.err(
+                &format!("{at}.loss_timeout"),
+                format!("{text:?}"),
+                "must be at least 1ms and at most 60s",
+            ));
+        }
+        p.loss_timeout = LossTimeout(d);
+    }
+    if let Some(n) = raw.payload_size {
+        if n < UNAUTH_LEN as i64 || n > MAX_PACKET_LEN as i64 {
+            return Err(cx.err(
+                &format!("{at}.payload_size"),
+                n,
+                format!("must be {UNAUTH_LEN} to {MAX_PACKET_LEN} bytes (the STAMP packet incl. padding)"),
+            ));
+        }
+        p.payload_size = PayloadSize(n as usize);
+    }
+    if let Some(n) = raw.dscp {
+        if !(0..=63).contains(&n) {
+            return Err(cx.err(&format!("{at}.dscp"), n, "must be 0 to 63"));
+        }
+        p.dscp = Dscp(n as u8);
+    }
+    // Probes in flight must fit the sender's matching window (with history for late replies).
+    let in_flight = 2 * p.loss_timeout.0.as_nanos() / p.interval.0.as_nanos().max(1);
+    if in_flight >= MAX_WINDOW as u128 {
+        return Err(cx.err(
+            &format!("{at}.loss_timeout"),
+            format!("{:?}", p.loss_timeout.0),
+            format!("must be less than {} intervals", MAX_WINDOW / 2),
+        ));
+    }
+    Ok(p)
+}
+
+/// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h`.
+pub fn parse_duration_text(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num.parse().ok()?;
+    let scale = match unit {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(value * scale).ok()
+}
+
+fn parse_duration(cx: &Ctx, field: &str, text: &str) -> Result<Duration, ConfigError> {
+    parse_duration_text(text).ok_or_else(|| {
+        cx.err(
+            field,
+            format!("{text:?}"),
+            "must be a duration such as \"250us\", \"10ms\", \"1s\", \"5m\"",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[agent]
+id = "az-1"
+cloud = "azure"
+region = "eastus"
+
+[[peers]]
+id = "oci-1"
+cloud = "oci"
+region = "us-ashburn-1"
+address = "10.1.0.5"
+"#;
+
+    fn err(text: &str) -> String {
+        AgentConfig::parse("agent.toml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = AgentConfig::parse("agent.toml", MINIMAL).unwrap();
+        assert_eq!(c.reflector.listen, vec!["0.0.0.0:862".parse().unwrap()]);
+        assert_eq!(c.peers[0].address, "10.1.0.5:862".parse().unwrap());
+        assert_eq!(c.peers[0].probe, ProbeSettings::default());
+        assert!(c.collector.is_none());
+    }
+
+    #[test]
+    fn errors_name_file_field_value_and_expectation() {
+        let bad = MINIMAL.to_owned() + "interval = \"0ms\"\n";
+        assert_eq!(
+            err(&bad),
+            "agent.toml: peers[0].interval = \"0ms\": must be at least 1ms and at most 1h"
+        );
+        let bad = MINIMAL.replace("\"oci\"", "\"gcp\"");
+        assert_eq!(
+            err(&bad),
+            "agent.toml: peers[0].cloud = \"gcp\": must be one of azure, oci, other"
+        );
+        let bad = MINIMAL.to_owned() + "payload_size = 20\n";
+        assert!(err(&bad).starts_with("agent.toml: peers[0].payload_size = 20: must be 44 to 9000"));
+        let bad = MINIMAL.to_owned() + "dscp = 64\n";
+        assert_eq!(err(&bad), "agent.toml: peers[0].dscp = 64: must be 0 to 63");
+        let bad = MINIMAL.replace("10.1.0.5", "db.example");
+        assert!(
+            err(&bad).starts_with("agent.toml: peers[0].address = \"db.example\": must be an IP")
+        );
+        let bad = MINIMAL.to_owned() + "colour = 1\n";
+        assert!(
+            err(&bad).contains("unknown field `colour`"),
+            "{}",
+            err(&bad)
+        );
+        let bad = MINIMAL.to_owned()
+            + MINIMAL
+                .split("[[peers]]")
+                .nth(1)
+                .map(|p| format!("[[peers]]{p}"))
+                .unwrap()
+                .as_str();
+        assert_eq!(
+            err(&bad),
+            "agent.toml: peers[1].id = \"oci-1\": must be unique among peers"
+        );
+        let bad = MINIMAL.replace("[agent]", "[agent]\nfoo = [");
+        assert!(err(&bad).starts_with("agent.toml: "), "{}", err(&bad));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration_text("250us"),
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(
+            parse_duration_text("1.5s"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_duration_text("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration_text("5"), None);
+        assert_eq!(parse_duration_text("ms"), None);
+    }
+}

@@ -1,0 +1,7 @@
+//! The only place with sockets and clocks: UDP sockets with kernel receive timestamps, the
+//! host clock and its error estimate, and the tasks that drive the sans-IO state machines.
+
+pub mod clock;
+pub mod reflector;
+pub mod sender;
+pub mod udp;

@@ -1,0 +1,202 @@
+//! UDP sockets for probes: DSCP marking, kernel receive timestamps (SO_TIMESTAMPNS) and the
+//! received TTL / hop limit, read with recvmsg(2) control messages. When the kernel refuses
+//! SO_TIMESTAMPNS, or a datagram arrives without a timestamp, the clock is read in user space
+//! right after recvmsg and the result says so.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use xcbench_snapshot::TimestampSource;
+
+use super::clock::now_unix_ns;
+
+/// Socket buffer size asked for (the kernel caps it at net.core.{r,w}mem_max).
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// A bound probe socket.
+pub struct ProbeSocket {
+    inner: UdpSocket,
+    kernel_timestamps: bool,
+}
+
+/// One received datagram's metadata.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    pub len: usize,
+    pub from: SocketAddr,
+    /// Receive time, Unix ns.
+    pub at_ns: u64,
+    pub source: TimestampSource,
+    pub ttl: Option<u8>,
+    /// The datagram was larger than the buffer and cut by the kernel.
+    pub truncated: bool,
+}
+
+impl ProbeSocket {
+    /// Binds a UDP socket with the DSCP (0..=63) on outgoing packets.
+    pub fn bind(addr: SocketAddr, dscp: u8) -> io::Result<ProbeSocket> {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        socket.set_nonblocking(true)?;
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        let tos = u32::from(dscp) << 2;
+        let fd = socket.as_raw_fd();
+        if addr.is_ipv4() {
+            if tos != 0 {
+                socket.set_tos(tos)?;
+            }
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)?;
+        } else {
+            if tos != 0 {
+                setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, tos as i32)?;
+            }
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+        }
+        let kernel_timestamps =
+            setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok();
+        socket.bind(&addr.into())?;
+        Ok(ProbeSocket {
+            inner: UdpSocket::from_std(socket.into())?,
+            kernel_timestamps,
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Whether the kernel agreed to timestamp received datagrams.
+    pub fn kernel_timestamps(&self) -> bool {
+        self.kernel_timestamps
+    }
+
+    pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.inner.send_to(buf, to).await
+    }
+
+    /// Receives one datagram into `buf` with its timestamp and TTL.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
+        let fd = self.inner.as_raw_fd();
+        self.inner
+            .async_io(Interest::READABLE, || recvmsg(fd, buf))
+            .await
+    }
+}
+
+fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: passes a pointer to a live i32 and its exact size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const i32).cast(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
+    // SAFETY: every pointer handed to recvmsg refers to a live local buffer with its true
+    // length; control messages are walked with the libc CMSG macros within msg_controllen.
+    unsafe {
+        let mut name: libc::sockaddr_storage = zeroed();
+        let mut control = [0u64; 32];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 32]>();
+        let n = libc::recvmsg(fd, &mut msg, 0);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let user_ns = now_unix_ns();
+        let mut kernel_ns = None;
+        let mut ttl = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            let data = libc::CMSG_DATA(cmsg);
+            match (c.cmsg_level, c.cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    let ts: libc::timespec = std::ptr::read_unaligned(data.cast());
+                    kernel_ns = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
+                }
+                (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                    let v: i32 = std::ptr::read_unaligned(data.cast());
+                    ttl = u8::try_from(v).ok();
+                }
+                _ => {}
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        let from = SockAddr::new(name, msg.msg_namelen)
+            .as_socket()
+            .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+        let (at_ns, source) = match kernel_ns {
+            Some(ns) => (ns, TimestampSource::Kernel),
+            None => (user_ns, TimestampSource::User),
+        };
+        Ok(Received {
+            len: n as usize,
+            from,
+            at_ns,
+            source,
+            ttl,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn kernel_timestamp_and_ttl_on_loopback() {
+        let a = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 46).unwrap();
+        let b = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        assert!(b.kernel_timestamps());
+        let before = now_unix_ns();
+        a.send_to(b"hello", b.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 3];
+        let r = b.recv(&mut buf).await.unwrap();
+        let after = now_unix_ns();
+        assert_eq!(r.source, TimestampSource::Kernel);
+        assert!(r.at_ns >= before && r.at_ns <= after, "{r:?}");
+        assert_eq!(r.from, a.local_addr().unwrap());
+        assert_eq!(r.ttl, Some(64));
+        assert!(r.truncated, "5 bytes into 3");
+    }
+
+    #[tokio::test]
+    async fn ipv6_loopback_hop_limit() {
+        let Ok(a) = ProbeSocket::bind("[::1]:0".parse().unwrap(), 10) else {
+            eprintln!("skipped: no IPv6 loopback on this host");
+            return;
+        };
+        let b = ProbeSocket::bind("[::1]:0".parse().unwrap(), 0).unwrap();
+        a.send_to(b"x", b.local_addr().unwrap()).await.unwrap();
+        let mut buf = [0u8; 16];
+        let r = b.recv(&mut buf).await.unwrap();
+        assert_eq!((r.len, r.truncated), (1, false));
+        assert!(r.ttl.is_some());
+    }
+}

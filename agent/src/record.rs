@@ -1,0 +1,218 @@
+//! Histograms and counters per (peer, protocol, probe kind), fed by probe events, and the
+//! per-interval deltas that go into a snapshot. Series exist from the moment a peer is
+//! configured, so the collector shows them at zero before the first reply.
+
+use std::collections::BTreeMap;
+
+use xcbench_snapshot::{
+    AgentId, Counters, HistogramDelta, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
+    SenderCounters, SeriesSnapshot, TimestampSource,
+};
+
+use crate::probe::Event;
+
+/// Identifies one series within an agent.
+pub type SeriesKey = (AgentId, Protocol, ProbeKind);
+
+struct MetricRecord {
+    histogram: LatencyHistogram,
+    sum_ns: u64,
+}
+
+struct SeriesRecord {
+    peer: Identity,
+    timestamping: TimestampSource,
+    counters: Counters,
+    metrics: BTreeMap<Metric, MetricRecord>,
+    jitter: Option<(f64, f64)>,
+    clock: Option<(u64, bool)>,
+}
+
+impl SeriesRecord {
+    fn record(&mut self, metric: Metric, value_ns: u64) {
+        let m = self.metrics.entry(metric).or_insert_with(|| MetricRecord {
+            histogram: LatencyHistogram::new(),
+            sum_ns: 0,
+        });
+        m.histogram.record_ns(value_ns);
+        m.sum_ns = m.sum_ns.saturating_add(value_ns);
+    }
+}
+
+/// All series of one agent.
+#[derive(Default)]
+pub struct Recorder {
+    series: BTreeMap<SeriesKey, SeriesRecord>,
+    sender: SenderCounters,
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// Creates the series for a configured peer (idempotent).
+    pub fn add_series(&mut self, peer: Identity, protocol: Protocol, kind: ProbeKind) {
+        self.series
+            .entry((peer.id.clone(), protocol, kind))
+            .or_insert_with(|| SeriesRecord {
+                peer,
+                timestamping: TimestampSource::Kernel,
+                counters: Counters::default(),
+                metrics: BTreeMap::new(),
+                jitter: None,
+                clock: None,
+            });
+    }
+
+    /// Records one probe event. `source` says how the receive timestamp was taken.
+    pub fn handle_event(&mut self, key: &SeriesKey, event: &Event, source: TimestampSource) {
+        if let Event::Malformed = event {
+            self.sender.malformed += 1;
+            return;
+        }
+        if let Event::Unmatched = event {
+            self.sender.unmatched += 1;
+            return;
+        }
+        let Some(s) = self.series.get_mut(key) else {
+            return;
+        };
+        let c = &mut s.counters;
+        match *event {
+            Event::Sent { .. } => c.sent += 1,
+            Event::Lost { .. } => c.lost += 1,
+            Event::LossDirection { forward, reverse } => {
+                c.lost_forward += forward;
+                c.lost_reverse += reverse;
+            }
+            Event::Duplicate { .. } => c.duplicated += 1,
+            Event::Late { .. } => c.late += 1,
+            Event::Malformed | Event::Unmatched => {}
+            Event::Reply(r) => {
+                c.received += 1;
+                c.reordered += u64::from(r.reordered);
+                s.timestamping = source;
+                // Without synchronized clocks a one-way delay can come out negative; the
+                // histogram holds it as 0 and the clock error estimate says how far to trust it.
+                s.record(Metric::Rtt, r.rtt_ns);
+                s.record(Metric::OneWayForward, r.forward_ns.max(0) as u64);
+                s.record(Metric::OneWayReverse, r.reverse_ns.max(0) as u64);
+                for (f, b) in r.ipdv.iter().flatten() {
+                    s.record(Metric::IpdvForward, f.unsigned_abs());
+                    s.record(Metric::IpdvReverse, b.unsigned_abs());
+                }
+                s.jitter = Some((r.jitter_forward_ns, r.jitter_reverse_ns));
+                s.clock = Some((r.clock_error_ns, r.synchronized));
+            }
+        }
+    }
+
+    /// Sender-side drops since the last call.
+    pub fn take_sender_counters(&mut self) -> SenderCounters {
+        std::mem::take(&mut self.sender)
+    }
+
+    /// Every series' deltas since the last call; histograms and counters restart at zero.
+    pub fn take_series(&mut self) -> Vec<SeriesSnapshot> {
+        self.series
+            .iter_mut()
+            .map(|((_, protocol, kind), s)| SeriesSnapshot {
+                peer: s.peer.clone(),
+                protocol: *protocol,
+                kind: *kind,
+                timestamping: s.timestamping,
+                counters: std::mem::take(&mut s.counters),
+                histograms: s
+                    .metrics
+                    .iter_mut()
+                    .filter(|(_, m)| !m.histogram.is_empty())
+                    .map(|(metric, m)| {
+                        let delta = HistogramDelta {
+                            metric: *metric,
+                            count: m.histogram.len(),
+                            sum_ns: m.sum_ns,
+                            hdr: m.histogram.encode_base64(),
+                        };
+                        m.histogram.reset();
+                        m.sum_ns = 0;
+                        delta
+                    })
+                    .collect(),
+                jitter_forward_ns: s.jitter.map(|j| j.0.round() as u64),
+                jitter_reverse_ns: s.jitter.map(|j| j.1.round() as u64),
+                clock_error_ns: s.clock.map(|c| c.0),
+                clock_synchronized: s.clock.map(|c| c.1),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Reply;
+    use xcbench_snapshot::Cloud;
+
+    #[test]
+    fn deltas_reset_between_snapshots() {
+        let peer = Identity {
+            id: "oci-1".parse().unwrap(),
+            cloud: Cloud::Oci,
+            region: "r".into(),
+            zone: String::new(),
+        };
+        let key = (peer.id.clone(), Protocol::Udp, ProbeKind::Stamp);
+        let mut rec = Recorder::new();
+        rec.add_series(peer, Protocol::Udp, ProbeKind::Stamp);
+        let first = rec.take_series();
+        assert_eq!(first.len(), 1, "configured series exists at zero");
+        assert_eq!(first[0].counters, Counters::default());
+
+        let reply = Reply {
+            seq: 0,
+            rtt_ns: 2_000_000,
+            forward_ns: -5,
+            reverse_ns: 1_000_000,
+            ipdv: [Some((-3_000, 4_000)), None],
+            reordered: true,
+            jitter_forward_ns: 10.4,
+            jitter_reverse_ns: 0.0,
+            clock_error_ns: 7,
+            synchronized: false,
+        };
+        rec.handle_event(&key, &Event::Sent { seq: 0 }, TimestampSource::User);
+        rec.handle_event(&key, &Event::Reply(reply), TimestampSource::User);
+        rec.handle_event(&key, &Event::Unmatched, TimestampSource::User);
+        let s = rec.take_series().remove(0);
+        assert_eq!(
+            (s.counters.sent, s.counters.received, s.counters.reordered),
+            (1, 1, 1)
+        );
+        assert_eq!(s.timestamping, TimestampSource::User);
+        assert_eq!(s.jitter_forward_ns, Some(10));
+        let rtt = s
+            .histograms
+            .iter()
+            .find(|h| h.metric == Metric::Rtt)
+            .unwrap();
+        assert_eq!((rtt.count, rtt.sum_ns), (1, 2_000_000));
+        let fwd = s
+            .histograms
+            .iter()
+            .find(|h| h.metric == Metric::OneWayForward)
+            .unwrap();
+        assert_eq!(fwd.sum_ns, 0, "negative one-way delay held as 0");
+        let ipdv = s
+            .histograms
+            .iter()
+            .find(|h| h.metric == Metric::IpdvForward)
+            .unwrap();
+        assert_eq!(ipdv.sum_ns, 3_000);
+        assert_eq!(rec.take_sender_counters().unmatched, 1);
+
+        let again = rec.take_series().remove(0);
+        assert_eq!(again.counters, Counters::default());
+        assert!(again.histograms.is_empty());
+    }
+}

@@ -1,0 +1,139 @@
+//! Sending snapshots to the collector. Each interval's deltas are encoded once and queued;
+//! the queue is sent oldest first and an entry leaves it only when the collector acknowledged
+//! it (accepted or already had it), so a collector outage delays data instead of losing it.
+//! The queue is bounded: past [`MAX_QUEUED`] snapshots the oldest is dropped and logged.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use xcbench_snapshot::{Identity, ReflectorCounters, Snapshot, FORMAT_VERSION};
+
+use crate::record::Recorder;
+
+/// One hour of 10 s reports.
+pub const MAX_QUEUED: usize = 360;
+/// The collector's ingest path.
+pub const INGEST_PATH: &str = "/api/v1/snapshots";
+
+/// Why a flush stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("collector {url} unreachable: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("collector refused snapshot seq {seq} with {status}: {reason}")]
+    Refused {
+        seq: u64,
+        status: u16,
+        reason: String,
+    },
+}
+
+/// Builds, queues and sends snapshots for one agent instance.
+pub struct Reporter {
+    agent: Identity,
+    instance: u64,
+    next_seq: u64,
+    interval_start_ns: u64,
+    queue: VecDeque<(u64, Vec<u8>)>,
+    url: Option<String>,
+    client: reqwest::Client,
+    dropped: u64,
+}
+
+impl Reporter {
+    /// `started_ns` is the agent's start time: it is also the instance id.
+    pub fn new(agent: Identity, collector_url: Option<String>, started_ns: u64) -> Reporter {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("a plain HTTP client builds");
+        Reporter {
+            agent,
+            instance: started_ns,
+            next_seq: 1,
+            interval_start_ns: started_ns,
+            queue: VecDeque::new(),
+            url: collector_url.map(|u| format!("{u}{INGEST_PATH}")),
+            client,
+            dropped: 0,
+        }
+    }
+
+    /// Takes the recorder's deltas into a new snapshot at the back of the queue.
+    pub fn take_snapshot(
+        &mut self,
+        recorder: &mut Recorder,
+        reflector: ReflectorCounters,
+        now_ns: u64,
+    ) -> Snapshot {
+        let snapshot = Snapshot {
+            format: FORMAT_VERSION,
+            agent: self.agent.clone(),
+            instance: self.instance,
+            seq: self.next_seq,
+            interval_start_unix_ns: self.interval_start_ns,
+            interval_end_unix_ns: now_ns.max(self.interval_start_ns),
+            reflector,
+            sender: recorder.take_sender_counters(),
+            series: recorder.take_series(),
+        };
+        self.next_seq += 1;
+        self.interval_start_ns = snapshot.interval_end_unix_ns;
+        let mut bytes = Vec::new();
+        snapshot.encode(&mut bytes);
+        if self.url.is_some() {
+            if self.queue.len() >= MAX_QUEUED {
+                self.queue.pop_front();
+                self.dropped += 1;
+                tracing::error!(
+                    dropped = self.dropped,
+                    "snapshot queue full: oldest snapshot dropped"
+                );
+            }
+            self.queue.push_back((snapshot.seq, bytes));
+        }
+        snapshot
+    }
+
+    /// Snapshots waiting for the collector.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Sends queued snapshots oldest first until the queue is empty or the collector fails.
+    pub async fn flush(&mut self) -> Result<(), ReportError> {
+        let Some(url) = self.url.clone() else {
+            return Ok(());
+        };
+        while let Some((seq, body)) = self.queue.front() {
+            let seq = *seq;
+            let response = self
+                .client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| ReportError::Unreachable {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })?;
+            let status = response.status();
+            if status.is_success() {
+                self.queue.pop_front();
+                continue;
+            }
+            let reason = response.text().await.unwrap_or_default();
+            if status.is_client_error() {
+                // It will never be accepted; keeping it would block every later snapshot.
+                self.queue.pop_front();
+            }
+            return Err(ReportError::Refused {
+                seq,
+                status: status.as_u16(),
+                reason,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,400 @@
+//! `/metrics`: a custom `prometheus` Collector that builds every metric family from the store
+//! at scrape time (no global registry, nothing cached between scrapes).
+//!
+//! Series labels: `src_agent`, `src_cloud`, `src_region` (the prober), `dst_agent`,
+//! `dst_cloud`, `dst_region` (the reflector), `protocol`, `kind`. "forward" is src -> dst.
+
+use std::sync::{Arc, Mutex};
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, MetricType,
+    Quantile, Summary,
+};
+use xcbench_snapshot::Metric;
+
+use crate::store::{SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
+
+/// Reads the clock for window expiry; a parameter so tests can pin it.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The scrape-time collector over a shared store.
+pub struct StoreCollector {
+    store: Arc<Mutex<Store>>,
+    clock: Clock,
+}
+
+impl StoreCollector {
+    pub fn new(store: Arc<Mutex<Store>>, clock: Clock) -> StoreCollector {
+        StoreCollector { store, clock }
+    }
+}
+
+impl Collector for StoreCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let now = (self.clock)();
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.expire(now);
+        families(&store)
+    }
+}
+
+/// Histogram family name and direction label for a metric.
+fn metric_family(metric: Metric) -> (&'static str, Option<&'static str>) {
+    match metric {
+        Metric::Rtt => ("xcbench_rtt", None),
+        Metric::OneWayForward => ("xcbench_one_way_delay", Some("forward")),
+        Metric::OneWayReverse => ("xcbench_one_way_delay", Some("reverse")),
+        Metric::IpdvForward => ("xcbench_ipdv", Some("forward")),
+        Metric::IpdvReverse => ("xcbench_ipdv", Some("reverse")),
+    }
+}
+
+const HELP_RTT: &str = "Round-trip time (T4-T1)-(T3-T2): reflector dwell excluded; T4 kernel receive timestamp where available.";
+const HELP_OWD: &str = "One-way delay, forward T2-T1 and reverse T4-T3; as exact as the two clocks agree (see xcbench_clock_error_seconds).";
+const HELP_IPDV: &str =
+    "Absolute IP packet delay variation (RFC 5481) between consecutive probes, per direction.";
+
+fn help_for(family: &str) -> &'static str {
+    match family {
+        "xcbench_rtt" => HELP_RTT,
+        "xcbench_one_way_delay" => HELP_OWD,
+        _ => HELP_IPDV,
+    }
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut l = LabelPair::default();
+    l.set_name(name.to_owned());
+    l.set_value(value.to_owned());
+    l
+}
+
+fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
+    vec![
+        label("src_agent", k.source.id.as_str()),
+        label("src_cloud", k.source.cloud.as_str()),
+        label("src_region", &k.source.region),
+        label("dst_agent", k.peer.id.as_str()),
+        label("dst_cloud", k.peer.cloud.as_str()),
+        label("dst_region", &k.peer.region),
+        label("protocol", k.protocol.as_str()),
+        label("kind", k.kind.as_str()),
+    ]
+}
+
+fn with(mut labels: Vec<LabelPair>, extra: &[(&str, &str)]) -> Vec<LabelPair> {
+    labels.extend(extra.iter().map(|(n, v)| label(n, v)));
+    labels
+}
+
+struct Families(std::collections::BTreeMap<String, MetricFamily>);
+
+impl Families {
+    fn push(&mut self, name: &str, help: &str, kind: MetricType, metric: PMetric) {
+        let f = self.0.entry(name.to_owned()).or_insert_with(|| {
+            let mut f = MetricFamily::default();
+            f.set_name(name.to_owned());
+            f.set_help(help.to_owned());
+            f.set_type(kind);
+            f
+        });
+        f.mut_metric().push(metric);
+    }
+
+    fn counter(&mut self, name: &str, help: &str, labels: Vec<LabelPair>, value: u64) {
+        let mut c = Counter::default();
+        c.set_value(value as f64);
+        let mut m = PMetric::from_label(labels);
+        m.set_counter(c);
+        self.push(name, help, MetricType::COUNTER, m);
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, labels: Vec<LabelPair>, value: f64) {
+        let mut g = Gauge::default();
+        g.set_value(value);
+        let mut m = PMetric::from_label(labels);
+        m.set_gauge(g);
+        self.push(name, help, MetricType::GAUGE, m);
+    }
+}
+
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// Every family for the store's current content, sorted by name.
+pub fn families(store: &Store) -> Vec<MetricFamily> {
+    let mut f = Families(Default::default());
+    let window_s = store.window_ns() / 1_000_000_000;
+    for (key, s) in store.series() {
+        let base = series_labels(key);
+        let c = &s.counters;
+        let counters: [(&str, &str, u64); 6] = [
+            ("xcbench_probes_sent_total", "Probes transmitted.", c.sent),
+            (
+                "xcbench_probes_received_total",
+                "Replies received within the loss timeout (first copy).",
+                c.received,
+            ),
+            (
+                "xcbench_probes_lost_total",
+                "Probes whose own loss timeout expired without a reply.",
+                c.lost,
+            ),
+            (
+                "xcbench_probes_duplicated_total",
+                "Extra copies of replies already received.",
+                c.duplicated,
+            ),
+            (
+                "xcbench_probes_reordered_total",
+                "Replies that arrived after the reply to a later probe.",
+                c.reordered,
+            ),
+            (
+                "xcbench_probes_late_total",
+                "Replies that arrived after their probe was counted lost.",
+                c.late,
+            ),
+        ];
+        for (name, help, value) in counters {
+            f.counter(name, help, base.clone(), value);
+        }
+        for (dir, value) in [("forward", c.lost_forward), ("reverse", c.lost_reverse)] {
+            f.counter(
+                "xcbench_probes_lost_direction_total",
+                "Lost probes by direction, attributed with the stateful reflector's sequence number once a later probe is answered.",
+                with(base.clone(), &[("direction", dir)]),
+                value,
+            );
+        }
+        f.gauge(
+            "xcbench_probe_info",
+            "How a series is measured: timestamping=kernel (SO_TIMESTAMPNS) or user (clock read after recvmsg).",
+            with(base.clone(), &[("timestamping", s.timestamping.as_str())]),
+            1.0,
+        );
+        for (dir, value) in [
+            ("forward", s.jitter_forward_ns),
+            ("reverse", s.jitter_reverse_ns),
+        ] {
+            if let Some(v) = value {
+                f.gauge(
+                    "xcbench_jitter_seconds",
+                    "RFC 3550 interarrival jitter estimate at the last report, per direction.",
+                    with(base.clone(), &[("direction", dir)]),
+                    seconds(v),
+                );
+            }
+        }
+        if let Some(v) = s.clock_error_ns {
+            f.gauge(
+                "xcbench_clock_error_seconds",
+                "Combined clock error estimate of both ends (RFC 8762 Error Estimate fields) from the last reply; bounds one-way delay error.",
+                base.clone(),
+                seconds(v),
+            );
+        }
+        if let Some(v) = s.clock_synchronized {
+            f.gauge(
+                "xcbench_clock_synchronized",
+                "1 when both ends reported clocks synchronized to UTC in the last reply.",
+                base.clone(),
+                if v { 1.0 } else { 0.0 },
+            );
+        }
+        for metric in Metric::ALL {
+            let (family, dir) = metric_family(*metric);
+            let labels = match dir {
+                Some(d) => with(base.clone(), &[("direction", d)]),
+                None => base.clone(),
+            };
+            let state = s.metrics.get(metric);
+            // Histogram over everything since the collector started.
+            let mut h = Histogram::default();
+            let mut cumulative = 0;
+            let mut buckets = Vec::with_capacity(BUCKET_BOUNDS_NS.len());
+            for (i, bound) in BUCKET_BOUNDS_NS.iter().enumerate() {
+                cumulative += state.map_or(0, |m| m.buckets.get(i).copied().unwrap_or(0));
+                let mut b = Bucket::default();
+                b.set_upper_bound(seconds(*bound));
+                b.set_cumulative_count(cumulative);
+                buckets.push(b);
+            }
+            h.set_bucket(buckets);
+            h.set_sample_count(state.map_or(0, |m| m.count));
+            h.set_sample_sum(state.map_or(0.0, |m| seconds(m.sum_ns)));
+            let mut m = PMetric::from_label(labels.clone());
+            m.set_histogram(h);
+            f.push(
+                &format!("{family}_seconds"),
+                help_for(family),
+                MetricType::HISTOGRAM,
+                m,
+            );
+
+            // Quantiles over the sliding window from the merged HdrHistograms.
+            let mut summary = Summary::default();
+            let window = state.map(|m| m.window());
+            summary.set_quantile(
+                WINDOW_QUANTILES
+                    .iter()
+                    .map(|q| {
+                        let mut quantile = Quantile::default();
+                        quantile.set_quantile(*q);
+                        quantile.set_value(
+                            window
+                                .and_then(|w| w.quantile(*q))
+                                .map_or(f64::NAN, seconds),
+                        );
+                        quantile
+                    })
+                    .collect(),
+            );
+            summary.set_sample_count(window.map_or(0, |w| w.count()));
+            summary.set_sample_sum(window.map_or(0.0, |w| seconds(w.sum_ns())));
+            let mut m = PMetric::from_label(labels);
+            m.set_summary(summary);
+            let help = format!(
+                "Quantiles (p50, p90, p99, p99.9, max=1) over the last {window_s}s from merged HdrHistograms (bucket upper values, 0.1% or 512 ns resolution); _sum/_count cover the same window."
+            );
+            f.push(
+                &format!("{family}_window_seconds"),
+                &help,
+                MetricType::SUMMARY,
+                m,
+            );
+        }
+    }
+    for a in store.agents() {
+        let base = vec![
+            label("agent", a.identity.id.as_str()),
+            label("cloud", a.identity.cloud.as_str()),
+            label("region", &a.identity.region),
+        ];
+        f.counter(
+            "xcbench_reflector_reflected_total",
+            "STAMP test packets answered by the agent's reflector.",
+            base.clone(),
+            a.reflector.reflected,
+        );
+        f.counter(
+            "xcbench_reflector_malformed_total",
+            "Datagrams the reflector dropped as malformed or oversized.",
+            base.clone(),
+            a.reflector.malformed,
+        );
+        f.counter(
+            "xcbench_reflector_refused_total",
+            "Test packets refused because the reflector's session table was full.",
+            base.clone(),
+            a.reflector.refused,
+        );
+        f.counter(
+            "xcbench_sender_malformed_total",
+            "Datagrams on probe sockets that were not reflected STAMP packets.",
+            base.clone(),
+            a.sender.malformed,
+        );
+        f.counter("xcbench_sender_unmatched_total", "Reflected packets that matched no probe sent (unknown sequence, wrong timestamp or source).", base.clone(), a.sender.unmatched);
+        f.gauge("xcbench_agent_last_report_timestamp_seconds", "When the collector last accepted a snapshot from the agent (collector clock, Unix time).", base, seconds(a.last_report_ns));
+    }
+    for (result, value) in [
+        ("accepted", store.ingest.accepted),
+        ("duplicate", store.ingest.duplicate),
+        ("rejected", store.ingest.rejected),
+    ] {
+        f.counter(
+            "xcbench_collector_snapshots_total",
+            "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again).",
+            vec![label("result", result)],
+            value,
+        );
+    }
+    f.gauge(
+        "xcbench_collector_series",
+        "Series held by the collector.",
+        vec![],
+        store.series_count() as f64,
+    );
+    f.0.into_values().collect()
+}
+
+/// Renders families in the Prometheus text format.
+pub fn render(families: &[MetricFamily]) -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    // Encoding well-formed families into a Vec cannot fail.
+    prometheus::TextEncoder::new()
+        .encode(families, &mut out)
+        .expect("text encoding");
+    String::from_utf8(out).expect("text format is UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::snapshot;
+    use xcbench_snapshot::Counters;
+
+    const S: u64 = 1_000_000_000;
+
+    fn fixed_store() -> Store {
+        let mut store = Store::new(300 * S, 10 * S, 100);
+        let counters = Counters {
+            sent: 100,
+            received: 97,
+            lost: 3,
+            lost_forward: 1,
+            lost_reverse: 2,
+            duplicated: 1,
+            reordered: 2,
+            late: 1,
+        };
+        let rtts: Vec<u64> = (0..97).map(|i| 1_500_000 + i * 10_000).collect();
+        store
+            .handle_snapshot(&snapshot(1, &rtts, counters), 1_700_000_000 * S)
+            .unwrap();
+        store
+    }
+
+    #[test]
+    fn golden_metrics() {
+        let text = render(&families(&fixed_store()));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.txt");
+        if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        let want =
+            std::fs::read_to_string(path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
+        assert_eq!(
+            text, want,
+            "/metrics changed; review, then XCBENCH_UPDATE_GOLDEN=1"
+        );
+    }
+
+    #[test]
+    fn counts_and_quantiles_in_text() {
+        let text = render(&families(&fixed_store()));
+        let labels = r#"src_agent="az-eastus-app1",src_cloud="azure",src_region="eastus",dst_agent="oci-ashburn-db1",dst_cloud="oci",dst_region="us-ashburn-1",protocol="udp",kind="stamp""#;
+        assert!(
+            text.contains(&format!("xcbench_probes_sent_total{{{labels}}} 100\n")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("xcbench_rtt_seconds_count{{{labels}}} 97\n")));
+        // p50 of 1.5 ms + i*10 us, i in 0..97, is the 49th value: 1.98 ms (bucket top <= +0.1%).
+        let p50 = text
+            .lines()
+            .find(|l| {
+                l.starts_with("xcbench_rtt_window_seconds{") && l.contains("quantile=\"0.5\"")
+            })
+            .unwrap();
+        let v: f64 = p50.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!((0.00198..=0.00198 * 1.001).contains(&v), "{p50}");
+    }
+}

@@ -1,0 +1,531 @@
+//! The collector's state, sans-IO (every method takes `now`): merged histograms and counters
+//! per series, a sliding window of recent histograms for quantiles, per-agent counters, and
+//! the (agent, instance, seq) high-water marks that make ingest idempotent.
+//!
+//! Histograms are kept sparse: (bucket's highest equivalent value, count) for the non-empty
+//! HdrHistogram buckets only. Adding two of them is adding counts per bucket, exactly what
+//! HdrHistogram addition does, so merging stays lossless while an interconnect series with a
+//! few hundred distinct buckets costs kilobytes instead of a dense 147 KB array.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use xcbench_snapshot::{
+    AgentId, Counters, Identity, LatencyHistogram, Metric, ProbeKind, Protocol, ReflectorCounters,
+    SenderCounters, Snapshot, TimestampSource,
+};
+
+/// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
+/// 5 ms where ExpressRoute/FastConnect pairs sit, coarse out to 10 s.
+pub const BUCKET_BOUNDS_NS: &[u64] = &[
+    25_000,
+    50_000,
+    100_000,
+    200_000,
+    300_000,
+    400_000,
+    500_000,
+    750_000,
+    1_000_000,
+    1_250_000,
+    1_500_000,
+    1_750_000,
+    2_000_000,
+    2_500_000,
+    3_000_000,
+    4_000_000,
+    5_000_000,
+    7_500_000,
+    10_000_000,
+    15_000_000,
+    20_000_000,
+    30_000_000,
+    50_000_000,
+    75_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// Quantiles published over the window; 1.0 is the maximum.
+pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
+
+/// A series: who measured whom, over what.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub source: Identity,
+    pub peer: Identity,
+    pub protocol: Protocol,
+    pub kind: ProbeKind,
+}
+
+/// Sparse histogram: highest equivalent value of an HdrHistogram bucket -> count.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sparse {
+    buckets: BTreeMap<u64, u64>,
+    count: u64,
+    sum_ns: u64,
+}
+
+impl Sparse {
+    fn add_hdr(&mut self, h: &LatencyHistogram, sum_ns: u64) {
+        for (value, count) in h.buckets() {
+            *self.buckets.entry(value).or_insert(0) += count;
+        }
+        self.count += h.len();
+        self.sum_ns = self.sum_ns.saturating_add(sum_ns);
+    }
+
+    fn add(&mut self, other: &Sparse) {
+        for (value, count) in &other.buckets {
+            *self.buckets.entry(*value).or_insert(0) += count;
+        }
+        self.count += other.count;
+        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
+    }
+
+    fn subtract(&mut self, other: &Sparse) {
+        for (value, count) in &other.buckets {
+            if let Some(c) = self.buckets.get_mut(value) {
+                *c = c.saturating_sub(*count);
+                if *c == 0 {
+                    self.buckets.remove(value);
+                }
+            }
+        }
+        self.count = self.count.saturating_sub(other.count);
+        self.sum_ns = self.sum_ns.saturating_sub(other.sum_ns);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Exact sum of the samples (from the agents' exact sums, not bucket midpoints).
+    pub fn sum_ns(&self) -> u64 {
+        self.sum_ns
+    }
+
+    /// The value at quantile `q` the way HdrHistogram reports it (the bucket's highest
+    /// equivalent value); `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (value, count) in &self.buckets {
+            seen += count;
+            if seen >= rank {
+                return Some(*value);
+            }
+        }
+        self.buckets.keys().next_back().copied()
+    }
+}
+
+/// One latency metric of one series.
+#[derive(Debug, Clone, Default)]
+pub struct MetricState {
+    /// Counts per classic bucket (not cumulative); the last entry is +Inf.
+    pub buckets: Vec<u64>,
+    pub count: u64,
+    pub sum_ns: u64,
+    window: VecDeque<(u64, Sparse)>,
+    window_total: Sparse,
+}
+
+impl MetricState {
+    /// Samples in the current window.
+    pub fn window(&self) -> &Sparse {
+        &self.window_total
+    }
+}
+
+/// Everything known about one series.
+#[derive(Debug, Clone)]
+pub struct SeriesState {
+    pub timestamping: TimestampSource,
+    pub counters: Counters,
+    pub metrics: BTreeMap<Metric, MetricState>,
+    pub jitter_forward_ns: Option<u64>,
+    pub jitter_reverse_ns: Option<u64>,
+    pub clock_error_ns: Option<u64>,
+    pub clock_synchronized: Option<bool>,
+}
+
+/// Everything known about one agent.
+#[derive(Debug, Clone)]
+pub struct AgentState {
+    pub identity: Identity,
+    pub instance: u64,
+    pub last_seq: u64,
+    pub reflector: ReflectorCounters,
+    pub sender: SenderCounters,
+    pub last_report_ns: u64,
+}
+
+/// Result of one ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingest {
+    Accepted,
+    /// Already taken (same or older report of this agent): acknowledged, not counted again.
+    Duplicate,
+}
+
+/// Why a decoded snapshot was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    #[error("series limit {limit} reached: snapshot would add {new} series")]
+    SeriesLimit { limit: usize, new: usize },
+}
+
+/// Ingest outcomes since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestCounters {
+    pub accepted: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+}
+
+/// The store.
+pub struct Store {
+    window_ns: u64,
+    slot_ns: u64,
+    max_series: usize,
+    template: LatencyHistogram,
+    series: BTreeMap<SeriesKey, SeriesState>,
+    agents: HashMap<AgentId, AgentState>,
+    pub ingest: IngestCounters,
+}
+
+impl Store {
+    /// `window_ns`: how far back quantiles look; it is kept in `slot_ns` slices.
+    pub fn new(window_ns: u64, slot_ns: u64, max_series: usize) -> Store {
+        Store {
+            window_ns: window_ns.max(1),
+            slot_ns: slot_ns.clamp(1, window_ns.max(1)),
+            max_series,
+            template: LatencyHistogram::new(),
+            series: BTreeMap::new(),
+            agents: HashMap::new(),
+            ingest: IngestCounters::default(),
+        }
+    }
+
+    pub fn window_ns(&self) -> u64 {
+        self.window_ns
+    }
+
+    /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on
+    /// (agent id, instance, seq): anything not newer than what was taken is a duplicate.
+    pub fn handle_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        now: u64,
+    ) -> Result<Ingest, IngestError> {
+        if let Some(a) = self.agents.get(&snapshot.agent.id) {
+            if (snapshot.instance, snapshot.seq) <= (a.instance, a.last_seq) {
+                self.ingest.duplicate += 1;
+                return Ok(Ingest::Duplicate);
+            }
+        }
+        let keys: Vec<SeriesKey> = snapshot
+            .series
+            .iter()
+            .map(|s| SeriesKey {
+                source: snapshot.agent.clone(),
+                peer: s.peer.clone(),
+                protocol: s.protocol,
+                kind: s.kind,
+            })
+            .collect();
+        let new = keys.iter().filter(|k| !self.series.contains_key(k)).count();
+        if self.series.len() + new > self.max_series {
+            self.ingest.rejected += 1;
+            return Err(IngestError::SeriesLimit {
+                limit: self.max_series,
+                new,
+            });
+        }
+        let slot = now - now % self.slot_ns;
+        for (key, s) in keys.into_iter().zip(&snapshot.series) {
+            let state = self.series.entry(key).or_insert_with(|| SeriesState {
+                timestamping: s.timestamping,
+                counters: Counters::default(),
+                metrics: BTreeMap::new(),
+                jitter_forward_ns: None,
+                jitter_reverse_ns: None,
+                clock_error_ns: None,
+                clock_synchronized: None,
+            });
+            state.counters.add(&s.counters);
+            if !s.histograms.is_empty() {
+                state.timestamping = s.timestamping;
+            }
+            state.jitter_forward_ns = s.jitter_forward_ns.or(state.jitter_forward_ns);
+            state.jitter_reverse_ns = s.jitter_reverse_ns.or(state.jitter_reverse_ns);
+            state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
+            state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
+            for (delta, hist) in Snapshot::histograms(s) {
+                let m = state.metrics.entry(delta.metric).or_default();
+                if m.buckets.is_empty() {
+                    m.buckets = vec![0; BUCKET_BOUNDS_NS.len() + 1];
+                }
+                for (value, count) in hist.buckets() {
+                    // A bucket counts as <= bound when its lowest value is: the bound falls
+                    // inside at most one 0.1%-wide HdrHistogram bucket.
+                    let low = self.template.inner().lowest_equivalent(value);
+                    let i = BUCKET_BOUNDS_NS.partition_point(|b| *b < low);
+                    m.buckets[i] += count;
+                }
+                m.count += delta.count;
+                m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
+                let mut sparse = Sparse::default();
+                sparse.add_hdr(&hist, delta.sum_ns);
+                m.window_total.add(&sparse);
+                match m.window.back_mut() {
+                    Some((start, s)) if *start == slot => s.add(&sparse),
+                    _ => m.window.push_back((slot, sparse)),
+                }
+            }
+        }
+        let agent = self
+            .agents
+            .entry(snapshot.agent.id.clone())
+            .or_insert_with(|| AgentState {
+                identity: snapshot.agent.clone(),
+                instance: snapshot.instance,
+                last_seq: 0,
+                reflector: ReflectorCounters::default(),
+                sender: SenderCounters::default(),
+                last_report_ns: now,
+            });
+        agent.identity = snapshot.agent.clone();
+        agent.instance = snapshot.instance;
+        agent.last_seq = snapshot.seq;
+        agent.last_report_ns = now;
+        agent.reflector.reflected += snapshot.reflector.reflected;
+        agent.reflector.malformed += snapshot.reflector.malformed;
+        agent.reflector.refused += snapshot.reflector.refused;
+        agent.sender.malformed += snapshot.sender.malformed;
+        agent.sender.unmatched += snapshot.sender.unmatched;
+        self.ingest.accepted += 1;
+        self.expire(now);
+        Ok(Ingest::Accepted)
+    }
+
+    /// Counts a snapshot refused before it reached the store (undecodable).
+    pub fn handle_rejected(&mut self) {
+        self.ingest.rejected += 1;
+    }
+
+    /// Drops window slots that ended before `now - window`.
+    pub fn expire(&mut self, now: u64) {
+        let horizon = now.saturating_sub(self.window_ns);
+        for state in self.series.values_mut() {
+            for m in state.metrics.values_mut() {
+                while let Some((start, _)) = m.window.front() {
+                    if start + self.slot_ns > horizon {
+                        break;
+                    }
+                    let (_, old) = m.window.pop_front().expect("front exists");
+                    m.window_total.subtract(&old);
+                }
+            }
+        }
+    }
+
+    pub fn series(&self) -> impl Iterator<Item = (&SeriesKey, &SeriesState)> {
+        self.series.iter()
+    }
+
+    pub fn agents(&self) -> impl Iterator<Item = &AgentState> {
+        self.agents.values()
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use xcbench_snapshot::{Cloud, HistogramDelta, SeriesSnapshot, FORMAT_VERSION};
+
+    pub(crate) fn identity(id: &str, cloud: Cloud, region: &str) -> Identity {
+        Identity {
+            id: id.parse().unwrap(),
+            cloud,
+            region: region.into(),
+            zone: String::new(),
+        }
+    }
+
+    pub(crate) fn snapshot(seq: u64, rtts_ns: &[u64], counters: Counters) -> Snapshot {
+        let mut h = LatencyHistogram::new();
+        for v in rtts_ns {
+            h.record_ns(*v);
+        }
+        let histograms = if rtts_ns.is_empty() {
+            vec![]
+        } else {
+            vec![HistogramDelta {
+                metric: Metric::Rtt,
+                count: h.len(),
+                sum_ns: rtts_ns.iter().sum(),
+                hdr: h.encode_base64(),
+            }]
+        };
+        Snapshot {
+            format: FORMAT_VERSION,
+            agent: identity("az-eastus-app1", Cloud::Azure, "eastus"),
+            instance: 1,
+            seq,
+            interval_start_unix_ns: 0,
+            interval_end_unix_ns: 0,
+            reflector: ReflectorCounters::default(),
+            sender: SenderCounters::default(),
+            series: vec![SeriesSnapshot {
+                peer: identity("oci-ashburn-db1", Cloud::Oci, "us-ashburn-1"),
+                protocol: Protocol::Udp,
+                kind: ProbeKind::Stamp,
+                timestamping: TimestampSource::Kernel,
+                counters,
+                histograms,
+                jitter_forward_ns: Some(12_000),
+                jitter_reverse_ns: Some(8_000),
+                clock_error_ns: Some(32_000_000_000),
+                clock_synchronized: Some(false),
+            }],
+        }
+    }
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn ingest_is_idempotent_and_merges_by_addition() {
+        let mut store = Store::new(60 * S, 10 * S, 100);
+        let c = Counters {
+            sent: 3,
+            received: 3,
+            ..Counters::default()
+        };
+        let a = snapshot(1, &[1_000_000, 2_000_000, 3_000_000], c);
+        assert_eq!(store.handle_snapshot(&a, 100 * S), Ok(Ingest::Accepted));
+        assert_eq!(store.handle_snapshot(&a, 101 * S), Ok(Ingest::Duplicate));
+        let b = snapshot(
+            2,
+            &[4_000_000],
+            Counters {
+                sent: 1,
+                received: 1,
+                ..c
+            },
+        );
+        assert_eq!(store.handle_snapshot(&b, 102 * S), Ok(Ingest::Accepted));
+        // An older seq arriving late is still a duplicate.
+        assert_eq!(store.handle_snapshot(&a, 103 * S), Ok(Ingest::Duplicate));
+        // A restarted agent (new instance) starts again at seq 1.
+        let mut restarted = snapshot(
+            1,
+            &[5_000_000],
+            Counters {
+                sent: 1,
+                received: 1,
+                ..c
+            },
+        );
+        restarted.instance = 2;
+        assert_eq!(
+            store.handle_snapshot(&restarted, 104 * S),
+            Ok(Ingest::Accepted)
+        );
+
+        let (_, s) = store.series().next().unwrap();
+        assert_eq!(s.counters.sent, 5);
+        let rtt = &s.metrics[&Metric::Rtt];
+        assert_eq!((rtt.count, rtt.sum_ns), (5, 15_000_000));
+        assert_eq!(rtt.buckets.iter().sum::<u64>(), 5);
+        let w = rtt.window();
+        assert_eq!(w.count(), 5);
+        let p50 = w.quantile(0.5).unwrap();
+        assert!((3_000_000..=3_003_000).contains(&p50), "{p50}");
+        assert!(w.quantile(1.0).unwrap() >= 5_000_000);
+        assert_eq!(
+            store.ingest,
+            IngestCounters {
+                accepted: 3,
+                duplicate: 2,
+                rejected: 0
+            }
+        );
+    }
+
+    #[test]
+    fn window_slides_but_totals_stay() {
+        let mut store = Store::new(60 * S, 10 * S, 100);
+        let c = Counters::default();
+        store
+            .handle_snapshot(&snapshot(1, &[1_000_000], c), 100 * S)
+            .unwrap();
+        store
+            .handle_snapshot(&snapshot(2, &[9_000_000], c), 135 * S)
+            .unwrap();
+        // The slot [100 s, 110 s) overlaps a 60 s window ending at 165 s, but not one at 175 s.
+        store.expire(165 * S);
+        let (_, s) = store.series().next().unwrap();
+        assert_eq!(s.metrics[&Metric::Rtt].window().count(), 2);
+        store.expire(175 * S);
+        let (_, s) = store.series().next().unwrap();
+        let rtt = &s.metrics[&Metric::Rtt];
+        assert_eq!(rtt.count, 2, "cumulative");
+        assert_eq!(
+            rtt.window().count(),
+            1,
+            "the 100 s slot left the 60 s window"
+        );
+        assert!(rtt.window().quantile(0.5).unwrap() >= 9_000_000);
+        store.expire(200 * S);
+        let (_, s) = store.series().next().unwrap();
+        assert_eq!(s.metrics[&Metric::Rtt].window().quantile(0.5), None);
+        assert_eq!(s.metrics[&Metric::Rtt].window().sum_ns(), 0);
+    }
+
+    #[test]
+    fn classic_buckets_put_exact_bounds_inside() {
+        let mut store = Store::new(60 * S, 10 * S, 100);
+        store
+            .handle_snapshot(
+                &snapshot(
+                    1,
+                    &[1_000_000, 1_000_001, 24_000, 20 * S],
+                    Counters::default(),
+                ),
+                0,
+            )
+            .unwrap();
+        let (_, s) = store.series().next().unwrap();
+        let b = &s.metrics[&Metric::Rtt].buckets;
+        let le_1ms = BUCKET_BOUNDS_NS
+            .iter()
+            .position(|b| *b == 1_000_000)
+            .unwrap();
+        assert_eq!(b[0], 1, "24 us <= 25 us");
+        assert_eq!(b[le_1ms], 2, "1 ms and 1 ms + 1 ns share a 0.1% bucket");
+        assert_eq!(b[BUCKET_BOUNDS_NS.len()], 1, "20 s only in +Inf");
+    }
+
+    #[test]
+    fn series_limit_refuses_whole_snapshot() {
+        let mut store = Store::new(60 * S, 10 * S, 0);
+        let err = store.handle_snapshot(&snapshot(1, &[], Counters::default()), 0);
+        assert_eq!(err, Err(IngestError::SeriesLimit { limit: 0, new: 1 }));
+        assert_eq!(store.series_count(), 0);
+        assert_eq!(store.ingest.rejected, 1);
+    }
+}

@@ -1,0 +1,10 @@
+//! The `xcbench` package: one thin binary (`src/main.rs`) over the agent and collector
+//! libraries, plus the demo that composes them.
+//!
+//! # Layout
+//! - [`demo`]: `xcbench demo`, two loopback agents and a collector in one process.
+//! - `agent/` (crate `xcbench_agent`): probes, reflector, recorder, reporter.
+//! - `collector/` (crate `xcbench_collector`): ingest, store, `/metrics`.
+//! - `snapshot/` (crate `xcbench_snapshot`): the agent-to-collector format.
+
+pub mod demo;
