@@ -147,10 +147,12 @@ pub async fn run(
             probe,
         }]);
     }
-    out(&format!(
+    if config.progress {
+        out(&format!(
         "xcbench demo: {} <-> {} over loopback STAMP/UDP, probe every {:?}, {} bytes, for {:?}; collector {url}",
         identities[0].id, identities[1].id, config.interval, config.payload_size, config.duration
     ));
+    }
     let (stop_agents, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = Vec::new();
     for agent in agents {

@@ -1,0 +1,128 @@
+//! The binary's contract: exit codes, error messages that name the file and field, the demo's
+//! output, and the sample configs shipped in the repo (parsed, never run: they point at
+//! private addresses).
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn bad_config_exits_2_naming_file_field_value() {
+    let dir = TempDir::new("cli");
+    let cfg = dir.write(
+        "agent.toml",
+        "[agent]\nid = \"a\"\ncloud = \"azure\"\nregion = \"r\"\n\n[[peers]]\nid = \"b\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"127.0.0.1\"\ninterval = \"0ms\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}: peers[0].interval = \"0ms\": must be at least 1ms",
+            cfg.display()
+        )),
+        "{err}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["agent", "--config", "/nonexistent/agent.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/agent.toml: cannot read"));
+
+    let ccfg = dir.write("collector.toml", "window = \"forever\"\n");
+    let out = Command::new(BIN)
+        .args(["collector", "--config"])
+        .arg(&ccfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("window = \"forever\": must be a duration")
+    );
+
+    let out = Command::new(BIN)
+        .args(["demo", "--duration", "soon"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn demo_prints_a_table_for_both_directions() {
+    let out = Command::new(BIN)
+        .args(["demo", "--duration", "2s", "--interval", "5ms"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("pair (src->dst)"), "{stdout}");
+    assert!(
+        stdout.contains("azure-demo->oci-demo     udp/stamp"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("oci-demo->azure-demo     udp/stamp"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/metrics was served at http://127.0.0.1:"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn demo_json_counts_settle() {
+    let out = Command::new(BIN)
+        .args(["demo", "--duration", "1s", "--interval", "5ms", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON only on stdout");
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for r in rows {
+        let sent = r["sent"].as_u64().unwrap();
+        assert!(sent >= 100, "{r}");
+        assert_eq!(
+            r["received"].as_u64().unwrap() + r["lost"].as_u64().unwrap(),
+            sent,
+            "{r}"
+        );
+        assert_eq!(r["timestamping"], "kernel");
+        assert!(r["rtt_ns"]["p50"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn sample_configs_parse_and_are_in_the_readme() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let agent = std::fs::read_to_string(repo_path("agent/agent.sample.toml")).unwrap();
+    let c = xcbench_agent::AgentConfig::parse("agent.sample.toml", &agent).unwrap();
+    assert!(!c.peers.is_empty());
+    assert!(
+        readme.contains(&agent),
+        "README shows agent/agent.sample.toml verbatim"
+    );
+    let collector = std::fs::read_to_string(repo_path("collector/collector.sample.toml")).unwrap();
+    xcbench_collector::CollectorConfig::parse("collector.sample.toml", &collector).unwrap();
+    assert!(
+        readme.contains(&collector),
+        "README shows collector/collector.sample.toml verbatim"
+    );
+}

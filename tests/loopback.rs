@@ -1,0 +1,344 @@
+//! End to end on loopback with the real binary: two agents and a collector as separate
+//! processes; `/metrics` counts against each other (sender vs the peer's reflector),
+//! `promtool check metrics`, a real Prometheus server scraping the collector, and bad input.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+struct Pair {
+    _dir: TempDir,
+    collector: Proc,
+    addr: SocketAddr,
+}
+
+/// Starts a collector and two agents probing each other every 5 ms for `probe_for`, then
+/// stops the agents gracefully (drain + final snapshot). The collector keeps running.
+fn run_pair(probe_for: Duration) -> Pair {
+    let dir = TempDir::new("pair");
+    let port = free_tcp_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let ccfg = dir.write(
+        "collector.toml",
+        &format!("listen = \"{addr}\"\nwindow = \"5m\"\nwindow_slot = \"1s\"\n"),
+    );
+    let collector = Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+    );
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    let (a, b): (SocketAddr, SocketAddr) = (
+        ([127, 0, 0, 1], free_udp_port()).into(),
+        ([127, 0, 0, 1], free_udp_port()).into(),
+    );
+    let url = format!("http://{addr}");
+    let acfg = dir.write(
+        "a.toml",
+        &agent_toml("az-1", "azure", a, &url, &[("oci-1", "oci", b)], "5ms"),
+    );
+    let bcfg = dir.write(
+        "b.toml",
+        &agent_toml("oci-1", "oci", b, &url, &[("az-1", "azure", a)], "5ms"),
+    );
+    let agent_a = Proc::spawn(
+        "agent a",
+        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+    );
+    let agent_b = Proc::spawn(
+        "agent b",
+        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+    );
+    std::thread::sleep(probe_for);
+    terminate_all(vec![agent_a, agent_b]);
+    Pair {
+        _dir: dir,
+        collector,
+        addr,
+    }
+}
+
+fn metrics(addr: SocketAddr) -> (String, BTreeMap<String, f64>) {
+    let (status, text) = http_get(addr, "/metrics").expect("/metrics");
+    assert_eq!(status, 200);
+    let parsed = parse_metrics(&text);
+    (text, parsed)
+}
+
+#[test]
+fn agent_pair_counts_agree_and_promtool_is_clean() {
+    let pair = run_pair(Duration::from_secs(2));
+    let (text, m) = metrics(pair.addr);
+    for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
+        let sel = [
+            format!("src_agent=\"{src}\""),
+            format!("dst_agent=\"{dst}\""),
+        ];
+        let sel: Vec<&str> = sel.iter().map(String::as_str).collect();
+        // 2 s at 5 ms is ~400 probes. Checked against the peer's reflector (another process);
+        // only probes sent before the peer listened may be lost, and only forward.
+        check_direction(&m, src, dst, 200.0, 20.0);
+        let p50 = sample(
+            &m,
+            "xcbench_rtt_window_seconds",
+            &[sel[0], sel[1], "quantile=\"0.5\""],
+        )
+        .unwrap();
+        assert!(p50 > 0.0 && p50 < 0.005, "loopback p50 {p50}");
+        assert_eq!(
+            sample(
+                &m,
+                "xcbench_probe_info",
+                &[sel[0], sel[1], "timestamping=\"kernel\""]
+            ),
+            Some(1.0)
+        );
+    }
+    assert!(
+        sample(
+            &m,
+            "xcbench_collector_snapshots_total",
+            &["result=\"rejected\""]
+        ) == Some(0.0)
+    );
+
+    let Some(promtool) = tool("promtool", "CI") else {
+        return;
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(pair.collector);
+}
+
+#[test]
+fn prometheus_server_scrapes_the_collector() {
+    let Some(prometheus) = tool("prometheus", "CI") else {
+        return;
+    };
+    let pair = run_pair(Duration::from_secs(1));
+    let (_, m) = metrics(pair.addr);
+    let want_sent: f64 = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("xcbench_probes_sent_total{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(want_sent > 0.0);
+
+    let dir = TempDir::new("prom");
+    let prom_port = free_tcp_port();
+    let cfg = dir.write(
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{}']\n",
+            pair.addr
+        ),
+    );
+    let _server = Proc::spawn(
+        "prometheus",
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.0.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--log.level=warn"),
+    );
+    let prom: SocketAddr = ([127, 0, 0, 1], prom_port).into();
+    let query = |q: &str| -> Option<serde_json::Value> {
+        let path = format!("/api/v1/query?query={}", urlencode(q));
+        let (status, body) = http_get(prom, &path)?;
+        if status != 200 {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = v["data"]["result"].as_array()?.clone();
+        (!result.is_empty()).then_some(serde_json::Value::Array(result))
+    };
+    let sent = wait_for(Duration::from_secs(60), || {
+        query("sum(xcbench_probes_sent_total)")
+    })
+    .expect("Prometheus never returned xcbench_probes_sent_total");
+    let got: f64 = sent[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert_eq!(got, want_sent, "PromQL sum equals the collector's /metrics");
+
+    let p50 = query("xcbench_rtt_window_seconds{quantile=\"0.5\"}").expect("window p50 series");
+    let series = p50.as_array().unwrap();
+    assert_eq!(series.len(), 2, "one per direction: {p50}");
+    for s in series {
+        assert_eq!(s["metric"]["protocol"], "udp");
+        let v: f64 = s["value"][1].as_str().unwrap().parse().unwrap();
+        assert!(v > 0.0 && v < 0.005, "{s}");
+    }
+    // rate() needs two scrapes; loopback loses nothing.
+    let loss = wait_for(Duration::from_secs(30), || {
+        query("sum(rate(xcbench_probes_lost_total[1m]))")
+    })
+    .expect("loss rate over two scrapes");
+    assert_eq!(loss[0]["value"][1], "0", "{loss}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
+    let dir = TempDir::new("bad");
+    let port = free_tcp_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
+    let _collector = Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+    );
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    let refl: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    let acfg = dir.write(
+        "a.toml",
+        &agent_toml(
+            "az-1",
+            "azure",
+            refl,
+            &format!("http://{addr}"),
+            &[],
+            "10ms",
+        ),
+    );
+    let agent = Proc::spawn(
+        "agent",
+        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+    );
+
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    // The reflector may still be starting: retry a valid packet until it answers.
+    let mut valid = vec![0u8; 44];
+    valid[3] = 7;
+    let reply = wait_for(Duration::from_secs(10), || {
+        probe.send_to(&valid, refl).ok()?;
+        let mut buf = [0u8; 2048];
+        let (n, _) = probe.recv_from(&mut buf).ok()?;
+        Some(buf[..n].to_vec())
+    })
+    .expect("reflector answers a valid STAMP packet");
+    assert_eq!(reply.len(), 44);
+    assert_eq!(&reply[24..28], &[0, 0, 0, 7], "sender sequence reflected");
+    let answered_before = 1 + drain(&probe);
+
+    for bad in [
+        vec![],
+        vec![1u8; 10],
+        vec![2u8; 43],
+        vec![3u8; 9_001],
+        vec![4u8; 20_000],
+    ] {
+        probe.send_to(&bad, refl).unwrap();
+    }
+    let mut padded = vec![0u8; 300];
+    padded[3] = 8;
+    probe.send_to(&padded, refl).unwrap();
+    let mut buf = [0u8; 65_536];
+    let (n, _) = probe
+        .recv_from(&mut buf)
+        .expect("reply to the padded packet");
+    assert_eq!(
+        n, 300,
+        "symmetric size: reply as long as the request, never longer"
+    );
+    assert_eq!(buf[27], 8);
+    assert_eq!(
+        drain(&probe),
+        0,
+        "malformed and oversized datagrams get no reply"
+    );
+
+    let out = agent.terminate(Duration::from_secs(10));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, m) = metrics(addr);
+    assert_eq!(
+        sample(&m, "xcbench_reflector_reflected_total", &["agent=\"az-1\""]),
+        Some(answered_before as f64 + 1.0)
+    );
+    // An empty datagram, 10 and 43 bytes (short), 9001 and 20000 (oversized).
+    assert_eq!(
+        sample(&m, "xcbench_reflector_malformed_total", &["agent=\"az-1\""]),
+        Some(5.0)
+    );
+
+    let (status, body) = http_post(addr, "/api/v1/snapshots", b"{not json").unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("not valid JSON"), "{body}");
+    let bad_hdr = br#"{"format":1,"agent":{"id":"x","cloud":"azure","region":"r"},"instance":1,"seq":1,"interval_start_unix_ns":0,"interval_end_unix_ns":0,"series":[{"peer":{"id":"y","cloud":"oci","region":"r"},"protocol":"udp","kind":"stamp","timestamping":"kernel","counters":{"sent":1,"received":0,"lost":0,"lost_forward":0,"lost_reverse":0,"duplicated":0,"reordered":0,"late":0},"histograms":[{"metric":"rtt","count":1,"sum_ns":1,"hdr":"AAAA"}]}]}"#;
+    let (status, body) = http_post(addr, "/api/v1/snapshots", bad_hdr).unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("series[0].histograms[0].hdr"), "{body}");
+    let huge = vec![b' '; 17 * 1024 * 1024];
+    let (status, _) = http_post(addr, "/api/v1/snapshots", &huge).unwrap_or((413, String::new()));
+    assert_eq!(status, 413);
+    assert_eq!(
+        http_get(addr, "/healthz").unwrap().0,
+        200,
+        "collector keeps serving"
+    );
+    let (_, m) = metrics(addr);
+    assert_eq!(
+        sample(
+            &m,
+            "xcbench_collector_snapshots_total",
+            &["result=\"rejected\""]
+        ),
+        Some(2.0)
+    );
+}
+
+fn drain(s: &UdpSocket) -> usize {
+    let mut n = 0;
+    let mut buf = [0u8; 65_536];
+    while s.recv_from(&mut buf).is_ok() {
+        n += 1;
+    }
+    n
+}

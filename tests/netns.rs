@@ -1,0 +1,91 @@
+//! Agents in two network namespaces joined by a veth pair (198.18.0.0/24, the benchmarking
+//! range): real kernel paths across interfaces, the collector in one namespace. Needs
+//! CAP_NET_ADMIN: skipped with a reason without it, a failure under XCBENCH_REQUIRE_NETNS=1.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn agent_pair_across_namespaces() {
+    if !netns_available() {
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let (az, oci) = (format!("xaz{tag}"), format!("xoc{tag}"));
+    let ns = Netns::create(&[&az, &oci]);
+    ns.link(&az, "198.18.0.1", &oci, "198.18.0.2");
+    let dir = TempDir::new("netns");
+    let collector: SocketAddr = "198.18.0.1:9862".parse().unwrap();
+    let ccfg = dir.write("collector.toml", &format!("listen = \"{collector}\"\n"));
+    let _collector = Proc::spawn(
+        "collector",
+        ns.command(&az, BIN)
+            .args(["collector", "--config"])
+            .arg(&ccfg),
+    );
+    let url = format!("http://{collector}");
+    let (a, b): (SocketAddr, SocketAddr) = (
+        "198.18.0.1:862".parse().unwrap(),
+        "198.18.0.2:862".parse().unwrap(),
+    );
+    let acfg = dir.write(
+        "a.toml",
+        &agent_toml("az-1", "azure", a, &url, &[("oci-1", "oci", b)], "5ms"),
+    );
+    let bcfg = dir.write(
+        "b.toml",
+        &agent_toml("oci-1", "oci", b, &url, &[("az-1", "azure", a)], "5ms"),
+    );
+    let agent_a = Proc::spawn(
+        "agent a",
+        ns.command(&az, BIN).args(["agent", "--config"]).arg(&acfg),
+    );
+    let agent_b = Proc::spawn(
+        "agent b",
+        ns.command(&oci, BIN).args(["agent", "--config"]).arg(&bcfg),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    terminate_all(vec![agent_a, agent_b]);
+    // The collector lives inside the namespace: read /metrics from there.
+    let text = metrics_in(&ns, &az, collector);
+    let m = parse_metrics(&text);
+    for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
+        let s = format!("src_agent=\"{src}\"");
+        let d = format!("dst_agent=\"{dst}\"");
+        // Probes sent before the peer's reflector listened are lost forward; nothing else.
+        check_direction(&m, src, dst, 200.0, 20.0);
+        // Same host clock on both sides: one-way delays are small and non-negative.
+        for dir in ["forward", "reverse"] {
+            let p50 = sample(
+                &m,
+                "xcbench_one_way_delay_window_seconds",
+                &[&s, &d, &format!("direction=\"{dir}\""), "quantile=\"0.5\""],
+            )
+            .unwrap();
+            assert!(p50 > 0.0 && p50 < 0.002, "{src}->{dst} {dir} owd p50 {p50}");
+        }
+    }
+}
+
+/// GET /metrics from inside a namespace with the test's own HTTP client on a thread that
+/// entered the namespace.
+fn metrics_in(_ns: &Netns, name: &str, addr: SocketAddr) -> String {
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("netns handle");
+        use std::os::fd::AsRawFd;
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        wait_for(Duration::from_secs(10), || {
+            http_get(addr, "/metrics").filter(|r| r.0 == 200)
+        })
+        .expect("/metrics inside the namespace")
+        .1
+    })
+    .join()
+    .unwrap()
+}
