@@ -15,7 +15,7 @@ use xcbench_agent::config::{
 use xcbench_agent::Agent;
 use xcbench_collector::store::Store;
 use xcbench_collector::{Collector, CollectorConfig};
-use xcbench_snapshot::{Cloud, Identity, Metric};
+use xcbench_snapshot::{Cloud, Identity, Metric, TimestampSource};
 
 /// Demo knobs (from the command line).
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct DemoConfig {
     pub interval: Duration,
     pub payload_size: usize,
     pub json: bool,
+    /// Receive timestamps of both agents.
+    pub timestamps: TimestampSource,
     /// Print a progress line every second.
     pub progress: bool,
 }
@@ -35,6 +37,7 @@ impl Default for DemoConfig {
             interval: Duration::from_millis(10),
             payload_size: 44,
             json: false,
+            timestamps: TimestampSource::Kernel,
             progress: true,
         }
     }
@@ -121,6 +124,7 @@ pub async fn run(
     for id in &identities {
         agents.push(Agent::bind(AgentConfig {
             identity: id.clone(),
+            timestamps: config.timestamps,
             reflector: ReflectorConfig {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
                 max_sessions: 16,

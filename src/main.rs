@@ -45,7 +45,14 @@ enum Command {
         /// Print the result as JSON instead of a table (no progress lines).
         #[arg(long)]
         json: bool,
+        /// Receive timestamps: kernel (default) or user (to compare with user-space tools).
+        #[arg(long, default_value = "kernel", value_parser = parse_timestamps)]
+        timestamps: xcbench_snapshot::TimestampSource,
     },
+}
+
+fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String> {
+    s.parse()
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -102,12 +109,14 @@ async fn dispatch(command: Command) -> ExitCode {
             interval,
             payload_size,
             json,
+            timestamps,
         } => {
             let config = xcbench::demo::DemoConfig {
                 duration,
                 interval,
                 payload_size: usize::from(payload_size),
                 json,
+                timestamps,
                 progress: !json,
             };
             let report =

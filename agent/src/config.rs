@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
-use xcbench_snapshot::{AgentId, Cloud, Identity};
+use xcbench_snapshot::{AgentId, Cloud, Identity, TimestampSource};
 
 use crate::probe::sender::MAX_WINDOW;
 use crate::wire::{MAX_PACKET_LEN, UNAUTH_LEN};
@@ -94,6 +94,9 @@ pub struct ReflectorConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
     pub identity: Identity,
+    /// Receive timestamps: kernel (SO_TIMESTAMPNS, the default) or user space on purpose,
+    /// e.g. to compare with tools that timestamp in user space.
+    pub timestamps: TimestampSource,
     pub reflector: ReflectorConfig,
     pub collector: Option<CollectorLink>,
     pub peers: Vec<PeerConfig>,
@@ -117,6 +120,8 @@ struct RawIdentity {
     cloud: String,
     region: String,
     zone: Option<String>,
+    #[serde(default)]
+    timestamps: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +198,12 @@ impl AgentConfig {
         })?;
         let cx = Ctx { file };
         let identity = parse_identity(&cx, "agent", &raw.agent)?;
+        let timestamps = match &raw.agent.timestamps {
+            None => TimestampSource::Kernel,
+            Some(t) => t
+                .parse()
+                .map_err(|e: String| cx.err("agent.timestamps", format!("{t:?}"), e))?,
+        };
         let reflector = match raw.reflector {
             None => ReflectorConfig {
                 listen: vec![SocketAddr::from(([0, 0, 0, 0], STAMP_PORT))],
@@ -262,6 +273,7 @@ impl AgentConfig {
                     cloud: p.cloud.clone(),
                     region: p.region.clone(),
                     zone: p.zone.clone(),
+                    timestamps: None,
                 },
             )?;
             if peers
@@ -284,6 +296,7 @@ impl AgentConfig {
         }
         Ok(AgentConfig {
             identity,
+            timestamps,
             reflector,
             collector,
             peers,
@@ -456,6 +469,23 @@ address = "10.1.0.5"
         assert_eq!(c.peers[0].address, "10.1.0.5:862".parse().unwrap());
         assert_eq!(c.peers[0].probe, ProbeSettings::default());
         assert!(c.collector.is_none());
+        assert_eq!(c.timestamps, TimestampSource::Kernel);
+        let user = MINIMAL.replace(
+            "region = \"eastus\"",
+            "region = \"eastus\"\ntimestamps = \"user\"",
+        );
+        assert_eq!(
+            AgentConfig::parse("a", &user).unwrap().timestamps,
+            TimestampSource::User
+        );
+        let bad = MINIMAL.replace(
+            "region = \"eastus\"",
+            "region = \"eastus\"\ntimestamps = \"nic\"",
+        );
+        assert_eq!(
+            err(&bad),
+            "agent.toml: agent.timestamps = \"nic\": must be one of kernel, user"
+        );
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Agent {
             .listen
             .iter()
             .map(|addr| {
-                ProbeSocket::bind(*addr, 0)
+                ProbeSocket::bind(*addr, 0, config.timestamps)
                     .map(|s| (s, Arc::new(Mutex::new(Reflector::new(limits)))))
                     .map_err(|source| AgentError::Bind {
                         addr: *addr,
@@ -111,9 +111,10 @@ impl Agent {
         let mut sender_tasks = Vec::new();
         for peer in self.config.peers.clone() {
             let (rec, stop) = (recorder.clone(), senders_rx.clone());
+            let timestamps = self.config.timestamps;
             sender_tasks.push(tokio::spawn(async move {
                 let id = peer.identity.id.clone();
-                if let Err(e) = net::sender::run_session(peer, rec, stop).await {
+                if let Err(e) = net::sender::run_session(peer, timestamps, rec, stop).await {
                     tracing::error!(peer = %id, error = %e, "probe session failed");
                 }
             }));

@@ -22,6 +22,7 @@ use crate::wire::MAX_PACKET_LEN;
 /// timeout) so every probe sent ends up received or lost.
 pub async fn run_session(
     peer: PeerConfig,
+    timestamps: TimestampSource,
     recorder: Arc<Mutex<Recorder>>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -30,7 +31,7 @@ pub async fn run_session(
     } else {
         (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
     };
-    let socket = ProbeSocket::bind(bind, peer.probe.dscp.0)?;
+    let socket = ProbeSocket::bind(bind, peer.probe.dscp.0, timestamps)?;
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Udp, ProbeKind::Stamp);
     let config = SenderConfig {
         interval_ns: peer.probe.interval.0.as_nanos() as u64,

@@ -38,8 +38,13 @@ pub struct Received {
 }
 
 impl ProbeSocket {
-    /// Binds a UDP socket with the DSCP (0..=63) on outgoing packets.
-    pub fn bind(addr: SocketAddr, dscp: u8) -> io::Result<ProbeSocket> {
+    /// Binds a UDP socket with the DSCP (0..=63) on outgoing packets; `timestamps` asks for
+    /// kernel receive timestamps or deliberately takes them in user space.
+    pub fn bind(
+        addr: SocketAddr,
+        dscp: u8,
+        timestamps: TimestampSource,
+    ) -> io::Result<ProbeSocket> {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
         let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
@@ -57,8 +62,8 @@ impl ProbeSocket {
             }
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
         }
-        let kernel_timestamps =
-            setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok();
+        let kernel_timestamps = timestamps == TimestampSource::Kernel
+            && setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok();
         socket.bind(&addr.into())?;
         Ok(ProbeSocket {
             inner: UdpSocket::from_std(socket.into())?,
@@ -171,8 +176,9 @@ mod tests {
 
     #[tokio::test]
     async fn kernel_timestamp_and_ttl_on_loopback() {
-        let a = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 46).unwrap();
-        let b = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 0).unwrap();
+        let k = TimestampSource::Kernel;
+        let a = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 46, k).unwrap();
+        let b = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 0, k).unwrap();
         assert!(b.kernel_timestamps());
         let before = now_unix_ns();
         a.send_to(b"hello", b.local_addr().unwrap()).await.unwrap();
@@ -188,14 +194,19 @@ mod tests {
 
     #[tokio::test]
     async fn ipv6_loopback_hop_limit() {
-        let Ok(a) = ProbeSocket::bind("[::1]:0".parse().unwrap(), 10) else {
+        let u = TimestampSource::User;
+        let Ok(a) = ProbeSocket::bind("[::1]:0".parse().unwrap(), 10, u) else {
             eprintln!("skipped: no IPv6 loopback on this host");
             return;
         };
-        let b = ProbeSocket::bind("[::1]:0".parse().unwrap(), 0).unwrap();
+        let b = ProbeSocket::bind("[::1]:0".parse().unwrap(), 0, u).unwrap();
+        assert!(!b.kernel_timestamps(), "user space asked for");
+        let before = now_unix_ns();
         a.send_to(b"x", b.local_addr().unwrap()).await.unwrap();
         let mut buf = [0u8; 16];
         let r = b.recv(&mut buf).await.unwrap();
+        assert_eq!(r.source, TimestampSource::User);
+        assert!(r.at_ns >= before);
         assert_eq!((r.len, r.truncated), (1, false));
         assert!(r.ttl.is_some());
     }
