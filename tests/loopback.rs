@@ -342,3 +342,86 @@ fn drain(s: &UdpSocket) -> usize {
     }
     n
 }
+
+#[test]
+fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
+    let dir = TempDir::new("outage");
+    let port = free_tcp_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let url = format!("http://{addr}");
+    let (a, b): (SocketAddr, SocketAddr) = (
+        ([127, 0, 0, 1], free_udp_port()).into(),
+        ([127, 0, 0, 1], free_udp_port()).into(),
+    );
+    // Nothing listens here: every probe to it is lost.
+    let dead: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    // The reflector-only agent starts first, so the prober loses nothing at start-up.
+    let bcfg = dir.write("b.toml", &agent_toml("oci-1", "oci", b, &url, &[], "5ms"));
+    let agent_b = Proc::spawn(
+        "agent b",
+        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+    );
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    wait_for(Duration::from_secs(10), || {
+        probe.send_to(&[0u8; 44], b).ok()?;
+        probe.recv_from(&mut [0u8; 64]).ok()
+    })
+    .expect("reflector up");
+    let test_packets = 1 + drain(&probe);
+    let acfg = dir.write(
+        "a.toml",
+        &agent_toml(
+            "az-1",
+            "azure",
+            a,
+            &url,
+            &[("oci-1", "oci", b), ("oci-dead", "oci", dead)],
+            "5ms",
+        ),
+    );
+    let agent_a = Proc::spawn(
+        "agent a",
+        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+    );
+    // The collector is down for the first 1.5 s: ~7 reports queue up in each agent.
+    std::thread::sleep(Duration::from_millis(1500));
+    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
+    let _collector = Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    terminate_all(vec![agent_a, agent_b]);
+    let (_, m) = metrics(addr);
+    // Every probe the live peer's reflector answered is in the collector, including those
+    // reported while it was down, and the dead peer did not slow the live session down:
+    // ~3 s at 5 ms is ~600 probes.
+    check_direction_with(&m, "az-1", "oci-1", 450.0, 0.0, test_packets as f64);
+    let live = sample(&m, "xcbench_probes_sent_total", &["dst_agent=\"oci-1\""]).unwrap();
+    let dead_sent = sample(&m, "xcbench_probes_sent_total", &["dst_agent=\"oci-dead\""]).unwrap();
+    let dead_lost = sample(&m, "xcbench_probes_lost_total", &["dst_agent=\"oci-dead\""]).unwrap();
+    assert!(
+        (dead_sent - live).abs() <= 2.0,
+        "live {live}, dead {dead_sent}"
+    );
+    assert_eq!(dead_lost, dead_sent, "every probe to a dead peer is lost");
+    assert_eq!(
+        sample(
+            &m,
+            "xcbench_probes_received_total",
+            &["dst_agent=\"oci-dead\""]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "xcbench_collector_snapshots_total",
+            &["result=\"duplicate\""]
+        ),
+        Some(0.0)
+    );
+}

@@ -368,6 +368,18 @@ pub fn check_direction(
     min_sent: f64,
     max_startup_loss: f64,
 ) {
+    check_direction_with(m, src, dst, min_sent, max_startup_loss, 0.0);
+}
+
+/// As [`check_direction`], when the test itself had `test_packets` answered by `dst`.
+pub fn check_direction_with(
+    m: &BTreeMap<String, f64>,
+    src: &str,
+    dst: &str,
+    min_sent: f64,
+    max_startup_loss: f64,
+    test_packets: f64,
+) {
     let s = format!("src_agent=\"{src}\"");
     let d = format!("dst_agent=\"{dst}\"");
     let get = |name: &str, extra: &[&str]| {
@@ -407,7 +419,7 @@ pub fn check_direction(
             .collect::<Vec<_>>()
     );
     assert_eq!(
-        reflected,
+        reflected - test_packets,
         received + reverse,
         "{src}->{dst}: the peer reflected what came back or was lost back"
     );

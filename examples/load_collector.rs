@@ -1,0 +1,142 @@
+//! Load generator for collector benchmarks: posts snapshots from `agents` agents with
+//! `peers` peers each (agents x peers series) for `rounds` report intervals, with RTT,
+//! one-way and IPDV histograms of `samples` samples per series and round, shaped like an
+//! interconnect (about 1.5 ms RTT with a tail).
+//!
+//!   cargo run --release --example load_collector -- URL AGENTS PEERS ROUNDS SAMPLES
+
+use xcbench_snapshot::{
+    Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
+    ReflectorCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,
+};
+
+fn arg(i: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small deterministic generator (xorshift), so runs are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn delta(metric: Metric, values: &[u64]) -> HistogramDelta {
+    let mut h = LatencyHistogram::new();
+    for v in values {
+        h.record_ns(*v);
+    }
+    HistogramDelta {
+        metric,
+        count: h.len(),
+        sum_ns: values.iter().sum(),
+        hdr: h.encode_base64(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "http://127.0.0.1:9862".into());
+    let (agents, peers, rounds, samples) = (arg(2, 10), arg(3, 100), arg(4, 30), arg(5, 100));
+    let client = reqwest::Client::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let started = std::time::Instant::now();
+    for round in 1..=rounds {
+        for a in 0..agents {
+            let series = (0..peers)
+                .map(|p| {
+                    let mut rtt = Vec::new();
+                    let mut fwd = Vec::new();
+                    let mut rev = Vec::new();
+                    let mut ipdv = Vec::new();
+                    for _ in 0..samples {
+                        let base = 1_400_000 + rng.next() % 200_000;
+                        let tail = if rng.next().is_multiple_of(100) {
+                            rng.next() % 5_000_000
+                        } else {
+                            0
+                        };
+                        let f = base / 2 + tail;
+                        rtt.push(base + tail);
+                        fwd.push(f);
+                        rev.push(base / 2);
+                        ipdv.push(rng.next() % 50_000);
+                    }
+                    SeriesSnapshot {
+                        peer: Identity {
+                            id: format!("oci-{p}").parse().unwrap(),
+                            cloud: Cloud::Oci,
+                            region: "us-ashburn-1".into(),
+                            zone: String::new(),
+                        },
+                        protocol: Protocol::Udp,
+                        kind: ProbeKind::Stamp,
+                        timestamping: TimestampSource::Kernel,
+                        counters: Counters {
+                            sent: samples,
+                            received: samples,
+                            ..Counters::default()
+                        },
+                        histograms: vec![
+                            delta(Metric::Rtt, &rtt),
+                            delta(Metric::OneWayForward, &fwd),
+                            delta(Metric::OneWayReverse, &rev),
+                            delta(Metric::IpdvForward, &ipdv),
+                            delta(Metric::IpdvReverse, &ipdv),
+                        ],
+                        jitter_forward_ns: Some(10_000),
+                        jitter_reverse_ns: Some(9_000),
+                        clock_error_ns: Some(1_000_000),
+                        clock_synchronized: Some(true),
+                    }
+                })
+                .collect();
+            let snapshot = Snapshot {
+                format: FORMAT_VERSION,
+                agent: Identity {
+                    id: format!("az-{a}").parse().unwrap(),
+                    cloud: Cloud::Azure,
+                    region: "eastus".into(),
+                    zone: String::new(),
+                },
+                instance: 1,
+                seq: round,
+                interval_start_unix_ns: 0,
+                interval_end_unix_ns: 0,
+                reflector: ReflectorCounters::default(),
+                sender: SenderCounters::default(),
+                series,
+            };
+            let mut body = Vec::new();
+            snapshot.encode(&mut body);
+            let r = client
+                .post(format!("{url}/api/v1/snapshots"))
+                .body(body)
+                .send()
+                .await
+                .expect("collector reachable");
+            assert!(
+                r.status().is_success(),
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+    }
+    eprintln!(
+        "posted {} snapshots ({} series x {} rounds) in {:.2}s",
+        agents * rounds,
+        agents * peers,
+        rounds,
+        started.elapsed().as_secs_f64()
+    );
+}
