@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //! - [`demo`]: `xcbench demo`, two loopback agents and a collector in one process.
+//! - [`lab`]: `xcbench lab`, an emulated interconnect in network namespaces (Linux, root).
 //! - `agent/` (crate `xcbench_agent`): probes, reflector, recorder, reporter.
 //! - `collector/` (crate `xcbench_collector`): ingest, store, `/metrics`.
 //! - `snapshot/` (crate `xcbench_snapshot`): the agent-to-collector format.
 
 pub mod demo;
+pub mod lab;

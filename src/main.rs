@@ -31,6 +31,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// An emulated Azure-OCI interconnect in network namespaces (Linux, root).
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
     /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
     Demo {
         /// How long to probe, e.g. 10s.
@@ -48,6 +53,53 @@ enum Command {
         /// Receive timestamps: kernel (default) or user (to compare with user-space tools).
         #[arg(long, default_value = "kernel", value_parser = parse_timestamps)]
         timestamps: xcbench_snapshot::TimestampSource,
+    },
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Create the namespaces and start the link emulator (first removes a crashed lab).
+    Up {
+        /// Lab name: namespaces are NAME-azure, NAME-oci, ...
+        #[arg(long, default_value = "xcb")]
+        name: String,
+        /// clean, eastus-ashburn, uksouth-london, canadacentral-toronto,
+        /// westeurope-amsterdam, lossy, bursty, bufferbloat.
+        #[arg(long, default_value = "eastus-ashburn")]
+        profile: String,
+        /// Hosts per side (2 makes a 2 + 2 mesh).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+        hosts: u8,
+        /// Override a profile field, e.g. forward.delay=3ms, loss=1%, rate=200mbit, mtu=1400.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Seed of the emulator's random impairments.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Stop the emulator and delete the namespaces.
+    Down {
+        #[arg(long, default_value = "xcb")]
+        name: String,
+    },
+    /// Run a command in a host's namespace: lab exec azure -- CMD...
+    Exec {
+        #[arg(long, default_value = "xcb")]
+        name: String,
+        host: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print the emulator's ground truth (JSON).
+    Truth {
+        #[arg(long, default_value = "xcb")]
+        name: String,
+    },
+    /// The emulator process itself (started by `lab up`).
+    #[command(hide = true)]
+    Emulate {
+        #[arg(long)]
+        state_dir: std::path::PathBuf,
     },
 }
 
@@ -74,6 +126,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    let command = match cli.command {
+        Command::Lab { command } => return lab(command),
+        other => other,
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -81,11 +137,66 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(dispatch(cli.command))
+    runtime.block_on(dispatch(command))
+}
+
+fn lab(command: LabCommand) -> ExitCode {
+    use xcbench::lab;
+    let result = match command {
+        LabCommand::Up {
+            name,
+            profile,
+            hosts,
+            sets,
+            seed,
+        } => {
+            let mut link = match lab::LinkProfile::named(&profile) {
+                Ok(p) => p,
+                Err(e) => return usage_error(&*anyhow::anyhow!("--profile {e}")),
+            };
+            for s in &sets {
+                if let Err(e) = link.set(s) {
+                    return usage_error(&*anyhow::anyhow!(e));
+                }
+            }
+            let spec = lab::LabSpec {
+                name: name.clone(),
+                hosts_per_side: hosts,
+                profile: link,
+                seed,
+            };
+            lab::up(&spec).map(|hosts| {
+                println!("lab {name} is up: profile {}", spec.profile.name);
+                for h in hosts {
+                    println!(
+                        "  {:<10} {:<15} namespace {}",
+                        h.name,
+                        h.addr_text(),
+                        h.namespace
+                    );
+                }
+                println!("run commands with: xcbench lab exec --name {name} HOST -- CMD");
+                println!("ground truth:      xcbench lab truth --name {name}");
+            })
+        }
+        LabCommand::Down { name } => lab::down(&name),
+        LabCommand::Truth { name } => lab::truth(&name).map(|t| println!("{t}")),
+        LabCommand::Exec {
+            name,
+            host,
+            command,
+        } => lab::exec_command(&name, &host, &command).and_then(|mut c| {
+            use std::os::unix::process::CommandExt;
+            Err(xcbench::lab::LabError::Io(format!("exec: {}", c.exec())))
+        }),
+        LabCommand::Emulate { state_dir } => lab::emulate(&state_dir),
+    };
+    finish(result)
 }
 
 async fn dispatch(command: Command) -> ExitCode {
     match command {
+        Command::Lab { command } => lab(command),
         Command::Agent { config } => {
             let config = match xcbench_agent::AgentConfig::load(&config) {
                 Ok(c) => c,

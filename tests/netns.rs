@@ -51,7 +51,7 @@ fn agent_pair_across_namespaces() {
     std::thread::sleep(Duration::from_secs(2));
     terminate_all(vec![agent_a, agent_b]);
     // The collector lives inside the namespace: read /metrics from there.
-    let text = metrics_in(&ns, &az, collector);
+    let text = metrics_in(&az, collector);
     let m = parse_metrics(&text);
     for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
         let s = format!("src_agent=\"{src}\"");
@@ -69,23 +69,4 @@ fn agent_pair_across_namespaces() {
             assert!(p50 > 0.0 && p50 < 0.002, "{src}->{dst} {dir} owd p50 {p50}");
         }
     }
-}
-
-/// GET /metrics from inside a namespace with the test's own HTTP client on a thread that
-/// entered the namespace.
-fn metrics_in(_ns: &Netns, name: &str, addr: SocketAddr) -> String {
-    let name = name.to_owned();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{name}")).expect("netns handle");
-        use std::os::fd::AsRawFd;
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        wait_for(Duration::from_secs(10), || {
-            http_get(addr, "/metrics").filter(|r| r.0 == 200)
-        })
-        .expect("/metrics inside the namespace")
-        .1
-    })
-    .join()
-    .unwrap()
 }

@@ -258,15 +258,19 @@ pub fn agent_toml(
 /// Whether this process may create network namespaces; prints the reason when not, and
 /// fails under `XCBENCH_REQUIRE_NETNS=1`.
 pub fn netns_available() -> bool {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let probe = format!(
+        "xcbcap{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
     let ok = Command::new("ip")
-        .args(["netns", "add", "xcbench-probe-cap"])
+        .args(["netns", "add", &probe])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if ok {
-        let _ = Command::new("ip")
-            .args(["netns", "del", "xcbench-probe-cap"])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &probe]).status();
         return true;
     }
     assert!(
@@ -428,4 +432,23 @@ pub fn check_direction_with(
         "{src}->{dst}: lost {lost} (reverse {reverse})"
     );
     assert_eq!(get("xcbench_rtt_seconds_count", &[]), received);
+}
+
+/// GET /metrics from inside namespace `ns`, with the test's own HTTP client on a thread that
+/// entered the namespace.
+pub fn metrics_in(ns: &str, addr: SocketAddr) -> String {
+    let ns = ns.to_owned();
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns handle");
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        wait_for(Duration::from_secs(10), || {
+            http_get(addr, "/metrics").filter(|r| r.0 == 200)
+        })
+        .expect("/metrics inside the namespace")
+        .1
+    })
+    .join()
+    .unwrap()
 }

@@ -4,4 +4,5 @@
 pub mod clock;
 pub mod reflector;
 pub mod sender;
+pub mod timer;
 pub mod udp;

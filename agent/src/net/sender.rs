@@ -4,14 +4,12 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use tokio::sync::watch;
-use tokio::time::Instant;
 use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
 
 use super::clock::{clock_state, now_unix_ns};
 use super::reflector::lock;
+use super::timer::DeadlineTimer;
 use super::udp::ProbeSocket;
 use crate::config::PeerConfig;
 use crate::probe::{Event, Sender, SenderConfig};
@@ -49,18 +47,19 @@ pub async fn run_session(
     let mut out = Vec::with_capacity(MAX_PACKET_LEN);
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     let mut stopping = false;
+    let timer = DeadlineTimer::new()?;
     loop {
         let deadline = sender.poll_timeout();
         if stopping && (deadline.is_none() || !sender.has_pending()) {
             break;
         }
-        let sleep = tokio::time::sleep_until(instant_at(deadline));
+        timer.arm(deadline)?;
         tokio::select! {
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 sender.stop();
             }
-            _ = sleep => {
+            _ = timer.wait() => {
                 sender.handle_timeout(now_unix_ns());
                 let estimate = clock_state().error_estimate();
                 if sender.poll_transmit(now_unix_ns(), estimate, &mut out) {
@@ -88,14 +87,6 @@ pub async fn run_session(
         }
     }
     Ok(())
-}
-
-fn instant_at(deadline_ns: Option<u64>) -> Instant {
-    let now = now_unix_ns();
-    match deadline_ns {
-        Some(d) => Instant::now() + Duration::from_nanos(d.saturating_sub(now)),
-        None => Instant::now() + Duration::from_secs(3600),
-    }
 }
 
 fn stagger_ns(peer: &PeerConfig, interval_ns: u64) -> u64 {

@@ -211,4 +211,23 @@ mod tests {
         assert!(!s.poll_transmit(100 * MS, est, &mut buf));
         assert_eq!(s.poll_timeout(), Some(110 * MS));
     }
+
+    #[test]
+    fn late_wakeups_keep_the_average_rate() {
+        // A timer that always fires 0.9 intervals late (tokio's 1 ms wheel at a 1 ms interval)
+        // still sends one probe per interval on average.
+        let mut s = Sender::new(config(), 0);
+        let est = crate::wire::ErrorEstimate::from_error_ns(1, false);
+        let mut buf = Vec::new();
+        let mut sent = 0;
+        let mut now = 0;
+        while now < 1_000 * MS {
+            let due = s.poll_timeout().unwrap();
+            now = now.max(due) + 9 * MS;
+            while s.poll_transmit(now, est, &mut buf) {
+                sent += 1;
+            }
+        }
+        assert!((99..=101).contains(&sent), "{sent} probes in 100 intervals");
+    }
 }

@@ -153,9 +153,15 @@ impl Sender {
             return false;
         }
         let interval = self.config.interval_ns;
-        // Keep a fixed schedule, but never burst to catch up after a stall.
+        // Keep a fixed schedule (a wake-up a little late, as with tokio's 1 ms timer, is made
+        // up by the next probe), but after a stall of a whole interval or more, skip the
+        // missed slots instead of bursting to catch up.
         let next = due + interval;
-        self.next_send_ns = Some(if next <= now { now + interval } else { next });
+        self.next_send_ns = Some(if next + interval <= now {
+            now + interval
+        } else {
+            next
+        });
 
         let seq = self.base + self.window.len() as u64;
         let t1 = Timestamp::from_unix_ns(now);

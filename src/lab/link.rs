@@ -1,0 +1,739 @@
+//! The lab's link model, sans-IO: one [`Direction`] per way across the emulated interconnect
+//! takes an IPv4 packet and the time it arrived and says what to do with it: drop it (and
+//! why), deliver it (when), duplicate it, or answer with ICMP "fragmentation needed". It also
+//! keeps the ground truth: exact counters per IP protocol of everything it did.
+//!
+//! Order of effects for one packet: MTU (oversized with DF: ICMP back; without DF: IPv4
+//! fragments, each handled on its own), then Gilbert-Elliott burst loss, random loss, the rate
+//! limiter's FIFO queue (serialization at `rate`, drop when the wait would exceed
+//! `queue_limit`), then propagation `delay` plus jitter, an optional extra reorder delay, and
+//! duplication. Jitter distributions: uniform in [-jitter, +jitter], or normal with standard
+//! deviation `jitter` (clipped so delay never goes below zero). With `jitter_reorders = false`
+//! a packet is never delivered before the one that arrived ahead of it (FIFO).
+
+use serde::{Deserialize, Serialize};
+use xcbench_snapshot::LatencyHistogram;
+
+/// Which random jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterDistribution {
+    Uniform,
+    Normal,
+}
+
+/// Gilbert-Elliott two-state loss: good -> bad with probability `p` per packet, bad -> good
+/// with `r`; a packet is lost with `loss_good` in the good state and `loss_bad` in the bad.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GilbertElliott {
+    pub p: f64,
+    pub r: f64,
+    pub loss_good: f64,
+    pub loss_bad: f64,
+}
+
+/// Impairments of one direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Impairments {
+    pub delay_ns: u64,
+    pub jitter_ns: u64,
+    pub jitter_distribution: JitterDistribution,
+    pub jitter_reorders: bool,
+    /// Independent random loss probability.
+    pub loss: f64,
+    pub burst: Option<GilbertElliott>,
+    pub duplicate: f64,
+    /// Probability that a packet is held back `reorder_gap_ns` longer, so later ones pass it.
+    pub reorder: f64,
+    pub reorder_gap_ns: u64,
+    /// Bottleneck rate in bit/s; 0 = unlimited.
+    pub rate_bps: u64,
+    /// Longest wait in the rate limiter's queue before a packet is dropped.
+    pub queue_limit_ns: u64,
+}
+
+impl Default for Impairments {
+    fn default() -> Self {
+        Impairments {
+            delay_ns: 0,
+            jitter_ns: 0,
+            jitter_distribution: JitterDistribution::Uniform,
+            jitter_reorders: false,
+            loss: 0.0,
+            burst: None,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_gap_ns: 0,
+            rate_bps: 0,
+            queue_limit_ns: 50_000_000,
+        }
+    }
+}
+
+/// IP protocols the ground truth is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    Udp,
+    Tcp,
+    Icmp,
+    Other,
+}
+
+impl Proto {
+    fn from_ip(p: u8) -> Proto {
+        match p {
+            17 => Proto::Udp,
+            6 => Proto::Tcp,
+            1 => Proto::Icmp,
+            _ => Proto::Other,
+        }
+    }
+}
+
+/// Ground truth for one protocol in one direction.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Truth {
+    /// Packets that entered the emulator.
+    pub packets: u64,
+    pub bytes: u64,
+    /// Packets handed to the far side (duplicates included).
+    pub delivered: u64,
+    pub dropped_random: u64,
+    pub dropped_burst: u64,
+    /// Dropped because the rate limiter's queue was full.
+    pub dropped_queue: u64,
+    /// Oversized with DF set: dropped, ICMP fragmentation-needed sent back.
+    pub dropped_mtu: u64,
+    /// Oversized without DF: split into this many fragments.
+    pub fragments_made: u64,
+    pub duplicated: u64,
+    /// Held back by the reorder impairment.
+    pub reorder_held: u64,
+    /// Delivered after a packet that arrived later (counted at delivery).
+    pub reordered: u64,
+    /// Delay the model applied (queueing + propagation + jitter + reorder gap), per delivery.
+    #[serde(skip)]
+    pub planned: LatencyHistogram,
+    /// Time actually spent inside the emulator: arrival read to release (right before the
+    /// write, which itself runs the far side's receive path).
+    #[serde(skip)]
+    pub actual: LatencyHistogram,
+    /// How late the release was against the plan (the emulator's own timing error).
+    #[serde(skip)]
+    pub late: LatencyHistogram,
+    /// Largest arrival index delivered so far.
+    #[serde(skip)]
+    max_delivered: Option<u64>,
+}
+
+/// What to do with a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Write `packet` to the far side at `at_ns`.
+    Deliver {
+        at_ns: u64,
+        packet: Vec<u8>,
+        /// Arrival order within this direction (for reorder accounting).
+        index: u64,
+        proto: Proto,
+        /// The extra copy made by duplication (not counted again as reordered).
+        copy: bool,
+    },
+    /// Write `packet` back to the near side at once (ICMP fragmentation needed).
+    Reply { packet: Vec<u8> },
+}
+
+/// Why a packet was not forwarded at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    NotIpv4,
+    Malformed,
+}
+
+/// One direction of the emulated link.
+pub struct Direction {
+    config: Impairments,
+    mtu: usize,
+    /// Address ICMP errors come from (the emulated interconnect router).
+    router: [u8; 4],
+    rng: Rng,
+    bad_state: bool,
+    link_free_ns: u64,
+    last_fifo_ns: u64,
+    next_index: u64,
+    truth: std::collections::BTreeMap<Proto, Truth>,
+}
+
+impl Direction {
+    pub fn new(config: Impairments, mtu: usize, router: [u8; 4], seed: u64) -> Direction {
+        Direction {
+            config,
+            mtu,
+            router,
+            rng: Rng::new(seed),
+            bad_state: false,
+            link_free_ns: 0,
+            last_fifo_ns: 0,
+            next_index: 0,
+            truth: Default::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Impairments {
+        &self.config
+    }
+
+    /// Handles a packet read at `now_ns` (monotonic clock).
+    pub fn handle_packet(
+        &mut self,
+        now_ns: u64,
+        packet: &[u8],
+        out: &mut Vec<Action>,
+    ) -> Result<(), Refused> {
+        let header = Ipv4::parse(packet)?;
+        let proto = Proto::from_ip(header.protocol);
+        let t = self.truth.entry(proto).or_default();
+        t.packets += 1;
+        t.bytes += packet.len() as u64;
+        if packet.len() > self.mtu {
+            if header.dont_fragment {
+                t.dropped_mtu += 1;
+                out.push(Action::Reply {
+                    packet: frag_needed(self.router, packet, self.mtu),
+                });
+                return Ok(());
+            }
+            let fragments = fragment(packet, &header, self.mtu);
+            t.fragments_made += fragments.len() as u64;
+            for f in fragments {
+                self.forward(now_ns, f, proto, out);
+            }
+            return Ok(());
+        }
+        self.forward(now_ns, packet.to_vec(), proto, out);
+        Ok(())
+    }
+
+    fn forward(&mut self, now_ns: u64, packet: Vec<u8>, proto: Proto, out: &mut Vec<Action>) {
+        let c = &self.config;
+        let t = self.truth.get_mut(&proto).expect("counted on entry");
+        if let Some(ge) = c.burst {
+            self.bad_state = if self.bad_state {
+                self.rng.uniform() >= ge.r
+            } else {
+                self.rng.uniform() < ge.p
+            };
+            let p = if self.bad_state {
+                ge.loss_bad
+            } else {
+                ge.loss_good
+            };
+            if self.rng.uniform() < p {
+                t.dropped_burst += 1;
+                return;
+            }
+        }
+        if c.loss > 0.0 && self.rng.uniform() < c.loss {
+            t.dropped_random += 1;
+            return;
+        }
+        let mut sent_ns = now_ns;
+        if c.rate_bps > 0 {
+            let start = self.link_free_ns.max(now_ns);
+            if start - now_ns > c.queue_limit_ns {
+                t.dropped_queue += 1;
+                return;
+            }
+            let serialize = (packet.len() as u64 * 8 * 1_000_000_000).div_ceil(c.rate_bps);
+            self.link_free_ns = start + serialize;
+            sent_ns = self.link_free_ns;
+        }
+        let jitter = match (c.jitter_ns, c.jitter_distribution) {
+            (0, _) => 0.0,
+            (j, JitterDistribution::Uniform) => (self.rng.uniform() * 2.0 - 1.0) * j as f64,
+            (j, JitterDistribution::Normal) => self.rng.normal() * j as f64,
+        };
+        let mut at = (sent_ns as f64 + c.delay_ns as f64 + jitter).max(sent_ns as f64) as u64;
+        if !c.jitter_reorders {
+            at = at.max(self.last_fifo_ns);
+        }
+        let held = c.reorder > 0.0 && self.rng.uniform() < c.reorder;
+        if held {
+            t.reorder_held += 1;
+            at += c.reorder_gap_ns;
+        } else {
+            self.last_fifo_ns = at;
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        let copies = if c.duplicate > 0.0 && self.rng.uniform() < c.duplicate {
+            t.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        if copies == 2 {
+            out.push(Action::Deliver {
+                at_ns: at,
+                packet: packet.clone(),
+                index,
+                proto,
+                copy: true,
+            });
+        }
+        out.push(Action::Deliver {
+            at_ns: at,
+            packet,
+            index,
+            proto,
+            copy: false,
+        });
+    }
+
+    /// Records a delivery: `arrived_ns` when the packet was read, `planned_ns` when the model
+    /// said to deliver it, `released_ns` when it was handed to the write.
+    pub fn handle_delivered(
+        &mut self,
+        index: u64,
+        proto: Proto,
+        copy: bool,
+        arrived_ns: u64,
+        planned_ns: u64,
+        released_ns: u64,
+    ) {
+        let t = self.truth.entry(proto).or_default();
+        t.delivered += 1;
+        t.planned.record_ns(planned_ns.saturating_sub(arrived_ns));
+        t.actual.record_ns(released_ns.saturating_sub(arrived_ns));
+        t.late.record_ns(released_ns.saturating_sub(planned_ns));
+        match t.max_delivered {
+            _ if copy => {}
+            Some(m) if index < m => t.reordered += 1,
+            Some(m) if index == m => {}
+            _ => t.max_delivered = Some(index),
+        }
+    }
+
+    /// The ground truth so far, per protocol.
+    pub fn truth(&self) -> &std::collections::BTreeMap<Proto, Truth> {
+        &self.truth
+    }
+}
+
+/// The parts of an IPv4 header the model needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ipv4 {
+    pub header_len: usize,
+    pub total_len: usize,
+    pub protocol: u8,
+    pub dont_fragment: bool,
+    pub src: [u8; 4],
+    pub dst: [u8; 4],
+}
+
+impl Ipv4 {
+    pub fn parse(p: &[u8]) -> Result<Ipv4, Refused> {
+        if p.is_empty() || p[0] >> 4 != 4 {
+            return Err(Refused::NotIpv4);
+        }
+        if p.len() < 20 {
+            return Err(Refused::Malformed);
+        }
+        let header_len = usize::from(p[0] & 0x0f) * 4;
+        let total_len = usize::from(u16::from_be_bytes([p[2], p[3]]));
+        if header_len < 20 || total_len < header_len || total_len != p.len() {
+            return Err(Refused::Malformed);
+        }
+        Ok(Ipv4 {
+            header_len,
+            total_len,
+            protocol: p[9],
+            dont_fragment: p[6] & 0x40 != 0,
+            src: [p[12], p[13], p[14], p[15]],
+            dst: [p[16], p[17], p[18], p[19]],
+        })
+    }
+}
+
+/// RFC 1071 Internet checksum.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for chunk in data.chunks(2) {
+        let word = if chunk.len() == 2 {
+            u16::from_be_bytes([chunk[0], chunk[1]])
+        } else {
+            u16::from_be_bytes([chunk[0], 0])
+        };
+        sum += u32::from(word);
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn set_ipv4_checksum(p: &mut [u8], header_len: usize) {
+    p[10] = 0;
+    p[11] = 0;
+    let c = checksum(&p[..header_len]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// ICMP type 3 code 4 (RFC 1191) from `router` to the packet's source, quoting its header
+/// and first 8 payload bytes, announcing `mtu`.
+pub fn frag_needed(router: [u8; 4], original: &[u8], mtu: usize) -> Vec<u8> {
+    let quoted = &original[..original.len().min(usize::from(original[0] & 0x0f) * 4 + 8)];
+    let total = 20 + 8 + quoted.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 1;
+    p[12..16].copy_from_slice(&router);
+    p[16..20].copy_from_slice(&original[12..16]);
+    set_ipv4_checksum(&mut p, 20);
+    p[20] = 3;
+    p[21] = 4;
+    p[26..28].copy_from_slice(&(mtu as u16).to_be_bytes());
+    p[28..].copy_from_slice(quoted);
+    let c = checksum(&p[20..]);
+    p[22..24].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// Splits an IPv4 packet into fragments of at most `mtu` bytes (offsets in 8-byte units).
+pub fn fragment(p: &[u8], h: &Ipv4, mtu: usize) -> Vec<Vec<u8>> {
+    let hl = h.header_len;
+    let payload = &p[hl..h.total_len];
+    let step = ((mtu - hl) / 8) * 8;
+    let flags_offset = u16::from_be_bytes([p[6], p[7]]);
+    let base_offset = usize::from(flags_offset & 0x1fff) * 8;
+    let more_after = flags_offset & 0x2000 != 0;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < payload.len() {
+        let end = (start + step).min(payload.len());
+        let mut f = Vec::with_capacity(hl + end - start);
+        f.extend_from_slice(&p[..hl]);
+        f.extend_from_slice(&payload[start..end]);
+        let total = f.len() as u16;
+        f[2..4].copy_from_slice(&total.to_be_bytes());
+        let more = end < payload.len() || more_after;
+        let off = ((base_offset + start) / 8) as u16 | if more { 0x2000 } else { 0 };
+        f[6..8].copy_from_slice(&off.to_be_bytes());
+        set_ipv4_checksum(&mut f, hl);
+        out.push(f);
+        start = end;
+    }
+    out
+}
+
+/// xorshift64* with Box-Muller normals: small, seedable, repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in [0, 1).
+    fn uniform(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn normal(&mut self) -> f64 {
+        let u1 = self.uniform().max(f64::MIN_POSITIVE);
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn udp(len: usize, df: bool) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p[6] = if df { 0x40 } else { 0 };
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&[198, 18, 1, 1]);
+        p[16..20].copy_from_slice(&[198, 18, 2, 1]);
+        set_ipv4_checksum(&mut p, 20);
+        p
+    }
+
+    fn run(d: &mut Direction, n: u64, every_ns: u64, len: usize) -> Vec<(u64, Action)> {
+        let mut all = Vec::new();
+        for i in 0..n {
+            let mut out = Vec::new();
+            d.handle_packet(i * every_ns, &udp(len, true), &mut out)
+                .unwrap();
+            all.extend(out.into_iter().map(|a| (i * every_ns, a)));
+        }
+        all
+    }
+
+    fn deliver_all(d: &mut Direction, actions: &[(u64, Action)]) {
+        let mut ds: Vec<_> = actions
+            .iter()
+            .filter_map(|(arr, a)| match a {
+                Action::Deliver {
+                    at_ns,
+                    index,
+                    proto,
+                    copy,
+                    ..
+                } => Some((*at_ns, *index, *proto, *copy, *arr)),
+                _ => None,
+            })
+            .collect();
+        ds.sort_by_key(|x| (x.0, x.1, x.3));
+        for (at, index, proto, copy, arr) in ds {
+            d.handle_delivered(index, proto, copy, arr, at, at);
+        }
+    }
+
+    #[test]
+    fn fixed_delay_is_exact_and_fifo() {
+        let mut d = Direction::new(
+            Impairments {
+                delay_ns: 3 * MS,
+                ..Impairments::default()
+            },
+            1400,
+            [198, 18, 0, 254],
+            1,
+        );
+        let a = run(&mut d, 100, MS, 100);
+        for (arr, action) in &a {
+            let Action::Deliver { at_ns, .. } = action else {
+                panic!()
+            };
+            assert_eq!(*at_ns, arr + 3 * MS);
+        }
+        deliver_all(&mut d, &a);
+        let t = &d.truth()[&Proto::Udp];
+        assert_eq!((t.packets, t.delivered, t.reordered), (100, 100, 0));
+    }
+
+    #[test]
+    fn loss_rates_and_counts_agree() {
+        let mut d = Direction::new(
+            Impairments {
+                loss: 0.01,
+                ..Impairments::default()
+            },
+            1400,
+            [0; 4],
+            7,
+        );
+        let a = run(&mut d, 100_000, 1000, 100);
+        let t = &d.truth()[&Proto::Udp];
+        assert_eq!(t.dropped_random + a.len() as u64, 100_000);
+        assert!(
+            (900..1100).contains(&t.dropped_random),
+            "{}",
+            t.dropped_random
+        );
+    }
+
+    #[test]
+    fn gilbert_elliott_losses_come_in_bursts() {
+        let ge = GilbertElliott {
+            p: 0.01,
+            r: 0.25,
+            loss_good: 0.0,
+            loss_bad: 1.0,
+        };
+        let mut d = Direction::new(
+            Impairments {
+                burst: Some(ge),
+                ..Impairments::default()
+            },
+            1400,
+            [0; 4],
+            3,
+        );
+        let mut lost_runs = Vec::new();
+        let mut run_len = 0;
+        for i in 0..200_000u64 {
+            let mut out = Vec::new();
+            d.handle_packet(i, &udp(60, true), &mut out).unwrap();
+            if out.is_empty() {
+                run_len += 1;
+            } else if run_len > 0 {
+                lost_runs.push(run_len);
+                run_len = 0;
+            }
+        }
+        let mean_run = lost_runs.iter().sum::<u64>() as f64 / lost_runs.len() as f64;
+        // Mean burst length 1/r = 4; stationary loss p/(p+r) = 3.8%.
+        assert!((3.5..4.5).contains(&mean_run), "{mean_run}");
+        let t = &d.truth()[&Proto::Udp];
+        let rate = t.dropped_burst as f64 / 200_000.0;
+        assert!((0.033..0.043).contains(&rate), "{rate}");
+    }
+
+    #[test]
+    fn reorder_and_duplicate_are_counted_at_delivery() {
+        let mut d = Direction::new(
+            Impairments {
+                delay_ns: MS,
+                reorder: 0.05,
+                reorder_gap_ns: 5 * MS,
+                duplicate: 0.02,
+                ..Impairments::default()
+            },
+            1400,
+            [0; 4],
+            11,
+        );
+        let a = run(&mut d, 10_000, MS, 100);
+        deliver_all(&mut d, &a);
+        let t = d.truth()[&Proto::Udp].clone();
+        assert_eq!(t.delivered, 10_000 + t.duplicated);
+        // A packet held 5 ms behind 1 ms spacing is passed by the next 5 packets: it is the
+        // one delivered out of order, once per hold (unless two holds overlap).
+        assert!(
+            t.reordered <= t.reorder_held && t.reordered * 10 >= t.reorder_held * 9,
+            "{t:?}"
+        );
+        assert!((400..600).contains(&t.reorder_held));
+        assert!((150..250).contains(&t.duplicated));
+    }
+
+    #[test]
+    fn jitter_without_reordering_keeps_order_and_spread() {
+        let mut d = Direction::new(
+            Impairments {
+                delay_ns: 2 * MS,
+                jitter_ns: 500_000,
+                jitter_distribution: JitterDistribution::Uniform,
+                ..Impairments::default()
+            },
+            1400,
+            [0; 4],
+            5,
+        );
+        let a = run(&mut d, 5_000, MS, 100);
+        let mut last = 0;
+        for (_, action) in &a {
+            let Action::Deliver { at_ns, .. } = action else {
+                panic!()
+            };
+            assert!(*at_ns >= last, "FIFO");
+            last = *at_ns;
+        }
+        deliver_all(&mut d, &a);
+        let p = &d.truth()[&Proto::Udp].planned;
+        let (p05, p95) = (
+            p.inner().value_at_quantile(0.05),
+            p.inner().value_at_quantile(0.95),
+        );
+        assert!(p05 < 1_700_000 && p95 > 2_300_000, "{p05} {p95}");
+        assert_eq!(d.truth()[&Proto::Udp].reordered, 0);
+    }
+
+    #[test]
+    fn rate_limit_serializes_and_drops_when_the_queue_is_full() {
+        let mut d = Direction::new(
+            Impairments {
+                rate_bps: 8_000_000, // 1 MB/s: a 1000-byte packet takes 1 ms
+                queue_limit_ns: 10 * MS,
+                ..Impairments::default()
+            },
+            1400,
+            [0; 4],
+            1,
+        );
+        // 100 packets at once: 11 fit (wait 0..=10 ms), the rest overflow the queue.
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            d.handle_packet(0, &udp(1000, true), &mut out).unwrap();
+        }
+        assert_eq!(out.len(), 11);
+        let Action::Deliver { at_ns, .. } = &out[10] else {
+            panic!()
+        };
+        assert_eq!(*at_ns, 11 * MS);
+        assert_eq!(d.truth()[&Proto::Udp].dropped_queue, 89);
+    }
+
+    #[test]
+    fn mtu_sends_frag_needed_or_fragments() {
+        let mut d = Direction::new(Impairments::default(), 1400, [198, 18, 0, 254], 1);
+        let mut out = Vec::new();
+        d.handle_packet(0, &udp(1400, true), &mut out).unwrap();
+        assert!(matches!(out[0], Action::Deliver { .. }), "1400 fits");
+        out.clear();
+        let big = udp(1428, true);
+        d.handle_packet(0, &big, &mut out).unwrap();
+        let Action::Reply { packet } = &out[0] else {
+            panic!("{out:?}")
+        };
+        let h = Ipv4::parse(packet).unwrap();
+        assert_eq!(
+            (h.protocol, h.src, h.dst),
+            (1, [198, 18, 0, 254], [198, 18, 1, 1])
+        );
+        assert_eq!((packet[20], packet[21]), (3, 4));
+        assert_eq!(u16::from_be_bytes([packet[26], packet[27]]), 1400);
+        assert_eq!(checksum(&packet[..20]), 0);
+        assert_eq!(checksum(&packet[20..]), 0);
+        assert_eq!(&packet[28..48], &big[..20], "quotes the original header");
+
+        out.clear();
+        d.handle_packet(0, &udp(3000, false), &mut out).unwrap();
+        let frags: Vec<Vec<u8>> = out
+            .iter()
+            .map(|a| match a {
+                Action::Deliver { packet, .. } => packet.clone(),
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(frags.len(), 3);
+        let mut payload = 0;
+        for (i, f) in frags.iter().enumerate() {
+            let h = Ipv4::parse(f).unwrap();
+            assert!(f.len() <= 1400 && checksum(&f[..20]) == 0);
+            let fo = u16::from_be_bytes([f[6], f[7]]);
+            assert_eq!(usize::from(fo & 0x1fff) * 8, payload);
+            assert_eq!(fo & 0x2000 != 0, i < 2);
+            payload += h.total_len - 20;
+        }
+        assert_eq!(payload, 2980);
+        let t = &d.truth()[&Proto::Udp];
+        assert_eq!((t.dropped_mtu, t.fragments_made), (1, 3));
+    }
+
+    #[test]
+    fn malformed_and_non_ipv4_are_refused() {
+        let mut d = Direction::new(Impairments::default(), 1400, [0; 4], 1);
+        let mut out = Vec::new();
+        assert_eq!(
+            d.handle_packet(0, &[0x60; 40], &mut out),
+            Err(Refused::NotIpv4)
+        );
+        assert_eq!(
+            d.handle_packet(0, &[0x45; 10], &mut out),
+            Err(Refused::Malformed)
+        );
+        let mut p = udp(100, true);
+        p[3] = 99; // total length disagrees with the read
+        assert_eq!(d.handle_packet(0, &p, &mut out), Err(Refused::Malformed));
+        assert!(out.is_empty());
+    }
+}

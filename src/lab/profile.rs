@@ -1,0 +1,250 @@
+//! Named link profiles for the lab and `--set KEY=VALUE` overrides.
+//!
+//! "forward" is azure -> oci, "reverse" is oci -> azure. Region-pair figures are plausible
+//! interconnect values for the four pairs where the Azure-OCI interconnect launched (about
+//! 1-2 ms RTT, 1400-byte MTU); they are not measurements of those links.
+//!
+//! Keys: `delay`, `jitter`, `jitter_distribution` (uniform|normal), `jitter_reorders`
+//! (true|false), `loss`, `burst_p`, `burst_r`, `burst_loss_good`, `burst_loss_bad`,
+//! `duplicate`, `reorder`, `reorder_gap`, `rate` (e.g. 200mbit; 0 = unlimited), `queue`
+//! (longest queueing delay before drop). Prefix `forward.` or `reverse.` for one direction;
+//! without a prefix a key sets both. `mtu` is for the whole link. Probabilities are `1%` or
+//! `0.01`; durations `250us`, `3ms`, `1s`.
+
+use serde::{Deserialize, Serialize};
+
+use super::link::{GilbertElliott, Impairments, JitterDistribution};
+
+/// A whole lab link: impairments each way and the MTU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkProfile {
+    pub name: String,
+    pub forward: Impairments,
+    pub reverse: Impairments,
+    pub mtu: usize,
+}
+
+/// Profile names, for help and errors.
+pub const PROFILES: &[&str] = &[
+    "clean",
+    "eastus-ashburn",
+    "uksouth-london",
+    "canadacentral-toronto",
+    "westeurope-amsterdam",
+    "lossy",
+    "bursty",
+    "bufferbloat",
+];
+
+const US: u64 = 1_000;
+const MS: u64 = 1_000_000;
+
+fn interconnect(one_way_ns: u64, jitter_ns: u64) -> Impairments {
+    Impairments {
+        delay_ns: one_way_ns,
+        jitter_ns,
+        ..Impairments::default()
+    }
+}
+
+impl LinkProfile {
+    /// A named profile.
+    pub fn named(name: &str) -> Result<LinkProfile, String> {
+        let both = |i: Impairments| (i.clone(), i);
+        let (forward, reverse) = match name {
+            "clean" => both(Impairments::default()),
+            "eastus-ashburn" => both(interconnect(800 * US, 20 * US)),
+            "uksouth-london" => both(interconnect(600 * US, 15 * US)),
+            "canadacentral-toronto" => both(interconnect(700 * US, 20 * US)),
+            "westeurope-amsterdam" => both(interconnect(900 * US, 25 * US)),
+            "lossy" => both(Impairments {
+                loss: 0.01,
+                ..interconnect(800 * US, 20 * US)
+            }),
+            "bursty" => both(Impairments {
+                burst: Some(GilbertElliott {
+                    p: 0.002,
+                    r: 0.2,
+                    loss_good: 0.0,
+                    loss_bad: 0.5,
+                }),
+                ..interconnect(800 * US, 20 * US)
+            }),
+            "bufferbloat" => both(Impairments {
+                rate_bps: 50_000_000,
+                queue_limit_ns: 250 * MS,
+                ..interconnect(800 * US, 20 * US)
+            }),
+            other => {
+                return Err(format!(
+                    "profile {other:?}: must be one of {}",
+                    PROFILES.join(", ")
+                ))
+            }
+        };
+        Ok(LinkProfile {
+            name: name.to_owned(),
+            forward,
+            reverse,
+            mtu: 1400,
+        })
+    }
+
+    /// Applies one `KEY=VALUE` override; the error names the key, the value and what was
+    /// expected.
+    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
+        let (key, value) = assignment.split_once('=').ok_or_else(|| {
+            format!("--set {assignment:?}: must be KEY=VALUE, e.g. forward.delay=3ms")
+        })?;
+        let (key, value) = (key.trim(), value.trim());
+        let err = |expected: &str| format!("--set {key} = {value:?}: {expected}");
+        if key == "mtu" {
+            let mtu: usize = value
+                .parse()
+                .map_err(|_| err("must be a whole number of bytes"))?;
+            if !(576..=9000).contains(&mtu) {
+                return Err(err("must be 576 to 9000"));
+            }
+            self.mtu = mtu;
+            return Ok(());
+        }
+        let (dirs, field): (Vec<&mut Impairments>, &str) = match key.split_once('.') {
+            Some(("forward", f)) => (vec![&mut self.forward], f),
+            Some(("reverse", f)) => (vec![&mut self.reverse], f),
+            Some(_) => return Err(err("prefix must be forward. or reverse.")),
+            None => (vec![&mut self.forward, &mut self.reverse], key),
+        };
+        for d in dirs {
+            set_field(d, field, value).map_err(|e| err(&e))?;
+        }
+        self.name = format!("{}+", self.name.trim_end_matches('+'));
+        Ok(())
+    }
+}
+
+fn set_field(d: &mut Impairments, field: &str, value: &str) -> Result<(), String> {
+    fn ge(d: &mut Impairments) -> &mut GilbertElliott {
+        d.burst.get_or_insert(GilbertElliott {
+            p: 0.0,
+            r: 1.0,
+            loss_good: 0.0,
+            loss_bad: 1.0,
+        })
+    }
+    match field {
+        "delay" => d.delay_ns = duration(value)?,
+        "jitter" => d.jitter_ns = duration(value)?,
+        "reorder_gap" => d.reorder_gap_ns = duration(value)?,
+        "queue" => d.queue_limit_ns = duration(value)?,
+        "jitter_distribution" => {
+            d.jitter_distribution = match value {
+                "uniform" => JitterDistribution::Uniform,
+                "normal" => JitterDistribution::Normal,
+                _ => return Err("must be uniform or normal".into()),
+            }
+        }
+        "jitter_reorders" => {
+            d.jitter_reorders = value.parse().map_err(|_| "must be true or false".to_owned())?
+        }
+        "loss" => d.loss = probability(value)?,
+        "duplicate" => d.duplicate = probability(value)?,
+        "reorder" => d.reorder = probability(value)?,
+        "burst_p" => ge(d).p = probability(value)?,
+        "burst_r" => ge(d).r = probability(value)?,
+        "burst_loss_good" => ge(d).loss_good = probability(value)?,
+        "burst_loss_bad" => ge(d).loss_bad = probability(value)?,
+        "rate" => d.rate_bps = rate(value)?,
+        other => {
+            return Err(format!(
+                "unknown key {other:?}: must be one of mtu, delay, jitter, jitter_distribution, jitter_reorders, loss, burst_p, burst_r, burst_loss_good, burst_loss_bad, duplicate, reorder, reorder_gap, rate, queue"
+            ))
+        }
+    }
+    Ok(())
+}
+
+fn duration(v: &str) -> Result<u64, String> {
+    xcbench_agent::config::parse_duration_text(v)
+        .filter(|d| *d <= std::time::Duration::from_secs(60))
+        .map(|d| d.as_nanos() as u64)
+        .ok_or_else(|| "must be a duration up to 60s such as 250us, 3ms, 1s".to_owned())
+}
+
+fn probability(v: &str) -> Result<f64, String> {
+    let p = match v.strip_suffix('%') {
+        Some(pct) => pct.parse::<f64>().map(|x| x / 100.0),
+        None => v.parse::<f64>(),
+    }
+    .map_err(|_| "must be a probability such as 1% or 0.01".to_owned())?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err("must be between 0% and 100%".into())
+    }
+}
+
+fn rate(v: &str) -> Result<u64, String> {
+    let lower = v.to_ascii_lowercase();
+    let (num, scale) = if let Some(n) = lower.strip_suffix("gbit") {
+        (n, 1e9)
+    } else if let Some(n) = lower.strip_suffix("mbit") {
+        (n, 1e6)
+    } else if let Some(n) = lower.strip_suffix("kbit") {
+        (n, 1e3)
+    } else if let Some(n) = lower.strip_suffix("bit") {
+        (n, 1.0)
+    } else {
+        (lower.as_str(), 1.0)
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|x| *x >= 0.0)
+        .map(|x| (x * scale) as u64)
+        .ok_or_else(|| "must be a rate such as 200mbit, 1gbit or 0 (unlimited)".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_and_overrides() {
+        for name in PROFILES {
+            let p = LinkProfile::named(name).unwrap();
+            assert_eq!(p.mtu, 1400);
+        }
+        let mut p = LinkProfile::named("eastus-ashburn").unwrap();
+        assert_eq!(p.forward.delay_ns, 800_000);
+        p.set("forward.delay=3ms").unwrap();
+        p.set("reverse.delay=1ms").unwrap();
+        p.set("loss=1%").unwrap();
+        p.set("rate=200mbit").unwrap();
+        p.set("burst_r=0.3").unwrap();
+        assert_eq!(
+            (p.forward.delay_ns, p.reverse.delay_ns),
+            (3_000_000, 1_000_000)
+        );
+        assert_eq!((p.forward.loss, p.reverse.rate_bps), (0.01, 200_000_000));
+        assert_eq!(p.forward.burst.unwrap().r, 0.3);
+        assert_eq!(p.name, "eastus-ashburn+");
+        assert_eq!(
+            p.set("forward.delay=soon").unwrap_err(),
+            "--set forward.delay = \"soon\": must be a duration up to 60s such as 250us, 3ms, 1s"
+        );
+        assert_eq!(
+            p.set("loss=150%").unwrap_err(),
+            "--set loss = \"150%\": must be between 0% and 100%"
+        );
+        assert!(p
+            .set("sideways.delay=1ms")
+            .unwrap_err()
+            .contains("prefix must be"));
+        assert!(p
+            .set("colour=red")
+            .unwrap_err()
+            .contains("unknown key \"colour\""));
+        assert!(LinkProfile::named("mars")
+            .unwrap_err()
+            .contains("must be one of clean, eastus-ashburn"));
+    }
+}
