@@ -331,8 +331,8 @@ pub fn render_table(rows: &[PairRow]) -> String {
     );
     let _ = writeln!(
         t,
-        "One-way delay (owd) p50 per direction: both agents read this host's clock, so it is exact here; \
-         across hosts trust it only to the clock error estimate ({}).",
+        "One-way delay (owd) p50 per direction: both agents read this host's clock, so no clock offset \
+         enters it here; across hosts trust it only to the clock error estimate ({}).",
         format_ns(rows.iter().filter_map(|r| r.clock_error_ns).max())
     );
     let _ = writeln!(
@@ -376,28 +376,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn golden_table() {
-        let text = render_table(&[row()]);
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/demo_table.txt");
+    /// Compares with tests/golden/NAME; XCBENCH_UPDATE_GOLDEN=1 rewrites it after a review.
+    fn check_golden(name: &str, text: &str) {
+        let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
         if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
-            std::fs::write(path, &text).unwrap();
+            std::fs::write(&path, text).unwrap();
         }
         let want =
-            std::fs::read_to_string(path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
-        assert_eq!(text, want);
+            std::fs::read_to_string(&path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
+        assert_eq!(
+            text, want,
+            "{name} changed; review, then XCBENCH_UPDATE_GOLDEN=1"
+        );
+    }
+
+    #[test]
+    fn golden_table() {
+        check_golden("demo_table.txt", &render_table(&[row()]));
     }
 
     #[test]
     fn golden_json() {
-        let text = serde_json::to_string_pretty(&[row()]).unwrap() + "\n";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/demo.json");
-        if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
-            std::fs::write(path, &text).unwrap();
-        }
-        let want =
-            std::fs::read_to_string(path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
-        assert_eq!(text, want);
+        check_golden(
+            "demo.json",
+            &(serde_json::to_string_pretty(&[row()]).unwrap() + "\n"),
+        );
     }
 
     #[test]

@@ -411,23 +411,8 @@ fn parse_probe(
     Ok(p)
 }
 
-/// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h`.
-pub fn parse_duration_text(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(value * scale).ok()
-}
+/// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h` (the shared grammar).
+pub use xcbench_snapshot::units::parse_duration as parse_duration_text;
 
 fn parse_duration(cx: &Ctx, field: &str, text: &str) -> Result<Duration, ConfigError> {
     parse_duration_text(text).ok_or_else(|| {
@@ -527,20 +512,5 @@ address = "10.1.0.5"
         );
         let bad = MINIMAL.replace("[agent]", "[agent]\nfoo = [");
         assert!(err(&bad).starts_with("agent.toml: "), "{}", err(&bad));
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(
-            parse_duration_text("250us"),
-            Some(Duration::from_micros(250))
-        );
-        assert_eq!(
-            parse_duration_text("1.5s"),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(parse_duration_text("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration_text("5"), None);
-        assert_eq!(parse_duration_text("ms"), None);
     }
 }

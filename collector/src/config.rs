@@ -98,7 +98,7 @@ impl CollectorConfig {
             ),
         ] {
             if let Some(text) = value {
-                let d = parse_duration(&text).ok_or_else(|| {
+                let d = xcbench_snapshot::units::parse_duration(&text).ok_or_else(|| {
                     err(
                         field,
                         format!("{text:?}"),
@@ -129,21 +129,6 @@ impl CollectorConfig {
             c.max_series = n as usize;
         }
         Ok(c)
-    }
-}
-
-/// Durations such as `500ms`, `10s`, `5m`, `1h`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        "h" => Some(Duration::from_secs(n * 3600)),
-        _ => None,
     }
 }
 

@@ -8,12 +8,14 @@
 //! # Layout
 //! - [`label`]: bounded label values (cloud, protocol, probe kind, metric, timestamp source)
 //!   and validated identifiers.
+//! - [`units`]: duration spellings shared by both configuration files.
 //! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
 //!   digits) and its V2 codec, which checks the header before allocating.
 //! - this file: the snapshot types and `encode`/`decode`.
 
 pub mod histogram;
 pub mod label;
+pub mod units;
 
 use serde::{Deserialize, Serialize};
 
