@@ -98,6 +98,7 @@ async fn main() {
                         jitter_reverse_ns: Some(9_000),
                         clock_error_ns: Some(1_000_000),
                         clock_synchronized: Some(true),
+                        tcp: None,
                     }
                 })
                 .collect();

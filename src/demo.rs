@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use xcbench_agent::config::{
     AgentConfig, CollectorLink, LossTimeout, PayloadSize, PeerConfig, ProbeInterval, ProbeSettings,
-    ReflectorConfig,
+    Protocols, ReflectorConfig,
 };
 use xcbench_agent::Agent;
 use xcbench_collector::store::Store;
@@ -128,6 +128,7 @@ pub async fn run(
             reflector: ReflectorConfig {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
                 max_sessions: 16,
+                tcp: true,
             },
             collector: Some(CollectorLink {
                 url: url.clone(),
@@ -141,6 +142,11 @@ pub async fn run(
         interval: ProbeInterval(config.interval),
         payload_size: PayloadSize(config.payload_size),
         loss_timeout: LossTimeout(Duration::from_secs(1)),
+        protocols: Protocols {
+            udp: true,
+            tcp: true,
+        },
+        connect_interval: ProbeInterval(Duration::from_millis(100)),
         ..ProbeSettings::default()
     };
     for (i, agent) in agents.iter_mut().enumerate() {
@@ -153,7 +159,7 @@ pub async fn run(
     }
     if config.progress {
         out(&format!(
-        "xcbench demo: {} <-> {} over loopback STAMP/UDP, probe every {:?}, {} bytes, for {:?}; collector {url}",
+        "xcbench demo: {} <-> {} over loopback, STAMP/UDP and TCP, probe every {:?}, {} bytes, for {:?}; collector {url}",
         identities[0].id, identities[1].id, config.interval, config.payload_size, config.duration
     ));
     }
@@ -291,14 +297,15 @@ pub fn render_table(rows: &[PairRow]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<24} {:<9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7}  {:>3} {:>3} {:>4}",
+        "{:<24} {:<11} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7} {:>7}  {:>3} {:>3} {:>4}",
         "pair (src->dst)", "proto", "sent", "rtt p50", "p90", "p99", "p99.9", "max",
-        "owd fwd", "owd rev", "jit fwd", "jit rev", "loss fw", "loss rv", "dup", "reo", "late"
+        "owd fwd", "owd rev", "jit fwd", "jit rev", "loss", "loss fw", "loss rv", "dup", "reo", "late"
     );
     for r in rows {
+        let stamp = r.protocol.ends_with("/stamp");
         let _ = writeln!(
             t,
-            "{:<24} {:<9} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7}  {:>3} {:>3} {:>4}",
+            "{:<24} {:<11} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7} {:>7}  {:>3} {:>3} {:>4}",
             format!("{}->{}", r.source, r.destination),
             r.protocol,
             r.sent,
@@ -311,18 +318,24 @@ pub fn render_table(rows: &[PairRow]) -> String {
             format_ns(r.one_way_reverse_p50_ns),
             format_ns(r.jitter_forward_ns),
             format_ns(r.jitter_reverse_ns),
-            percent(r.lost_forward, r.sent),
-            percent(r.lost_reverse, r.sent),
+            percent(r.lost, r.sent),
+            // Only STAMP's stateful reflector lets loss be split by direction.
+            if stamp { percent(r.lost_forward, r.sent) } else { "-".to_owned() },
+            if stamp { percent(r.lost_reverse, r.sent) } else { "-".to_owned() },
             r.duplicated,
             r.reordered,
             r.late,
         );
     }
-    let ts: Vec<&str> = rows.iter().map(|r| r.timestamping.as_str()).collect();
+    let ts: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.protocol.ends_with("/stamp"))
+        .map(|r| r.timestamping.as_str())
+        .collect();
     let _ = writeln!(
         t,
         "\nRTT = (T4-T1)-(T3-T2), reflector dwell excluded; receive timestamps: {}; \
-         quantiles are HdrHistogram bucket tops (512 ns below 1 ms, 0.1% above).",
+         TCP times are read in user space; quantiles are HdrHistogram bucket tops (512 ns below 1 ms, 0.1% above).",
         if ts.iter().all(|s| *s == "kernel") {
             "kernel (SO_TIMESTAMPNS)"
         } else {
@@ -337,8 +350,9 @@ pub fn render_table(rows: &[PairRow]) -> String {
     );
     let _ = writeln!(
         t,
-        "Jitter = RFC 3550 estimate; loss fw/rv = share of sent probes lost on the way out / back \
-         (split by the reflector's own sequence number; a loss with no later reply stays unsplit)."
+        "Jitter = RFC 3550 estimate; loss fw/rv = share of sent STAMP probes lost on the way out / back \
+         (split by the reflector's own sequence number; a loss with no later reply stays unsplit). \
+         tcp/connect = handshake time of a fresh connection; tcp/rr = request/response on one connection."
     );
     t
 }

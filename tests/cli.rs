@@ -95,16 +95,28 @@ fn demo_json_counts_settle() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON only on stdout");
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 2);
+    // Both directions, three probe kinds each: STAMP, TCP connect, TCP request/response.
+    assert_eq!(rows.len(), 6);
     for r in rows {
         let sent = r["sent"].as_u64().unwrap();
-        assert!(sent >= 100, "{r}");
+        // 1 s at 5 ms; fresh TCP connections every 100 ms.
+        let least = if r["protocol"] == "tcp/connect" {
+            8
+        } else {
+            100
+        };
+        assert!(sent >= least, "{r}");
         assert_eq!(
             r["received"].as_u64().unwrap() + r["lost"].as_u64().unwrap(),
             sent,
             "{r}"
         );
-        assert_eq!(r["timestamping"], "kernel");
+        let ts = if r["protocol"] == "udp/stamp" {
+            "kernel"
+        } else {
+            "user"
+        };
+        assert_eq!(r["timestamping"], ts, "{r}");
         assert!(r["rtt_ns"]["p50"].as_u64().unwrap() > 0);
     }
 }

@@ -151,6 +151,11 @@ impl Outcome {
 /// Runs a prober in azure against a reflector in oci for `secs`, then reads /metrics and
 /// the emulator's truth.
 fn run_case(lab_name: &str, sets: &[&str], secs: u64, payload: u32) -> Outcome {
+    run_case_with(lab_name, sets, secs, &format!("payload_size = {payload}\n"))
+}
+
+/// As [`run_case`], with extra peer settings for the prober (e.g. TCP probes).
+fn run_case_with(lab_name: &str, sets: &[&str], secs: u64, peer_extra: &str) -> Outcome {
     let lab = Lab::up(lab_name, sets);
     let dir = TempDir::new(lab_name);
     let collector: SocketAddr = "198.18.1.1:9862".parse().unwrap();
@@ -181,7 +186,7 @@ fn run_case(lab_name: &str, sets: &[&str], secs: u64, payload: u32) -> Outcome {
             &url,
             &[("oci", "oci", oci)],
             "1ms",
-        ) + &format!("payload_size = {payload}\n")),
+        ) + peer_extra),
     );
     // Reflector first, so the prober's first probes are not lost to start-up.
     std::thread::sleep(Duration::from_millis(700));
@@ -532,4 +537,71 @@ fn mesh_crash_recovery_and_cleanup() {
         "namespaces left behind"
     );
     assert!(!std::path::Path::new("/run/xcbench/lab-xlife").exists());
+}
+
+const TCP: &str = "protocols = [\"udp\", \"tcp\"]\nconnect_interval = \"50ms\"\n";
+
+#[test]
+fn tcp_connect_and_rr_match_the_link() {
+    let Some(_g) = lab_ok() else { return };
+    let o = run_case_with("xtcp", &["delay=1ms"], 3, TCP);
+    let q = |kind: &str, quant: &str| {
+        o.get(
+            "xcbench_rtt_window_seconds",
+            &[
+                &format!("kind=\"{kind}\""),
+                &format!("quantile=\"{quant}\""),
+            ],
+        )
+    };
+    let link = o.udp_delay("forward", "actual_delay_ns", "p50")
+        + o.udp_delay("reverse", "actual_delay_ns", "p50");
+    // A handshake is one round trip (SYN out, SYN-ACK back) plus connect()'s own cost.
+    near("tcp connect p50", q("connect", "0.5"), link, 300e-6);
+    // Request/response on a warm connection: the same round trip STAMP measures, plus the
+    // TCP stack and user-space T4 (the prober's wake-up, 100-160 us on this 2-core VM,
+    // which STAMP's kernel timestamp excludes).
+    near(
+        "tcp rr p50 vs stamp rtt p50",
+        q("rr", "0.5"),
+        q("stamp", "0.5"),
+        300e-6,
+    );
+    assert!(
+        q("rr", "0.5") >= q("stamp", "0.5"),
+        "user-space timing only ever adds"
+    );
+    assert_eq!(
+        o.get("xcbench_tcp_retransmits_total", &["kind=\"rr\""]),
+        0.0
+    );
+    let srtt = o.get("xcbench_tcp_srtt_seconds", &["kind=\"rr\""]);
+    near("TCP_INFO srtt", srtt, link, 300e-6);
+}
+
+#[test]
+fn tcp_under_loss_retransmits_and_shows_it_as_latency() {
+    let Some(_g) = lab_ok() else { return };
+    let o = run_case_with("xtcpl", &["delay=1ms", "loss=1%"], 4, TCP);
+    let rr = |name: &str, extra: &[&str]| {
+        let mut sel = vec!["kind=\"rr\""];
+        sel.extend_from_slice(extra);
+        o.get(name, &sel)
+    };
+    assert!(
+        rr("xcbench_tcp_retransmits_total", &[]) >= 1.0,
+        "retransmit counter moves"
+    );
+    // A lost segment is resent after the tail-loss probe (about 2 x SRTT) or the RTO, so
+    // the request/response tail reaches several round trips of the 2 ms link (9.6 ms seen).
+    let max = rr("xcbench_rtt_window_seconds", &["quantile=\"1\""]);
+    assert!(
+        max >= 0.006,
+        "rr max {max}: no retransmission delay visible"
+    );
+    let p50 = rr("xcbench_rtt_window_seconds", &["quantile=\"0.5\""]);
+    assert!(p50 < 0.003, "rr p50 {p50} stays near the 2 ms link");
+    // TCP delivers everything: a request is lost only if its connection stalled for the
+    // whole loss timeout, which 1% loss does not do.
+    assert_eq!(rr("xcbench_probes_lost_total", &[]), 0.0);
 }

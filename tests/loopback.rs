@@ -299,12 +299,20 @@ fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
     );
     let (_, m) = metrics(addr);
     assert_eq!(
-        sample(&m, "xcbench_reflector_reflected_total", &["agent=\"az-1\""]),
+        sample(
+            &m,
+            "xcbench_reflector_reflected_total",
+            &["agent=\"az-1\"", "protocol=\"udp\""]
+        ),
         Some(answered_before as f64 + 1.0)
     );
     // An empty datagram, 10 and 43 bytes (short), 9001 and 20000 (oversized).
     assert_eq!(
-        sample(&m, "xcbench_reflector_malformed_total", &["agent=\"az-1\""]),
+        sample(
+            &m,
+            "xcbench_reflector_malformed_total",
+            &["agent=\"az-1\"", "protocol=\"udp\""]
+        ),
         Some(5.0)
     );
 
@@ -424,4 +432,94 @@ fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
         ),
         Some(0.0)
     );
+}
+
+#[test]
+fn tcp_probes_count_and_garbage_closes_only_its_connection() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("tcp");
+    let port = free_tcp_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let url = format!("http://{addr}");
+    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
+    let _collector = Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+    );
+    let b: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    let bcfg = dir.write("b.toml", &agent_toml("oci-1", "oci", b, &url, &[], "5ms"));
+    let agent_b = Proc::spawn(
+        "agent b",
+        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+    );
+    // The responder listens on the same port number over TCP.
+    let mut garbage = wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(b).ok()
+    })
+    .expect("tcp responder up");
+    let a: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    let acfg = dir.write(
+        "a.toml",
+        &(agent_toml("az-1", "azure", a, &url, &[("oci-1", "oci", b)], "5ms")
+            + "protocols = [\"udp\", \"tcp\"]\nconnect_interval = \"50ms\"\n"),
+    );
+    let agent_a = Proc::spawn(
+        "agent a",
+        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    garbage
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        garbage.read(&mut buf).unwrap_or(0),
+        0,
+        "closed, nothing sent back"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    terminate_all(vec![agent_a, agent_b]);
+    let (_, m) = metrics(addr);
+    let sel = |kind: &str| vec!["src_agent=\"az-1\"".to_owned(), format!("kind=\"{kind}\"")];
+    let get = |name: &str, kind: &str| {
+        let s = sel(kind);
+        let s: Vec<&str> = s.iter().map(String::as_str).collect();
+        sample(&m, name, &s).unwrap_or_else(|| panic!("{name} {kind}"))
+    };
+    let rr_sent = get("xcbench_probes_sent_total", "rr");
+    let rr_received = get("xcbench_probes_received_total", "rr");
+    assert!(rr_sent >= 200.0, "rr sent {rr_sent}");
+    assert_eq!(
+        rr_received, rr_sent,
+        "garbage on another connection disturbed nothing"
+    );
+    assert_eq!(get("xcbench_rtt_seconds_count", "rr"), rr_received);
+    let reflected = sample(
+        &m,
+        "xcbench_reflector_reflected_total",
+        &["agent=\"oci-1\"", "protocol=\"tcp\""],
+    )
+    .unwrap();
+    assert_eq!(
+        reflected, rr_received,
+        "the responder answered each request once"
+    );
+    assert_eq!(
+        sample(
+            &m,
+            "xcbench_reflector_malformed_total",
+            &["agent=\"oci-1\"", "protocol=\"tcp\""]
+        ),
+        Some(1.0)
+    );
+    let connects = get("xcbench_probes_sent_total", "connect");
+    assert!(connects >= 20.0, "connects {connects}");
+    assert_eq!(get("xcbench_probes_received_total", "connect"), connects);
+    assert_eq!(get("xcbench_tcp_retransmits_total", "rr"), 0.0);
+    assert!(get("xcbench_tcp_srtt_seconds", "rr") > 0.0);
+    // STAMP keeps its own series beside TCP's.
+    assert!(get("xcbench_probes_sent_total", "stamp") >= 200.0);
 }

@@ -47,6 +47,15 @@ pub struct PayloadSize(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dscp(pub u8);
 
+/// Which transports probe a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocols {
+    /// STAMP over UDP.
+    pub udp: bool,
+    /// TCP connect and request/response probes (to the same port number over TCP).
+    pub tcp: bool,
+}
+
 /// How one peer is probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeSettings {
@@ -54,6 +63,9 @@ pub struct ProbeSettings {
     pub payload_size: PayloadSize,
     pub dscp: Dscp,
     pub loss_timeout: LossTimeout,
+    pub protocols: Protocols,
+    /// Time between fresh-connection (TCP connect) probes.
+    pub connect_interval: ProbeInterval,
 }
 
 impl Default for ProbeSettings {
@@ -63,6 +75,11 @@ impl Default for ProbeSettings {
             payload_size: PayloadSize(UNAUTH_LEN),
             dscp: Dscp(0),
             loss_timeout: LossTimeout(Duration::from_secs(2)),
+            protocols: Protocols {
+                udp: true,
+                tcp: false,
+            },
+            connect_interval: ProbeInterval(Duration::from_secs(1)),
         }
     }
 }
@@ -88,6 +105,8 @@ pub struct CollectorLink {
 pub struct ReflectorConfig {
     pub listen: Vec<SocketAddr>,
     pub max_sessions: usize,
+    /// Also answer TCP probes on the same addresses and ports.
+    pub tcp: bool,
 }
 
 /// A whole, valid agent configuration.
@@ -129,6 +148,7 @@ struct RawIdentity {
 struct RawReflector {
     listen: Vec<String>,
     max_sessions: Option<i64>,
+    tcp: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +165,8 @@ struct RawProbe {
     payload_size: Option<i64>,
     dscp: Option<i64>,
     loss_timeout: Option<String>,
+    protocols: Option<Vec<String>>,
+    connect_interval: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +230,7 @@ impl AgentConfig {
             None => ReflectorConfig {
                 listen: vec![SocketAddr::from(([0, 0, 0, 0], STAMP_PORT))],
                 max_sessions: DEFAULT_MAX_SESSIONS,
+                tcp: true,
             },
             Some(r) => ReflectorConfig {
                 listen: r
@@ -223,6 +246,7 @@ impl AgentConfig {
                         return Err(cx.err("reflector.max_sessions", n, "must be 1 to 1000000"))
                     }
                 },
+                tcp: r.tcp.unwrap_or(true),
             },
         };
         let collector = raw
@@ -392,6 +416,44 @@ fn parse_probe(
             ));
         }
         p.payload_size = PayloadSize(n as usize);
+    }
+    if let Some(list) = &raw.protocols {
+        let mut p2 = Protocols {
+            udp: false,
+            tcp: false,
+        };
+        for (i, name) in list.iter().enumerate() {
+            match name.as_str() {
+                "udp" => p2.udp = true,
+                "tcp" => p2.tcp = true,
+                other => {
+                    return Err(cx.err(
+                        &format!("{at}.protocols[{i}]"),
+                        format!("{other:?}"),
+                        "must be \"udp\" or \"tcp\"",
+                    ))
+                }
+            }
+        }
+        if !(p2.udp || p2.tcp) {
+            return Err(cx.err(
+                &format!("{at}.protocols"),
+                "[]",
+                "must name at least one protocol",
+            ));
+        }
+        p.protocols = p2;
+    }
+    if let Some(text) = &raw.connect_interval {
+        let d = parse_duration(cx, &format!("{at}.connect_interval"), text)?;
+        if d < Duration::from_millis(10) || d > Duration::from_secs(3600) {
+            return Err(cx.err(
+                &format!("{at}.connect_interval"),
+                format!("{text:?}"),
+                "must be at least 10ms and at most 1h",
+            ));
+        }
+        p.connect_interval = ProbeInterval(d);
     }
     if let Some(n) = raw.dscp {
         if !(0..=63).contains(&n) {

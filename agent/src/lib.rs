@@ -51,6 +51,7 @@ pub enum AgentError {
 pub struct Agent {
     config: AgentConfig,
     reflectors: Vec<(ProbeSocket, Arc<Mutex<Reflector>>)>,
+    tcp_listeners: Vec<tokio::net::TcpListener>,
 }
 
 impl Agent {
@@ -60,7 +61,7 @@ impl Agent {
             max_sessions: config.reflector.max_sessions,
             ..ReflectorLimits::default()
         };
-        let reflectors = config
+        let reflectors: Vec<(ProbeSocket, Arc<Mutex<Reflector>>)> = config
             .reflector
             .listen
             .iter()
@@ -73,7 +74,26 @@ impl Agent {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Agent { config, reflectors })
+        // TCP probes are answered on the same port numbers the STAMP sockets got.
+        let mut tcp_listeners = Vec::new();
+        if config.reflector.tcp {
+            for (socket, _) in &reflectors {
+                let addr = socket.local_addr().map_err(|source| AgentError::Bind {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    source,
+                })?;
+                let listener = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|_| l))
+                    .and_then(tokio::net::TcpListener::from_std)
+                    .map_err(|source| AgentError::Bind { addr, source })?;
+                tcp_listeners.push(listener);
+            }
+        }
+        Ok(Agent {
+            config,
+            reflectors,
+            tcp_listeners,
+        })
     }
 
     /// The bound reflector addresses (port 0 in the config is resolved here).
@@ -95,8 +115,16 @@ impl Agent {
         let started = net::clock::now_unix_ns();
         let recorder = Arc::new(Mutex::new(Recorder::new()));
         for peer in &self.config.peers {
-            lock(&recorder).add_series(peer.identity.clone(), Protocol::Udp, ProbeKind::Stamp);
+            let mut rec = lock(&recorder);
+            if peer.probe.protocols.udp {
+                rec.add_series(peer.identity.clone(), Protocol::Udp, ProbeKind::Stamp);
+            }
+            if peer.probe.protocols.tcp {
+                rec.add_series(peer.identity.clone(), Protocol::Tcp, ProbeKind::Connect);
+                rec.add_series(peer.identity.clone(), Protocol::Tcp, ProbeKind::Rr);
+            }
         }
+        let tcp_counters: Arc<Mutex<ReflectorCounters>> = Arc::default();
         let (stop_reflectors, reflectors_rx) = watch::channel(false);
         let (stop_senders, senders_rx) = watch::channel(false);
         let states: Vec<_> = self.reflectors.iter().map(|(_, s)| s.clone()).collect();
@@ -109,15 +137,53 @@ impl Agent {
             )));
         }
         let mut sender_tasks = Vec::new();
+        let mut tcp_tasks = Vec::new();
+        for listener in self.tcp_listeners.drain(..) {
+            tcp_tasks.push(tokio::spawn(net::tcp::serve(
+                listener,
+                tcp_counters.clone(),
+                reflectors_rx.clone(),
+            )));
+        }
         for peer in self.config.peers.clone() {
-            let (rec, stop) = (recorder.clone(), senders_rx.clone());
-            let timestamps = self.config.timestamps;
-            sender_tasks.push(tokio::spawn(async move {
-                let id = peer.identity.id.clone();
-                if let Err(e) = net::sender::run_session(peer, timestamps, rec, stop).await {
-                    tracing::error!(peer = %id, error = %e, "probe session failed");
-                }
-            }));
+            let id = peer.identity.id.clone();
+            let failed = move |what: &str, e: std::io::Error| {
+                tracing::error!(peer = %id, error = %e, "{what} probe session failed");
+            };
+            if peer.probe.protocols.udp {
+                let (rec, stop, p, f) = (
+                    recorder.clone(),
+                    senders_rx.clone(),
+                    peer.clone(),
+                    failed.clone(),
+                );
+                let timestamps = self.config.timestamps;
+                sender_tasks.push(tokio::spawn(async move {
+                    if let Err(e) = net::sender::run_session(p, timestamps, rec, stop).await {
+                        f("udp", e);
+                    }
+                }));
+            }
+            if peer.probe.protocols.tcp {
+                let (rec, stop, p, f) = (
+                    recorder.clone(),
+                    senders_rx.clone(),
+                    peer.clone(),
+                    failed.clone(),
+                );
+                sender_tasks.push(tokio::spawn(async move {
+                    if let Err(e) = net::tcp::run_rr(p, rec, stop).await {
+                        f("tcp rr", e);
+                    }
+                }));
+                let (rec, stop, p, f) =
+                    (recorder.clone(), senders_rx.clone(), peer.clone(), failed);
+                sender_tasks.push(tokio::spawn(async move {
+                    if let Err(e) = net::tcp::run_connect(p, rec, stop).await {
+                        f("tcp connect", e);
+                    }
+                }));
+            }
         }
         let collector = self.config.collector.clone();
         let interval = collector
@@ -138,6 +204,13 @@ impl Agent {
                     acc.refused += c.refused;
                     acc
                 });
+            let tcp = std::mem::take(&mut *lock(&tcp_counters));
+            let reflected = ReflectorCounters {
+                tcp_reflected: tcp.tcp_reflected,
+                tcp_malformed: tcp.tcp_malformed,
+                tcp_refused: tcp.tcp_refused,
+                ..reflected
+            };
             reporter.take_snapshot(&mut lock(&recorder), reflected, net::clock::now_unix_ns());
         };
         // The first snapshot goes out at once, so configured series appear at zero.
@@ -164,7 +237,7 @@ impl Agent {
         report(&mut reporter);
         let _ = tokio::time::timeout(Duration::from_secs(5), flush(&mut reporter)).await;
         let _ = stop_reflectors.send(true);
-        for t in reflector_tasks {
+        for t in reflector_tasks.into_iter().chain(tcp_tasks) {
             let _ = t.await;
         }
         Ok(())

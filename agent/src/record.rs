@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
     AgentId, Counters, HistogramDelta, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
-    SenderCounters, SeriesSnapshot, TimestampSource,
+    SenderCounters, SeriesSnapshot, TcpInfo, TimestampSource,
 };
 
 use crate::probe::Event;
@@ -26,6 +26,7 @@ struct SeriesRecord {
     metrics: BTreeMap<Metric, MetricRecord>,
     jitter: Option<(f64, f64)>,
     clock: Option<(u64, bool)>,
+    tcp: Option<TcpInfo>,
 }
 
 impl SeriesRecord {
@@ -62,6 +63,7 @@ impl Recorder {
                 metrics: BTreeMap::new(),
                 jitter: None,
                 clock: None,
+                tcp: None,
             });
     }
 
@@ -89,6 +91,11 @@ impl Recorder {
             Event::Duplicate { .. } => c.duplicated += 1,
             Event::Late { .. } => c.late += 1,
             Event::Malformed | Event::Unmatched => {}
+            Event::Rtt { rtt_ns, .. } => {
+                c.received += 1;
+                s.timestamping = source;
+                s.record(Metric::Rtt, rtt_ns);
+            }
             Event::Reply(r) => {
                 c.received += 1;
                 c.reordered += u64::from(r.reordered);
@@ -105,6 +112,15 @@ impl Recorder {
                 s.jitter = Some((r.jitter_forward_ns, r.jitter_reverse_ns));
                 s.clock = Some((r.clock_error_ns, r.synchronized));
             }
+        }
+    }
+
+    /// The kernel's TCP_INFO for a probe connection of series `key`, and segments it
+    /// retransmitted since the last call for that connection.
+    pub fn handle_tcp_info(&mut self, key: &SeriesKey, info: TcpInfo, retransmits: u64) {
+        if let Some(s) = self.series.get_mut(key) {
+            s.tcp = Some(info);
+            s.counters.retransmits += retransmits;
         }
     }
 
@@ -143,6 +159,7 @@ impl Recorder {
                 jitter_reverse_ns: s.jitter.map(|j| j.1.round() as u64),
                 clock_error_ns: s.clock.map(|c| c.0),
                 clock_synchronized: s.clock.map(|c| c.1),
+                tcp: s.tcp,
             })
             .collect()
     }

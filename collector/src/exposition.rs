@@ -11,7 +11,7 @@ use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, MetricType,
     Quantile, Summary,
 };
-use xcbench_snapshot::Metric;
+use xcbench_snapshot::{Metric, Protocol};
 
 use crate::store::{SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
 
@@ -208,7 +208,52 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
                 if v { 1.0 } else { 0.0 },
             );
         }
-        for metric in Metric::ALL {
+        if let Some(t) = s.tcp {
+            let gauges: [(&str, &str, f64); 6] = [
+                (
+                    "xcbench_tcp_srtt_seconds",
+                    "TCP_INFO smoothed RTT of the last probe connection.",
+                    seconds(t.srtt_ns),
+                ),
+                (
+                    "xcbench_tcp_rttvar_seconds",
+                    "TCP_INFO RTT variance of the last probe connection.",
+                    seconds(t.rttvar_ns),
+                ),
+                (
+                    "xcbench_tcp_min_rtt_seconds",
+                    "TCP_INFO minimum RTT of the last probe connection.",
+                    seconds(t.min_rtt_ns),
+                ),
+                (
+                    "xcbench_tcp_pmtu_bytes",
+                    "TCP_INFO path MTU of the last probe connection.",
+                    f64::from(t.pmtu_bytes),
+                ),
+                (
+                    "xcbench_tcp_snd_cwnd_segments",
+                    "TCP_INFO congestion window of the last probe connection.",
+                    f64::from(t.snd_cwnd_segments),
+                ),
+                (
+                    "xcbench_tcp_delivery_rate_bytes_per_second",
+                    "TCP_INFO delivery-rate estimate of the last probe connection.",
+                    t.delivery_rate_bytes_per_second as f64,
+                ),
+            ];
+            for (name, help, value) in gauges {
+                f.gauge(name, help, base.clone(), value);
+            }
+        }
+        if key.protocol == Protocol::Tcp {
+            f.counter(
+                "xcbench_tcp_retransmits_total",
+                "TCP segments retransmitted on probe connections (TCP_INFO total_retrans; SYN retransmissions for kind=connect).",
+                base.clone(),
+                c.retransmits,
+            );
+        }
+        for metric in key.kind.metrics() {
             let (family, dir) = metric_family(*metric);
             let labels = match dir {
                 Some(d) => with(base.clone(), &[("direction", d)]),
@@ -277,24 +322,26 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
             label("cloud", a.identity.cloud.as_str()),
             label("region", &a.identity.region),
         ];
-        f.counter(
-            "xcbench_reflector_reflected_total",
-            "STAMP test packets answered by the agent's reflector.",
-            base.clone(),
-            a.reflector.reflected,
-        );
-        f.counter(
-            "xcbench_reflector_malformed_total",
-            "Datagrams the reflector dropped as malformed or oversized.",
-            base.clone(),
-            a.reflector.malformed,
-        );
-        f.counter(
-            "xcbench_reflector_refused_total",
-            "Test packets refused because the reflector's session table was full.",
-            base.clone(),
-            a.reflector.refused,
-        );
+        let r = &a.reflector;
+        for (proto, reflected, malformed, refused) in [
+            ("udp", r.reflected, r.malformed, r.refused),
+            ("tcp", r.tcp_reflected, r.tcp_malformed, r.tcp_refused),
+        ] {
+            let labels = with(base.clone(), &[("protocol", proto)]);
+            f.counter(
+                "xcbench_reflector_reflected_total",
+                "Probes answered by the agent's reflector (STAMP test packets, TCP requests).",
+                labels.clone(),
+                reflected,
+            );
+            f.counter(
+                "xcbench_reflector_malformed_total",
+                "Datagrams dropped, or TCP connections closed, for not being probe framing.",
+                labels.clone(),
+                malformed,
+            );
+            f.counter("xcbench_reflector_refused_total", "UDP sessions refused (session table full); TCP connections refused (per-source cap) or closed idle.", labels, refused);
+        }
         f.counter(
             "xcbench_sender_malformed_total",
             "Datagrams on probe sockets that were not reflected STAMP packets.",
@@ -355,6 +402,7 @@ mod tests {
             duplicated: 1,
             reordered: 2,
             late: 1,
+            retransmits: 0,
         };
         let rtts: Vec<u64> = (0..97).map(|i| 1_500_000 + i * 10_000).collect();
         store

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use xcbench_snapshot::{
     AgentId, Counters, Identity, LatencyHistogram, Metric, ProbeKind, Protocol, ReflectorCounters,
-    SenderCounters, Snapshot, TimestampSource,
+    SenderCounters, Snapshot, TcpInfo, TimestampSource,
 };
 
 /// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
@@ -155,6 +155,7 @@ pub struct SeriesState {
     pub jitter_reverse_ns: Option<u64>,
     pub clock_error_ns: Option<u64>,
     pub clock_synchronized: Option<bool>,
+    pub tcp: Option<TcpInfo>,
 }
 
 /// Everything known about one agent.
@@ -261,6 +262,7 @@ impl Store {
                 jitter_reverse_ns: None,
                 clock_error_ns: None,
                 clock_synchronized: None,
+                tcp: None,
             });
             state.counters.add(&s.counters);
             if !s.histograms.is_empty() {
@@ -270,6 +272,7 @@ impl Store {
             state.jitter_reverse_ns = s.jitter_reverse_ns.or(state.jitter_reverse_ns);
             state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
             state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
+            state.tcp = s.tcp.or(state.tcp);
             for (delta, hist) in Snapshot::histograms(s) {
                 let m = state.metrics.entry(delta.metric).or_default();
                 if m.buckets.is_empty() {
@@ -311,6 +314,9 @@ impl Store {
         agent.reflector.reflected += snapshot.reflector.reflected;
         agent.reflector.malformed += snapshot.reflector.malformed;
         agent.reflector.refused += snapshot.reflector.refused;
+        agent.reflector.tcp_reflected += snapshot.reflector.tcp_reflected;
+        agent.reflector.tcp_malformed += snapshot.reflector.tcp_malformed;
+        agent.reflector.tcp_refused += snapshot.reflector.tcp_refused;
         agent.sender.malformed += snapshot.sender.malformed;
         agent.sender.unmatched += snapshot.sender.unmatched;
         self.ingest.accepted += 1;
@@ -401,6 +407,7 @@ pub(crate) mod tests {
                 jitter_reverse_ns: Some(8_000),
                 clock_error_ns: Some(32_000_000_000),
                 clock_synchronized: Some(false),
+                tcp: None,
             }],
         }
     }

@@ -51,16 +51,30 @@ label_enum!(
 
 label_enum!(
     /// Transport of a probe.
-    Protocol { Udp => "udp" }
+    Protocol { Udp => "udp", Tcp => "tcp" }
 );
 
 label_enum!(
     /// What a probe measures on its transport.
     ProbeKind {
         /// STAMP (RFC 8762) test packet and reflected reply.
-        Stamp => "stamp"
+        Stamp => "stamp",
+        /// Three-way handshake of a fresh connection (netperf TCP_CRR style).
+        Connect => "connect",
+        /// Request/response on a persistent connection (netperf TCP_RR style).
+        Rr => "rr",
     }
 );
+
+impl ProbeKind {
+    /// The latency distributions a probe kind measures.
+    pub fn metrics(self) -> &'static [Metric] {
+        match self {
+            ProbeKind::Stamp => Metric::ALL,
+            ProbeKind::Connect | ProbeKind::Rr => &[Metric::Rtt],
+        }
+    }
+}
 
 label_enum!(
     /// One latency distribution kept per series.

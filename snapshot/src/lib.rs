@@ -57,6 +57,9 @@ pub struct Counters {
     pub reordered: u64,
     /// Replies that arrived after their probe was declared lost.
     pub late: u64,
+    /// TCP segments retransmitted on probe connections (SYN retransmissions for `connect`).
+    #[serde(default)]
+    pub retransmits: u64,
 }
 
 impl Counters {
@@ -70,6 +73,7 @@ impl Counters {
         self.duplicated += other.duplicated;
         self.reordered += other.reordered;
         self.late += other.late;
+        self.retransmits += other.retransmits;
     }
 }
 
@@ -107,6 +111,22 @@ pub struct SeriesSnapshot {
     /// Whether both ends reported synchronized clocks in the last reply.
     #[serde(default)]
     pub clock_synchronized: Option<bool>,
+    /// The kernel's view of the last TCP probe connection (TCP_INFO).
+    #[serde(default)]
+    pub tcp: Option<TcpInfo>,
+}
+
+/// A TCP_INFO snapshot of a probe connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpInfo {
+    pub srtt_ns: u64,
+    pub rttvar_ns: u64,
+    pub min_rtt_ns: u64,
+    /// Path MTU the connection uses.
+    pub pmtu_bytes: u32,
+    pub snd_cwnd_segments: u32,
+    /// The kernel's delivery-rate estimate, bytes per second.
+    pub delivery_rate_bytes_per_second: u64,
 }
 
 /// What the agent's session-reflector saw in one interval (deltas).
@@ -118,6 +138,15 @@ pub struct ReflectorCounters {
     pub malformed: u64,
     /// Sessions refused because the session table was full.
     pub refused: u64,
+    /// TCP probe requests answered.
+    #[serde(default)]
+    pub tcp_reflected: u64,
+    /// TCP connections closed for sending something that is not xcbench probe framing.
+    #[serde(default)]
+    pub tcp_malformed: u64,
+    /// TCP connections refused (per-source cap) or closed idle.
+    #[serde(default)]
+    pub tcp_refused: u64,
 }
 
 /// What the agent's session-senders dropped without matching a probe (deltas).
@@ -323,6 +352,7 @@ mod tests {
                 jitter_reverse_ns: None,
                 clock_error_ns: Some(5000),
                 clock_synchronized: Some(false),
+                tcp: None,
             }],
         }
     }

@@ -405,7 +405,7 @@ pub fn check_direction_with(
     let reflected = sample(
         m,
         "xcbench_reflector_reflected_total",
-        &[&format!("agent=\"{dst}\"")],
+        &[&format!("agent=\"{dst}\""), "protocol=\"udp\""],
     )
     .unwrap();
     assert!(sent >= min_sent, "{src}->{dst} sent {sent}");

@@ -4,5 +4,6 @@
 pub mod clock;
 pub mod reflector;
 pub mod sender;
+pub mod tcp;
 pub mod timer;
 pub mod udp;

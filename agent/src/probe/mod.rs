@@ -4,9 +4,11 @@
 #[cfg(test)]
 mod link;
 pub mod reflector;
+pub mod rr;
 pub mod sender;
 
 pub use reflector::{ReflectError, Reflector, ReflectorLimits};
+pub use rr::RrSession;
 pub use sender::{Event, Reply, Sender, SenderConfig};
 
 #[cfg(test)]
@@ -53,7 +55,7 @@ mod tests {
                 }
                 Event::Duplicate { .. } => t.dup += 1,
                 Event::Late { .. } => t.late += 1,
-                Event::Malformed | Event::Unmatched => t.other += 1,
+                Event::Malformed | Event::Unmatched | Event::Rtt { .. } => t.other += 1,
             }
         }
         t

@@ -28,6 +28,18 @@ use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
 /// by live probes, only by history kept for late and duplicate detection.
 pub const MAX_WINDOW: usize = 1 << 17;
 
+/// The send time after a probe due at `due` went out at `now`: a fixed schedule (a wake-up a
+/// little late is made up by the next probe), but after a stall of a whole interval or more
+/// the missed slots are skipped instead of sent in a burst.
+pub fn next_slot(due: u64, interval: u64, now: u64) -> u64 {
+    let next = due + interval;
+    if next + interval <= now {
+        now + interval
+    } else {
+        next
+    }
+}
+
 /// Schedule and sizes of one session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderConfig {
@@ -82,6 +94,11 @@ pub enum Event {
     Malformed,
     /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
     Unmatched,
+    /// A request/response round trip on a stream (dwell removed), or a connect time.
+    Rtt {
+        seq: u32,
+        rtt_ns: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -152,16 +169,7 @@ impl Sender {
         if now < due {
             return false;
         }
-        let interval = self.config.interval_ns;
-        // Keep a fixed schedule (a wake-up a little late, as with tokio's 1 ms timer, is made
-        // up by the next probe), but after a stall of a whole interval or more, skip the
-        // missed slots instead of bursting to catch up.
-        let next = due + interval;
-        self.next_send_ns = Some(if next + interval <= now {
-            now + interval
-        } else {
-            next
-        });
+        self.next_send_ns = Some(next_slot(due, self.config.interval_ns, now));
 
         let seq = self.base + self.window.len() as u64;
         let t1 = Timestamp::from_unix_ns(now);

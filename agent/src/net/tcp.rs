@@ -1,0 +1,309 @@
+//! TCP probes: the responder that answers request/response frames, and the two client
+//! sessions, persistent request/response (TCP_RR style, TCP_NODELAY) and fresh-connection
+//! handshakes (TCP_CRR style). TCP_INFO is read after every answer and every connect.
+//!
+//! Responder limits: at most [`MAX_CONNECTIONS_PER_SOURCE`] connections per source address,
+//! a connection idle for [`IDLE_TIMEOUT`] is closed, and anything that is not probe framing
+//! closes that connection (logged with the reason) without touching the others.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use xcbench_snapshot::{ProbeKind, Protocol, ReflectorCounters, TcpInfo, TimestampSource};
+
+use super::clock::now_unix_ns;
+use super::reflector::lock;
+use super::timer::DeadlineTimer;
+use crate::config::PeerConfig;
+use crate::probe::{Event, RrSession, SenderConfig};
+use crate::record::{Recorder, SeriesKey};
+use crate::wire::tcp::{Frame, FrameType, MAX_FRAME_LEN};
+use crate::wire::WireError;
+
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Accepts TCP probe connections until `stop` changes.
+pub async fn serve(
+    listener: TcpListener,
+    counters: Arc<Mutex<ReflectorCounters>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    loop {
+        let (stream, from) = tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::debug!(error = %e, "tcp accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        {
+            let mut map = lock(&per_source);
+            let n = map.entry(from.ip()).or_insert(0);
+            if *n >= MAX_CONNECTIONS_PER_SOURCE {
+                lock(&counters).tcp_refused += 1;
+                tracing::warn!(%from, "tcp probe connection refused: per-source limit reached");
+                continue;
+            }
+            *n += 1;
+        }
+        let (counters, per_source, stop) = (counters.clone(), per_source.clone(), stop.clone());
+        tokio::spawn(async move {
+            answer(stream, from, &counters, stop).await;
+            let mut map = lock(&per_source);
+            if let Some(n) = map.get_mut(&from.ip()) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(&from.ip());
+                }
+            }
+        });
+    }
+}
+
+async fn answer(
+    mut stream: TcpStream,
+    from: SocketAddr,
+    counters: &Mutex<ReflectorCounters>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(2 * MAX_FRAME_LEN);
+    let mut chunk = vec![0u8; MAX_FRAME_LEN];
+    let mut out = Vec::with_capacity(MAX_FRAME_LEN);
+    loop {
+        let n = tokio::select! {
+            _ = stop.changed() => return,
+            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
+                Err(_) => {
+                    lock(counters).tcp_refused += 1;
+                    tracing::debug!(%from, "tcp probe connection idle: closed");
+                    return;
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(n)) => n,
+            },
+        };
+        let t2 = now_unix_ns();
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match Frame::decode(&buf) {
+                Ok(f) if f.kind == FrameType::Request => {
+                    out.clear();
+                    Frame {
+                        kind: FrameType::Response,
+                        t2,
+                        ..f
+                    }
+                    .encode(&mut out);
+                    Frame::stamp_send(&mut out, now_unix_ns());
+                    if stream.write_all(&out).await.is_err() {
+                        return;
+                    }
+                    lock(counters).tcp_reflected += 1;
+                    buf.drain(..f.len);
+                }
+                Ok(_) => {
+                    lock(counters).tcp_malformed += 1;
+                    tracing::warn!(%from, "tcp probe connection closed: a response where a request belongs");
+                    return;
+                }
+                Err(WireError::Truncated { .. }) => break,
+                Err(e) => {
+                    lock(counters).tcp_malformed += 1;
+                    tracing::warn!(%from, error = %e, "tcp probe connection closed: not probe framing");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads TCP_INFO of a connected socket.
+pub fn tcp_info(stream: &TcpStream) -> Option<(TcpInfo, u32)> {
+    // SAFETY: getsockopt writes at most `len` bytes into a zeroed tcp_info we own.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then(|| {
+        (
+            TcpInfo {
+                srtt_ns: u64::from(info.tcpi_rtt) * 1_000,
+                rttvar_ns: u64::from(info.tcpi_rttvar) * 1_000,
+                min_rtt_ns: u64::from(info.tcpi_min_rtt) * 1_000,
+                pmtu_bytes: info.tcpi_pmtu,
+                snd_cwnd_segments: info.tcpi_snd_cwnd,
+                delivery_rate_bytes_per_second: info.tcpi_delivery_rate,
+            },
+            info.tcpi_total_retrans,
+        )
+    })
+}
+
+fn session_config(peer: &PeerConfig) -> SenderConfig {
+    SenderConfig {
+        interval_ns: peer.probe.interval.0.as_nanos() as u64,
+        timeout_ns: peer.probe.loss_timeout.0.as_nanos() as u64,
+        packet_len: peer.probe.payload_size.0,
+    }
+}
+
+/// Request/response probes on one persistent connection, reconnecting after a stall or an
+/// error. While there is no connection, scheduled probes still count: they are lost.
+pub async fn run_rr(
+    peer: PeerConfig,
+    recorder: Arc<Mutex<Recorder>>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let key: SeriesKey = (peer.identity.id.clone(), Protocol::Tcp, ProbeKind::Rr);
+    let mut session = RrSession::new(session_config(&peer), now_unix_ns());
+    let timer = DeadlineTimer::new()?;
+    let mut conn: Option<(TcpStream, u32)> = None;
+    let mut next_connect_ns = 0u64;
+    let mut buf = Vec::with_capacity(2 * MAX_FRAME_LEN);
+    let mut chunk = vec![0u8; MAX_FRAME_LEN];
+    let mut out = Vec::with_capacity(MAX_FRAME_LEN);
+    let mut stopping = false;
+    loop {
+        if stopping && !session.has_pending() {
+            return Ok(());
+        }
+        if conn.is_none() && !stopping && now_unix_ns() >= next_connect_ns {
+            next_connect_ns = now_unix_ns() + 1_000_000_000;
+            let timeout = peer.probe.loss_timeout.0.min(Duration::from_secs(1));
+            if let Ok(Ok(s)) = tokio::time::timeout(timeout, TcpStream::connect(peer.address)).await
+            {
+                let _ = s.set_nodelay(true);
+                let retrans = tcp_info(&s).map_or(0, |(_, r)| r);
+                buf.clear();
+                conn = Some((s, retrans));
+            }
+        }
+        timer.arm(session.poll_timeout())?;
+        let readable = async {
+            match conn.as_mut() {
+                Some((s, _)) => s.read(&mut chunk).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut broken = false;
+        tokio::select! {
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                session.stop();
+            }
+            _ = timer.wait() => {
+                if session.handle_timeout(now_unix_ns()) {
+                    broken = true;
+                }
+                if session.poll_transmit(now_unix_ns(), &mut out) {
+                    if let Some((s, _)) = conn.as_mut() {
+                        if s.write_all(&out).await.is_err() {
+                            broken = true;
+                        }
+                    }
+                }
+            }
+            r = readable => match r {
+                Ok(0) | Err(_) => broken = true,
+                Ok(n) => {
+                    let t4 = now_unix_ns();
+                    buf.extend_from_slice(&chunk[..n]);
+                    loop {
+                        match Frame::decode(&buf) {
+                            Ok(f) => {
+                                session.handle_frame(t4, &f);
+                                buf.drain(..f.len);
+                            }
+                            Err(WireError::Truncated { .. }) => break,
+                            Err(e) => {
+                                tracing::warn!(peer = %peer.identity.id, error = %e, "tcp probe connection closed: bad response");
+                                broken = true;
+                                break;
+                            }
+                        }
+                    }
+                    if let Some((s, last)) = conn.as_mut() {
+                        if let Some((info, total)) = tcp_info(s) {
+                            lock(&recorder).handle_tcp_info(&key, info, u64::from(total.saturating_sub(*last)));
+                            *last = total;
+                        }
+                    }
+                }
+            }
+        }
+        if broken {
+            conn = None;
+            session.handle_disconnect();
+        }
+        let mut rec = None;
+        while let Some(event) = session.poll_event() {
+            rec.get_or_insert_with(|| lock(&recorder)).handle_event(
+                &key,
+                &event,
+                TimestampSource::User,
+            );
+        }
+    }
+}
+
+/// One fresh connection per `connect_interval`: the handshake time (connect() returning,
+/// about one RTT; a dropped SYN shows as ~1 s more), SYN retransmissions from TCP_INFO.
+pub async fn run_connect(
+    peer: PeerConfig,
+    recorder: Arc<Mutex<Recorder>>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let key: SeriesKey = (peer.identity.id.clone(), Protocol::Tcp, ProbeKind::Connect);
+    let timer = DeadlineTimer::new()?;
+    let interval = peer.probe.connect_interval.0.as_nanos() as u64;
+    let mut due = now_unix_ns();
+    let mut seq = 0u32;
+    loop {
+        timer.arm(Some(due))?;
+        tokio::select! {
+            _ = stop.changed() => return Ok(()),
+            _ = timer.wait() => {}
+        }
+        let now = now_unix_ns();
+        due = crate::probe::sender::next_slot(due, interval, now);
+        lock(&recorder).handle_event(&key, &Event::Sent { seq }, TimestampSource::User);
+        let t0 = now_unix_ns();
+        let result =
+            tokio::time::timeout(peer.probe.loss_timeout.0, TcpStream::connect(peer.address)).await;
+        let t1 = now_unix_ns();
+        let event = match result {
+            Ok(Ok(stream)) => {
+                if let Some((info, syn_retrans)) = tcp_info(&stream) {
+                    lock(&recorder).handle_tcp_info(&key, info, u64::from(syn_retrans));
+                }
+                Event::Rtt {
+                    seq,
+                    rtt_ns: t1 - t0,
+                }
+            }
+            _ => Event::Lost { seq },
+        };
+        lock(&recorder).handle_event(&key, &event, TimestampSource::User);
+        seq = seq.wrapping_add(1);
+    }
+}
