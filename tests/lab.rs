@@ -582,7 +582,14 @@ fn tcp_connect_and_rr_match_the_link() {
 #[test]
 fn tcp_under_loss_retransmits_and_shows_it_as_latency() {
     let Some(_g) = lab_ok() else { return };
-    let o = run_case_with("xtcpl", &["delay=1ms", "loss=1%"], 4, TCP);
+    // 3% on the way out only: about 3% of handshakes lose their SYN, which the client itself
+    // must retransmit (a lost SYN-ACK would be recovered by the server instead).
+    let o = run_case_with(
+        "xtcpl",
+        &["delay=1ms", "forward.loss=3%"],
+        4,
+        "protocols = [\"udp\", \"tcp\"]\nconnect_interval = \"20ms\"\n",
+    );
     let rr = |name: &str, extra: &[&str]| {
         let mut sel = vec!["kind=\"rr\""];
         sel.extend_from_slice(extra);
@@ -601,7 +608,24 @@ fn tcp_under_loss_retransmits_and_shows_it_as_latency() {
     );
     let p50 = rr("xcbench_rtt_window_seconds", &["quantile=\"0.5\""]);
     assert!(p50 < 0.003, "rr p50 {p50} stays near the 2 ms link");
+    // A lost SYN is resent after 1 s: the classic ~1 s connect, counted as a retransmission,
+    // not as a loss.
+    let connect = |name: &str, extra: &[&str]| {
+        let mut sel = vec!["kind=\"connect\""];
+        sel.extend_from_slice(extra);
+        o.get(name, &sel)
+    };
+    assert!(
+        connect("xcbench_tcp_retransmits_total", &[]) >= 1.0,
+        "SYN retransmissions counted"
+    );
+    let max = connect("xcbench_rtt_window_seconds", &["quantile=\"1\""]);
+    assert!(
+        (1.0..1.2).contains(&max) || max >= 3.0,
+        "connect max {max}: a SYN retransmitted at 1 s or 3 s"
+    );
+    assert_eq!(connect("xcbench_probes_lost_total", &[]), 0.0);
     // TCP delivers everything: a request is lost only if its connection stalled for the
-    // whole loss timeout, which 1% loss does not do.
+    // whole loss timeout, which this loss rate does not do.
     assert_eq!(rr("xcbench_probes_lost_total", &[]), 0.0);
 }

@@ -266,8 +266,16 @@ pub async fn run_rr(
     }
 }
 
-/// One fresh connection per `connect_interval`: the handshake time (connect() returning,
-/// about one RTT; a dropped SYN shows as ~1 s more), SYN retransmissions from TCP_INFO.
+/// How long a connect probe waits: long enough that SYN retransmissions (at 1 s and 3 s)
+/// show as latency and in the retransmit counter instead of as a loss.
+pub const CONNECT_WAIT_MIN: Duration = Duration::from_secs(4);
+/// Connect probes in flight at once; beyond this a probe counts as lost at once (the path is
+/// already failing every handshake).
+pub const MAX_CONNECTS_IN_FLIGHT: usize = 16;
+
+/// One fresh connection per `connect_interval`, each in its own task so a slow handshake
+/// never delays the next: the time `connect()` takes (about one RTT; a dropped SYN adds
+/// about 1 s), SYN retransmissions from TCP_INFO. Waits up to max(loss_timeout, 4 s).
 pub async fn run_connect(
     peer: PeerConfig,
     recorder: Arc<Mutex<Recorder>>,
@@ -276,34 +284,46 @@ pub async fn run_connect(
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Tcp, ProbeKind::Connect);
     let timer = DeadlineTimer::new()?;
     let interval = peer.probe.connect_interval.0.as_nanos() as u64;
+    let wait = peer.probe.loss_timeout.0.max(CONNECT_WAIT_MIN);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTS_IN_FLIGHT));
     let mut due = now_unix_ns();
     let mut seq = 0u32;
     loop {
         timer.arm(Some(due))?;
         tokio::select! {
-            _ = stop.changed() => return Ok(()),
+            _ = stop.changed() => break,
             _ = timer.wait() => {}
         }
-        let now = now_unix_ns();
-        due = crate::probe::sender::next_slot(due, interval, now);
+        due = crate::probe::sender::next_slot(due, interval, now_unix_ns());
         lock(&recorder).handle_event(&key, &Event::Sent { seq }, TimestampSource::User);
-        let t0 = now_unix_ns();
-        let result =
-            tokio::time::timeout(peer.probe.loss_timeout.0, TcpStream::connect(peer.address)).await;
-        let t1 = now_unix_ns();
-        let event = match result {
-            Ok(Ok(stream)) => {
-                if let Some((info, syn_retrans)) = tcp_info(&stream) {
-                    lock(&recorder).handle_tcp_info(&key, info, u64::from(syn_retrans));
-                }
-                Event::Rtt {
-                    seq,
-                    rtt_ns: t1 - t0,
-                }
-            }
-            _ => Event::Lost { seq },
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            lock(&recorder).handle_event(&key, &Event::Lost { seq }, TimestampSource::User);
+            seq = seq.wrapping_add(1);
+            continue;
         };
-        lock(&recorder).handle_event(&key, &event, TimestampSource::User);
+        let (recorder, key, addr) = (recorder.clone(), key.clone(), peer.address);
+        tokio::spawn(async move {
+            let t0 = now_unix_ns();
+            let result = tokio::time::timeout(wait, TcpStream::connect(addr)).await;
+            let t1 = now_unix_ns();
+            let event = match result {
+                Ok(Ok(stream)) => {
+                    if let Some((info, syn_retrans)) = tcp_info(&stream) {
+                        lock(&recorder).handle_tcp_info(&key, info, u64::from(syn_retrans));
+                    }
+                    Event::Rtt {
+                        seq,
+                        rtt_ns: t1 - t0,
+                    }
+                }
+                _ => Event::Lost { seq },
+            };
+            lock(&recorder).handle_event(&key, &event, TimestampSource::User);
+            drop(permit);
+        });
         seq = seq.wrapping_add(1);
     }
+    // Let handshakes in flight finish so every probe sent is counted as answered or lost.
+    let _ = tokio::time::timeout(wait, slots.acquire_many(MAX_CONNECTS_IN_FLIGHT as u32)).await;
+    Ok(())
 }
