@@ -155,7 +155,8 @@ fn prometheus_server_scrapes_the_collector() {
     let cfg = dir.write(
         "prometheus.yml",
         &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{}']\n",
+            repo_path("dashboards/xcbench.rules.yml").display(),
             pair.addr
         ),
     );
@@ -202,6 +203,29 @@ fn prometheus_server_scrapes_the_collector() {
     })
     .expect("loss rate over two scrapes");
     assert_eq!(loss[0]["value"][1], "0", "{loss}");
+    // The shipped recording rules load and evaluate against these live series without error
+    // (their arithmetic is pinned by `promtool test rules`).
+    let healthy = wait_for(Duration::from_secs(30), || {
+        let (status, body) = http_get(prom, "/api/v1/rules")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let rules: Vec<serde_json::Value> = v["data"]["groups"]
+            .as_array()?
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let evaluated = rules.iter().all(|r| {
+            r["health"] == "ok"
+                && !r["lastEvaluation"]
+                    .as_str()
+                    .unwrap_or("0001")
+                    .starts_with("0001")
+        });
+        (status == 200 && rules.len() == 6 && evaluated).then_some(rules)
+    });
+    assert!(
+        healthy.is_some(),
+        "all 6 recording rules evaluated with health ok"
+    );
 }
 
 fn urlencode(s: &str) -> String {
@@ -522,4 +546,28 @@ fn tcp_probes_count_and_garbage_closes_only_its_connection() {
     assert!(get("xcbench_tcp_srtt_seconds", "rr") > 0.0);
     // STAMP keeps its own series beside TCP's.
     assert!(get("xcbench_probes_sent_total", "stamp") >= 200.0);
+}
+
+#[test]
+fn shipped_recording_rules_are_valid_and_compute_what_they_claim() {
+    let Some(promtool) = tool("promtool", "CI") else {
+        return;
+    };
+    let dir = repo_path("dashboards");
+    for args in [
+        vec!["check", "rules", "xcbench.rules.yml"],
+        vec!["test", "rules", "xcbench.rules.test.yml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
