@@ -329,13 +329,13 @@ pub fn render_table(rows: &[PairRow]) -> String {
     }
     let ts: Vec<&str> = rows
         .iter()
-        .filter(|r| r.protocol.ends_with("/stamp"))
+        .filter(|r| !r.protocol.ends_with("/connect"))
         .map(|r| r.timestamping.as_str())
         .collect();
     let _ = writeln!(
         t,
         "\nRTT = (T4-T1)-(T3-T2), reflector dwell excluded; receive timestamps: {}; \
-         TCP times are read in user space; quantiles are HdrHistogram bucket tops (512 ns below 1 ms, 0.1% above).",
+         tcp/connect times are read in user space; quantiles are HdrHistogram bucket tops (512 ns below 1 ms, 0.1% above).",
         if ts.iter().all(|s| *s == "kernel") {
             "kernel (SO_TIMESTAMPNS)"
         } else {

@@ -111,10 +111,12 @@ fn demo_json_counts_settle() {
             sent,
             "{r}"
         );
-        let ts = if r["protocol"] == "udp/stamp" {
-            "kernel"
-        } else {
+        // STAMP and TCP request/response use kernel receive timestamps; connect is timed
+        // around connect() in user space.
+        let ts = if r["protocol"] == "tcp/connect" {
             "user"
+        } else {
+            "kernel"
         };
         assert_eq!(r["timestamping"], ts, "{r}");
         assert!(r["rtt_ns"]["p50"].as_u64().unwrap() > 0);

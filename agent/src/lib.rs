@@ -141,10 +141,12 @@ impl Agent {
         for listener in self.tcp_listeners.drain(..) {
             tcp_tasks.push(tokio::spawn(net::tcp::serve(
                 listener,
+                self.config.timestamps,
                 tcp_counters.clone(),
                 reflectors_rx.clone(),
             )));
         }
+        let self_timestamps = self.config.timestamps;
         for peer in self.config.peers.clone() {
             let id = peer.identity.id.clone();
             let failed = move |what: &str, e: std::io::Error| {
@@ -172,7 +174,7 @@ impl Agent {
                     failed.clone(),
                 );
                 sender_tasks.push(tokio::spawn(async move {
-                    if let Err(e) = net::tcp::run_rr(p, rec, stop).await {
+                    if let Err(e) = net::tcp::run_rr(p, self_timestamps, rec, stop).await {
                         f("tcp rr", e);
                     }
                 }));

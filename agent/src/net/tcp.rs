@@ -1,6 +1,8 @@
 //! TCP probes: the responder that answers request/response frames, and the two client
 //! sessions, persistent request/response (TCP_RR style, TCP_NODELAY) and fresh-connection
 //! handshakes (TCP_CRR style). TCP_INFO is read after every answer and every connect.
+//! Request/response takes T2 and T4 from kernel receive timestamps (SO_TIMESTAMPNS via
+//! recvmsg) like STAMP; connect times are read in user space around `connect()`.
 //!
 //! Responder limits: at most [`MAX_CONNECTIONS_PER_SOURCE`] connections per source address,
 //! a connection idle for [`IDLE_TIMEOUT`] is closed, and anything that is not probe framing
@@ -12,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use xcbench_snapshot::{ProbeKind, Protocol, ReflectorCounters, TcpInfo, TimestampSource};
@@ -20,6 +22,7 @@ use xcbench_snapshot::{ProbeKind, Protocol, ReflectorCounters, TcpInfo, Timestam
 use super::clock::now_unix_ns;
 use super::reflector::lock;
 use super::timer::DeadlineTimer;
+use super::udp::{enable_rx_timestamps, read_stream};
 use crate::config::PeerConfig;
 use crate::probe::{Event, RrSession, SenderConfig};
 use crate::record::{Recorder, SeriesKey};
@@ -32,6 +35,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Accepts TCP probe connections until `stop` changes.
 pub async fn serve(
     listener: TcpListener,
+    timestamps: TimestampSource,
     counters: Arc<Mutex<ReflectorCounters>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -60,7 +64,7 @@ pub async fn serve(
         }
         let (counters, per_source, stop) = (counters.clone(), per_source.clone(), stop.clone());
         tokio::spawn(async move {
-            answer(stream, from, &counters, stop).await;
+            answer(stream, from, timestamps, &counters, stop).await;
             let mut map = lock(&per_source);
             if let Some(n) = map.get_mut(&from.ip()) {
                 *n -= 1;
@@ -75,27 +79,32 @@ pub async fn serve(
 async fn answer(
     mut stream: TcpStream,
     from: SocketAddr,
+    timestamps: TimestampSource,
     counters: &Mutex<ReflectorCounters>,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    if timestamps == TimestampSource::Kernel {
+        enable_rx_timestamps(stream.as_raw_fd());
+    }
     let mut buf = Vec::with_capacity(2 * MAX_FRAME_LEN);
     let mut chunk = vec![0u8; MAX_FRAME_LEN];
     let mut out = Vec::with_capacity(MAX_FRAME_LEN);
     loop {
         let n = tokio::select! {
             _ = stop.changed() => return,
-            r = tokio::time::timeout(IDLE_TIMEOUT, stream.read(&mut chunk)) => match r {
+            r = tokio::time::timeout(IDLE_TIMEOUT, read_stream(&stream, &mut chunk)) => match r {
                 Err(_) => {
                     lock(counters).tcp_refused += 1;
                     tracing::debug!(%from, "tcp probe connection idle: closed");
                     return;
                 }
-                Ok(Ok(0)) | Ok(Err(_)) => return,
-                Ok(Ok(n)) => n,
+                Ok(Ok((0, _, _))) | Ok(Err(_)) => return,
+                Ok(Ok(read)) => read,
             },
         };
-        let t2 = now_unix_ns();
+        // T2: kernel receive timestamp of the request's last segment (or the clock now).
+        let (n, t2, _) = n;
         buf.extend_from_slice(&chunk[..n]);
         loop {
             match Frame::decode(&buf) {
@@ -171,9 +180,11 @@ fn session_config(peer: &PeerConfig) -> SenderConfig {
 /// error. While there is no connection, scheduled probes still count: they are lost.
 pub async fn run_rr(
     peer: PeerConfig,
+    timestamps: TimestampSource,
     recorder: Arc<Mutex<Recorder>>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let mut source = TimestampSource::User;
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Tcp, ProbeKind::Rr);
     let mut session = RrSession::new(session_config(&peer), now_unix_ns());
     let timer = DeadlineTimer::new()?;
@@ -193,6 +204,9 @@ pub async fn run_rr(
             if let Ok(Ok(s)) = tokio::time::timeout(timeout, TcpStream::connect(peer.address)).await
             {
                 let _ = s.set_nodelay(true);
+                if timestamps == TimestampSource::Kernel {
+                    enable_rx_timestamps(s.as_raw_fd());
+                }
                 let retrans = tcp_info(&s).map_or(0, |(_, r)| r);
                 buf.clear();
                 conn = Some((s, retrans));
@@ -201,7 +215,7 @@ pub async fn run_rr(
         timer.arm(session.poll_timeout())?;
         let readable = async {
             match conn.as_mut() {
-                Some((s, _)) => s.read(&mut chunk).await,
+                Some((s, _)) => read_stream(s, &mut chunk).await,
                 None => std::future::pending().await,
             }
         };
@@ -224,9 +238,9 @@ pub async fn run_rr(
                 }
             }
             r = readable => match r {
-                Ok(0) | Err(_) => broken = true,
-                Ok(n) => {
-                    let t4 = now_unix_ns();
+                Ok((0, _, _)) | Err(_) => broken = true,
+                Ok((n, t4, from)) => {
+                    source = from;
                     buf.extend_from_slice(&chunk[..n]);
                     loop {
                         match Frame::decode(&buf) {
@@ -257,11 +271,8 @@ pub async fn run_rr(
         }
         let mut rec = None;
         while let Some(event) = session.poll_event() {
-            rec.get_or_insert_with(|| lock(&recorder)).handle_event(
-                &key,
-                &event,
-                TimestampSource::User,
-            );
+            rec.get_or_insert_with(|| lock(&recorder))
+                .handle_event(&key, &event, source);
         }
     }
 }

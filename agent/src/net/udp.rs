@@ -62,8 +62,7 @@ impl ProbeSocket {
             }
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
         }
-        let kernel_timestamps = timestamps == TimestampSource::Kernel
-            && setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok();
+        let kernel_timestamps = timestamps == TimestampSource::Kernel && enable_rx_timestamps(fd);
         socket.bind(&addr.into())?;
         Ok(ProbeSocket {
             inner: UdpSocket::from_std(socket.into())?,
@@ -111,7 +110,52 @@ fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> 
     }
 }
 
+/// Asks the kernel to timestamp what this socket receives (SO_TIMESTAMPNS); works for TCP
+/// as well as UDP. False if refused.
+pub fn enable_rx_timestamps(fd: i32) -> bool {
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).is_ok()
+}
+
+/// Reads from a connected stream socket with recvmsg, returning the bytes read and when they
+/// arrived: the kernel timestamp of the last segment read if the socket has them enabled
+/// ([`enable_rx_timestamps`]), else the clock right after the read. 0 bytes means EOF.
+pub async fn read_stream(
+    stream: &tokio::net::TcpStream,
+    buf: &mut [u8],
+) -> io::Result<(usize, u64, TimestampSource)> {
+    let fd = stream.as_raw_fd();
+    stream
+        .async_io(Interest::READABLE, || recvmsg_raw(fd, buf))
+        .await
+        .map(|r| (r.len, r.at_ns, r.source))
+}
+
 fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
+    let r = recvmsg_raw(fd, buf)?;
+    let from = r
+        .from
+        .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+    Ok(Received {
+        len: r.len,
+        from,
+        at_ns: r.at_ns,
+        source: r.source,
+        ttl: r.ttl,
+        truncated: r.truncated,
+    })
+}
+
+/// What recvmsg returned, for datagram and stream sockets alike.
+struct RawReceived {
+    len: usize,
+    from: Option<SocketAddr>,
+    at_ns: u64,
+    source: TimestampSource,
+    ttl: Option<u8>,
+    truncated: bool,
+}
+
+fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
     // SAFETY: every pointer handed to recvmsg refers to a live local buffer with its true
     // length; control messages are walked with the libc CMSG macros within msg_controllen.
     unsafe {
@@ -152,14 +196,13 @@ fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
             }
             cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
         }
-        let from = SockAddr::new(name, msg.msg_namelen)
-            .as_socket()
-            .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?;
+        // Stream sockets leave the name empty.
+        let from = SockAddr::new(name, msg.msg_namelen).as_socket();
         let (at_ns, source) = match kernel_ns {
             Some(ns) => (ns, TimestampSource::Kernel),
             None => (user_ns, TimestampSource::User),
         };
-        Ok(Received {
+        Ok(RawReceived {
             len: n as usize,
             from,
             at_ns,
