@@ -146,45 +146,19 @@ impl Agent {
                 reflectors_rx.clone(),
             )));
         }
-        let self_timestamps = self.config.timestamps;
+        let timestamps = self.config.timestamps;
         for peer in self.config.peers.clone() {
-            let id = peer.identity.id.clone();
-            let failed = move |what: &str, e: std::io::Error| {
-                tracing::error!(peer = %id, error = %e, "{what} probe session failed");
-            };
+            let (p, rec, stop) = (peer.clone(), recorder.clone(), senders_rx.clone());
             if peer.probe.protocols.udp {
-                let (rec, stop, p, f) = (
-                    recorder.clone(),
-                    senders_rx.clone(),
-                    peer.clone(),
-                    failed.clone(),
-                );
-                let timestamps = self.config.timestamps;
-                sender_tasks.push(tokio::spawn(async move {
-                    if let Err(e) = net::sender::run_session(p, timestamps, rec, stop).await {
-                        f("udp", e);
-                    }
-                }));
+                let session =
+                    net::sender::run_session(p.clone(), timestamps, rec.clone(), stop.clone());
+                sender_tasks.push(spawn_session("udp", &peer, session));
             }
             if peer.probe.protocols.tcp {
-                let (rec, stop, p, f) = (
-                    recorder.clone(),
-                    senders_rx.clone(),
-                    peer.clone(),
-                    failed.clone(),
-                );
-                sender_tasks.push(tokio::spawn(async move {
-                    if let Err(e) = net::tcp::run_rr(p, self_timestamps, rec, stop).await {
-                        f("tcp rr", e);
-                    }
-                }));
-                let (rec, stop, p, f) =
-                    (recorder.clone(), senders_rx.clone(), peer.clone(), failed);
-                sender_tasks.push(tokio::spawn(async move {
-                    if let Err(e) = net::tcp::run_connect(p, rec, stop).await {
-                        f("tcp connect", e);
-                    }
-                }));
+                let rr = net::tcp::run_rr(p.clone(), timestamps, rec.clone(), stop.clone());
+                sender_tasks.push(spawn_session("tcp rr", &peer, rr));
+                let connect = net::tcp::run_connect(p, rec, stop);
+                sender_tasks.push(spawn_session("tcp connect", &peer, connect));
             }
         }
         let collector = self.config.collector.clone();
@@ -252,6 +226,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     Agent::bind(config)?.run(shutdown).await
+}
+
+/// Runs one probe session as its own task; a failure (e.g. no socket) is logged, not fatal
+/// to the other sessions.
+fn spawn_session(
+    what: &'static str,
+    peer: &PeerConfig,
+    session: impl std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let id = peer.identity.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = session.await {
+            tracing::error!(peer = %id, error = %e, "{what} probe session failed");
+        }
+    })
 }
 
 async fn flush(reporter: &mut Reporter) {
