@@ -24,8 +24,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// agents and emulator, which adds user-space cost before `sendto`, hence the headroom.
 const OWD_TOLERANCE_S: f64 = 75e-6;
 /// At p99 the same comparison also carries scheduling noise of a 2-core machine running the
-/// emulator, two agents and a collector: T1 and T3 are read in user space before `sendto`.
-const OWD_P99_TOLERANCE_S: f64 = 250e-6;
+/// emulator, two agents and a collector (T1 and T3 are read in user space before `sendto`);
+/// clean CI runs showed up to 344 us there.
+const OWD_P99_TOLERANCE_S: f64 = 500e-6;
 
 struct Lab {
     name: String,
@@ -574,7 +575,9 @@ fn tcp_connect_and_rr_match_the_link() {
         0.0
     );
     let srtt = o.get("xcbench_tcp_srtt_seconds", &["kind=\"rr\""]);
-    near("TCP_INFO srtt", srtt, link, 300e-6);
+    // The kernel's smoothed RTT also holds the responder's wake-up and processing (debug
+    // build in CI), which kernel-timestamped RTTs exclude: up to 329 us seen.
+    near("TCP_INFO srtt", srtt, link, 500e-6);
 }
 
 #[test]
