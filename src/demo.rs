@@ -23,7 +23,6 @@ pub struct DemoConfig {
     pub duration: Duration,
     pub interval: Duration,
     pub payload_size: usize,
-    pub json: bool,
     /// Receive timestamps of both agents.
     pub timestamps: TimestampSource,
     /// Print a progress line every second.
@@ -36,7 +35,6 @@ impl Default for DemoConfig {
             duration: Duration::from_secs(10),
             interval: Duration::from_millis(10),
             payload_size: 44,
-            json: false,
             timestamps: TimestampSource::Kernel,
             progress: true,
         }

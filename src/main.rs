@@ -226,7 +226,6 @@ async fn dispatch(command: Command) -> ExitCode {
                 duration,
                 interval,
                 payload_size: usize::from(payload_size),
-                json,
                 timestamps,
                 progress: !json,
             };

@@ -18,21 +18,7 @@ pub const STAMP_PORT: u16 = 862;
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_SESSIONS: usize = 4096;
 
-/// A configuration error; `Display` is the whole message.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ConfigError {
-    #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
-    #[error("{file}: {field} = {value}: {expected}")]
-    Field {
-        file: String,
-        field: String,
-        value: String,
-        expected: String,
-    },
-    #[error("{file}: cannot read: {message}")]
-    Read { file: String, message: String },
-}
+pub use xcbench_snapshot::config_text::ConfigError;
 
 /// Time between probes to one peer (1 ms ..= 1 h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,11 +190,7 @@ impl Ctx<'_> {
 impl AgentConfig {
     /// Reads and parses a file; the error names the file.
     pub fn load(path: &std::path::Path) -> Result<AgentConfig, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        let (file, text) = xcbench_snapshot::config_text::read(path)?;
         AgentConfig::parse(&file, &text)
     }
 
@@ -474,7 +456,7 @@ fn parse_probe(
 }
 
 /// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h` (the shared grammar).
-pub use xcbench_snapshot::units::parse_duration as parse_duration_text;
+pub use xcbench_snapshot::config_text::parse_duration as parse_duration_text;
 
 fn parse_duration(cx: &Ctx, field: &str, text: &str) -> Result<Duration, ConfigError> {
     parse_duration_text(text).ok_or_else(|| {

@@ -9,21 +9,7 @@ use serde::Deserialize;
 /// The default listen address (loopback: expose it deliberately).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9862";
 
-/// A configuration error; `Display` is the whole message.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ConfigError {
-    #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
-    #[error("{file}: {field} = {value}: {expected}")]
-    Field {
-        file: String,
-        field: String,
-        value: String,
-        expected: String,
-    },
-    #[error("{file}: cannot read: {message}")]
-    Read { file: String, message: String },
-}
+pub use xcbench_snapshot::config_text::ConfigError;
 
 /// A whole, valid collector configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,11 +45,7 @@ struct Raw {
 
 impl CollectorConfig {
     pub fn load(path: &std::path::Path) -> Result<CollectorConfig, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            file: file.clone(),
-            message: e.to_string(),
-        })?;
+        let (file, text) = xcbench_snapshot::config_text::read(path)?;
         CollectorConfig::parse(&file, &text)
     }
 
@@ -98,7 +80,7 @@ impl CollectorConfig {
             ),
         ] {
             if let Some(text) = value {
-                let d = xcbench_snapshot::units::parse_duration(&text).ok_or_else(|| {
+                let d = xcbench_snapshot::config_text::parse_duration(&text).ok_or_else(|| {
                     err(
                         field,
                         format!("{text:?}"),

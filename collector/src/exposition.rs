@@ -405,8 +405,7 @@ mod tests {
             retransmits: 0,
         };
         let rtts: Vec<u64> = (0..97).map(|i| 1_500_000 + i * 10_000).collect();
-        store
-            .handle_snapshot(&snapshot(1, &rtts, counters), 1_700_000_000 * S)
+        crate::store::tests::ingest(&mut store, &snapshot(1, &rtts, counters), 1_700_000_000 * S)
             .unwrap();
         store
     }

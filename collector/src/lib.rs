@@ -136,7 +136,7 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
 }
 
 async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoResponse {
-    let snapshot = match Snapshot::decode(&body) {
+    let (snapshot, histograms) = match Snapshot::decode_with_histograms(&body) {
         Ok(s) => s,
         Err(e) => {
             lock(&state.store).handle_rejected();
@@ -145,7 +145,7 @@ async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoRes
         }
     };
     let now = (state.clock)();
-    match lock(&state.store).handle_snapshot(&snapshot, now) {
+    match lock(&state.store).handle_snapshot(&snapshot, &histograms, now) {
         Ok(Ingest::Accepted) => (StatusCode::OK, "accepted\n".to_owned()),
         Ok(Ingest::Duplicate) => (StatusCode::OK, "duplicate\n".to_owned()),
         Err(e) => {

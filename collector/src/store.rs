@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use xcbench_snapshot::{
-    AgentId, Counters, Identity, LatencyHistogram, Metric, ProbeKind, Protocol, ReflectorCounters,
-    SenderCounters, Snapshot, TcpInfo, TimestampSource,
+    AgentId, Counters, Histograms, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
+    ReflectorCounters, SenderCounters, Snapshot, TcpInfo, TimestampSource,
 };
 
 /// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
@@ -226,6 +226,7 @@ impl Store {
     pub fn handle_snapshot(
         &mut self,
         snapshot: &Snapshot,
+        histograms: &Histograms,
         now: u64,
     ) -> Result<Ingest, IngestError> {
         if let Some(a) = self.agents.get(&snapshot.agent.id) {
@@ -253,7 +254,7 @@ impl Store {
             });
         }
         let slot = now - now % self.slot_ns;
-        for (key, s) in keys.into_iter().zip(&snapshot.series) {
+        for ((key, s), hists) in keys.into_iter().zip(&snapshot.series).zip(histograms) {
             let state = self.series.entry(key).or_insert_with(|| SeriesState {
                 timestamping: s.timestamping,
                 counters: Counters::default(),
@@ -273,7 +274,7 @@ impl Store {
             state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
             state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
             state.tcp = s.tcp.or(state.tcp);
-            for (delta, hist) in Snapshot::histograms(s) {
+            for (delta, hist) in s.histograms.iter().zip(hists) {
                 let m = state.metrics.entry(delta.metric).or_default();
                 if m.buckets.is_empty() {
                     m.buckets = vec![0; BUCKET_BOUNDS_NS.len() + 1];
@@ -288,7 +289,7 @@ impl Store {
                 m.count += delta.count;
                 m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
                 let mut sparse = Sparse::default();
-                sparse.add_hdr(&hist, delta.sum_ns);
+                sparse.add_hdr(hist, delta.sum_ns);
                 m.window_total.add(&sparse);
                 match m.window.back_mut() {
                     Some((start, s)) if *start == slot => s.add(&sparse),
@@ -414,6 +415,12 @@ pub(crate) mod tests {
 
     const S: u64 = 1_000_000_000;
 
+    /// Ingests as the HTTP path does: checked and decoded first.
+    pub(crate) fn ingest(store: &mut Store, s: &Snapshot, now: u64) -> Result<Ingest, IngestError> {
+        let histograms = s.decode_histograms().expect("valid test snapshot");
+        store.handle_snapshot(s, &histograms, now)
+    }
+
     #[test]
     fn ingest_is_idempotent_and_merges_by_addition() {
         let mut store = Store::new(60 * S, 10 * S, 100);
@@ -423,8 +430,8 @@ pub(crate) mod tests {
             ..Counters::default()
         };
         let a = snapshot(1, &[1_000_000, 2_000_000, 3_000_000], c);
-        assert_eq!(store.handle_snapshot(&a, 100 * S), Ok(Ingest::Accepted));
-        assert_eq!(store.handle_snapshot(&a, 101 * S), Ok(Ingest::Duplicate));
+        assert_eq!(ingest(&mut store, &a, 100 * S), Ok(Ingest::Accepted));
+        assert_eq!(ingest(&mut store, &a, 101 * S), Ok(Ingest::Duplicate));
         let b = snapshot(
             2,
             &[4_000_000],
@@ -434,9 +441,9 @@ pub(crate) mod tests {
                 ..c
             },
         );
-        assert_eq!(store.handle_snapshot(&b, 102 * S), Ok(Ingest::Accepted));
+        assert_eq!(ingest(&mut store, &b, 102 * S), Ok(Ingest::Accepted));
         // An older seq arriving late is still a duplicate.
-        assert_eq!(store.handle_snapshot(&a, 103 * S), Ok(Ingest::Duplicate));
+        assert_eq!(ingest(&mut store, &a, 103 * S), Ok(Ingest::Duplicate));
         // A restarted agent (new instance) starts again at seq 1.
         let mut restarted = snapshot(
             1,
@@ -449,7 +456,7 @@ pub(crate) mod tests {
         );
         restarted.instance = 2;
         assert_eq!(
-            store.handle_snapshot(&restarted, 104 * S),
+            ingest(&mut store, &restarted, 104 * S),
             Ok(Ingest::Accepted)
         );
 
@@ -477,12 +484,8 @@ pub(crate) mod tests {
     fn window_slides_but_totals_stay() {
         let mut store = Store::new(60 * S, 10 * S, 100);
         let c = Counters::default();
-        store
-            .handle_snapshot(&snapshot(1, &[1_000_000], c), 100 * S)
-            .unwrap();
-        store
-            .handle_snapshot(&snapshot(2, &[9_000_000], c), 135 * S)
-            .unwrap();
+        ingest(&mut store, &snapshot(1, &[1_000_000], c), 100 * S).unwrap();
+        ingest(&mut store, &snapshot(2, &[9_000_000], c), 135 * S).unwrap();
         // The slot [100 s, 110 s) overlaps a 60 s window ending at 165 s, but not one at 175 s.
         store.expire(165 * S);
         let (_, s) = store.series().next().unwrap();
@@ -506,16 +509,16 @@ pub(crate) mod tests {
     #[test]
     fn classic_buckets_put_exact_bounds_inside() {
         let mut store = Store::new(60 * S, 10 * S, 100);
-        store
-            .handle_snapshot(
-                &snapshot(
-                    1,
-                    &[1_000_000, 1_000_001, 24_000, 20 * S],
-                    Counters::default(),
-                ),
-                0,
-            )
-            .unwrap();
+        ingest(
+            &mut store,
+            &snapshot(
+                1,
+                &[1_000_000, 1_000_001, 24_000, 20 * S],
+                Counters::default(),
+            ),
+            0,
+        )
+        .unwrap();
         let (_, s) = store.series().next().unwrap();
         let b = &s.metrics[&Metric::Rtt].buckets;
         let le_1ms = BUCKET_BOUNDS_NS
@@ -530,7 +533,7 @@ pub(crate) mod tests {
     #[test]
     fn series_limit_refuses_whole_snapshot() {
         let mut store = Store::new(60 * S, 10 * S, 0);
-        let err = store.handle_snapshot(&snapshot(1, &[], Counters::default()), 0);
+        let err = ingest(&mut store, &snapshot(1, &[], Counters::default()), 0);
         assert_eq!(err, Err(IngestError::SeriesLimit { limit: 0, new: 1 }));
         assert_eq!(store.series_count(), 0);
         assert_eq!(store.ingest.rejected, 1);

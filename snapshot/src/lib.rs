@@ -8,14 +8,14 @@
 //! # Layout
 //! - [`label`]: bounded label values (cloud, protocol, probe kind, metric, timestamp source)
 //!   and validated identifiers.
-//! - [`units`]: duration spellings shared by both configuration files.
+//! - [`config_text`]: what both configuration files share (reading, errors, durations).
 //! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
 //!   digits) and its V2 codec, which checks the header before allocating.
 //! - this file: the snapshot types and `encode`/`decode`.
 
+pub mod config_text;
 pub mod histogram;
 pub mod label;
-pub mod units;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,9 @@ pub use label::{AgentId, Cloud, Metric, ProbeKind, Protocol, TimestampSource};
 
 /// Version of the JSON snapshot format; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// Decoded histograms of a snapshot: `[series][histogram]`, aligned with the snapshot.
+pub type Histograms = Vec<Vec<LatencyHistogram>>;
 
 /// Largest encoded snapshot either side accepts (bytes).
 pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
@@ -212,6 +215,12 @@ impl Snapshot {
     /// Parses and checks a snapshot: format version, identifiers, unique series keys, and that
     /// every histogram decodes with the expected layout and agrees with its stated count.
     pub fn decode(buf: &[u8]) -> Result<Snapshot, SnapshotError> {
+        Snapshot::decode_with_histograms(buf).map(|(snapshot, _)| snapshot)
+    }
+
+    /// As [`Snapshot::decode`], also returning the histograms it decoded while checking, so a
+    /// reader never decodes them twice.
+    pub fn decode_with_histograms(buf: &[u8]) -> Result<(Snapshot, Histograms), SnapshotError> {
         if buf.len() > MAX_SNAPSHOT_BYTES {
             return Err(SnapshotError::TooLarge {
                 size: buf.len(),
@@ -220,22 +229,14 @@ impl Snapshot {
         }
         let snapshot: Snapshot =
             serde_json::from_slice(buf).map_err(|e| SnapshotError::Json(e.to_string()))?;
-        snapshot.check()?;
-        Ok(snapshot)
+        let histograms = snapshot.decode_histograms()?;
+        Ok((snapshot, histograms))
     }
 
-    /// Decodes every histogram of a series after `decode` has checked them.
-    pub fn histograms(
-        series: &SeriesSnapshot,
-    ) -> impl Iterator<Item = (&HistogramDelta, LatencyHistogram)> {
-        series.histograms.iter().filter_map(|h| {
-            LatencyHistogram::decode_base64(&h.hdr)
-                .ok()
-                .map(|hist| (h, hist))
-        })
-    }
-
-    fn check(&self) -> Result<(), SnapshotError> {
+    /// Checks the snapshot (format version, identifiers, unique series keys, every histogram's
+    /// layout and count) and returns the decoded histograms: `result[i][j]` belongs to
+    /// `series[i].histograms[j]`.
+    pub fn decode_histograms(&self) -> Result<Histograms, SnapshotError> {
         if self.format != FORMAT_VERSION {
             return Err(SnapshotError::field(
                 "format",
@@ -255,6 +256,7 @@ impl Snapshot {
         }
         check_identity("agent", &self.agent)?;
         let mut keys = std::collections::HashSet::new();
+        let mut decoded = Vec::with_capacity(self.series.len());
         for (i, s) in self.series.iter().enumerate() {
             let at = format!("series[{i}]");
             check_identity(&format!("{at}.peer"), &s.peer)?;
@@ -266,6 +268,7 @@ impl Snapshot {
                 ));
             }
             let mut metrics = std::collections::HashSet::new();
+            let mut series = Vec::with_capacity(s.histograms.len());
             for (j, h) in s.histograms.iter().enumerate() {
                 let hat = format!("{at}.histograms[{j}]");
                 if !metrics.insert(h.metric) {
@@ -285,9 +288,11 @@ impl Snapshot {
                         format!("must equal the histogram's total count {}", hist.len()),
                     ));
                 }
+                series.push(hist);
             }
+            decoded.push(series);
         }
-        Ok(())
+        Ok(decoded)
     }
 }
 

@@ -45,6 +45,36 @@ pub fn clock_state() -> ClockState {
     }
 }
 
+/// The clock's STAMP error estimate, re-read from the kernel at most once a second: it moves
+/// slowly, and adjtimex on every probe or reflected packet would be a syscall per packet.
+pub struct EstimateCache {
+    estimate: ErrorEstimate,
+    read_at: std::time::Instant,
+}
+
+impl EstimateCache {
+    pub fn new() -> EstimateCache {
+        EstimateCache {
+            estimate: clock_state().error_estimate(),
+            read_at: std::time::Instant::now(),
+        }
+    }
+
+    pub fn get(&mut self) -> ErrorEstimate {
+        if self.read_at.elapsed() >= std::time::Duration::from_secs(1) {
+            self.estimate = clock_state().error_estimate();
+            self.read_at = std::time::Instant::now();
+        }
+        self.estimate
+    }
+}
+
+impl Default for EstimateCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

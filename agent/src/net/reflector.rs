@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use super::clock::{clock_state, now_unix_ns};
+use super::clock::{now_unix_ns, EstimateCache};
 use super::udp::ProbeSocket;
 use crate::probe::Reflector;
 use crate::wire::{ReflectedPacket, Timestamp, MAX_PACKET_LEN};
@@ -19,9 +19,7 @@ pub async fn serve(
 ) {
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     let mut out = Vec::with_capacity(MAX_PACKET_LEN);
-    // The kernel's clock state moves slowly: read it once a second, not per packet.
-    let mut estimate = clock_state().error_estimate();
-    let mut estimated_at = std::time::Instant::now();
+    let mut estimate = EstimateCache::new();
     loop {
         let rx = tokio::select! {
             _ = stop.changed() => return,
@@ -41,15 +39,11 @@ pub async fn serve(
         if rx.from.port() == 0 {
             continue;
         }
-        if estimated_at.elapsed() >= std::time::Duration::from_secs(1) {
-            estimate = clock_state().error_estimate();
-            estimated_at = std::time::Instant::now();
-        }
         let answered = lock(&state).handle_datagram(
             rx.at_ns,
             rx.from,
             rx.ttl,
-            estimate,
+            estimate.get(),
             &buf[..rx.len],
             &mut out,
         );

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
 
-use super::clock::{clock_state, now_unix_ns};
+use super::clock::{now_unix_ns, EstimateCache};
 use super::reflector::lock;
 use super::timer::DeadlineTimer;
 use super::udp::ProbeSocket;
@@ -48,6 +48,7 @@ pub async fn run_session(
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     let mut stopping = false;
     let timer = DeadlineTimer::new()?;
+    let mut estimate_cache = EstimateCache::new();
     loop {
         let deadline = sender.poll_timeout();
         if stopping && (deadline.is_none() || !sender.has_pending()) {
@@ -61,7 +62,7 @@ pub async fn run_session(
             }
             _ = timer.wait() => {
                 sender.handle_timeout(now_unix_ns());
-                let estimate = clock_state().error_estimate();
+                let estimate = estimate_cache.get();
                 if sender.poll_transmit(now_unix_ns(), estimate, &mut out) {
                     if let Err(e) = socket.send_to(&out, peer.address).await {
                         tracing::debug!(peer = %peer.identity.id, error = %e, "probe send error");

@@ -1,7 +1,35 @@
-//! Units both configuration files share, so `agent.toml` and `collector.toml` accept the same
-//! spellings.
+//! What `agent.toml` and `collector.toml` share: reading the file, the error type (file,
+//! field, value, expectation) and the duration spellings.
 
 use std::time::Duration;
+
+/// A configuration error; `Display` is the whole message.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Syntax { file: String, message: String },
+    #[error("{file}: {field} = {value}: {expected}")]
+    Field {
+        file: String,
+        field: String,
+        value: String,
+        expected: String,
+    },
+    #[error("{file}: cannot read: {message}")]
+    Read { file: String, message: String },
+}
+
+/// Reads a configuration file: its name (for messages) and its text.
+pub fn read(path: &std::path::Path) -> Result<(String, String), ConfigError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((file, text)),
+        Err(e) => Err(ConfigError::Read {
+            file,
+            message: e.to_string(),
+        }),
+    }
+}
 
 /// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h` (also `ns`, `µs`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
