@@ -71,11 +71,11 @@ pub struct Sparse {
 }
 
 impl Sparse {
-    fn add_hdr(&mut self, h: &LatencyHistogram, sum_ns: u64) {
-        for (value, count) in h.buckets() {
+    fn add_buckets(&mut self, buckets: &[(u64, u64)], sum_ns: u64) {
+        for &(value, count) in buckets {
             *self.buckets.entry(value).or_insert(0) += count;
+            self.count += count;
         }
-        self.count += h.len();
         self.sum_ns = self.sum_ns.saturating_add(sum_ns);
     }
 
@@ -279,7 +279,7 @@ impl Store {
                 if m.buckets.is_empty() {
                     m.buckets = vec![0; BUCKET_BOUNDS_NS.len() + 1];
                 }
-                for (value, count) in hist.buckets() {
+                for &(value, count) in hist {
                     // A bucket counts as <= bound when its lowest value is: the bound falls
                     // inside at most one 0.1%-wide HdrHistogram bucket.
                     let low = self.template.inner().lowest_equivalent(value);
@@ -289,7 +289,7 @@ impl Store {
                 m.count += delta.count;
                 m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
                 let mut sparse = Sparse::default();
-                sparse.add_hdr(hist, delta.sum_ns);
+                sparse.add_buckets(hist, delta.sum_ns);
                 m.window_total.add(&sparse);
                 match m.window.back_mut() {
                     Some((start, s)) if *start == slot => s.add(&sparse),

@@ -25,8 +25,10 @@ pub use label::{AgentId, Cloud, Metric, ProbeKind, Protocol, TimestampSource};
 /// Version of the JSON snapshot format; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Decoded histograms of a snapshot: `[series][histogram]`, aligned with the snapshot.
-pub type Histograms = Vec<Vec<LatencyHistogram>>;
+/// Decoded histograms of a snapshot, `[series][histogram]` aligned with the snapshot, each as
+/// its non-empty buckets (highest equivalent value, count): kilobytes, where a dense decoded
+/// HdrHistogram of this layout is 147 KB.
+pub type Histograms = Vec<Vec<Vec<(u64, u64)>>>;
 
 /// Largest encoded snapshot either side accepts (bytes).
 pub const MAX_SNAPSHOT_BYTES: usize = 16 * 1024 * 1024;
@@ -288,7 +290,7 @@ impl Snapshot {
                         format!("must equal the histogram's total count {}", hist.len()),
                     ));
                 }
-                series.push(hist);
+                series.push(hist.buckets().collect());
             }
             decoded.push(series);
         }
