@@ -99,6 +99,7 @@ async fn main() {
                         clock_error_ns: Some(1_000_000),
                         clock_synchronized: Some(true),
                         tcp: None,
+                        quic: None,
                     }
                 })
                 .collect();

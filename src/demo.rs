@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use xcbench_agent::config::{
-    AgentConfig, CollectorLink, LossTimeout, PayloadSize, PeerConfig, ProbeInterval, ProbeSettings,
-    Protocols, ReflectorConfig,
+    AgentConfig, CollectorLink, KeySource, LossTimeout, PayloadSize, PeerConfig, ProbeInterval,
+    ProbeSettings, Protocols, ReflectorConfig, TlsConfig,
 };
 use xcbench_agent::Agent;
 use xcbench_collector::store::Store;
@@ -120,22 +120,40 @@ pub async fn run(
     ];
     let mut agents = Vec::new();
     for id in &identities {
-        agents.push(Agent::bind(AgentConfig {
+        let config = AgentConfig {
             identity: id.clone(),
             timestamps: config.timestamps,
             reflector: ReflectorConfig {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
                 max_sessions: 16,
                 tcp: true,
+                quic: true,
             },
             collector: Some(CollectorLink {
                 url: url.clone(),
                 report_interval: Duration::from_millis(500),
             }),
+            // Key pairs live in memory for the demo; each agent pins the other's fingerprint.
+            tls: Some(TlsConfig {
+                key: KeySource::Ephemeral,
+                ca: None,
+                allow: Vec::new(),
+            }),
             peers: Vec::new(),
-        })?);
+        };
+        // The TCP responder takes the port number the kernel chose for UDP; that number can
+        // be busy on TCP (another program's connection), so try a few ports.
+        let mut attempt = 0;
+        agents.push(loop {
+            match Agent::bind(config.clone()) {
+                Err(xcbench_agent::AgentError::Bind { .. }) if attempt < 10 => attempt += 1,
+                other => break other?,
+            }
+        });
     }
     let addrs: Vec<SocketAddr> = agents.iter().map(|a| a.reflector_addrs()[0]).collect();
+    let quic_addrs: Vec<SocketAddr> = agents.iter().map(|a| a.quic_addrs()[0]).collect();
+    let fingerprints: Vec<_> = agents.iter().map(|a| a.fingerprint()).collect();
     let probe = ProbeSettings {
         interval: ProbeInterval(config.interval),
         payload_size: PayloadSize(config.payload_size),
@@ -143,6 +161,7 @@ pub async fn run(
         protocols: Protocols {
             udp: true,
             tcp: true,
+            quic: true,
         },
         connect_interval: ProbeInterval(Duration::from_millis(100)),
         ..ProbeSettings::default()
@@ -152,12 +171,14 @@ pub async fn run(
         agent.set_peers(vec![PeerConfig {
             identity: identities[other].clone(),
             address: addrs[other],
+            quic_address: quic_addrs[other],
+            fingerprint: fingerprints[other],
             probe,
-        }]);
+        }])?;
     }
     if config.progress {
         out(&format!(
-        "xcbench demo: {} <-> {} over loopback, STAMP/UDP and TCP, probe every {:?}, {} bytes, for {:?}; collector {url}",
+        "xcbench demo: {} <-> {} over loopback, STAMP/UDP, TCP and QUIC, probe every {:?}, {} bytes, for {:?}; collector {url}",
         identities[0].id, identities[1].id, config.interval, config.payload_size, config.duration
     ));
     }
@@ -275,7 +296,8 @@ fn percent(part: u64, whole: u64) -> String {
 
 fn progress_line(elapsed: Duration, rows: &[PairRow]) -> String {
     let mut line = format!("{:>4}s", elapsed.as_secs());
-    for r in rows {
+    // STAMP only, to keep the line short; the final table has every series.
+    for r in rows.iter().filter(|r| r.protocol == "udp/stamp") {
         let _ = write!(
             line,
             "  {}->{} sent {:>5} rtt p50 {:>8} p99 {:>8} lost {}",
@@ -295,7 +317,7 @@ pub fn render_table(rows: &[PairRow]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<24} {:<11} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7} {:>7}  {:>3} {:>3} {:>4}",
+        "{:<24} {:<13} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7} {:>7}  {:>3} {:>3} {:>4}",
         "pair (src->dst)", "proto", "sent", "rtt p50", "p90", "p99", "p99.9", "max",
         "owd fwd", "owd rev", "jit fwd", "jit rev", "loss", "loss fw", "loss rv", "dup", "reo", "late"
     );
@@ -303,7 +325,7 @@ pub fn render_table(rows: &[PairRow]) -> String {
         let stamp = r.protocol.ends_with("/stamp");
         let _ = writeln!(
             t,
-            "{:<24} {:<11} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7} {:>7}  {:>3} {:>3} {:>4}",
+            "{:<24} {:<13} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  {:>9} {:>9}  {:>8} {:>8}  {:>7} {:>7} {:>7}  {:>3} {:>3} {:>4}",
             format!("{}->{}", r.source, r.destination),
             r.protocol,
             r.sent,
@@ -325,15 +347,16 @@ pub fn render_table(rows: &[PairRow]) -> String {
             r.late,
         );
     }
+    // QUIC (quinn has no kernel receive timestamps) and connect times are user space by design.
     let ts: Vec<&str> = rows
         .iter()
-        .filter(|r| !r.protocol.ends_with("/connect"))
+        .filter(|r| !r.protocol.ends_with("/connect") && !r.protocol.starts_with("quic/"))
         .map(|r| r.timestamping.as_str())
         .collect();
     let _ = writeln!(
         t,
-        "\nRTT = (T4-T1)-(T3-T2), reflector dwell excluded; receive timestamps: {}; \
-         tcp/connect times are read in user space; quantiles are HdrHistogram bucket tops (512 ns below 1 ms, 0.1% above).",
+        "\nRTT = (T4-T1)-(T3-T2), reflector dwell excluded; receive timestamps for udp and tcp/rr: {}; \
+         quic/* and */connect times are read in user space; quantiles are HdrHistogram bucket tops (512 ns below 1 ms, 0.1% above).",
         if ts.iter().all(|s| *s == "kernel") {
             "kernel (SO_TIMESTAMPNS)"
         } else {
@@ -350,7 +373,10 @@ pub fn render_table(rows: &[PairRow]) -> String {
         t,
         "Jitter = RFC 3550 estimate; loss fw/rv = share of sent STAMP probes lost on the way out / back \
          (split by the reflector's own sequence number; a loss with no later reply stays unsplit). \
-         tcp/connect = handshake time of a fresh connection; tcp/rr = request/response on one connection."
+         */connect = handshake time of a fresh connection (QUIC: TLS 1.3 with both certificates checked); \
+         */rr = request/response on one connection (QUIC: a stream per request); \
+         quic/resume = a resumed connection's first request sent as 0-RTT data, connect to response; \
+         quic/datagram = RFC 9221 DATAGRAM request/response."
     );
     t
 }
@@ -402,9 +428,22 @@ mod tests {
         );
     }
 
+    /// A QUIC row: user-space timestamps, no one-way delay or direction split.
+    fn quic_row() -> PairRow {
+        PairRow {
+            protocol: "quic/datagram".into(),
+            timestamping: "user".into(),
+            one_way_forward_p50_ns: None,
+            one_way_reverse_p50_ns: None,
+            jitter_forward_ns: None,
+            clock_error_ns: None,
+            ..row()
+        }
+    }
+
     #[test]
     fn golden_table() {
-        check_golden("demo_table.txt", &render_table(&[row()]));
+        check_golden("demo_table.txt", &render_table(&[row(), quic_row()]));
     }
 
     #[test]

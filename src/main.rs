@@ -25,6 +25,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print this agent's certificate fingerprint for peers to pin (generates the key pair
+    /// in tls.dir at first use).
+    Identity {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Run the collector: snapshot ingest and /metrics.
     Collector {
         /// collector.toml; without it the defaults apply (listen 127.0.0.1:9862).
@@ -203,6 +209,27 @@ async fn dispatch(command: Command) -> ExitCode {
                 Err(e) => return usage_error(&e),
             };
             finish(xcbench_agent::run(config, shutdown_signal()).await)
+        }
+        Command::Identity { config } => {
+            let path = config;
+            let config = match xcbench_agent::AgentConfig::load(&path) {
+                Ok(c) => c,
+                Err(e) => return usage_error(&e),
+            };
+            let Some(tls) = &config.tls else {
+                eprintln!(
+                    "error: {}: tls is not set: QUIC needs a [tls] section with dir, or cert and key",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            };
+            match xcbench_agent::tls::TlsIdentity::load(&tls.key, config.identity.id.as_str()) {
+                Ok(id) => {
+                    println!("{}", id.fingerprint);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => finish(Err::<(), _>(e)),
+            }
         }
         Command::Collector { config } => {
             let config = match config {

@@ -95,30 +95,30 @@ fn demo_json_counts_settle() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON only on stdout");
     let rows = rows.as_array().unwrap();
-    // Both directions, three probe kinds each: STAMP, TCP connect, TCP request/response.
-    assert_eq!(rows.len(), 6);
+    // Both directions, seven probe kinds each: STAMP; TCP connect and rr; QUIC connect,
+    // resume, rr and datagram.
+    assert_eq!(rows.len(), 14);
+    let handshake = |r: &serde_json::Value| {
+        r["protocol"].as_str().unwrap().ends_with("/connect") || r["protocol"] == "quic/resume"
+    };
     for r in rows {
         let sent = r["sent"].as_u64().unwrap();
-        // 1 s at 5 ms; fresh TCP connections every 100 ms.
-        let least = if r["protocol"] == "tcp/connect" {
-            8
-        } else {
-            100
-        };
+        // 1 s at 5 ms; fresh connections every 100 ms.
+        let least = if handshake(r) { 8 } else { 100 };
         assert!(sent >= least, "{r}");
         assert_eq!(
             r["received"].as_u64().unwrap() + r["lost"].as_u64().unwrap(),
             sent,
             "{r}"
         );
-        // STAMP and TCP request/response use kernel receive timestamps; connect is timed
-        // around connect() in user space.
-        let ts = if r["protocol"] == "tcp/connect" {
-            "user"
-        } else {
-            "kernel"
-        };
-        assert_eq!(r["timestamping"], ts, "{r}");
+        // STAMP and TCP request/response use kernel receive timestamps; connects are timed
+        // around connect() in user space, and quinn offers no kernel timestamps.
+        let kernel = r["protocol"] == "udp/stamp" || r["protocol"] == "tcp/rr";
+        assert_eq!(
+            r["timestamping"],
+            if kernel { "kernel" } else { "user" },
+            "{r}"
+        );
         assert!(r["rtt_ns"]["p50"].as_u64().unwrap() > 0);
     }
 }

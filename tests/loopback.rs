@@ -571,3 +571,127 @@ fn shipped_recording_rules_are_valid_and_compute_what_they_claim() {
         );
     }
 }
+
+#[test]
+fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
+    let dir = TempDir::new("quic");
+    let port = free_tcp_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let url = format!("http://{addr}");
+    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
+    let _collector = Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+    );
+    let (fp_a, fp_b, fp_c) = (
+        tls_identity(&dir, "az-1"),
+        tls_identity(&dir, "oci-1"),
+        tls_identity(&dir, "az-2"),
+    );
+    assert!(fp_a.starts_with("sha256:") && fp_a != fp_b && fp_b != fp_c);
+    // The key pair is kept: asking again gives the same fingerprint.
+    assert_eq!(tls_identity(&dir, "az-1"), fp_a);
+    // B only reflects and accepts A; C (az-2) is a stranger to it.
+    let b: SocketAddr = ([127, 0, 0, 1], free_udp_port_pair()).into();
+    let bcfg = dir.write(
+        "b.toml",
+        &(agent_toml("oci-1", "oci", b, &url, &[], "5ms") + &tls_section(&dir, "oci-1", &[&fp_a])),
+    );
+    let agent_b = Proc::spawn(
+        "agent b",
+        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+    );
+    // The QUIC responder is up once its port (STAMP's + 1) is taken.
+    wait_for(Duration::from_secs(10), || {
+        UdpSocket::bind(("127.0.0.1", b.port() + 1))
+            .is_err()
+            .then_some(())
+    })
+    .expect("quic responder up");
+    let quic_peer = format!(
+        "protocols = [\"udp\", \"quic\"]\nconnect_interval = \"100ms\"\nfingerprint = \"{fp_b}\"\n"
+    );
+    let mut agents = vec![agent_b];
+    for (id, port) in [("az-1", free_udp_port()), ("az-2", free_udp_port())] {
+        let listen: SocketAddr = ([127, 0, 0, 1], port).into();
+        let text = agent_toml(id, "azure", listen, &url, &[("oci-1", "oci", b)], "5ms")
+            .replace("\n[[peers]]", &(tls_section(&dir, id, &[]) + "\n[[peers]]"))
+            + &quic_peer;
+        let cfg = dir.write(&format!("{id}.toml"), &text);
+        agents.push(Proc::spawn(
+            id,
+            Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    terminate_all(agents);
+    let (text, m) = metrics(addr);
+    let get = |src: &str, name: &str, kind: &str| {
+        let (s, k) = (format!("src_agent=\"{src}\""), format!("kind=\"{kind}\""));
+        sample(&m, name, &[&s, "protocol=\"quic\"", &k])
+            .unwrap_or_else(|| panic!("{name} {src} {kind}\n{text}"))
+    };
+    let mut answered = 0.0;
+    for (kind, least) in [
+        ("rr", 300.0),
+        ("datagram", 300.0),
+        ("connect", 15.0),
+        ("resume", 15.0),
+    ] {
+        let sent = get("az-1", "xcbench_probes_sent_total", kind);
+        let received = get("az-1", "xcbench_probes_received_total", kind);
+        assert!(sent >= least, "{kind} sent {sent}");
+        assert_eq!(received, sent, "{kind}: every probe answered on loopback");
+        assert_eq!(get("az-1", "xcbench_rtt_seconds_count", kind), received);
+        if kind != "connect" {
+            answered += received;
+        }
+    }
+    let resumes = get("az-1", "xcbench_probes_sent_total", "resume");
+    let zero_rtt = |result: &str| {
+        let r = format!("result=\"{result}\"");
+        sample(
+            &m,
+            "xcbench_quic_zero_rtt_total",
+            &["src_agent=\"az-1\"", &r],
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        zero_rtt("accepted"),
+        resumes,
+        "every resumption carried 0-RTT"
+    );
+    assert_eq!(zero_rtt("rejected") + zero_rtt("unavailable"), 0.0);
+    assert!(get("az-1", "xcbench_quic_rtt_seconds", "rr") > 0.0);
+    assert!(get("az-1", "xcbench_quic_mtu_bytes", "rr") >= 1200.0);
+    assert_eq!(get("az-1", "xcbench_quic_lost_packets_total", "rr"), 0.0);
+    let reflector =
+        |name: &str| sample(&m, name, &["agent=\"oci-1\"", "protocol=\"quic\""]).unwrap();
+    assert_eq!(
+        reflector("xcbench_reflector_reflected_total"),
+        answered,
+        "the responder answered each stream, datagram and 0-RTT request once, and nothing of the stranger's"
+    );
+    // The stranger was refused in every handshake and never got an answer.
+    for kind in ["rr", "datagram", "connect", "resume"] {
+        assert_eq!(
+            get("az-2", "xcbench_probes_received_total", kind),
+            0.0,
+            "{kind}"
+        );
+    }
+    assert!(get("az-2", "xcbench_probes_lost_total", "rr") >= 300.0);
+    assert!(reflector("xcbench_reflector_refused_total") >= 3.0);
+    assert_eq!(reflector("xcbench_reflector_malformed_total"), 0.0);
+    // STAMP from the same agents is unaffected.
+    assert!(
+        sample(
+            &m,
+            "xcbench_probes_received_total",
+            &["src_agent=\"az-2\"", "kind=\"stamp\""]
+        )
+        .unwrap()
+            >= 300.0
+    );
+}

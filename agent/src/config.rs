@@ -5,18 +5,22 @@
 //! `agent.toml: peers[2].interval = "0ms": must be at least 1ms`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use xcbench_snapshot::{AgentId, Cloud, Identity, TimestampSource};
 
 use crate::probe::sender::MAX_WINDOW;
+pub use crate::tls::{Fingerprint, KeySource, TlsConfig};
 use crate::wire::{MAX_PACKET_LEN, UNAUTH_LEN};
 
 /// The IANA port for STAMP (RFC 8762).
 pub const STAMP_PORT: u16 = 862;
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_SESSIONS: usize = 4096;
+/// QUIC probes are answered on the STAMP port number + 1 (a UDP port cannot serve both).
+pub const QUIC_PORT_OFFSET: u16 = 1;
 
 pub use xcbench_snapshot::config_text::ConfigError;
 
@@ -40,6 +44,8 @@ pub struct Protocols {
     pub udp: bool,
     /// TCP connect and request/response probes (to the same port number over TCP).
     pub tcp: bool,
+    /// QUIC handshake, resume (0-RTT), stream and DATAGRAM probes (to `quic_address`).
+    pub quic: bool,
 }
 
 /// How one peer is probed.
@@ -50,7 +56,7 @@ pub struct ProbeSettings {
     pub dscp: Dscp,
     pub loss_timeout: LossTimeout,
     pub protocols: Protocols,
-    /// Time between fresh-connection (TCP connect) probes.
+    /// Time between fresh-connection probes (TCP connect, QUIC connect and resume).
     pub connect_interval: ProbeInterval,
 }
 
@@ -64,6 +70,7 @@ impl Default for ProbeSettings {
             protocols: Protocols {
                 udp: true,
                 tcp: false,
+                quic: false,
             },
             connect_interval: ProbeInterval(Duration::from_secs(1)),
         }
@@ -75,6 +82,10 @@ impl Default for ProbeSettings {
 pub struct PeerConfig {
     pub identity: Identity,
     pub address: SocketAddr,
+    /// Where the peer answers QUIC: `address` with port + 1 unless configured.
+    pub quic_address: SocketAddr,
+    /// The peer's certificate fingerprint, pinned for QUIC (or trusted through `tls.ca`).
+    pub fingerprint: Option<Fingerprint>,
     pub probe: ProbeSettings,
 }
 
@@ -93,6 +104,8 @@ pub struct ReflectorConfig {
     pub max_sessions: usize,
     /// Also answer TCP probes on the same addresses and ports.
     pub tcp: bool,
+    /// Also answer QUIC probes, on each address at port + 1 (needs `[tls]`).
+    pub quic: bool,
 }
 
 /// A whole, valid agent configuration.
@@ -104,6 +117,8 @@ pub struct AgentConfig {
     pub timestamps: TimestampSource,
     pub reflector: ReflectorConfig,
     pub collector: Option<CollectorLink>,
+    /// The key pair and trust for QUIC; without it QUIC is off.
+    pub tls: Option<TlsConfig>,
     pub peers: Vec<PeerConfig>,
 }
 
@@ -113,6 +128,7 @@ struct RawAgentConfig {
     agent: RawIdentity,
     reflector: Option<RawReflector>,
     collector: Option<RawCollector>,
+    tls: Option<RawTls>,
     probe_defaults: Option<RawProbe>,
     #[serde(default)]
     peers: Vec<RawPeer>,
@@ -135,6 +151,18 @@ struct RawReflector {
     listen: Vec<String>,
     max_sessions: Option<i64>,
     tcp: Option<bool>,
+    quic: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    dir: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    ca: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +191,8 @@ struct RawPeer {
     region: String,
     zone: Option<String>,
     address: String,
+    quic_address: Option<String>,
+    fingerprint: Option<String>,
     #[serde(flatten)]
     probe: RawProbe,
 }
@@ -208,11 +238,13 @@ impl AgentConfig {
                 .parse()
                 .map_err(|e: String| cx.err("agent.timestamps", format!("{t:?}"), e))?,
         };
+        let tls = raw.tls.as_ref().map(|t| parse_tls(&cx, t)).transpose()?;
         let reflector = match raw.reflector {
             None => ReflectorConfig {
                 listen: vec![SocketAddr::from(([0, 0, 0, 0], STAMP_PORT))],
                 max_sessions: DEFAULT_MAX_SESSIONS,
                 tcp: true,
+                quic: tls.is_some(),
             },
             Some(r) => ReflectorConfig {
                 listen: r
@@ -229,6 +261,17 @@ impl AgentConfig {
                     }
                 },
                 tcp: r.tcp.unwrap_or(true),
+                quic: match r.quic {
+                    Some(true) if tls.is_none() => {
+                        return Err(cx.err(
+                            "reflector.quic",
+                            true,
+                            "needs a [tls] section (the agent's key pair)",
+                        ))
+                    }
+                    Some(q) => q,
+                    None => tls.is_some(),
+                },
             },
         };
         let collector = raw
@@ -293,10 +336,46 @@ impl AgentConfig {
                 ));
             }
             let address = parse_address(&cx, &format!("{at}.address"), &p.address)?;
+            let quic_address = match &p.quic_address {
+                Some(a) => parse_address(&cx, &format!("{at}.quic_address"), a)?,
+                None => {
+                    SocketAddr::new(address.ip(), address.port().wrapping_add(QUIC_PORT_OFFSET))
+                }
+            };
+            let fingerprint = p
+                .fingerprint
+                .as_ref()
+                .map(|f| {
+                    f.parse().map_err(|e: String| {
+                        cx.err(&format!("{at}.fingerprint"), format!("{f:?}"), e)
+                    })
+                })
+                .transpose()?;
             let probe = parse_probe(&cx, &at, &p.probe, defaults)?;
+            if probe.protocols.quic {
+                match &tls {
+                    None => {
+                        return Err(cx.err(
+                            &format!("{at}.protocols"),
+                            "[.., \"quic\"]",
+                            "quic needs a [tls] section (the agent's key pair)",
+                        ))
+                    }
+                    Some(t) if t.ca.is_none() && fingerprint.is_none() => {
+                        return Err(cx.err(
+                            &format!("{at}.fingerprint"),
+                            "(none)",
+                            "must be set (\"sha256:...\", from `xcbench identity` on the peer) to probe it over quic, unless tls.ca is set",
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
             peers.push(PeerConfig {
                 identity,
                 address,
+                quic_address,
+                fingerprint,
                 probe,
             });
         }
@@ -305,9 +384,56 @@ impl AgentConfig {
             timestamps,
             reflector,
             collector,
+            tls,
             peers,
         })
     }
+}
+
+fn parse_tls(cx: &Ctx, raw: &RawTls) -> Result<TlsConfig, ConfigError> {
+    let path = |field: &str, text: &String| -> Result<PathBuf, ConfigError> {
+        if text.is_empty() {
+            return Err(cx.err(field, "\"\"", "must be a path"));
+        }
+        Ok(PathBuf::from(text))
+    };
+    let key =
+        match (&raw.dir, &raw.cert, &raw.key) {
+            (Some(d), None, None) => KeySource::Dir(path("tls.dir", d)?),
+            (None, Some(c), Some(k)) => KeySource::Files {
+                cert: path("tls.cert", c)?,
+                key: path("tls.key", k)?,
+            },
+            (None, Some(c), None) => {
+                return Err(cx.err("tls.cert", format!("{c:?}"), "needs tls.key beside it"))
+            }
+            (None, None, Some(k)) => {
+                return Err(cx.err("tls.key", format!("{k:?}"), "needs tls.cert beside it"))
+            }
+            (None, None, None) => return Err(cx.err(
+                "tls",
+                "{}",
+                "must set dir (a key pair generated at first start) or cert and key (PEM files)",
+            )),
+            (Some(d), _, _) => {
+                return Err(cx.err(
+                    "tls.dir",
+                    format!("{d:?}"),
+                    "must not be set together with tls.cert and tls.key",
+                ))
+            }
+        };
+    let ca = raw.ca.as_ref().map(|c| path("tls.ca", c)).transpose()?;
+    let allow = raw
+        .allow
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.parse()
+                .map_err(|e: String| cx.err(&format!("tls.allow[{i}]"), format!("{f:?}"), e))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(TlsConfig { key, ca, allow })
 }
 
 fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -403,21 +529,23 @@ fn parse_probe(
         let mut p2 = Protocols {
             udp: false,
             tcp: false,
+            quic: false,
         };
         for (i, name) in list.iter().enumerate() {
             match name.as_str() {
                 "udp" => p2.udp = true,
                 "tcp" => p2.tcp = true,
+                "quic" => p2.quic = true,
                 other => {
                     return Err(cx.err(
                         &format!("{at}.protocols[{i}]"),
                         format!("{other:?}"),
-                        "must be \"udp\" or \"tcp\"",
+                        "must be \"udp\", \"tcp\" or \"quic\"",
                     ))
                 }
             }
         }
-        if !(p2.udp || p2.tcp) {
+        if !(p2.udp || p2.tcp || p2.quic) {
             return Err(cx.err(
                 &format!("{at}.protocols"),
                 "[]",
@@ -514,6 +642,65 @@ address = "10.1.0.5"
         assert_eq!(
             err(&bad),
             "agent.toml: agent.timestamps = \"nic\": must be one of kernel, user"
+        );
+    }
+
+    #[test]
+    fn quic_needs_tls_and_a_way_to_trust_the_peer() {
+        let fp = "sha256:".to_owned() + &"ab".repeat(32);
+        let tls = "\n[tls]\ndir = \"/var/lib/xcbench\"\n";
+        let with_tls = MINIMAL.replace("[[peers]]", &format!("{tls}\n[[peers]]"));
+        let c = AgentConfig::parse("a", &with_tls).unwrap();
+        assert!(c.reflector.quic, "[tls] turns the QUIC responder on");
+        assert_eq!(
+            c.tls.unwrap().key,
+            KeySource::Dir("/var/lib/xcbench".into())
+        );
+        assert_eq!(c.peers[0].quic_address, "10.1.0.5:863".parse().unwrap());
+        assert!(!AgentConfig::parse("a", MINIMAL).unwrap().reflector.quic);
+
+        let quic = "protocols = [\"udp\", \"quic\"]\n";
+        assert_eq!(
+            err(&(MINIMAL.to_owned() + quic)),
+            "agent.toml: peers[0].protocols = [.., \"quic\"]: quic needs a [tls] section (the agent's key pair)"
+        );
+        assert!(err(&(with_tls.clone() + quic))
+            .starts_with("agent.toml: peers[0].fingerprint = (none): must be set"));
+        let pinned =
+            format!("{with_tls}{quic}fingerprint = \"{fp}\"\nquic_address = \"10.1.0.5:4433\"\n");
+        let c = AgentConfig::parse("a", &pinned).unwrap();
+        assert!(c.peers[0].probe.protocols.quic);
+        assert_eq!(c.peers[0].fingerprint.unwrap().to_string(), fp);
+        assert_eq!(c.peers[0].quic_address, "10.1.0.5:4433".parse().unwrap());
+        let ca = with_tls.replace("dir = ", "ca = \"/etc/ca.pem\"\ndir = ") + quic;
+        assert!(
+            AgentConfig::parse("a", &ca).is_ok(),
+            "a CA replaces the pin"
+        );
+
+        assert_eq!(
+            err(&format!("{with_tls}fingerprint = \"md5:00\"\n")),
+            "agent.toml: peers[0].fingerprint = \"md5:00\": must be \"sha256:\" followed by 64 hex digits"
+        );
+        assert_eq!(
+            err(&MINIMAL.replace("[[peers]]", "[tls]\ncert = \"a.pem\"\n[[peers]]")),
+            "agent.toml: tls.cert = \"a.pem\": needs tls.key beside it"
+        );
+        assert!(err(&MINIMAL.replace("[[peers]]", "[tls]\n[[peers]]"))
+            .starts_with("agent.toml: tls = {}: must set dir"));
+        assert_eq!(
+            err(&MINIMAL.replace(
+                "[[peers]]",
+                "[tls]\ndir = \"d\"\nallow = [\"x\"]\n[[peers]]"
+            )),
+            "agent.toml: tls.allow[0] = \"x\": must be \"sha256:\" followed by 64 hex digits"
+        );
+        assert_eq!(
+            err(&MINIMAL.replace(
+                "[[peers]]",
+                "[reflector]\nlisten = []\nquic = true\n[[peers]]"
+            )),
+            "agent.toml: reflector.quic = true: needs a [tls] section (the agent's key pair)"
         );
     }
 

@@ -1,20 +1,22 @@
-//! xcbench agent: everything that runs on an Azure VM or an OCI instance. It answers STAMP
-//! probes (session-reflector), probes its peers (one session-sender per peer), records every
-//! latency in HdrHistograms and reports deltas to the collector every interval.
+//! xcbench agent: everything that runs on an Azure VM or an OCI instance. It answers STAMP,
+//! TCP and QUIC probes (the reflector side), probes its peers over the same transports,
+//! records every latency in HdrHistograms and reports deltas to the collector every interval.
 //!
 //! # Layout
-//! - [`wire`]: STAMP packet formats, pure encode/decode.
+//! - [`wire`]: STAMP packets and the TCP/QUIC request framing, pure encode/decode.
 //! - [`probe`]: sans-IO session-sender and session-reflector state machines.
 //! - [`net`]: sockets, kernel timestamps, the clock, and the tasks driving the state machines.
 //! - [`record`]: histograms and counters per series; snapshot deltas.
 //! - [`report`]: the snapshot queue and its delivery to the collector.
 //! - [`config`]: `agent.toml` into typed values.
+//! - [`tls`]: the agent's key pair, fingerprints, and peer trust for QUIC.
 
 pub mod config;
 pub mod net;
 pub mod probe;
 pub mod record;
 pub mod report;
+pub mod tls;
 pub mod wire;
 
 use std::future::Future;
@@ -44,6 +46,14 @@ pub enum AgentError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("tls: {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// The agent's TLS identity and CA, once loaded.
+struct TlsState {
+    identity: tls::TlsIdentity,
+    ca: Option<Arc<rustls::RootCertStore>>,
 }
 
 /// An agent whose reflector sockets are bound (so their addresses are known) but not yet
@@ -52,6 +62,8 @@ pub struct Agent {
     config: AgentConfig,
     reflectors: Vec<(ProbeSocket, Arc<Mutex<Reflector>>)>,
     tcp_listeners: Vec<tokio::net::TcpListener>,
+    tls: Option<TlsState>,
+    quic_endpoints: Vec<quinn::Endpoint>,
 }
 
 impl Agent {
@@ -89,10 +101,33 @@ impl Agent {
                 tcp_listeners.push(listener);
             }
         }
+        let tls = match &config.tls {
+            None => None,
+            Some(t) => Some(TlsState {
+                identity: tls::TlsIdentity::load(&t.key, config.identity.id.as_str())?,
+                ca: t.ca.as_deref().map(tls::load_ca).transpose()?,
+            }),
+        };
+        // QUIC is answered at port + 1 of each STAMP address (port 0 stays "any").
+        let mut quic_endpoints = Vec::new();
+        if let (Some(t), true) = (&tls, config.reflector.quic) {
+            let crypto = quic_server_crypto(&config, t)?;
+            for listen in &config.reflector.listen {
+                let mut addr = *listen;
+                if addr.port() != 0 {
+                    addr.set_port(addr.port().wrapping_add(config::QUIC_PORT_OFFSET));
+                }
+                let endpoint = net::quic::server_endpoint(addr, crypto.clone())
+                    .map_err(|source| AgentError::Bind { addr, source })?;
+                quic_endpoints.push(endpoint);
+            }
+        }
         Ok(Agent {
             config,
             reflectors,
             tcp_listeners,
+            tls,
+            quic_endpoints,
         })
     }
 
@@ -104,9 +139,30 @@ impl Agent {
             .collect()
     }
 
-    /// Replaces the peers (used when peers' addresses are only known after binding).
-    pub fn set_peers(&mut self, peers: Vec<PeerConfig>) {
+    /// The bound QUIC responder addresses.
+    pub fn quic_addrs(&self) -> Vec<SocketAddr> {
+        self.quic_endpoints
+            .iter()
+            .filter_map(|e| e.local_addr().ok())
+            .collect()
+    }
+
+    /// The fingerprint of this agent's certificate, for peers to pin (with `[tls]` only).
+    pub fn fingerprint(&self) -> Option<tls::Fingerprint> {
+        self.tls.as_ref().map(|t| t.identity.fingerprint)
+    }
+
+    /// Replaces the peers (used when peers' addresses are only known after binding); the
+    /// QUIC responder trusts the new peers' fingerprints from now on.
+    pub fn set_peers(&mut self, peers: Vec<PeerConfig>) -> Result<(), AgentError> {
         self.config.peers = peers;
+        if let (Some(t), false) = (&self.tls, self.quic_endpoints.is_empty()) {
+            let crypto = quic_server_crypto(&self.config, t)?;
+            for endpoint in &self.quic_endpoints {
+                endpoint.set_server_config(Some(net::quic::server_config(crypto.clone())));
+            }
+        }
+        Ok(())
     }
 
     /// Probes and reflects until `shutdown` resolves; then stops probing, waits for
@@ -122,6 +178,16 @@ impl Agent {
             if peer.probe.protocols.tcp {
                 rec.add_series(peer.identity.clone(), Protocol::Tcp, ProbeKind::Connect);
                 rec.add_series(peer.identity.clone(), Protocol::Tcp, ProbeKind::Rr);
+            }
+            if peer.probe.protocols.quic && self.tls.is_some() {
+                for kind in [
+                    ProbeKind::Connect,
+                    ProbeKind::Resume,
+                    ProbeKind::Rr,
+                    ProbeKind::Datagram,
+                ] {
+                    rec.add_series(peer.identity.clone(), Protocol::Quic, kind);
+                }
             }
         }
         let tcp_counters: Arc<Mutex<ReflectorCounters>> = Arc::default();
@@ -146,6 +212,16 @@ impl Agent {
                 reflectors_rx.clone(),
             )));
         }
+        let quic_counters: Arc<Mutex<ReflectorCounters>> = Arc::default();
+        if self.tls.is_some() {
+            for endpoint in self.quic_endpoints.drain(..) {
+                tcp_tasks.push(tokio::spawn(net::quic::serve(
+                    endpoint,
+                    quic_counters.clone(),
+                    reflectors_rx.clone(),
+                )));
+            }
+        }
         let timestamps = self.config.timestamps;
         for peer in self.config.peers.clone() {
             let (p, rec, stop) = (peer.clone(), recorder.clone(), senders_rx.clone());
@@ -157,8 +233,24 @@ impl Agent {
             if peer.probe.protocols.tcp {
                 let rr = net::tcp::run_rr(p.clone(), timestamps, rec.clone(), stop.clone());
                 sender_tasks.push(spawn_session("tcp rr", &peer, rr));
-                let connect = net::tcp::run_connect(p, rec, stop);
+                let connect = net::tcp::run_connect(p.clone(), rec.clone(), stop.clone());
                 sender_tasks.push(spawn_session("tcp connect", &peer, connect));
+            }
+            if let (true, Some(t)) = (peer.probe.protocols.quic, &self.tls) {
+                let full = tls::client_crypto(&t.identity, peer.fingerprint, t.ca.clone(), false)?;
+                let resume = tls::client_crypto(&t.identity, peer.fingerprint, t.ca.clone(), true)?;
+                match net::quic::QuicClient::new(&peer, full, resume) {
+                    Ok(client) => {
+                        let rr =
+                            net::quic::run_rr(p.clone(), client.clone(), rec.clone(), stop.clone());
+                        sender_tasks.push(spawn_session("quic rr", &peer, rr));
+                        let hs = net::quic::run_handshakes(p, client, rec, stop);
+                        sender_tasks.push(spawn_session("quic handshake", &peer, hs));
+                    }
+                    Err(e) => {
+                        tracing::error!(peer = %peer.identity.id, error = %e, "quic probe session failed")
+                    }
+                }
             }
         }
         let collector = self.config.collector.clone();
@@ -181,10 +273,14 @@ impl Agent {
                     acc
                 });
             let tcp = std::mem::take(&mut *lock(&tcp_counters));
+            let quic = std::mem::take(&mut *lock(&quic_counters));
             let reflected = ReflectorCounters {
                 tcp_reflected: tcp.tcp_reflected,
                 tcp_malformed: tcp.tcp_malformed,
                 tcp_refused: tcp.tcp_refused,
+                quic_reflected: quic.quic_reflected,
+                quic_malformed: quic.quic_malformed,
+                quic_refused: quic.quic_refused,
                 ..reflected
             };
             reporter.take_snapshot(&mut lock(&recorder), reflected, net::clock::now_unix_ns());
@@ -218,6 +314,21 @@ impl Agent {
         }
         Ok(())
     }
+}
+
+/// The QUIC responder's TLS side: clients are trusted by the configured peers'
+/// fingerprints, `tls.allow`, or the CA. quinn fixes the server config of a connection
+/// attempt when its first packet arrives, so it must be right before any peer connects.
+fn quic_server_crypto(
+    config: &AgentConfig,
+    t: &TlsState,
+) -> Result<Arc<quinn::crypto::rustls::QuicServerConfig>, AgentError> {
+    let mut allowed: std::collections::HashSet<_> =
+        config.peers.iter().filter_map(|p| p.fingerprint).collect();
+    if let Some(c) = &config.tls {
+        allowed.extend(c.allow.iter().copied());
+    }
+    Ok(tls::server_crypto(&t.identity, allowed, t.ca.clone())?)
 }
 
 /// Binds and runs an agent until `shutdown` resolves.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
     AgentId, Counters, HistogramDelta, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
-    SenderCounters, SeriesSnapshot, TcpInfo, TimestampSource,
+    QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, TimestampSource,
 };
 
 use crate::probe::Event;
@@ -27,6 +27,7 @@ struct SeriesRecord {
     jitter: Option<(f64, f64)>,
     clock: Option<(u64, bool)>,
     tcp: Option<TcpInfo>,
+    quic: Option<QuicPath>,
 }
 
 impl SeriesRecord {
@@ -38,6 +39,23 @@ impl SeriesRecord {
         m.histogram.record_ns(value_ns);
         m.sum_ns = m.sum_ns.saturating_add(value_ns);
     }
+}
+
+/// Growth of a QUIC connection's loss counters between two readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuicGrowth {
+    pub lost_packets: u64,
+    pub congestion_events: u64,
+    pub black_holes: u64,
+}
+
+/// Outcome of a 0-RTT attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroRtt {
+    Accepted,
+    Rejected,
+    /// No session ticket: a full handshake instead.
+    Unavailable,
 }
 
 /// All series of one agent.
@@ -58,12 +76,19 @@ impl Recorder {
             .entry((peer.id.clone(), protocol, kind))
             .or_insert_with(|| SeriesRecord {
                 peer,
-                timestamping: TimestampSource::Kernel,
+                // QUIC and connect probes are timed in user space by design; the others say
+                // so with their first reply if the kernel gives no timestamp.
+                timestamping: if protocol == Protocol::Quic || kind == ProbeKind::Connect {
+                    TimestampSource::User
+                } else {
+                    TimestampSource::Kernel
+                },
                 counters: Counters::default(),
                 metrics: BTreeMap::new(),
                 jitter: None,
                 clock: None,
                 tcp: None,
+                quic: None,
             });
     }
 
@@ -124,6 +149,29 @@ impl Recorder {
         }
     }
 
+    /// quinn's path statistics for a QUIC probe connection of series `key`, with what its
+    /// counters grew by since the last call for that connection.
+    pub fn handle_quic_path(&mut self, key: &SeriesKey, path: QuicPath, growth: QuicGrowth) {
+        if let Some(s) = self.series.get_mut(key) {
+            s.quic = Some(path);
+            s.counters.quic_lost_packets += growth.lost_packets;
+            s.counters.quic_congestion_events += growth.congestion_events;
+            s.counters.quic_black_holes += growth.black_holes;
+        }
+    }
+
+    /// How a resume probe's 0-RTT attempt went.
+    pub fn handle_zero_rtt(&mut self, key: &SeriesKey, outcome: ZeroRtt) {
+        if let Some(s) = self.series.get_mut(key) {
+            let c = &mut s.counters;
+            match outcome {
+                ZeroRtt::Accepted => c.zero_rtt_accepted += 1,
+                ZeroRtt::Rejected => c.zero_rtt_rejected += 1,
+                ZeroRtt::Unavailable => c.zero_rtt_unavailable += 1,
+            }
+        }
+    }
+
     /// Sender-side drops since the last call.
     pub fn take_sender_counters(&mut self) -> SenderCounters {
         std::mem::take(&mut self.sender)
@@ -160,6 +208,7 @@ impl Recorder {
                 clock_error_ns: s.clock.map(|c| c.0),
                 clock_synchronized: s.clock.map(|c| c.1),
                 tcp: s.tcp,
+                quic: s.quic,
             })
             .collect()
     }

@@ -11,7 +11,7 @@ use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, MetricType,
     Quantile, Summary,
 };
-use xcbench_snapshot::{Metric, Protocol};
+use xcbench_snapshot::{Metric, ProbeKind, Protocol};
 
 use crate::store::{SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
 
@@ -165,7 +165,13 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
         for (name, help, value) in counters {
             f.counter(name, help, base.clone(), value);
         }
-        for (dir, value) in [("forward", c.lost_forward), ("reverse", c.lost_reverse)] {
+        // Only STAMP's stateful reflector tells which way a probe was lost.
+        let directions = if key.kind == ProbeKind::Stamp {
+            &[("forward", c.lost_forward), ("reverse", c.lost_reverse)][..]
+        } else {
+            &[]
+        };
+        for &(dir, value) in directions {
             f.counter(
                 "xcbench_probes_lost_direction_total",
                 "Lost probes by direction, attributed with the stateful reflector's sequence number once a later probe is answered.",
@@ -243,6 +249,64 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
             ];
             for (name, help, value) in gauges {
                 f.gauge(name, help, base.clone(), value);
+            }
+        }
+        if let Some(q) = s.quic {
+            let gauges: [(&str, &str, f64); 3] = [
+                (
+                    "xcbench_quic_rtt_seconds",
+                    "quinn's smoothed RTT estimate of the last QUIC probe connection.",
+                    seconds(q.rtt_ns),
+                ),
+                (
+                    "xcbench_quic_cwnd_bytes",
+                    "Congestion window of the last QUIC probe connection.",
+                    q.cwnd_bytes as f64,
+                ),
+                (
+                    "xcbench_quic_mtu_bytes",
+                    "Largest UDP payload the last QUIC probe connection's path carries (PLPMTUD).",
+                    f64::from(q.mtu_bytes),
+                ),
+            ];
+            for (name, help, value) in gauges {
+                f.gauge(name, help, base.clone(), value);
+            }
+        }
+        if key.protocol == Protocol::Quic {
+            let counters: [(&str, &str, u64); 3] = [
+                (
+                    "xcbench_quic_lost_packets_total",
+                    "QUIC packets the probe connections declared lost (quinn path stats).",
+                    c.quic_lost_packets,
+                ),
+                (
+                    "xcbench_quic_congestion_events_total",
+                    "Congestion events on the QUIC probe connections.",
+                    c.quic_congestion_events,
+                ),
+                (
+                    "xcbench_quic_black_holes_total",
+                    "MTU black holes quinn detected on the QUIC probe connections.",
+                    c.quic_black_holes,
+                ),
+            ];
+            for (name, help, value) in counters {
+                f.counter(name, help, base.clone(), value);
+            }
+        }
+        if key.kind == ProbeKind::Resume {
+            for (result, value) in [
+                ("accepted", c.zero_rtt_accepted),
+                ("rejected", c.zero_rtt_rejected),
+                ("unavailable", c.zero_rtt_unavailable),
+            ] {
+                f.counter(
+                    "xcbench_quic_zero_rtt_total",
+                    "Resume probes by 0-RTT outcome: accepted, rejected by the peer (data sent again after the handshake), unavailable (no session ticket, full handshake).",
+                    with(base.clone(), &[("result", result)]),
+                    value,
+                );
             }
         }
         if key.protocol == Protocol::Tcp {
@@ -326,21 +390,22 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
         for (proto, reflected, malformed, refused) in [
             ("udp", r.reflected, r.malformed, r.refused),
             ("tcp", r.tcp_reflected, r.tcp_malformed, r.tcp_refused),
+            ("quic", r.quic_reflected, r.quic_malformed, r.quic_refused),
         ] {
             let labels = with(base.clone(), &[("protocol", proto)]);
             f.counter(
                 "xcbench_reflector_reflected_total",
-                "Probes answered by the agent's reflector (STAMP test packets, TCP requests).",
+                "Probes answered by the agent's reflector (STAMP test packets, TCP requests, QUIC stream and DATAGRAM requests).",
                 labels.clone(),
                 reflected,
             );
             f.counter(
                 "xcbench_reflector_malformed_total",
-                "Datagrams dropped, or TCP connections closed, for not being probe framing.",
+                "Datagrams dropped, or TCP and QUIC connections closed, for not being probe framing.",
                 labels.clone(),
                 malformed,
             );
-            f.counter("xcbench_reflector_refused_total", "UDP sessions refused (session table full); TCP connections refused (per-source cap) or closed idle.", labels, refused);
+            f.counter("xcbench_reflector_refused_total", "UDP sessions refused (session table full); TCP connections refused (per-source cap) or closed idle; QUIC connections refused (per-source cap, unknown client certificate, handshake timeout).", labels, refused);
         }
         f.counter(
             "xcbench_sender_malformed_total",
@@ -387,7 +452,9 @@ pub fn render(families: &[MetricFamily]) -> String {
 mod tests {
     use super::*;
     use crate::store::tests::snapshot;
-    use xcbench_snapshot::Counters;
+    use xcbench_snapshot::{
+        Counters, QuicPath, ReflectorCounters, SeriesSnapshot, TcpInfo, TimestampSource,
+    };
 
     const S: u64 = 1_000_000_000;
 
@@ -402,11 +469,73 @@ mod tests {
             duplicated: 1,
             reordered: 2,
             late: 1,
-            retransmits: 0,
+            ..Counters::default()
         };
         let rtts: Vec<u64> = (0..97).map(|i| 1_500_000 + i * 10_000).collect();
-        crate::store::tests::ingest(&mut store, &snapshot(1, &rtts, counters), 1_700_000_000 * S)
-            .unwrap();
+        let mut s = snapshot(1, &rtts, counters);
+        // One series per TCP and QUIC family shape: TCP_INFO, quinn path stats, 0-RTT.
+        let udp = s.series[0].clone();
+        let only_rtt = |protocol, kind, timestamping| SeriesSnapshot {
+            protocol,
+            kind,
+            timestamping,
+            counters: Counters {
+                sent: 10,
+                received: 10,
+                ..Counters::default()
+            },
+            jitter_forward_ns: None,
+            jitter_reverse_ns: None,
+            clock_error_ns: None,
+            clock_synchronized: None,
+            ..udp.clone()
+        };
+        let mut tcp = only_rtt(Protocol::Tcp, ProbeKind::Rr, TimestampSource::Kernel);
+        tcp.counters.retransmits = 2;
+        tcp.tcp = Some(TcpInfo {
+            srtt_ns: 2_087_000,
+            rttvar_ns: 250_000,
+            min_rtt_ns: 2_001_000,
+            pmtu_bytes: 1400,
+            snd_cwnd_segments: 10,
+            delivery_rate_bytes_per_second: 1_250_000,
+        });
+        let mut quic = only_rtt(Protocol::Quic, ProbeKind::Rr, TimestampSource::User);
+        quic.counters.quic_lost_packets = 3;
+        quic.counters.quic_congestion_events = 1;
+        quic.quic = Some(QuicPath {
+            rtt_ns: 2_100_000,
+            cwnd_bytes: 14_720,
+            mtu_bytes: 1_372,
+        });
+        let mut resume = only_rtt(Protocol::Quic, ProbeKind::Resume, TimestampSource::User);
+        resume.counters.zero_rtt_accepted = 9;
+        resume.counters.zero_rtt_rejected = 1;
+        s.series.extend([tcp, quic, resume]);
+        s.reflector = ReflectorCounters {
+            reflected: 50,
+            tcp_reflected: 20,
+            quic_reflected: 30,
+            quic_refused: 1,
+            ..ReflectorCounters::default()
+        };
+        let hists: Vec<Vec<u64>> = vec![
+            rtts,
+            vec![2_050_000; 10],
+            vec![2_300_000; 10],
+            vec![2_200_000; 10],
+        ];
+        for (series, values) in s.series.iter_mut().zip(&hists).skip(1) {
+            let mut h = xcbench_snapshot::LatencyHistogram::new();
+            values.iter().for_each(|v| h.record_ns(*v));
+            series.histograms = vec![xcbench_snapshot::HistogramDelta {
+                metric: Metric::Rtt,
+                count: h.len(),
+                sum_ns: values.iter().sum(),
+                hdr: h.encode_base64(),
+            }];
+        }
+        crate::store::tests::ingest(&mut store, &s, 1_700_000_000 * S).unwrap();
         store
     }
 

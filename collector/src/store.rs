@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use xcbench_snapshot::{
     AgentId, Counters, Histograms, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
-    ReflectorCounters, SenderCounters, Snapshot, TcpInfo, TimestampSource,
+    QuicPath, ReflectorCounters, SenderCounters, Snapshot, TcpInfo, TimestampSource,
 };
 
 /// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
@@ -156,6 +156,7 @@ pub struct SeriesState {
     pub clock_error_ns: Option<u64>,
     pub clock_synchronized: Option<bool>,
     pub tcp: Option<TcpInfo>,
+    pub quic: Option<QuicPath>,
 }
 
 /// Everything known about one agent.
@@ -264,6 +265,7 @@ impl Store {
                 clock_error_ns: None,
                 clock_synchronized: None,
                 tcp: None,
+                quic: None,
             });
             state.counters.add(&s.counters);
             if !s.histograms.is_empty() {
@@ -274,6 +276,7 @@ impl Store {
             state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
             state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
             state.tcp = s.tcp.or(state.tcp);
+            state.quic = s.quic.or(state.quic);
             for (delta, hist) in s.histograms.iter().zip(hists) {
                 let m = state.metrics.entry(delta.metric).or_default();
                 if m.buckets.is_empty() {
@@ -318,6 +321,9 @@ impl Store {
         agent.reflector.tcp_reflected += snapshot.reflector.tcp_reflected;
         agent.reflector.tcp_malformed += snapshot.reflector.tcp_malformed;
         agent.reflector.tcp_refused += snapshot.reflector.tcp_refused;
+        agent.reflector.quic_reflected += snapshot.reflector.quic_reflected;
+        agent.reflector.quic_malformed += snapshot.reflector.quic_malformed;
+        agent.reflector.quic_refused += snapshot.reflector.quic_refused;
         agent.sender.malformed += snapshot.sender.malformed;
         agent.sender.unmatched += snapshot.sender.unmatched;
         self.ingest.accepted += 1;
@@ -409,6 +415,7 @@ pub(crate) mod tests {
                 clock_error_ns: Some(32_000_000_000),
                 clock_synchronized: Some(false),
                 tcp: None,
+                quic: None,
             }],
         }
     }

@@ -51,7 +51,7 @@ label_enum!(
 
 label_enum!(
     /// Transport of a probe.
-    Protocol { Udp => "udp", Tcp => "tcp" }
+    Protocol { Udp => "udp", Tcp => "tcp", Quic => "quic" }
 );
 
 label_enum!(
@@ -61,8 +61,14 @@ label_enum!(
         Stamp => "stamp",
         /// Three-way handshake of a fresh connection (netperf TCP_CRR style).
         Connect => "connect",
-        /// Request/response on a persistent connection (netperf TCP_RR style).
+        /// Request/response on a persistent connection (netperf TCP_RR style; one QUIC stream
+        /// per request).
         Rr => "rr",
+        /// QUIC: a resumed connection whose first request rides in 0-RTT data; connect to the
+        /// first response (about 1 RTT when 0-RTT is accepted, 2 when it is not).
+        Resume => "resume",
+        /// QUIC DATAGRAM (RFC 9221) request/response on the persistent connection.
+        Datagram => "datagram",
     }
 );
 
@@ -71,7 +77,9 @@ impl ProbeKind {
     pub fn metrics(self) -> &'static [Metric] {
         match self {
             ProbeKind::Stamp => Metric::ALL,
-            ProbeKind::Connect | ProbeKind::Rr => &[Metric::Rtt],
+            ProbeKind::Connect | ProbeKind::Rr | ProbeKind::Resume | ProbeKind::Datagram => {
+                &[Metric::Rtt]
+            }
         }
     }
 }

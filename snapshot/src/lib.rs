@@ -65,6 +65,25 @@ pub struct Counters {
     /// TCP segments retransmitted on probe connections (SYN retransmissions for `connect`).
     #[serde(default)]
     pub retransmits: u64,
+    /// QUIC packets the probe connections declared lost (quinn path stats).
+    #[serde(default)]
+    pub quic_lost_packets: u64,
+    /// QUIC congestion events on the probe connections.
+    #[serde(default)]
+    pub quic_congestion_events: u64,
+    /// QUIC MTU black holes detected on the probe connections.
+    #[serde(default)]
+    pub quic_black_holes: u64,
+    /// Resumed QUIC connections whose 0-RTT data the peer accepted.
+    #[serde(default)]
+    pub zero_rtt_accepted: u64,
+    /// Resumed QUIC connections whose 0-RTT data the peer rejected (sent again after the
+    /// handshake).
+    #[serde(default)]
+    pub zero_rtt_rejected: u64,
+    /// Resume probes that had no session ticket to resume with (a full handshake instead).
+    #[serde(default)]
+    pub zero_rtt_unavailable: u64,
 }
 
 impl Counters {
@@ -79,6 +98,12 @@ impl Counters {
         self.reordered += other.reordered;
         self.late += other.late;
         self.retransmits += other.retransmits;
+        self.quic_lost_packets += other.quic_lost_packets;
+        self.quic_congestion_events += other.quic_congestion_events;
+        self.quic_black_holes += other.quic_black_holes;
+        self.zero_rtt_accepted += other.zero_rtt_accepted;
+        self.zero_rtt_rejected += other.zero_rtt_rejected;
+        self.zero_rtt_unavailable += other.zero_rtt_unavailable;
     }
 }
 
@@ -119,6 +144,19 @@ pub struct SeriesSnapshot {
     /// The kernel's view of the last TCP probe connection (TCP_INFO).
     #[serde(default)]
     pub tcp: Option<TcpInfo>,
+    /// quinn's path statistics of the last QUIC probe connection.
+    #[serde(default)]
+    pub quic: Option<QuicPath>,
+}
+
+/// quinn's view of a QUIC probe connection's path (gauges; the counters are in [`Counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuicPath {
+    /// quinn's smoothed RTT estimate.
+    pub rtt_ns: u64,
+    pub cwnd_bytes: u64,
+    /// Largest UDP payload the path currently carries (PLPMTUD).
+    pub mtu_bytes: u16,
 }
 
 /// A TCP_INFO snapshot of a probe connection.
@@ -152,6 +190,15 @@ pub struct ReflectorCounters {
     /// TCP connections refused (per-source cap) or closed idle.
     #[serde(default)]
     pub tcp_refused: u64,
+    /// QUIC probe requests (stream and DATAGRAM) answered.
+    #[serde(default)]
+    pub quic_reflected: u64,
+    /// QUIC connections closed for sending something that is not xcbench probe framing.
+    #[serde(default)]
+    pub quic_malformed: u64,
+    /// QUIC connections refused: per-source cap, unknown client certificate, handshake timeout.
+    #[serde(default)]
+    pub quic_refused: u64,
 }
 
 /// What the agent's session-senders dropped without matching a probe (deltas).
@@ -360,6 +407,7 @@ mod tests {
                 clock_error_ns: Some(5000),
                 clock_synchronized: Some(false),
                 tcp: None,
+                quic: None,
             }],
         }
     }

@@ -30,6 +30,10 @@ impl TempDir {
         TempDir(dir)
     }
 
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.0.join(name);
         std::fs::write(&p, text).unwrap();
@@ -127,6 +131,50 @@ pub fn free_udp_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A UDP port whose successor is free too (the QUIC responder takes STAMP's port + 1).
+pub fn free_udp_port_pair() -> u16 {
+    for _ in 0..100 {
+        let p = free_udp_port();
+        if p < u16::MAX && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no two adjacent free UDP ports on 127.0.0.1");
+}
+
+/// Generates an agent's TLS key pair in `dir` with `xcbench identity`; its fingerprint.
+pub fn tls_identity(dir: &TempDir, id: &str) -> String {
+    let keys = dir.path().join(format!("keys-{id}"));
+    let cfg = dir.write(
+        &format!("identity-{id}.toml"),
+        &format!(
+            "[agent]\nid = \"{id}\"\ncloud = \"other\"\nregion = \"r\"\n\n[tls]\ndir = \"{}\"\n",
+            keys.display()
+        ),
+    );
+    let out = Command::new(BIN)
+        .args(["identity", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The `[tls]` section for an agent whose keys `tls_identity` generated.
+pub fn tls_section(dir: &TempDir, id: &str, allow: &[&str]) -> String {
+    let allow: Vec<String> = allow.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        "\n[tls]\ndir = \"{}\"\nallow = [{}]\n",
+        dir.path().join(format!("keys-{id}")).display(),
+        allow.join(", ")
+    )
 }
 
 /// True when the environment says a skip must be a failure.

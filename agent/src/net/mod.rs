@@ -1,7 +1,9 @@
-//! The only place with sockets and clocks: UDP sockets with kernel receive timestamps, the
-//! host clock and its error estimate, and the tasks that drive the sans-IO state machines.
+//! The only place with sockets and clocks: UDP and TCP sockets with kernel receive
+//! timestamps, QUIC endpoints (quinn), the host clock and its error estimate, and the tasks
+//! that drive the sans-IO state machines.
 
 pub mod clock;
+pub mod quic;
 pub mod reflector;
 pub mod sender;
 pub mod tcp;
