@@ -849,4 +849,109 @@ mod tests {
         let impostor = responder(&stranger, &[&client]);
         assert!(connect(&client, &server, impostor.addr).await.is_err());
     }
+
+    /// A CA-issued key pair in `dir`, named `name`, usable as server and client.
+    fn issued(
+        dir: &std::path::Path,
+        ca: &rcgen::CertifiedIssuer<'_, rcgen::KeyPair>,
+        name: &str,
+    ) -> TlsIdentity {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, ca).unwrap();
+        let (c, k) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        TlsIdentity::load(&KeySource::Files { cert: c, key: k }, name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_ca_vouches_for_peers_that_nobody_pinned() {
+        let dir = std::env::temp_dir().join(format!("xcbench-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        let roots = crate::tls::load_ca(&dir.join("ca.pem")).unwrap();
+        let (server, client, other) = (
+            issued(&dir, &ca, "oci-1"),
+            issued(&dir, &ca, "az-1"),
+            issued(&dir, &ca, "oci-2"),
+        );
+        let serve_with_ca = |id: &TlsIdentity| {
+            let crypto = server_crypto(id, HashSet::new(), Some(roots.clone())).unwrap();
+            let endpoint = server_endpoint("127.0.0.1:0".parse().unwrap(), crypto).unwrap();
+            let addr = endpoint.local_addr().unwrap();
+            let counters: Arc<Mutex<ReflectorCounters>> = Arc::default();
+            let (stop, rx) = watch::channel(false);
+            tokio::spawn(serve(endpoint, counters.clone(), rx));
+            (addr, counters, stop)
+        };
+        let connect_as = |id: &TlsIdentity, addr, name: &str| {
+            let endpoint = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+            let crypto = client_crypto(id, None, Some(roots.clone()), false).unwrap();
+            let connecting = endpoint
+                .connect_with(client_config(crypto, false), addr, name)
+                .unwrap();
+            async move { (connecting.await, endpoint) }
+        };
+        let (addr, counters, _stop) = serve_with_ca(&server);
+        let (conn, _e) = connect_as(&client, addr, "oci-1").await;
+        let data = exchange(&conn.unwrap(), &request(3, 44)).await.unwrap();
+        assert_eq!(Frame::decode(&data).unwrap().seq, 3);
+        // A self-signed client the CA never saw is refused.
+        let stranger = identity("az-9");
+        let (conn, _e) = connect_as(&stranger, addr, "oci-1").await;
+        if let Ok(conn) = conn {
+            assert!(exchange(&conn, &request(4, 44)).await.is_err());
+        }
+        settle(|| lock(&counters).quic_refused == 1).await;
+        assert_eq!(lock(&counters).quic_refused, 1);
+        // A server the CA issued for another agent is not the peer asked for.
+        let (addr2, _c2, _stop2) = serve_with_ca(&other);
+        assert!(connect_as(&client, addr2, "oci-1").await.0.is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn connections_per_source_are_capped() {
+        let (server, client) = (identity("oci-1"), identity("az-1"));
+        let r = responder(&server, &[&client]);
+        let mut open = Vec::new();
+        for _ in 0..MAX_CONNECTIONS_PER_SOURCE {
+            let conn = connect(&client, &server, r.addr).await.unwrap();
+            // Answered, so the responder holds the connection.
+            exchange(&conn, &request(0, 44)).await.unwrap();
+            open.push(conn);
+        }
+        assert!(
+            connect(&client, &server, r.addr).await.is_err(),
+            "one too many"
+        );
+        assert_eq!(lock(&r.counters).quic_refused, 1);
+        // Closing one frees its slot.
+        open.pop()
+            .unwrap()
+            .close(VarInt::from_u32(CLOSE_DONE), b"done");
+        let mut again = None;
+        for _ in 0..100 {
+            if let Ok(c) = connect(&client, &server, r.addr).await {
+                again = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        exchange(&again.expect("a slot again"), &request(1, 44))
+            .await
+            .unwrap();
+    }
 }
