@@ -186,10 +186,34 @@ pub async fn run_rr(
 ) -> std::io::Result<()> {
     let mut source = TimestampSource::User;
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Tcp, ProbeKind::Rr);
+    let (addr, wait) = (
+        peer.address,
+        peer.probe.loss_timeout.0.min(Duration::from_secs(1)),
+    );
+    let connect = move || async move {
+        match tokio::time::timeout(wait, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => Some(s),
+            _ => None,
+        }
+    };
+    let prepare = |s: TcpStream| {
+        let _ = s.set_nodelay(true);
+        if timestamps == TimestampSource::Kernel {
+            enable_rx_timestamps(s.as_raw_fd());
+        }
+        let retrans = tcp_info(&s).map_or(0, |(_, r)| r);
+        (s, retrans)
+    };
+    // The schedule starts after the first attempt, so start-up is not counted as lost
+    // probes; later reconnects run beside the schedule, so probes due meanwhile are sent
+    // (and lost) instead of silently skipped.
+    let mut conn: Option<(TcpStream, u32)> = connect().await.map(prepare);
+    let mut next_connect_ns = now_unix_ns() + 1_000_000_000;
+    type Connecting =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Option<TcpStream>> + Send>>;
+    let mut connecting: Option<Connecting> = None;
     let mut session = RrSession::new(session_config(&peer), now_unix_ns());
     let timer = DeadlineTimer::new()?;
-    let mut conn: Option<(TcpStream, u32)> = None;
-    let mut next_connect_ns = 0u64;
     let mut buf = Vec::with_capacity(2 * MAX_FRAME_LEN);
     let mut chunk = vec![0u8; MAX_FRAME_LEN];
     let mut out = Vec::with_capacity(MAX_FRAME_LEN);
@@ -198,21 +222,17 @@ pub async fn run_rr(
         if stopping && !session.has_pending() {
             return Ok(());
         }
-        if conn.is_none() && !stopping && now_unix_ns() >= next_connect_ns {
+        if conn.is_none() && connecting.is_none() && !stopping && now_unix_ns() >= next_connect_ns {
             next_connect_ns = now_unix_ns() + 1_000_000_000;
-            let timeout = peer.probe.loss_timeout.0.min(Duration::from_secs(1));
-            if let Ok(Ok(s)) = tokio::time::timeout(timeout, TcpStream::connect(peer.address)).await
-            {
-                let _ = s.set_nodelay(true);
-                if timestamps == TimestampSource::Kernel {
-                    enable_rx_timestamps(s.as_raw_fd());
-                }
-                let retrans = tcp_info(&s).map_or(0, |(_, r)| r);
-                buf.clear();
-                conn = Some((s, retrans));
-            }
+            connecting = Some(Box::pin(connect()));
         }
         timer.arm(session.poll_timeout())?;
+        let connected = async {
+            match connecting.as_mut() {
+                Some(c) => c.await,
+                None => std::future::pending().await,
+            }
+        };
         let readable = async {
             match conn.as_mut() {
                 Some((s, _)) => read_stream(s, &mut chunk).await,
@@ -224,6 +244,13 @@ pub async fn run_rr(
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 session.stop();
+            }
+            c = connected => {
+                connecting = None;
+                if let Some(s) = c {
+                    buf.clear();
+                    conn = Some(prepare(s));
+                }
             }
             _ = timer.wait() => {
                 if session.handle_timeout(now_unix_ns()) {
