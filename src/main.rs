@@ -31,6 +31,43 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Throughput test against a peer agent named in agent.toml (iperf3-like; TCP).
+    Bench {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The peer's id in agent.toml.
+        peer: String,
+        /// Test length, e.g. 10s.
+        #[arg(long, short = 't', default_value = "10s", value_parser = parse_duration)]
+        time: Duration,
+        /// Leading time left out of the totals (slow start), e.g. 1s.
+        #[arg(long, short = 'O', default_value = "0s", value_parser = parse_duration_or_zero)]
+        omit: Duration,
+        /// Interval between live lines.
+        #[arg(long, short = 'i', default_value = "1s", value_parser = parse_duration)]
+        interval: Duration,
+        /// Parallel streams.
+        #[arg(long, short = 'P', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
+        parallel: u16,
+        /// The peer sends (iperf3 -R).
+        #[arg(long, short = 'R', conflicts_with = "bidir")]
+        reverse: bool,
+        /// Both send at once.
+        #[arg(long)]
+        bidir: bool,
+        /// Bytes per write, e.g. 131072.
+        #[arg(long, short = 'l', default_value_t = 131_072)]
+        length: u32,
+        /// TCP congestion control of the sending sockets, e.g. cubic or bbr.
+        #[arg(long, short = 'C')]
+        congestion: Option<String>,
+        /// Socket buffer size (SO_SNDBUF/SO_RCVBUF) in bytes; kernel autotuning without it.
+        #[arg(long, short = 'w')]
+        window: Option<u32>,
+        /// Print iperf3-shaped JSON instead of lines and a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the collector: snapshot ingest and /metrics.
     Collector {
         /// collector.toml; without it the defaults apply (listen 127.0.0.1:9862).
@@ -111,6 +148,13 @@ enum LabCommand {
 
 fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String> {
     s.parse()
+}
+
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    if s == "0" || s == "0s" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -227,6 +271,60 @@ async fn dispatch(command: Command) -> ExitCode {
                 Ok(id) => {
                     println!("{}", id.fingerprint);
                     ExitCode::SUCCESS
+                }
+                Err(e) => finish(Err::<(), _>(e)),
+            }
+        }
+        Command::Bench {
+            config,
+            peer,
+            time,
+            omit,
+            interval,
+            parallel,
+            reverse,
+            bidir,
+            length,
+            congestion,
+            window,
+            json,
+        } => {
+            use xcbench_agent::wire::bench::{BenchProtocol, Direction, TestSpec};
+            let spec = TestSpec {
+                protocol: BenchProtocol::Tcp,
+                direction: if bidir {
+                    Direction::Bidirectional
+                } else if reverse {
+                    Direction::Reverse
+                } else {
+                    Direction::Forward
+                },
+                duration_ms: time.as_millis() as u64,
+                omit_ms: omit.as_millis() as u64,
+                interval_ms: interval.as_millis() as u64,
+                streams: parallel,
+                write_bytes: length,
+                congestion,
+                window_bytes: window,
+            };
+            if let Err(e) = spec.check() {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            let args = xcbench::bench::BenchArgs { config, peer, spec };
+            match xcbench::bench::run(&args, !json, |line| println!("{line}")).await {
+                Ok(report) if json => {
+                    let v = xcbench::bench::render_json(&report);
+                    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    print!("{}", xcbench::bench::render_table(&report));
+                    ExitCode::SUCCESS
+                }
+                Err(xcbench::bench::BenchCliError::Usage(e)) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
                 }
                 Err(e) => finish(Err::<(), _>(e)),
             }

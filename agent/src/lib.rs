@@ -64,6 +64,7 @@ pub struct Agent {
     tcp_listeners: Vec<tokio::net::TcpListener>,
     tls: Option<TlsState>,
     quic_endpoints: Vec<quinn::Endpoint>,
+    bench: Option<Arc<net::bench::BenchServer>>,
 }
 
 impl Agent {
@@ -110,6 +111,7 @@ impl Agent {
         };
         // QUIC is answered at port + 1 of each STAMP address (port 0 stays "any").
         let mut quic_endpoints = Vec::new();
+        let mut bench = None;
         if let (Some(t), true) = (&tls, config.reflector.quic) {
             let crypto = quic_server_crypto(&config, t)?;
             for listen in &config.reflector.listen {
@@ -121,6 +123,17 @@ impl Agent {
                     .map_err(|source| AgentError::Bind { addr, source })?;
                 quic_endpoints.push(endpoint);
             }
+            // Throughput tests: control over QUIC, data on TCP at the first address's port + 2.
+            if let Some(listen) = config.reflector.listen.first() {
+                let mut addr = *listen;
+                if addr.port() != 0 {
+                    addr.set_port(addr.port().wrapping_add(net::bench::DATA_PORT_OFFSET));
+                }
+                bench = Some(
+                    net::bench::BenchServer::bind(addr)
+                        .map_err(|source| AgentError::Bind { addr, source })?,
+                );
+            }
         }
         Ok(Agent {
             config,
@@ -128,6 +141,7 @@ impl Agent {
             tcp_listeners,
             tls,
             quic_endpoints,
+            bench,
         })
     }
 
@@ -145,6 +159,11 @@ impl Agent {
             .iter()
             .filter_map(|e| e.local_addr().ok())
             .collect()
+    }
+
+    /// The throughput-test data port, when this agent answers tests.
+    pub fn bench_port(&self) -> Option<u16> {
+        self.bench.as_ref().map(|b| b.data_port())
     }
 
     /// The fingerprint of this agent's certificate, for peers to pin (with `[tls]` only).
@@ -218,6 +237,7 @@ impl Agent {
                 tcp_tasks.push(tokio::spawn(net::quic::serve(
                     endpoint,
                     quic_counters.clone(),
+                    self.bench.clone(),
                     reflectors_rx.clone(),
                 )));
             }

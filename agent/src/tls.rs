@@ -27,6 +27,8 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCer
 
 /// ALPN of xcbench's QUIC probes.
 pub const ALPN: &[u8] = b"xcbench-probe/1";
+/// ALPN of throughput test control between agents.
+pub const ALPN_BENCH: &[u8] = b"xcbench-bench/1";
 /// File names of a generated key pair inside `tls.dir`.
 pub const CERT_FILE: &str = "agent.crt";
 pub const KEY_FILE: &str = "agent.key";
@@ -262,7 +264,7 @@ pub fn server_crypto(
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())
         .map_err(|e| TlsError::Setup(format!("the agent's key pair: {e}")))?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![ALPN.to_vec(), ALPN_BENCH.to_vec()];
     // quinn's requirement for 0-RTT: unlimited early data (flow control bounds it).
     config.max_early_data_size = u32::MAX;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
@@ -278,6 +280,17 @@ pub fn client_crypto(
     pinned: Option<Fingerprint>,
     ca: Option<Arc<RootCertStore>>,
     resume: bool,
+) -> Result<Arc<QuicClientConfig>, TlsError> {
+    client_crypto_for(identity, pinned, ca, resume, ALPN)
+}
+
+/// [`client_crypto`] for another application protocol (e.g. [`ALPN_BENCH`]).
+pub fn client_crypto_for(
+    identity: &TlsIdentity,
+    pinned: Option<Fingerprint>,
+    ca: Option<Arc<RootCertStore>>,
+    resume: bool,
+    alpn: &[u8],
 ) -> Result<Arc<QuicClientConfig>, TlsError> {
     let provider = provider();
     let ca = ca
@@ -299,7 +312,7 @@ pub fn client_crypto(
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
         .map_err(|e| TlsError::Setup(format!("the agent's key pair: {e}")))?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     if resume {
         config.enable_early_data = true;
         config.resumption = Resumption::in_memory_sessions(16);

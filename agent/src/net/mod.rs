@@ -2,6 +2,7 @@
 //! timestamps, QUIC endpoints (quinn), the host clock and its error estimate, and the tasks
 //! that drive the sans-IO state machines.
 
+pub mod bench;
 pub mod clock;
 pub mod quic;
 pub mod reflector;

@@ -30,6 +30,7 @@ use quinn::{Connection, Endpoint, TransportConfig, VarInt};
 use tokio::sync::{mpsc, watch};
 use xcbench_snapshot::{ProbeKind, Protocol, QuicPath, ReflectorCounters, TimestampSource};
 
+use super::bench::BenchServer;
 use super::clock::now_unix_ns;
 use super::reflector::lock;
 use super::timer::DeadlineTimer;
@@ -91,9 +92,11 @@ pub fn client_config(crypto: Arc<QuicClientConfig>, keep_alive: bool) -> quinn::
 }
 
 /// Accepts QUIC probe connections until `stop` changes.
+/// Connections that negotiated the throughput-test ALPN go to `bench`.
 pub async fn serve(
     endpoint: Endpoint,
     counters: Arc<Mutex<ReflectorCounters>>,
+    bench: Option<Arc<BenchServer>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let per_source: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -117,10 +120,15 @@ pub async fn serve(
             }
             *n += 1;
         }
-        let (counters, per_source, stop) = (counters.clone(), per_source.clone(), stop.clone());
+        let (counters, per_source, stop, bench) = (
+            counters.clone(),
+            per_source.clone(),
+            stop.clone(),
+            bench.clone(),
+        );
         tokio::spawn(async move {
             match incoming.accept() {
-                Ok(connecting) => answer(connecting, from, &counters, stop).await,
+                Ok(connecting) => answer(connecting, from, &counters, bench, stop).await,
                 Err(e) => {
                     lock(&counters).quic_refused += 1;
                     tracing::debug!(%from, error = %e, "quic probe connection refused");
@@ -142,6 +150,7 @@ async fn answer(
     connecting: quinn::Connecting,
     from: SocketAddr,
     counters: &Mutex<ReflectorCounters>,
+    bench: Option<Arc<BenchServer>>,
     mut stop: watch::Receiver<bool>,
 ) {
     // 0.5-RTT: a resumed client is known from its ticket and may be answered at once;
@@ -149,7 +158,7 @@ async fn answer(
     let (conn, established) = match connecting.into_0rtt() {
         Ok(pair) => pair,
         Err(connecting) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
-            Ok(Ok(conn)) => return serve_connection(conn, from, counters, &mut stop).await,
+            Ok(Ok(conn)) => return route(conn, from, counters, bench, &mut stop).await,
             Ok(Err(e)) => return refuse(counters, from, &e.to_string()),
             Err(_) => return refuse(counters, from, "handshake timed out"),
         },
@@ -171,7 +180,31 @@ async fn answer(
             }
         }
     }
-    serve_connection(conn, from, counters, &mut stop).await;
+    route(conn, from, counters, bench, &mut stop).await;
+}
+
+/// Probe connections are answered here; throughput-test control goes to `bench`.
+async fn route(
+    conn: Connection,
+    from: SocketAddr,
+    counters: &Mutex<ReflectorCounters>,
+    bench: Option<Arc<BenchServer>>,
+    stop: &mut watch::Receiver<bool>,
+) {
+    let alpn = conn
+        .handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol);
+    if alpn.as_deref() != Some(crate::tls::ALPN_BENCH) {
+        return serve_connection(conn, from, counters, stop).await;
+    }
+    match bench {
+        Some(b) => super::bench::serve_control(conn, b).await,
+        None => conn.close(
+            VarInt::from_u32(CLOSE_MALFORMED),
+            b"no throughput tests on this agent",
+        ),
+    }
 }
 
 fn refuse(counters: &Mutex<ReflectorCounters>, from: SocketAddr, why: &str) {
@@ -728,7 +761,7 @@ mod tests {
         let addr = endpoint.local_addr().unwrap();
         let counters: Arc<Mutex<ReflectorCounters>> = Arc::default();
         let (stop, rx) = watch::channel(false);
-        tokio::spawn(serve(endpoint, counters.clone(), rx));
+        tokio::spawn(serve(endpoint, counters.clone(), None, rx));
         Responder {
             addr,
             counters,
@@ -893,7 +926,7 @@ mod tests {
             let addr = endpoint.local_addr().unwrap();
             let counters: Arc<Mutex<ReflectorCounters>> = Arc::default();
             let (stop, rx) = watch::channel(false);
-            tokio::spawn(serve(endpoint, counters.clone(), rx));
+            tokio::spawn(serve(endpoint, counters.clone(), None, rx));
             (addr, counters, stop)
         };
         let connect_as = |id: &TlsIdentity, addr, name: &str| {

@@ -1,6 +1,7 @@
 //! Sans-IO probe state machines: bytes and timestamps in, packets and events out. They read
 //! no clock and open no socket, so any timeline can be replayed in a test.
 
+pub mod bench;
 #[cfg(test)]
 mod link;
 pub mod reflector;

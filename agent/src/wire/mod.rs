@@ -1,9 +1,11 @@
 //! Packet formats, pure encode/decode: STAMP (RFC 8762) unauthenticated test packets, their
-//! timestamps and error estimates, and the TCP probe framing. No clock, no socket.
+//! timestamps and error estimates, the TCP/QUIC probe framing, and throughput test control.
+//! No clock, no socket.
 //!
 //! Every decoder returns [`WireError::Truncated`] when it needs more bytes and
 //! [`WireError::Invalid`] when the bytes can never be a valid packet.
 
+pub mod bench;
 pub mod error_estimate;
 pub mod stamp;
 pub mod tcp;

@@ -1,0 +1,592 @@
+//! Throughput tests between two agents (iperf3-like, TCP for now). The answering agent takes
+//! control requests on QUIC connections with ALPN `xcbench-bench/1` (mutual TLS: only a
+//! trusted peer can ask) and data on TCP connections to its data port (the STAMP port + 2),
+//! each opened with the cookie it handed out. The asking side is [`run`] (`xcbench bench`).
+//!
+//! Bulk data moves on blocking sockets, one thread per stream, so the async runtime never
+//! sits between the kernel and the byte counters. A sending stream counts bytes the kernel
+//! accepted; a receiving stream counts bytes delivered to it. Each stream samples its own
+//! counters at interval boundaries ([`Meter`]); both sides exchange their figures at the end.
+//! One test at a time per agent: a second request is refused while one runs.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use quinn::{Connection, RecvStream, SendStream, VarInt};
+
+use super::clock::now_unix_ns;
+use super::reflector::lock;
+use crate::probe::bench::Meter;
+use crate::wire::bench::{
+    cookie_text, parse_cookie, Control, Direction, Hello, IntervalBytes, StreamFigures, TcpEnd,
+    TestSpec, HELLO_LEN,
+};
+use crate::wire::WireError;
+
+/// The data port is the STAMP port + 2 (QUIC has + 1).
+pub const DATA_PORT_OFFSET: u16 = 2;
+/// How long the answering side waits for control messages and data connections.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// A receiving stream gives up this long after the planned end if the sender never closes.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Blocking socket calls wake up at least this often to sample their counters.
+const WAKE: Duration = Duration::from_millis(100);
+
+/// Why a test could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("the peer refused the test: {0}")]
+    Refused(String),
+    #[error("control: {0}")]
+    Control(String),
+    #[error("data connection {addr}: {source}")]
+    Data {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A test accepted by the answering side and waiting for its data connections.
+struct Pending {
+    cookie: [u8; 16],
+    slots: Vec<Option<TcpStream>>,
+}
+
+/// The answering side: its data listener and the one test it may run.
+pub struct BenchServer {
+    data_port: u16,
+    busy: AtomicBool,
+    pending: Mutex<Option<Pending>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl BenchServer {
+    /// Binds the data listener (TCP) and starts taking data connections.
+    pub fn bind(addr: SocketAddr) -> std::io::Result<Arc<BenchServer>> {
+        let listener = TcpListener::bind(addr)?;
+        let server = Arc::new(BenchServer {
+            data_port: listener.local_addr()?.port(),
+            busy: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            arrived: tokio::sync::Notify::new(),
+        });
+        let weak = Arc::downgrade(&server);
+        std::thread::Builder::new()
+            .name("bench-accept".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    let Some(server) = weak.upgrade() else { return };
+                    if let Ok(s) = conn {
+                        // The hello is read on its own thread: a silent client holds no one up.
+                        std::thread::spawn(move || server.handle_data_connection(s));
+                    }
+                }
+            })?;
+        Ok(server)
+    }
+
+    pub fn data_port(&self) -> u16 {
+        self.data_port
+    }
+
+    fn handle_data_connection(&self, mut s: TcpStream) {
+        let from = s.peer_addr().ok();
+        let mut hello = [0u8; HELLO_LEN];
+        let _ = s.set_read_timeout(Some(SETUP_TIMEOUT));
+        let parsed = s
+            .read_exact(&mut hello)
+            .map_err(|e| e.to_string())
+            .and_then(|_| Hello::decode(&hello).map_err(|e| e.to_string()));
+        let hello = match parsed {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(?from, error = %e, "bench data connection closed: no valid hello");
+                return;
+            }
+        };
+        let mut pending = lock(&self.pending);
+        match pending.as_mut() {
+            Some(p) if p.cookie == hello.cookie => {
+                match p.slots.get_mut(usize::from(hello.stream)) {
+                    Some(slot @ None) => {
+                        *slot = Some(s);
+                        self.arrived.notify_one();
+                    }
+                    _ => tracing::warn!(
+                        ?from,
+                        stream = hello.stream,
+                        "bench data connection closed: stream out of range or taken"
+                    ),
+                }
+            }
+            _ => tracing::warn!(?from, "bench data connection closed: unknown cookie"),
+        }
+    }
+}
+
+/// Answers one control connection (ALPN `xcbench-bench/1`) until its test is over.
+pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
+    let from = conn.remote_address();
+    let (mut send, mut recv) = match tokio::time::timeout(SETUP_TIMEOUT, conn.accept_bi()).await {
+        Ok(Ok(s)) => s,
+        _ => return,
+    };
+    match read_control(&mut recv).await {
+        Ok(Control::Request(spec)) => {
+            if let Err(e) = spec.check() {
+                refuse(&mut send, &e).await;
+            } else if server.busy.swap(true, Ordering::AcqRel) {
+                refuse(
+                    &mut send,
+                    "busy: another throughput test is running on this agent",
+                )
+                .await;
+            } else {
+                let result = answer_test(&server, &spec, &mut send).await;
+                *lock(&server.pending) = None;
+                server.busy.store(false, Ordering::Release);
+                if let Err(e) = result {
+                    tracing::warn!(%from, error = %e, "bench test ended early");
+                }
+                let _ = send.finish();
+            }
+        }
+        Ok(other) => refuse(&mut send, &format!("expected a request, got {other:?}")).await,
+        Err(e) => {
+            tracing::warn!(%from, error = %e, "bench control closed");
+            conn.close(VarInt::from_u32(1), b"bad control message");
+            return;
+        }
+    }
+    // The asking side closes once it has read the answer; dropping the connection here
+    // first would discard what is still in flight.
+    let _ = tokio::time::timeout(SETUP_TIMEOUT, conn.closed()).await;
+}
+
+async fn answer_test(
+    server: &BenchServer,
+    spec: &TestSpec,
+    send: &mut SendStream,
+) -> Result<(), BenchError> {
+    let mut cookie = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut cookie)
+        .map_err(|_| BenchError::Setup("no random numbers for a cookie".into()))?;
+    let roles = roles(spec.direction, usize::from(spec.streams));
+    *lock(&server.pending) = Some(Pending {
+        cookie,
+        slots: (0..roles.len()).map(|_| None).collect(),
+    });
+    write_control(
+        send,
+        &Control::Accept {
+            data_port: server.data_port,
+            cookie: cookie_text(&cookie),
+        },
+    )
+    .await?;
+    let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
+    let streams = loop {
+        let notified = server.arrived.notified();
+        {
+            let mut pending = lock(&server.pending);
+            if let Some(p) = pending.as_mut() {
+                if p.slots.iter().all(Option::is_some) {
+                    break p.slots.drain(..).flatten().collect::<Vec<_>>();
+                }
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err(BenchError::Setup(
+                "data connections did not arrive in 10 s".into(),
+            ));
+        }
+    };
+    // The asking side sends on the streams it asked to send on; the rest are ours to send.
+    let ours: Vec<bool> = roles.iter().map(|asker_sends| !asker_sends).collect();
+    let figures = run_streams(streams, &ours, spec, |_| {}).await;
+    write_control(send, &Control::Results { streams: figures }).await?;
+    Ok(())
+}
+
+/// Per data connection: does the asking side send on it? Bidirectional tests use `n`
+/// connections each way.
+fn roles(direction: Direction, n: usize) -> Vec<bool> {
+    match direction {
+        Direction::Forward => vec![true; n],
+        Direction::Reverse => vec![false; n],
+        Direction::Bidirectional => (0..2 * n).map(|i| i < n).collect(),
+    }
+}
+
+async fn refuse(send: &mut SendStream, reason: &str) {
+    let _ = write_control(
+        send,
+        &Control::Refuse {
+            reason: reason.to_owned(),
+        },
+    )
+    .await;
+    let _ = send.finish();
+}
+
+async fn write_control(send: &mut SendStream, msg: &Control) -> Result<(), BenchError> {
+    let mut buf = Vec::new();
+    msg.encode(&mut buf);
+    send.write_all(&buf)
+        .await
+        .map_err(|e| BenchError::Control(e.to_string()))
+}
+
+async fn read_control(recv: &mut RecvStream) -> Result<Control, BenchError> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match Control::decode(&buf) {
+            Ok((msg, _)) => return Ok(msg),
+            Err(WireError::Truncated { .. }) => {}
+            Err(e) => return Err(BenchError::Control(e.to_string())),
+        }
+        match recv.read(&mut chunk).await {
+            Ok(Some(n)) => buf.extend_from_slice(&chunk[..n]),
+            Ok(None) => {
+                return Err(BenchError::Control(
+                    "the peer closed the control stream".into(),
+                ))
+            }
+            Err(e) => return Err(BenchError::Control(e.to_string())),
+        }
+    }
+}
+
+/// Runs every stream on its own thread; `sends[i]` says whether this side sends on stream
+/// `i`. `on_interval` sees each interval as it closes.
+async fn run_streams(
+    streams: Vec<TcpStream>,
+    sends: &[bool],
+    spec: &TestSpec,
+    mut on_interval: impl FnMut((u8, bool, IntervalBytes)),
+) -> Vec<StreamFigures> {
+    if let Some(w) = spec.window_bytes {
+        for s in &streams {
+            let s = socket2::SockRef::from(s);
+            let _ = s.set_send_buffer_size(w as usize);
+            let _ = s.set_recv_buffer_size(w as usize);
+        }
+    }
+    let start = now_unix_ns();
+    let (tx, rx) = mpsc::channel::<(u8, bool, IntervalBytes)>();
+    let mut threads = Vec::new();
+    for (i, (s, &sender)) in streams.into_iter().zip(sends).enumerate() {
+        let (spec, tx) = (spec.clone(), tx.clone());
+        threads.push(std::thread::spawn(move || {
+            let report = |iv: IntervalBytes| {
+                let _ = tx.send((i as u8, sender, iv));
+            };
+            if sender {
+                send_stream(s, i as u8, &spec, start, report)
+            } else {
+                receive_stream(s, i as u8, &spec, start, report)
+            }
+        }));
+    }
+    drop(tx);
+    // Relay intervals as they close while the threads run.
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+    let joiner = std::thread::spawn(move || {
+        let figures: Vec<StreamFigures> =
+            threads.into_iter().filter_map(|t| t.join().ok()).collect();
+        let _ = done_tx.send(());
+        figures
+    });
+    loop {
+        while let Ok(iv) = rx.try_recv() {
+            on_interval(iv);
+        }
+        tokio::select! {
+            _ = &mut done_rx => break,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    while let Ok(iv) = rx.try_recv() {
+        on_interval(iv);
+    }
+    joiner.join().unwrap_or_default()
+}
+
+fn ms(d: u64) -> u64 {
+    d * 1_000_000
+}
+
+fn send_stream(
+    mut s: TcpStream,
+    stream: u8,
+    spec: &TestSpec,
+    start: u64,
+    mut report: impl FnMut(IntervalBytes),
+) -> StreamFigures {
+    let _ = s.set_write_timeout(Some(WAKE));
+    if let Some(cc) = &spec.congestion {
+        if let Err(e) = set_congestion(&s, cc) {
+            tracing::warn!(congestion = %cc, error = %e, "congestion control not set");
+        }
+    }
+    let buf = vec![0u8; spec.write_bytes as usize];
+    let mut meter = Meter::new(
+        start,
+        ms(spec.interval_ms),
+        ms(spec.omit_ms),
+        ms(spec.duration_ms),
+    );
+    let end = start + ms(spec.duration_ms);
+    let mut sent = 0u64;
+    loop {
+        let now = now_unix_ns();
+        if let Some(due) = meter.poll_timeout() {
+            if now >= due {
+                let retrans = tcp_end(&s).map_or(0, |t| t.retransmits);
+                meter.handle_sample(now, sent, retrans);
+                if let Some(iv) = meter.records().last() {
+                    report(*iv);
+                }
+            }
+        }
+        if now >= end {
+            break;
+        }
+        match s.write(&buf) {
+            Ok(n) => sent += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let tcp = tcp_end(&s);
+    let before = meter.records().len();
+    meter.finish(now_unix_ns(), sent, tcp.map_or(0, |t| t.retransmits));
+    for iv in &meter.records()[before..] {
+        report(*iv);
+    }
+    // Wait for the receiver to close, so the connection is not reset under data in flight.
+    let _ = s.set_read_timeout(Some(DRAIN_TIMEOUT));
+    let _ = s.read(&mut [0u8; 1]);
+    StreamFigures {
+        stream,
+        sender: true,
+        intervals: meter.into_records(),
+        tcp,
+    }
+}
+
+fn receive_stream(
+    mut s: TcpStream,
+    stream: u8,
+    spec: &TestSpec,
+    start: u64,
+    mut report: impl FnMut(IntervalBytes),
+) -> StreamFigures {
+    let _ = s.set_read_timeout(Some(WAKE));
+    let mut buf = vec![0u8; (spec.write_bytes as usize).max(128 * 1024)];
+    let mut meter = Meter::new(
+        start,
+        ms(spec.interval_ms),
+        ms(spec.omit_ms),
+        ms(spec.duration_ms),
+    );
+    let give_up = start + ms(spec.duration_ms) + DRAIN_TIMEOUT.as_nanos() as u64;
+    let mut received = 0u64;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => received += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break,
+        }
+        let now = now_unix_ns();
+        if let Some(due) = meter.poll_timeout() {
+            if now >= due {
+                meter.handle_sample(now, received, 0);
+                if let Some(iv) = meter.records().last() {
+                    report(*iv);
+                }
+            }
+        }
+        if now >= give_up {
+            break;
+        }
+    }
+    let before = meter.records().len();
+    meter.finish(now_unix_ns(), received, 0);
+    for iv in &meter.records()[before..] {
+        report(*iv);
+    }
+    StreamFigures {
+        stream,
+        sender: false,
+        intervals: meter.into_records(),
+        tcp: None,
+    }
+}
+
+fn set_congestion(s: &TcpStream, name: &str) -> std::io::Result<()> {
+    // SAFETY: setsockopt reads `name.len()` bytes from a live buffer.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// TCP_INFO of a sending socket.
+fn tcp_end(s: &TcpStream) -> Option<TcpEnd> {
+    // SAFETY: getsockopt writes at most `len` bytes into a zeroed tcp_info we own.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then(|| TcpEnd {
+        retransmits: u64::from(info.tcpi_total_retrans),
+        snd_cwnd_bytes: u64::from(info.tcpi_snd_cwnd) * u64::from(info.tcpi_snd_mss),
+        srtt_us: u64::from(info.tcpi_rtt),
+        delivery_rate_bytes_per_second: info.tcpi_delivery_rate,
+        rwnd_limited_us: info.tcpi_rwnd_limited,
+        sndbuf_limited_us: info.tcpi_sndbuf_limited,
+        busy_us: info.tcpi_busy_time,
+    })
+}
+
+/// What the asking side learned.
+#[derive(Debug, Clone)]
+pub struct BenchReport {
+    pub spec: TestSpec,
+    /// Data connections: (local, remote) addresses, by stream index.
+    pub connections: Vec<(SocketAddr, SocketAddr)>,
+    /// This side's figures per stream.
+    pub local: Vec<StreamFigures>,
+    /// The answering side's figures per stream.
+    pub remote: Vec<StreamFigures>,
+    /// When the data started (Unix ns).
+    pub started_unix_ns: u64,
+}
+
+/// Asks the peer behind `control` for a test, runs this side's streams and collects both
+/// sides' figures. `data_ip` is where the peer's data port is. `on_interval` sees this side's
+/// intervals as they close: (stream, this side sends, figures).
+pub async fn run(
+    control: Connection,
+    data_ip: std::net::IpAddr,
+    spec: TestSpec,
+    on_interval: impl FnMut((u8, bool, IntervalBytes)),
+) -> Result<BenchReport, BenchError> {
+    let (mut send, mut recv) = control
+        .open_bi()
+        .await
+        .map_err(|e| BenchError::Control(e.to_string()))?;
+    write_control(&mut send, &Control::Request(spec.clone())).await?;
+    let (port, cookie) = match read_control(&mut recv).await? {
+        Control::Accept { data_port, cookie } => (
+            data_port,
+            parse_cookie(&cookie)
+                .ok_or_else(|| BenchError::Control(format!("cookie {cookie:?}")))?,
+        ),
+        Control::Refuse { reason } => return Err(BenchError::Refused(reason)),
+        other => {
+            return Err(BenchError::Control(format!(
+                "expected accept, got {other:?}"
+            )))
+        }
+    };
+    let addr = SocketAddr::new(data_ip, port);
+    let roles = roles(spec.direction, usize::from(spec.streams));
+    let mut streams = Vec::with_capacity(roles.len());
+    let mut connections = Vec::with_capacity(roles.len());
+    for i in 0..roles.len() {
+        let s = connect_data(addr, &spec).map_err(|source| BenchError::Data { addr, source })?;
+        let mut hello = Vec::with_capacity(HELLO_LEN);
+        Hello {
+            stream: i as u8,
+            cookie,
+        }
+        .encode(&mut hello);
+        (&s).write_all(&hello)
+            .map_err(|source| BenchError::Data { addr, source })?;
+        connections.push((s.local_addr().unwrap_or(addr), addr));
+        streams.push(s);
+    }
+    let started_unix_ns = now_unix_ns();
+    let local = run_streams(streams, &roles, &spec, on_interval).await;
+    write_control(
+        &mut send,
+        &Control::Results {
+            streams: local.clone(),
+        },
+    )
+    .await?;
+    let _ = send.finish();
+    let remote =
+        match tokio::time::timeout(SETUP_TIMEOUT + DRAIN_TIMEOUT, read_control(&mut recv)).await {
+            Ok(Ok(Control::Results { streams })) => streams,
+            Ok(Ok(other)) => {
+                return Err(BenchError::Control(format!(
+                    "expected results, got {other:?}"
+                )))
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(BenchError::Control("no results from the peer".into())),
+        };
+    control.close(VarInt::from_u32(0), b"done");
+    Ok(BenchReport {
+        spec,
+        connections,
+        local,
+        remote,
+        started_unix_ns,
+    })
+}
+
+fn connect_data(addr: SocketAddr, spec: &TestSpec) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if let Some(w) = spec.window_bytes {
+        socket.set_send_buffer_size(w as usize)?;
+        socket.set_recv_buffer_size(w as usize)?;
+    }
+    socket.connect_timeout(&addr.into(), SETUP_TIMEOUT)?;
+    Ok(socket.into())
+}

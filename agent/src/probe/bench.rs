@@ -1,0 +1,172 @@
+//! Throughput accounting, sans-IO: cumulative byte counts sampled at interval boundaries
+//! become per-interval figures (the warm-up marked omitted), and a side's figures become the
+//! totals a person reads: bytes and bits per second over the counted time.
+
+use crate::wire::bench::{IntervalBytes, StreamFigures};
+
+/// One stream's interval clock and counters.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    start_ns: u64,
+    interval_ns: u64,
+    omit_ns: u64,
+    end_ns: u64,
+    next_ns: Option<u64>,
+    last_ns: u64,
+    last_bytes: u64,
+    last_retransmits: u64,
+    records: Vec<IntervalBytes>,
+}
+
+impl Meter {
+    /// A test that starts at `start_ns` and is meant to last `duration_ns`.
+    pub fn new(start_ns: u64, interval_ns: u64, omit_ns: u64, duration_ns: u64) -> Meter {
+        let interval_ns = interval_ns.max(1);
+        Meter {
+            start_ns,
+            interval_ns,
+            omit_ns,
+            end_ns: start_ns + duration_ns,
+            next_ns: Some(start_ns + interval_ns.min(duration_ns.max(1))),
+            last_ns: start_ns,
+            last_bytes: 0,
+            last_retransmits: 0,
+            records: Vec::new(),
+        }
+    }
+
+    /// When the next interval closes (absolute ns); `None` once the planned time is over.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.next_ns
+    }
+
+    /// Closes the interval at `now` with the stream's cumulative bytes and retransmits.
+    pub fn handle_sample(&mut self, now: u64, bytes: u64, retransmits: u64) {
+        if now <= self.last_ns {
+            return;
+        }
+        let rel = |t: u64| (t - self.start_ns) / 1_000_000;
+        self.records.push(IntervalBytes {
+            start_ms: rel(self.last_ns),
+            end_ms: rel(now),
+            bytes: bytes.saturating_sub(self.last_bytes),
+            retransmits: retransmits.saturating_sub(self.last_retransmits),
+            // An interval that begins inside the warm-up is left out whole.
+            omitted: self.last_ns - self.start_ns < self.omit_ns,
+        });
+        self.last_ns = now;
+        self.last_bytes = bytes;
+        self.last_retransmits = retransmits;
+        self.next_ns = match self.next_ns {
+            Some(_) if now >= self.end_ns => None,
+            Some(n) => {
+                let mut next = n;
+                while next <= now {
+                    next += self.interval_ns;
+                }
+                Some(next.min(self.end_ns))
+            }
+            None => None,
+        };
+    }
+
+    /// The last sample after the planned end (a receiver drains what was in flight).
+    pub fn finish(&mut self, now: u64, bytes: u64, retransmits: u64) {
+        if bytes > self.last_bytes || retransmits > self.last_retransmits {
+            self.handle_sample(now.max(self.last_ns + 1), bytes, retransmits);
+        }
+        self.next_ns = None;
+    }
+
+    pub fn records(&self) -> &[IntervalBytes] {
+        &self.records
+    }
+
+    pub fn into_records(self) -> Vec<IntervalBytes> {
+        self.records
+    }
+}
+
+/// Totals over the counted (not omitted) intervals of some streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub bytes: u64,
+    /// Counted time: from the end of the warm-up to the last interval's end.
+    pub seconds: f64,
+    pub bits_per_second: f64,
+    pub retransmits: u64,
+    /// First and last counted instants since the start (s).
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// Sums the counted intervals of `streams` (all sending or all receiving).
+pub fn totals<'a>(streams: impl IntoIterator<Item = &'a StreamFigures>) -> Totals {
+    let mut t = Totals::default();
+    let (mut start, mut end) = (u64::MAX, 0u64);
+    for s in streams {
+        for i in s.intervals.iter().filter(|i| !i.omitted) {
+            t.bytes += i.bytes;
+            t.retransmits += i.retransmits;
+            start = start.min(i.start_ms);
+            end = end.max(i.end_ms);
+        }
+    }
+    if end > start {
+        t.start_s = start as f64 / 1e3;
+        t.end_s = end as f64 / 1e3;
+        t.seconds = t.end_s - t.start_s;
+        t.bits_per_second = t.bytes as f64 * 8.0 / t.seconds;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn intervals_follow_the_clock_and_the_warm_up_is_omitted() {
+        let start = 5_000 * MS;
+        let mut m = Meter::new(start, 1_000 * MS, 1_000 * MS, 3_000 * MS);
+        let mut bytes = 0;
+        while let Some(t) = m.poll_timeout() {
+            bytes += 100;
+            // Samples arrive a little late, as a thread's wake-up would.
+            m.handle_sample(t + 2 * MS, bytes, bytes / 100);
+        }
+        m.finish(start + 3_050 * MS, bytes + 7, bytes / 100);
+        let r = m.records();
+        assert_eq!(r.len(), 4, "{r:?}");
+        assert_eq!((r[0].start_ms, r[0].end_ms, r[0].omitted), (0, 1002, true));
+        assert_eq!(
+            (r[1].start_ms, r[1].end_ms, r[1].omitted),
+            (1002, 2002, false)
+        );
+        assert_eq!((r[2].end_ms, r[2].bytes, r[2].retransmits), (3002, 100, 1));
+        assert_eq!((r[3].end_ms, r[3].bytes), (3050, 7), "the drained tail");
+        let s = StreamFigures {
+            stream: 0,
+            sender: false,
+            intervals: r.to_vec(),
+            tcp: None,
+        };
+        let t = totals([&s]);
+        assert_eq!(t.bytes, 207);
+        assert!((t.seconds - 2.048).abs() < 1e-9, "{t:?}");
+        assert!((t.bits_per_second - 207.0 * 8.0 / 2.048).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_late_wake_up_skips_no_bytes() {
+        let mut m = Meter::new(0, 100 * MS, 0, 1_000 * MS);
+        m.handle_sample(350 * MS, 35, 0);
+        assert_eq!(m.poll_timeout(), Some(400 * MS));
+        m.handle_sample(1_000 * MS, 100, 0);
+        assert_eq!(m.poll_timeout(), None);
+        let sum: u64 = m.records().iter().map(|r| r.bytes).sum();
+        assert_eq!(sum, 100);
+    }
+}

@@ -1,0 +1,504 @@
+//! `xcbench bench PEER`: the one-shot throughput test a person runs by hand against a peer
+//! agent named in `agent.toml`. Live interval lines while it runs, then a table with both
+//! ends' figures (bytes the sender's kernel accepted, bytes delivered to the receiving
+//! application), or `--json` shaped like iperf3's output where the fields map.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use xcbench_agent::net::bench::{BenchError, BenchReport};
+use xcbench_agent::probe::bench::{totals, Totals};
+use xcbench_agent::tls;
+use xcbench_agent::wire::bench::{
+    BenchProtocol, Direction, IntervalBytes, StreamFigures, TestSpec,
+};
+use xcbench_agent::AgentConfig;
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    pub config: PathBuf,
+    pub peer: String,
+    pub spec: TestSpec,
+}
+
+/// Why the command failed; `Usage` exits with 2.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchCliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    #[error("{0}")]
+    Connect(String),
+}
+
+impl From<xcbench_agent::ConfigError> for BenchCliError {
+    fn from(e: xcbench_agent::ConfigError) -> Self {
+        BenchCliError::Usage(e.to_string())
+    }
+}
+
+/// Runs the test; `out` receives live interval lines (none with `live = false`).
+pub async fn run(
+    args: &BenchArgs,
+    live: bool,
+    mut out: impl FnMut(&str),
+) -> Result<BenchReport, BenchCliError> {
+    let config = AgentConfig::load(&args.config)?;
+    let file = args.config.display();
+    let Some(t) = &config.tls else {
+        return Err(BenchCliError::Usage(format!(
+            "{file}: tls is not set: throughput tests run over the agents' authenticated QUIC channel"
+        )));
+    };
+    let Some(peer) = config
+        .peers
+        .iter()
+        .find(|p| p.identity.id.as_str() == args.peer)
+    else {
+        let known: Vec<&str> = config
+            .peers
+            .iter()
+            .map(|p| p.identity.id.as_str())
+            .collect();
+        return Err(BenchCliError::Usage(format!(
+            "peer {:?} is not in {file}: must be one of {}",
+            args.peer,
+            known.join(", ")
+        )));
+    };
+    if peer.fingerprint.is_none() && t.ca.is_none() {
+        return Err(BenchCliError::Usage(format!(
+            "{file}: peer {:?} has no fingerprint and tls.ca is not set: nothing to trust it by",
+            args.peer
+        )));
+    }
+    let setup = |e: tls::TlsError| BenchCliError::Usage(e.to_string());
+    let identity = tls::TlsIdentity::load(&t.key, config.identity.id.as_str()).map_err(setup)?;
+    let ca =
+        t.ca.as_deref()
+            .map(tls::load_ca)
+            .transpose()
+            .map_err(setup)?;
+    let crypto = tls::client_crypto_for(&identity, peer.fingerprint, ca, false, tls::ALPN_BENCH)
+        .map_err(setup)?;
+    let bind: SocketAddr = if peer.quic_address.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let endpoint =
+        quinn::Endpoint::client(bind).map_err(|e| BenchCliError::Connect(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(crypto);
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    client.transport_config(Arc::new(transport));
+    let connecting = endpoint
+        .connect_with(client, peer.quic_address, &tls::server_name(&args.peer))
+        .map_err(|e| BenchCliError::Connect(e.to_string()))?;
+    let conn = tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .map_err(|_| BenchCliError::Connect(format!("{}: no answer in 10 s", peer.quic_address)))?
+        .map_err(|e| BenchCliError::Connect(format!("{}: {e}", peer.quic_address)))?;
+    if live {
+        out(&format!(
+            "Connecting to {} ({}, data on {}): tcp, {} stream{}, {}, {:.1} s, omitting {:.1} s",
+            args.peer,
+            peer.quic_address,
+            peer.address.ip(),
+            args.spec.streams,
+            if args.spec.streams == 1 { "" } else { "s" },
+            direction_text(args.spec.direction),
+            args.spec.duration_ms as f64 / 1e3,
+            args.spec.omit_ms as f64 / 1e3,
+        ));
+        out(&format!(
+            "{:<6} {:<18} {:>12} {:>16} {:>6}",
+            "[ ID]", "Interval", "Transfer", "Bitrate", "Retr"
+        ));
+    }
+    let per_role = usize::from(args.spec.streams);
+    let mut seen: BTreeMap<u8, usize> = BTreeMap::new();
+    let mut pending: BTreeMap<(bool, usize), Vec<IntervalBytes>> = BTreeMap::new();
+    let bidir = args.spec.direction == Direction::Bidirectional;
+    let report = xcbench_agent::net::bench::run(
+        conn,
+        peer.address.ip(),
+        args.spec.clone(),
+        |(stream, sender, iv)| {
+            if !live {
+                return;
+            }
+            let k = seen.entry(stream).or_default();
+            let slot = pending.entry((sender, *k)).or_default();
+            *k += 1;
+            slot.push(iv);
+            if slot.len() == per_role {
+                let lines = std::mem::take(slot);
+                let sum = IntervalBytes {
+                    start_ms: lines.iter().map(|i| i.start_ms).min().unwrap_or(0),
+                    end_ms: lines.iter().map(|i| i.end_ms).max().unwrap_or(0),
+                    bytes: lines.iter().map(|i| i.bytes).sum(),
+                    retransmits: lines.iter().map(|i| i.retransmits).sum(),
+                    omitted: lines.iter().all(|i| i.omitted),
+                };
+                let id = if per_role == 1 {
+                    format!("[{:>3}]", stream)
+                } else {
+                    "[SUM]".to_owned()
+                };
+                let role = match (bidir, sender) {
+                    (false, _) => "",
+                    (true, true) => " TX",
+                    (true, false) => " RX",
+                };
+                out(&(interval_line(&id, &sum, sender) + role));
+            }
+        },
+    )
+    .await?;
+    endpoint.wait_idle().await;
+    Ok(report)
+}
+
+fn direction_text(d: Direction) -> &'static str {
+    match d {
+        Direction::Forward => "this agent sends",
+        Direction::Reverse => "the peer sends (reverse)",
+        Direction::Bidirectional => "both send (bidirectional)",
+    }
+}
+
+/// `112 MBytes` (binary prefixes, as iperf3 prints transfers).
+pub fn bytes_text(b: u64) -> String {
+    let b = b as f64;
+    match b {
+        b if b >= 1024.0 * 1024.0 * 1024.0 => {
+            format!("{:.2} GBytes", b / (1024.0 * 1024.0 * 1024.0))
+        }
+        b if b >= 1024.0 * 1024.0 => format!("{:.1} MBytes", b / (1024.0 * 1024.0)),
+        b if b >= 1024.0 => format!("{:.1} KBytes", b / 1024.0),
+        b => format!("{b:.0} Bytes"),
+    }
+}
+
+/// `941 Mbits/sec` (decimal prefixes).
+pub fn rate_text(bps: f64) -> String {
+    match bps {
+        r if r >= 1e9 => format!("{:.2} Gbits/sec", r / 1e9),
+        r if r >= 1e6 => format!("{:.1} Mbits/sec", r / 1e6),
+        r if r >= 1e3 => format!("{:.1} Kbits/sec", r / 1e3),
+        r => format!("{r:.0} bits/sec"),
+    }
+}
+
+fn interval_line(id: &str, iv: &IntervalBytes, sender: bool) -> String {
+    let secs = (iv.end_ms - iv.start_ms) as f64 / 1e3;
+    let bps = if secs > 0.0 {
+        iv.bytes as f64 * 8.0 / secs
+    } else {
+        0.0
+    };
+    format!(
+        "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {:>6}{}",
+        id,
+        iv.start_ms as f64 / 1e3,
+        iv.end_ms as f64 / 1e3,
+        bytes_text(iv.bytes),
+        rate_text(bps),
+        if sender {
+            iv.retransmits.to_string()
+        } else {
+            String::new()
+        },
+        if iv.omitted { "  (omitted)" } else { "" },
+    )
+}
+
+/// One direction of a test: who sent, and each side's streams for it.
+struct Flow<'a> {
+    label: &'static str,
+    sender: Vec<&'a StreamFigures>,
+    receiver: Vec<&'a StreamFigures>,
+}
+
+fn pick(v: &[StreamFigures], sender: bool) -> Vec<&StreamFigures> {
+    v.iter().filter(|s| s.sender == sender).collect()
+}
+
+fn flows(r: &BenchReport) -> Vec<Flow<'_>> {
+    // Stream i's sending side pairs with stream i's receiving side at the other end.
+    let forward = Flow {
+        label: "this agent -> peer",
+        sender: pick(&r.local, true),
+        receiver: pick(&r.remote, false),
+    };
+    let reverse = Flow {
+        label: "peer -> this agent",
+        sender: pick(&r.remote, true),
+        receiver: pick(&r.local, false),
+    };
+    match r.spec.direction {
+        Direction::Forward => vec![forward],
+        Direction::Reverse => vec![reverse],
+        Direction::Bidirectional => vec![forward, reverse],
+    }
+}
+
+/// The final table: per stream and summed, sender and receiver rows per direction, then
+/// the senders' TCP_INFO and how the figures were obtained.
+pub fn render_table(r: &BenchReport) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -"
+    );
+    for f in flows(r) {
+        let _ = writeln!(t, "{}:", f.label);
+        let _ = writeln!(
+            t,
+            "{:<6} {:<18} {:>12} {:>16} {:>6}",
+            "[ ID]", "Interval", "Transfer", "Bitrate", "Retr"
+        );
+        let row = |t: &mut String, id: &str, x: &Totals, role: &str, sender: bool| {
+            let _ = writeln!(
+                t,
+                "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {:>6}  {role}",
+                id,
+                x.start_s,
+                x.end_s,
+                bytes_text(x.bytes),
+                rate_text(x.bits_per_second),
+                if sender {
+                    x.retransmits.to_string()
+                } else {
+                    String::new()
+                },
+            );
+        };
+        for (s, rcv) in f.sender.iter().zip(&f.receiver) {
+            let id = format!("[{:>3}]", s.stream);
+            row(&mut t, &id, &totals([*s]), "sender", true);
+            row(&mut t, &id, &totals([*rcv]), "receiver", false);
+        }
+        if f.sender.len() > 1 {
+            row(
+                &mut t,
+                "[SUM]",
+                &totals(f.sender.iter().copied()),
+                "sender",
+                true,
+            );
+            row(
+                &mut t,
+                "[SUM]",
+                &totals(f.receiver.iter().copied()),
+                "receiver",
+                false,
+            );
+        }
+        for s in &f.sender {
+            if let Some(tcp) = s.tcp {
+                let busy = tcp.busy_us.max(1) as f64;
+                let _ = writeln!(
+                    t,
+                    "[{:>3}] sender TCP_INFO: cwnd {}, srtt {:.3} ms, delivery rate {}, limited by receive window {:.0}% / send buffer {:.0}% of busy time",
+                    s.stream,
+                    bytes_text(tcp.snd_cwnd_bytes),
+                    tcp.srtt_us as f64 / 1e3,
+                    rate_text(tcp.delivery_rate_bytes_per_second as f64 * 8.0),
+                    tcp.rwnd_limited_us as f64 * 100.0 / busy,
+                    tcp.sndbuf_limited_us as f64 * 100.0 / busy,
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        t,
+        "sender = bytes the sending kernel accepted; receiver = bytes delivered to the receiving application; \
+         both over the intervals after the omitted warm-up ({:.1} s), each side by its own clock.",
+        r.spec.omit_ms as f64 / 1e3
+    );
+    t
+}
+
+fn sum_json(x: &Totals, sender: bool) -> Value {
+    json!({
+        "start": x.start_s,
+        "end": x.end_s,
+        "seconds": x.seconds,
+        "bytes": x.bytes,
+        "bits_per_second": x.bits_per_second,
+        "retransmits": if sender { Some(x.retransmits) } else { None },
+        "sender": sender,
+    })
+}
+
+/// iperf3-shaped JSON: `start`, `intervals` (this side's), `end` with `sum_sent` and
+/// `sum_received` (and `_bidir_reverse` for the peer's direction of a bidirectional test).
+pub fn render_json(r: &BenchReport) -> Value {
+    let connected: Vec<Value> = r
+        .connections
+        .iter()
+        .enumerate()
+        .map(|(i, (l, p))| {
+            json!({"socket": i, "local_host": l.ip().to_string(), "local_port": l.port(),
+                   "remote_host": p.ip().to_string(), "remote_port": p.port()})
+        })
+        .collect();
+    let n = r.local.iter().map(|s| s.intervals.len()).max().unwrap_or(0);
+    let intervals: Vec<Value> = (0..n)
+        .map(|k| {
+            let streams: Vec<Value> = r
+                .local
+                .iter()
+                .filter_map(|s| s.intervals.get(k).map(|iv| (s, iv)))
+                .map(|(s, iv)| {
+                    let secs = (iv.end_ms - iv.start_ms) as f64 / 1e3;
+                    json!({"socket": s.stream, "start": iv.start_ms as f64 / 1e3, "end": iv.end_ms as f64 / 1e3,
+                           "seconds": secs, "bytes": iv.bytes,
+                           "bits_per_second": if secs > 0.0 { iv.bytes as f64 * 8.0 / secs } else { 0.0 },
+                           "retransmits": if s.sender { Some(iv.retransmits) } else { None },
+                           "omitted": iv.omitted, "sender": s.sender})
+                })
+                .collect();
+            json!({"streams": streams})
+        })
+        .collect();
+    let mut end = serde_json::Map::new();
+    for (i, f) in flows(r).iter().enumerate() {
+        let suffix = if i == 0 { "" } else { "_bidir_reverse" };
+        end.insert(
+            format!("sum_sent{suffix}"),
+            sum_json(&totals(f.sender.iter().copied()), true),
+        );
+        end.insert(
+            format!("sum_received{suffix}"),
+            sum_json(&totals(f.receiver.iter().copied()), false),
+        );
+    }
+    let streams: Vec<Value> = flows(r)
+        .iter()
+        .flat_map(|f| {
+            f.sender.iter().zip(&f.receiver).map(|(s, rcv)| {
+                json!({"sender": sum_json(&totals([*s]), true), "receiver": sum_json(&totals([*rcv]), false),
+                       "tcp_info": s.tcp})
+            })
+        })
+        .collect();
+    end.insert("streams".into(), Value::Array(streams));
+    json!({
+        "start": {
+            "version": concat!("xcbench ", env!("CARGO_PKG_VERSION")),
+            "connected": connected,
+            "timestamp": {"timesecs": r.started_unix_ns / 1_000_000_000},
+            "test_start": {
+                "protocol": match r.spec.protocol { BenchProtocol::Tcp => "TCP" },
+                "num_streams": r.spec.streams,
+                "blksize": r.spec.write_bytes,
+                "omit": r.spec.omit_ms as f64 / 1e3,
+                "duration": r.spec.duration_ms as f64 / 1e3,
+                "reverse": u8::from(r.spec.direction == Direction::Reverse),
+                "bidir": u8::from(r.spec.direction == Direction::Bidirectional),
+                "congestion": r.spec.congestion,
+            },
+        },
+        "intervals": intervals,
+        "end": Value::Object(end),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xcbench_agent::wire::bench::TcpEnd;
+
+    fn figures(sender: bool, per_s: u64) -> StreamFigures {
+        StreamFigures {
+            stream: 0,
+            sender,
+            intervals: (0..3)
+                .map(|k| IntervalBytes {
+                    start_ms: k * 1000,
+                    end_ms: (k + 1) * 1000,
+                    bytes: per_s,
+                    retransmits: if sender { k } else { 0 },
+                    omitted: k == 0,
+                })
+                .collect(),
+            tcp: sender.then_some(TcpEnd {
+                retransmits: 3,
+                snd_cwnd_bytes: 1 << 20,
+                srtt_us: 2100,
+                delivery_rate_bytes_per_second: 25_000_000,
+                rwnd_limited_us: 0,
+                sndbuf_limited_us: 500_000,
+                busy_us: 3_000_000,
+            }),
+        }
+    }
+
+    fn report() -> BenchReport {
+        BenchReport {
+            spec: TestSpec {
+                protocol: BenchProtocol::Tcp,
+                direction: Direction::Forward,
+                duration_ms: 3000,
+                omit_ms: 1000,
+                interval_ms: 1000,
+                streams: 1,
+                write_bytes: 131072,
+                congestion: None,
+                window_bytes: None,
+            },
+            connections: vec![(
+                "198.18.1.1:40000".parse().unwrap(),
+                "198.18.2.1:864".parse().unwrap(),
+            )],
+            local: vec![figures(true, 25_000_000)],
+            remote: vec![figures(false, 24_999_000)],
+            started_unix_ns: 1_700_000_000_000_000_000,
+        }
+    }
+
+    fn check_golden(name: &str, text: &str) {
+        let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, text).unwrap();
+        }
+        let want =
+            std::fs::read_to_string(&path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
+        assert_eq!(
+            text, want,
+            "{name} changed; review, then XCBENCH_UPDATE_GOLDEN=1"
+        );
+    }
+
+    #[test]
+    fn golden_table_and_json() {
+        let r = report();
+        check_golden("bench_table.txt", &render_table(&r));
+        check_golden(
+            "bench.json",
+            &(serde_json::to_string_pretty(&render_json(&r)).unwrap() + "\n"),
+        );
+        let j = render_json(&r);
+        // 2 counted seconds of 25 MB each way: 200 Mbit/s.
+        assert_eq!(j["end"]["sum_sent"]["bits_per_second"], 200e6);
+        assert_eq!(j["end"]["sum_received"]["bytes"], 2 * 24_999_000);
+        assert_eq!(j["end"]["sum_sent"]["retransmits"], 3);
+    }
+
+    #[test]
+    fn units_read_like_iperf3() {
+        assert_eq!(bytes_text(117_440_512), "112.0 MBytes");
+        assert_eq!(rate_text(941e6), "941.0 Mbits/sec");
+        assert_eq!(rate_text(9.41e9), "9.41 Gbits/sec");
+    }
+}

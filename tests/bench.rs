@@ -1,0 +1,194 @@
+//! `xcbench bench` end to end on loopback with the real binary: a peer agent answers, the
+//! command asks; both ends' byte counts must agree exactly, strangers and a second
+//! concurrent test are refused, and garbage on the data port disturbs nothing.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::*;
+
+struct Peer {
+    dir: TempDir,
+    _agent: Proc,
+    port: u16,
+    fingerprint: String,
+}
+
+/// An agent "oci" answering tests, trusting the client identities `allow` names.
+fn peer(allow: &[&str]) -> Peer {
+    let dir = TempDir::new("bench");
+    let fingerprint = tls_identity(&dir, "oci");
+    let clients: Vec<String> = allow.iter().map(|id| tls_identity(&dir, id)).collect();
+    let clients: Vec<&str> = clients.iter().map(String::as_str).collect();
+    // STAMP port, + 1 QUIC, + 2 data: find three free in a row.
+    let port = (0..100)
+        .map(|_| free_udp_port_pair())
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", p + 2)).is_ok())
+        .expect("free ports");
+    let cfg = dir.write(
+        "oci.toml",
+        &format!(
+            "[agent]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\n\n[reflector]\nlisten = [\"127.0.0.1:{port}\"]\n{}",
+            tls_section(&dir, "oci", &clients)
+        ),
+    );
+    let agent = Proc::spawn(
+        "oci agent",
+        Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
+    );
+    wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port + 2)).ok()
+    })
+    .expect("bench data port up");
+    Peer {
+        dir,
+        _agent: agent,
+        port,
+        fingerprint,
+    }
+}
+
+/// `xcbench bench` as client `id` against the peer.
+fn bench(p: &Peer, id: &str, args: &[&str]) -> Output {
+    let cfg = p.dir.write(
+        &format!("{id}.toml"),
+        &format!(
+            "[agent]\nid = \"{id}\"\ncloud = \"azure\"\nregion = \"r\"\n\n[reflector]\nlisten = []\n{}\n[[peers]]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"127.0.0.1:{}\"\nfingerprint = \"{}\"\n",
+            tls_section(&p.dir, id, &[]),
+            p.port,
+            p.fingerprint
+        ),
+    );
+    Command::new(BIN)
+        .args(["bench", "--config"])
+        .arg(&cfg)
+        .arg("oci")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON only on stdout")
+}
+
+#[test]
+fn both_ends_count_the_same_bytes_each_way() {
+    let p = peer(&["az"]);
+    for (args, flows) in [
+        (&["-t", "2s", "--json"][..], 1),
+        (&["-t", "2s", "-P", "2", "-R", "--json"][..], 1),
+        (
+            &["-t", "2s", "-P", "2", "--bidir", "-O", "500ms", "--json"][..],
+            2,
+        ),
+    ] {
+        let v = json(&bench(&p, "az", args));
+        let end = &v["end"];
+        for suffix in ["", "_bidir_reverse"].iter().take(flows) {
+            let sent = &end[format!("sum_sent{suffix}")];
+            let received = &end[format!("sum_received{suffix}")];
+            let bytes = sent["bytes"].as_u64().unwrap();
+            assert!(bytes > 10_000_000, "{args:?}: {sent}");
+            // Totals leave out the warm-up; without one every byte is in both totals.
+            if !args.contains(&"-O") {
+                assert_eq!(received["bytes"].as_u64(), Some(bytes), "{args:?}: {end}");
+            }
+            let rate = received["bits_per_second"].as_f64().unwrap();
+            assert!(rate > 1e8, "{args:?}: {rate}");
+        }
+        // Per stream too: what the kernel took on one end reached the other's application.
+        for s in end["streams"].as_array().unwrap() {
+            let (a, b) = (&s["sender"]["bytes"], &s["receiver"]["bytes"]);
+            assert!(a.as_u64().unwrap() > 0);
+            if !args.contains(&"-O") {
+                assert_eq!(a, b, "{args:?}: {s}");
+            }
+        }
+        let intervals = v["intervals"].as_array().unwrap();
+        assert!(
+            (2..=4).contains(&intervals.len()),
+            "{args:?}: {} intervals",
+            intervals.len()
+        );
+    }
+}
+
+#[test]
+fn live_lines_and_table_name_both_ends() {
+    let p = peer(&["az"]);
+    let out = bench(&p, "az", &["-t", "1s", "-i", "500ms"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Connecting to oci"), "{text}");
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("[  0]") && l.contains("bits/sec"))
+            .count()
+            >= 3,
+        "{text}"
+    );
+    assert!(
+        text.contains(" sender") && text.contains(" receiver"),
+        "{text}"
+    );
+    assert!(text.contains("sender TCP_INFO: cwnd"), "{text}");
+}
+
+#[test]
+fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
+    let p = peer(&["az", "az-2"]);
+    // A client the peer does not trust is refused in the handshake.
+    let out = bench(&p, "mallory", &["-t", "1s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Garbage on the data port is closed without an answer.
+    let mut junk = std::net::TcpStream::connect(("127.0.0.1", p.port + 2)).unwrap();
+    std::io::Write::write_all(&mut junk, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    junk.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(
+        std::io::Read::read(&mut junk, &mut [0u8; 16]).unwrap_or(0),
+        0
+    );
+    // One test at a time: a second, concurrent one is refused with the reason.
+    let first = std::thread::scope(|s| {
+        let first = s.spawn(|| bench(&p, "az", &["-t", "3s", "--json"]));
+        std::thread::sleep(Duration::from_millis(1000));
+        let second = bench(&p, "az-2", &["-t", "1s"]);
+        assert_eq!(second.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&second.stderr);
+        assert!(err.contains("refused the test: busy"), "{err}");
+        first.join().unwrap()
+    });
+    json(&first);
+    // Asking for a peer the config does not name is a usage error.
+    let out = bench(&p, "az", &["-t", "1s"]);
+    assert!(out.status.success());
+    let cfg = p.dir.path().join("az.toml");
+    let out = Command::new(BIN)
+        .args(["bench", "--config"])
+        .arg(&cfg)
+        .arg("nobody")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("peer \"nobody\" is not in"));
+    let _: SocketAddr = ([127, 0, 0, 1], p.port).into();
+}
