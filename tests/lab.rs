@@ -763,3 +763,84 @@ fn quic_under_loss_recovers_streams_and_loses_datagrams() {
     assert!(rr_max >= 0.004, "rr max {rr_max}: no resend visible");
     assert!(quic("xcbench_quic_lost_packets_total", "rr", &[]) >= 1.0);
 }
+
+#[test]
+fn tcp_throughput_fills_a_rate_limited_link() {
+    let Some(_g) = lab_ok() else { return };
+    let lab = Lab::up("xbench", &["delay=5ms", "rate=200mbit"]);
+    let dir = TempDir::new("xbench");
+    let (fp_az, fp_oci) = (tls_identity(&dir, "az"), tls_identity(&dir, "oci"));
+    let oci: SocketAddr = "198.18.2.1:862".parse().unwrap();
+    let rcfg = dir.write(
+        "oci.toml",
+        &format!(
+            "[agent]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\n\n[reflector]\nlisten = [\"{oci}\"]\n{}",
+            tls_section(&dir, "oci", &[&fp_az])
+        ),
+    );
+    let _reflector = Proc::spawn(
+        "oci agent",
+        &mut lab.exec("oci", &[BIN, "agent", "--config", rcfg.to_str().unwrap()]),
+    );
+    let pcfg = dir.write(
+        "az.toml",
+        &format!(
+            "[agent]\nid = \"az\"\ncloud = \"azure\"\nregion = \"r\"\n\n[reflector]\nlisten = []\n{}\n[[peers]]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"{oci}\"\nfingerprint = \"{fp_oci}\"\n",
+            tls_section(&dir, "az", &[])
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let out = lab
+        .exec(
+            "azure",
+            &[
+                BIN,
+                "bench",
+                "--config",
+                pcfg.to_str().unwrap(),
+                "oci",
+                "-t",
+                "8s",
+                "-O",
+                "2s",
+                "--json",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    let sent = v["end"]["sum_sent"]["bits_per_second"].as_f64().unwrap();
+    eprintln!(
+        "goodput {:.1} Mbit/s received, {:.1} sent; retransmits {}",
+        got / 1e6,
+        sent / 1e6,
+        v["end"]["sum_sent"]["retransmits"]
+    );
+    // The limit counts whole IP packets: 1400-byte packets carry 1348 bytes of TCP payload
+    // (20 IP + 20 TCP + 12 timestamp option), so goodput tops out at 96.3% of 200 Mbit/s
+    // (192.5 Mbit/s measured). The issue asks for 5% of the limit; it can never be above.
+    assert!(
+        (0.95 * 200e6..=200e6).contains(&got),
+        "goodput {got} not within 5% of 200 Mbit/s"
+    );
+    near(
+        "sender vs receiver goodput",
+        sent / 1e6,
+        got / 1e6,
+        0.01 * got / 1e6,
+    );
+    // The emulator forwarded at least what the receiver counted, plus headers.
+    let wire = lab.truth()["forward"]["tcp"]["bytes"].as_f64().unwrap();
+    let total = v["end"]["streams"][0]["receiver"]["bytes"]
+        .as_f64()
+        .unwrap();
+    assert!(wire > total, "wire {wire} vs counted {total}");
+}
