@@ -108,25 +108,28 @@ pub async fn run(
         .map_err(|e| BenchCliError::Connect(format!("{}: {e}", peer.quic_address)))?;
     if live {
         out(&format!(
-            "Connecting to {} ({}, data on {}): tcp, {} stream{}, {}, {:.1} s, omitting {:.1} s",
+            "Connecting to {} ({}, data on {}): {}, {} stream{}, {}, {:.1} s, omitting {:.1} s",
             args.peer,
             peer.quic_address,
             peer.address.ip(),
+            match args.spec.bitrate_bps {
+                Some(b) if args.spec.protocol == BenchProtocol::Udp =>
+                    format!("udp at {}", rate_text(b as f64)),
+                _ => "tcp".to_owned(),
+            },
             args.spec.streams,
             if args.spec.streams == 1 { "" } else { "s" },
             direction_text(args.spec.direction),
             args.spec.duration_ms as f64 / 1e3,
             args.spec.omit_ms as f64 / 1e3,
         ));
-        out(&format!(
-            "{:<6} {:<18} {:>12} {:>16} {:>6}",
-            "[ ID]", "Interval", "Transfer", "Bitrate", "Retr"
-        ));
+        out(&header(args.spec.protocol == BenchProtocol::Udp));
     }
     let per_role = usize::from(args.spec.streams);
     let mut seen: BTreeMap<u8, usize> = BTreeMap::new();
     let mut pending: BTreeMap<(bool, usize), Vec<IntervalBytes>> = BTreeMap::new();
     let bidir = args.spec.direction == Direction::Bidirectional;
+    let udp = args.spec.protocol == BenchProtocol::Udp;
     let report = xcbench_agent::net::bench::run(
         conn,
         peer.address.ip(),
@@ -147,6 +150,10 @@ pub async fn run(
                     bytes: lines.iter().map(|i| i.bytes).sum(),
                     retransmits: lines.iter().map(|i| i.retransmits).sum(),
                     omitted: lines.iter().all(|i| i.omitted),
+                    packets: lines.iter().map(|i| i.packets).sum(),
+                    lost: lines.iter().map(|i| i.lost).sum(),
+                    out_of_order: lines.iter().map(|i| i.out_of_order).sum(),
+                    jitter_us: lines.iter().filter_map(|i| i.jitter_us).max(),
                 };
                 let id = if per_role == 1 {
                     format!("[{:>3}]", stream)
@@ -158,7 +165,7 @@ pub async fn run(
                     (true, true) => " TX",
                     (true, false) => " RX",
                 };
-                out(&(interval_line(&id, &sum, sender) + role));
+                out(&(interval_line(&id, &sum, sender, udp) + role));
             }
         },
     )
@@ -198,25 +205,66 @@ pub fn rate_text(bps: f64) -> String {
     }
 }
 
-fn interval_line(id: &str, iv: &IntervalBytes, sender: bool) -> String {
+fn header(udp: bool) -> String {
+    if udp {
+        format!(
+            "{:<6} {:<18} {:>12} {:>16} {:>10} {:>20}",
+            "[ ID]", "Interval", "Transfer", "Bitrate", "Jitter", "Lost/Total Datagrams"
+        )
+    } else {
+        format!(
+            "{:<6} {:<18} {:>12} {:>16} {:>6}",
+            "[ ID]", "Interval", "Transfer", "Bitrate", "Retr"
+        )
+    }
+}
+
+/// The UDP columns: the sender's datagram count, or the receiver's jitter and loss.
+fn udp_columns(sender: bool, packets: u64, lost: u64, jitter_us: Option<u64>) -> String {
+    if sender {
+        format!("{:>10} {:>20}", "", packets)
+    } else {
+        let total = packets + lost;
+        let share = if total > 0 {
+            lost as f64 * 100.0 / total as f64
+        } else {
+            0.0
+        };
+        format!(
+            "{:>10} {:>20}",
+            jitter_us.map_or("-".to_owned(), |j| format!("{:.3} ms", j as f64 / 1e3)),
+            format!("{lost}/{total} ({share:.2}%)")
+        )
+    }
+}
+
+fn interval_line(id: &str, iv: &IntervalBytes, sender: bool, udp: bool) -> String {
     let secs = (iv.end_ms - iv.start_ms) as f64 / 1e3;
     let bps = if secs > 0.0 {
         iv.bytes as f64 * 8.0 / secs
     } else {
         0.0
     };
+    let tail = if udp {
+        udp_columns(sender, iv.packets, iv.lost, iv.jitter_us)
+    } else {
+        format!(
+            "{:>6}",
+            if sender {
+                iv.retransmits.to_string()
+            } else {
+                String::new()
+            }
+        )
+    };
     format!(
-        "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {:>6}{}",
+        "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {}{}",
         id,
         iv.start_ms as f64 / 1e3,
         iv.end_ms as f64 / 1e3,
         bytes_text(iv.bytes),
         rate_text(bps),
-        if sender {
-            iv.retransmits.to_string()
-        } else {
-            String::new()
-        },
+        tail,
         if iv.omitted { "  (omitted)" } else { "" },
     )
 }
@@ -255,31 +303,35 @@ fn flows(r: &BenchReport) -> Vec<Flow<'_>> {
 /// the senders' TCP_INFO and how the figures were obtained.
 pub fn render_table(r: &BenchReport) -> String {
     let mut t = String::new();
+    let udp = r.spec.protocol == BenchProtocol::Udp;
     let _ = writeln!(
         t,
         "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -"
     );
     for f in flows(r) {
         let _ = writeln!(t, "{}:", f.label);
-        let _ = writeln!(
-            t,
-            "{:<6} {:<18} {:>12} {:>16} {:>6}",
-            "[ ID]", "Interval", "Transfer", "Bitrate", "Retr"
-        );
+        let _ = writeln!(t, "{}", header(udp));
         let row = |t: &mut String, id: &str, x: &Totals, role: &str, sender: bool| {
+            let tail = if udp {
+                udp_columns(sender, x.packets, x.lost, x.jitter_us)
+            } else {
+                format!(
+                    "{:>6}",
+                    if sender {
+                        x.retransmits.to_string()
+                    } else {
+                        String::new()
+                    }
+                )
+            };
             let _ = writeln!(
                 t,
-                "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {:>6}  {role}",
+                "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {tail}  {role}",
                 id,
                 x.start_s,
                 x.end_s,
                 bytes_text(x.bytes),
                 rate_text(x.bits_per_second),
-                if sender {
-                    x.retransmits.to_string()
-                } else {
-                    String::new()
-                },
             );
         };
         for (s, rcv) in f.sender.iter().zip(&f.receiver) {
@@ -328,21 +380,38 @@ pub fn render_table(r: &BenchReport) -> String {
     t
 }
 
-fn sum_json(x: &Totals, sender: bool) -> Value {
-    json!({
+fn sum_json(x: &Totals, sender: bool, udp: bool) -> Value {
+    let mut v = json!({
         "start": x.start_s,
         "end": x.end_s,
         "seconds": x.seconds,
         "bytes": x.bytes,
         "bits_per_second": x.bits_per_second,
-        "retransmits": if sender { Some(x.retransmits) } else { None },
         "sender": sender,
-    })
+    });
+    if udp {
+        // iperf3's UDP fields: the receiver's view of the datagrams.
+        v["packets"] = json!(x.packets + if sender { 0 } else { x.lost });
+        if !sender {
+            v["lost_packets"] = json!(x.lost);
+            v["lost_percent"] = json!(if x.packets + x.lost > 0 {
+                x.lost as f64 * 100.0 / (x.packets + x.lost) as f64
+            } else {
+                0.0
+            });
+            v["jitter_ms"] = json!(x.jitter_us.map(|j| j as f64 / 1e3));
+            v["out_of_order"] = json!(x.out_of_order);
+        }
+    } else {
+        v["retransmits"] = json!(sender.then_some(x.retransmits));
+    }
+    v
 }
 
 /// iperf3-shaped JSON: `start`, `intervals` (this side's), `end` with `sum_sent` and
 /// `sum_received` (and `_bidir_reverse` for the peer's direction of a bidirectional test).
 pub fn render_json(r: &BenchReport) -> Value {
+    let udp = r.spec.protocol == BenchProtocol::Udp;
     let connected: Vec<Value> = r
         .connections
         .iter()
@@ -376,18 +445,18 @@ pub fn render_json(r: &BenchReport) -> Value {
         let suffix = if i == 0 { "" } else { "_bidir_reverse" };
         end.insert(
             format!("sum_sent{suffix}"),
-            sum_json(&totals(f.sender.iter().copied()), true),
+            sum_json(&totals(f.sender.iter().copied()), true, udp),
         );
         end.insert(
             format!("sum_received{suffix}"),
-            sum_json(&totals(f.receiver.iter().copied()), false),
+            sum_json(&totals(f.receiver.iter().copied()), false, udp),
         );
     }
     let streams: Vec<Value> = flows(r)
         .iter()
         .flat_map(|f| {
             f.sender.iter().zip(&f.receiver).map(|(s, rcv)| {
-                json!({"sender": sum_json(&totals([*s]), true), "receiver": sum_json(&totals([*rcv]), false),
+                json!({"sender": sum_json(&totals([*s]), true, udp), "receiver": sum_json(&totals([*rcv]), false, udp),
                        "tcp_info": s.tcp})
             })
         })
@@ -399,7 +468,8 @@ pub fn render_json(r: &BenchReport) -> Value {
             "connected": connected,
             "timestamp": {"timesecs": r.started_unix_ns / 1_000_000_000},
             "test_start": {
-                "protocol": match r.spec.protocol { BenchProtocol::Tcp => "TCP" },
+                "protocol": match r.spec.protocol { BenchProtocol::Tcp => "TCP", BenchProtocol::Udp => "UDP" },
+                "target_bitrate": r.spec.bitrate_bps,
                 "num_streams": r.spec.streams,
                 "blksize": r.spec.write_bytes,
                 "omit": r.spec.omit_ms as f64 / 1e3,
@@ -430,6 +500,10 @@ mod tests {
                     bytes: per_s,
                     retransmits: if sender { k } else { 0 },
                     omitted: k == 0,
+                    packets: 0,
+                    lost: 0,
+                    out_of_order: 0,
+                    jitter_us: None,
                 })
                 .collect(),
             tcp: sender.then_some(TcpEnd {
@@ -454,6 +528,7 @@ mod tests {
                 interval_ms: 1000,
                 streams: 1,
                 write_bytes: 131072,
+                bitrate_bps: None,
                 congestion: None,
                 window_bytes: None,
             },
@@ -493,6 +568,29 @@ mod tests {
         assert_eq!(j["end"]["sum_sent"]["bits_per_second"], 200e6);
         assert_eq!(j["end"]["sum_received"]["bytes"], 2 * 24_999_000);
         assert_eq!(j["end"]["sum_sent"]["retransmits"], 3);
+    }
+
+    #[test]
+    fn golden_udp_table() {
+        let mut r = report();
+        r.spec.protocol = BenchProtocol::Udp;
+        r.spec.write_bytes = 1372;
+        r.spec.bitrate_bps = Some(200_000_000);
+        for (f, lost) in [(&mut r.local[0], 0), (&mut r.remote[0], 3)] {
+            f.tcp = None;
+            for iv in &mut f.intervals {
+                iv.retransmits = 0;
+                iv.packets = iv.bytes / 1372 - lost;
+                if !f.sender {
+                    iv.lost = lost;
+                    iv.jitter_us = Some(76);
+                }
+            }
+        }
+        check_golden("bench_udp_table.txt", &render_table(&r));
+        let j = render_json(&r);
+        assert_eq!(j["end"]["sum_received"]["lost_packets"], 6);
+        assert_eq!(j["end"]["sum_received"]["jitter_ms"], 0.076);
     }
 
     #[test]

@@ -55,9 +55,15 @@ enum Command {
         /// Both send at once.
         #[arg(long)]
         bidir: bool,
-        /// Bytes per write, e.g. 131072.
-        #[arg(long, short = 'l', default_value_t = 131_072)]
-        length: u32,
+        /// UDP: paced datagrams at --bitrate instead of TCP.
+        #[arg(long, short = 'u')]
+        udp: bool,
+        /// UDP target rate per direction, e.g. 1G, 200M (split over the streams).
+        #[arg(long, short = 'b', default_value = "1M", value_parser = parse_bitrate)]
+        bitrate: u64,
+        /// Bytes per write (TCP, default 131072) or per datagram (UDP, default 1372).
+        #[arg(long, short = 'l')]
+        length: Option<u32>,
         /// TCP congestion control of the sending sockets, e.g. cubic or bbr.
         #[arg(long, short = 'C')]
         congestion: Option<String>,
@@ -148,6 +154,21 @@ enum LabCommand {
 
 fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String> {
     s.parse()
+}
+
+/// `1G`, `200M`, `500k`, `1000000` (bits per second, decimal prefixes as iperf3's -b).
+fn parse_bitrate(s: &str) -> Result<u64, String> {
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&s[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&s[..i], 1e9),
+        _ => (s, 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .map(|v| (v * mult) as u64)
+        .ok_or_else(|| format!("{s:?}: must be a rate such as 1G, 200M or 500k (bits/s)"))
 }
 
 fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
@@ -284,6 +305,8 @@ async fn dispatch(command: Command) -> ExitCode {
             parallel,
             reverse,
             bidir,
+            udp,
+            bitrate,
             length,
             congestion,
             window,
@@ -291,7 +314,11 @@ async fn dispatch(command: Command) -> ExitCode {
         } => {
             use xcbench_agent::wire::bench::{BenchProtocol, Direction, TestSpec};
             let spec = TestSpec {
-                protocol: BenchProtocol::Tcp,
+                protocol: if udp {
+                    BenchProtocol::Udp
+                } else {
+                    BenchProtocol::Tcp
+                },
                 direction: if bidir {
                     Direction::Bidirectional
                 } else if reverse {
@@ -303,7 +330,8 @@ async fn dispatch(command: Command) -> ExitCode {
                 omit_ms: omit.as_millis() as u64,
                 interval_ms: interval.as_millis() as u64,
                 streams: parallel,
-                write_bytes: length,
+                write_bytes: length.unwrap_or(if udp { 1372 } else { 131_072 }),
+                bitrate_bps: udp.then_some(bitrate),
                 congestion,
                 window_bytes: window,
             };

@@ -192,3 +192,32 @@ fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("peer \"nobody\" is not in"));
     let _: SocketAddr = ([127, 0, 0, 1], p.port).into();
 }
+
+#[test]
+fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
+    let p = peer(&["az"]);
+    for (args, streams) in [
+        (&["-u", "-b", "200M", "-t", "2s", "--json"][..], 1),
+        (
+            &["-u", "-b", "100M", "-t", "2s", "-P", "2", "-R", "--json"][..],
+            2,
+        ),
+    ] {
+        let v = json(&bench(&p, "az", args));
+        let target: f64 = if args.contains(&"200M") { 200e6 } else { 100e6 };
+        let (sent, received) = (&v["end"]["sum_sent"], &v["end"]["sum_received"]);
+        // The pacer holds the target: within 2% over the test.
+        let rate = sent["bits_per_second"].as_f64().unwrap();
+        assert!(
+            (rate / target - 1.0).abs() < 0.02,
+            "{args:?}: sent at {rate}"
+        );
+        // Loopback loses nothing: every datagram sent was received, once.
+        assert_eq!(received["lost_packets"], 0, "{args:?}: {received}");
+        assert_eq!(received["bytes"], sent["bytes"], "{args:?}");
+        assert_eq!(received["packets"], sent["packets"], "{args:?}");
+        assert!(received["jitter_ms"].as_f64().unwrap() < 5.0);
+        assert_eq!(v["end"]["streams"].as_array().unwrap().len(), streams);
+        assert_eq!(v["start"]["test_start"]["protocol"], "UDP");
+    }
+}

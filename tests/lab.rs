@@ -765,7 +765,7 @@ fn quic_under_loss_recovers_streams_and_loses_datagrams() {
 }
 
 #[test]
-fn tcp_throughput_fills_a_rate_limited_link() {
+fn tcp_and_udp_throughput_fill_a_rate_limited_link() {
     let Some(_g) = lab_ok() else { return };
     let lab = Lab::up("xbench", &["delay=5ms", "rate=200mbit"]);
     let dir = TempDir::new("xbench");
@@ -843,4 +843,52 @@ fn tcp_throughput_fills_a_rate_limited_link() {
         .as_f64()
         .unwrap();
     assert!(wire > total, "wire {wire} vs counted {total}");
+
+    // UDP over the same link: 1372-byte datagrams are 1400-byte IP packets, so 195 Mbit/s
+    // of payload is 199 Mbit/s on the wire, just under the limit.
+    let out = lab
+        .exec(
+            "azure",
+            &[
+                BIN,
+                "bench",
+                "--config",
+                pcfg.to_str().unwrap(),
+                "oci",
+                "-u",
+                "-b",
+                "195M",
+                "-t",
+                "6s",
+                "-O",
+                "1s",
+                "--json",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["end"]["sum_received"];
+    let got = r["bits_per_second"].as_f64().unwrap();
+    eprintln!(
+        "udp goodput {:.1} Mbit/s, lost {} of {}, jitter {} ms",
+        got / 1e6,
+        r["lost_packets"],
+        r["packets"],
+        r["jitter_ms"]
+    );
+    assert!(
+        (0.95 * 200e6..=200e6).contains(&got),
+        "udp goodput {got} not within 5% of 200 Mbit/s"
+    );
+    let lost = r["lost_packets"].as_f64().unwrap();
+    assert!(
+        lost <= 0.01 * r["packets"].as_f64().unwrap(),
+        "udp lost {lost}"
+    );
 }

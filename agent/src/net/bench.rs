@@ -20,10 +20,10 @@ use quinn::{Connection, RecvStream, SendStream, VarInt};
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
-use crate::probe::bench::Meter;
+use crate::probe::bench::{Counts, Meter};
 use crate::wire::bench::{
-    cookie_text, parse_cookie, Control, Direction, Hello, IntervalBytes, StreamFigures, TcpEnd,
-    TestSpec, HELLO_LEN,
+    cookie_text, parse_cookie, BenchProtocol, Control, Direction, Hello, IntervalBytes,
+    StreamFigures, TcpEnd, TestSpec, HELLO_LEN,
 };
 use crate::wire::WireError;
 
@@ -61,6 +61,8 @@ struct Pending {
 /// The answering side: its data listener and the one test it may run.
 pub struct BenchServer {
     data_port: u16,
+    /// UDP tests' data socket, on the same port number.
+    udp: Arc<std::net::UdpSocket>,
     busy: AtomicBool,
     pending: Mutex<Option<Pending>>,
     arrived: tokio::sync::Notify,
@@ -70,8 +72,11 @@ impl BenchServer {
     /// Binds the data listener (TCP) and starts taking data connections.
     pub fn bind(addr: SocketAddr) -> std::io::Result<Arc<BenchServer>> {
         let listener = TcpListener::bind(addr)?;
+        let data_port = listener.local_addr()?.port();
+        let udp = super::bench_udp::data_socket(SocketAddr::new(addr.ip(), data_port))?;
         let server = Arc::new(BenchServer {
-            data_port: listener.local_addr()?.port(),
+            data_port,
+            udp: Arc::new(udp),
             busy: AtomicBool::new(false),
             pending: Mutex::new(None),
             arrived: tokio::sync::Notify::new(),
@@ -178,6 +183,23 @@ async fn answer_test(
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut cookie)
         .map_err(|_| BenchError::Setup("no random numbers for a cookie".into()))?;
     let roles = roles(spec.direction, usize::from(spec.streams));
+    if spec.protocol == BenchProtocol::Udp {
+        write_control(
+            send,
+            &Control::Accept {
+                data_port: server.data_port,
+                cookie: cookie_text(&cookie),
+            },
+        )
+        .await?;
+        let (sock, spec) = (server.udp.clone(), spec.clone());
+        let figures = relay(
+            move |report| super::bench_udp::serve_test(&sock, &spec, cookie, &roles, &report),
+            |_| {},
+        )
+        .await;
+        return write_control(send, &Control::Results { streams: figures }).await;
+    }
     *lock(&server.pending) = Some(Pending {
         cookie,
         slots: (0..roles.len()).map(|_| None).collect(),
@@ -270,7 +292,7 @@ async fn run_streams(
     streams: Vec<TcpStream>,
     sends: &[bool],
     spec: &TestSpec,
-    mut on_interval: impl FnMut((u8, bool, IntervalBytes)),
+    on_interval: impl FnMut((u8, bool, IntervalBytes)),
 ) -> Vec<StreamFigures> {
     if let Some(w) = spec.window_bytes {
         for s in &streams {
@@ -280,29 +302,47 @@ async fn run_streams(
         }
     }
     let start = now_unix_ns();
+    let sends = sends.to_vec();
+    let spec = spec.clone();
+    relay(
+        move |tx| {
+            let threads: Vec<_> = streams
+                .into_iter()
+                .zip(sends)
+                .enumerate()
+                .map(|(i, (s, sender))| {
+                    let (spec, tx) = (spec.clone(), tx.clone());
+                    std::thread::spawn(move || {
+                        let report = |iv: IntervalBytes| {
+                            let _ = tx.send((i as u8, sender, iv));
+                        };
+                        if sender {
+                            send_stream(s, i as u8, &spec, start, report)
+                        } else {
+                            receive_stream(s, i as u8, &spec, start, report)
+                        }
+                    })
+                })
+                .collect();
+            threads.into_iter().filter_map(|t| t.join().ok()).collect()
+        },
+        on_interval,
+    )
+    .await
+}
+
+/// Runs blocking `work` on its own thread and hands the intervals it reports to
+/// `on_interval` as they come, until it returns.
+async fn relay<R: Send + 'static>(
+    work: impl FnOnce(mpsc::Sender<(u8, bool, IntervalBytes)>) -> R + Send + 'static,
+    mut on_interval: impl FnMut((u8, bool, IntervalBytes)),
+) -> R {
     let (tx, rx) = mpsc::channel::<(u8, bool, IntervalBytes)>();
-    let mut threads = Vec::new();
-    for (i, (s, &sender)) in streams.into_iter().zip(sends).enumerate() {
-        let (spec, tx) = (spec.clone(), tx.clone());
-        threads.push(std::thread::spawn(move || {
-            let report = |iv: IntervalBytes| {
-                let _ = tx.send((i as u8, sender, iv));
-            };
-            if sender {
-                send_stream(s, i as u8, &spec, start, report)
-            } else {
-                receive_stream(s, i as u8, &spec, start, report)
-            }
-        }));
-    }
-    drop(tx);
-    // Relay intervals as they close while the threads run.
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
-    let joiner = std::thread::spawn(move || {
-        let figures: Vec<StreamFigures> =
-            threads.into_iter().filter_map(|t| t.join().ok()).collect();
+    let worker = std::thread::spawn(move || {
+        let r = work(tx);
         let _ = done_tx.send(());
-        figures
+        r
     });
     loop {
         while let Ok(iv) = rx.try_recv() {
@@ -316,7 +356,7 @@ async fn run_streams(
     while let Ok(iv) = rx.try_recv() {
         on_interval(iv);
     }
-    joiner.join().unwrap_or_default()
+    worker.join().expect("bench worker thread")
 }
 
 fn ms(d: u64) -> u64 {
@@ -350,7 +390,14 @@ fn send_stream(
         if let Some(due) = meter.poll_timeout() {
             if now >= due {
                 let retrans = tcp_end(&s).map_or(0, |t| t.retransmits);
-                meter.handle_sample(now, sent, retrans);
+                meter.handle_sample(
+                    now,
+                    Counts {
+                        bytes: sent,
+                        retransmits: retrans,
+                        ..Counts::default()
+                    },
+                );
                 if let Some(iv) = meter.records().last() {
                     report(*iv);
                 }
@@ -374,7 +421,14 @@ fn send_stream(
     let _ = s.shutdown(std::net::Shutdown::Write);
     let tcp = tcp_end(&s);
     let before = meter.records().len();
-    meter.finish(now_unix_ns(), sent, tcp.map_or(0, |t| t.retransmits));
+    meter.finish(
+        now_unix_ns(),
+        Counts {
+            bytes: sent,
+            retransmits: tcp.map_or(0, |t| t.retransmits),
+            ..Counts::default()
+        },
+    );
     for iv in &meter.records()[before..] {
         report(*iv);
     }
@@ -422,7 +476,13 @@ fn receive_stream(
         let now = now_unix_ns();
         if let Some(due) = meter.poll_timeout() {
             if now >= due {
-                meter.handle_sample(now, received, 0);
+                meter.handle_sample(
+                    now,
+                    Counts {
+                        bytes: received,
+                        ..Counts::default()
+                    },
+                );
                 if let Some(iv) = meter.records().last() {
                     report(*iv);
                 }
@@ -433,7 +493,13 @@ fn receive_stream(
         }
     }
     let before = meter.records().len();
-    meter.finish(now_unix_ns(), received, 0);
+    meter.finish(
+        now_unix_ns(),
+        Counts {
+            bytes: received,
+            ..Counts::default()
+        },
+    );
     for iv in &meter.records()[before..] {
         report(*iv);
     }
@@ -531,6 +597,26 @@ pub async fn run(
     };
     let addr = SocketAddr::new(data_ip, port);
     let roles = roles(spec.direction, usize::from(spec.streams));
+    if spec.protocol == BenchProtocol::Udp {
+        let started_unix_ns = now_unix_ns();
+        let (s2, r2) = (spec.clone(), roles.clone());
+        let (local, connections) = relay(
+            move |report| super::bench_udp::run_client(addr, &s2, cookie, &r2, &report),
+            on_interval,
+        )
+        .await
+        .map_err(|source| BenchError::Data { addr, source })?;
+        return finish_exchange(
+            control,
+            send,
+            recv,
+            spec,
+            connections,
+            local,
+            started_unix_ns,
+        )
+        .await;
+    }
     let mut streams = Vec::with_capacity(roles.len());
     let mut connections = Vec::with_capacity(roles.len());
     for i in 0..roles.len() {
@@ -548,6 +634,28 @@ pub async fn run(
     }
     let started_unix_ns = now_unix_ns();
     let local = run_streams(streams, &roles, &spec, on_interval).await;
+    finish_exchange(
+        control,
+        send,
+        recv,
+        spec,
+        connections,
+        local,
+        started_unix_ns,
+    )
+    .await
+}
+
+/// Both sides' figures: ours go out, the peer's come back.
+async fn finish_exchange(
+    control: Connection,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    spec: TestSpec,
+    connections: Vec<(SocketAddr, SocketAddr)>,
+    local: Vec<StreamFigures>,
+    started_unix_ns: u64,
+) -> Result<BenchReport, BenchError> {
     write_control(
         &mut send,
         &Control::Results {

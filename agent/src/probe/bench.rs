@@ -4,6 +4,18 @@
 
 use crate::wire::bench::{IntervalBytes, StreamFigures};
 
+/// A stream's cumulative counters at one instant (UDP fields stay 0 for TCP).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub bytes: u64,
+    pub retransmits: u64,
+    pub packets: u64,
+    pub lost: u64,
+    pub out_of_order: u64,
+    /// A gauge, not cumulative: RFC 3550 jitter now.
+    pub jitter_ns: Option<u64>,
+}
+
 /// One stream's interval clock and counters.
 #[derive(Debug, Clone)]
 pub struct Meter {
@@ -13,8 +25,7 @@ pub struct Meter {
     end_ns: u64,
     next_ns: Option<u64>,
     last_ns: u64,
-    last_bytes: u64,
-    last_retransmits: u64,
+    last: Counts,
     records: Vec<IntervalBytes>,
 }
 
@@ -29,8 +40,7 @@ impl Meter {
             end_ns: start_ns + duration_ns,
             next_ns: Some(start_ns + interval_ns.min(duration_ns.max(1))),
             last_ns: start_ns,
-            last_bytes: 0,
-            last_retransmits: 0,
+            last: Counts::default(),
             records: Vec::new(),
         }
     }
@@ -40,23 +50,27 @@ impl Meter {
         self.next_ns
     }
 
-    /// Closes the interval at `now` with the stream's cumulative bytes and retransmits.
-    pub fn handle_sample(&mut self, now: u64, bytes: u64, retransmits: u64) {
+    /// Closes the interval at `now` with the stream's cumulative counts.
+    pub fn handle_sample(&mut self, now: u64, c: Counts) {
         if now <= self.last_ns {
             return;
         }
         let rel = |t: u64| (t - self.start_ns) / 1_000_000;
+        let l = self.last;
         self.records.push(IntervalBytes {
             start_ms: rel(self.last_ns),
             end_ms: rel(now),
-            bytes: bytes.saturating_sub(self.last_bytes),
-            retransmits: retransmits.saturating_sub(self.last_retransmits),
+            bytes: c.bytes.saturating_sub(l.bytes),
+            retransmits: c.retransmits.saturating_sub(l.retransmits),
             // An interval that begins inside the warm-up is left out whole.
             omitted: self.last_ns - self.start_ns < self.omit_ns,
+            packets: c.packets.saturating_sub(l.packets),
+            lost: c.lost.saturating_sub(l.lost),
+            out_of_order: c.out_of_order.saturating_sub(l.out_of_order),
+            jitter_us: c.jitter_ns.map(|j| j / 1_000),
         });
         self.last_ns = now;
-        self.last_bytes = bytes;
-        self.last_retransmits = retransmits;
+        self.last = c;
         self.next_ns = match self.next_ns {
             Some(_) if now >= self.end_ns => None,
             Some(n) => {
@@ -71,9 +85,12 @@ impl Meter {
     }
 
     /// The last sample after the planned end (a receiver drains what was in flight).
-    pub fn finish(&mut self, now: u64, bytes: u64, retransmits: u64) {
-        if bytes > self.last_bytes || retransmits > self.last_retransmits {
-            self.handle_sample(now.max(self.last_ns + 1), bytes, retransmits);
+    pub fn finish(&mut self, now: u64, c: Counts) {
+        let l = self.last;
+        if (c.bytes, c.retransmits, c.packets, c.lost)
+            != (l.bytes, l.retransmits, l.packets, l.lost)
+        {
+            self.handle_sample(now.max(self.last_ns + 1), c);
         }
         self.next_ns = None;
     }
@@ -95,6 +112,11 @@ pub struct Totals {
     pub seconds: f64,
     pub bits_per_second: f64,
     pub retransmits: u64,
+    pub packets: u64,
+    pub lost: u64,
+    pub out_of_order: u64,
+    /// The last counted interval's jitter (us), UDP receivers.
+    pub jitter_us: Option<u64>,
     /// First and last counted instants since the start (s).
     pub start_s: f64,
     pub end_s: f64,
@@ -108,6 +130,10 @@ pub fn totals<'a>(streams: impl IntoIterator<Item = &'a StreamFigures>) -> Total
         for i in s.intervals.iter().filter(|i| !i.omitted) {
             t.bytes += i.bytes;
             t.retransmits += i.retransmits;
+            t.packets += i.packets;
+            t.lost += i.lost;
+            t.out_of_order += i.out_of_order;
+            t.jitter_us = i.jitter_us.max(t.jitter_us);
             start = start.min(i.start_ms);
             end = end.max(i.end_ms);
         }
@@ -127,6 +153,14 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    fn counts(bytes: u64, retransmits: u64) -> Counts {
+        Counts {
+            bytes,
+            retransmits,
+            ..Counts::default()
+        }
+    }
+
     #[test]
     fn intervals_follow_the_clock_and_the_warm_up_is_omitted() {
         let start = 5_000 * MS;
@@ -135,9 +169,9 @@ mod tests {
         while let Some(t) = m.poll_timeout() {
             bytes += 100;
             // Samples arrive a little late, as a thread's wake-up would.
-            m.handle_sample(t + 2 * MS, bytes, bytes / 100);
+            m.handle_sample(t + 2 * MS, counts(bytes, bytes / 100));
         }
-        m.finish(start + 3_050 * MS, bytes + 7, bytes / 100);
+        m.finish(start + 3_050 * MS, counts(bytes + 7, bytes / 100));
         let r = m.records();
         assert_eq!(r.len(), 4, "{r:?}");
         assert_eq!((r[0].start_ms, r[0].end_ms, r[0].omitted), (0, 1002, true));
@@ -162,9 +196,9 @@ mod tests {
     #[test]
     fn a_late_wake_up_skips_no_bytes() {
         let mut m = Meter::new(0, 100 * MS, 0, 1_000 * MS);
-        m.handle_sample(350 * MS, 35, 0);
+        m.handle_sample(350 * MS, counts(35, 0));
         assert_eq!(m.poll_timeout(), Some(400 * MS));
-        m.handle_sample(1_000 * MS, 100, 0);
+        m.handle_sample(1_000 * MS, counts(100, 0));
         assert_eq!(m.poll_timeout(), None);
         let sum: u64 = m.records().iter().map(|r| r.bytes).sum();
         assert_eq!(sum, 100);

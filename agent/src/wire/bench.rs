@@ -24,6 +24,8 @@ const HELLO_VERSION: u8 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum BenchProtocol {
     Tcp,
+    /// Paced datagrams at `bitrate_bps`, each with a [`DataHeader`].
+    Udp,
 }
 
 /// Which way the bytes flow, seen from the side that asked for the test.
@@ -49,8 +51,11 @@ pub struct TestSpec {
     pub interval_ms: u64,
     /// Parallel connections per direction.
     pub streams: u16,
-    /// Bytes per write.
+    /// Bytes per write (TCP) or per datagram, header included (UDP).
     pub write_bytes: u32,
+    /// UDP: the sending rate per direction, split evenly over the streams.
+    #[serde(default)]
+    pub bitrate_bps: Option<u64>,
     /// TCP congestion control for the sending sockets (e.g. "cubic", "bbr"); kernel default if
     /// absent.
     pub congestion: Option<String>,
@@ -88,12 +93,36 @@ impl TestSpec {
         if !(1..=128).contains(&self.streams) {
             return bad("streams", self.streams.to_string(), "must be 1 to 128");
         }
-        if !(1024..=4 << 20).contains(&self.write_bytes) {
-            return bad(
-                "write_bytes",
-                self.write_bytes.to_string(),
-                "must be 1 KiB to 4 MiB",
-            );
+        match self.protocol {
+            BenchProtocol::Tcp => {
+                if !(1024..=4 << 20).contains(&self.write_bytes) {
+                    return bad(
+                        "write_bytes",
+                        self.write_bytes.to_string(),
+                        "must be 1 KiB to 4 MiB",
+                    );
+                }
+            }
+            BenchProtocol::Udp => {
+                if !(DATA_HEADER_LEN as u32..=8972).contains(&self.write_bytes) {
+                    return bad(
+                        "write_bytes",
+                        self.write_bytes.to_string(),
+                        "must be 36 to 8972 bytes per datagram",
+                    );
+                }
+                match self.bitrate_bps {
+                    Some(b) if (1_000..=100_000_000_000).contains(&b) => {}
+                    Some(b) => {
+                        return bad(
+                            "bitrate_bps",
+                            b.to_string(),
+                            "must be 1 kbit/s to 100 Gbit/s",
+                        )
+                    }
+                    None => return bad("bitrate_bps", "(none)".into(), "must be set for udp"),
+                }
+            }
         }
         if let Some(c) = &self.congestion {
             if c.is_empty()
@@ -127,6 +156,18 @@ pub struct IntervalBytes {
     pub retransmits: u64,
     /// Inside the omitted warm-up.
     pub omitted: bool,
+    /// UDP: datagrams counted (sent, or received once each).
+    #[serde(default)]
+    pub packets: u64,
+    /// UDP receiver: datagrams missing from the sequence (expected - received).
+    #[serde(default)]
+    pub lost: u64,
+    /// UDP receiver: datagrams that arrived after a later one.
+    #[serde(default)]
+    pub out_of_order: u64,
+    /// UDP receiver: RFC 3550 jitter at the interval's end (us).
+    #[serde(default)]
+    pub jitter_us: Option<u64>,
 }
 
 /// One stream's figures at one side.
@@ -256,6 +297,57 @@ impl Hello {
     }
 }
 
+/// The start of every UDP data datagram (36 bytes), then zero padding:
+/// "XU" | version 1 | stream (u8) | sequence (u64) | send time (Unix ns, u64) | cookie (16).
+/// A sequence of `u64::MAX` is a hello: the asking side announcing where to send (reverse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataHeader {
+    pub stream: u8,
+    pub seq: u64,
+    pub sent_ns: u64,
+    pub cookie: [u8; 16],
+}
+
+pub const DATA_HEADER_LEN: usize = 36;
+pub const HELLO_SEQ: u64 = u64::MAX;
+
+impl DataHeader {
+    /// Writes the header into the front of `buf` (at least 36 bytes).
+    pub fn write(&self, buf: &mut [u8]) {
+        buf[..2].copy_from_slice(b"XU");
+        buf[2] = 1;
+        buf[3] = self.stream;
+        buf[4..12].copy_from_slice(&self.seq.to_be_bytes());
+        buf[12..20].copy_from_slice(&self.sent_ns.to_be_bytes());
+        buf[20..36].copy_from_slice(&self.cookie);
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<DataHeader, WireError> {
+        if buf.len() < DATA_HEADER_LEN {
+            return Err(WireError::Truncated {
+                need: DATA_HEADER_LEN,
+                have: buf.len(),
+            });
+        }
+        if &buf[..2] != b"XU" || buf[2] != 1 {
+            return Err(WireError::Invalid {
+                field: "udp data magic",
+                value: u64::from(u16::from_be_bytes([buf[0], buf[1]])),
+                expected: "must be \"XU\" version 1",
+            });
+        }
+        let u64_at = |i: usize| u64::from_be_bytes(buf[i..i + 8].try_into().expect("8 bytes"));
+        let mut cookie = [0u8; 16];
+        cookie.copy_from_slice(&buf[20..36]);
+        Ok(DataHeader {
+            stream: buf[3],
+            seq: u64_at(4),
+            sent_ns: u64_at(12),
+            cookie,
+        })
+    }
+}
+
 /// A cookie as the 32 hex digits `Accept` carries.
 pub fn cookie_text(cookie: &[u8; 16]) -> String {
     cookie.iter().map(|b| format!("{b:02x}")).collect()
@@ -287,6 +379,7 @@ mod tests {
             interval_ms: 1_000,
             streams: 4,
             write_bytes: 128 * 1024,
+            bitrate_bps: None,
             congestion: Some("cubic".into()),
             window_bytes: None,
         }
@@ -313,6 +406,10 @@ mod tests {
                         bytes: 5,
                         retransmits: 1,
                         omitted: true,
+                        packets: 2,
+                        lost: 1,
+                        out_of_order: 0,
+                        jitter_us: Some(3),
                     }],
                     tcp: Some(TcpEnd::default()),
                 }],
@@ -390,11 +487,50 @@ mod tests {
         assert!(s.check().unwrap_err().starts_with("congestion = \"x;rm\""));
     }
 
+    #[test]
+    fn udp_limits_and_header() {
+        let udp = TestSpec {
+            protocol: BenchProtocol::Udp,
+            write_bytes: 1372,
+            bitrate_bps: Some(1_000_000_000),
+            ..spec()
+        };
+        assert_eq!(udp.check(), Ok(()));
+        let s = TestSpec {
+            bitrate_bps: None,
+            ..udp.clone()
+        };
+        assert_eq!(
+            s.check().unwrap_err(),
+            "bitrate_bps = (none): must be set for udp"
+        );
+        let s = TestSpec {
+            write_bytes: 9000,
+            ..udp
+        };
+        assert!(s.check().unwrap_err().starts_with("write_bytes = 9000"));
+        let h = DataHeader {
+            stream: 2,
+            seq: 77,
+            sent_ns: 123,
+            cookie: [5; 16],
+        };
+        let mut buf = [0u8; 64];
+        h.write(&mut buf);
+        assert_eq!(DataHeader::decode(&buf).unwrap(), h);
+        assert!(matches!(
+            DataHeader::decode(&buf[..35]),
+            Err(WireError::Truncated { .. })
+        ));
+        assert!(DataHeader::decode(&[0u8; 40]).is_err());
+    }
+
     proptest! {
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = Control::decode(&bytes);
             let _ = Hello::decode(&bytes);
+            let _ = DataHeader::decode(&bytes);
         }
     }
 }

@@ -1,0 +1,406 @@
+//! UDP throughput tests: paced datagrams at the requested rate, each with a [`DataHeader`]
+//! (stream, sequence, send time, the test's cookie), and receivers that count delivered
+//! bytes, datagrams missing from the sequence, late (out-of-order) ones and RFC 3550 jitter.
+//!
+//! The answering agent reads every stream on its one data socket (the TCP data port's
+//! number, over UDP) and ignores datagrams without the cookie. For streams it sends on, it
+//! learns where to send from the asking side's hellos, which the asking side repeats every
+//! 100 ms until data arrives (so a lost hello only delays, and NAT on the way is fine).
+//! Pacing: a sender keeps the bytes it has sent at `elapsed x rate`, sleeping between
+//! bursts of at most [`MAX_BURST`] datagrams.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use super::clock::now_unix_ns;
+use super::reflector::lock;
+use crate::probe::bench::{Counts, Meter};
+use crate::wire::bench::{DataHeader, IntervalBytes, StreamFigures, TestSpec, HELLO_SEQ};
+
+/// Datagrams sent back to back at most before the pacer looks at the clock again.
+pub const MAX_BURST: usize = 64;
+/// Receivers keep counting this long after the planned end (data still in flight).
+pub const DRAIN: Duration = Duration::from_secs(1);
+/// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max).
+const SOCKET_BUFFER: usize = 8 << 20;
+
+pub type Report = mpsc::Sender<(u8, bool, IntervalBytes)>;
+/// A data socket's (local, remote) addresses.
+pub type Connection = (SocketAddr, SocketAddr);
+
+fn ms(d: u64) -> u64 {
+    d * 1_000_000
+}
+
+/// Makes a UDP socket for bulk data: large buffers.
+pub fn data_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(bind),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.bind(&bind.into())?;
+    Ok(s.into())
+}
+
+/// Sends stream `stream` at its share of the rate until the planned end; to `dest`, or on
+/// a connected socket when `None`.
+pub fn send(
+    sock: &UdpSocket,
+    dest: Option<SocketAddr>,
+    stream: u8,
+    cookie: [u8; 16],
+    spec: &TestSpec,
+    start: u64,
+    report: &Report,
+) -> StreamFigures {
+    let size = spec.write_bytes as usize;
+    let rate = spec.bitrate_bps.unwrap_or(1_000_000) as f64 / f64::from(spec.streams.max(1));
+    let bytes_per_ns = rate / 8e9;
+    let mut buf = vec![0u8; size];
+    let mut meter = Meter::new(
+        start,
+        ms(spec.interval_ms),
+        ms(spec.omit_ms),
+        ms(spec.duration_ms),
+    );
+    let end = start + ms(spec.duration_ms);
+    let origin = now_unix_ns();
+    let (mut seq, mut sent) = (0u64, 0u64);
+    let counts = |seq: u64, sent: u64| Counts {
+        bytes: sent,
+        packets: seq,
+        ..Counts::default()
+    };
+    loop {
+        let now = now_unix_ns();
+        if meter.poll_timeout().is_some_and(|due| now >= due) {
+            meter.handle_sample(now, counts(seq, sent));
+            if let Some(iv) = meter.records().last() {
+                let _ = report.send((stream, true, *iv));
+            }
+        }
+        if now >= end {
+            break;
+        }
+        let due = ((now - origin) as f64 * bytes_per_ns) as u64;
+        let mut burst = 0;
+        while sent < due && burst < MAX_BURST {
+            DataHeader {
+                stream,
+                seq,
+                sent_ns: now_unix_ns(),
+                cookie,
+            }
+            .write(&mut buf);
+            let r = match dest {
+                Some(d) => sock.send_to(&buf, d),
+                None => sock.send(&buf),
+            };
+            match r {
+                Ok(_) => {
+                    seq += 1;
+                    sent += size as u64;
+                }
+                // A full socket buffer or an ICMP error from the peer: try again later.
+                Err(_) => break,
+            }
+            burst += 1;
+        }
+        let next = origin + (sent as f64 / bytes_per_ns) as u64;
+        let now = now_unix_ns();
+        if next > now {
+            std::thread::sleep(Duration::from_nanos((next - now).min(1_000_000)));
+        }
+    }
+    let before = meter.records().len();
+    meter.finish(now_unix_ns(), counts(seq, sent));
+    for iv in &meter.records()[before..] {
+        let _ = report.send((stream, true, *iv));
+    }
+    StreamFigures {
+        stream,
+        sender: true,
+        intervals: meter.into_records(),
+        tcp: None,
+    }
+}
+
+/// A receiving stream's running figures.
+struct Received {
+    meter: Meter,
+    counts: Counts,
+    max_seq: Option<u64>,
+    last_transit: Option<i64>,
+    jitter: f64,
+    /// When the last datagram arrived: the end of the counted time (waiting out the drain
+    /// period is not delivery time).
+    last_rx_ns: u64,
+}
+
+impl Received {
+    fn new(spec: &TestSpec, start: u64) -> Received {
+        Received {
+            meter: Meter::new(
+                start,
+                ms(spec.interval_ms),
+                ms(spec.omit_ms),
+                ms(spec.duration_ms),
+            ),
+            counts: Counts::default(),
+            max_seq: None,
+            last_transit: None,
+            jitter: 0.0,
+            last_rx_ns: 0,
+        }
+    }
+
+    fn handle(&mut self, h: &DataHeader, len: usize, now: u64) {
+        self.last_rx_ns = now;
+        let c = &mut self.counts;
+        c.bytes += len as u64;
+        c.packets += 1;
+        match self.max_seq {
+            Some(m) if h.seq < m => c.out_of_order += 1,
+            _ => self.max_seq = Some(h.seq),
+        }
+        // Missing = expected so far - received (a late arrival fills its gap again).
+        let expected = self.max_seq.map_or(0, |m| m + 1);
+        c.lost = expected.saturating_sub(c.packets);
+        // RFC 3550: J += (|D| - J) / 16 on the transit-time difference; offsets cancel.
+        let transit = now as i64 - h.sent_ns as i64;
+        if let Some(prev) = self.last_transit {
+            let d = (transit - prev).unsigned_abs() as f64;
+            self.jitter += (d - self.jitter) / 16.0;
+            c.jitter_ns = Some(self.jitter as u64);
+        }
+        self.last_transit = Some(transit);
+    }
+
+    fn sample(&mut self, stream: u8, now: u64, report: &Report) {
+        if let Some(due) = self.meter.poll_timeout().filter(|due| now >= *due) {
+            // Woken by a read timeout after a silence: nothing arrived since the boundary,
+            // so the interval ends there, not at the wake-up.
+            let at = if self.last_rx_ns <= due { due } else { now };
+            self.meter.handle_sample(at, self.counts);
+            if let Some(iv) = self.meter.records().last() {
+                let _ = report.send((stream, false, *iv));
+            }
+        }
+    }
+
+    fn finish(mut self, stream: u8, report: &Report) -> StreamFigures {
+        let before = self.meter.records().len();
+        self.meter.finish(self.last_rx_ns, self.counts);
+        for iv in &self.meter.records()[before..] {
+            let _ = report.send((stream, false, *iv));
+        }
+        StreamFigures {
+            stream,
+            sender: false,
+            intervals: self.meter.into_records(),
+            tcp: None,
+        }
+    }
+}
+
+/// The answering side of a UDP test on its data socket. `asker_sends[i]` says who sends on
+/// stream `i`. Returns this side's figures per stream, in stream order.
+pub fn serve_test(
+    sock: &Arc<UdpSocket>,
+    spec: &TestSpec,
+    cookie: [u8; 16],
+    asker_sends: &[bool],
+    report: &Report,
+) -> Vec<StreamFigures> {
+    let start = now_unix_ns();
+    let end = start + ms(spec.duration_ms);
+    let give_up = end + DRAIN.as_nanos() as u64;
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut receivers: HashMap<u8, Received> = asker_sends
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| **a)
+        .map(|(i, _)| (i as u8, Received::new(spec, start)))
+        .collect();
+    let senders: Arc<Mutex<Vec<std::thread::JoinHandle<StreamFigures>>>> = Arc::default();
+    let mut started: Vec<bool> = vec![false; asker_sends.len()];
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let now = now_unix_ns();
+        if now >= give_up || (now >= end && receivers.is_empty()) {
+            break;
+        }
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            let now = now_unix_ns();
+            if let Ok(h) = DataHeader::decode(&buf[..n]) {
+                let i = usize::from(h.stream);
+                if h.cookie != cookie || i >= asker_sends.len() {
+                    continue;
+                }
+                if h.seq == HELLO_SEQ {
+                    // The asking side receives on this stream: start sending to it.
+                    if !asker_sends[i] && !started[i] && now < end {
+                        started[i] = true;
+                        let (sock, spec, report) = (sock.clone(), spec.clone(), report.clone());
+                        lock(&senders).push(std::thread::spawn(move || {
+                            send(&sock, Some(from), h.stream, cookie, &spec, start, &report)
+                        }));
+                    }
+                } else if let Some(r) = receivers.get_mut(&h.stream) {
+                    r.handle(&h, n, now);
+                }
+            }
+        }
+        let now = now_unix_ns();
+        for (stream, r) in receivers.iter_mut() {
+            r.sample(*stream, now, report);
+        }
+    }
+    let mut figures: Vec<StreamFigures> = receivers
+        .into_iter()
+        .map(|(stream, r)| r.finish(stream, report))
+        .collect();
+    let handles = std::mem::take(&mut *lock(&senders));
+    figures.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+    figures.sort_by_key(|f| f.stream);
+    figures
+}
+
+/// The asking side: one connected socket per stream to `addr`; sends on the streams where
+/// `asker_sends[i]`, receives (after hellos) on the others. Returns its figures in stream
+/// order and each socket's local address.
+pub fn run_client(
+    addr: SocketAddr,
+    spec: &TestSpec,
+    cookie: [u8; 16],
+    asker_sends: &[bool],
+    report: &Report,
+) -> std::io::Result<(Vec<StreamFigures>, Vec<Connection>)> {
+    let bind: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let mut sockets = Vec::new();
+    for _ in asker_sends {
+        let s = data_socket(bind)?;
+        s.connect(addr)?;
+        sockets.push(s);
+    }
+    let connections = sockets
+        .iter()
+        .map(|s| (s.local_addr().unwrap_or(bind), addr))
+        .collect();
+    let start = now_unix_ns();
+    let threads: Vec<_> = sockets
+        .into_iter()
+        .zip(asker_sends)
+        .enumerate()
+        .map(|(i, (s, &sends))| {
+            let (spec, report) = (spec.clone(), report.clone());
+            std::thread::spawn(move || {
+                if sends {
+                    send(&s, None, i as u8, cookie, &spec, start, &report)
+                } else {
+                    receive_one(&s, i as u8, cookie, &spec, start, &report)
+                }
+            })
+        })
+        .collect();
+    let mut figures: Vec<StreamFigures> =
+        threads.into_iter().filter_map(|t| t.join().ok()).collect();
+    figures.sort_by_key(|f| f.stream);
+    Ok((figures, connections))
+}
+
+/// One receiving stream on a connected socket, announcing itself until data arrives.
+fn receive_one(
+    sock: &UdpSocket,
+    stream: u8,
+    cookie: [u8; 16],
+    spec: &TestSpec,
+    start: u64,
+    report: &Report,
+) -> StreamFigures {
+    let end = start + ms(spec.duration_ms);
+    let give_up = end + DRAIN.as_nanos() as u64;
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut r = Received::new(spec, start);
+    let mut hello = vec![0u8; crate::wire::bench::DATA_HEADER_LEN];
+    let mut next_hello = 0u64;
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let now = now_unix_ns();
+        if now >= give_up {
+            break;
+        }
+        if r.counts.packets == 0 && now >= next_hello && now < end {
+            DataHeader {
+                stream,
+                seq: HELLO_SEQ,
+                sent_ns: now,
+                cookie,
+            }
+            .write(&mut hello);
+            let _ = sock.send(&hello);
+            next_hello = now + 100_000_000;
+        }
+        if let Ok(n) = sock.recv(&mut buf) {
+            let now = now_unix_ns();
+            if let Ok(h) = DataHeader::decode(&buf[..n]) {
+                if h.cookie == cookie && h.stream == stream && h.seq != HELLO_SEQ {
+                    r.handle(&h, n, now);
+                }
+            }
+        }
+        r.sample(stream, now_unix_ns(), report);
+    }
+    r.finish(stream, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::bench::{BenchProtocol, Direction};
+
+    #[test]
+    fn loss_reorder_and_jitter_are_counted() {
+        let spec = TestSpec {
+            protocol: BenchProtocol::Udp,
+            direction: Direction::Forward,
+            duration_ms: 1000,
+            omit_ms: 0,
+            interval_ms: 1000,
+            streams: 1,
+            write_bytes: 100,
+            bitrate_bps: Some(1_000_000),
+            congestion: None,
+            window_bytes: None,
+        };
+        let mut r = Received::new(&spec, 0);
+        let h = |seq: u64, sent_ns: u64| DataHeader {
+            stream: 0,
+            seq,
+            sent_ns,
+            cookie: [0; 16],
+        };
+        // 0, 1, 3, 2 (late), 5 (4 missing); transit 1 ms except seq 3 (1.5 ms).
+        for (seq, sent, recv) in [
+            (0, 0, 1_000_000),
+            (1, 10, 1_000_010),
+            (3, 30, 1_500_030),
+            (2, 20, 1_000_020),
+            (5, 50, 1_000_050),
+        ] {
+            r.handle(&h(seq, sent), 100, recv);
+        }
+        let c = r.counts;
+        assert_eq!((c.packets, c.bytes, c.out_of_order, c.lost), (5, 500, 1, 1));
+        assert!(c.jitter_ns.unwrap() > 0);
+    }
+}
