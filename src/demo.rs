@@ -139,6 +139,7 @@ pub async fn run(
                 ca: None,
                 allow: Vec::new(),
             }),
+            bench: Default::default(),
             peers: Vec::new(),
         };
         // The TCP responder takes the port number the kernel chose for UDP; that number can

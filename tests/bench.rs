@@ -20,6 +20,11 @@ struct Peer {
 
 /// An agent "oci" answering tests, trusting the client identities `allow` names.
 fn peer(allow: &[&str]) -> Peer {
+    peer_with(allow, "")
+}
+
+/// As [`peer`], with more lines for the agent's config (e.g. a `[bench]` section).
+fn peer_with(allow: &[&str], extra: &str) -> Peer {
     let dir = TempDir::new("bench");
     let fingerprint = tls_identity(&dir, "oci");
     let clients: Vec<String> = allow.iter().map(|id| tls_identity(&dir, id)).collect();
@@ -32,7 +37,7 @@ fn peer(allow: &[&str]) -> Peer {
     let cfg = dir.write(
         "oci.toml",
         &format!(
-            "[agent]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\n\n[reflector]\nlisten = [\"127.0.0.1:{port}\"]\n{}",
+            "[agent]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\n\n[reflector]\nlisten = [\"127.0.0.1:{port}\"]\n{}\n{extra}",
             tls_section(&dir, "oci", &clients)
         ),
     );
@@ -220,4 +225,33 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
         assert_eq!(v["end"]["streams"].as_array().unwrap().len(), streams);
         assert_eq!(v["start"]["test_start"]["protocol"], "UDP");
     }
+}
+
+#[test]
+fn the_answering_agent_enforces_its_own_limits() {
+    let p = peer_with(
+        &["az"],
+        "[bench]\nmax_duration = \"2s\"\nmax_streams = 2\nmax_udp_rate = \"100M\"\n",
+    );
+    for (args, reason) in [
+        (
+            &["-t", "5s"][..],
+            "duration_ms = 5000: this agent allows at most 2000 (bench.max_duration)",
+        ),
+        (
+            &["-t", "1s", "-P", "3"][..],
+            "streams = 3: this agent allows at most 2 (bench.max_streams)",
+        ),
+        (&["-t", "1s", "-u", "-b", "1G"][..], "(bench.max_udp_rate)"),
+    ] {
+        let out = bench(&p, "az", args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the peer refused the test: ") && err.contains(reason),
+            "{args:?}: {err}"
+        );
+    }
+    // Within the limits the same agent runs the test.
+    json(&bench(&p, "az", &["-t", "1s", "-P", "2", "--json"]));
 }

@@ -108,6 +108,32 @@ pub struct ReflectorConfig {
     pub quic: bool,
 }
 
+/// What this agent lets peers ask of it in throughput tests (`[bench]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchLimits {
+    /// Answer tests at all (needs `[tls]` and the QUIC responder).
+    pub enabled: bool,
+    pub max_duration: Duration,
+    /// Parallel connections per direction.
+    pub max_streams: u16,
+    /// Highest UDP rate a peer may ask for, bits/s.
+    pub max_udp_rate_bps: u64,
+    /// Peer ids that may ask (their pinned fingerprints); empty = every trusted client.
+    pub allow: Vec<AgentId>,
+}
+
+impl Default for BenchLimits {
+    fn default() -> Self {
+        BenchLimits {
+            enabled: true,
+            max_duration: Duration::from_secs(60),
+            max_streams: 16,
+            max_udp_rate_bps: 10_000_000_000,
+            allow: Vec::new(),
+        }
+    }
+}
+
 /// A whole, valid agent configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
@@ -119,6 +145,7 @@ pub struct AgentConfig {
     pub collector: Option<CollectorLink>,
     /// The key pair and trust for QUIC; without it QUIC is off.
     pub tls: Option<TlsConfig>,
+    pub bench: BenchLimits,
     pub peers: Vec<PeerConfig>,
 }
 
@@ -127,6 +154,7 @@ pub struct AgentConfig {
 struct RawAgentConfig {
     agent: RawIdentity,
     reflector: Option<RawReflector>,
+    bench: Option<RawBench>,
     collector: Option<RawCollector>,
     tls: Option<RawTls>,
     probe_defaults: Option<RawProbe>,
@@ -152,6 +180,17 @@ struct RawReflector {
     max_sessions: Option<i64>,
     tcp: Option<bool>,
     quic: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBench {
+    enabled: Option<bool>,
+    max_duration: Option<String>,
+    max_streams: Option<i64>,
+    max_udp_rate: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -379,15 +418,90 @@ impl AgentConfig {
                 probe,
             });
         }
+        let bench = parse_bench(&cx, raw.bench.as_ref(), &peers)?;
         Ok(AgentConfig {
             identity,
             timestamps,
             reflector,
             collector,
             tls,
+            bench,
             peers,
         })
     }
+}
+
+fn parse_bench(
+    cx: &Ctx,
+    raw: Option<&RawBench>,
+    peers: &[PeerConfig],
+) -> Result<BenchLimits, ConfigError> {
+    let mut b = BenchLimits::default();
+    let Some(raw) = raw else { return Ok(b) };
+    b.enabled = raw.enabled.unwrap_or(true);
+    if let Some(text) = &raw.max_duration {
+        let d = parse_duration(cx, "bench.max_duration", text)?;
+        if d < Duration::from_secs(1) || d > Duration::from_secs(3600) {
+            return Err(cx.err(
+                "bench.max_duration",
+                format!("{text:?}"),
+                "must be 1s to 1h",
+            ));
+        }
+        b.max_duration = d;
+    }
+    if let Some(n) = raw.max_streams {
+        if !(1..=128).contains(&n) {
+            return Err(cx.err("bench.max_streams", n, "must be 1 to 128"));
+        }
+        b.max_streams = n as u16;
+    }
+    if let Some(text) = &raw.max_udp_rate {
+        b.max_udp_rate_bps = parse_rate(text)
+            .filter(|r| (1_000..=100_000_000_000).contains(r))
+            .ok_or_else(|| {
+                cx.err(
+                    "bench.max_udp_rate",
+                    format!("{text:?}"),
+                    "must be a rate such as \"1G\", \"200M\" or \"500k\" (bits/s), 1k to 100G",
+                )
+            })?;
+    }
+    for (i, id) in raw.allow.iter().enumerate() {
+        let field = format!("bench.allow[{i}]");
+        match peers.iter().find(|p| p.identity.id.as_str() == id) {
+            Some(p) if p.fingerprint.is_some() => b.allow.push(p.identity.id.clone()),
+            Some(_) => {
+                return Err(cx.err(
+                    &field,
+                    format!("{id:?}"),
+                    "must name a peer with a fingerprint",
+                ))
+            }
+            None => {
+                return Err(cx.err(
+                    &field,
+                    format!("{id:?}"),
+                    "must be the id of a configured peer",
+                ))
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// `1G`, `200M`, `500k`, `1000000`: bits per second, decimal prefixes (as iperf3's -b).
+pub fn parse_rate(text: &str) -> Option<u64> {
+    let (num, mult) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&text[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&text[..i], 1e9),
+        _ => (text, 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .map(|v| (v * mult) as u64)
 }
 
 fn parse_tls(cx: &Ctx, raw: &RawTls) -> Result<TlsConfig, ConfigError> {
@@ -701,6 +815,40 @@ address = "10.1.0.5"
                 "[reflector]\nlisten = []\nquic = true\n[[peers]]"
             )),
             "agent.toml: reflector.quic = true: needs a [tls] section (the agent's key pair)"
+        );
+    }
+
+    #[test]
+    fn bench_limits_parse_and_name_their_errors() {
+        assert_eq!(
+            AgentConfig::parse("a", MINIMAL).unwrap().bench,
+            BenchLimits::default()
+        );
+        let fp = "sha256:".to_owned() + &"ab".repeat(32);
+        let with = |bench: &str| {
+            MINIMAL.replace("[[peers]]", &format!("[bench]\n{bench}\n[[peers]]"))
+                + &format!("fingerprint = \"{fp}\"\n")
+        };
+        let c = AgentConfig::parse(
+            "a",
+            &with("max_duration = \"30s\"\nmax_streams = 4\nmax_udp_rate = \"2G\"\nallow = [\"oci-1\"]"),
+        )
+        .unwrap();
+        assert_eq!(c.bench.max_duration, Duration::from_secs(30));
+        assert_eq!(
+            (c.bench.max_streams, c.bench.max_udp_rate_bps),
+            (4, 2_000_000_000)
+        );
+        assert_eq!(c.bench.allow[0].as_str(), "oci-1");
+        assert_eq!(
+            err(&with("allow = [\"db9\"]")),
+            "agent.toml: bench.allow[0] = \"db9\": must be the id of a configured peer"
+        );
+        assert!(err(&with("max_udp_rate = \"fast\""))
+            .starts_with("agent.toml: bench.max_udp_rate = \"fast\": must be a rate"));
+        assert_eq!(
+            err(&with("max_streams = 0")),
+            "agent.toml: bench.max_streams = 0: must be 1 to 128"
         );
     }
 

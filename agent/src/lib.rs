@@ -124,13 +124,25 @@ impl Agent {
                 quic_endpoints.push(endpoint);
             }
             // Throughput tests: control over QUIC, data on TCP at the first address's port + 2.
-            if let Some(listen) = config.reflector.listen.first() {
+            if let (Some(listen), true) = (config.reflector.listen.first(), config.bench.enabled) {
                 let mut addr = *listen;
                 if addr.port() != 0 {
                     addr.set_port(addr.port().wrapping_add(net::bench::DATA_PORT_OFFSET));
                 }
+                let b = &config.bench;
+                let limits = net::bench::ServeLimits {
+                    max_duration_ms: b.max_duration.as_millis() as u64,
+                    max_streams: b.max_streams,
+                    max_udp_rate_bps: b.max_udp_rate_bps,
+                    allow: config
+                        .peers
+                        .iter()
+                        .filter(|p| b.allow.contains(&p.identity.id))
+                        .filter_map(|p| p.fingerprint)
+                        .collect(),
+                };
                 bench = Some(
-                    net::bench::BenchServer::bind(addr)
+                    net::bench::BenchServer::bind(addr, limits)
                         .map_err(|source| AgentError::Bind { addr, source })?,
                 );
             }

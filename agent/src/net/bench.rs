@@ -58,8 +58,52 @@ struct Pending {
     slots: Vec<Option<TcpStream>>,
 }
 
+/// What the answering agent allows (its `[bench]` section, peers resolved to fingerprints).
+#[derive(Debug, Clone, Default)]
+pub struct ServeLimits {
+    pub max_duration_ms: u64,
+    pub max_streams: u16,
+    pub max_udp_rate_bps: u64,
+    /// Clients that may ask; empty = every client the TLS layer trusts.
+    pub allow: std::collections::HashSet<crate::tls::Fingerprint>,
+}
+
+impl ServeLimits {
+    /// Checks a request from the client with certificate `client`; the reason names the
+    /// field, the value and this agent's limit.
+    pub fn check(
+        &self,
+        spec: &TestSpec,
+        client: Option<crate::tls::Fingerprint>,
+    ) -> Result<(), String> {
+        if !self.allow.is_empty() && !client.is_some_and(|c| self.allow.contains(&c)) {
+            return Err("this client is not in the peer's bench.allow".into());
+        }
+        if spec.duration_ms > self.max_duration_ms {
+            return Err(format!(
+                "duration_ms = {}: this agent allows at most {} (bench.max_duration)",
+                spec.duration_ms, self.max_duration_ms
+            ));
+        }
+        if spec.streams > self.max_streams {
+            return Err(format!(
+                "streams = {}: this agent allows at most {} (bench.max_streams)",
+                spec.streams, self.max_streams
+            ));
+        }
+        if let Some(b) = spec.bitrate_bps.filter(|b| *b > self.max_udp_rate_bps) {
+            return Err(format!(
+                "bitrate_bps = {b}: this agent allows at most {} (bench.max_udp_rate)",
+                self.max_udp_rate_bps
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The answering side: its data listener and the one test it may run.
 pub struct BenchServer {
+    limits: ServeLimits,
     data_port: u16,
     /// UDP tests' data socket, on the same port number.
     udp: Arc<std::net::UdpSocket>,
@@ -70,11 +114,12 @@ pub struct BenchServer {
 
 impl BenchServer {
     /// Binds the data listener (TCP) and starts taking data connections.
-    pub fn bind(addr: SocketAddr) -> std::io::Result<Arc<BenchServer>> {
+    pub fn bind(addr: SocketAddr, limits: ServeLimits) -> std::io::Result<Arc<BenchServer>> {
         let listener = TcpListener::bind(addr)?;
         let data_port = listener.local_addr()?.port();
         let udp = super::bench_udp::data_socket(SocketAddr::new(addr.ip(), data_port))?;
         let server = Arc::new(BenchServer {
+            limits,
             data_port,
             udp: Arc::new(udp),
             busy: AtomicBool::new(false),
@@ -144,7 +189,18 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
     };
     match read_control(&mut recv).await {
         Ok(Control::Request(spec)) => {
-            if let Err(e) = spec.check() {
+            let client = conn
+                .peer_identity()
+                .and_then(|i| {
+                    i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                        .ok()
+                })
+                .and_then(|chain| chain.first().map(|c| crate::tls::Fingerprint::of(c)));
+            if let Err(e) = spec
+                .check()
+                .and_then(|_| server.limits.check(&spec, client))
+            {
+                tracing::info!(%from, reason = %e, "bench request refused");
                 refuse(&mut send, &e).await;
             } else if server.busy.swap(true, Ordering::AcqRel) {
                 refuse(
