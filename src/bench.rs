@@ -97,7 +97,14 @@ pub async fn run(
         quinn::Endpoint::client(bind).map_err(|e| BenchCliError::Connect(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(crypto);
     let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    // A peer that vanishes mid-test is noticed within 5 s (both ends: the idle timeout is
+    // the smaller of the two sides'), and the streams stop.
+    transport.keep_alive_interval(Some(Duration::from_secs(1)));
+    transport.max_idle_timeout(Some(
+        Duration::from_secs(5)
+            .try_into()
+            .expect("5 s is a valid idle timeout"),
+    ));
     client.transport_config(Arc::new(transport));
     let connecting = endpoint
         .connect_with(client, peer.quic_address, &tls::server_name(&args.peer))

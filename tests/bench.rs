@@ -255,3 +255,39 @@ fn the_answering_agent_enforces_its_own_limits() {
     // Within the limits the same agent runs the test.
     json(&bench(&p, "az", &["-t", "1s", "-P", "2", "--json"]));
 }
+
+#[test]
+fn a_lost_peer_ends_the_test_within_seconds() {
+    for args in [
+        &["-u", "-b", "50M", "-t", "20s"][..],
+        &["-t", "20s", "-R"][..],
+    ] {
+        let p = peer(&["az"]);
+        let pid = p._agent.child.id() as i32;
+        let started = std::time::Instant::now();
+        let client = std::thread::scope(|s| {
+            let client = s.spawn(|| bench(&p, "az", args));
+            std::thread::sleep(Duration::from_millis(1500));
+            // The peer dies without a word (SIGKILL): nothing more on the QUIC control channel.
+            // SAFETY: signals our own child process.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            client.join().unwrap()
+        });
+        let took = started.elapsed();
+        assert_eq!(
+            client.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&client.stdout)
+        );
+        // 1.5 s in, 5 s idle timeout, then the streams stop and the error is printed.
+        assert!(
+            took < Duration::from_secs(12),
+            "{args:?}: took {took:?} of a 20 s test"
+        );
+        let err = String::from_utf8_lossy(&client.stderr);
+        assert!(err.contains("error: "), "{args:?}: {err}");
+    }
+}

@@ -58,6 +58,25 @@ struct Pending {
     slots: Vec<Option<TcpStream>>,
 }
 
+/// Where a stream's thread sends its intervals, and how it learns that the test is off
+/// (the control connection to the peer is gone).
+#[derive(Clone)]
+pub struct Report {
+    tx: mpsc::Sender<(u8, bool, IntervalBytes)>,
+    abort: Arc<AtomicBool>,
+}
+
+impl Report {
+    pub fn interval(&self, stream: u8, sender: bool, iv: IntervalBytes) {
+        let _ = self.tx.send((stream, sender, iv));
+    }
+
+    /// True once the peer is lost: stop now.
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Relaxed)
+    }
+}
+
 /// What the answering agent allows (its `[bench]` section, peers resolved to fingerprints).
 #[derive(Debug, Clone, Default)]
 pub struct ServeLimits {
@@ -209,7 +228,7 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
                 )
                 .await;
             } else {
-                let result = answer_test(&server, &spec, &mut send).await;
+                let result = answer_test(&conn, &server, &spec, &mut send).await;
                 *lock(&server.pending) = None;
                 server.busy.store(false, Ordering::Release);
                 if let Err(e) = result {
@@ -231,6 +250,7 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
 }
 
 async fn answer_test(
+    conn: &Connection,
     server: &BenchServer,
     spec: &TestSpec,
     send: &mut SendStream,
@@ -252,6 +272,7 @@ async fn answer_test(
         let figures = relay(
             move |report| super::bench_udp::serve_test(&sock, &spec, cookie, &roles, &report),
             |_| {},
+            conn.clone(),
         )
         .await;
         return write_control(send, &Control::Results { streams: figures }).await;
@@ -287,7 +308,7 @@ async fn answer_test(
     };
     // The asking side sends on the streams it asked to send on; the rest are ours to send.
     let ours: Vec<bool> = roles.iter().map(|asker_sends| !asker_sends).collect();
-    let figures = run_streams(streams, &ours, spec, |_| {}).await;
+    let figures = run_streams(streams, &ours, spec, |_| {}, conn.clone()).await;
     write_control(send, &Control::Results { streams: figures }).await?;
     Ok(())
 }
@@ -349,6 +370,7 @@ async fn run_streams(
     sends: &[bool],
     spec: &TestSpec,
     on_interval: impl FnMut((u8, bool, IntervalBytes)),
+    control: Connection,
 ) -> Vec<StreamFigures> {
     if let Some(w) = spec.window_bytes {
         for s in &streams {
@@ -369,13 +391,10 @@ async fn run_streams(
                 .map(|(i, (s, sender))| {
                     let (spec, tx) = (spec.clone(), tx.clone());
                     std::thread::spawn(move || {
-                        let report = |iv: IntervalBytes| {
-                            let _ = tx.send((i as u8, sender, iv));
-                        };
                         if sender {
-                            send_stream(s, i as u8, &spec, start, report)
+                            send_stream(s, i as u8, &spec, start, &tx)
                         } else {
-                            receive_stream(s, i as u8, &spec, start, report)
+                            receive_stream(s, i as u8, &spec, start, &tx)
                         }
                     })
                 })
@@ -383,29 +402,42 @@ async fn run_streams(
             threads.into_iter().filter_map(|t| t.join().ok()).collect()
         },
         on_interval,
+        control,
     )
     .await
 }
 
 /// Runs blocking `work` on its own thread and hands the intervals it reports to
-/// `on_interval` as they come, until it returns.
+/// `on_interval` as they come, until it returns. If `control` closes meanwhile (the peer is
+/// gone), `work` is told to stop.
 async fn relay<R: Send + 'static>(
-    work: impl FnOnce(mpsc::Sender<(u8, bool, IntervalBytes)>) -> R + Send + 'static,
+    work: impl FnOnce(Report) -> R + Send + 'static,
     mut on_interval: impl FnMut((u8, bool, IntervalBytes)),
+    control: Connection,
 ) -> R {
     let (tx, rx) = mpsc::channel::<(u8, bool, IntervalBytes)>();
+    let abort = Arc::new(AtomicBool::new(false));
+    let report = Report {
+        tx,
+        abort: abort.clone(),
+    };
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
     let worker = std::thread::spawn(move || {
-        let r = work(tx);
+        let r = work(report);
         let _ = done_tx.send(());
         r
     });
+    let mut closed = std::pin::pin!(control.closed());
     loop {
         while let Ok(iv) = rx.try_recv() {
             on_interval(iv);
         }
         tokio::select! {
             _ = &mut done_rx => break,
+            reason = &mut closed, if !abort.load(Ordering::Relaxed) => {
+                tracing::warn!(%reason, "bench: lost the peer; stopping the streams");
+                abort.store(true, Ordering::Relaxed);
+            }
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
@@ -424,7 +456,7 @@ fn send_stream(
     stream: u8,
     spec: &TestSpec,
     start: u64,
-    mut report: impl FnMut(IntervalBytes),
+    report: &Report,
 ) -> StreamFigures {
     let _ = s.set_write_timeout(Some(WAKE));
     if let Some(cc) = &spec.congestion {
@@ -455,11 +487,11 @@ fn send_stream(
                     },
                 );
                 if let Some(iv) = meter.records().last() {
-                    report(*iv);
+                    report.interval(stream, true, *iv);
                 }
             }
         }
-        if now >= end {
+        if now >= end || report.aborted() {
             break;
         }
         match s.write(&buf) {
@@ -486,7 +518,7 @@ fn send_stream(
         },
     );
     for iv in &meter.records()[before..] {
-        report(*iv);
+        report.interval(stream, true, *iv);
     }
     // Wait for the receiver to close, so the connection is not reset under data in flight.
     let _ = s.set_read_timeout(Some(DRAIN_TIMEOUT));
@@ -504,7 +536,7 @@ fn receive_stream(
     stream: u8,
     spec: &TestSpec,
     start: u64,
-    mut report: impl FnMut(IntervalBytes),
+    report: &Report,
 ) -> StreamFigures {
     let _ = s.set_read_timeout(Some(WAKE));
     let mut buf = vec![0u8; (spec.write_bytes as usize).max(128 * 1024)];
@@ -540,11 +572,11 @@ fn receive_stream(
                     },
                 );
                 if let Some(iv) = meter.records().last() {
-                    report(*iv);
+                    report.interval(stream, false, *iv);
                 }
             }
         }
-        if now >= give_up {
+        if now >= give_up || report.aborted() {
             break;
         }
     }
@@ -557,7 +589,7 @@ fn receive_stream(
         },
     );
     for iv in &meter.records()[before..] {
-        report(*iv);
+        report.interval(stream, false, *iv);
     }
     StreamFigures {
         stream,
@@ -659,6 +691,7 @@ pub async fn run(
         let (local, connections) = relay(
             move |report| super::bench_udp::run_client(addr, &s2, cookie, &r2, &report),
             on_interval,
+            control.clone(),
         )
         .await
         .map_err(|source| BenchError::Data { addr, source })?;
@@ -689,7 +722,7 @@ pub async fn run(
         streams.push(s);
     }
     let started_unix_ns = now_unix_ns();
-    let local = run_streams(streams, &roles, &spec, on_interval).await;
+    let local = run_streams(streams, &roles, &spec, on_interval, control.clone()).await;
     finish_exchange(
         control,
         send,
@@ -712,6 +745,11 @@ async fn finish_exchange(
     local: Vec<StreamFigures>,
     started_unix_ns: u64,
 ) -> Result<BenchReport, BenchError> {
+    if let Some(reason) = control.close_reason() {
+        return Err(BenchError::Control(format!(
+            "lost the peer during the test: {reason}"
+        )));
+    }
     write_control(
         &mut send,
         &Control::Results {

@@ -11,13 +11,13 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
 use crate::probe::bench::{Counts, Meter};
-use crate::wire::bench::{DataHeader, IntervalBytes, StreamFigures, TestSpec, HELLO_SEQ};
+use crate::wire::bench::{DataHeader, StreamFigures, TestSpec, HELLO_SEQ};
 
 /// Datagrams sent back to back at most before the pacer looks at the clock again.
 pub const MAX_BURST: usize = 64;
@@ -26,7 +26,7 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 /// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max).
 const SOCKET_BUFFER: usize = 8 << 20;
 
-pub type Report = mpsc::Sender<(u8, bool, IntervalBytes)>;
+pub use super::bench::Report;
 /// A data socket's (local, remote) addresses.
 pub type Connection = (SocketAddr, SocketAddr);
 
@@ -81,10 +81,10 @@ pub fn send(
         if meter.poll_timeout().is_some_and(|due| now >= due) {
             meter.handle_sample(now, counts(seq, sent));
             if let Some(iv) = meter.records().last() {
-                let _ = report.send((stream, true, *iv));
+                report.interval(stream, true, *iv);
             }
         }
-        if now >= end {
+        if now >= end || report.aborted() {
             break;
         }
         let due = ((now - origin) as f64 * bytes_per_ns) as u64;
@@ -120,7 +120,7 @@ pub fn send(
     let before = meter.records().len();
     meter.finish(now_unix_ns(), counts(seq, sent));
     for iv in &meter.records()[before..] {
-        let _ = report.send((stream, true, *iv));
+        report.interval(stream, true, *iv);
     }
     StreamFigures {
         stream,
@@ -188,7 +188,7 @@ impl Received {
             let at = if self.last_rx_ns <= due { due } else { now };
             self.meter.handle_sample(at, self.counts);
             if let Some(iv) = self.meter.records().last() {
-                let _ = report.send((stream, false, *iv));
+                report.interval(stream, false, *iv);
             }
         }
     }
@@ -197,7 +197,7 @@ impl Received {
         let before = self.meter.records().len();
         self.meter.finish(self.last_rx_ns, self.counts);
         for iv in &self.meter.records()[before..] {
-            let _ = report.send((stream, false, *iv));
+            report.interval(stream, false, *iv);
         }
         StreamFigures {
             stream,
@@ -232,7 +232,7 @@ pub fn serve_test(
     let mut buf = vec![0u8; 65_536];
     loop {
         let now = now_unix_ns();
-        if now >= give_up || (now >= end && receivers.is_empty()) {
+        if now >= give_up || (now >= end && receivers.is_empty()) || report.aborted() {
             break;
         }
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
@@ -336,7 +336,7 @@ fn receive_one(
     let mut buf = vec![0u8; 65_536];
     loop {
         let now = now_unix_ns();
-        if now >= give_up {
+        if now >= give_up || report.aborted() {
             break;
         }
         if r.counts.packets == 0 && now >= next_hello && now < end {
