@@ -33,6 +33,8 @@ pub const DATA_PORT_OFFSET: u16 = 2;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A receiving stream gives up this long after the planned end if the sender never closes.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Data connections that may wait for their hello at once (a test has at most 256).
+const MAX_HELLO_WAITERS: usize = 512;
 /// Blocking socket calls wake up at least this often to sample their counters.
 const WAKE: Duration = Duration::from_millis(100);
 
@@ -146,15 +148,25 @@ impl BenchServer {
             arrived: tokio::sync::Notify::new(),
         });
         let weak = Arc::downgrade(&server);
+        let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("bench-accept".into())
             .spawn(move || {
                 for conn in listener.incoming() {
                     let Some(server) = weak.upgrade() else { return };
-                    if let Ok(s) = conn {
-                        // The hello is read on its own thread: a silent client holds no one up.
-                        std::thread::spawn(move || server.handle_data_connection(s));
+                    let Ok(s) = conn else { continue };
+                    // The hello is read on its own thread, so a silent client holds no one
+                    // up; at most MAX_HELLO_WAITERS wait at once, the rest are closed.
+                    if waiting.fetch_add(1, Ordering::AcqRel) >= MAX_HELLO_WAITERS {
+                        waiting.fetch_sub(1, Ordering::AcqRel);
+                        tracing::warn!(peer = ?s.peer_addr().ok(), "bench data connection closed: too many waiting for their hello");
+                        continue;
                     }
+                    let waiting = waiting.clone();
+                    std::thread::spawn(move || {
+                        server.handle_data_connection(s);
+                        waiting.fetch_sub(1, Ordering::AcqRel);
+                    });
                 }
             })?;
         Ok(server)
