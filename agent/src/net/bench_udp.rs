@@ -7,7 +7,9 @@
 //! learns where to send from the asking side's hellos, which the asking side repeats every
 //! 100 ms until data arrives (so a lost hello only delays, and NAT on the way is fine).
 //! Pacing: a sender keeps the bytes it has sent at `elapsed x rate`, sleeping between
-//! bursts of at most [`MAX_BURST`] datagrams.
+//! bursts of at most [`MAX_BURST`] datagrams, handed over with UDP GSO (or one `sendmmsg`
+//! call where the kernel refuses GSO). Datagrams of a
+//! burst share one send time, so jitter on a slow link includes the burst's serialization.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -61,7 +63,12 @@ pub fn send(
     let size = spec.write_bytes as usize;
     let rate = spec.bitrate_bps.unwrap_or(1_000_000) as f64 / f64::from(spec.streams.max(1));
     let bytes_per_ns = rate / 8e9;
-    let mut buf = vec![0u8; size];
+    // One buffer per datagram of a burst, handed to the kernel in one sendmmsg call.
+    let mut block = vec![0u8; size * MAX_BURST];
+    let dest = dest.map(socket2::SockAddr::from);
+    // UDP GSO: one send hands the kernel up to 64 KB of equal datagrams, segmented once in
+    // the stack; off when the kernel refuses it (sendmmsg instead).
+    let mut gso = size * 2 <= GSO_MAX_BYTES;
     let mut meter = Meter::new(
         start,
         ms(spec.interval_ms),
@@ -88,28 +95,34 @@ pub fn send(
             break;
         }
         let due = ((now - origin) as f64 * bytes_per_ns) as u64;
-        let mut burst = 0;
-        while sent < due && burst < MAX_BURST {
-            DataHeader {
-                stream,
-                seq,
-                sent_ns: now_unix_ns(),
-                cookie,
-            }
-            .write(&mut buf);
-            let r = match dest {
-                Some(d) => sock.send_to(&buf, d),
-                None => sock.send(&buf),
-            };
-            match r {
-                Ok(_) => {
-                    seq += 1;
-                    sent += size as u64;
+        if sent < due {
+            let n = (((due - sent) as usize).div_ceil(size)).min(MAX_BURST);
+            let now = now_unix_ns();
+            for (k, chunk) in block.chunks_mut(size).take(n).enumerate() {
+                DataHeader {
+                    stream,
+                    seq: seq + k as u64,
+                    sent_ns: now,
+                    cookie,
                 }
-                // A full socket buffer or an ICMP error from the peer: try again later.
-                Err(_) => break,
+                .write(chunk);
             }
-            burst += 1;
+            // Fewer than `n` go out when the socket buffer is full or the peer's port answered
+            // with an ICMP error; the rest are tried again on the next round.
+            let done = if gso {
+                match send_gso(sock, dest.as_ref(), &block, size, n) {
+                    Ok(d) => d,
+                    Err(GsoError::Unsupported) => {
+                        gso = false;
+                        send_batch(sock, dest.as_ref(), &block, size, n)
+                    }
+                    Err(GsoError::Busy(d)) => d,
+                }
+            } else {
+                send_batch(sock, dest.as_ref(), &block, size, n)
+            };
+            seq += done as u64;
+            sent += (done * size) as u64;
         }
         let next = origin + (sent as f64 / bytes_per_ns) as u64;
         let now = now_unix_ns();
@@ -127,6 +140,116 @@ pub fn send(
         sender: true,
         intervals: meter.into_records(),
         tcp: None,
+    }
+}
+
+/// Largest UDP GSO send (the kernel's limit is one 64 KiB IP payload).
+const GSO_MAX_BYTES: usize = 65_000;
+/// `UDP_SEGMENT` (linux/udp.h): the segment size for UDP GSO, as a cmsg at SOL_UDP.
+const UDP_SEGMENT: libc::c_int = 103;
+
+enum GsoError {
+    /// The kernel or device does not do UDP GSO here.
+    Unsupported,
+    /// Stopped after this many datagrams (full buffer, ICMP error).
+    Busy(usize),
+}
+
+/// Sends the first `n` datagrams of `block` in GSO sends of up to 64 KB each.
+fn send_gso(
+    sock: &UdpSocket,
+    dest: Option<&socket2::SockAddr>,
+    block: &[u8],
+    size: usize,
+    n: usize,
+) -> Result<usize, GsoError> {
+    use std::os::fd::AsRawFd;
+    let per_send = (GSO_MAX_BYTES / size).max(1);
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(per_send);
+        let data = &block[done * size..(done + k) * size];
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        // u64s keep the control buffer aligned for cmsghdr.
+        let mut control = [0u64; 8];
+        // SAFETY: an all-zero msghdr is a valid empty header; the fields set below point at
+        // `iov`, `control` and `dest`, which outlive the call; CMSG_* stay inside `control`
+        // (CMSG_SPACE(2) is 24 bytes of its 64).
+        let r = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            if let Some(a) = dest {
+                msg.msg_name = a.as_ptr() as *mut libc::c_void;
+                msg.msg_namelen = a.len();
+            }
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(2) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_UDP;
+            (*c).cmsg_type = UDP_SEGMENT;
+            (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size as u16);
+            libc::sendmsg(sock.as_raw_fd(), &msg, 0)
+        };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+                    if done == 0 =>
+                {
+                    Err(GsoError::Unsupported)
+                }
+                _ => Err(GsoError::Busy(done)),
+            };
+        }
+        done += k;
+    }
+    Ok(done)
+}
+
+/// Sends the first `n` datagrams of `block` (each `size` bytes) with one sendmmsg call, to
+/// `dest` or on the connected socket; returns how many the kernel took.
+fn send_batch(
+    sock: &UdpSocket,
+    dest: Option<&socket2::SockAddr>,
+    block: &[u8],
+    size: usize,
+    n: usize,
+) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut iovs: Vec<libc::iovec> = block
+        .chunks(size)
+        .take(n)
+        .map(|c| libc::iovec {
+            iov_base: c.as_ptr() as *mut libc::c_void,
+            iov_len: c.len(),
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: an all-zero mmsghdr is a valid empty message header.
+            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+            if let Some(a) = dest {
+                m.msg_hdr.msg_name = a.as_ptr() as *mut libc::c_void;
+                m.msg_hdr.msg_namelen = a.len();
+            }
+            m
+        })
+        .collect();
+    // SAFETY: every header points at an iovec and address that outlive the call, and each
+    // iovec at `size` bytes inside `block`.
+    let r = unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), msgs.len() as u32, 0) };
+    if r < 0 {
+        0
+    } else {
+        r as usize
     }
 }
 
