@@ -494,6 +494,7 @@ pub fn render_json(r: &BenchReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check_golden;
     use xcbench_agent::wire::bench::TcpEnd;
 
     fn figures(sender: bool, per_s: u64) -> StreamFigures {
@@ -547,19 +548,6 @@ mod tests {
             remote: vec![figures(false, 24_999_000)],
             started_unix_ns: 1_700_000_000_000_000_000,
         }
-    }
-
-    fn check_golden(name: &str, text: &str) {
-        let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-        if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, text).unwrap();
-        }
-        let want =
-            std::fs::read_to_string(&path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
-        assert_eq!(
-            text, want,
-            "{name} changed; review, then XCBENCH_UPDATE_GOLDEN=1"
-        );
     }
 
     #[test]

@@ -385,6 +385,7 @@ pub fn render_table(rows: &[PairRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check_golden;
 
     fn row() -> PairRow {
         PairRow {
@@ -413,20 +414,6 @@ mod tests {
             late: 1,
             clock_error_ns: Some(32_000_000_000),
         }
-    }
-
-    /// Compares with tests/golden/NAME; XCBENCH_UPDATE_GOLDEN=1 rewrites it after a review.
-    fn check_golden(name: &str, text: &str) {
-        let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
-        if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, text).unwrap();
-        }
-        let want =
-            std::fs::read_to_string(&path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
-        assert_eq!(
-            text, want,
-            "{name} changed; review, then XCBENCH_UPDATE_GOLDEN=1"
-        );
     }
 
     /// A QUIC row: user-space timestamps, no one-way delay or direction split.

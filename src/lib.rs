@@ -12,3 +12,19 @@
 pub mod bench;
 pub mod demo;
 pub mod lab;
+
+/// Compares `text` with tests/golden/NAME; `XCBENCH_UPDATE_GOLDEN=1` rewrites the file after
+/// a review.
+#[cfg(test)]
+pub(crate) fn check_golden(name: &str, text: &str) {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).unwrap();
+    }
+    let want =
+        std::fs::read_to_string(&path).expect("golden file; XCBENCH_UPDATE_GOLDEN=1 writes it");
+    assert_eq!(
+        text, want,
+        "{name} changed; review, then XCBENCH_UPDATE_GOLDEN=1"
+    );
+}

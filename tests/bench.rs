@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -195,7 +194,6 @@ fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("peer \"nobody\" is not in"));
-    let _: SocketAddr = ([127, 0, 0, 1], p.port).into();
 }
 
 #[test]

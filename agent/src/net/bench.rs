@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quinn::{Connection, RecvStream, SendStream, VarInt};
@@ -64,13 +64,16 @@ struct Pending {
 /// (the control connection to the peer is gone).
 #[derive(Clone)]
 pub struct Report {
-    tx: mpsc::Sender<(u8, bool, IntervalBytes)>,
+    tx: tokio::sync::mpsc::UnboundedSender<(u8, bool, IntervalBytes)>,
     abort: Arc<AtomicBool>,
 }
 
 impl Report {
-    pub fn interval(&self, stream: u8, sender: bool, iv: IntervalBytes) {
-        let _ = self.tx.send((stream, sender, iv));
+    /// Passes on an interval a [`Meter`] closed (nothing when it closed none).
+    pub fn interval(&self, stream: u8, sender: bool, closed: Option<IntervalBytes>) {
+        if let Some(iv) = closed {
+            let _ = self.tx.send((stream, sender, iv));
+        }
     }
 
     /// True once the peer is lost: stop now.
@@ -419,7 +422,7 @@ async fn run_streams(
     .await
 }
 
-/// Runs blocking `work` on its own thread and hands the intervals it reports to
+/// Runs blocking `work` on the blocking pool and hands the intervals it reports to
 /// `on_interval` as they come, until it returns. If `control` closes meanwhile (the peer is
 /// gone), `work` is told to stop.
 async fn relay<R: Send + 'static>(
@@ -427,36 +430,28 @@ async fn relay<R: Send + 'static>(
     mut on_interval: impl FnMut((u8, bool, IntervalBytes)),
     control: Connection,
 ) -> R {
-    let (tx, rx) = mpsc::channel::<(u8, bool, IntervalBytes)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let abort = Arc::new(AtomicBool::new(false));
     let report = Report {
         tx,
         abort: abort.clone(),
     };
-    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
-    let worker = std::thread::spawn(move || {
-        let r = work(report);
-        let _ = done_tx.send(());
-        r
-    });
+    let worker = tokio::task::spawn_blocking(move || work(report));
     let mut closed = std::pin::pin!(control.closed());
     loop {
-        while let Ok(iv) = rx.try_recv() {
-            on_interval(iv);
-        }
         tokio::select! {
-            _ = &mut done_rx => break,
+            // Every sender is gone once `work` has returned.
+            iv = rx.recv() => match iv {
+                Some(iv) => on_interval(iv),
+                None => break,
+            },
             reason = &mut closed, if !abort.load(Ordering::Relaxed) => {
                 tracing::warn!(%reason, "bench: lost the peer; stopping the streams");
                 abort.store(true, Ordering::Relaxed);
             }
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
-    while let Ok(iv) = rx.try_recv() {
-        on_interval(iv);
-    }
-    worker.join().expect("bench worker thread")
+    worker.await.expect("bench worker")
 }
 
 fn ms(d: u64) -> u64 {
@@ -477,61 +472,35 @@ fn send_stream(
         }
     }
     let buf = vec![0u8; spec.write_bytes as usize];
-    let mut meter = Meter::new(
-        start,
-        ms(spec.interval_ms),
-        ms(spec.omit_ms),
-        ms(spec.duration_ms),
-    );
+    let mut meter = Meter::for_spec(spec, start);
     let end = start + ms(spec.duration_ms);
+    let counts = |sent: u64, tcp: Option<TcpEnd>| Counts {
+        bytes: sent,
+        retransmits: tcp.map_or(0, |t| t.retransmits),
+        ..Counts::default()
+    };
     let mut sent = 0u64;
     loop {
         let now = now_unix_ns();
-        if let Some(due) = meter.poll_timeout() {
-            if now >= due {
-                let retrans = tcp_end(&s).map_or(0, |t| t.retransmits);
-                meter.handle_sample(
-                    now,
-                    Counts {
-                        bytes: sent,
-                        retransmits: retrans,
-                        ..Counts::default()
-                    },
-                );
-                if let Some(iv) = meter.records().last() {
-                    report.interval(stream, true, *iv);
-                }
-            }
+        if meter.is_due(now) {
+            report.interval(
+                stream,
+                true,
+                meter.handle_sample(now, counts(sent, tcp_end(&s))),
+            );
         }
         if now >= end || report.aborted() {
             break;
         }
         match s.write(&buf) {
             Ok(n) => sent += n as u64,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if transient(&e) => {}
             Err(_) => break,
         }
     }
     let _ = s.shutdown(std::net::Shutdown::Write);
     let tcp = tcp_end(&s);
-    let before = meter.records().len();
-    meter.finish(
-        now_unix_ns(),
-        Counts {
-            bytes: sent,
-            retransmits: tcp.map_or(0, |t| t.retransmits),
-            ..Counts::default()
-        },
-    );
-    for iv in &meter.records()[before..] {
-        report.interval(stream, true, *iv);
-    }
+    report.interval(stream, true, meter.finish(now_unix_ns(), counts(sent, tcp)));
     // Wait for the receiver to close, so the connection is not reset under data in flight.
     let _ = s.set_read_timeout(Some(DRAIN_TIMEOUT));
     let _ = s.read(&mut [0u8; 1]);
@@ -552,63 +521,41 @@ fn receive_stream(
 ) -> StreamFigures {
     let _ = s.set_read_timeout(Some(WAKE));
     let mut buf = vec![0u8; (spec.write_bytes as usize).max(128 * 1024)];
-    let mut meter = Meter::new(
-        start,
-        ms(spec.interval_ms),
-        ms(spec.omit_ms),
-        ms(spec.duration_ms),
-    );
+    let mut meter = Meter::for_spec(spec, start);
     let give_up = start + ms(spec.duration_ms) + DRAIN_TIMEOUT.as_nanos() as u64;
+    let counts = |received: u64| Counts {
+        bytes: received,
+        ..Counts::default()
+    };
     let mut received = 0u64;
     loop {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => received += n as u64,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if transient(&e) => {}
             Err(_) => break,
         }
         let now = now_unix_ns();
-        if let Some(due) = meter.poll_timeout() {
-            if now >= due {
-                meter.handle_sample(
-                    now,
-                    Counts {
-                        bytes: received,
-                        ..Counts::default()
-                    },
-                );
-                if let Some(iv) = meter.records().last() {
-                    report.interval(stream, false, *iv);
-                }
-            }
+        if meter.is_due(now) {
+            report.interval(stream, false, meter.handle_sample(now, counts(received)));
         }
         if now >= give_up || report.aborted() {
             break;
         }
     }
-    let before = meter.records().len();
-    meter.finish(
-        now_unix_ns(),
-        Counts {
-            bytes: received,
-            ..Counts::default()
-        },
-    );
-    for iv in &meter.records()[before..] {
-        report.interval(stream, false, *iv);
-    }
+    report.interval(stream, false, meter.finish(now_unix_ns(), counts(received)));
     StreamFigures {
         stream,
         sender: false,
         intervals: meter.into_records(),
         tcp: None,
     }
+}
+
+/// A blocking socket call that only timed out or was interrupted: go round again.
+fn transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(e.kind(), WouldBlock | TimedOut | Interrupted)
 }
 
 fn set_congestion(s: &TcpStream, name: &str) -> std::io::Result<()> {

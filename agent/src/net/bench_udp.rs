@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
-use crate::probe::bench::{Counts, Meter};
+use crate::probe::bench::{Counts, Datagrams, Meter};
 use crate::wire::bench::{DataHeader, StreamFigures, TestSpec, HELLO_SEQ};
 
 /// Datagrams sent back to back at most before the pacer looks at the clock again.
@@ -69,12 +69,7 @@ pub fn send(
     // UDP GSO: one send hands the kernel up to 64 KB of equal datagrams, segmented once in
     // the stack; off when the kernel refuses it (sendmmsg instead).
     let mut gso = size * 2 <= GSO_MAX_BYTES;
-    let mut meter = Meter::new(
-        start,
-        ms(spec.interval_ms),
-        ms(spec.omit_ms),
-        ms(spec.duration_ms),
-    );
+    let mut meter = Meter::for_spec(spec, start);
     let end = start + ms(spec.duration_ms);
     let origin = now_unix_ns();
     let (mut seq, mut sent) = (0u64, 0u64);
@@ -85,11 +80,8 @@ pub fn send(
     };
     loop {
         let now = now_unix_ns();
-        if meter.poll_timeout().is_some_and(|due| now >= due) {
-            meter.handle_sample(now, counts(seq, sent));
-            if let Some(iv) = meter.records().last() {
-                report.interval(stream, true, *iv);
-            }
+        if meter.is_due(now) {
+            report.interval(stream, true, meter.handle_sample(now, counts(seq, sent)));
         }
         if now >= end || report.aborted() {
             break;
@@ -130,11 +122,7 @@ pub fn send(
             std::thread::sleep(Duration::from_nanos((next - now).min(1_000_000)));
         }
     }
-    let before = meter.records().len();
-    meter.finish(now_unix_ns(), counts(seq, sent));
-    for iv in &meter.records()[before..] {
-        report.interval(stream, true, *iv);
-    }
+    report.interval(stream, true, meter.finish(now_unix_ns(), counts(seq, sent)));
     StreamFigures {
         stream,
         sender: true,
@@ -253,75 +241,44 @@ fn send_batch(
     }
 }
 
-/// A receiving stream's running figures.
+/// A receiving stream: its interval meter and datagram accounting.
 struct Received {
     meter: Meter,
-    counts: Counts,
-    max_seq: Option<u64>,
-    last_transit: Option<i64>,
-    jitter: f64,
-    /// When the last datagram arrived: the end of the counted time (waiting out the drain
-    /// period is not delivery time).
-    last_rx_ns: u64,
+    datagrams: Datagrams,
 }
 
 impl Received {
     fn new(spec: &TestSpec, start: u64) -> Received {
         Received {
-            meter: Meter::new(
-                start,
-                ms(spec.interval_ms),
-                ms(spec.omit_ms),
-                ms(spec.duration_ms),
-            ),
-            counts: Counts::default(),
-            max_seq: None,
-            last_transit: None,
-            jitter: 0.0,
-            last_rx_ns: 0,
+            meter: Meter::for_spec(spec, start),
+            datagrams: Datagrams::default(),
         }
     }
 
     fn handle(&mut self, h: &DataHeader, len: usize, now: u64) {
-        self.last_rx_ns = now;
-        let c = &mut self.counts;
-        c.bytes += len as u64;
-        c.packets += 1;
-        match self.max_seq {
-            Some(m) if h.seq < m => c.out_of_order += 1,
-            _ => self.max_seq = Some(h.seq),
-        }
-        // Missing = expected so far - received (a late arrival fills its gap again).
-        let expected = self.max_seq.map_or(0, |m| m + 1);
-        c.lost = expected.saturating_sub(c.packets);
-        // RFC 3550: J += (|D| - J) / 16 on the transit-time difference; offsets cancel.
-        let transit = now as i64 - h.sent_ns as i64;
-        if let Some(prev) = self.last_transit {
-            let d = (transit - prev).unsigned_abs() as f64;
-            self.jitter += (d - self.jitter) / 16.0;
-            c.jitter_ns = Some(self.jitter as u64);
-        }
-        self.last_transit = Some(transit);
+        self.datagrams.handle(h.seq, h.sent_ns, len, now);
     }
 
     fn sample(&mut self, stream: u8, now: u64, report: &Report) {
         if let Some(due) = self.meter.poll_timeout().filter(|due| now >= *due) {
             // Woken by a read timeout after a silence: nothing arrived since the boundary,
             // so the interval ends there, not at the wake-up.
-            let at = if self.last_rx_ns <= due { due } else { now };
-            self.meter.handle_sample(at, self.counts);
-            if let Some(iv) = self.meter.records().last() {
-                report.interval(stream, false, *iv);
-            }
+            let at = if self.datagrams.last_rx_ns <= due {
+                due
+            } else {
+                now
+            };
+            report.interval(
+                stream,
+                false,
+                self.meter.handle_sample(at, self.datagrams.counts),
+            );
         }
     }
 
     fn finish(mut self, stream: u8, report: &Report) -> StreamFigures {
-        let before = self.meter.records().len();
-        self.meter.finish(self.last_rx_ns, self.counts);
-        for iv in &self.meter.records()[before..] {
-            report.interval(stream, false, *iv);
-        }
+        let d = &self.datagrams;
+        report.interval(stream, false, self.meter.finish(d.last_rx_ns, d.counts));
         StreamFigures {
             stream,
             sender: false,
@@ -462,7 +419,7 @@ fn receive_one(
         if now >= give_up || report.aborted() {
             break;
         }
-        if r.counts.packets == 0 && now >= next_hello && now < end {
+        if r.datagrams.counts.packets == 0 && now >= next_hello && now < end {
             DataHeader {
                 stream,
                 seq: HELLO_SEQ,
@@ -484,46 +441,4 @@ fn receive_one(
         r.sample(stream, now_unix_ns(), report);
     }
     r.finish(stream, report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::bench::{BenchProtocol, Direction};
-
-    #[test]
-    fn loss_reorder_and_jitter_are_counted() {
-        let spec = TestSpec {
-            protocol: BenchProtocol::Udp,
-            direction: Direction::Forward,
-            duration_ms: 1000,
-            omit_ms: 0,
-            interval_ms: 1000,
-            streams: 1,
-            write_bytes: 100,
-            bitrate_bps: Some(1_000_000),
-            congestion: None,
-            window_bytes: None,
-        };
-        let mut r = Received::new(&spec, 0);
-        let h = |seq: u64, sent_ns: u64| DataHeader {
-            stream: 0,
-            seq,
-            sent_ns,
-            cookie: [0; 16],
-        };
-        // 0, 1, 3, 2 (late), 5 (4 missing); transit 1 ms except seq 3 (1.5 ms).
-        for (seq, sent, recv) in [
-            (0, 0, 1_000_000),
-            (1, 10, 1_000_010),
-            (3, 30, 1_500_030),
-            (2, 20, 1_000_020),
-            (5, 50, 1_000_050),
-        ] {
-            r.handle(&h(seq, sent), 100, recv);
-        }
-        let c = r.counts;
-        assert_eq!((c.packets, c.bytes, c.out_of_order, c.lost), (5, 500, 1, 1));
-        assert!(c.jitter_ns.unwrap() > 0);
-    }
 }

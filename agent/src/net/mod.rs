@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_udp;
 pub mod clock;
+pub mod fresh;
 pub mod quic;
 pub mod reflector;
 pub mod sender;

@@ -592,14 +592,12 @@ pub async fn run_handshakes(
     peer: PeerConfig,
     client: QuicClient,
     recorder: Arc<Mutex<Recorder>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let connect_key: SeriesKey = (peer.identity.id.clone(), Protocol::Quic, ProbeKind::Connect);
     let resume_key: SeriesKey = (peer.identity.id.clone(), Protocol::Quic, ProbeKind::Resume);
-    let timer = DeadlineTimer::new()?;
-    let interval = peer.probe.connect_interval.0.as_nanos() as u64;
     let wait = peer.probe.loss_timeout.0.max(HANDSHAKE_WAIT_MIN);
-    let slots = Arc::new(tokio::sync::Semaphore::new(2 * MAX_HANDSHAKES_IN_FLIGHT));
+    let interval = peer.probe.connect_interval.0;
     let peer = Arc::new(peer);
     // One untimed resumable connection first, so the first resume probe holds a ticket.
     if let Ok(connecting) = client.connect(&peer, &client.resume).await {
@@ -608,42 +606,27 @@ pub async fn run_handshakes(
             conn.close(VarInt::from_u32(CLOSE_DONE), b"done");
         }
     }
-    let mut due = now_unix_ns();
-    let mut seq = 0u32;
-    loop {
-        timer.arm(Some(due))?;
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = timer.wait() => {}
-        }
-        due = crate::probe::sender::next_slot(due, interval, now_unix_ns());
-        for key in [&connect_key, &resume_key] {
-            lock(&recorder).handle_event(key, &Event::Sent { seq }, TimestampSource::User);
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                lock(&recorder).handle_event(key, &Event::Lost { seq }, TimestampSource::User);
-                continue;
-            };
-            let (recorder, key, peer, client) =
-                (recorder.clone(), key.clone(), peer.clone(), client.clone());
-            tokio::spawn(async move {
+    let rec = recorder.clone();
+    super::fresh::run(
+        vec![connect_key, resume_key],
+        interval,
+        2 * MAX_HANDSHAKES_IN_FLIGHT,
+        wait,
+        recorder,
+        stop,
+        move |key, seq| {
+            let (recorder, peer, client) = (rec.clone(), peer.clone(), client.clone());
+            async move {
                 let event = if key.2 == ProbeKind::Connect {
                     full_handshake(&peer, &client, &key, &recorder, seq, wait).await
                 } else {
                     resumed_request(&peer, &client, &key, &recorder, seq, wait).await
                 };
-                let event = event.unwrap_or(Event::Lost { seq });
-                lock(&recorder).handle_event(&key, &event, TimestampSource::User);
-                drop(permit);
-            });
-        }
-        seq = seq.wrapping_add(1);
-    }
-    let _ = tokio::time::timeout(
-        wait + Duration::from_secs(1),
-        slots.acquire_many(2 * MAX_HANDSHAKES_IN_FLIGHT as u32),
+                event.unwrap_or(Event::Lost { seq })
+            }
+        },
     )
-    .await;
-    Ok(())
+    .await
 }
 
 async fn full_handshake(

@@ -317,51 +317,39 @@ pub const MAX_CONNECTS_IN_FLIGHT: usize = 16;
 pub async fn run_connect(
     peer: PeerConfig,
     recorder: Arc<Mutex<Recorder>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Tcp, ProbeKind::Connect);
-    let timer = DeadlineTimer::new()?;
-    let interval = peer.probe.connect_interval.0.as_nanos() as u64;
     let wait = peer.probe.loss_timeout.0.max(CONNECT_WAIT_MIN);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTS_IN_FLIGHT));
-    let mut due = now_unix_ns();
-    let mut seq = 0u32;
-    loop {
-        timer.arm(Some(due))?;
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = timer.wait() => {}
-        }
-        due = crate::probe::sender::next_slot(due, interval, now_unix_ns());
-        lock(&recorder).handle_event(&key, &Event::Sent { seq }, TimestampSource::User);
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            lock(&recorder).handle_event(&key, &Event::Lost { seq }, TimestampSource::User);
-            seq = seq.wrapping_add(1);
-            continue;
-        };
-        let (recorder, key, addr) = (recorder.clone(), key.clone(), peer.address);
-        tokio::spawn(async move {
-            let t0 = now_unix_ns();
-            let result = tokio::time::timeout(wait, TcpStream::connect(addr)).await;
-            let t1 = now_unix_ns();
-            let event = match result {
-                Ok(Ok(stream)) => {
-                    if let Some((info, syn_retrans)) = tcp_info(&stream) {
-                        lock(&recorder).handle_tcp_info(&key, info, u64::from(syn_retrans));
+    let addr = peer.address;
+    let rec = recorder.clone();
+    super::fresh::run(
+        vec![key],
+        peer.probe.connect_interval.0,
+        MAX_CONNECTS_IN_FLIGHT,
+        wait,
+        recorder,
+        stop,
+        move |key, seq| {
+            let recorder = rec.clone();
+            async move {
+                let t0 = now_unix_ns();
+                let result = tokio::time::timeout(wait, TcpStream::connect(addr)).await;
+                let t1 = now_unix_ns();
+                match result {
+                    Ok(Ok(stream)) => {
+                        if let Some((info, syn_retrans)) = tcp_info(&stream) {
+                            lock(&recorder).handle_tcp_info(&key, info, u64::from(syn_retrans));
+                        }
+                        Event::Rtt {
+                            seq,
+                            rtt_ns: t1 - t0,
+                        }
                     }
-                    Event::Rtt {
-                        seq,
-                        rtt_ns: t1 - t0,
-                    }
+                    _ => Event::Lost { seq },
                 }
-                _ => Event::Lost { seq },
-            };
-            lock(&recorder).handle_event(&key, &event, TimestampSource::User);
-            drop(permit);
-        });
-        seq = seq.wrapping_add(1);
-    }
-    // Let handshakes in flight finish so every probe sent is counted as answered or lost.
-    let _ = tokio::time::timeout(wait, slots.acquire_many(MAX_CONNECTS_IN_FLIGHT as u32)).await;
-    Ok(())
+            }
+        },
+    )
+    .await
 }

@@ -2,7 +2,7 @@
 //! become per-interval figures (the warm-up marked omitted), and a side's figures become the
 //! totals a person reads: bytes and bits per second over the counted time.
 
-use crate::wire::bench::{IntervalBytes, StreamFigures};
+use crate::wire::bench::{IntervalBytes, StreamFigures, TestSpec};
 
 /// A stream's cumulative counters at one instant (UDP fields stay 0 for TCP).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,6 +14,44 @@ pub struct Counts {
     pub out_of_order: u64,
     /// A gauge, not cumulative: RFC 3550 jitter now.
     pub jitter_ns: Option<u64>,
+}
+
+/// What a UDP receiver learns from its datagrams: delivered bytes and datagrams, those missing
+/// from the sequence, late ones, and RFC 3550 jitter on the transit-time difference (sender
+/// and receiver clock offsets cancel).
+#[derive(Debug, Clone, Default)]
+pub struct Datagrams {
+    pub counts: Counts,
+    /// When the last datagram arrived: the end of the counted time (waiting out a drain
+    /// period is not delivery time).
+    pub last_rx_ns: u64,
+    max_seq: Option<u64>,
+    last_transit: Option<i64>,
+    jitter: f64,
+}
+
+impl Datagrams {
+    /// A datagram with sequence `seq`, sent at `sent_ns`, `len` bytes, arrived at `now`.
+    pub fn handle(&mut self, seq: u64, sent_ns: u64, len: usize, now: u64) {
+        self.last_rx_ns = now;
+        let c = &mut self.counts;
+        c.bytes += len as u64;
+        c.packets += 1;
+        match self.max_seq {
+            Some(m) if seq < m => c.out_of_order += 1,
+            _ => self.max_seq = Some(seq),
+        }
+        // Missing = expected so far - received (a late arrival fills its gap again).
+        let expected = self.max_seq.map_or(0, |m| m + 1);
+        c.lost = expected.saturating_sub(c.packets);
+        let transit = now as i64 - sent_ns as i64;
+        if let Some(prev) = self.last_transit {
+            let d = (transit - prev).unsigned_abs() as f64;
+            self.jitter += (d - self.jitter) / 16.0;
+            c.jitter_ns = Some(self.jitter as u64);
+        }
+        self.last_transit = Some(transit);
+    }
 }
 
 /// One stream's interval clock and counters.
@@ -45,15 +83,31 @@ impl Meter {
         }
     }
 
+    /// The meter of one stream of `spec`, starting at `start_ns`.
+    pub fn for_spec(spec: &TestSpec, start_ns: u64) -> Meter {
+        let ms = |v: u64| v * 1_000_000;
+        Meter::new(
+            start_ns,
+            ms(spec.interval_ms),
+            ms(spec.omit_ms),
+            ms(spec.duration_ms),
+        )
+    }
+
     /// When the next interval closes (absolute ns); `None` once the planned time is over.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.next_ns
     }
 
-    /// Closes the interval at `now` with the stream's cumulative counts.
-    pub fn handle_sample(&mut self, now: u64, c: Counts) {
+    /// Whether an interval boundary has passed at `now`.
+    pub fn is_due(&self, now: u64) -> bool {
+        self.next_ns.is_some_and(|due| now >= due)
+    }
+
+    /// Closes the interval at `now` with the stream's cumulative counts; returns it.
+    pub fn handle_sample(&mut self, now: u64, c: Counts) -> Option<IntervalBytes> {
         if now <= self.last_ns {
-            return;
+            return None;
         }
         let rel = |t: u64| (t - self.start_ns) / 1_000_000;
         let l = self.last;
@@ -82,17 +136,22 @@ impl Meter {
             }
             None => None,
         };
+        self.records.last().copied()
     }
 
-    /// The last sample after the planned end (a receiver drains what was in flight).
-    pub fn finish(&mut self, now: u64, c: Counts) {
+    /// The last sample after the planned end (a receiver drains what was in flight);
+    /// returns the interval it closed, if anything moved since the last one.
+    pub fn finish(&mut self, now: u64, c: Counts) -> Option<IntervalBytes> {
         let l = self.last;
-        if (c.bytes, c.retransmits, c.packets, c.lost)
-            != (l.bytes, l.retransmits, l.packets, l.lost)
-        {
-            self.handle_sample(now.max(self.last_ns + 1), c);
-        }
+        let moved = (c.bytes, c.retransmits, c.packets, c.lost)
+            != (l.bytes, l.retransmits, l.packets, l.lost);
+        let closed = if moved {
+            self.handle_sample(now.max(self.last_ns + 1), c)
+        } else {
+            None
+        };
         self.next_ns = None;
+        closed
     }
 
     pub fn records(&self) -> &[IntervalBytes] {
@@ -191,6 +250,25 @@ mod tests {
         assert_eq!(t.bytes, 207);
         assert!((t.seconds - 2.048).abs() < 1e-9, "{t:?}");
         assert!((t.bits_per_second - 207.0 * 8.0 / 2.048).abs() < 1e-6);
+    }
+
+    #[test]
+    fn datagram_loss_reorder_and_jitter_are_counted() {
+        let mut d = Datagrams::default();
+        // 0, 1, 3, 2 (late), 5 (4 missing); transit 1 ms except seq 3 (1.5 ms).
+        for (seq, sent, recv) in [
+            (0, 0, 1_000_000),
+            (1, 10, 1_000_010),
+            (3, 30, 1_500_030),
+            (2, 20, 1_000_020),
+            (5, 50, 1_000_050),
+        ] {
+            d.handle(seq, sent, 100, recv);
+        }
+        let c = d.counts;
+        assert_eq!((c.packets, c.bytes, c.out_of_order, c.lost), (5, 500, 1, 1));
+        assert!(c.jitter_ns.unwrap() > 0);
+        assert_eq!(d.last_rx_ns, 1_000_050);
     }
 
     #[test]
