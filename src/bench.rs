@@ -122,6 +122,7 @@ pub async fn run(
             match args.spec.bitrate_bps {
                 Some(b) if args.spec.protocol == BenchProtocol::Udp =>
                     format!("udp at {}", rate_text(b as f64)),
+                _ if args.spec.protocol == BenchProtocol::Quic => "quic".to_owned(),
                 _ => "tcp".to_owned(),
             },
             args.spec.streams,
@@ -141,6 +142,7 @@ pub async fn run(
         conn,
         peer.address.ip(),
         args.spec.clone(),
+        &identity,
         |(stream, sender, iv)| {
             if !live {
                 return;
@@ -376,13 +378,35 @@ pub fn render_table(r: &BenchReport) -> String {
                     tcp.sndbuf_limited_us as f64 * 100.0 / busy,
                 );
             }
+            if let Some(q) = s.quic {
+                let _ = writeln!(
+                    t,
+                    "[{:>3}] sender quinn: cwnd {}, rtt {:.3} ms, mtu {}, lost {} of {} packets, {} congestion events, window {}, GSO {} / GRO {} segments",
+                    s.stream,
+                    bytes_text(q.cwnd_bytes),
+                    q.rtt_us as f64 / 1e3,
+                    q.mtu_bytes,
+                    q.lost_packets,
+                    q.sent_packets,
+                    q.congestion_events,
+                    bytes_text(q.window_bytes),
+                    q.gso_segments,
+                    q.gro_segments,
+                );
+            }
         }
     }
     let _ = writeln!(
         t,
-        "sender = bytes the sending kernel accepted; receiver = bytes delivered to the receiving application; \
-         both over the intervals after the omitted warm-up ({:.1} s), each side by its own clock.",
-        r.spec.omit_ms as f64 / 1e3
+        "sender = bytes the sending {} accepted; receiver = bytes delivered to the receiving application; \
+         both over the intervals after the omitted warm-up ({:.1} s), each side by its own clock.{}",
+        if r.spec.protocol == BenchProtocol::Quic { "QUIC stack (quinn)" } else { "kernel" },
+        r.spec.omit_ms as f64 / 1e3,
+        if r.spec.protocol == BenchProtocol::Quic {
+            " Retr = packets quinn declared lost. A QUIC sender's count includes what still sat in quinn's send buffer (up to the window)."
+        } else {
+            ""
+        },
     );
     t
 }
@@ -464,7 +488,7 @@ pub fn render_json(r: &BenchReport) -> Value {
         .flat_map(|f| {
             f.sender.iter().zip(&f.receiver).map(|(s, rcv)| {
                 json!({"sender": sum_json(&totals([*s]), true, udp), "receiver": sum_json(&totals([*rcv]), false, udp),
-                       "tcp_info": s.tcp})
+                       "tcp_info": s.tcp, "quic_path": s.quic})
             })
         })
         .collect();
@@ -475,7 +499,7 @@ pub fn render_json(r: &BenchReport) -> Value {
             "connected": connected,
             "timestamp": {"timesecs": r.started_unix_ns / 1_000_000_000},
             "test_start": {
-                "protocol": match r.spec.protocol { BenchProtocol::Tcp => "TCP", BenchProtocol::Udp => "UDP" },
+                "protocol": match r.spec.protocol { BenchProtocol::Tcp => "TCP", BenchProtocol::Udp => "UDP", BenchProtocol::Quic => "QUIC" },
                 "target_bitrate": r.spec.bitrate_bps,
                 "num_streams": r.spec.streams,
                 "blksize": r.spec.write_bytes,
@@ -495,7 +519,7 @@ pub fn render_json(r: &BenchReport) -> Value {
 mod tests {
     use super::*;
     use crate::check_golden;
-    use xcbench_agent::wire::bench::TcpEnd;
+    use xcbench_agent::wire::bench::{QuicEnd, TcpEnd};
 
     fn figures(sender: bool, per_s: u64) -> StreamFigures {
         StreamFigures {
@@ -523,6 +547,7 @@ mod tests {
                 sndbuf_limited_us: 500_000,
                 busy_us: 3_000_000,
             }),
+            quic: None,
         }
     }
 
@@ -586,6 +611,30 @@ mod tests {
         let j = render_json(&r);
         assert_eq!(j["end"]["sum_received"]["lost_packets"], 6);
         assert_eq!(j["end"]["sum_received"]["jitter_ms"], 0.076);
+    }
+
+    #[test]
+    fn golden_quic_table() {
+        let mut r = report();
+        r.spec.protocol = BenchProtocol::Quic;
+        r.spec.window_bytes = Some(25_000_000);
+        r.local[0].tcp = None;
+        r.local[0].quic = Some(QuicEnd {
+            lost_packets: 1726,
+            sent_packets: 166_481,
+            congestion_events: 72,
+            cwnd_bytes: 1_329_962,
+            rtt_us: 46_046,
+            mtu_bytes: 1372,
+            gso_segments: 64,
+            gro_segments: 64,
+            window_bytes: 25_000_000,
+        });
+        check_golden("bench_quic_table.txt", &render_table(&r));
+        let j = render_json(&r);
+        assert_eq!(j["start"]["test_start"]["protocol"], "QUIC");
+        assert_eq!(j["end"]["streams"][0]["quic_path"]["mtu_bytes"], 1372);
+        assert_eq!(j["end"]["streams"][0]["tcp_info"], Value::Null);
     }
 
     #[test]

@@ -31,7 +31,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Throughput test against a peer agent named in agent.toml (iperf3-like; TCP).
+    /// Throughput test against a peer agent named in agent.toml (iperf3-like; TCP, UDP or QUIC).
     Bench {
         #[arg(long, short)]
         config: PathBuf,
@@ -56,18 +56,24 @@ enum Command {
         #[arg(long)]
         bidir: bool,
         /// UDP: paced datagrams at --bitrate instead of TCP.
-        #[arg(long, short = 'u')]
+        #[arg(long, short = 'u', conflicts_with = "quic")]
         udp: bool,
+        /// QUIC: one quinn connection per stream, windows sized to the path (see --window).
+        #[arg(long, short = 'q')]
+        quic: bool,
         /// UDP target rate per direction, e.g. 1G, 200M (split over the streams).
         #[arg(long, short = 'b', default_value = "1M", value_parser = parse_bitrate)]
         bitrate: u64,
         /// Bytes per write (TCP, default 131072) or per datagram (UDP, default 1372).
         #[arg(long, short = 'l')]
         length: Option<u32>,
-        /// TCP congestion control of the sending sockets, e.g. cubic or bbr.
+        /// Congestion control of the senders: a kernel name for TCP (cubic, bbr, ...), or
+        /// cubic, newreno or bbr for QUIC.
         #[arg(long, short = 'C')]
         congestion: Option<String>,
-        /// Socket buffer size (SO_SNDBUF/SO_RCVBUF) in bytes; kernel autotuning without it.
+        /// TCP: socket buffer size (SO_SNDBUF/SO_RCVBUF) in bytes; kernel autotuning without
+        /// it. QUIC: the flow-control windows; twice the BDP of 10 Gbit/s at the control
+        /// connection's RTT (8 MiB to 256 MiB) without it.
         #[arg(long, short = 'w')]
         window: Option<u32>,
         /// Print iperf3-shaped JSON instead of lines and a table.
@@ -306,6 +312,7 @@ async fn dispatch(command: Command) -> ExitCode {
             reverse,
             bidir,
             udp,
+            quic,
             bitrate,
             length,
             congestion,
@@ -316,6 +323,8 @@ async fn dispatch(command: Command) -> ExitCode {
             let spec = TestSpec {
                 protocol: if udp {
                     BenchProtocol::Udp
+                } else if quic {
+                    BenchProtocol::Quic
                 } else {
                     BenchProtocol::Tcp
                 },

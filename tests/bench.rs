@@ -28,10 +28,13 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
     let fingerprint = tls_identity(&dir, "oci");
     let clients: Vec<String> = allow.iter().map(|id| tls_identity(&dir, id)).collect();
     let clients: Vec<&str> = clients.iter().map(String::as_str).collect();
-    // STAMP port, + 1 QUIC, + 2 data: find three free in a row.
+    // STAMP port, + 1 QUIC, + 2 data (TCP and UDP), + 3 QUIC data: find four free in a row.
     let port = (0..100)
         .map(|_| free_udp_port_pair())
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", p + 2)).is_ok())
+        .find(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p + 2)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p + 3)).is_ok()
+        })
         .expect("free ports");
     let cfg = dir.write(
         "oci.toml",
@@ -87,7 +90,28 @@ fn json(out: &Output) -> Value {
 
 #[test]
 fn both_ends_count_the_same_bytes_each_way() {
+    same_bytes_each_way(&[]);
+}
+
+#[test]
+fn both_ends_count_the_same_bytes_each_way_over_quic() {
+    let v = same_bytes_each_way(&["-q"]);
+    // quinn's path figures of each sender, with offload where the kernel has it.
+    for s in v["end"]["streams"].as_array().unwrap() {
+        let q = &s["quic_path"];
+        assert!(q["sent_packets"].as_u64().unwrap() > 1000, "{s}");
+        assert!(q["mtu_bytes"].as_u64().unwrap() >= 1200, "{s}");
+        assert!(q["window_bytes"].as_u64().unwrap() >= 8 << 20, "{s}");
+        assert!(q["gso_segments"].as_u64().unwrap() >= 1, "{s}");
+    }
+    assert_eq!(v["start"]["test_start"]["protocol"], "QUIC");
+}
+
+/// Forward, reverse with 2 streams, bidirectional with a warm-up: every byte one end sent
+/// reached the other end's application. Returns the last test's JSON.
+fn same_bytes_each_way(protocol: &[&str]) -> Value {
     let p = peer(&["az"]);
+    let mut last = Value::Null;
     for (args, flows) in [
         (&["-t", "2s", "--json"][..], 1),
         (&["-t", "2s", "-P", "2", "-R", "--json"][..], 1),
@@ -96,6 +120,8 @@ fn both_ends_count_the_same_bytes_each_way() {
             2,
         ),
     ] {
+        let args = [protocol, args].concat();
+        let args = &args[..];
         let v = json(&bench(&p, "az", args));
         let end = &v["end"];
         for suffix in ["", "_bidir_reverse"].iter().take(flows) {
@@ -124,7 +150,9 @@ fn both_ends_count_the_same_bytes_each_way() {
             "{args:?}: {} intervals",
             intervals.len()
         );
+        last = v;
     }
+    last
 }
 
 #[test]
@@ -259,6 +287,7 @@ fn a_lost_peer_ends_the_test_within_seconds() {
     for args in [
         &["-u", "-b", "50M", "-t", "20s"][..],
         &["-t", "20s", "-R"][..],
+        &["-q", "-t", "20s"][..],
     ] {
         let p = peer(&["az"]);
         let pid = p._agent.child.id() as i32;

@@ -765,7 +765,7 @@ fn quic_under_loss_recovers_streams_and_loses_datagrams() {
 }
 
 #[test]
-fn tcp_and_udp_throughput_fill_a_rate_limited_link() {
+fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
     let Some(_g) = lab_ok() else { return };
     let lab = Lab::up("xbench", &["delay=5ms", "rate=200mbit"]);
     let dir = TempDir::new("xbench");
@@ -891,4 +891,56 @@ fn tcp_and_udp_throughput_fill_a_rate_limited_link() {
         lost <= 0.01 * r["packets"].as_f64().unwrap(),
         "udp lost {lost}"
     );
+
+    // QUIC over the same link: quinn finds the 1400-byte path MTU by probing (its ceiling
+    // for stream payload per packet is then a little under TCP's).
+    let out = lab
+        .exec(
+            "azure",
+            &[
+                BIN,
+                "bench",
+                "--config",
+                pcfg.to_str().unwrap(),
+                "oci",
+                "-q",
+                "-t",
+                "8s",
+                "-O",
+                "2s",
+                "--json",
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    let sent = v["end"]["sum_sent"]["bits_per_second"].as_f64().unwrap();
+    let path = &v["end"]["streams"][0]["quic_path"];
+    eprintln!(
+        "quic goodput {:.1} Mbit/s received, {:.1} sent; quinn {path}",
+        got / 1e6,
+        sent / 1e6,
+    );
+    assert!(
+        (0.95 * 200e6..=200e6).contains(&got),
+        "quic goodput {got} not within 5% of 200 Mbit/s"
+    );
+    // The sender counts what quinn took into its send buffer, so at the end it is ahead of
+    // the receiver by what was still buffered or in flight: at most the send window.
+    let window = path["window_bytes"].as_f64().unwrap();
+    assert!(
+        (0.99 * got..=got + window * 8.0 / 6.0).contains(&sent),
+        "quic sent {sent} vs received {got}, window {window}"
+    );
+    // MTU discovery settled at or under the path's 1400 bytes (1372 of UDP payload).
+    let mtu = path["mtu_bytes"].as_u64().unwrap();
+    assert!((1300..=1372).contains(&mtu), "quinn mtu {mtu}");
 }

@@ -142,7 +142,7 @@ impl Agent {
                         .collect(),
                 };
                 bench = Some(
-                    net::bench::BenchServer::bind(addr, limits)
+                    net::bench::BenchServer::bind(addr, limits, t.identity.clone())
                         .map_err(|source| AgentError::Bind { addr, source })?,
                 );
             }

@@ -1,9 +1,11 @@
-//! Throughput tests between two agents (iperf3-like, TCP for now). The answering agent takes
-//! control requests on QUIC connections with ALPN `xcbench-bench/1` (mutual TLS: only a
-//! trusted peer can ask) and data on TCP connections to its data port (the STAMP port + 2),
-//! each opened with the cookie it handed out. The asking side is [`run`] (`xcbench bench`).
+//! Throughput tests between two agents (iperf3-like). The answering agent takes control
+//! requests on QUIC connections with ALPN `xcbench-bench/1` (mutual TLS: only a trusted peer
+//! can ask) and data at its data port (the STAMP port + 2): TCP connections here, each
+//! opened with the cookie it handed out; UDP datagrams on the same number
+//! ([`super::bench_udp`]); QUIC connections on the next number ([`super::bench_quic`]).
+//! The asking side is [`run`] (`xcbench bench`).
 //!
-//! Bulk data moves on blocking sockets, one thread per stream, so the async runtime never
+//! TCP bulk data moves on blocking sockets, one thread per stream, so the async runtime never
 //! sits between the kernel and the byte counters. A sending stream counts bytes the kernel
 //! accepted; a receiving stream counts bytes delivered to it. Each stream samples its own
 //! counters at interval boundaries ([`Meter`]); both sides exchange their figures at the end.
@@ -53,6 +55,9 @@ pub enum BenchError {
         source: std::io::Error,
     },
 }
+
+/// A data connection's (local, remote) addresses.
+pub type Addresses = (SocketAddr, SocketAddr);
 
 /// A test accepted by the answering side and waiting for its data connections.
 struct Pending {
@@ -131,21 +136,38 @@ pub struct BenchServer {
     data_port: u16,
     /// UDP tests' data socket, on the same port number.
     udp: Arc<std::net::UdpSocket>,
+    /// QUIC tests' data socket: the data port + 1 (UDP).
+    quic: Arc<std::net::UdpSocket>,
+    /// The certificate the QUIC data endpoint presents.
+    identity: crate::tls::TlsIdentity,
     busy: AtomicBool,
     pending: Mutex<Option<Pending>>,
     arrived: tokio::sync::Notify,
 }
 
 impl BenchServer {
-    /// Binds the data listener (TCP) and starts taking data connections.
-    pub fn bind(addr: SocketAddr, limits: ServeLimits) -> std::io::Result<Arc<BenchServer>> {
+    /// Binds the data listener (TCP), the UDP data socket on the same number and the QUIC
+    /// data socket on the next (any free port when `addr`'s port is 0), and starts taking
+    /// data connections.
+    pub fn bind(
+        addr: SocketAddr,
+        limits: ServeLimits,
+        identity: crate::tls::TlsIdentity,
+    ) -> std::io::Result<Arc<BenchServer>> {
         let listener = TcpListener::bind(addr)?;
         let data_port = listener.local_addr()?.port();
         let udp = super::bench_udp::data_socket(SocketAddr::new(addr.ip(), data_port))?;
+        let quic_port = match addr.port() {
+            0 => 0,
+            _ => data_port.wrapping_add(1),
+        };
+        let quic = super::bench_udp::data_socket(SocketAddr::new(addr.ip(), quic_port))?;
         let server = Arc::new(BenchServer {
             limits,
             data_port,
             udp: Arc::new(udp),
+            quic: Arc::new(quic),
+            identity,
             busy: AtomicBool::new(false),
             pending: Mutex::new(None),
             arrived: tokio::sync::Notify::new(),
@@ -177,6 +199,11 @@ impl BenchServer {
 
     pub fn data_port(&self) -> u16 {
         self.data_port
+    }
+
+    /// The QUIC data port (UDP).
+    pub fn quic_port(&self) -> u16 {
+        self.quic.local_addr().map_or(0, |a| a.port())
     }
 
     fn handle_data_connection(&self, mut s: TcpStream) {
@@ -223,13 +250,7 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
     };
     match read_control(&mut recv).await {
         Ok(Control::Request(spec)) => {
-            let client = conn
-                .peer_identity()
-                .and_then(|i| {
-                    i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-                        .ok()
-                })
-                .and_then(|chain| chain.first().map(|c| crate::tls::Fingerprint::of(c)));
+            let client = peer_fingerprint(&conn);
             if let Err(e) = spec
                 .check()
                 .and_then(|_| server.limits.check(&spec, client))
@@ -243,7 +264,7 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
                 )
                 .await;
             } else {
-                let result = answer_test(&conn, &server, &spec, &mut send).await;
+                let result = answer_test(&conn, &server, &spec, client, &mut send).await;
                 *lock(&server.pending) = None;
                 server.busy.store(false, Ordering::Release);
                 if let Err(e) = result {
@@ -264,54 +285,93 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
     let _ = tokio::time::timeout(SETUP_TIMEOUT, conn.closed()).await;
 }
 
+/// The fingerprint of the certificate the other end of `conn` presented.
+pub fn peer_fingerprint(conn: &Connection) -> Option<crate::tls::Fingerprint> {
+    conn.peer_identity()
+        .and_then(|i| {
+            i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .and_then(|chain| chain.first().map(|c| crate::tls::Fingerprint::of(c)))
+}
+
 async fn answer_test(
     conn: &Connection,
     server: &BenchServer,
     spec: &TestSpec,
+    client: Option<crate::tls::Fingerprint>,
     send: &mut SendStream,
 ) -> Result<(), BenchError> {
     let mut cookie = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut cookie)
         .map_err(|_| BenchError::Setup("no random numbers for a cookie".into()))?;
     let roles = roles(spec.direction, usize::from(spec.streams));
-    if spec.protocol == BenchProtocol::Udp {
-        write_control(
-            send,
-            &Control::Accept {
-                data_port: server.data_port,
-                cookie: cookie_text(&cookie),
-            },
-        )
-        .await?;
-        let (sock, spec) = (server.udp.clone(), spec.clone());
-        let figures = relay(
-            move |report| super::bench_udp::serve_test(&sock, &spec, cookie, &roles, &report),
-            |_| {},
-            conn.clone(),
-        )
-        .await;
-        return write_control(send, &Control::Results { streams: figures }).await;
+    // The asking side sends on the streams it asked to send on; the rest are ours to send.
+    let ours: Vec<bool> = roles.iter().map(|asker_sends| !asker_sends).collect();
+    let data_port = match spec.protocol {
+        BenchProtocol::Quic => server.quic_port(),
+        BenchProtocol::Tcp | BenchProtocol::Udp => server.data_port,
+    };
+    if spec.protocol == BenchProtocol::Tcp {
+        *lock(&server.pending) = Some(Pending {
+            cookie,
+            slots: (0..roles.len()).map(|_| None).collect(),
+        });
     }
-    *lock(&server.pending) = Some(Pending {
-        cookie,
-        slots: (0..roles.len()).map(|_| None).collect(),
-    });
     write_control(
         send,
         &Control::Accept {
-            data_port: server.data_port,
+            data_port,
             cookie: cookie_text(&cookie),
         },
     )
     .await?;
+    let figures = match spec.protocol {
+        BenchProtocol::Udp => {
+            let (sock, spec) = (server.udp.clone(), spec.clone());
+            relay(
+                move |report| super::bench_udp::serve_test(&sock, &spec, cookie, &roles, &report),
+                |_| {},
+                conn.clone(),
+            )
+            .await
+        }
+        BenchProtocol::Quic => {
+            // Mutual TLS: every client that got this far presented a certificate.
+            let client = client
+                .ok_or_else(|| BenchError::Setup("the client presented no certificate".into()))?;
+            let (sock, identity, spec) =
+                (server.quic.clone(), server.identity.clone(), spec.clone());
+            relay(
+                move |report| {
+                    super::bench_quic::serve_test(
+                        &sock, &identity, client, &spec, cookie, &ours, &report,
+                    )
+                },
+                |_| {},
+                conn.clone(),
+            )
+            .await
+            .map_err(BenchError::Setup)?
+        }
+        BenchProtocol::Tcp => {
+            let streams = tcp_streams(server).await?;
+            run_streams(streams, &ours, spec, |_| {}, conn.clone()).await
+        }
+    };
+    write_control(send, &Control::Results { streams: figures }).await
+}
+
+/// Waits for the TCP data connections of the pending test.
+async fn tcp_streams(server: &BenchServer) -> Result<Vec<TcpStream>, BenchError> {
     let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
-    let streams = loop {
+    loop {
         let notified = server.arrived.notified();
         {
             let mut pending = lock(&server.pending);
             if let Some(p) = pending.as_mut() {
                 if p.slots.iter().all(Option::is_some) {
-                    break p.slots.drain(..).flatten().collect::<Vec<_>>();
+                    return Ok(p.slots.drain(..).flatten().collect());
                 }
             }
         }
@@ -320,12 +380,7 @@ async fn answer_test(
                 "data connections did not arrive in 10 s".into(),
             ));
         }
-    };
-    // The asking side sends on the streams it asked to send on; the rest are ours to send.
-    let ours: Vec<bool> = roles.iter().map(|asker_sends| !asker_sends).collect();
-    let figures = run_streams(streams, &ours, spec, |_| {}, conn.clone()).await;
-    write_control(send, &Control::Results { streams: figures }).await?;
-    Ok(())
+    }
 }
 
 /// Per data connection: does the asking side send on it? Bidirectional tests use `n`
@@ -509,6 +564,7 @@ fn send_stream(
         sender: true,
         intervals: meter.into_records(),
         tcp,
+        quic: None,
     }
 }
 
@@ -549,6 +605,7 @@ fn receive_stream(
         sender: false,
         intervals: meter.into_records(),
         tcp: None,
+        quic: None,
     }
 }
 
@@ -606,7 +663,7 @@ fn tcp_end(s: &TcpStream) -> Option<TcpEnd> {
 pub struct BenchReport {
     pub spec: TestSpec,
     /// Data connections: (local, remote) addresses, by stream index.
-    pub connections: Vec<(SocketAddr, SocketAddr)>,
+    pub connections: Vec<Addresses>,
     /// This side's figures per stream.
     pub local: Vec<StreamFigures>,
     /// The answering side's figures per stream.
@@ -616,14 +673,20 @@ pub struct BenchReport {
 }
 
 /// Asks the peer behind `control` for a test, runs this side's streams and collects both
-/// sides' figures. `data_ip` is where the peer's data port is. `on_interval` sees this side's
-/// intervals as they close: (stream, this side sends, figures).
+/// sides' figures. `data_ip` is where the peer's data port is; `identity` is this agent's
+/// certificate (QUIC data connections present it). `on_interval` sees this side's
+/// intervals as they close: (stream, this side sends, figures). A QUIC test without
+/// `window_bytes` gets windows sized from the control connection's RTT.
 pub async fn run(
     control: Connection,
     data_ip: std::net::IpAddr,
-    spec: TestSpec,
+    mut spec: TestSpec,
+    identity: &crate::tls::TlsIdentity,
     on_interval: impl FnMut((u8, bool, IntervalBytes)),
 ) -> Result<BenchReport, BenchError> {
+    if spec.protocol == BenchProtocol::Quic && spec.window_bytes.is_none() {
+        spec.window_bytes = Some(super::bench_quic::window_for(control.rtt()));
+    }
     let (mut send, mut recv) = control
         .open_bi()
         .await
@@ -644,44 +707,52 @@ pub async fn run(
     };
     let addr = SocketAddr::new(data_ip, port);
     let roles = roles(spec.direction, usize::from(spec.streams));
-    if spec.protocol == BenchProtocol::Udp {
-        let started_unix_ns = now_unix_ns();
-        let (s2, r2) = (spec.clone(), roles.clone());
-        let (local, connections) = relay(
-            move |report| super::bench_udp::run_client(addr, &s2, cookie, &r2, &report),
-            on_interval,
-            control.clone(),
-        )
-        .await
-        .map_err(|source| BenchError::Data { addr, source })?;
-        return finish_exchange(
-            control,
-            send,
-            recv,
-            spec,
-            connections,
-            local,
-            started_unix_ns,
-        )
-        .await;
-    }
-    let mut streams = Vec::with_capacity(roles.len());
-    let mut connections = Vec::with_capacity(roles.len());
-    for i in 0..roles.len() {
-        let s = connect_data(addr, &spec).map_err(|source| BenchError::Data { addr, source })?;
-        let mut hello = Vec::with_capacity(HELLO_LEN);
-        Hello {
-            stream: i as u8,
-            cookie,
-        }
-        .encode(&mut hello);
-        (&s).write_all(&hello)
-            .map_err(|source| BenchError::Data { addr, source })?;
-        connections.push((s.local_addr().unwrap_or(addr), addr));
-        streams.push(s);
-    }
+    let data_error = |source| BenchError::Data { addr, source };
     let started_unix_ns = now_unix_ns();
-    let local = run_streams(streams, &roles, &spec, on_interval, control.clone()).await;
+    let (local, connections) = match spec.protocol {
+        BenchProtocol::Udp => {
+            let (s2, r2) = (spec.clone(), roles.clone());
+            relay(
+                move |report| super::bench_udp::run_client(addr, &s2, cookie, &r2, &report),
+                on_interval,
+                control.clone(),
+            )
+            .await
+            .map_err(data_error)?
+        }
+        BenchProtocol::Quic => {
+            let server = peer_fingerprint(&control)
+                .ok_or_else(|| BenchError::Control("the peer presented no certificate".into()))?;
+            let (s2, r2, id) = (spec.clone(), roles.clone(), identity.clone());
+            relay(
+                move |report| {
+                    super::bench_quic::run_client(addr, &id, server, &s2, cookie, &r2, &report)
+                },
+                on_interval,
+                control.clone(),
+            )
+            .await
+            .map_err(data_error)?
+        }
+        BenchProtocol::Tcp => {
+            let mut streams = Vec::with_capacity(roles.len());
+            let mut connections = Vec::with_capacity(roles.len());
+            for i in 0..roles.len() {
+                let s = connect_data(addr, &spec).map_err(data_error)?;
+                let mut hello = Vec::with_capacity(HELLO_LEN);
+                Hello {
+                    stream: i as u8,
+                    cookie,
+                }
+                .encode(&mut hello);
+                (&s).write_all(&hello).map_err(data_error)?;
+                connections.push((s.local_addr().unwrap_or(addr), addr));
+                streams.push(s);
+            }
+            let local = run_streams(streams, &roles, &spec, on_interval, control.clone()).await;
+            (local, connections)
+        }
+    };
     finish_exchange(
         control,
         send,
@@ -700,7 +771,7 @@ async fn finish_exchange(
     mut send: SendStream,
     mut recv: RecvStream,
     spec: TestSpec,
-    connections: Vec<(SocketAddr, SocketAddr)>,
+    connections: Vec<Addresses>,
     local: Vec<StreamFigures>,
     started_unix_ns: u64,
 ) -> Result<BenchReport, BenchError> {

@@ -28,9 +28,8 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 /// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max).
 const SOCKET_BUFFER: usize = 8 << 20;
 
+use super::bench::Addresses;
 pub use super::bench::Report;
-/// A data socket's (local, remote) addresses.
-pub type Connection = (SocketAddr, SocketAddr);
 
 fn ms(d: u64) -> u64 {
     d * 1_000_000
@@ -128,6 +127,7 @@ pub fn send(
         sender: true,
         intervals: meter.into_records(),
         tcp: None,
+        quic: None,
     }
 }
 
@@ -284,6 +284,7 @@ impl Received {
             sender: false,
             intervals: self.meter.into_records(),
             tcp: None,
+            quic: None,
         }
     }
 }
@@ -360,7 +361,7 @@ pub fn run_client(
     cookie: [u8; 16],
     asker_sends: &[bool],
     report: &Report,
-) -> std::io::Result<(Vec<StreamFigures>, Vec<Connection>)> {
+) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
     let bind: SocketAddr = if addr.is_ipv4() {
         ([0, 0, 0, 0], 0).into()
     } else {

@@ -3,6 +3,7 @@
 //! that drive the sans-IO state machines.
 
 pub mod bench;
+pub mod bench_quic;
 pub mod bench_udp;
 pub mod clock;
 pub mod fresh;

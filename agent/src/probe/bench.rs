@@ -245,6 +245,7 @@ mod tests {
             sender: false,
             intervals: r.to_vec(),
             tcp: None,
+            quic: None,
         };
         let t = totals([&s]);
         assert_eq!(t.bytes, 207);

@@ -26,7 +26,12 @@ pub enum BenchProtocol {
     Tcp,
     /// Paced datagrams at `bitrate_bps`, each with a [`DataHeader`].
     Udp,
+    /// One QUIC connection per stream (quinn), flow-control windows of `window_bytes`.
+    Quic,
 }
+
+/// Congestion controllers quinn offers, by the names `congestion` takes for QUIC.
+pub const QUIC_CONGESTION: [&str; 3] = ["cubic", "newreno", "bbr"];
 
 /// Which way the bytes flow, seen from the side that asked for the test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +99,7 @@ impl TestSpec {
             return bad("streams", self.streams.to_string(), "must be 1 to 128");
         }
         match self.protocol {
-            BenchProtocol::Tcp => {
+            BenchProtocol::Tcp | BenchProtocol::Quic => {
                 if !(1024..=4 << 20).contains(&self.write_bytes) {
                     return bad(
                         "write_bytes",
@@ -122,6 +127,15 @@ impl TestSpec {
                     }
                     None => return bad("bitrate_bps", "(none)".into(), "must be set for udp"),
                 }
+            }
+        }
+        if let (Some(c), BenchProtocol::Quic) = (&self.congestion, self.protocol) {
+            if !QUIC_CONGESTION.contains(&c.as_str()) {
+                return bad(
+                    "congestion",
+                    format!("{c:?}"),
+                    "must be one of cubic, newreno, bbr for quic",
+                );
             }
         }
         if let Some(c) = &self.congestion {
@@ -152,7 +166,8 @@ pub struct IntervalBytes {
     pub start_ms: u64,
     pub end_ms: u64,
     pub bytes: u64,
-    /// TCP segments retransmitted in the interval (sending side only).
+    /// TCP segments retransmitted, or QUIC packets declared lost, in the interval (sending
+    /// side only).
     pub retransmits: u64,
     /// Inside the omitted warm-up.
     pub omitted: bool,
@@ -179,6 +194,27 @@ pub struct StreamFigures {
     pub intervals: Vec<IntervalBytes>,
     /// TCP_INFO of the sending socket at the end (sending side only).
     pub tcp: Option<TcpEnd>,
+    /// quinn's path figures for the stream's connection at the end (QUIC only).
+    #[serde(default)]
+    pub quic: Option<QuicEnd>,
+}
+
+/// What quinn said about a QUIC data connection when the test ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuicEnd {
+    /// Packets quinn declared lost (their frames are sent again).
+    pub lost_packets: u64,
+    pub sent_packets: u64,
+    pub congestion_events: u64,
+    pub cwnd_bytes: u64,
+    pub rtt_us: u64,
+    /// The path MTU quinn settled on (UDP payload bytes).
+    pub mtu_bytes: u64,
+    /// Datagrams per GSO send / GRO receive the socket supports (1 = no offload).
+    pub gso_segments: u64,
+    pub gro_segments: u64,
+    /// Flow-control windows (stream, connection and send), bytes.
+    pub window_bytes: u64,
 }
 
 /// What the kernel said about a sending socket when the test ended.
@@ -412,6 +448,7 @@ mod tests {
                         jitter_us: Some(3),
                     }],
                     tcp: Some(TcpEnd::default()),
+                    quic: Some(QuicEnd::default()),
                 }],
             },
         ];
@@ -485,6 +522,39 @@ mod tests {
             ..spec()
         };
         assert!(s.check().unwrap_err().starts_with("congestion = \"x;rm\""));
+    }
+
+    #[test]
+    fn quic_takes_quinn_congestion_controllers_only() {
+        let quic = TestSpec {
+            protocol: BenchProtocol::Quic,
+            window_bytes: Some(25_000_000),
+            ..spec()
+        };
+        assert_eq!(quic.check(), Ok(()));
+        for cc in QUIC_CONGESTION {
+            let s = TestSpec {
+                congestion: Some(cc.into()),
+                ..quic.clone()
+            };
+            assert_eq!(s.check(), Ok(()), "{cc}");
+        }
+        let s = TestSpec {
+            congestion: Some("reno".into()),
+            ..quic.clone()
+        };
+        assert_eq!(
+            s.check().unwrap_err(),
+            "congestion = \"reno\": must be one of cubic, newreno, bbr for quic"
+        );
+        let s = TestSpec {
+            window_bytes: Some(1 << 30),
+            ..quic
+        };
+        assert!(s
+            .check()
+            .unwrap_err()
+            .starts_with("window_bytes = 1073741824"));
     }
 
     #[test]
