@@ -6,7 +6,7 @@
 //!   cargo run --release --example load_collector -- URL AGENTS PEERS ROUNDS SAMPLES
 
 use xcbench_snapshot::{
-    Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
+    Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,
     ReflectorCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,
 };
 
@@ -81,6 +81,7 @@ async fn main() {
                         },
                         protocol: Protocol::Udp,
                         kind: ProbeKind::Stamp,
+                        load: Load::Idle,
                         timestamping: TimestampSource::Kernel,
                         counters: Counters {
                             sent: samples,
@@ -118,6 +119,7 @@ async fn main() {
                 reflector: ReflectorCounters::default(),
                 sender: SenderCounters::default(),
                 series,
+                bench: vec![],
             };
             let mut body = Vec::new();
             snapshot.encode(&mut body);

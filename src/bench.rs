@@ -5,18 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use xcbench_agent::net::bench::{BenchError, BenchReport};
 use xcbench_agent::probe::bench::{totals, Totals};
 use xcbench_agent::tls;
-use xcbench_agent::wire::bench::{
-    BenchProtocol, Direction, IntervalBytes, StreamFigures, TestSpec,
-};
+use xcbench_agent::wire::bench::{BenchProtocol, Direction, IntervalBytes, TestSpec};
 use xcbench_agent::AgentConfig;
 
 /// What the command line asks for.
@@ -86,33 +81,12 @@ pub async fn run(
             .map(tls::load_ca)
             .transpose()
             .map_err(setup)?;
-    let crypto = tls::client_crypto_for(&identity, peer.fingerprint, ca, false, tls::ALPN_BENCH)
-        .map_err(setup)?;
-    let bind: SocketAddr = if peer.quic_address.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let endpoint =
-        quinn::Endpoint::client(bind).map_err(|e| BenchCliError::Connect(e.to_string()))?;
-    let mut client = quinn::ClientConfig::new(crypto);
-    let mut transport = quinn::TransportConfig::default();
-    // A peer that vanishes mid-test is noticed within 5 s (both ends: the idle timeout is
-    // the smaller of the two sides'), and the streams stop.
-    transport.keep_alive_interval(Some(Duration::from_secs(1)));
-    transport.max_idle_timeout(Some(
-        Duration::from_secs(5)
-            .try_into()
-            .expect("5 s is a valid idle timeout"),
-    ));
-    client.transport_config(Arc::new(transport));
-    let connecting = endpoint
-        .connect_with(client, peer.quic_address, &tls::server_name(&args.peer))
-        .map_err(|e| BenchCliError::Connect(e.to_string()))?;
-    let conn = tokio::time::timeout(Duration::from_secs(10), connecting)
+    let (endpoint, conn) = xcbench_agent::net::bench::connect_control(&identity, ca, peer)
         .await
-        .map_err(|_| BenchCliError::Connect(format!("{}: no answer in 10 s", peer.quic_address)))?
-        .map_err(|e| BenchCliError::Connect(format!("{}: {e}", peer.quic_address)))?;
+        .map_err(|e| match e {
+            BenchError::Setup(m) => BenchCliError::Usage(m),
+            other => BenchCliError::Connect(other.to_string()),
+        })?;
     if live {
         out(&format!(
             "Connecting to {} ({}, data on {}): {}, {} stream{}, {}, {:.1} s, omitting {:.1} s",
@@ -278,36 +252,6 @@ fn interval_line(id: &str, iv: &IntervalBytes, sender: bool, udp: bool) -> Strin
     )
 }
 
-/// One direction of a test: who sent, and each side's streams for it.
-struct Flow<'a> {
-    label: &'static str,
-    sender: Vec<&'a StreamFigures>,
-    receiver: Vec<&'a StreamFigures>,
-}
-
-fn pick(v: &[StreamFigures], sender: bool) -> Vec<&StreamFigures> {
-    v.iter().filter(|s| s.sender == sender).collect()
-}
-
-fn flows(r: &BenchReport) -> Vec<Flow<'_>> {
-    // Stream i's sending side pairs with stream i's receiving side at the other end.
-    let forward = Flow {
-        label: "this agent -> peer",
-        sender: pick(&r.local, true),
-        receiver: pick(&r.remote, false),
-    };
-    let reverse = Flow {
-        label: "peer -> this agent",
-        sender: pick(&r.remote, true),
-        receiver: pick(&r.local, false),
-    };
-    match r.spec.direction {
-        Direction::Forward => vec![forward],
-        Direction::Reverse => vec![reverse],
-        Direction::Bidirectional => vec![forward, reverse],
-    }
-}
-
 /// The final table: per stream and summed, sender and receiver rows per direction, then
 /// the senders' TCP_INFO and how the figures were obtained.
 pub fn render_table(r: &BenchReport) -> String {
@@ -317,8 +261,13 @@ pub fn render_table(r: &BenchReport) -> String {
         t,
         "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -"
     );
-    for f in flows(r) {
-        let _ = writeln!(t, "{}:", f.label);
+    for f in r.flows() {
+        let label = if f.forward {
+            "this agent -> peer"
+        } else {
+            "peer -> this agent"
+        };
+        let _ = writeln!(t, "{label}:");
         let _ = writeln!(t, "{}", header(udp));
         let row = |t: &mut String, id: &str, x: &Totals, role: &str, sender: bool| {
             let tail = if udp {
@@ -472,7 +421,7 @@ pub fn render_json(r: &BenchReport) -> Value {
         })
         .collect();
     let mut end = serde_json::Map::new();
-    for (i, f) in flows(r).iter().enumerate() {
+    for (i, f) in r.flows().iter().enumerate() {
         let suffix = if i == 0 { "" } else { "_bidir_reverse" };
         end.insert(
             format!("sum_sent{suffix}"),
@@ -483,7 +432,8 @@ pub fn render_json(r: &BenchReport) -> Value {
             sum_json(&totals(f.receiver.iter().copied()), false, udp),
         );
     }
-    let streams: Vec<Value> = flows(r)
+    let streams: Vec<Value> = r
+        .flows()
         .iter()
         .flat_map(|f| {
             f.sender.iter().zip(&f.receiver).map(|(s, rcv)| {
@@ -519,7 +469,7 @@ pub fn render_json(r: &BenchReport) -> Value {
 mod tests {
     use super::*;
     use crate::check_golden;
-    use xcbench_agent::wire::bench::{QuicEnd, TcpEnd};
+    use xcbench_agent::wire::bench::{QuicEnd, StreamFigures, TcpEnd};
 
     fn figures(sender: bool, per_s: u64) -> StreamFigures {
         StreamFigures {

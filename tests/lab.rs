@@ -159,6 +159,18 @@ fn run_case(lab_name: &str, sets: &[&str], secs: u64, payload: u32) -> Outcome {
 
 /// As [`run_case`], with extra peer settings for the prober (e.g. TCP probes).
 fn run_case_with(lab_name: &str, sets: &[&str], secs: u64, peer_extra: &str) -> Outcome {
+    run_case_full(lab_name, sets, secs, peer_extra, "")
+}
+
+/// As [`run_case_with`], with extra sections for the prober's config (e.g. a bench
+/// schedule); with any, both agents get key pairs and pin each other.
+fn run_case_full(
+    lab_name: &str,
+    sets: &[&str],
+    secs: u64,
+    peer_extra: &str,
+    agent_extra: &str,
+) -> Outcome {
     let lab = Lab::up(lab_name, sets);
     let dir = TempDir::new(lab_name);
     let collector: SocketAddr = "198.18.1.1:9862".parse().unwrap();
@@ -176,7 +188,7 @@ fn run_case_with(lab_name: &str, sets: &[&str], secs: u64, peer_extra: &str) -> 
     let url = format!("http://{collector}");
     let oci: SocketAddr = "198.18.2.1:862".parse().unwrap();
     // A prober that uses QUIC gets a key pair, and so does the reflector; each pins the other.
-    let (oci_tls, peer_tls) = if peer_extra.contains("\"quic\"") {
+    let (oci_tls, peer_tls) = if peer_extra.contains("\"quic\"") || !agent_extra.is_empty() {
         let (fp_az, fp_oci) = (tls_identity(&dir, "az"), tls_identity(&dir, "oci"));
         (
             tls_section(&dir, "oci", &[&fp_az]),
@@ -206,7 +218,7 @@ fn run_case_with(lab_name: &str, sets: &[&str], secs: u64, peer_extra: &str) -> 
             &[("oci", "oci", oci)],
             "1ms",
         )
-        .replace("\n[[peers]]", &(peer_tls.0 + "\n[[peers]]"))
+        .replace("\n[[peers]]", &(peer_tls.0 + agent_extra + "\n[[peers]]"))
             + peer_extra
             + &peer_tls.1),
     );
@@ -943,4 +955,93 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
     // MTU discovery settled at or under the path's 1400 bytes (1372 of UDP payload).
     let mtu = path["mtu_bytes"].as_u64().unwrap();
     assert!((1300..=1372).contains(&mtu), "quinn mtu {mtu}");
+}
+
+/// A scheduled test in the agent: its figures reach /metrics through the collector, and the
+/// probes that ran meanwhile are recorded apart (load="bench"), showing the queue the test
+/// builds on a 200 Mbit/s link.
+#[test]
+fn scheduled_tests_reach_the_collector_with_latency_under_load() {
+    let Some(_g) = lab_ok() else { return };
+    // The first round falls within the first 10 s; the test takes 4 s.
+    let o = run_case_full(
+        "xsched",
+        &["delay=5ms", "rate=200mbit"],
+        17,
+        "interval = \"5ms\"\n",
+        "\n[bench.schedule]\nevery = \"10s\"\nduration = \"4s\"\nomit = \"1s\"\nprotocols = [\"tcp\"]\n",
+    );
+    let flow = ["protocol=\"tcp\"", "direction=\"forward\""];
+    fn with<'a>(flow: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [flow, extra].concat()
+    }
+    let ok = o.get(
+        "xcbench_bench_tests_total",
+        &with(&flow, &["result=\"ok\""]),
+    );
+    assert!((1.0..=2.0).contains(&ok), "{ok} tests ran");
+    let goodput = o.get("xcbench_bench_goodput_bytes_per_second", &flow) * 8.0;
+    eprintln!("scheduled test goodput {:.1} Mbit/s", goodput / 1e6);
+    assert!(
+        (0.95 * 200e6..=200e6).contains(&goodput),
+        "goodput {goodput} not within 5% of 200 Mbit/s"
+    );
+    let slowest = o.get("xcbench_bench_interval_goodput_min_bytes_per_second", &flow) * 8.0;
+    assert!(
+        slowest <= goodput * 1.01 && slowest > 0.5 * goodput,
+        "{slowest}"
+    );
+    let bytes = |side: &str| o.get("xcbench_bench_bytes_total", &with(&flow, &[side]));
+    let (sent, got) = (bytes("side=\"sender\""), bytes("side=\"receiver\""));
+    // The sender counts what its kernel took: at the warm-up's end its send buffer held a
+    // few MB the receiver counts after it, a few percent of 3 counted seconds.
+    assert!(
+        got > 0.0 && (sent - got).abs() <= 0.1 * got,
+        "{sent} vs {got}"
+    );
+    let secs = o.get(
+        "xcbench_bench_seconds_total",
+        &with(&flow, &["side=\"receiver\""]),
+    );
+    assert!(
+        (2.9 * ok..=3.2 * ok).contains(&secs),
+        "{secs} counted seconds"
+    );
+    // Probes under load: the same series, recorded apart while the test ran.
+    let rtt = |load: &str, q: &str| {
+        o.get(
+            "xcbench_rtt_window_seconds",
+            &[
+                "kind=\"stamp\"",
+                &format!("load=\"{load}\""),
+                &format!("quantile=\"{q}\""),
+            ],
+        )
+    };
+    let count = |load: &str| {
+        o.get(
+            "xcbench_rtt_window_seconds_count",
+            &["kind=\"stamp\"", &format!("load=\"{load}\"")],
+        )
+    };
+    eprintln!(
+        "stamp rtt idle p50 {:.3} p99 {:.3} ms ({} probes); under load p50 {:.3} p99 {:.3} ms ({} probes)",
+        rtt("idle", "0.5") * 1e3,
+        rtt("idle", "0.99") * 1e3,
+        count("idle"),
+        rtt("bench", "0.5") * 1e3,
+        rtt("bench", "0.99") * 1e3,
+        count("bench"),
+    );
+    // About 4 s of 5 ms probes per test ran under load.
+    assert!(
+        (600.0 * ok..=1100.0 * ok).contains(&count("bench")),
+        "{}",
+        count("bench")
+    );
+    near("idle rtt p50", rtt("idle", "0.5"), 10e-3, 1e-3);
+    assert!(
+        rtt("bench", "0.99") > rtt("idle", "0.99") + 1e-3,
+        "no queueing seen under load"
+    );
 }

@@ -220,11 +220,11 @@ fn prometheus_server_scrapes_the_collector() {
                     .unwrap_or("0001")
                     .starts_with("0001")
         });
-        (status == 200 && rules.len() == 6 && evaluated).then_some(rules)
+        (status == 200 && rules.len() == 8 && evaluated).then_some(rules)
     });
     assert!(
         healthy.is_some(),
-        "all 6 recording rules evaluated with health ok"
+        "all 8 recording rules evaluated with health ok"
     );
 }
 

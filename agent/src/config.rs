@@ -120,6 +120,24 @@ pub struct BenchLimits {
     pub max_udp_rate_bps: u64,
     /// Peer ids that may ask (their pinned fingerprints); empty = every trusted client.
     pub allow: Vec<AgentId>,
+    /// Tests this agent runs by itself (`[bench.schedule]`); none without the section.
+    pub schedule: Option<BenchSchedule>,
+}
+
+/// Scheduled throughput tests: each listed peer gets a round every `every` (jittered by
+/// +-10%, the first at a random point within the first period); a round is one test per
+/// protocol, one after another, and never two tests at once on this agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchSchedule {
+    pub every: Duration,
+    pub duration: Duration,
+    pub omit: Duration,
+    pub protocols: Vec<crate::wire::bench::BenchProtocol>,
+    pub direction: crate::wire::bench::Direction,
+    pub streams: u16,
+    /// UDP tests' rate, bits/s.
+    pub udp_rate_bps: u64,
+    pub peers: Vec<AgentId>,
 }
 
 impl Default for BenchLimits {
@@ -130,6 +148,7 @@ impl Default for BenchLimits {
             max_streams: 16,
             max_udp_rate_bps: 10_000_000_000,
             allow: Vec::new(),
+            schedule: None,
         }
     }
 }
@@ -191,6 +210,21 @@ struct RawBench {
     max_udp_rate: Option<String>,
     #[serde(default)]
     allow: Vec<String>,
+    schedule: Option<RawSchedule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    every: String,
+    duration: Option<String>,
+    omit: Option<String>,
+    protocols: Option<Vec<String>>,
+    direction: Option<String>,
+    streams: Option<i64>,
+    udp_rate: Option<String>,
+    #[serde(default)]
+    peers: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -418,7 +452,15 @@ impl AgentConfig {
                 probe,
             });
         }
-        let bench = parse_bench(&cx, raw.bench.as_ref(), &peers)?;
+        let trust_by_ca = tls.as_ref().is_some_and(|t| t.ca.is_some());
+        let bench = parse_bench(&cx, raw.bench.as_ref(), &peers, trust_by_ca)?;
+        if bench.schedule.is_some() && tls.is_none() {
+            return Err(cx.err(
+                "bench.schedule",
+                "(set)",
+                "needs a [tls] section: tests run over the agents' authenticated QUIC channel",
+            ));
+        }
         Ok(AgentConfig {
             identity,
             timestamps,
@@ -435,6 +477,7 @@ fn parse_bench(
     cx: &Ctx,
     raw: Option<&RawBench>,
     peers: &[PeerConfig],
+    trust_by_ca: bool,
 ) -> Result<BenchLimits, ConfigError> {
     let mut b = BenchLimits::default();
     let Some(raw) = raw else { return Ok(b) };
@@ -457,15 +500,7 @@ fn parse_bench(
         b.max_streams = n as u16;
     }
     if let Some(text) = &raw.max_udp_rate {
-        b.max_udp_rate_bps = parse_rate(text)
-            .filter(|r| (1_000..=100_000_000_000).contains(r))
-            .ok_or_else(|| {
-                cx.err(
-                    "bench.max_udp_rate",
-                    format!("{text:?}"),
-                    "must be a rate such as \"1G\", \"200M\" or \"500k\" (bits/s), 1k to 100G",
-                )
-            })?;
+        b.max_udp_rate_bps = parse_udp_rate(cx, "bench.max_udp_rate", text)?;
     }
     for (i, id) in raw.allow.iter().enumerate() {
         let field = format!("bench.allow[{i}]");
@@ -487,7 +522,151 @@ fn parse_bench(
             }
         }
     }
+    if let Some(raw) = &raw.schedule {
+        b.schedule = Some(parse_schedule(cx, raw, peers, trust_by_ca)?);
+    }
     Ok(b)
+}
+
+fn parse_udp_rate(cx: &Ctx, field: &str, text: &str) -> Result<u64, ConfigError> {
+    parse_rate(text)
+        .filter(|r| (1_000..=100_000_000_000).contains(r))
+        .filter(|r| (1_000..=100_000_000_000).contains(r))
+        .ok_or_else(|| {
+            cx.err(
+                field,
+                format!("{text:?}"),
+                "must be a rate such as \"1G\", \"200M\" or \"500k\" (bits/s), 1k to 100G",
+            )
+        })
+}
+
+fn parse_schedule(
+    cx: &Ctx,
+    raw: &RawSchedule,
+    peers: &[PeerConfig],
+    trust_by_ca: bool,
+) -> Result<BenchSchedule, ConfigError> {
+    use crate::wire::bench::{BenchProtocol, Direction};
+    let span = |field: &str, text: &str, min: Duration, max: Duration, expected: &str| {
+        let d = parse_duration(cx, field, text)?;
+        if d < min || d > max {
+            return Err(cx.err(field, format!("{text:?}"), expected));
+        }
+        Ok(d)
+    };
+    let every = span(
+        "bench.schedule.every",
+        &raw.every,
+        Duration::from_secs(10),
+        Duration::from_secs(7 * 86_400),
+        "must be 10s to 7d",
+    )?;
+    let duration = match &raw.duration {
+        Some(t) => span(
+            "bench.schedule.duration",
+            t,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+            "must be 1s to 10m",
+        )?,
+        None => Duration::from_secs(10),
+    };
+    let omit = match &raw.omit {
+        Some(t) => parse_duration(cx, "bench.schedule.omit", t)?,
+        None => Duration::from_secs(1).min(duration / 2),
+    };
+    if omit >= duration {
+        return Err(cx.err(
+            "bench.schedule.omit",
+            format!("{:?}", raw.omit.as_deref().unwrap_or_default()),
+            "must be less than bench.schedule.duration",
+        ));
+    }
+    let protocols = raw.protocols.clone().unwrap_or_else(|| vec!["tcp".into()]);
+    if protocols.is_empty() {
+        return Err(cx.err(
+            "bench.schedule.protocols",
+            "[]",
+            "must name at least one of tcp, udp, quic",
+        ));
+    }
+    let mut parsed = Vec::new();
+    for (i, p) in protocols.iter().enumerate() {
+        parsed.push(match p.as_str() {
+            "tcp" => BenchProtocol::Tcp,
+            "udp" => BenchProtocol::Udp,
+            "quic" => BenchProtocol::Quic,
+            _ => {
+                return Err(cx.err(
+                    &format!("bench.schedule.protocols[{i}]"),
+                    format!("{p:?}"),
+                    "must be tcp, udp or quic",
+                ))
+            }
+        });
+    }
+    let direction = match raw.direction.as_deref().unwrap_or("forward") {
+        "forward" => Direction::Forward,
+        "reverse" => Direction::Reverse,
+        "bidirectional" => Direction::Bidirectional,
+        other => {
+            return Err(cx.err(
+                "bench.schedule.direction",
+                format!("{other:?}"),
+                "must be forward, reverse or bidirectional",
+            ))
+        }
+    };
+    let streams = raw.streams.unwrap_or(1);
+    if !(1..=128).contains(&streams) {
+        return Err(cx.err("bench.schedule.streams", streams, "must be 1 to 128"));
+    }
+    let udp_rate_bps = match &raw.udp_rate {
+        Some(t) => parse_udp_rate(cx, "bench.schedule.udp_rate", t)?,
+        None => 100_000_000,
+    };
+    let trusted = |p: &PeerConfig| p.fingerprint.is_some() || trust_by_ca;
+    let ids = if raw.peers.is_empty() {
+        peers
+            .iter()
+            .filter(|p| trusted(p))
+            .map(|p| p.identity.id.clone())
+            .collect()
+    } else {
+        let mut ids = Vec::new();
+        for (i, id) in raw.peers.iter().enumerate() {
+            let field = format!("bench.schedule.peers[{i}]");
+            match peers.iter().find(|p| p.identity.id.as_str() == id) {
+                Some(p) if trusted(p) => ids.push(p.identity.id.clone()),
+                Some(_) => {
+                    return Err(cx.err(
+                        &field,
+                        format!("{id:?}"),
+                        "must name a peer with a fingerprint (or set tls.ca)",
+                    ))
+                }
+                None => {
+                    return Err(cx.err(
+                        &field,
+                        format!("{id:?}"),
+                        "must be the id of a configured peer",
+                    ))
+                }
+            }
+        }
+        ids
+    };
+    Ok(BenchSchedule {
+        every,
+        duration,
+        omit,
+        protocols: parsed,
+        direction,
+        streams: streams as u16,
+        udp_rate_bps,
+        peers: ids,
+    })
 }
 
 /// `1G`, `200M`, `500k`, `1000000`: bits per second, decimal prefixes (as iperf3's -b).
@@ -850,6 +1029,78 @@ address = "10.1.0.5"
             err(&with("max_streams = 0")),
             "agent.toml: bench.max_streams = 0: must be 1 to 128"
         );
+    }
+
+    #[test]
+    fn schedules_parse_with_defaults_and_name_their_errors() {
+        use crate::wire::bench::{BenchProtocol, Direction};
+        let fp = "sha256:".to_owned() + &"ab".repeat(32);
+        let with = |schedule: &str, tls: bool| {
+            MINIMAL.replace(
+                "[[peers]]",
+                &format!(
+                    "{}[bench.schedule]\n{schedule}\n[[peers]]",
+                    if tls { "[tls]\ndir = \"/k\"\n" } else { "" }
+                ),
+            ) + &format!("fingerprint = \"{fp}\"\n")
+        };
+        let s = AgentConfig::parse("a", &with("every = \"1h\"", true))
+            .unwrap()
+            .bench
+            .schedule
+            .unwrap();
+        assert_eq!(
+            (s.every, s.duration, s.omit, s.streams, s.udp_rate_bps),
+            (
+                Duration::from_secs(3600),
+                Duration::from_secs(10),
+                Duration::from_secs(1),
+                1,
+                100_000_000
+            )
+        );
+        assert_eq!(s.protocols, vec![BenchProtocol::Tcp]);
+        assert_eq!(s.direction, Direction::Forward);
+        assert_eq!(s.peers[0].as_str(), "oci-1");
+        let s = AgentConfig::parse(
+            "a",
+            &with(
+                "every = \"30m\"\nprotocols = [\"udp\", \"quic\"]\ndirection = \"bidirectional\"\npeers = [\"oci-1\"]",
+                true,
+            ),
+        )
+        .unwrap()
+        .bench
+        .schedule
+        .unwrap();
+        assert_eq!(s.protocols, vec![BenchProtocol::Udp, BenchProtocol::Quic]);
+        assert_eq!(s.direction, Direction::Bidirectional);
+        for (text, want) in [
+            (
+                "every = \"1s\"",
+                "bench.schedule.every = \"1s\": must be 10s to 7d",
+            ),
+            (
+                "every = \"1h\"\nprotocols = [\"sctp\"]",
+                "bench.schedule.protocols[0] = \"sctp\": must be tcp, udp or quic",
+            ),
+            (
+                "every = \"1h\"\nduration = \"5s\"\nomit = \"5s\"",
+                "bench.schedule.omit = \"5s\": must be less than bench.schedule.duration",
+            ),
+            (
+                "every = \"1h\"\npeers = [\"db9\"]",
+                "bench.schedule.peers[0] = \"db9\": must be the id of a configured peer",
+            ),
+            (
+                "every = \"1h\"\ndirection = \"up\"",
+                "bench.schedule.direction = \"up\": must be forward, reverse or bidirectional",
+            ),
+        ] {
+            assert_eq!(err(&with(text, true)), format!("agent.toml: {want}"));
+        }
+        assert!(err(&with("every = \"1h\"", false))
+            .starts_with("agent.toml: bench.schedule = (set): needs a [tls] section"));
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! xcbench agent: everything that runs on an Azure VM or an OCI instance. It answers STAMP,
 //! TCP and QUIC probes (the reflector side), probes its peers over the same transports,
-//! records every latency in HdrHistograms and reports deltas to the collector every interval.
+//! records every latency in HdrHistograms and reports deltas to the collector every interval;
+//! it answers throughput tests and runs scheduled ones, recording probes under load apart.
 //!
 //! # Layout
-//! - [`wire`]: STAMP packets and the TCP/QUIC request framing, pure encode/decode.
-//! - [`probe`]: sans-IO session-sender and session-reflector state machines.
-//! - [`net`]: sockets, kernel timestamps, the clock, and the tasks driving the state machines.
-//! - [`record`]: histograms and counters per series; snapshot deltas.
+//! - [`wire`]: STAMP packets, the TCP/QUIC request framing and throughput-test control,
+//!   pure encode/decode.
+//! - [`probe`]: sans-IO session-sender and session-reflector state machines; throughput
+//!   accounting and the test schedule.
+//! - [`net`]: sockets, kernel timestamps, the clock, the tasks driving the state machines,
+//!   and throughput tests (TCP, UDP, QUIC; one-shot and scheduled).
+//! - [`record`]: histograms and counters per series and load; scheduled tests' results;
+//!   snapshot deltas.
 //! - [`report`]: the snapshot queue and its delivery to the collector.
 //! - [`config`]: `agent.toml` into typed values.
 //! - [`tls`]: the agent's key pair, fingerprints, and peer trust for QUIC.
@@ -25,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use xcbench_snapshot::{ProbeKind, Protocol, ReflectorCounters};
+use xcbench_snapshot::{AgentId, Load, ProbeKind, Protocol, ReflectorCounters};
 
 pub use config::{AgentConfig, ConfigError, PeerConfig};
 use net::reflector::lock;
@@ -65,6 +70,8 @@ pub struct Agent {
     tls: Option<TlsState>,
     quic_endpoints: Vec<quinn::Endpoint>,
     bench: Option<Arc<net::bench::BenchServer>>,
+    /// The one throughput test this agent takes part in at a time, answering or asking.
+    slot: Arc<net::bench::TestSlot>,
 }
 
 impl Agent {
@@ -112,6 +119,7 @@ impl Agent {
         // QUIC is answered at port + 1 of each STAMP address (port 0 stays "any").
         let mut quic_endpoints = Vec::new();
         let mut bench = None;
+        let slot = net::bench::TestSlot::new();
         if let (Some(t), true) = (&tls, config.reflector.quic) {
             let crypto = quic_server_crypto(&config, t)?;
             for listen in &config.reflector.listen {
@@ -142,7 +150,7 @@ impl Agent {
                         .collect(),
                 };
                 bench = Some(
-                    net::bench::BenchServer::bind(addr, limits, t.identity.clone())
+                    net::bench::BenchServer::bind(addr, limits, t.identity.clone(), slot.clone())
                         .map_err(|source| AgentError::Bind { addr, source })?,
                 );
             }
@@ -154,6 +162,7 @@ impl Agent {
             tls,
             quic_endpoints,
             bench,
+            slot,
         })
     }
 
@@ -254,6 +263,52 @@ impl Agent {
                 )));
             }
         }
+        // Latency under load: while a throughput test runs, outcomes of the probes to its
+        // peer go to that peer's load="bench" series.
+        let mut testing = self.slot.watch();
+        let (rec, peers) = (recorder.clone(), self.config.peers.clone());
+        let mut stop_load = senders_rx.clone();
+        let load_task = tokio::spawn(async move {
+            let mut current: Option<AgentId> = None;
+            loop {
+                let tester = testing.borrow_and_update().clone();
+                let peer = tester.and_then(|t| {
+                    t.peer.or_else(|| {
+                        let fp = t.fingerprint?;
+                        peers
+                            .iter()
+                            .find(|p| p.fingerprint == Some(fp))
+                            .map(|p| p.identity.id.clone())
+                    })
+                });
+                if peer != current {
+                    let mut r = lock(&rec);
+                    if let Some(old) = &current {
+                        r.set_load(old, Load::Idle);
+                    }
+                    if let Some(new) = &peer {
+                        r.set_load(new, Load::Bench);
+                    }
+                    current = peer;
+                }
+                tokio::select! {
+                    _ = stop_load.changed() => return,
+                    changed = testing.changed() => if changed.is_err() { return },
+                }
+            }
+        });
+        let mut scheduler_task = None;
+        if let (Some(schedule), Some(t)) = (&self.config.bench.schedule, &self.tls) {
+            let scheduler = net::bench_schedule::Scheduler {
+                schedule: schedule.clone(),
+                peers: self.config.peers.clone(),
+                identity: t.identity.clone(),
+                ca: t.ca.clone(),
+                slot: self.slot.clone(),
+                recorder: recorder.clone(),
+            };
+            scheduler_task = Some(tokio::spawn(scheduler.run(senders_rx.clone())));
+        }
         let timestamps = self.config.timestamps;
         for peer in self.config.peers.clone() {
             let (p, rec, stop) = (peer.clone(), recorder.clone(), senders_rx.clone());
@@ -334,9 +389,10 @@ impl Agent {
         // Stop probing and let outstanding probes settle; keep reflecting meanwhile so peers
         // that stop at the same time get their last replies.
         let _ = stop_senders.send(true);
-        for t in sender_tasks {
+        for t in sender_tasks.into_iter().chain(scheduler_task) {
             let _ = t.await;
         }
+        let _ = load_task.await;
         tokio::time::sleep(REFLECTOR_LINGER).await;
         report(&mut reporter);
         let _ = tokio::time::timeout(Duration::from_secs(5), flush(&mut reporter)).await;

@@ -1,12 +1,14 @@
-//! Histograms and counters per (peer, protocol, probe kind), fed by probe events, and the
-//! per-interval deltas that go into a snapshot. Series exist from the moment a peer is
-//! configured, so the collector shows them at zero before the first reply.
+//! Histograms and counters per (peer, protocol, probe kind, load), fed by probe events, and
+//! the per-interval deltas that go into a snapshot, with the scheduled throughput tests that
+//! ended. Idle series exist from the moment a peer is configured, so the collector shows them
+//! at zero before the first reply; a peer's `load="bench"` series appear with its first test.
+//! An outcome is filed under the load at the moment it is recorded.
 
 use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
-    AgentId, Counters, HistogramDelta, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
-    QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, TimestampSource,
+    AgentId, BenchResult, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric,
+    ProbeKind, Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, TimestampSource,
 };
 
 use crate::probe::Event;
@@ -61,8 +63,11 @@ pub enum ZeroRtt {
 /// All series of one agent.
 #[derive(Default)]
 pub struct Recorder {
-    series: BTreeMap<SeriesKey, SeriesRecord>,
+    series: BTreeMap<(SeriesKey, Load), SeriesRecord>,
+    /// Peers with a throughput test running against this agent or from it.
+    loaded: std::collections::BTreeSet<AgentId>,
     sender: SenderCounters,
+    bench: Vec<BenchResult>,
 }
 
 impl Recorder {
@@ -73,7 +78,7 @@ impl Recorder {
     /// Creates the series for a configured peer (idempotent).
     pub fn add_series(&mut self, peer: Identity, protocol: Protocol, kind: ProbeKind) {
         self.series
-            .entry((peer.id.clone(), protocol, kind))
+            .entry(((peer.id.clone(), protocol, kind), Load::Idle))
             .or_insert_with(|| SeriesRecord {
                 peer,
                 // QUIC and connect probes are timed in user space by design; the others say
@@ -92,6 +97,43 @@ impl Recorder {
             });
     }
 
+    /// From now on, outcomes of `peer`'s series go to its `load` series.
+    pub fn set_load(&mut self, peer: &AgentId, load: Load) {
+        match load {
+            Load::Bench => self.loaded.insert(peer.clone()),
+            Load::Idle => self.loaded.remove(peer),
+        };
+    }
+
+    /// A scheduled throughput test's result, for the next snapshot.
+    pub fn handle_bench(&mut self, result: BenchResult) {
+        self.bench.push(result);
+    }
+
+    /// The series an outcome of `key` goes to now: its idle series, or under load its load
+    /// series (made from the idle one on first use). `None` for an unconfigured series.
+    fn series_mut(&mut self, key: &SeriesKey) -> Option<&mut SeriesRecord> {
+        if !self.loaded.contains(&key.0) {
+            return self.series.get_mut(&(key.clone(), Load::Idle));
+        }
+        let idle = self.series.get(&(key.clone(), Load::Idle))?;
+        let fresh = SeriesRecord {
+            peer: idle.peer.clone(),
+            timestamping: idle.timestamping,
+            counters: Counters::default(),
+            metrics: BTreeMap::new(),
+            jitter: None,
+            clock: None,
+            tcp: None,
+            quic: None,
+        };
+        Some(
+            self.series
+                .entry((key.clone(), Load::Bench))
+                .or_insert(fresh),
+        )
+    }
+
     /// Records one probe event. `source` says how the receive timestamp was taken.
     pub fn handle_event(&mut self, key: &SeriesKey, event: &Event, source: TimestampSource) {
         if let Event::Malformed = event {
@@ -102,7 +144,7 @@ impl Recorder {
             self.sender.unmatched += 1;
             return;
         }
-        let Some(s) = self.series.get_mut(key) else {
+        let Some(s) = self.series_mut(key) else {
             return;
         };
         let c = &mut s.counters;
@@ -143,7 +185,7 @@ impl Recorder {
     /// The kernel's TCP_INFO for a probe connection of series `key`, and segments it
     /// retransmitted since the last call for that connection.
     pub fn handle_tcp_info(&mut self, key: &SeriesKey, info: TcpInfo, retransmits: u64) {
-        if let Some(s) = self.series.get_mut(key) {
+        if let Some(s) = self.series_mut(key) {
             s.tcp = Some(info);
             s.counters.retransmits += retransmits;
         }
@@ -152,7 +194,7 @@ impl Recorder {
     /// quinn's path statistics for a QUIC probe connection of series `key`, with what its
     /// counters grew by since the last call for that connection.
     pub fn handle_quic_path(&mut self, key: &SeriesKey, path: QuicPath, growth: QuicGrowth) {
-        if let Some(s) = self.series.get_mut(key) {
+        if let Some(s) = self.series_mut(key) {
             s.quic = Some(path);
             s.counters.quic_lost_packets += growth.lost_packets;
             s.counters.quic_congestion_events += growth.congestion_events;
@@ -162,7 +204,7 @@ impl Recorder {
 
     /// How a resume probe's 0-RTT attempt went.
     pub fn handle_zero_rtt(&mut self, key: &SeriesKey, outcome: ZeroRtt) {
-        if let Some(s) = self.series.get_mut(key) {
+        if let Some(s) = self.series_mut(key) {
             let c = &mut s.counters;
             match outcome {
                 ZeroRtt::Accepted => c.zero_rtt_accepted += 1,
@@ -177,14 +219,20 @@ impl Recorder {
         std::mem::take(&mut self.sender)
     }
 
+    /// Scheduled tests' results since the last call.
+    pub fn take_bench(&mut self) -> Vec<BenchResult> {
+        std::mem::take(&mut self.bench)
+    }
+
     /// Every series' deltas since the last call; histograms and counters restart at zero.
     pub fn take_series(&mut self) -> Vec<SeriesSnapshot> {
         self.series
             .iter_mut()
-            .map(|((_, protocol, kind), s)| SeriesSnapshot {
+            .map(|(((_, protocol, kind), load), s)| SeriesSnapshot {
                 peer: s.peer.clone(),
                 protocol: *protocol,
                 kind: *kind,
+                load: *load,
                 timestamping: s.timestamping,
                 counters: std::mem::take(&mut s.counters),
                 histograms: s
@@ -280,5 +328,54 @@ mod tests {
         let again = rec.take_series().remove(0);
         assert_eq!(again.counters, Counters::default());
         assert!(again.histograms.is_empty());
+    }
+
+    #[test]
+    fn outcomes_under_load_go_to_their_own_series() {
+        let peer = Identity {
+            id: "oci-1".parse().unwrap(),
+            cloud: Cloud::Oci,
+            region: "r".into(),
+            zone: String::new(),
+        };
+        let key = (peer.id.clone(), Protocol::Tcp, ProbeKind::Rr);
+        let mut rec = Recorder::new();
+        rec.add_series(peer.clone(), Protocol::Tcp, ProbeKind::Rr);
+        let rtt = |rec: &mut Recorder, ns| {
+            rec.handle_event(
+                &key,
+                &Event::Rtt { seq: 0, rtt_ns: ns },
+                TimestampSource::Kernel,
+            )
+        };
+        rtt(&mut rec, 1_000_000);
+        rec.set_load(&peer.id, Load::Bench);
+        rtt(&mut rec, 9_000_000);
+        rtt(&mut rec, 8_000_000);
+        rec.set_load(&peer.id, Load::Idle);
+        rtt(&mut rec, 2_000_000);
+        // An unconfigured series stays unrecorded under load too.
+        rec.set_load(&"db9".parse().unwrap(), Load::Bench);
+        rec.handle_event(
+            &("db9".parse().unwrap(), Protocol::Tcp, ProbeKind::Rr),
+            &Event::Rtt { seq: 0, rtt_ns: 1 },
+            TimestampSource::Kernel,
+        );
+        let series = rec.take_series();
+        assert_eq!(series.len(), 2);
+        let sum = |load| {
+            let s = series.iter().find(|s| s.load == load).unwrap();
+            (s.counters.received, s.histograms[0].sum_ns)
+        };
+        assert_eq!(sum(Load::Idle), (2, 3_000_000));
+        assert_eq!(sum(Load::Bench), (2, 17_000_000));
+        assert_eq!(
+            series
+                .iter()
+                .find(|s| s.load == Load::Bench)
+                .unwrap()
+                .timestamping,
+            TimestampSource::Kernel
+        );
     }
 }

@@ -76,6 +76,7 @@ impl Reporter {
             reflector,
             sender: recorder.take_sender_counters(),
             series: recorder.take_series(),
+            bench: recorder.take_bench(),
         };
         self.next_seq += 1;
         self.interval_start_ns = snapshot.interval_end_unix_ns;

@@ -2,7 +2,10 @@
 //! at scrape time (no global registry, nothing cached between scrapes).
 //!
 //! Series labels: `src_agent`, `src_cloud`, `src_region` (the prober), `dst_agent`,
-//! `dst_cloud`, `dst_region` (the reflector), `protocol`, `kind`. "forward" is src -> dst.
+//! `dst_cloud`, `dst_region` (the reflector), `protocol`, `kind`, and `load` (`idle`, or
+//! `bench` for outcomes recorded while a throughput test between the pair ran). "forward" is
+//! src -> dst. Scheduled throughput tests (`xcbench_bench_*`) carry the pair, `protocol` and
+//! `direction` (forward: the testing agent sent).
 
 use std::sync::{Arc, Mutex};
 
@@ -11,9 +14,9 @@ use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, MetricType,
     Quantile, Summary,
 };
-use xcbench_snapshot::{Metric, ProbeKind, Protocol};
+use xcbench_snapshot::{BenchOutcome, Metric, ProbeKind, Protocol};
 
-use crate::store::{SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
+use crate::store::{BenchKey, SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -84,7 +87,92 @@ fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
         label("dst_region", &k.peer.region),
         label("protocol", k.protocol.as_str()),
         label("kind", k.kind.as_str()),
+        label("load", k.load.as_str()),
     ]
+}
+
+fn bench_labels(k: &BenchKey) -> Vec<LabelPair> {
+    vec![
+        label("src_agent", k.source.id.as_str()),
+        label("src_cloud", k.source.cloud.as_str()),
+        label("src_region", &k.source.region),
+        label("dst_agent", k.peer.id.as_str()),
+        label("dst_cloud", k.peer.cloud.as_str()),
+        label("dst_region", &k.peer.region),
+        label("protocol", k.protocol.as_str()),
+        label("direction", k.flow.as_str()),
+    ]
+}
+
+/// Scheduled throughput tests, per direction: totals and the last test's figures.
+fn bench_families(f: &mut Families, store: &Store) {
+    for (key, b) in store.bench() {
+        let base = bench_labels(key);
+        for (outcome, n) in BenchOutcome::ALL.iter().zip(b.tests) {
+            f.counter(
+                "xcbench_bench_tests_total",
+                "Scheduled throughput tests, by outcome (refused: the peer or this agent was busy or declined; failed: no connection or the peer was lost).",
+                with(base.clone(), &[("result", outcome.as_str())]),
+                n,
+            );
+        }
+        for (side, bytes, ns) in [
+            ("sender", b.sender_bytes, b.sender_ns),
+            ("receiver", b.receiver_bytes, b.receiver_ns),
+        ] {
+            let labels = with(base.clone(), &[("side", side)]);
+            f.counter(
+                "xcbench_bench_bytes_total",
+                "Bytes of scheduled tests over their counted intervals: sender = accepted by the sending kernel or QUIC stack, receiver = delivered to the receiving application. Goodput = rate(bytes) / rate(seconds).",
+                labels.clone(),
+                bytes,
+            );
+            f.counter_f64(
+                "xcbench_bench_seconds_total",
+                "Counted time of scheduled tests (after the omitted warm-up), by each side's clock.",
+                labels,
+                seconds(ns),
+            );
+        }
+        f.counter(
+            "xcbench_bench_retransmits_total",
+            "TCP segments retransmitted (TCP_INFO), or QUIC packets quinn declared lost, by senders of scheduled tests.",
+            base.clone(),
+            b.retransmits,
+        );
+        f.counter(
+            "xcbench_bench_datagrams_total",
+            "UDP datagrams the receivers of scheduled tests counted.",
+            base.clone(),
+            b.datagrams,
+        );
+        f.counter(
+            "xcbench_bench_datagrams_lost_total",
+            "UDP datagrams missing from the sequence at the receivers of scheduled tests.",
+            base.clone(),
+            b.datagrams_lost,
+        );
+        if let Some((started, goodput, min_rate)) = b.last {
+            f.gauge(
+                "xcbench_bench_goodput_bytes_per_second",
+                "The last scheduled test's goodput: bytes delivered to the receiving application over its counted time.",
+                base.clone(),
+                goodput,
+            );
+            f.gauge(
+                "xcbench_bench_interval_goodput_min_bytes_per_second",
+                "The last scheduled test's slowest counted interval at the receiver.",
+                base.clone(),
+                min_rate as f64,
+            );
+            f.gauge(
+                "xcbench_bench_last_test_timestamp_seconds",
+                "When the last scheduled test that ran started (the testing agent's clock, Unix time).",
+                base,
+                seconds(started),
+            );
+        }
+    }
 }
 
 fn with(mut labels: Vec<LabelPair>, extra: &[(&str, &str)]) -> Vec<LabelPair> {
@@ -107,8 +195,12 @@ impl Families {
     }
 
     fn counter(&mut self, name: &str, help: &str, labels: Vec<LabelPair>, value: u64) {
+        self.counter_f64(name, help, labels, value as f64);
+    }
+
+    fn counter_f64(&mut self, name: &str, help: &str, labels: Vec<LabelPair>, value: f64) {
         let mut c = Counter::default();
-        c.set_value(value as f64);
+        c.set_value(value);
         let mut m = PMetric::from_label(labels);
         m.set_counter(c);
         self.push(name, help, MetricType::COUNTER, m);
@@ -380,6 +472,7 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
             );
         }
     }
+    bench_families(&mut f, store);
     for a in store.agents() {
         let base = vec![
             label("agent", a.identity.id.as_str()),
@@ -453,7 +546,8 @@ mod tests {
     use super::*;
     use crate::store::tests::snapshot;
     use xcbench_snapshot::{
-        Counters, QuicPath, ReflectorCounters, SeriesSnapshot, TcpInfo, TimestampSource,
+        BenchResult, Counters, Flow, Load, QuicPath, ReflectorCounters, SeriesSnapshot, TcpInfo,
+        TimestampSource,
     };
 
     const S: u64 = 1_000_000_000;
@@ -511,7 +605,28 @@ mod tests {
         let mut resume = only_rtt(Protocol::Quic, ProbeKind::Resume, TimestampSource::User);
         resume.counters.zero_rtt_accepted = 9;
         resume.counters.zero_rtt_rejected = 1;
-        s.series.extend([tcp, quic, resume]);
+        // The same TCP series while a throughput test ran: latency under load.
+        let loaded = SeriesSnapshot {
+            load: Load::Bench,
+            tcp: None,
+            ..tcp.clone()
+        };
+        s.series.extend([tcp, quic, resume, loaded]);
+        s.bench = vec![BenchResult {
+            peer: udp.peer.clone(),
+            protocol: Protocol::Tcp,
+            flow: Flow::Forward,
+            outcome: BenchOutcome::Ok,
+            started_unix_ns: 1_699_999_990 * S,
+            sender_bytes: 240_000_000,
+            sender_ns: 10 * S,
+            receiver_bytes: 239_000_000,
+            receiver_ns: 10 * S,
+            retransmits: 12,
+            datagrams: 0,
+            datagrams_lost: 0,
+            interval_min_bytes_per_second: 22_500_000,
+        }];
         s.reflector = ReflectorCounters {
             reflected: 50,
             tcp_reflected: 20,
@@ -524,6 +639,7 @@ mod tests {
             vec![2_050_000; 10],
             vec![2_300_000; 10],
             vec![2_200_000; 10],
+            vec![2_900_000; 10],
         ];
         for (series, values) in s.series.iter_mut().zip(&hists).skip(1) {
             let mut h = xcbench_snapshot::LatencyHistogram::new();
@@ -557,11 +673,23 @@ mod tests {
     #[test]
     fn counts_and_quantiles_in_text() {
         let text = render(&families(&fixed_store()));
-        let labels = r#"src_agent="az-eastus-app1",src_cloud="azure",src_region="eastus",dst_agent="oci-ashburn-db1",dst_cloud="oci",dst_region="us-ashburn-1",protocol="udp",kind="stamp""#;
+        let labels = r#"src_agent="az-eastus-app1",src_cloud="azure",src_region="eastus",dst_agent="oci-ashburn-db1",dst_cloud="oci",dst_region="us-ashburn-1",protocol="udp",kind="stamp",load="idle""#;
         assert!(
             text.contains(&format!("xcbench_probes_sent_total{{{labels}}} 100\n")),
-            "{text}"
+            "no probes_sent line with {labels}"
         );
+        // Latency under load: the TCP series while a test ran, beside the idle one.
+        let pair = r#"src_agent="az-eastus-app1",src_cloud="azure",src_region="eastus",dst_agent="oci-ashburn-db1",dst_cloud="oci",dst_region="us-ashburn-1",protocol="tcp""#;
+        assert!(text.contains(&format!(
+            "xcbench_rtt_seconds_sum{{{pair},kind=\"rr\",load=\"bench\"}} 0.029\n"
+        )));
+        assert!(text.contains(&format!(
+            "xcbench_rtt_seconds_sum{{{pair},kind=\"rr\",load=\"idle\"}} 0.0205\n"
+        )));
+        // The scheduled test: 239 MB delivered in 10 counted seconds.
+        assert!(text.contains(&format!(
+            "xcbench_bench_goodput_bytes_per_second{{{pair},direction=\"forward\"}} 23900000\n"
+        )));
         assert!(text.contains(&format!("xcbench_rtt_seconds_count{{{labels}}} 97\n")));
         // p50 of 1.5 ms + i*10 us, i in 0..97, is the 49th value: 1.98 ms (bucket top <= +0.1%).
         let p50 = text

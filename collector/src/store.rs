@@ -1,6 +1,7 @@
 //! The collector's state, sans-IO (every method takes `now`): merged histograms and counters
-//! per series, a sliding window of recent histograms for quantiles, per-agent counters, and
-//! the (agent, instance, seq) high-water marks that make ingest idempotent.
+//! per series, a sliding window of recent histograms for quantiles, per-agent counters,
+//! scheduled throughput tests' totals per direction, and the (agent, instance, seq)
+//! high-water marks that make ingest idempotent.
 //!
 //! Histograms are kept sparse: (bucket's highest equivalent value, count) for the non-empty
 //! HdrHistogram buckets only. Adding two of them is adding counts per bucket, exactly what
@@ -10,8 +11,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use xcbench_snapshot::{
-    AgentId, Counters, Histograms, Identity, LatencyHistogram, Metric, ProbeKind, Protocol,
-    QuicPath, ReflectorCounters, SenderCounters, Snapshot, TcpInfo, TimestampSource,
+    AgentId, BenchOutcome, Counters, Flow, Histograms, Identity, LatencyHistogram, Load, Metric,
+    ProbeKind, Protocol, QuicPath, ReflectorCounters, SenderCounters, Snapshot, TcpInfo,
+    TimestampSource,
 };
 
 /// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
@@ -60,6 +62,35 @@ pub struct SeriesKey {
     pub peer: Identity,
     pub protocol: Protocol,
     pub kind: ProbeKind,
+    pub load: Load,
+}
+
+/// A direction of scheduled throughput tests between two agents.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BenchKey {
+    /// The agent that ran the tests.
+    pub source: Identity,
+    pub peer: Identity,
+    pub protocol: Protocol,
+    pub flow: Flow,
+}
+
+/// Scheduled throughput tests of one [`BenchKey`]: totals since the collector started and
+/// the last test's figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BenchState {
+    /// Tests by outcome, in `BenchOutcome::ALL` order (ok, refused, failed).
+    pub tests: [u64; 3],
+    pub sender_bytes: u64,
+    pub sender_ns: u64,
+    pub receiver_bytes: u64,
+    pub receiver_ns: u64,
+    pub retransmits: u64,
+    pub datagrams: u64,
+    pub datagrams_lost: u64,
+    /// The last test that ran: its start (Unix ns), receiver goodput and slowest interval
+    /// (bytes/s).
+    pub last: Option<(u64, f64, u64)>,
 }
 
 /// Sparse histogram: highest equivalent value of an HdrHistogram bucket -> count.
@@ -200,6 +231,7 @@ pub struct Store {
     max_series: usize,
     template: LatencyHistogram,
     series: BTreeMap<SeriesKey, SeriesState>,
+    bench: BTreeMap<BenchKey, BenchState>,
     agents: HashMap<AgentId, AgentState>,
     pub ingest: IngestCounters,
 }
@@ -213,6 +245,7 @@ impl Store {
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
+            bench: BTreeMap::new(),
             agents: HashMap::new(),
             ingest: IngestCounters::default(),
         }
@@ -244,10 +277,27 @@ impl Store {
                 peer: s.peer.clone(),
                 protocol: s.protocol,
                 kind: s.kind,
+                load: s.load,
             })
             .collect();
-        let new = keys.iter().filter(|k| !self.series.contains_key(k)).count();
-        if self.series.len() + new > self.max_series {
+        let bench_keys: Vec<BenchKey> = snapshot
+            .bench
+            .iter()
+            .map(|b| BenchKey {
+                source: snapshot.agent.clone(),
+                peer: b.peer.clone(),
+                protocol: b.protocol,
+                flow: b.flow,
+            })
+            .collect();
+        let new = keys.iter().filter(|k| !self.series.contains_key(k)).count()
+            + bench_keys
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .filter(|k| !self.bench.contains_key(k))
+                .count();
+        if self.series.len() + self.bench.len() + new > self.max_series {
             self.ingest.rejected += 1;
             return Err(IngestError::SeriesLimit {
                 limit: self.max_series,
@@ -298,6 +348,22 @@ impl Store {
                     Some((start, s)) if *start == slot => s.add(&sparse),
                     _ => m.window.push_back((slot, sparse)),
                 }
+            }
+        }
+        for (key, b) in bench_keys.into_iter().zip(&snapshot.bench) {
+            let state = self.bench.entry(key).or_default();
+            state.tests[b.outcome as usize] += 1;
+            state.sender_bytes += b.sender_bytes;
+            state.sender_ns += b.sender_ns;
+            state.receiver_bytes += b.receiver_bytes;
+            state.receiver_ns += b.receiver_ns;
+            state.retransmits += b.retransmits;
+            state.datagrams += b.datagrams;
+            state.datagrams_lost += b.datagrams_lost;
+            let newer = state.last.is_none_or(|(t, _, _)| b.started_unix_ns >= t);
+            if b.outcome == BenchOutcome::Ok && b.receiver_ns > 0 && newer {
+                let goodput = b.receiver_bytes as f64 * 1e9 / b.receiver_ns as f64;
+                state.last = Some((b.started_unix_ns, goodput, b.interval_min_bytes_per_second));
             }
         }
         let agent = self
@@ -356,12 +422,18 @@ impl Store {
         self.series.iter()
     }
 
+    pub fn bench(&self) -> impl Iterator<Item = (&BenchKey, &BenchState)> {
+        self.bench.iter()
+    }
+
     pub fn agents(&self) -> impl Iterator<Item = &AgentState> {
         self.agents.values()
     }
 
+    /// Series held: probe series and scheduled-test directions (both count against the
+    /// limit).
     pub fn series_count(&self) -> usize {
-        self.series.len()
+        self.series.len() + self.bench.len()
     }
 }
 
@@ -403,10 +475,12 @@ pub(crate) mod tests {
             interval_end_unix_ns: 0,
             reflector: ReflectorCounters::default(),
             sender: SenderCounters::default(),
+            bench: vec![],
             series: vec![SeriesSnapshot {
                 peer: identity("oci-ashburn-db1", Cloud::Oci, "us-ashburn-1"),
                 protocol: Protocol::Udp,
                 kind: ProbeKind::Stamp,
+                load: Load::Idle,
                 timestamping: TimestampSource::Kernel,
                 counters,
                 histograms,

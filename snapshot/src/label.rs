@@ -72,6 +72,46 @@ label_enum!(
     }
 );
 
+label_enum!(
+    /// Whether a throughput test between the pair ran while a probe's outcome was recorded
+    /// (latency under load).
+    Load {
+        /// No test ran.
+        Idle => "idle",
+        /// A throughput test between the two agents ran (either way).
+        Bench => "bench",
+    }
+);
+
+// label_enum! fixes the derive list, so the default is spelled out.
+#[allow(clippy::derivable_impls)]
+impl Default for Load {
+    fn default() -> Self {
+        Load::Idle
+    }
+}
+
+label_enum!(
+    /// Which way a throughput test's bytes flowed, seen from the agent that ran it.
+    Flow {
+        /// This agent sent to the peer.
+        Forward => "forward",
+        /// The peer sent to this agent.
+        Reverse => "reverse",
+    }
+);
+
+label_enum!(
+    /// How a scheduled throughput test ended.
+    BenchOutcome {
+        Ok => "ok",
+        /// The peer (or this agent, busy with another test) declined.
+        Refused => "refused",
+        /// Could not connect, or the peer was lost during the test.
+        Failed => "failed",
+    }
+);
+
 impl ProbeKind {
     /// The latency distributions a probe kind measures.
     pub fn metrics(self) -> &'static [Metric] {

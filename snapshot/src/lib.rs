@@ -20,7 +20,9 @@ pub mod label;
 use serde::{Deserialize, Serialize};
 
 pub use histogram::{HdrCodecError, LatencyHistogram};
-pub use label::{AgentId, Cloud, Metric, ProbeKind, Protocol, TimestampSource};
+pub use label::{
+    AgentId, BenchOutcome, Cloud, Flow, Load, Metric, ProbeKind, Protocol, TimestampSource,
+};
 
 /// Version of the JSON snapshot format; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -125,6 +127,10 @@ pub struct SeriesSnapshot {
     pub peer: Identity,
     pub protocol: Protocol,
     pub kind: ProbeKind,
+    /// Outcomes recorded while a throughput test between the pair ran go to a series of
+    /// their own.
+    #[serde(default)]
+    pub load: Load,
     /// Where receive timestamps came from during this interval.
     pub timestamping: TimestampSource,
     pub counters: Counters,
@@ -227,6 +233,34 @@ pub struct Snapshot {
     pub sender: SenderCounters,
     #[serde(default)]
     pub series: Vec<SeriesSnapshot>,
+    /// Scheduled throughput tests that ended in the interval, one record per direction.
+    #[serde(default)]
+    pub bench: Vec<BenchResult>,
+}
+
+/// One direction of a scheduled throughput test, as both ends counted it over the counted
+/// (not omitted) intervals. A test that did not run has one record with zeros.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub peer: Identity,
+    pub protocol: Protocol,
+    pub flow: Flow,
+    pub outcome: BenchOutcome,
+    /// When the test started (Unix ns, this agent's clock).
+    pub started_unix_ns: u64,
+    /// Bytes the sender's kernel (or QUIC stack) accepted, and its counted time.
+    pub sender_bytes: u64,
+    pub sender_ns: u64,
+    /// Bytes delivered to the receiving application, and its counted time.
+    pub receiver_bytes: u64,
+    pub receiver_ns: u64,
+    /// TCP segments retransmitted, or QUIC packets declared lost, by the sender.
+    pub retransmits: u64,
+    /// UDP: datagrams the receiver counted, and those missing from the sequence.
+    pub datagrams: u64,
+    pub datagrams_lost: u64,
+    /// The receiver's slowest counted interval (bytes/s).
+    pub interval_min_bytes_per_second: u64,
 }
 
 /// Why a snapshot could not be decoded; messages name the field, the value and what was expected.
@@ -309,11 +343,11 @@ impl Snapshot {
         for (i, s) in self.series.iter().enumerate() {
             let at = format!("series[{i}]");
             check_identity(&format!("{at}.peer"), &s.peer)?;
-            if !keys.insert((&s.peer.id, s.protocol, s.kind)) {
+            if !keys.insert((&s.peer.id, s.protocol, s.kind, s.load)) {
                 return Err(SnapshotError::field(
                     format!("{at}.peer.id"),
                     &s.peer.id,
-                    "must be unique per protocol and kind within a snapshot",
+                    "must be unique per protocol, kind and load within a snapshot",
                 ));
             }
             let mut metrics = std::collections::HashSet::new();
@@ -340,6 +374,9 @@ impl Snapshot {
                 series.push(hist.buckets().collect());
             }
             decoded.push(series);
+        }
+        for (i, b) in self.bench.iter().enumerate() {
+            check_identity(&format!("bench[{i}].peer"), &b.peer)?;
         }
         Ok(decoded)
     }
@@ -380,6 +417,7 @@ mod tests {
             interval_end_unix_ns: 20,
             reflector: ReflectorCounters::default(),
             sender: SenderCounters::default(),
+            bench: vec![],
             series: vec![SeriesSnapshot {
                 peer: Identity {
                     id: "oci-ashburn-1".parse().unwrap(),
@@ -389,6 +427,7 @@ mod tests {
                 },
                 protocol: Protocol::Udp,
                 kind: ProbeKind::Stamp,
+                load: Load::Idle,
                 timestamping: TimestampSource::Kernel,
                 counters: Counters {
                     sent: 3,

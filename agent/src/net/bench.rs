@@ -37,6 +37,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Data connections that may wait for their hello at once (a test has at most 256).
 const MAX_HELLO_WAITERS: usize = 512;
+/// The refusal while another test runs (the asking agent's scheduler retries on it).
+pub const BUSY: &str = "busy: another throughput test is running on this agent";
 /// Blocking socket calls wake up at least this often to sample their counters.
 const WAKE: Duration = Duration::from_millis(100);
 
@@ -49,6 +51,8 @@ pub enum BenchError {
     Refused(String),
     #[error("control: {0}")]
     Control(String),
+    #[error("{0}")]
+    Connect(String),
     #[error("data connection {addr}: {source}")]
     Data {
         addr: SocketAddr,
@@ -84,6 +88,54 @@ impl Report {
     /// True once the peer is lost: stop now.
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::Relaxed)
+    }
+}
+
+/// Who an agent runs its one test with: the peer's certificate, and its id when this agent
+/// asked (the answering side knows the client by certificate only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tester {
+    pub fingerprint: Option<crate::tls::Fingerprint>,
+    pub peer: Option<xcbench_snapshot::AgentId>,
+}
+
+/// The one throughput test an agent takes part in at a time, answering or asking, and whom
+/// it runs with (so probes to that peer are recorded as under load meanwhile).
+pub struct TestSlot {
+    busy: AtomicBool,
+    with: tokio::sync::watch::Sender<Option<Tester>>,
+}
+
+/// Holds the [`TestSlot`] until dropped.
+pub struct SlotGuard(Arc<TestSlot>);
+
+impl TestSlot {
+    pub fn new() -> Arc<TestSlot> {
+        Arc::new(TestSlot {
+            busy: AtomicBool::new(false),
+            with: tokio::sync::watch::channel(None).0,
+        })
+    }
+
+    /// Takes the slot for a test with `tester`; `None` while another test runs.
+    pub fn try_begin(self: &Arc<Self>, tester: Tester) -> Option<SlotGuard> {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        self.with.send_replace(Some(tester));
+        Some(SlotGuard(self.clone()))
+    }
+
+    /// Follows whom the running test is with (`None` between tests).
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<Option<Tester>> {
+        self.with.subscribe()
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.with.send_replace(None);
+        self.0.busy.store(false, Ordering::Release);
     }
 }
 
@@ -140,7 +192,7 @@ pub struct BenchServer {
     quic: Arc<std::net::UdpSocket>,
     /// The certificate the QUIC data endpoint presents.
     identity: crate::tls::TlsIdentity,
-    busy: AtomicBool,
+    slot: Arc<TestSlot>,
     pending: Mutex<Option<Pending>>,
     arrived: tokio::sync::Notify,
 }
@@ -153,6 +205,7 @@ impl BenchServer {
         addr: SocketAddr,
         limits: ServeLimits,
         identity: crate::tls::TlsIdentity,
+        slot: Arc<TestSlot>,
     ) -> std::io::Result<Arc<BenchServer>> {
         let listener = TcpListener::bind(addr)?;
         let data_port = listener.local_addr()?.port();
@@ -168,7 +221,7 @@ impl BenchServer {
             udp: Arc::new(udp),
             quic: Arc::new(quic),
             identity,
-            busy: AtomicBool::new(false),
+            slot,
             pending: Mutex::new(None),
             arrived: tokio::sync::Notify::new(),
         });
@@ -257,20 +310,19 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
             {
                 tracing::info!(%from, reason = %e, "bench request refused");
                 refuse(&mut send, &e).await;
-            } else if server.busy.swap(true, Ordering::AcqRel) {
-                refuse(
-                    &mut send,
-                    "busy: another throughput test is running on this agent",
-                )
-                .await;
-            } else {
+            } else if let Some(guard) = server.slot.try_begin(Tester {
+                fingerprint: client,
+                peer: None,
+            }) {
                 let result = answer_test(&conn, &server, &spec, client, &mut send).await;
                 *lock(&server.pending) = None;
-                server.busy.store(false, Ordering::Release);
+                drop(guard);
                 if let Err(e) = result {
                     tracing::warn!(%from, error = %e, "bench test ended early");
                 }
                 let _ = send.finish();
+            } else {
+                refuse(&mut send, BUSY).await;
             }
         }
         Ok(other) => refuse(&mut send, &format!("expected a request, got {other:?}")).await,
@@ -658,6 +710,54 @@ fn tcp_end(s: &TcpStream) -> Option<TcpEnd> {
     })
 }
 
+/// Opens the control connection to `peer` (ALPN `xcbench-bench/1`) with this agent's
+/// certificate, trusting the peer by its pinned fingerprint or through `ca`. A peer that
+/// vanishes mid-test is noticed within 5 s (keep-alives every second; the idle timeout is
+/// the smaller of the two sides'), and the test's streams stop. The endpoint must outlive
+/// the connection.
+pub async fn connect_control(
+    identity: &crate::tls::TlsIdentity,
+    ca: Option<Arc<rustls::RootCertStore>>,
+    peer: &crate::config::PeerConfig,
+) -> Result<(quinn::Endpoint, Connection), BenchError> {
+    use crate::tls;
+    let crypto = tls::client_crypto_for(identity, peer.fingerprint, ca, false, tls::ALPN_BENCH)
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let bind: SocketAddr = if peer.quic_address.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let endpoint = quinn::Endpoint::client(bind).map_err(|e| BenchError::Connect(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(crypto);
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(Duration::from_secs(1)));
+    transport.max_idle_timeout(Some(
+        Duration::from_secs(5)
+            .try_into()
+            .expect("5 s is a valid idle timeout"),
+    ));
+    client.transport_config(Arc::new(transport));
+    let addr = peer.quic_address;
+    let connecting = endpoint
+        .connect_with(client, addr, &tls::server_name(peer.identity.id.as_str()))
+        .map_err(|e| BenchError::Connect(format!("{addr}: {e}")))?;
+    let conn = tokio::time::timeout(SETUP_TIMEOUT, connecting)
+        .await
+        .map_err(|_| BenchError::Connect(format!("{addr}: no answer in 10 s")))?
+        .map_err(|e| BenchError::Connect(format!("{addr}: {e}")))?;
+    Ok((endpoint, conn))
+}
+
+/// One direction of a test: the sending side's streams and the receiving side's, paired
+/// by stream index.
+pub struct Flow<'a> {
+    /// The asking agent sent.
+    pub forward: bool,
+    pub sender: Vec<&'a StreamFigures>,
+    pub receiver: Vec<&'a StreamFigures>,
+}
+
 /// What the asking side learned.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
@@ -670,6 +770,31 @@ pub struct BenchReport {
     pub remote: Vec<StreamFigures>,
     /// When the data started (Unix ns).
     pub started_unix_ns: u64,
+}
+
+impl BenchReport {
+    /// The test's directions: forward, reverse, or both.
+    pub fn flows(&self) -> Vec<Flow<'_>> {
+        fn pick(v: &[StreamFigures], sender: bool) -> Vec<&StreamFigures> {
+            v.iter().filter(|s| s.sender == sender).collect()
+        }
+        // Stream i's sending side pairs with stream i's receiving side at the other end.
+        let forward = Flow {
+            forward: true,
+            sender: pick(&self.local, true),
+            receiver: pick(&self.remote, false),
+        };
+        let reverse = Flow {
+            forward: false,
+            sender: pick(&self.remote, true),
+            receiver: pick(&self.local, false),
+        };
+        match self.spec.direction {
+            Direction::Forward => vec![forward],
+            Direction::Reverse => vec![reverse],
+            Direction::Bidirectional => vec![forward, reverse],
+        }
+    }
 }
 
 /// Asks the peer behind `control` for a test, runs this side's streams and collects both

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_quic;
+pub mod bench_schedule;
 pub mod bench_udp;
 pub mod clock;
 pub mod fresh;
