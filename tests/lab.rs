@@ -1033,9 +1033,10 @@ fn scheduled_tests_reach_the_collector_with_latency_under_load() {
         rtt("bench", "0.99") * 1e3,
         count("bench"),
     );
-    // About 4 s of 5 ms probes per test ran under load.
+    // About 4 s of 5 ms probes per test ran under load (set-up and the exchange of
+    // figures add a little), plus any part of a test the end of the run cut short.
     assert!(
-        (600.0 * ok..=1100.0 * ok).contains(&count("bench")),
+        (600.0 * ok..=1100.0 * (ok + 1.0)).contains(&count("bench")),
         "{}",
         count("bench")
     );
