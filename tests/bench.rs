@@ -22,11 +22,18 @@ fn peer(allow: &[&str]) -> Peer {
     peer_with(allow, "")
 }
 
-/// As [`peer`], with more lines for the agent's config (e.g. a `[bench]` section).
+/// As [`peer`], with more lines for the agent's config (e.g. a `[bench]` section), in
+/// which `{fingerprint:ID}` stands for client ID's fingerprint.
 fn peer_with(allow: &[&str], extra: &str) -> Peer {
     let dir = TempDir::new("bench");
     let fingerprint = tls_identity(&dir, "oci");
     let clients: Vec<String> = allow.iter().map(|id| tls_identity(&dir, id)).collect();
+    let extra = allow
+        .iter()
+        .zip(&clients)
+        .fold(extra.to_owned(), |e, (id, fp)| {
+            e.replace(&format!("{{fingerprint:{id}}}"), fp)
+        });
     let clients: Vec<&str> = clients.iter().map(String::as_str).collect();
     // STAMP port, + 1 QUIC, + 2 data (TCP and UDP), + 3 QUIC data: find four free in a row.
     let port = (0..100)
@@ -251,6 +258,43 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
         assert_eq!(v["end"]["streams"].as_array().unwrap().len(), streams);
         assert_eq!(v["start"]["test_start"]["protocol"], "UDP");
     }
+}
+
+/// Latency under load on the answering agent: while a client runs a test against it, its own
+/// probes to that client (known by its certificate) are recorded under load="bench".
+#[test]
+fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
+    let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let dir = TempDir::new("bench-load");
+    let ccfg = dir.write("c.toml", &format!("listen = \"{collector}\"\n"));
+    let _c = Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+    );
+    // The client runs no agent, so the probes go unanswered: sent and lost still count.
+    let p = peer_with(
+        &["az"],
+        &format!(
+            "[collector]\nurl = \"http://{collector}\"\nreport_interval = \"200ms\"\n\n[[peers]]\nid = \"az\"\ncloud = \"azure\"\nregion = \"r\"\naddress = \"127.0.0.1:{}\"\nfingerprint = \"{{fingerprint:az}}\"\ninterval = \"10ms\"\nloss_timeout = \"200ms\"\n",
+            free_udp_port()
+        ),
+    );
+    json(&bench(&p, "az", &["-t", "2s", "--json"]));
+    // After the test, probes go to the idle series again.
+    std::thread::sleep(Duration::from_millis(1000));
+    let sent = |load: &str| {
+        let m = parse_metrics(&http_get(collector, "/metrics").expect("collector up").1);
+        let l = format!("load=\"{load}\"");
+        sample(
+            &m,
+            "xcbench_probes_sent_total",
+            &["src_agent=\"oci\"", "dst_agent=\"az\"", &l],
+        )
+    };
+    let under_load = sent("bench").expect("a load=\"bench\" series");
+    // 2 s of 10 ms probes, plus set-up and the exchange of figures.
+    assert!((150.0..=400.0).contains(&under_load), "{under_load}");
+    assert!(sent("idle").unwrap() >= 50.0);
 }
 
 #[test]
