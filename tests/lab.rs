@@ -945,11 +945,13 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
         (0.95 * 200e6..=200e6).contains(&got),
         "quic goodput {got} not within 5% of 200 Mbit/s"
     );
-    // The sender counts what quinn took into its send buffer, so at the end it is ahead of
-    // the receiver by what was still buffered or in flight: at most the send window.
+    // The sender counts what quinn took into its send buffer, so at the warm-up's end and
+    // at the test's end it is ahead of the receiver by what was buffered or in flight then
+    // (at most the send window each time): over 6 counted seconds the two rates differ by at
+    // most a window's worth, either way (measured: 194.2 vs 191.5, 188.0 vs 191.3 Mbit/s).
     let window = path["window_bytes"].as_f64().unwrap();
     assert!(
-        (0.99 * got..=got + window * 8.0 / 6.0).contains(&sent),
+        (sent - got).abs() <= window * 8.0 / 6.0,
         "quic sent {sent} vs received {got}, window {window}"
     );
     // MTU discovery settled at or under the path's 1400 bytes (1372 of UDP payload).
