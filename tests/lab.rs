@@ -802,30 +802,24 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
         ),
     );
     std::thread::sleep(Duration::from_millis(700));
-    let out = lab
-        .exec(
-            "azure",
-            &[
-                BIN,
-                "bench",
-                "--config",
-                pcfg.to_str().unwrap(),
-                "oci",
-                "-t",
-                "8s",
-                "-O",
-                "2s",
-                "--json",
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `xcbench bench ... --json` from the azure host; its JSON.
+    let bench = |args: &[&str]| -> Value {
+        let cfg = pcfg.to_str().unwrap();
+        let out = lab
+            .exec(
+                "azure",
+                &[&[BIN, "bench", "--config", cfg, "oci"], args, &["--json"]].concat(),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let v = bench(&["-t", "8s", "-O", "2s"]);
     let got = v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap();
@@ -858,33 +852,7 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
 
     // UDP over the same link: 1372-byte datagrams are 1400-byte IP packets, so 195 Mbit/s
     // of payload is 199 Mbit/s on the wire, just under the limit.
-    let out = lab
-        .exec(
-            "azure",
-            &[
-                BIN,
-                "bench",
-                "--config",
-                pcfg.to_str().unwrap(),
-                "oci",
-                "-u",
-                "-b",
-                "195M",
-                "-t",
-                "6s",
-                "-O",
-                "1s",
-                "--json",
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = bench(&["-u", "-b", "195M", "-t", "6s", "-O", "1s"]);
     let r = &v["end"]["sum_received"];
     let got = r["bits_per_second"].as_f64().unwrap();
     eprintln!(
@@ -906,31 +874,7 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
 
     // QUIC over the same link: quinn finds the 1400-byte path MTU by probing (its ceiling
     // for stream payload per packet is then a little under TCP's).
-    let out = lab
-        .exec(
-            "azure",
-            &[
-                BIN,
-                "bench",
-                "--config",
-                pcfg.to_str().unwrap(),
-                "oci",
-                "-q",
-                "-t",
-                "8s",
-                "-O",
-                "2s",
-                "--json",
-            ],
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = bench(&["-q", "-t", "8s", "-O", "2s"]);
     let got = v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap();

@@ -32,7 +32,60 @@ struct SeriesRecord {
     quic: Option<QuicPath>,
 }
 
+/// A series at rest, and the same series while a throughput test with its peer runs.
+struct Loads {
+    idle: SeriesRecord,
+    bench: Option<SeriesRecord>,
+}
+
 impl SeriesRecord {
+    fn new(peer: Identity, timestamping: TimestampSource) -> SeriesRecord {
+        SeriesRecord {
+            peer,
+            timestamping,
+            counters: Counters::default(),
+            metrics: BTreeMap::new(),
+            jitter: None,
+            clock: None,
+            tcp: None,
+            quic: None,
+        }
+    }
+
+    /// The deltas since the last call; histograms and counters restart at zero.
+    fn take(&mut self, protocol: Protocol, kind: ProbeKind, load: Load) -> SeriesSnapshot {
+        SeriesSnapshot {
+            peer: self.peer.clone(),
+            protocol,
+            kind,
+            load,
+            timestamping: self.timestamping,
+            counters: std::mem::take(&mut self.counters),
+            histograms: self
+                .metrics
+                .iter_mut()
+                .filter(|(_, m)| !m.histogram.is_empty())
+                .map(|(metric, m)| {
+                    let delta = HistogramDelta {
+                        metric: *metric,
+                        count: m.histogram.len(),
+                        sum_ns: m.sum_ns,
+                        hdr: m.histogram.encode_base64(),
+                    };
+                    m.histogram.reset();
+                    m.sum_ns = 0;
+                    delta
+                })
+                .collect(),
+            jitter_forward_ns: self.jitter.map(|j| j.0.round() as u64),
+            jitter_reverse_ns: self.jitter.map(|j| j.1.round() as u64),
+            clock_error_ns: self.clock.map(|c| c.0),
+            clock_synchronized: self.clock.map(|c| c.1),
+            tcp: self.tcp,
+            quic: self.quic,
+        }
+    }
+
     fn record(&mut self, metric: Metric, value_ns: u64) {
         let m = self.metrics.entry(metric).or_insert_with(|| MetricRecord {
             histogram: LatencyHistogram::new(),
@@ -63,7 +116,7 @@ pub enum ZeroRtt {
 /// All series of one agent.
 #[derive(Default)]
 pub struct Recorder {
-    series: BTreeMap<(SeriesKey, Load), SeriesRecord>,
+    series: BTreeMap<SeriesKey, Loads>,
     /// Peers with a throughput test running against this agent or from it.
     loaded: std::collections::BTreeSet<AgentId>,
     sender: SenderCounters,
@@ -77,23 +130,18 @@ impl Recorder {
 
     /// Creates the series for a configured peer (idempotent).
     pub fn add_series(&mut self, peer: Identity, protocol: Protocol, kind: ProbeKind) {
+        // QUIC and connect probes are timed in user space by design; the others say so with
+        // their first reply if the kernel gives no timestamp.
+        let timestamping = if protocol == Protocol::Quic || kind == ProbeKind::Connect {
+            TimestampSource::User
+        } else {
+            TimestampSource::Kernel
+        };
         self.series
-            .entry(((peer.id.clone(), protocol, kind), Load::Idle))
-            .or_insert_with(|| SeriesRecord {
-                peer,
-                // QUIC and connect probes are timed in user space by design; the others say
-                // so with their first reply if the kernel gives no timestamp.
-                timestamping: if protocol == Protocol::Quic || kind == ProbeKind::Connect {
-                    TimestampSource::User
-                } else {
-                    TimestampSource::Kernel
-                },
-                counters: Counters::default(),
-                metrics: BTreeMap::new(),
-                jitter: None,
-                clock: None,
-                tcp: None,
-                quic: None,
+            .entry((peer.id.clone(), protocol, kind))
+            .or_insert_with(|| Loads {
+                idle: SeriesRecord::new(peer, timestamping),
+                bench: None,
             });
     }
 
@@ -113,24 +161,15 @@ impl Recorder {
     /// The series an outcome of `key` goes to now: its idle series, or under load its load
     /// series (made from the idle one on first use). `None` for an unconfigured series.
     fn series_mut(&mut self, key: &SeriesKey) -> Option<&mut SeriesRecord> {
-        if !self.loaded.contains(&key.0) {
-            return self.series.get_mut(&(key.clone(), Load::Idle));
+        let loaded = self.loaded.contains(&key.0);
+        let s = self.series.get_mut(key)?;
+        if !loaded {
+            return Some(&mut s.idle);
         }
-        let idle = self.series.get(&(key.clone(), Load::Idle))?;
-        let fresh = SeriesRecord {
-            peer: idle.peer.clone(),
-            timestamping: idle.timestamping,
-            counters: Counters::default(),
-            metrics: BTreeMap::new(),
-            jitter: None,
-            clock: None,
-            tcp: None,
-            quic: None,
-        };
+        let idle = &s.idle;
         Some(
-            self.series
-                .entry((key.clone(), Load::Bench))
-                .or_insert(fresh),
+            s.bench
+                .get_or_insert_with(|| SeriesRecord::new(idle.peer.clone(), idle.timestamping)),
         )
     }
 
@@ -226,39 +265,14 @@ impl Recorder {
 
     /// Every series' deltas since the last call; histograms and counters restart at zero.
     pub fn take_series(&mut self) -> Vec<SeriesSnapshot> {
-        self.series
-            .iter_mut()
-            .map(|(((_, protocol, kind), load), s)| SeriesSnapshot {
-                peer: s.peer.clone(),
-                protocol: *protocol,
-                kind: *kind,
-                load: *load,
-                timestamping: s.timestamping,
-                counters: std::mem::take(&mut s.counters),
-                histograms: s
-                    .metrics
-                    .iter_mut()
-                    .filter(|(_, m)| !m.histogram.is_empty())
-                    .map(|(metric, m)| {
-                        let delta = HistogramDelta {
-                            metric: *metric,
-                            count: m.histogram.len(),
-                            sum_ns: m.sum_ns,
-                            hdr: m.histogram.encode_base64(),
-                        };
-                        m.histogram.reset();
-                        m.sum_ns = 0;
-                        delta
-                    })
-                    .collect(),
-                jitter_forward_ns: s.jitter.map(|j| j.0.round() as u64),
-                jitter_reverse_ns: s.jitter.map(|j| j.1.round() as u64),
-                clock_error_ns: s.clock.map(|c| c.0),
-                clock_synchronized: s.clock.map(|c| c.1),
-                tcp: s.tcp,
-                quic: s.quic,
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.series.len());
+        for ((_, protocol, kind), s) in &mut self.series {
+            out.push(s.idle.take(*protocol, *kind, Load::Idle));
+            if let Some(b) = &mut s.bench {
+                out.push(b.take(*protocol, *kind, Load::Bench));
+            }
+        }
+        out
     }
 }
 
@@ -268,14 +282,18 @@ mod tests {
     use crate::probe::Reply;
     use xcbench_snapshot::Cloud;
 
-    #[test]
-    fn deltas_reset_between_snapshots() {
-        let peer = Identity {
+    fn oci_1() -> Identity {
+        Identity {
             id: "oci-1".parse().unwrap(),
             cloud: Cloud::Oci,
             region: "r".into(),
             zone: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn deltas_reset_between_snapshots() {
+        let peer = oci_1();
         let key = (peer.id.clone(), Protocol::Udp, ProbeKind::Stamp);
         let mut rec = Recorder::new();
         rec.add_series(peer, Protocol::Udp, ProbeKind::Stamp);
@@ -332,12 +350,7 @@ mod tests {
 
     #[test]
     fn outcomes_under_load_go_to_their_own_series() {
-        let peer = Identity {
-            id: "oci-1".parse().unwrap(),
-            cloud: Cloud::Oci,
-            region: "r".into(),
-            zone: String::new(),
-        };
+        let peer = oci_1();
         let key = (peer.id.clone(), Protocol::Tcp, ProbeKind::Rr);
         let mut rec = Recorder::new();
         rec.add_series(peer.clone(), Protocol::Tcp, ProbeKind::Rr);

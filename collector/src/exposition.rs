@@ -14,7 +14,7 @@ use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, MetricType,
     Quantile, Summary,
 };
-use xcbench_snapshot::{BenchOutcome, Metric, ProbeKind, Protocol};
+use xcbench_snapshot::{BenchOutcome, Identity, Metric, ProbeKind, Protocol};
 
 use crate::store::{BenchKey, SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
 
@@ -77,31 +77,31 @@ fn label(name: &str, value: &str) -> LabelPair {
     l
 }
 
-fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
+/// Who measured whom, over what: the labels probe series and scheduled tests share.
+fn pair_labels(source: &Identity, peer: &Identity, protocol: Protocol) -> Vec<LabelPair> {
     vec![
-        label("src_agent", k.source.id.as_str()),
-        label("src_cloud", k.source.cloud.as_str()),
-        label("src_region", &k.source.region),
-        label("dst_agent", k.peer.id.as_str()),
-        label("dst_cloud", k.peer.cloud.as_str()),
-        label("dst_region", &k.peer.region),
-        label("protocol", k.protocol.as_str()),
-        label("kind", k.kind.as_str()),
-        label("load", k.load.as_str()),
+        label("src_agent", source.id.as_str()),
+        label("src_cloud", source.cloud.as_str()),
+        label("src_region", &source.region),
+        label("dst_agent", peer.id.as_str()),
+        label("dst_cloud", peer.cloud.as_str()),
+        label("dst_region", &peer.region),
+        label("protocol", protocol.as_str()),
     ]
 }
 
+fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
+    with(
+        pair_labels(&k.source, &k.peer, k.protocol),
+        &[("kind", k.kind.as_str()), ("load", k.load.as_str())],
+    )
+}
+
 fn bench_labels(k: &BenchKey) -> Vec<LabelPair> {
-    vec![
-        label("src_agent", k.source.id.as_str()),
-        label("src_cloud", k.source.cloud.as_str()),
-        label("src_region", &k.source.region),
-        label("dst_agent", k.peer.id.as_str()),
-        label("dst_cloud", k.peer.cloud.as_str()),
-        label("dst_region", &k.peer.region),
-        label("protocol", k.protocol.as_str()),
-        label("direction", k.flow.as_str()),
-    ]
+    with(
+        pair_labels(&k.source, &k.peer, k.protocol),
+        &[("direction", k.flow.as_str())],
+    )
 }
 
 /// Scheduled throughput tests, per direction: totals and the last test's figures.
