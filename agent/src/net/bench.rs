@@ -22,7 +22,7 @@ use quinn::{Connection, RecvStream, SendStream, VarInt};
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
-use crate::probe::bench::{Counts, Meter};
+use crate::probe::bench::{Counts, Meter, ReadMark};
 use crate::wire::bench::{
     cookie_text, parse_cookie, BenchProtocol, Control, Direction, Hello, IntervalBytes,
     StreamFigures, TcpEnd, TestSpec, HELLO_LEN,
@@ -41,6 +41,9 @@ const MAX_HELLO_WAITERS: usize = 512;
 pub const BUSY: &str = "busy: another throughput test is running on this agent";
 /// Blocking socket calls wake up at least this often to sample their counters.
 const WAKE: Duration = Duration::from_millis(100);
+/// The most the TCP receivers of one test side let queue before their reads wake (see
+/// [`ReadMark`]); 128 KiB is one default read.
+const MAX_READ_MARK: usize = 128 * 1024;
 
 /// Why a test could not run.
 #[derive(Debug, thiserror::Error)]
@@ -504,6 +507,9 @@ async fn run_streams(
     let start = now_unix_ns();
     let sends = sends.to_vec();
     let spec = spec.clone();
+    // The receivers of this process share MAX_READ_MARK: on a path fast enough to reach it,
+    // one receiver gains from fewer wake-ups, while several already keep the CPUs busy.
+    let read_mark = MAX_READ_MARK / sends.iter().filter(|s| !**s).count().max(1);
     relay(
         move |tx| {
             let threads: Vec<_> = streams
@@ -516,7 +522,7 @@ async fn run_streams(
                         if sender {
                             send_stream(s, i as u8, &spec, start, &tx)
                         } else {
-                            receive_stream(s, i as u8, &spec, start, &tx)
+                            receive_stream(s, i as u8, &spec, start, read_mark, &tx)
                         }
                     })
                 })
@@ -625,6 +631,7 @@ fn receive_stream(
     stream: u8,
     spec: &TestSpec,
     start: u64,
+    read_mark: usize,
     report: &Report,
 ) -> StreamFigures {
     let _ = s.set_read_timeout(Some(WAKE));
@@ -636,6 +643,7 @@ fn receive_stream(
         ..Counts::default()
     };
     let mut received = 0u64;
+    let mut mark = ReadMark::new(now_unix_ns(), buf.len().min(read_mark));
     loop {
         match s.read(&mut buf) {
             Ok(0) => break,
@@ -644,6 +652,11 @@ fn receive_stream(
             Err(_) => break,
         }
         let now = now_unix_ns();
+        if let Some(bytes) = mark.handle_read(now, received) {
+            if let Err(e) = set_read_mark(&s, bytes) {
+                tracing::debug!(error = %e, "SO_RCVLOWAT not set");
+            }
+        }
         if meter.is_due(now) {
             report.interval(stream, false, meter.handle_sample(now, counts(received)));
         }
@@ -676,6 +689,27 @@ fn set_congestion(s: &TcpStream, name: &str) -> std::io::Result<()> {
             libc::TCP_CONGESTION,
             name.as_ptr().cast(),
             name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// SO_RCVLOWAT: the bytes queued before a blocked read wakes (it still returns less at its
+/// timeout, at the end of the stream, or when the receive window is nearly closed).
+fn set_read_mark(s: &TcpStream, bytes: usize) -> std::io::Result<()> {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt reads one c_int from a live local.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
     if rc == 0 {
