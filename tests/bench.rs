@@ -35,14 +35,7 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
             e.replace(&format!("{{fingerprint:{id}}}"), fp)
         });
     let clients: Vec<&str> = clients.iter().map(String::as_str).collect();
-    // STAMP port, + 1 QUIC, + 2 data (TCP and UDP), + 3 QUIC data: find four free in a row.
-    let port = (0..100)
-        .map(|_| free_udp_port_pair())
-        .find(|p| {
-            std::net::TcpListener::bind(("127.0.0.1", p + 2)).is_ok()
-                && std::net::UdpSocket::bind(("127.0.0.1", p + 3)).is_ok()
-        })
-        .expect("free ports");
+    let port = agent_ports();
     let cfg = dir.write(
         "oci.toml",
         &format!(
@@ -50,14 +43,7 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
             tls_section(&dir, "oci", &clients)
         ),
     );
-    let agent = Proc::spawn(
-        "oci agent",
-        Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
-    );
-    wait_for(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port + 2)).ok()
-    })
-    .expect("bench data port up");
+    let agent = spawn_agent(&cfg, port);
     Peer {
         dir,
         _agent: agent,
@@ -66,15 +52,51 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
     }
 }
 
+/// A STAMP port whose + 1 (QUIC), + 2 (data, TCP and UDP) and + 3 (QUIC data) are free too.
+fn agent_ports() -> u16 {
+    (0..100)
+        .map(|_| free_udp_port_pair())
+        .find(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p + 2)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p + 3)).is_ok()
+        })
+        .expect("free ports")
+}
+
+/// The agent of config `cfg`, once its bench data port (`port` + 2) takes connections.
+fn spawn_agent(cfg: &std::path::Path, port: u16) -> Proc {
+    let agent = Proc::spawn(
+        "oci agent",
+        Command::new(BIN).args(["agent", "--config"]).arg(cfg),
+    );
+    wait_for(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port + 2)).ok()
+    })
+    .expect("bench data port up");
+    agent
+}
+
 /// `xcbench bench` as client `id` against the peer.
 fn bench(p: &Peer, id: &str, args: &[&str]) -> Output {
-    let cfg = p.dir.write(
+    let tls = tls_section(&p.dir, id, &[]);
+    bench_as(&p.dir, id, &tls, p.port, Some(&p.fingerprint), args)
+}
+
+/// `xcbench bench` as client `id` (TLS config `tls`) against the agent "oci" at STAMP port
+/// `port`, pinned to `pin` if given.
+fn bench_as(
+    dir: &TempDir,
+    id: &str,
+    tls: &str,
+    port: u16,
+    pin: Option<&str>,
+    args: &[&str],
+) -> Output {
+    let pin = pin.map_or(String::new(), |f| format!("fingerprint = \"{f}\"\n"));
+    let cfg = dir.write(
         &format!("{id}.toml"),
         &format!(
-            "[agent]\nid = \"{id}\"\ncloud = \"azure\"\nregion = \"r\"\n\n[reflector]\nlisten = []\n{}\n[[peers]]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"127.0.0.1:{}\"\nfingerprint = \"{}\"\n",
-            tls_section(&p.dir, id, &[]),
-            p.port,
-            p.fingerprint
+            "[agent]\nid = \"{id}\"\ncloud = \"azure\"\nregion = \"r\"\n\n[reflector]\nlisten = []\n{tls}\n[[peers]]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"127.0.0.1:{port}\"\n{pin}"
         ),
     );
     Command::new(BIN)
@@ -266,11 +288,7 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
 fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
     let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let dir = TempDir::new("bench-load");
-    let ccfg = dir.write("c.toml", &format!("listen = \"{collector}\"\n"));
-    let _c = Proc::spawn(
-        "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
-    );
+    let _c = spawn_collector(&dir, collector, "");
     // The client runs no agent, so the probes go unanswered: sent and lost still count.
     let p = peer_with(
         &["az"],
@@ -280,6 +298,11 @@ fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
         ),
     );
     json(&bench(&p, "az", &["-t", "2s", "--json"]));
+    probes_to_az_went_under_load(collector);
+}
+
+/// After a 2 s test with "az", the collector holds oci's 10 ms probes to az under both loads.
+fn probes_to_az_went_under_load(collector: std::net::SocketAddr) {
     // After the test, probes go to the idle series again.
     std::thread::sleep(Duration::from_millis(1000));
     let sent = |load: &str| {
@@ -295,6 +318,35 @@ fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
     // 2 s of 10 ms probes, plus set-up and the exchange of figures.
     assert!((150.0..=400.0).contains(&under_load), "{under_load}");
     assert!(sent("idle").unwrap() >= 50.0);
+}
+
+/// Trust through a CA, nothing pinned: the answering agent knows the client by the name its
+/// certificate carries, for `bench.allow` and for the load label alike; a client the same
+/// CA issued under another name is refused.
+#[test]
+fn a_ca_vouched_client_is_known_by_its_name() {
+    let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let dir = TempDir::new("bench-ca");
+    let _c = spawn_collector(&dir, collector, "");
+    ca_issued(&dir, &["oci", "az", "az-9"]);
+    let port = agent_ports();
+    let cfg = dir.write(
+        "oci.toml",
+        &format!(
+            "[agent]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\n\n[reflector]\nlisten = [\"127.0.0.1:{port}\"]\n{}\n[collector]\nurl = \"http://{collector}\"\nreport_interval = \"200ms\"\n\n[bench]\nallow = [\"az\"]\n\n[[peers]]\nid = \"az\"\ncloud = \"azure\"\nregion = \"r\"\naddress = \"127.0.0.1:{}\"\ninterval = \"10ms\"\nloss_timeout = \"200ms\"\n",
+            tls_section_ca(&dir, "oci"),
+            free_udp_port()
+        ),
+    );
+    let _agent = spawn_agent(&cfg, port);
+    let bench =
+        |id: &str, args: &[&str]| bench_as(&dir, id, &tls_section_ca(&dir, id), port, None, args);
+    let out = bench("az-9", &["-t", "1s"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not in the peer's bench.allow"), "{err}");
+    json(&bench("az", &["-t", "2s", "--json"]));
+    probes_to_az_went_under_load(collector);
 }
 
 #[test]

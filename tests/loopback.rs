@@ -24,14 +24,7 @@ fn run_pair(probe_for: Duration) -> Pair {
     let dir = TempDir::new("pair");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let ccfg = dir.write(
-        "collector.toml",
-        &format!("listen = \"{addr}\"\nwindow = \"5m\"\nwindow_slot = \"1s\"\n"),
-    );
-    let collector = Proc::spawn(
-        "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
-    );
+    let collector = spawn_collector(&dir, addr, "window = \"5m\"\nwindow_slot = \"1s\"\n");
     wait_for(Duration::from_secs(10), || {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)
     })
@@ -244,11 +237,7 @@ fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
     let dir = TempDir::new("bad");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
-    let _collector = Proc::spawn(
-        "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
-    );
+    let _collector = spawn_collector(&dir, addr, "");
     wait_for(Duration::from_secs(10), || {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)
     })
@@ -420,11 +409,7 @@ fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
     );
     // The collector is down for the first 1.5 s: ~7 reports queue up in each agent.
     std::thread::sleep(Duration::from_millis(1500));
-    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
-    let _collector = Proc::spawn(
-        "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
-    );
+    let _collector = spawn_collector(&dir, addr, "");
     std::thread::sleep(Duration::from_millis(1500));
     terminate_all(vec![agent_a, agent_b]);
     let (_, m) = metrics(addr);
@@ -465,11 +450,7 @@ fn tcp_probes_count_and_garbage_closes_only_its_connection() {
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let url = format!("http://{addr}");
-    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
-    let _collector = Proc::spawn(
-        "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
-    );
+    let _collector = spawn_collector(&dir, addr, "");
     let b: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
     let bcfg = dir.write("b.toml", &agent_toml("oci-1", "oci", b, &url, &[], "5ms"));
     let agent_b = Proc::spawn(
@@ -578,11 +559,7 @@ fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let url = format!("http://{addr}");
-    let ccfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n"));
-    let _collector = Proc::spawn(
-        "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
-    );
+    let _collector = spawn_collector(&dir, addr, "");
     let (fp_a, fp_b, fp_c) = (
         tls_identity(&dir, "az-1"),
         tls_identity(&dir, "oci-1"),

@@ -505,14 +505,19 @@ fn parse_bench(
     for (i, id) in raw.allow.iter().enumerate() {
         let field = format!("bench.allow[{i}]");
         match peers.iter().find(|p| p.identity.id.as_str() == id) {
-            Some(p) if p.fingerprint.is_some() => b.allow.push(p.identity.id.clone()),
-            Some(_) => {
-                return Err(cx.err(
-                    &field,
-                    format!("{id:?}"),
-                    "must name a peer with a fingerprint",
-                ))
+            // Identified when it asks by its pinned certificate, or by a CA-issued one that
+            // carries its id (a DNS name).
+            Some(p)
+                if p.fingerprint.is_some()
+                    || (trust_by_ca && crate::tls::server_name(id) == id.as_str()) =>
+            {
+                b.allow.push(p.identity.id.clone())
             }
+            Some(_) => return Err(cx.err(
+                &field,
+                format!("{id:?}"),
+                "must name a peer with a fingerprint, or (with tls.ca) one whose id is a DNS name",
+            )),
             None => {
                 return Err(cx.err(
                     &field,
@@ -1025,6 +1030,28 @@ address = "10.1.0.5"
         );
         assert!(err(&with("max_udp_rate = \"fast\""))
             .starts_with("agent.toml: bench.max_udp_rate = \"fast\": must be a rate"));
+        // An unpinned peer may be allowed where the CA names it: its id must be a DNS name.
+        let unpinned = |tls: &str, id: &str| {
+            MINIMAL
+                .replace(
+                    "[[peers]]",
+                    &format!("{tls}[bench]\nallow = [\"{id}\"]\n[[peers]]"),
+                )
+                .replace("id = \"oci-1\"", &format!("id = \"{id}\""))
+        };
+        let ca = "[tls]\nca = \"/etc/ca.pem\"\ndir = \"/k\"\n";
+        let c = AgentConfig::parse("a", &unpinned(ca, "oci-1")).unwrap();
+        assert_eq!(c.bench.allow[0].as_str(), "oci-1");
+        let no_name =
+            "must name a peer with a fingerprint, or (with tls.ca) one whose id is a DNS name";
+        assert_eq!(
+            err(&unpinned(ca, "10.1.0.9")),
+            format!("agent.toml: bench.allow[0] = \"10.1.0.9\": {no_name}")
+        );
+        assert_eq!(
+            err(&unpinned("[tls]\ndir = \"/k\"\n", "oci-1")),
+            format!("agent.toml: bench.allow[0] = \"oci-1\": {no_name}")
+        );
         assert_eq!(
             err(&with("max_streams = 0")),
             "agent.toml: bench.max_streams = 0: must be 1 to 128"

@@ -142,12 +142,13 @@ impl Agent {
                     max_duration_ms: b.max_duration.as_millis() as u64,
                     max_streams: b.max_streams,
                     max_udp_rate_bps: b.max_udp_rate_bps,
-                    allow: config
-                        .peers
-                        .iter()
-                        .filter(|p| b.allow.contains(&p.identity.id))
-                        .filter_map(|p| p.fingerprint)
-                        .collect(),
+                    allow: tls::KnownPeers::new(
+                        config
+                            .peers
+                            .iter()
+                            .filter(|p| b.allow.contains(&p.identity.id))
+                            .map(|p| (p.identity.id.clone(), p.fingerprint)),
+                    ),
                 };
                 bench = Some(
                     net::bench::BenchServer::bind(addr, limits, t.identity.clone(), slot.clone())
@@ -266,20 +267,21 @@ impl Agent {
         // Latency under load: while a throughput test runs, outcomes of the probes to its
         // peer go to that peer's load="bench" series.
         let mut testing = self.slot.watch();
-        let (rec, peers) = (recorder.clone(), self.config.peers.clone());
+        let rec = recorder.clone();
+        let peers = tls::KnownPeers::new(
+            self.config
+                .peers
+                .iter()
+                .map(|p| (p.identity.id.clone(), p.fingerprint)),
+        );
         let mut stop_load = senders_rx.clone();
         let load_task = tokio::spawn(async move {
             let mut current: Option<AgentId> = None;
             loop {
                 let tester = testing.borrow_and_update().clone();
                 let peer = tester.and_then(|t| {
-                    t.peer.or_else(|| {
-                        let fp = t.fingerprint?;
-                        peers
-                            .iter()
-                            .find(|p| p.fingerprint == Some(fp))
-                            .map(|p| p.identity.id.clone())
-                    })
+                    t.peer
+                        .or_else(|| peers.identify(t.certificate.as_ref()?).cloned())
                 });
                 if peer != current {
                     let mut r = lock(&rec);

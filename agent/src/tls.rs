@@ -7,7 +7,8 @@
 //! it chains to the configured CA (`tls.ca`) and, as a server, names the peer's id. Pinning
 //! compares the whole certificate, so it ignores names and validity dates; the handshake
 //! signature is still checked against the pinned certificate's key. A client nobody pinned
-//! and no CA vouches for is refused in the handshake.
+//! and no CA vouches for is refused in the handshake. [`KnownPeers`] tells which configured
+//! peer a trusted certificate belongs to (for `bench.allow` and the load label).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -24,6 +25,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
+use xcbench_snapshot::AgentId;
 
 /// ALPN of xcbench's QUIC probes.
 pub const ALPN: &[u8] = b"xcbench-probe/1";
@@ -333,6 +335,49 @@ pub fn server_name(peer_id: &str) -> String {
     }
 }
 
+/// Whether `cert` carries `peer_id` among its subject alternative names; only a peer id
+/// that is a DNS name can be carried (see [`server_name`]).
+pub fn names_peer(cert: &CertificateDer<'_>, peer_id: &str) -> bool {
+    let Ok(name @ ServerName::DnsName(_)) = ServerName::try_from(peer_id) else {
+        return false;
+    };
+    rustls::server::ParsedCertificate::try_from(cert)
+        .is_ok_and(|parsed| rustls::client::verify_server_name(&parsed, &name).is_ok())
+}
+
+/// Configured peers as a certificate the handshake already trusted identifies them: by the
+/// pinned fingerprint, or, for a peer without one (vouched for by `tls.ca`), by its id among
+/// the certificate's names.
+#[derive(Debug, Clone, Default)]
+pub struct KnownPeers(Vec<(AgentId, Option<Fingerprint>)>);
+
+impl KnownPeers {
+    pub fn new(peers: impl IntoIterator<Item = (AgentId, Option<Fingerprint>)>) -> Self {
+        KnownPeers(peers.into_iter().collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The peer pinned to `cert`'s fingerprint, else the one unpinned peer `cert` names
+    /// (none if it names several).
+    pub fn identify(&self, cert: &CertificateDer<'_>) -> Option<&AgentId> {
+        let fp = Fingerprint::of(cert);
+        if let Some((id, _)) = self.0.iter().find(|(_, f)| *f == Some(fp)) {
+            return Some(id);
+        }
+        let mut named = self
+            .0
+            .iter()
+            .filter(|(id, f)| f.is_none() && names_peer(cert, id.as_str()));
+        match (named.next(), named.next()) {
+            (Some((id, _)), None) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 fn refused() -> rustls::Error {
     rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
 }
@@ -445,6 +490,44 @@ impl ClientCertVerifier for ClientVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A self-signed certificate carrying `names`.
+    fn cert(names: &[&str]) -> CertificateDer<'static> {
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    #[test]
+    fn known_peers_are_identified_by_pin_or_by_name() {
+        let id = |s: &str| s.parse::<AgentId>().unwrap();
+        let (pinned, named, both) = (
+            cert(&["elsewhere"]),
+            cert(&["oci-2"]),
+            cert(&["oci-2", "oci-3"]),
+        );
+        let peers = KnownPeers::new([
+            (id("oci-1"), Some(Fingerprint::of(&pinned))),
+            (id("oci-2"), None),
+            (id("oci-3"), None),
+            (id("10.1.0.9"), None),
+        ]);
+        assert_eq!(peers.identify(&pinned), Some(&id("oci-1")));
+        assert_eq!(peers.identify(&named), Some(&id("oci-2")));
+        // Two unpinned peers named: neither.
+        assert_eq!(peers.identify(&both), None);
+        // A pinned peer is not taken by name: oci-1's id on another key is nobody.
+        assert_eq!(peers.identify(&cert(&["oci-1"])), None);
+        // An id that is no DNS name cannot be carried (a certificate names "xcbench" then).
+        assert!(!names_peer(&cert(&["xcbench", "10.1.0.9"]), "10.1.0.9"));
+        assert_eq!(peers.identify(&cert(&["xcbench"])), None);
+        assert!(
+            !names_peer(&CertificateDer::from(vec![0u8; 8]), "oci-2"),
+            "garbage"
+        );
+    }
 
     #[test]
     fn fingerprint_text_round_trips_and_errors_say_the_format() {

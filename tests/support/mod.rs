@@ -144,6 +144,15 @@ pub fn free_udp_port_pair() -> u16 {
     panic!("no two adjacent free UDP ports on 127.0.0.1");
 }
 
+/// `xcbench collector` listening on `addr`, with more config lines `extra`.
+pub fn spawn_collector(dir: &TempDir, addr: SocketAddr, extra: &str) -> Proc {
+    let cfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n{extra}"));
+    Proc::spawn(
+        "collector",
+        Command::new(BIN).args(["collector", "--config"]).arg(&cfg),
+    )
+}
+
 /// Generates an agent's TLS key pair in `dir` with `xcbench identity`; its fingerprint.
 pub fn tls_identity(dir: &TempDir, id: &str) -> String {
     let keys = dir.path().join(format!("keys-{id}"));
@@ -174,6 +183,40 @@ pub fn tls_section(dir: &TempDir, id: &str, allow: &[&str]) -> String {
         "\n[tls]\ndir = \"{}\"\nallow = [{}]\n",
         dir.path().join(format!("keys-{id}")).display(),
         allow.join(", ")
+    )
+}
+
+/// A CA in `dir` (`ca.pem`) and, for each of `names`, a certificate it issued naming it,
+/// good as server and client (`NAME.crt`, `NAME.key`).
+pub fn ca_issued(dir: &TempDir, names: &[&str]) {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca =
+        rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+    dir.write("ca.pem", &ca.pem());
+    for name in names {
+        let mut params = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        dir.write(
+            &format!("{name}.crt"),
+            &params.signed_by(&key, &ca).unwrap().pem(),
+        );
+        dir.write(&format!("{name}.key"), &key.serialize_pem());
+    }
+}
+
+/// The `[tls]` section for an agent whose certificate `ca_issued` made.
+pub fn tls_section_ca(dir: &TempDir, name: &str) -> String {
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    format!(
+        "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n",
+        p(&format!("{name}.crt")),
+        p(&format!("{name}.key")),
+        p("ca.pem")
     )
 }
 

@@ -28,6 +28,7 @@ use crate::wire::bench::{
     StreamFigures, TcpEnd, TestSpec, HELLO_LEN,
 };
 use crate::wire::WireError;
+use rustls::pki_types::CertificateDer;
 
 /// The data port is the STAMP port + 2 (QUIC has + 1).
 pub const DATA_PORT_OFFSET: u16 = 2;
@@ -94,12 +95,13 @@ impl Report {
     }
 }
 
-/// Who an agent runs its one test with: the peer's certificate, and its id when this agent
-/// asked (the answering side knows the client by certificate only).
+/// Who an agent runs its one test with: the peer's id when this agent asked, the client's
+/// certificate when it answers (the configured peers identify it, see
+/// [`crate::tls::KnownPeers`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tester {
-    pub fingerprint: Option<crate::tls::Fingerprint>,
     pub peer: Option<xcbench_snapshot::AgentId>,
+    pub certificate: Option<CertificateDer<'static>>,
 }
 
 /// The one throughput test an agent takes part in at a time, answering or asking, and whom
@@ -142,14 +144,14 @@ impl Drop for SlotGuard {
     }
 }
 
-/// What the answering agent allows (its `[bench]` section, peers resolved to fingerprints).
+/// What the answering agent allows (its `[bench]` section).
 #[derive(Debug, Clone, Default)]
 pub struct ServeLimits {
     pub max_duration_ms: u64,
     pub max_streams: u16,
     pub max_udp_rate_bps: u64,
-    /// Clients that may ask; empty = every client the TLS layer trusts.
-    pub allow: std::collections::HashSet<crate::tls::Fingerprint>,
+    /// Peers that may ask; empty = every client the TLS layer trusts.
+    pub allow: crate::tls::KnownPeers,
 }
 
 impl ServeLimits {
@@ -158,9 +160,9 @@ impl ServeLimits {
     pub fn check(
         &self,
         spec: &TestSpec,
-        client: Option<crate::tls::Fingerprint>,
+        client: Option<&CertificateDer<'_>>,
     ) -> Result<(), String> {
-        if !self.allow.is_empty() && !client.is_some_and(|c| self.allow.contains(&c)) {
+        if !self.allow.is_empty() && client.and_then(|c| self.allow.identify(c)).is_none() {
             return Err("this client is not in the peer's bench.allow".into());
         }
         if spec.duration_ms > self.max_duration_ms {
@@ -306,16 +308,17 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
     };
     match read_control(&mut recv).await {
         Ok(Control::Request(spec)) => {
-            let client = peer_fingerprint(&conn);
+            let certificate = peer_certificate(&conn);
+            let client = certificate.as_ref().map(|c| crate::tls::Fingerprint::of(c));
             if let Err(e) = spec
                 .check()
-                .and_then(|_| server.limits.check(&spec, client))
+                .and_then(|_| server.limits.check(&spec, certificate.as_ref()))
             {
                 tracing::info!(%from, reason = %e, "bench request refused");
                 refuse(&mut send, &e).await;
             } else if let Some(guard) = server.slot.try_begin(Tester {
-                fingerprint: client,
                 peer: None,
+                certificate,
             }) {
                 let result = answer_test(&conn, &server, &spec, client, &mut send).await;
                 *lock(&server.pending) = None;
@@ -340,14 +343,16 @@ pub async fn serve_control(conn: Connection, server: Arc<BenchServer>) {
     let _ = tokio::time::timeout(SETUP_TIMEOUT, conn.closed()).await;
 }
 
+/// The certificate the other end of `conn` presented.
+pub fn peer_certificate(conn: &Connection) -> Option<CertificateDer<'static>> {
+    conn.peer_identity()
+        .and_then(|i| i.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|chain| chain.first().cloned())
+}
+
 /// The fingerprint of the certificate the other end of `conn` presented.
 pub fn peer_fingerprint(conn: &Connection) -> Option<crate::tls::Fingerprint> {
-    conn.peer_identity()
-        .and_then(|i| {
-            i.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-                .ok()
-        })
-        .and_then(|chain| chain.first().map(|c| crate::tls::Fingerprint::of(c)))
+    peer_certificate(conn).map(|c| crate::tls::Fingerprint::of(&c))
 }
 
 async fn answer_test(

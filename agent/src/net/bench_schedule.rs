@@ -75,8 +75,8 @@ impl Scheduler {
         let mut outcome = BenchOutcome::Refused;
         for attempt in 1..=BUSY_TRIES {
             let tester = Tester {
-                fingerprint: peer.fingerprint,
                 peer: Some(peer.identity.id.clone()),
+                certificate: None,
             };
             if let Some(guard) = self.slot.try_begin(tester) {
                 let ran = async {
