@@ -93,11 +93,10 @@ pub async fn run(
             args.peer,
             peer.quic_address,
             peer.address.ip(),
-            match args.spec.bitrate_bps {
-                Some(b) if args.spec.protocol == BenchProtocol::Udp =>
-                    format!("udp at {}", rate_text(b as f64)),
-                _ if args.spec.protocol == BenchProtocol::Quic => "quic".to_owned(),
-                _ => "tcp".to_owned(),
+            match (args.spec.protocol, args.spec.bitrate_bps) {
+                (BenchProtocol::Udp, Some(b)) => format!("udp at {}", rate_text(b as f64)),
+                (p, Some(b)) => format!("{} capped at {}", p.name(), rate_text(b as f64)),
+                (p, None) => p.name().to_owned(),
             },
             args.spec.streams,
             if args.spec.streams == 1 { "" } else { "s" },

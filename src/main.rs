@@ -61,9 +61,10 @@ enum Command {
         /// QUIC: one quinn connection per stream, windows sized to the path (see --window).
         #[arg(long, short = 'q')]
         quic: bool,
-        /// UDP target rate per direction, e.g. 1G, 200M (split over the streams).
-        #[arg(long, short = 'b', default_value = "1M", value_parser = parse_bitrate)]
-        bitrate: u64,
+        /// Rate per direction, split over the streams, e.g. 1G, 200M: UDP's sending rate
+        /// (default 1M); a cap for TCP and QUIC (none by default).
+        #[arg(long, short = 'b', value_parser = parse_bitrate)]
+        bitrate: Option<u64>,
         /// Bytes per write (TCP, default 131072) or per datagram (UDP, default 1372).
         #[arg(long, short = 'l')]
         length: Option<u32>,
@@ -340,7 +341,11 @@ async fn dispatch(command: Command) -> ExitCode {
                 interval_ms: interval.as_millis() as u64,
                 streams: parallel,
                 write_bytes: length.unwrap_or(if udp { 1372 } else { 131_072 }),
-                bitrate_bps: udp.then_some(bitrate),
+                bitrate_bps: if udp {
+                    Some(bitrate.unwrap_or(1_000_000))
+                } else {
+                    bitrate
+                },
                 congestion,
                 window_bytes: window,
             };

@@ -282,6 +282,27 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
     }
 }
 
+/// `-b` caps TCP and QUIC (so a scheduled test need not fill a production link): the
+/// receiver gets the cap, not the tens of Gbit/s loopback carries.
+#[test]
+fn a_rate_cap_holds_tcp_and_quic_to_it() {
+    let p = peer(&["az"]);
+    for args in [
+        &["-b", "100M", "-t", "2s", "--json"][..],
+        &["-q", "-b", "100M", "-t", "2s", "-P", "2", "-R", "--json"][..],
+    ] {
+        let v = json(&bench(&p, "az", args));
+        assert_eq!(v["start"]["test_start"]["target_bitrate"], 100_000_000);
+        let rate = v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            (rate / 100e6 - 1.0).abs() < 0.03,
+            "{args:?}: received at {rate}"
+        );
+    }
+}
+
 /// Latency under load on the answering agent: while a client runs a test against it, its own
 /// probes to that client (known by its certificate) are recorded under load="bench".
 #[test]

@@ -137,6 +137,8 @@ pub struct BenchSchedule {
     pub streams: u16,
     /// UDP tests' rate, bits/s.
     pub udp_rate_bps: u64,
+    /// TCP and QUIC tests' cap, bits/s (as fast as the path allows without one).
+    pub max_rate_bps: Option<u64>,
     pub peers: Vec<AgentId>,
 }
 
@@ -223,6 +225,7 @@ struct RawSchedule {
     direction: Option<String>,
     streams: Option<i64>,
     udp_rate: Option<String>,
+    max_rate: Option<String>,
     #[serde(default)]
     peers: Vec<String>,
 }
@@ -500,7 +503,7 @@ fn parse_bench(
         b.max_streams = n as u16;
     }
     if let Some(text) = &raw.max_udp_rate {
-        b.max_udp_rate_bps = parse_udp_rate(cx, "bench.max_udp_rate", text)?;
+        b.max_udp_rate_bps = parse_bitrate(cx, "bench.max_udp_rate", text)?;
     }
     for (i, id) in raw.allow.iter().enumerate() {
         let field = format!("bench.allow[{i}]");
@@ -533,9 +536,8 @@ fn parse_bench(
     Ok(b)
 }
 
-fn parse_udp_rate(cx: &Ctx, field: &str, text: &str) -> Result<u64, ConfigError> {
+fn parse_bitrate(cx: &Ctx, field: &str, text: &str) -> Result<u64, ConfigError> {
     parse_rate(text)
-        .filter(|r| (1_000..=100_000_000_000).contains(r))
         .filter(|r| (1_000..=100_000_000_000).contains(r))
         .ok_or_else(|| {
             cx.err(
@@ -628,9 +630,14 @@ fn parse_schedule(
         return Err(cx.err("bench.schedule.streams", streams, "must be 1 to 128"));
     }
     let udp_rate_bps = match &raw.udp_rate {
-        Some(t) => parse_udp_rate(cx, "bench.schedule.udp_rate", t)?,
+        Some(t) => parse_bitrate(cx, "bench.schedule.udp_rate", t)?,
         None => 100_000_000,
     };
+    let max_rate_bps = raw
+        .max_rate
+        .as_ref()
+        .map(|t| parse_bitrate(cx, "bench.schedule.max_rate", t))
+        .transpose()?;
     let trusted = |p: &PeerConfig| p.fingerprint.is_some() || trust_by_ca;
     let ids = if raw.peers.is_empty() {
         peers
@@ -670,6 +677,7 @@ fn parse_schedule(
         direction,
         streams: streams as u16,
         udp_rate_bps,
+        max_rate_bps,
         peers: ids,
     })
 }
@@ -1088,11 +1096,12 @@ address = "10.1.0.5"
         );
         assert_eq!(s.protocols, vec![BenchProtocol::Tcp]);
         assert_eq!(s.direction, Direction::Forward);
+        assert_eq!(s.max_rate_bps, None, "no cap unless asked");
         assert_eq!(s.peers[0].as_str(), "oci-1");
         let s = AgentConfig::parse(
             "a",
             &with(
-                "every = \"30m\"\nprotocols = [\"udp\", \"quic\"]\ndirection = \"bidirectional\"\npeers = [\"oci-1\"]",
+                "every = \"30m\"\nprotocols = [\"udp\", \"quic\"]\ndirection = \"bidirectional\"\npeers = [\"oci-1\"]\nmax_rate = \"500M\"",
                 true,
             ),
         )
@@ -1102,6 +1111,7 @@ address = "10.1.0.5"
         .unwrap();
         assert_eq!(s.protocols, vec![BenchProtocol::Udp, BenchProtocol::Quic]);
         assert_eq!(s.direction, Direction::Bidirectional);
+        assert_eq!(s.max_rate_bps, Some(500_000_000));
         for (text, want) in [
             (
                 "every = \"1s\"",
@@ -1122,6 +1132,10 @@ address = "10.1.0.5"
             (
                 "every = \"1h\"\ndirection = \"up\"",
                 "bench.schedule.direction = \"up\": must be forward, reverse or bidirectional",
+            ),
+            (
+                "every = \"1h\"\nmax_rate = \"0\"",
+                "bench.schedule.max_rate = \"0\": must be a rate such as \"1G\", \"200M\" or \"500k\" (bits/s), 1k to 100G",
             ),
         ] {
             assert_eq!(err(&with(text, true)), format!("agent.toml: {want}"));

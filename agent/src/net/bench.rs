@@ -22,7 +22,7 @@ use quinn::{Connection, RecvStream, SendStream, VarInt};
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
-use crate::probe::bench::{Counts, Meter, ReadMark};
+use crate::probe::bench::{Counts, Meter, Pacer, ReadMark};
 use crate::wire::bench::{
     cookie_text, parse_cookie, BenchProtocol, Control, Direction, Hello, IntervalBytes,
     StreamFigures, TcpEnd, TestSpec, HELLO_LEN,
@@ -177,7 +177,10 @@ impl ServeLimits {
                 spec.streams, self.max_streams
             ));
         }
-        if let Some(b) = spec.bitrate_bps.filter(|b| *b > self.max_udp_rate_bps) {
+        let udp_rate = spec
+            .bitrate_bps
+            .filter(|_| spec.protocol == BenchProtocol::Udp);
+        if let Some(b) = udp_rate.filter(|b| *b > self.max_udp_rate_bps) {
             return Err(format!(
                 "bitrate_bps = {b}: this agent allows at most {} (bench.max_udp_rate)",
                 self.max_udp_rate_bps
@@ -598,6 +601,7 @@ fn send_stream(
         ..Counts::default()
     };
     let mut sent = 0u64;
+    let pacer = cap_per_stream(spec).map(|rate| Pacer::new(now_unix_ns(), rate));
     loop {
         let now = now_unix_ns();
         if meter.is_due(now) {
@@ -610,7 +614,17 @@ fn send_stream(
         if now >= end || report.aborted() {
             break;
         }
-        match s.write(&buf) {
+        let n = match &pacer {
+            None => buf.len(),
+            Some(p) => match paced_write(p, now, sent, buf.len()) {
+                Ok(n) => n,
+                Err(wait) => {
+                    std::thread::sleep(wait.min(WAKE));
+                    continue;
+                }
+            },
+        };
+        match s.write(&buf[..n]) {
             Ok(n) => sent += n as u64,
             Err(e) if transient(&e) => {}
             Err(_) => break,
@@ -676,6 +690,25 @@ fn receive_stream(
         intervals: meter.into_records(),
         tcp: None,
         quic: None,
+    }
+}
+
+/// A TCP or QUIC test's rate cap per stream (bits/s), if it has one.
+pub(crate) fn cap_per_stream(spec: &TestSpec) -> Option<f64> {
+    spec.bitrate_bps
+        .filter(|_| spec.protocol != BenchProtocol::Udp)
+        .map(|b| b as f64 / f64::from(spec.streams.max(1)))
+}
+
+/// Under a cap: the bytes of a write of at most `max` to make at `now`, or how long to wait
+/// until a millisecond's worth (or `max`) is due.
+pub(crate) fn paced_write(p: &Pacer, now: u64, sent: u64, max: usize) -> Result<usize, Duration> {
+    let want = p.quantum().min(max as u64);
+    match p.allowance(now, sent) {
+        a if a >= want => Ok(a.min(max as u64) as usize),
+        _ => Err(Duration::from_nanos(
+            p.due_at(sent + want).saturating_sub(now).max(1),
+        )),
     }
 }
 

@@ -25,7 +25,7 @@ use quinn::{
 
 use super::bench::{Addresses, Report};
 use super::clock::now_unix_ns;
-use crate::probe::bench::{Counts, Meter};
+use crate::probe::bench::{Counts, Meter, Pacer};
 use crate::tls::{self, Fingerprint, TlsIdentity};
 use crate::wire::bench::{Hello, QuicEnd, StreamFigures, TestSpec, HELLO_LEN};
 
@@ -266,6 +266,7 @@ async fn send_bulk(
     };
     let mut sent = 0u64;
     let mut bufs = [Bytes::new()];
+    let pacer = super::bench::cap_per_stream(spec).map(|rate| Pacer::new(now_unix_ns(), rate));
     loop {
         let now = now_unix_ns();
         if meter.is_due(now) {
@@ -275,7 +276,16 @@ async fn send_bulk(
             break;
         }
         if bufs[0].is_empty() {
-            bufs[0] = chunk.clone();
+            bufs[0] = match &pacer {
+                None => chunk.clone(),
+                Some(p) => match super::bench::paced_write(p, now, sent, chunk.len()) {
+                    Ok(n) => chunk.slice(..n),
+                    Err(wait) => {
+                        tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+                        continue;
+                    }
+                },
+            };
         }
         let wake = meter.poll_timeout().unwrap_or(end).min(end);
         let wait = Duration::from_nanos(wake.saturating_sub(now));

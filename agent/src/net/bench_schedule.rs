@@ -151,7 +151,10 @@ pub fn spec(s: &BenchSchedule, protocol: BenchProtocol) -> TestSpec {
         } else {
             131_072
         },
-        bitrate_bps: (protocol == BenchProtocol::Udp).then_some(s.udp_rate_bps),
+        bitrate_bps: match protocol {
+            BenchProtocol::Udp => Some(s.udp_rate_bps),
+            BenchProtocol::Tcp | BenchProtocol::Quic => s.max_rate_bps,
+        },
         congestion: None,
         window_bytes: None,
     }
@@ -234,4 +237,38 @@ fn random() -> f64 {
     let mut b = [0u8; 8];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::bench::Direction;
+    use std::time::Duration;
+
+    #[test]
+    fn a_schedule_caps_tcp_and_quic_and_paces_udp() {
+        let s = BenchSchedule {
+            every: Duration::from_secs(3600),
+            duration: Duration::from_secs(10),
+            omit: Duration::from_secs(1),
+            protocols: vec![BenchProtocol::Tcp],
+            direction: Direction::Forward,
+            streams: 2,
+            udp_rate_bps: 100_000_000,
+            max_rate_bps: Some(500_000_000),
+            peers: Vec::new(),
+        };
+        let rate = |p| spec(&s, p).bitrate_bps;
+        assert_eq!(rate(BenchProtocol::Udp), Some(100_000_000));
+        assert_eq!(rate(BenchProtocol::Tcp), Some(500_000_000));
+        assert_eq!(rate(BenchProtocol::Quic), Some(500_000_000));
+        for p in [BenchProtocol::Tcp, BenchProtocol::Udp, BenchProtocol::Quic] {
+            assert_eq!(spec(&s, p).check(), Ok(()), "{p:?}");
+        }
+        let uncapped = BenchSchedule {
+            max_rate_bps: None,
+            ..s
+        };
+        assert_eq!(spec(&uncapped, BenchProtocol::Tcp).bitrate_bps, None);
+    }
 }

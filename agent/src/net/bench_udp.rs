@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
-use crate::probe::bench::{Counts, Datagrams, Meter};
+use crate::probe::bench::{Counts, Datagrams, Meter, Pacer};
 use crate::wire::bench::{DataHeader, StreamFigures, TestSpec, HELLO_SEQ};
 
 /// Datagrams sent back to back at most before the pacer looks at the clock again.
@@ -61,7 +61,6 @@ pub fn send(
 ) -> StreamFigures {
     let size = spec.write_bytes as usize;
     let rate = spec.bitrate_bps.unwrap_or(1_000_000) as f64 / f64::from(spec.streams.max(1));
-    let bytes_per_ns = rate / 8e9;
     // One buffer per datagram of a burst, handed to the kernel in one sendmmsg call.
     let mut block = vec![0u8; size * MAX_BURST];
     let dest = dest.map(socket2::SockAddr::from);
@@ -70,7 +69,7 @@ pub fn send(
     let mut gso = size * 2 <= GSO_MAX_BYTES;
     let mut meter = Meter::for_spec(spec, start);
     let end = start + ms(spec.duration_ms);
-    let origin = now_unix_ns();
+    let pacer = Pacer::new(now_unix_ns(), rate);
     let (mut seq, mut sent) = (0u64, 0u64);
     let counts = |seq: u64, sent: u64| Counts {
         bytes: sent,
@@ -85,9 +84,9 @@ pub fn send(
         if now >= end || report.aborted() {
             break;
         }
-        let due = ((now - origin) as f64 * bytes_per_ns) as u64;
-        if sent < due {
-            let n = (((due - sent) as usize).div_ceil(size)).min(MAX_BURST);
+        let allowed = pacer.allowance(now, sent) as usize;
+        if allowed > 0 {
+            let n = allowed.div_ceil(size).min(MAX_BURST);
             let now = now_unix_ns();
             for (k, chunk) in block.chunks_mut(size).take(n).enumerate() {
                 DataHeader {
@@ -115,7 +114,7 @@ pub fn send(
             seq += done as u64;
             sent += (done * size) as u64;
         }
-        let next = origin + (sent as f64 / bytes_per_ns) as u64;
+        let next = pacer.due_at(sent);
         let now = now_unix_ns();
         if next > now {
             std::thread::sleep(Duration::from_nanos((next - now).min(1_000_000)));

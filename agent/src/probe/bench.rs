@@ -205,6 +205,42 @@ impl Schedule {
     }
 }
 
+/// A byte budget growing at a fixed rate from an origin, sans-IO: how much a sender may
+/// hand over by `now`, and when the next bytes fall due. UDP paces its datagrams with it;
+/// TCP and QUIC use it as an optional cap (`-b`).
+#[derive(Debug, Clone, Copy)]
+pub struct Pacer {
+    origin_ns: u64,
+    bytes_per_ns: f64,
+}
+
+impl Pacer {
+    /// Bytes may go from `origin_ns` on at `bits_per_second`.
+    pub fn new(origin_ns: u64, bits_per_second: f64) -> Self {
+        Pacer {
+            origin_ns,
+            bytes_per_ns: bits_per_second / 8e9,
+        }
+    }
+
+    /// Bytes that may go at `now` beyond the `sent` already gone (0 when ahead).
+    pub fn allowance(&self, now: u64, sent: u64) -> u64 {
+        let due = (now.saturating_sub(self.origin_ns) as f64 * self.bytes_per_ns) as u64;
+        due.saturating_sub(sent)
+    }
+
+    /// When `bytes` in all fall due.
+    pub fn due_at(&self, bytes: u64) -> u64 {
+        self.origin_ns + (bytes as f64 / self.bytes_per_ns) as u64
+    }
+
+    /// Bytes per millisecond: a sender hands over at least this much at a time (or its
+    /// whole write, if smaller), so a low rate does not become a write per few bytes.
+    pub fn quantum(&self) -> u64 {
+        ((self.bytes_per_ns * 1e6) as u64).max(1)
+    }
+}
+
 /// How many bytes a TCP receiver lets the kernel queue before it wakes the reading thread
 /// (SO_RCVLOWAT), sans-IO. A wake-up per arriving segment costs the sending side on a fast
 /// path (on loopback the sender's CPU runs them); waiting for a fuller read halves them. The
@@ -309,6 +345,19 @@ mod tests {
             retransmits,
             ..Counts::default()
         }
+    }
+
+    #[test]
+    fn pacer_allows_the_rate_and_says_when_more_is_due() {
+        // 200 Mbit/s = 25 bytes per microsecond.
+        let p = Pacer::new(1_000 * MS, 200e6);
+        assert_eq!(p.allowance(1_000 * MS, 0), 0);
+        assert_eq!(p.allowance(1_010 * MS, 0), 250_000);
+        assert_eq!(p.allowance(1_010 * MS, 300_000), 0, "ahead");
+        assert_eq!(p.due_at(300_000), 1_012 * MS);
+        assert_eq!(p.quantum(), 25_000);
+        // A clock before the origin allows nothing rather than wrapping.
+        assert_eq!(p.allowance(0, 0), 0);
     }
 
     #[test]

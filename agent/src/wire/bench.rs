@@ -30,6 +30,17 @@ pub enum BenchProtocol {
     Quic,
 }
 
+impl BenchProtocol {
+    /// The name configs and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchProtocol::Tcp => "tcp",
+            BenchProtocol::Udp => "udp",
+            BenchProtocol::Quic => "quic",
+        }
+    }
+}
+
 /// Congestion controllers quinn offers, by the names `congestion` takes for QUIC.
 pub const QUIC_CONGESTION: [&str; 3] = ["cubic", "newreno", "bbr"];
 
@@ -45,6 +56,9 @@ pub enum Direction {
     Bidirectional,
 }
 
+/// The rates a test may ask for (bits/s).
+const RATES: std::ops::RangeInclusive<u64> = 1_000..=100_000_000_000;
+
 /// What a test does; the asking side proposes, the answering side checks the limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestSpec {
@@ -58,7 +72,8 @@ pub struct TestSpec {
     pub streams: u16,
     /// Bytes per write (TCP) or per datagram, header included (UDP).
     pub write_bytes: u32,
-    /// UDP: the sending rate per direction, split evenly over the streams.
+    /// The rate per direction, split evenly over the streams: UDP's sending rate (required),
+    /// a cap for TCP and QUIC (as fast as the path allows without one).
     #[serde(default)]
     pub bitrate_bps: Option<u64>,
     /// TCP congestion control for the sending sockets (e.g. "cubic", "bbr"); kernel default if
@@ -107,6 +122,13 @@ impl TestSpec {
                         "must be 1 KiB to 4 MiB",
                     );
                 }
+                if let Some(b) = self.bitrate_bps.filter(|b| !RATES.contains(b)) {
+                    return bad(
+                        "bitrate_bps",
+                        b.to_string(),
+                        "must be 1 kbit/s to 100 Gbit/s",
+                    );
+                }
             }
             BenchProtocol::Udp => {
                 if !(DATA_HEADER_LEN as u32..=8972).contains(&self.write_bytes) {
@@ -117,7 +139,7 @@ impl TestSpec {
                     );
                 }
                 match self.bitrate_bps {
-                    Some(b) if (1_000..=100_000_000_000).contains(&b) => {}
+                    Some(b) if RATES.contains(&b) => {}
                     Some(b) => {
                         return bad(
                             "bitrate_bps",
@@ -522,6 +544,22 @@ mod tests {
             ..spec()
         };
         assert!(s.check().unwrap_err().starts_with("congestion = \"x;rm\""));
+        // TCP (and QUIC) take a rate as a cap, in the same range as UDP's.
+        for (rate, ok) in [(Some(200_000_000), true), (None, true), (Some(999), false)] {
+            let s = TestSpec {
+                bitrate_bps: rate,
+                ..spec()
+            };
+            assert_eq!(s.check().is_ok(), ok, "{rate:?}");
+        }
+        let s = TestSpec {
+            bitrate_bps: Some(999),
+            ..spec()
+        };
+        assert_eq!(
+            s.check().unwrap_err(),
+            "bitrate_bps = 999: must be 1 kbit/s to 100 Gbit/s"
+        );
     }
 
     #[test]
