@@ -1,6 +1,8 @@
 //! Throughput accounting, sans-IO: cumulative byte counts sampled at interval boundaries
 //! become per-interval figures (the warm-up marked omitted), and a side's figures become the
-//! totals a person reads: bytes and bits per second over the counted time.
+//! totals a person reads: bytes and bits per second over the counted time. Also the timing
+//! decisions of a test, with the clock passed in: when scheduled tests are due, the byte
+//! budget that paces a sender, and how much a TCP receiver lets queue before it reads.
 
 use crate::wire::bench::{IntervalBytes, StreamFigures, TestSpec};
 
