@@ -220,6 +220,22 @@ fn udp_columns(sender: bool, packets: u64, lost: u64, jitter_us: Option<u64>) ->
     }
 }
 
+/// The columns after the rate: UDP's jitter and loss, or a TCP/QUIC sender's retransmits.
+fn tail_columns(
+    udp: bool,
+    sender: bool,
+    retransmits: u64,
+    packets: u64,
+    lost: u64,
+    jitter_us: Option<u64>,
+) -> String {
+    match (udp, sender) {
+        (true, _) => udp_columns(sender, packets, lost, jitter_us),
+        (false, true) => format!("{retransmits:>6}"),
+        (false, false) => format!("{:>6}", ""),
+    }
+}
+
 fn interval_line(id: &str, iv: &IntervalBytes, sender: bool, udp: bool) -> String {
     let secs = (iv.end_ms - iv.start_ms) as f64 / 1e3;
     let bps = if secs > 0.0 {
@@ -227,18 +243,14 @@ fn interval_line(id: &str, iv: &IntervalBytes, sender: bool, udp: bool) -> Strin
     } else {
         0.0
     };
-    let tail = if udp {
-        udp_columns(sender, iv.packets, iv.lost, iv.jitter_us)
-    } else {
-        format!(
-            "{:>6}",
-            if sender {
-                iv.retransmits.to_string()
-            } else {
-                String::new()
-            }
-        )
-    };
+    let tail = tail_columns(
+        udp,
+        sender,
+        iv.retransmits,
+        iv.packets,
+        iv.lost,
+        iv.jitter_us,
+    );
     format!(
         "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {}{}",
         id,
@@ -269,18 +281,7 @@ pub fn render_table(r: &BenchReport) -> String {
         let _ = writeln!(t, "{label}:");
         let _ = writeln!(t, "{}", header(udp));
         let row = |t: &mut String, id: &str, x: &Totals, role: &str, sender: bool| {
-            let tail = if udp {
-                udp_columns(sender, x.packets, x.lost, x.jitter_us)
-            } else {
-                format!(
-                    "{:>6}",
-                    if sender {
-                        x.retransmits.to_string()
-                    } else {
-                        String::new()
-                    }
-                )
-            };
+            let tail = tail_columns(udp, sender, x.retransmits, x.packets, x.lost, x.jitter_us);
             let _ = writeln!(
                 t,
                 "{:<6} {:>6.2}-{:<6.2} sec {:>12} {:>16} {tail}  {role}",

@@ -165,16 +165,7 @@ fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String
 
 /// `1G`, `200M`, `500k`, `1000000` (bits per second, decimal prefixes as iperf3's -b).
 fn parse_bitrate(s: &str) -> Result<u64, String> {
-    let (num, mult) = match s.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&s[..i], 1e3),
-        Some((i, 'm' | 'M')) => (&s[..i], 1e6),
-        Some((i, 'g' | 'G')) => (&s[..i], 1e9),
-        _ => (s, 1.0),
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|v| *v > 0.0 && v.is_finite())
-        .map(|v| (v * mult) as u64)
+    xcbench_agent::config::parse_rate(s)
         .ok_or_else(|| format!("{s:?}: must be a rate such as 1G, 200M or 500k (bits/s)"))
 }
 

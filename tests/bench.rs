@@ -108,15 +108,6 @@ fn bench_as(
         .unwrap()
 }
 
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON only on stdout")
-}
-
 #[test]
 fn both_ends_count_the_same_bytes_each_way() {
     same_bytes_each_way(&[]);
@@ -151,7 +142,7 @@ fn same_bytes_each_way(protocol: &[&str]) -> Value {
     ] {
         let args = [protocol, args].concat();
         let args = &args[..];
-        let v = json(&bench(&p, "az", args));
+        let v = stdout_json(&bench(&p, "az", args));
         let end = &v["end"];
         for suffix in ["", "_bidir_reverse"].iter().take(flows) {
             let sent = &end[format!("sum_sent{suffix}")];
@@ -238,7 +229,7 @@ fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
         assert!(err.contains("refused the test: busy"), "{err}");
         first.join().unwrap()
     });
-    json(&first);
+    stdout_json(&first);
     // Asking for a peer the config does not name is a usage error.
     let out = bench(&p, "az", &["-t", "1s"]);
     assert!(out.status.success());
@@ -263,7 +254,7 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
             2,
         ),
     ] {
-        let v = json(&bench(&p, "az", args));
+        let v = stdout_json(&bench(&p, "az", args));
         let target: f64 = if args.contains(&"200M") { 200e6 } else { 100e6 };
         let (sent, received) = (&v["end"]["sum_sent"], &v["end"]["sum_received"]);
         // The pacer holds the target: within 2% over the test.
@@ -291,7 +282,7 @@ fn a_rate_cap_holds_tcp_and_quic_to_it() {
         &["-b", "100M", "-t", "2s", "--json"][..],
         &["-q", "-b", "100M", "-t", "2s", "-P", "2", "-R", "--json"][..],
     ] {
-        let v = json(&bench(&p, "az", args));
+        let v = stdout_json(&bench(&p, "az", args));
         assert_eq!(v["start"]["test_start"]["target_bitrate"], 100_000_000);
         let rate = v["end"]["sum_received"]["bits_per_second"]
             .as_f64()
@@ -318,7 +309,7 @@ fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
             free_udp_port()
         ),
     );
-    json(&bench(&p, "az", &["-t", "2s", "--json"]));
+    stdout_json(&bench(&p, "az", &["-t", "2s", "--json"]));
     probes_to_az_went_under_load(collector);
 }
 
@@ -366,7 +357,7 @@ fn a_ca_vouched_client_is_known_by_its_name() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not in the peer's bench.allow"), "{err}");
-    json(&bench("az", &["-t", "2s", "--json"]));
+    stdout_json(&bench("az", &["-t", "2s", "--json"]));
     probes_to_az_went_under_load(collector);
 }
 
@@ -396,7 +387,7 @@ fn the_answering_agent_enforces_its_own_limits() {
         );
     }
     // Within the limits the same agent runs the test.
-    json(&bench(&p, "az", &["-t", "1s", "-P", "2", "--json"]));
+    stdout_json(&bench(&p, "az", &["-t", "1s", "-P", "2", "--json"]));
 }
 
 #[test]

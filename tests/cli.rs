@@ -88,12 +88,7 @@ fn demo_json_counts_settle() {
         .args(["demo", "--duration", "1s", "--interval", "5ms", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON only on stdout");
+    let rows = stdout_json(&out);
     let rows = rows.as_array().unwrap();
     // Both directions, seven probe kinds each: STAMP; TCP connect and rr; QUIC connect,
     // resume, rr and datagram.

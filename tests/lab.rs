@@ -812,12 +812,7 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
             )
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        stdout_json(&out)
     };
     let v = bench(&["-t", "8s", "-O", "2s"]);
     let got = v["end"]["sum_received"]["bits_per_second"]

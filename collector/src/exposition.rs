@@ -117,8 +117,8 @@ fn bench_families(f: &mut Families, store: &Store) {
             );
         }
         for (side, bytes, ns) in [
-            ("sender", b.sender_bytes, b.sender_ns),
-            ("receiver", b.receiver_bytes, b.receiver_ns),
+            ("sender", b.counts.sender_bytes, b.counts.sender_ns),
+            ("receiver", b.counts.receiver_bytes, b.counts.receiver_ns),
         ] {
             let labels = with(base.clone(), &[("side", side)]);
             f.counter(
@@ -138,19 +138,19 @@ fn bench_families(f: &mut Families, store: &Store) {
             "xcbench_bench_retransmits_total",
             "TCP segments retransmitted (TCP_INFO), or QUIC packets quinn declared lost, by senders of scheduled tests.",
             base.clone(),
-            b.retransmits,
+            b.counts.retransmits,
         );
         f.counter(
             "xcbench_bench_datagrams_total",
             "UDP datagrams the receivers of scheduled tests counted.",
             base.clone(),
-            b.datagrams,
+            b.counts.datagrams,
         );
         f.counter(
             "xcbench_bench_datagrams_lost_total",
             "UDP datagrams missing from the sequence at the receivers of scheduled tests.",
             base.clone(),
-            b.datagrams_lost,
+            b.counts.datagrams_lost,
         );
         if let Some((started, goodput, min_rate)) = b.last {
             f.gauge(
@@ -546,8 +546,8 @@ mod tests {
     use super::*;
     use crate::store::tests::snapshot;
     use xcbench_snapshot::{
-        BenchResult, Counters, Flow, Load, QuicPath, ReflectorCounters, SeriesSnapshot, TcpInfo,
-        TimestampSource,
+        BenchCounts, BenchResult, Counters, Flow, Load, QuicPath, ReflectorCounters,
+        SeriesSnapshot, TcpInfo, TimestampSource,
     };
 
     const S: u64 = 1_000_000_000;
@@ -618,13 +618,15 @@ mod tests {
             flow: Flow::Forward,
             outcome: BenchOutcome::Ok,
             started_unix_ns: 1_699_999_990 * S,
-            sender_bytes: 240_000_000,
-            sender_ns: 10 * S,
-            receiver_bytes: 239_000_000,
-            receiver_ns: 10 * S,
-            retransmits: 12,
-            datagrams: 0,
-            datagrams_lost: 0,
+            counts: BenchCounts {
+                sender_bytes: 240_000_000,
+                sender_ns: 10 * S,
+                receiver_bytes: 239_000_000,
+                receiver_ns: 10 * S,
+                retransmits: 12,
+                datagrams: 0,
+                datagrams_lost: 0,
+            },
             interval_min_bytes_per_second: 22_500_000,
         }];
         s.reflector = ReflectorCounters {

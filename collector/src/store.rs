@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use xcbench_snapshot::{
-    AgentId, BenchOutcome, Counters, Flow, Histograms, Identity, LatencyHistogram, Load, Metric,
-    ProbeKind, Protocol, QuicPath, ReflectorCounters, SenderCounters, Snapshot, TcpInfo,
-    TimestampSource,
+    AgentId, BenchCounts, BenchOutcome, Counters, Flow, Histograms, Identity, LatencyHistogram,
+    Load, Metric, ProbeKind, Protocol, QuicPath, ReflectorCounters, SenderCounters, Snapshot,
+    TcpInfo, TimestampSource,
 };
 
 /// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
@@ -81,13 +81,8 @@ pub struct BenchKey {
 pub struct BenchState {
     /// Tests by outcome, in `BenchOutcome::ALL` order (ok, refused, failed).
     pub tests: [u64; 3],
-    pub sender_bytes: u64,
-    pub sender_ns: u64,
-    pub receiver_bytes: u64,
-    pub receiver_ns: u64,
-    pub retransmits: u64,
-    pub datagrams: u64,
-    pub datagrams_lost: u64,
+    /// Summed over the tests.
+    pub counts: BenchCounts,
     /// The last test that ran: its start (Unix ns), receiver goodput and slowest interval
     /// (bytes/s).
     pub last: Option<(u64, f64, u64)>,
@@ -353,16 +348,11 @@ impl Store {
         for (key, b) in bench_keys.into_iter().zip(&snapshot.bench) {
             let state = self.bench.entry(key).or_default();
             state.tests[b.outcome as usize] += 1;
-            state.sender_bytes += b.sender_bytes;
-            state.sender_ns += b.sender_ns;
-            state.receiver_bytes += b.receiver_bytes;
-            state.receiver_ns += b.receiver_ns;
-            state.retransmits += b.retransmits;
-            state.datagrams += b.datagrams;
-            state.datagrams_lost += b.datagrams_lost;
+            state.counts.add(&b.counts);
             let newer = state.last.is_none_or(|(t, _, _)| b.started_unix_ns >= t);
-            if b.outcome == BenchOutcome::Ok && b.receiver_ns > 0 && newer {
-                let goodput = b.receiver_bytes as f64 * 1e9 / b.receiver_ns as f64;
+            let got = &b.counts;
+            if b.outcome == BenchOutcome::Ok && got.receiver_ns > 0 && newer {
+                let goodput = got.receiver_bytes as f64 * 1e9 / got.receiver_ns as f64;
                 state.last = Some((b.started_unix_ns, goodput, b.interval_min_bytes_per_second));
             }
         }

@@ -248,6 +248,15 @@ pub struct BenchResult {
     pub outcome: BenchOutcome,
     /// When the test started (Unix ns, this agent's clock).
     pub started_unix_ns: u64,
+    #[serde(flatten)]
+    pub counts: BenchCounts,
+    /// The receiver's slowest counted interval (bytes/s).
+    pub interval_min_bytes_per_second: u64,
+}
+
+/// What the two ends of a test direction counted; the collector sums them over tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchCounts {
     /// Bytes the sender's kernel (or QUIC stack) accepted, and its counted time.
     pub sender_bytes: u64,
     pub sender_ns: u64,
@@ -259,8 +268,19 @@ pub struct BenchResult {
     /// UDP: datagrams the receiver counted, and those missing from the sequence.
     pub datagrams: u64,
     pub datagrams_lost: u64,
-    /// The receiver's slowest counted interval (bytes/s).
-    pub interval_min_bytes_per_second: u64,
+}
+
+impl BenchCounts {
+    /// Adds another test's counts to these.
+    pub fn add(&mut self, other: &BenchCounts) {
+        self.sender_bytes += other.sender_bytes;
+        self.sender_ns += other.sender_ns;
+        self.receiver_bytes += other.receiver_bytes;
+        self.receiver_ns += other.receiver_ns;
+        self.retransmits += other.retransmits;
+        self.datagrams += other.datagrams;
+        self.datagrams_lost += other.datagrams_lost;
+    }
 }
 
 /// Why a snapshot could not be decoded; messages name the field, the value and what was expected.

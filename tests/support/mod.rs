@@ -220,6 +220,16 @@ pub fn tls_section_ca(dir: &TempDir, name: &str) -> String {
     )
 }
 
+/// The JSON a command printed on stdout, once it succeeded (its stderr shown if not).
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON only on stdout")
+}
+
 /// True when the environment says a skip must be a failure.
 pub fn required(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| v == "1" || v == "true")

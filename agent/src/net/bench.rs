@@ -601,7 +601,9 @@ fn send_stream(
         ..Counts::default()
     };
     let mut sent = 0u64;
-    let pacer = cap_per_stream(spec).map(|rate| Pacer::new(now_unix_ns(), rate));
+    let pacer = spec
+        .rate_per_stream()
+        .map(|rate| Pacer::new(now_unix_ns(), rate));
     loop {
         let now = now_unix_ns();
         if meter.is_due(now) {
@@ -691,13 +693,6 @@ fn receive_stream(
         tcp: None,
         quic: None,
     }
-}
-
-/// A TCP or QUIC test's rate cap per stream (bits/s), if it has one.
-pub(crate) fn cap_per_stream(spec: &TestSpec) -> Option<f64> {
-    spec.bitrate_bps
-        .filter(|_| spec.protocol != BenchProtocol::Udp)
-        .map(|b| b as f64 / f64::from(spec.streams.max(1)))
 }
 
 /// Under a cap: the bytes of a write of at most `max` to make at `now`, or how long to wait
@@ -795,11 +790,7 @@ pub async fn connect_control(
     use crate::tls;
     let crypto = tls::client_crypto_for(identity, peer.fingerprint, ca, false, tls::ALPN_BENCH)
         .map_err(|e| BenchError::Setup(e.to_string()))?;
-    let bind: SocketAddr = if peer.quic_address.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
+    let bind = super::any_local_for(peer.quic_address);
     let endpoint = quinn::Endpoint::client(bind).map_err(|e| BenchError::Connect(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(crypto);
     let mut transport = quinn::TransportConfig::default();

@@ -106,11 +106,7 @@ pub fn run_client(
     report: &Report,
 ) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
     let other = |e: String| std::io::Error::other(e);
-    let bind: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
+    let bind = super::any_local_for(addr);
     let socket = super::bench_udp::data_socket(bind)?;
     let local = socket.local_addr()?;
     let offload = offload(&socket);
@@ -266,7 +262,9 @@ async fn send_bulk(
     };
     let mut sent = 0u64;
     let mut bufs = [Bytes::new()];
-    let pacer = super::bench::cap_per_stream(spec).map(|rate| Pacer::new(now_unix_ns(), rate));
+    let pacer = spec
+        .rate_per_stream()
+        .map(|rate| Pacer::new(now_unix_ns(), rate));
     loop {
         let now = now_unix_ns();
         if meter.is_due(now) {

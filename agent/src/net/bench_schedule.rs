@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use xcbench_snapshot::{BenchOutcome, BenchResult, Flow, Identity, Protocol};
+use xcbench_snapshot::{BenchCounts, BenchOutcome, BenchResult, Flow, Identity, Protocol};
 
 use super::bench::{connect_control, BenchError, TestSlot, Tester, BUSY};
 use super::clock::now_unix_ns;
@@ -124,13 +124,7 @@ impl Scheduler {
                 flow,
                 outcome,
                 started_unix_ns: started,
-                sender_bytes: 0,
-                sender_ns: 0,
-                receiver_bytes: 0,
-                receiver_ns: 0,
-                retransmits: 0,
-                datagrams: 0,
-                datagrams_lost: 0,
+                counts: BenchCounts::default(),
                 interval_min_bytes_per_second: 0,
             })
             .collect()
@@ -203,13 +197,15 @@ pub fn results(
                 },
                 outcome: BenchOutcome::Ok,
                 started_unix_ns: started,
-                sender_bytes: sent.bytes,
-                sender_ns: (sent.seconds * 1e9) as u64,
-                receiver_bytes: got.bytes,
-                receiver_ns: (got.seconds * 1e9) as u64,
-                retransmits: sent.retransmits,
-                datagrams: got.packets,
-                datagrams_lost: got.lost,
+                counts: BenchCounts {
+                    sender_bytes: sent.bytes,
+                    sender_ns: (sent.seconds * 1e9) as u64,
+                    receiver_bytes: got.bytes,
+                    receiver_ns: (got.seconds * 1e9) as u64,
+                    retransmits: sent.retransmits,
+                    datagrams: got.packets,
+                    datagrams_lost: got.lost,
+                },
                 interval_min_bytes_per_second: slowest,
             }
         })

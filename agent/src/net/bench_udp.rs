@@ -60,7 +60,9 @@ pub fn send(
     report: &Report,
 ) -> StreamFigures {
     let size = spec.write_bytes as usize;
-    let rate = spec.bitrate_bps.unwrap_or(1_000_000) as f64 / f64::from(spec.streams.max(1));
+    let rate = spec
+        .rate_per_stream()
+        .unwrap_or(1e6 / f64::from(spec.streams.max(1)));
     // One buffer per datagram of a burst, handed to the kernel in one sendmmsg call.
     let mut block = vec![0u8; size * MAX_BURST];
     let dest = dest.map(socket2::SockAddr::from);
@@ -361,11 +363,7 @@ pub fn run_client(
     asker_sends: &[bool],
     report: &Report,
 ) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
-    let bind: SocketAddr = if addr.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
+    let bind = super::any_local_for(addr);
     let mut sockets = Vec::new();
     for _ in asker_sends {
         let s = data_socket(bind)?;

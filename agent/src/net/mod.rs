@@ -14,3 +14,11 @@ pub mod sender;
 pub mod tcp;
 pub mod timer;
 pub mod udp;
+
+/// The wildcard address with any port, in `peer`'s family: where a client socket binds.
+pub fn any_local_for(peer: std::net::SocketAddr) -> std::net::SocketAddr {
+    match peer {
+        std::net::SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        std::net::SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
+}

@@ -2,7 +2,6 @@
 //! or slow peer never delays probes to the others. T1 is read right before each send; T4 is
 //! the kernel receive timestamp where the socket has one.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
@@ -24,11 +23,7 @@ pub async fn run_session(
     recorder: Arc<Mutex<Recorder>>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let bind: SocketAddr = if peer.address.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
+    let bind = super::any_local_for(peer.address);
     let socket = ProbeSocket::bind(bind, peer.probe.dscp.0, timestamps)?;
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Udp, ProbeKind::Stamp);
     let config = SenderConfig {
