@@ -8,10 +8,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use xcbench_agent::net::bench::{BenchError, BenchReport};
-use xcbench_agent::probe::bench::{totals, Totals};
+use xcbench_agent::net::throughput::{BenchError, BenchReport};
+use xcbench_agent::probe::throughput::{totals, Totals};
 use xcbench_agent::tls;
-use xcbench_agent::wire::bench::{BenchProtocol, Direction, IntervalBytes, TestSpec};
+use xcbench_agent::wire::throughput::{BenchProtocol, Direction, IntervalBytes, TestSpec};
 use xcbench_agent::AgentConfig;
 
 /// What the command line asks for.
@@ -81,7 +81,7 @@ pub async fn run(
             .map(tls::load_ca)
             .transpose()
             .map_err(setup)?;
-    let (endpoint, conn) = xcbench_agent::net::bench::connect_control(&identity, ca, peer)
+    let (endpoint, conn) = xcbench_agent::net::throughput::connect_control(&identity, ca, peer)
         .await
         .map_err(|e| match e {
             BenchError::Setup(m) => BenchCliError::Usage(m),
@@ -111,7 +111,7 @@ pub async fn run(
     let mut pending: BTreeMap<(bool, usize), Vec<IntervalBytes>> = BTreeMap::new();
     let bidir = args.spec.direction == Direction::Bidirectional;
     let udp = args.spec.protocol == BenchProtocol::Udp;
-    let report = xcbench_agent::net::bench::run(
+    let report = xcbench_agent::net::throughput::run(
         conn,
         peer.address.ip(),
         args.spec.clone(),
@@ -469,7 +469,7 @@ pub fn render_json(r: &BenchReport) -> Value {
 mod tests {
     use super::*;
     use crate::check_golden;
-    use xcbench_agent::wire::bench::{QuicEnd, StreamFigures, TcpEnd};
+    use xcbench_agent::wire::throughput::{QuicEnd, StreamFigures, TcpEnd};
 
     fn figures(sender: bool, per_s: u64) -> StreamFigures {
         StreamFigures {

@@ -311,7 +311,7 @@ async fn dispatch(command: Command) -> ExitCode {
             window,
             json,
         } => {
-            use xcbench_agent::wire::bench::{BenchProtocol, Direction, TestSpec};
+            use xcbench_agent::wire::throughput::{BenchProtocol, Direction, TestSpec};
             let spec = TestSpec {
                 protocol: if udp {
                     BenchProtocol::Udp

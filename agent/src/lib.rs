@@ -34,7 +34,7 @@ use xcbench_snapshot::{AgentId, Load, ProbeKind, Protocol, ReflectorCounters};
 
 pub use config::{AgentConfig, ConfigError, PeerConfig};
 use net::reflector::lock;
-use net::udp::ProbeSocket;
+use net::socket::ProbeSocket;
 use probe::{Reflector, ReflectorLimits};
 use record::Recorder;
 use report::Reporter;
@@ -69,9 +69,9 @@ pub struct Agent {
     tcp_listeners: Vec<tokio::net::TcpListener>,
     tls: Option<TlsState>,
     quic_endpoints: Vec<quinn::Endpoint>,
-    bench: Option<Arc<net::bench::BenchServer>>,
+    bench: Option<Arc<net::throughput::BenchServer>>,
     /// The one throughput test this agent takes part in at a time, answering or asking.
-    slot: Arc<net::bench::TestSlot>,
+    slot: Arc<net::throughput::TestSlot>,
 }
 
 impl Agent {
@@ -119,7 +119,7 @@ impl Agent {
         // QUIC is answered at port + 1 of each STAMP address (port 0 stays "any").
         let mut quic_endpoints = Vec::new();
         let mut bench = None;
-        let slot = net::bench::TestSlot::new();
+        let slot = net::throughput::TestSlot::new();
         if let (Some(t), true) = (&tls, config.reflector.quic) {
             let crypto = quic_server_crypto(&config, t)?;
             for listen in &config.reflector.listen {
@@ -135,10 +135,10 @@ impl Agent {
             if let (Some(listen), true) = (config.reflector.listen.first(), config.bench.enabled) {
                 let mut addr = *listen;
                 if addr.port() != 0 {
-                    addr.set_port(addr.port().wrapping_add(net::bench::DATA_PORT_OFFSET));
+                    addr.set_port(addr.port().wrapping_add(net::throughput::DATA_PORT_OFFSET));
                 }
                 let b = &config.bench;
-                let limits = net::bench::ServeLimits {
+                let limits = net::throughput::ServeLimits {
                     max_duration_ms: b.max_duration.as_millis() as u64,
                     max_streams: b.max_streams,
                     max_udp_rate_bps: b.max_udp_rate_bps,
@@ -151,8 +151,13 @@ impl Agent {
                     ),
                 };
                 bench = Some(
-                    net::bench::BenchServer::bind(addr, limits, t.identity.clone(), slot.clone())
-                        .map_err(|source| AgentError::Bind { addr, source })?,
+                    net::throughput::BenchServer::bind(
+                        addr,
+                        limits,
+                        t.identity.clone(),
+                        slot.clone(),
+                    )
+                    .map_err(|source| AgentError::Bind { addr, source })?,
                 );
             }
         }
@@ -301,7 +306,7 @@ impl Agent {
         });
         let mut scheduler_task = None;
         if let (Some(schedule), Some(t)) = (&self.config.bench.schedule, &self.tls) {
-            let scheduler = net::bench_schedule::Scheduler {
+            let scheduler = net::throughput::schedule::Scheduler {
                 schedule: schedule.clone(),
                 peers: self.config.peers.clone(),
                 identity: t.identity.clone(),
@@ -316,7 +321,7 @@ impl Agent {
             let (p, rec, stop) = (peer.clone(), recorder.clone(), senders_rx.clone());
             if peer.probe.protocols.udp {
                 let session =
-                    net::sender::run_session(p.clone(), timestamps, rec.clone(), stop.clone());
+                    net::stamp::run_session(p.clone(), timestamps, rec.clone(), stop.clone());
                 sender_tasks.push(spawn_session("udp", &peer, session));
             }
             if peer.probe.protocols.tcp {

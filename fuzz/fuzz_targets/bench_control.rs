@@ -3,7 +3,7 @@
 //! decoded request's limits check never panics either.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use xcbench_agent::wire::bench::{Control, Hello};
+use xcbench_agent::wire::throughput::{Control, Hello};
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;

@@ -2,7 +2,7 @@
 //! does; never panics, and every frame decoded round-trips.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use xcbench_agent::wire::tcp::Frame;
+use xcbench_agent::wire::rr::Frame;
 
 fuzz_target!(|data: &[u8]| {
     let mut rest = data;

@@ -2,18 +2,15 @@
 //! timestamps, QUIC endpoints (quinn), the host clock and its error estimate, and the tasks
 //! that drive the sans-IO state machines.
 
-pub mod bench;
-pub mod bench_quic;
-pub mod bench_schedule;
-pub mod bench_udp;
 pub mod clock;
 pub mod fresh;
 pub mod quic;
 pub mod reflector;
-pub mod sender;
+pub mod socket;
+pub mod stamp;
 pub mod tcp;
+pub mod throughput;
 pub mod timer;
-pub mod udp;
 
 /// The wildcard address with any port, in `peer`'s family: where a client socket binds.
 pub fn any_local_for(peer: std::net::SocketAddr) -> std::net::SocketAddr {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::clock::{now_unix_ns, EstimateCache};
-use super::udp::ProbeSocket;
+use super::socket::ProbeSocket;
 use crate::probe::Reflector;
 use crate::wire::{ReflectedPacket, Timestamp, MAX_PACKET_LEN};
 

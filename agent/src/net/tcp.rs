@@ -21,12 +21,12 @@ use xcbench_snapshot::{ProbeKind, Protocol, ReflectorCounters, TcpInfo, Timestam
 
 use super::clock::now_unix_ns;
 use super::reflector::lock;
+use super::socket::{enable_rx_timestamps, read_stream};
 use super::timer::DeadlineTimer;
-use super::udp::{enable_rx_timestamps, read_stream};
 use crate::config::PeerConfig;
 use crate::probe::{Event, RrSession, SenderConfig};
 use crate::record::{Recorder, SeriesKey};
-use crate::wire::tcp::{Frame, FrameType, MAX_FRAME_LEN};
+use crate::wire::rr::{Frame, FrameType, MAX_FRAME_LEN};
 use crate::wire::WireError;
 
 pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;

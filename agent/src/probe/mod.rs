@@ -1,12 +1,12 @@
 //! Sans-IO probe state machines: bytes and timestamps in, packets and events out. They read
 //! no clock and open no socket, so any timeline can be replayed in a test.
 
-pub mod bench;
-#[cfg(test)]
-mod link;
 pub mod reflector;
 pub mod rr;
 pub mod sender;
+#[cfg(test)]
+mod sim;
+pub mod throughput;
 
 pub use reflector::{ReflectError, Reflector, ReflectorLimits};
 pub use rr::RrSession;
@@ -14,7 +14,7 @@ pub use sender::{Event, Reply, Sender, SenderConfig};
 
 #[cfg(test)]
 mod tests {
-    use super::link::Link;
+    use super::sim::Link;
     use super::*;
 
     const MS: u64 = 1_000_000;

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use super::sender::{next_slot, Event, SenderConfig};
-use crate::wire::tcp::{Frame, FrameType};
+use crate::wire::rr::{Frame, FrameType};
 
 /// One request/response session.
 pub struct RrSession {

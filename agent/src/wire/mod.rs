@@ -5,10 +5,10 @@
 //! Every decoder returns [`WireError::Truncated`] when it needs more bytes and
 //! [`WireError::Invalid`] when the bytes can never be a valid packet.
 
-pub mod bench;
 pub mod error_estimate;
+pub mod rr;
 pub mod stamp;
-pub mod tcp;
+pub mod throughput;
 pub mod timestamp;
 
 pub use error_estimate::ErrorEstimate;

@@ -12,7 +12,7 @@
 //!
 //! quinn offers no kernel receive timestamps, so every QUIC time is read in user space (the
 //! series carry `timestamping="user"`). Requests use the TCP probes' framing
-//! ([`crate::wire::tcp`]); a response is never longer than its request.
+//! ([`crate::wire::rr`]); a response is never longer than its request.
 //!
 //! Responder limits: at most [`MAX_CONNECTIONS_PER_SOURCE`] connections per source address,
 //! handshakes that do not finish in [`HANDSHAKE_TIMEOUT`] are dropped, connections idle for
@@ -30,15 +30,15 @@ use quinn::{Connection, Endpoint, TransportConfig, VarInt};
 use tokio::sync::{mpsc, watch};
 use xcbench_snapshot::{ProbeKind, Protocol, QuicPath, ReflectorCounters, TimestampSource};
 
-use super::bench::BenchServer;
-use super::clock::now_unix_ns;
-use super::reflector::lock;
-use super::timer::DeadlineTimer;
 use crate::config::PeerConfig;
+use crate::net::clock::now_unix_ns;
+use crate::net::reflector::lock;
+use crate::net::throughput::BenchServer;
+use crate::net::timer::DeadlineTimer;
 use crate::probe::{Event, RrSession, SenderConfig};
 use crate::record::{QuicGrowth, Recorder, SeriesKey, ZeroRtt};
 use crate::tls::server_name;
-use crate::wire::tcp::{Frame, FrameType, HEADER_LEN, MAX_FRAME_LEN};
+use crate::wire::rr::{Frame, FrameType, HEADER_LEN, MAX_FRAME_LEN};
 
 pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -199,7 +199,7 @@ async fn route(
         return serve_connection(conn, from, counters, stop).await;
     }
     match bench {
-        Some(b) => super::bench::serve_control(conn, b).await,
+        Some(b) => crate::net::throughput::serve_control(conn, b).await,
         None => conn.close(
             VarInt::from_u32(CLOSE_MALFORMED),
             b"no throughput tests on this agent",
@@ -607,7 +607,7 @@ pub async fn run_handshakes(
         }
     }
     let rec = recorder.clone();
-    super::fresh::run(
+    crate::net::fresh::run(
         vec![connect_key, resume_key],
         interval,
         2 * MAX_HANDSHAKES_IN_FLIGHT,

@@ -4,7 +4,7 @@
 //! decisions of a test, with the clock passed in: when scheduled tests are due, the byte
 //! budget that paces a sender, and how much a TCP receiver lets queue before it reads.
 
-use crate::wire::bench::{IntervalBytes, StreamFigures, TestSpec};
+use crate::wire::throughput::{IntervalBytes, StreamFigures, TestSpec};
 
 /// A stream's cumulative counters at one instant (UDP fields stay 0 for TCP).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! requests on QUIC connections with ALPN `xcbench-bench/1` (mutual TLS: only a trusted peer
 //! can ask) and data at its data port (the STAMP port + 2): TCP connections here, each
 //! opened with the cookie it handed out; UDP datagrams on the same number
-//! ([`super::bench_udp`]); QUIC connections on the next number ([`super::bench_quic`]).
+//! ([`udp`]); QUIC connections on the next number ([`quic`]).
 //! The asking side is [`run`] (`xcbench bench`).
 //!
 //! TCP bulk data moves on blocking sockets, one thread per stream, so the async runtime never
@@ -20,10 +20,14 @@ use std::time::Duration;
 
 use quinn::{Connection, RecvStream, SendStream, VarInt};
 
-use super::clock::now_unix_ns;
-use super::reflector::lock;
-use crate::probe::bench::{Counts, Meter, Pacer, ReadMark};
-use crate::wire::bench::{
+pub mod quic;
+pub mod schedule;
+pub mod udp;
+
+use crate::net::clock::now_unix_ns;
+use crate::net::reflector::lock;
+use crate::probe::throughput::{Counts, Meter, Pacer, ReadMark};
+use crate::wire::throughput::{
     cookie_text, parse_cookie, BenchProtocol, Control, Direction, Hello, IntervalBytes,
     StreamFigures, TcpEnd, TestSpec, HELLO_LEN,
 };
@@ -217,12 +221,12 @@ impl BenchServer {
     ) -> std::io::Result<Arc<BenchServer>> {
         let listener = TcpListener::bind(addr)?;
         let data_port = listener.local_addr()?.port();
-        let udp = super::bench_udp::data_socket(SocketAddr::new(addr.ip(), data_port))?;
+        let udp = udp::data_socket(SocketAddr::new(addr.ip(), data_port))?;
         let quic_port = match addr.port() {
             0 => 0,
             _ => data_port.wrapping_add(1),
         };
-        let quic = super::bench_udp::data_socket(SocketAddr::new(addr.ip(), quic_port))?;
+        let quic = udp::data_socket(SocketAddr::new(addr.ip(), quic_port))?;
         let server = Arc::new(BenchServer {
             limits,
             data_port,
@@ -393,7 +397,7 @@ async fn answer_test(
         BenchProtocol::Udp => {
             let (sock, spec) = (server.udp.clone(), spec.clone());
             relay(
-                move |report| super::bench_udp::serve_test(&sock, &spec, cookie, &roles, &report),
+                move |report| udp::serve_test(&sock, &spec, cookie, &roles, &report),
                 |_| {},
                 conn.clone(),
             )
@@ -407,9 +411,7 @@ async fn answer_test(
                 (server.quic.clone(), server.identity.clone(), spec.clone());
             relay(
                 move |report| {
-                    super::bench_quic::serve_test(
-                        &sock, &identity, client, &spec, cookie, &ours, &report,
-                    )
+                    quic::serve_test(&sock, &identity, client, &spec, cookie, &ours, &report)
                 },
                 |_| {},
                 conn.clone(),
@@ -790,7 +792,7 @@ pub async fn connect_control(
     use crate::tls;
     let crypto = tls::client_crypto_for(identity, peer.fingerprint, ca, false, tls::ALPN_BENCH)
         .map_err(|e| BenchError::Setup(e.to_string()))?;
-    let bind = super::any_local_for(peer.quic_address);
+    let bind = crate::net::any_local_for(peer.quic_address);
     let endpoint = quinn::Endpoint::client(bind).map_err(|e| BenchError::Connect(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(crypto);
     let mut transport = quinn::TransportConfig::default();
@@ -873,7 +875,7 @@ pub async fn run(
     on_interval: impl FnMut((u8, bool, IntervalBytes)),
 ) -> Result<BenchReport, BenchError> {
     if spec.protocol == BenchProtocol::Quic && spec.window_bytes.is_none() {
-        spec.window_bytes = Some(super::bench_quic::window_for(control.rtt()));
+        spec.window_bytes = Some(quic::window_for(control.rtt()));
     }
     let (mut send, mut recv) = control
         .open_bi()
@@ -901,7 +903,7 @@ pub async fn run(
         BenchProtocol::Udp => {
             let (s2, r2) = (spec.clone(), roles.clone());
             relay(
-                move |report| super::bench_udp::run_client(addr, &s2, cookie, &r2, &report),
+                move |report| udp::run_client(addr, &s2, cookie, &r2, &report),
                 on_interval,
                 control.clone(),
             )
@@ -913,9 +915,7 @@ pub async fn run(
                 .ok_or_else(|| BenchError::Control("the peer presented no certificate".into()))?;
             let (s2, r2, id) = (spec.clone(), roles.clone(), identity.clone());
             relay(
-                move |report| {
-                    super::bench_quic::run_client(addr, &id, server, &s2, cookie, &r2, &report)
-                },
+                move |report| quic::run_client(addr, &id, server, &s2, cookie, &r2, &report),
                 on_interval,
                 control.clone(),
             )

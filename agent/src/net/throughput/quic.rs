@@ -23,11 +23,11 @@ use quinn::{
     Connection, Endpoint, EndpointConfig, RecvStream, SendStream, TransportConfig, VarInt,
 };
 
-use super::bench::{Addresses, Report};
-use super::clock::now_unix_ns;
-use crate::probe::bench::{Counts, Meter, Pacer};
+use super::{Addresses, Report};
+use crate::net::clock::now_unix_ns;
+use crate::probe::throughput::{Counts, Meter, Pacer};
 use crate::tls::{self, Fingerprint, TlsIdentity};
-use crate::wire::bench::{Hello, QuicEnd, StreamFigures, TestSpec, HELLO_LEN};
+use crate::wire::throughput::{Hello, QuicEnd, StreamFigures, TestSpec, HELLO_LEN};
 
 /// The link rate windows are sized for when the asking side picks them: the largest
 /// FastConnect/ExpressRoute port.
@@ -106,8 +106,8 @@ pub fn run_client(
     report: &Report,
 ) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
     let other = |e: String| std::io::Error::other(e);
-    let bind = super::any_local_for(addr);
-    let socket = super::bench_udp::data_socket(bind)?;
+    let bind = crate::net::any_local_for(addr);
+    let socket = super::udp::data_socket(bind)?;
     let local = socket.local_addr()?;
     let offload = offload(&socket);
     runtime().map_err(other)?.block_on(async {
@@ -276,7 +276,7 @@ async fn send_bulk(
         if bufs[0].is_empty() {
             bufs[0] = match &pacer {
                 None => chunk.clone(),
-                Some(p) => match super::bench::paced_write(p, now, sent, chunk.len()) {
+                Some(p) => match super::paced_write(p, now, sent, chunk.len()) {
                     Ok(n) => chunk.slice(..n),
                     Err(wait) => {
                         tokio::time::sleep(wait.min(Duration::from_millis(100))).await;

@@ -13,14 +13,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use xcbench_snapshot::{BenchCounts, BenchOutcome, BenchResult, Flow, Identity, Protocol};
 
-use super::bench::{connect_control, BenchError, TestSlot, Tester, BUSY};
-use super::clock::now_unix_ns;
-use super::reflector::lock;
+use super::{connect_control, BenchError, TestSlot, Tester, BUSY};
 use crate::config::{BenchSchedule, PeerConfig};
-use crate::probe::bench::{totals, Schedule};
+use crate::net::clock::now_unix_ns;
+use crate::net::reflector::lock;
+use crate::probe::throughput::{totals, Schedule};
 use crate::record::Recorder;
 use crate::tls::TlsIdentity;
-use crate::wire::bench::{BenchProtocol, Direction, TestSpec};
+use crate::wire::throughput::{BenchProtocol, Direction, TestSpec};
 
 /// Attempts of a test that meets a busy agent.
 pub const BUSY_TRIES: u32 = 5;
@@ -82,7 +82,7 @@ impl Scheduler {
                 let ran = async {
                     let (endpoint, conn) =
                         connect_control(&self.identity, self.ca.clone(), peer).await?;
-                    let report = super::bench::run(
+                    let report = super::run(
                         conn,
                         peer.address.ip(),
                         spec.clone(),
@@ -155,11 +155,7 @@ pub fn spec(s: &BenchSchedule, protocol: BenchProtocol) -> TestSpec {
 }
 
 /// A finished test's directions as snapshot records.
-pub fn results(
-    report: &super::bench::BenchReport,
-    peer: &Identity,
-    started: u64,
-) -> Vec<BenchResult> {
+pub fn results(report: &super::BenchReport, peer: &Identity, started: u64) -> Vec<BenchResult> {
     report
         .flows()
         .iter()
@@ -238,7 +234,7 @@ fn random() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::bench::Direction;
+    use crate::wire::throughput::Direction;
     use std::time::Duration;
 
     #[test]

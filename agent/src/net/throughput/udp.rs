@@ -16,10 +16,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::clock::now_unix_ns;
-use super::reflector::lock;
-use crate::probe::bench::{Counts, Datagrams, Meter, Pacer};
-use crate::wire::bench::{DataHeader, StreamFigures, TestSpec, HELLO_SEQ};
+use crate::net::clock::now_unix_ns;
+use crate::net::reflector::lock;
+use crate::probe::throughput::{Counts, Datagrams, Meter, Pacer};
+use crate::wire::throughput::{DataHeader, StreamFigures, TestSpec, HELLO_SEQ};
 
 /// Datagrams sent back to back at most before the pacer looks at the clock again.
 pub const MAX_BURST: usize = 64;
@@ -28,8 +28,8 @@ pub const DRAIN: Duration = Duration::from_secs(1);
 /// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max).
 const SOCKET_BUFFER: usize = 8 << 20;
 
-use super::bench::Addresses;
-pub use super::bench::Report;
+use super::Addresses;
+pub use super::Report;
 
 fn ms(d: u64) -> u64 {
     d * 1_000_000
@@ -363,7 +363,7 @@ pub fn run_client(
     asker_sends: &[bool],
     report: &Report,
 ) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
-    let bind = super::any_local_for(addr);
+    let bind = crate::net::any_local_for(addr);
     let mut sockets = Vec::new();
     for _ in asker_sends {
         let s = data_socket(bind)?;
@@ -409,7 +409,7 @@ fn receive_one(
     let give_up = end + DRAIN.as_nanos() as u64;
     let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
     let mut r = Received::new(spec, start);
-    let mut hello = vec![0u8; crate::wire::bench::DATA_HEADER_LEN];
+    let mut hello = vec![0u8; crate::wire::throughput::DATA_HEADER_LEN];
     let mut next_hello = 0u64;
     let mut buf = vec![0u8; 65_536];
     loop {

@@ -8,8 +8,8 @@ use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
 
 use super::clock::{now_unix_ns, EstimateCache};
 use super::reflector::lock;
+use super::socket::ProbeSocket;
 use super::timer::DeadlineTimer;
-use super::udp::ProbeSocket;
 use crate::config::PeerConfig;
 use crate::probe::{Event, Sender, SenderConfig};
 use crate::record::{Recorder, SeriesKey};

@@ -132,8 +132,8 @@ pub struct BenchSchedule {
     pub every: Duration,
     pub duration: Duration,
     pub omit: Duration,
-    pub protocols: Vec<crate::wire::bench::BenchProtocol>,
-    pub direction: crate::wire::bench::Direction,
+    pub protocols: Vec<crate::wire::throughput::BenchProtocol>,
+    pub direction: crate::wire::throughput::Direction,
     pub streams: u16,
     /// UDP tests' rate, bits/s.
     pub udp_rate_bps: u64,
@@ -554,7 +554,7 @@ fn parse_schedule(
     peers: &[PeerConfig],
     trust_by_ca: bool,
 ) -> Result<BenchSchedule, ConfigError> {
-    use crate::wire::bench::{BenchProtocol, Direction};
+    use crate::wire::throughput::{BenchProtocol, Direction};
     let span = |field: &str, text: &str, min: Duration, max: Duration, expected: &str| {
         let d = parse_duration(cx, field, text)?;
         if d < min || d > max {
@@ -1068,7 +1068,7 @@ address = "10.1.0.5"
 
     #[test]
     fn schedules_parse_with_defaults_and_name_their_errors() {
-        use crate::wire::bench::{BenchProtocol, Direction};
+        use crate::wire::throughput::{BenchProtocol, Direction};
         let fp = "sha256:".to_owned() + &"ab".repeat(32);
         let with = |schedule: &str, tls: bool| {
             MINIMAL.replace(
