@@ -2,13 +2,12 @@
 //! command asks; both ends' byte counts must agree exactly, strangers and a second
 //! concurrent test are refused, and garbage on the data port disturbs nothing.
 
-mod support;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 struct Peer {
     dir: TempDir,

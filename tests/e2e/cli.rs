@@ -2,11 +2,9 @@
 //! output, and the sample configs shipped in the repo (parsed, never run: they point at
 //! private addresses).
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn bad_config_exits_2_naming_file_field_value() {

@@ -4,8 +4,6 @@
 //! reverse is a reply: counts must match the emulator's exactly. Root only: skipped with the
 //! reason without CAP_NET_ADMIN, a failure under XCBENCH_REQUIRE_NETNS=1.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
@@ -13,7 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::*;
 
 /// Lab cases share two cores: one at a time so they do not disturb each other's timing.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

@@ -2,15 +2,13 @@
 //! processes; `/metrics` counts against each other (sender vs the peer's reflector),
 //! `promtool check metrics`, a real Prometheus server scraping the collector, and bad input.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 struct Pair {
     _dir: TempDir,

@@ -2,12 +2,10 @@
 //! range): real kernel paths across interfaces, the collector in one namespace. Needs
 //! CAP_NET_ADMIN: skipped with a reason without it, a failure under XCBENCH_REQUIRE_NETNS=1.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn agent_pair_across_namespaces() {
