@@ -109,11 +109,13 @@ fn bench_as(
 
 #[test]
 fn both_ends_count_the_same_bytes_each_way() {
+    let _turn = machine::shared();
     same_bytes_each_way(&[]);
 }
 
 #[test]
 fn both_ends_count_the_same_bytes_each_way_over_quic() {
+    let _turn = machine::shared();
     let v = same_bytes_each_way(&["-q"]);
     // quinn's path figures of each sender, with offload where the kernel has it.
     for s in v["end"]["streams"].as_array().unwrap() {
@@ -176,6 +178,7 @@ fn same_bytes_each_way(protocol: &[&str]) -> Value {
 
 #[test]
 fn live_lines_and_table_name_both_ends() {
+    let _turn = machine::shared();
     let p = peer(&["az"]);
     let out = bench(&p, "az", &["-t", "1s", "-i", "500ms"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -201,6 +204,7 @@ fn live_lines_and_table_name_both_ends() {
 
 #[test]
 fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
+    let _turn = machine::shared();
     let p = peer(&["az", "az-2"]);
     // A client the peer does not trust is refused in the handshake.
     let out = bench(&p, "mallory", &["-t", "1s"]);
@@ -245,6 +249,7 @@ fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
 
 #[test]
 fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
+    let _turn = machine::shared();
     let p = peer(&["az"]);
     for (args, streams) in [
         (&["-u", "-b", "200M", "-t", "2s", "--json"][..], 1),
@@ -276,6 +281,7 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
 /// receiver gets the cap, not the tens of Gbit/s loopback carries.
 #[test]
 fn a_rate_cap_holds_tcp_and_quic_to_it() {
+    let _turn = machine::shared();
     let p = peer(&["az"]);
     for args in [
         &["-b", "100M", "-t", "2s", "--json"][..],
@@ -297,6 +303,7 @@ fn a_rate_cap_holds_tcp_and_quic_to_it() {
 /// probes to that client (known by its certificate) are recorded under load="bench".
 #[test]
 fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
+    let _turn = machine::shared();
     let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let dir = TempDir::new("bench-load");
     let _c = spawn_collector(&dir, collector, "");
@@ -336,6 +343,7 @@ fn probes_to_az_went_under_load(collector: std::net::SocketAddr) {
 /// CA issued under another name is refused.
 #[test]
 fn a_ca_vouched_client_is_known_by_its_name() {
+    let _turn = machine::shared();
     let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let dir = TempDir::new("bench-ca");
     let _c = spawn_collector(&dir, collector, "");
@@ -362,6 +370,7 @@ fn a_ca_vouched_client_is_known_by_its_name() {
 
 #[test]
 fn the_answering_agent_enforces_its_own_limits() {
+    let _turn = machine::shared();
     let p = peer_with(
         &["az"],
         "[bench]\nmax_duration = \"2s\"\nmax_streams = 2\nmax_udp_rate = \"100M\"\n",
@@ -391,6 +400,7 @@ fn the_answering_agent_enforces_its_own_limits() {
 
 #[test]
 fn a_lost_peer_ends_the_test_within_seconds() {
+    let _turn = machine::shared();
     for args in [
         &["-u", "-b", "50M", "-t", "20s"][..],
         &["-t", "20s", "-R"][..],

@@ -8,6 +8,7 @@ use crate::support::*;
 
 #[test]
 fn bad_config_exits_2_naming_file_field_value() {
+    let _turn = machine::shared();
     let dir = TempDir::new("cli");
     let cfg = dir.write(
         "agent.toml",
@@ -55,6 +56,7 @@ fn bad_config_exits_2_naming_file_field_value() {
 
 #[test]
 fn demo_prints_a_table_for_both_directions() {
+    let _turn = machine::shared();
     let out = Command::new(BIN)
         .args(["demo", "--duration", "2s", "--interval", "5ms"])
         .output()
@@ -82,6 +84,7 @@ fn demo_prints_a_table_for_both_directions() {
 
 #[test]
 fn demo_json_counts_settle() {
+    let _turn = machine::shared();
     let out = Command::new(BIN)
         .args(["demo", "--duration", "1s", "--interval", "5ms", "--json"])
         .output()
@@ -118,6 +121,7 @@ fn demo_json_counts_settle() {
 
 #[test]
 fn sample_configs_parse_and_are_in_the_readme() {
+    let _turn = machine::shared();
     let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
     let agent = std::fs::read_to_string(repo_path("agent/agent.sample.toml")).unwrap();
     let c = xcbench_agent::AgentConfig::parse("agent.sample.toml", &agent).unwrap();

@@ -7,15 +7,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::*;
-
-/// Lab cases share two cores: one at a time so they do not disturb each other's timing.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Tolerance between xcbench's one-way delay and the time the emulator actually held the
 /// packets: what remains is the kernel path into and out of the TUN devices.
@@ -238,11 +234,13 @@ fn run_case_full(
     }
 }
 
-fn lab_ok() -> Option<std::sync::MutexGuard<'static, ()>> {
+/// The machine to this lab case alone (see `support::machine`), or None (skip) without
+/// namespaces.
+fn lab_ok() -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
     if !netns_available() {
         return None;
     }
-    Some(ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner()))
+    Some(machine::alone())
 }
 
 fn near(what: &str, got: f64, want: f64, tol: f64) {

@@ -66,6 +66,7 @@ fn metrics(addr: SocketAddr) -> (String, BTreeMap<String, f64>) {
 
 #[test]
 fn agent_pair_counts_agree_and_promtool_is_clean() {
+    let _turn = machine::shared();
     let pair = run_pair(Duration::from_secs(2));
     let (text, m) = metrics(pair.addr);
     for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
@@ -129,6 +130,7 @@ fn agent_pair_counts_agree_and_promtool_is_clean() {
 
 #[test]
 fn prometheus_server_scrapes_the_collector() {
+    let _turn = machine::shared();
     let Some(prometheus) = tool("prometheus", "CI") else {
         return;
     };
@@ -232,6 +234,7 @@ fn urlencode(s: &str) -> String {
 
 #[test]
 fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
+    let _turn = machine::shared();
     let dir = TempDir::new("bad");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -364,6 +367,7 @@ fn drain(s: &UdpSocket) -> usize {
 
 #[test]
 fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
+    let _turn = machine::shared();
     let dir = TempDir::new("outage");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -443,6 +447,7 @@ fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
 
 #[test]
 fn tcp_probes_count_and_garbage_closes_only_its_connection() {
+    let _turn = machine::shared();
     use std::io::{Read, Write};
     let dir = TempDir::new("tcp");
     let port = free_tcp_port();
@@ -529,6 +534,7 @@ fn tcp_probes_count_and_garbage_closes_only_its_connection() {
 
 #[test]
 fn shipped_recording_rules_are_valid_and_compute_what_they_claim() {
+    let _turn = machine::shared();
     let Some(promtool) = tool("promtool", "CI") else {
         return;
     };
@@ -553,6 +559,7 @@ fn shipped_recording_rules_are_valid_and_compute_what_they_claim() {
 
 #[test]
 fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
+    let _turn = machine::shared();
     let dir = TempDir::new("quic");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

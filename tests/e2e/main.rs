@@ -1,7 +1,8 @@
 //! The end-to-end tests: one test binary (`cargo test --test e2e`; a module's tests with
 //! `cargo test --test e2e lab::`), the real `xcbench` binary as child processes, and the
 //! harness in [`support`]. One binary links once and lets libtest run tests of different
-//! modules side by side.
+//! modules side by side; each test first takes its turn from `support::machine`: the lab
+//! cases run alone, the rest beside each other.
 
 // `xcbench bench` on loopback: both ends' byte counts, refusals, limits, a lost peer.
 mod bench;

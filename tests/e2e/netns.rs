@@ -9,6 +9,7 @@ use crate::support::*;
 
 #[test]
 fn agent_pair_across_namespaces() {
+    let _turn = machine::shared();
     if !netns_available() {
         return;
     }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod machine;
+
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
