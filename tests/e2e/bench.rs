@@ -7,7 +7,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::*;
+use crate::support::agents::spawn_collector;
+use crate::support::http::http_get;
+use crate::support::machine;
+use crate::support::metrics::{parse_metrics, sample};
+use crate::support::ports::{free_tcp_port, free_udp_port, free_udp_port_pair};
+use crate::support::proc::{stdout_json, Proc, TempDir, BIN};
+use crate::support::tls::{ca_issued, tls_identity, tls_section, tls_section_ca};
+use crate::support::wait_for;
 
 struct Peer {
     dir: TempDir,

@@ -4,7 +4,9 @@
 
 use std::process::Command;
 
-use crate::support::*;
+use crate::support::machine;
+use crate::support::proc::{stdout_json, TempDir, BIN};
+use crate::support::repo_path;
 
 #[test]
 fn bad_config_exits_2_naming_file_field_value() {

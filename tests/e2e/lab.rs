@@ -11,7 +11,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::*;
+use crate::support::agents::agent_toml;
+use crate::support::machine;
+use crate::support::metrics::{parse_metrics, sample};
+use crate::support::netns::{enter, metrics_in, netns_available};
+use crate::support::proc::{stdout_json, terminate_all, Proc, TempDir, BIN};
+use crate::support::tls::{tls_identity, tls_section};
+use crate::support::wait_for;
 
 /// Tolerance between xcbench's one-way delay and the time the emulator actually held the
 /// packets: what remains is the kernel path into and out of the TUN devices.
@@ -450,11 +456,6 @@ fn mtu_1400() {
 /// Sends one UDP datagram from namespace `from_ns` to `to` and receives it on a socket bound
 /// in `to_ns`; returns the bytes received.
 fn udp_across(from_ns: &str, to_ns: &str, to: SocketAddr, payload: &[u8]) -> Option<Vec<u8>> {
-    use std::os::fd::AsRawFd;
-    fn enter(ns: &str) {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns handle");
-        assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
-    }
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let to_ns = to_ns.to_owned();
     let receiver = std::thread::spawn(move || {

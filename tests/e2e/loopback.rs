@@ -8,7 +8,14 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::*;
+use crate::support::agents::{agent_toml, spawn_collector};
+use crate::support::http::{http_get, http_post};
+use crate::support::machine;
+use crate::support::metrics::{check_direction, check_direction_with, parse_metrics, sample};
+use crate::support::ports::{free_tcp_port, free_udp_port, free_udp_port_pair};
+use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::tls::{tls_identity, tls_section};
+use crate::support::{repo_path, tool, wait_for};
 
 struct Pair {
     _dir: TempDir,

@@ -5,7 +5,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::*;
+use crate::support::agents::agent_toml;
+use crate::support::machine;
+use crate::support::metrics::{check_direction, parse_metrics, sample};
+use crate::support::netns::{metrics_in, netns_available, Netns};
+use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
 
 #[test]
 fn agent_pair_across_namespaces() {
