@@ -8,7 +8,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::agents::{agent_toml, spawn_collector};
+use crate::support::agents::{agent_toml, spawn_collector, spawn_pair};
 use crate::support::http::{http_get, http_post};
 use crate::support::machine;
 use crate::support::metrics::{check_direction, check_direction_with, parse_metrics, sample};
@@ -39,24 +39,15 @@ fn run_pair(probe_for: Duration) -> Pair {
         ([127, 0, 0, 1], free_udp_port()).into(),
     );
     let url = format!("http://{addr}");
-    let acfg = dir.write(
-        "a.toml",
-        &agent_toml("az-1", "azure", a, &url, &[("oci-1", "oci", b)], "5ms"),
-    );
-    let bcfg = dir.write(
-        "b.toml",
-        &agent_toml("oci-1", "oci", b, &url, &[("az-1", "azure", a)], "5ms"),
-    );
-    let agent_a = Proc::spawn(
-        "agent a",
-        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
-    );
-    let agent_b = Proc::spawn(
-        "agent b",
-        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+    let agents = spawn_pair(
+        &dir,
+        &url,
+        [a, b],
+        "5ms",
+        [Command::new(BIN), Command::new(BIN)],
     );
     std::thread::sleep(probe_for);
-    terminate_all(vec![agent_a, agent_b]);
+    terminate_all(agents);
     Pair {
         _dir: dir,
         collector,

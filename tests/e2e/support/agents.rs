@@ -1,5 +1,5 @@
-//! The processes a test measures with: agent configs (loopback or namespace addresses) and a
-//! collector.
+//! The processes a test measures with: agent configs (loopback or namespace addresses), a
+//! collector, and a pair of agents probing each other.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -33,4 +33,43 @@ pub fn agent_toml(
         ));
     }
     t
+}
+
+/// Agents "az-1" (azure, reflector at `a`) and "oci-1" (oci, at `b`) probing each other every
+/// `interval` and reporting to `collector_url`, started by `commands` (the binary, or the
+/// binary inside a namespace), az-1's first; their configs are written to `dir`.
+pub fn spawn_pair(
+    dir: &TempDir,
+    collector_url: &str,
+    [a, b]: [SocketAddr; 2],
+    interval: &str,
+    commands: [Command; 2],
+) -> Vec<Proc> {
+    let acfg = dir.write(
+        "a.toml",
+        &agent_toml(
+            "az-1",
+            "azure",
+            a,
+            collector_url,
+            &[("oci-1", "oci", b)],
+            interval,
+        ),
+    );
+    let bcfg = dir.write(
+        "b.toml",
+        &agent_toml(
+            "oci-1",
+            "oci",
+            b,
+            collector_url,
+            &[("az-1", "azure", a)],
+            interval,
+        ),
+    );
+    let [mut command_a, mut command_b] = commands;
+    vec![
+        Proc::spawn("agent a", command_a.args(["agent", "--config"]).arg(&acfg)),
+        Proc::spawn("agent b", command_b.args(["agent", "--config"]).arg(&bcfg)),
+    ]
 }

@@ -12,7 +12,7 @@
 //! - [`tls`]: agent key pairs and pins, a CA and the certificates it issues.
 //! - [`netns`]: network namespaces and veth links that clean up after themselves; entering
 //!   one from a test thread.
-//! - [`agents`]: agent configs and a collector.
+//! - [`agents`]: agent configs, a collector, a pair of agents probing each other.
 //! - this file: the skip-or-fail rule for external tools, polling, paths in the repo.
 
 pub mod agents;
