@@ -98,12 +98,20 @@ impl Outcome {
         )
     }
 
+    /// A UDP counter of the emulator's ground truth. A missing one fails the test: read as 0,
+    /// a renamed field would pass every case that expects no loss.
     fn udp(&self, dir: &str, field: &str) -> f64 {
-        self.truth[dir]["udp"][field].as_f64().unwrap_or(0.0)
+        self.truth[dir]["udp"][field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("ground truth has no {dir}.udp.{field}: {}", self.truth))
     }
 
     fn udp_delay(&self, dir: &str, which: &str, q: &str) -> f64 {
-        self.truth[dir]["udp"][which][q].as_f64().unwrap() / 1e9
+        let field = format!("{which}.{q}");
+        let ns = self.truth[dir]["udp"][which][q]
+            .as_f64()
+            .unwrap_or_else(|| panic!("ground truth has no {dir}.udp.{field}: {}", self.truth));
+        ns / 1e9
     }
 
     fn drops(&self, dir: &str) -> f64 {
@@ -656,6 +664,12 @@ fn tcp_under_loss_retransmits_and_shows_it_as_latency() {
     assert!(
         max >= 0.9,
         "connect max {max}: no retransmission-sized connect"
+    );
+    // But bounded, so the unexplained case cannot silently grow: two SYN retransmissions
+    // (1 s + 2 s) and the round trip stay under 3.5 s.
+    assert!(
+        max < 3.5,
+        "connect max {max}: longer than two SYN retransmissions"
     );
     assert_eq!(connect("xcbench_probes_lost_total", &[]), 0.0);
     // TCP delivers everything: a request is lost only if its connection stalled for the
