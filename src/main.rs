@@ -210,7 +210,7 @@ fn main() -> ExitCode {
 }
 
 fn lab(command: LabCommand) -> ExitCode {
-    use xcbench::lab;
+    use xcbench_lab as lab;
     let result = match command {
         LabCommand::Up {
             name,
@@ -256,7 +256,7 @@ fn lab(command: LabCommand) -> ExitCode {
             command,
         } => lab::exec_command(&name, &host, &command).and_then(|mut c| {
             use std::os::unix::process::CommandExt;
-            Err(xcbench::lab::LabError::Io(format!("exec: {}", c.exec())))
+            Err(lab::LabError::Io(format!("exec: {}", c.exec())))
         }),
         LabCommand::Emulate { state_dir } => lab::emulate(&state_dir),
     };

@@ -2,15 +2,20 @@
 //! processes; `/metrics` counts against each other (sender vs the peer's reflector),
 //! `promtool check metrics`, a real Prometheus server scraping the collector, and bad input.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::agents::{agent_toml, spawn_collector, spawn_pair};
+use crate::support::http::{http_get, http_post};
+use crate::support::machine;
+use crate::support::metrics::{check_direction, check_direction_with, parse_metrics, sample};
+use crate::support::ports::{free_tcp_port, free_udp_port, free_udp_port_pair};
+use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::tls::{tls_identity, tls_section};
+use crate::support::{repo_path, tool, wait_for};
 
 struct Pair {
     _dir: TempDir,
@@ -34,24 +39,15 @@ fn run_pair(probe_for: Duration) -> Pair {
         ([127, 0, 0, 1], free_udp_port()).into(),
     );
     let url = format!("http://{addr}");
-    let acfg = dir.write(
-        "a.toml",
-        &agent_toml("az-1", "azure", a, &url, &[("oci-1", "oci", b)], "5ms"),
-    );
-    let bcfg = dir.write(
-        "b.toml",
-        &agent_toml("oci-1", "oci", b, &url, &[("az-1", "azure", a)], "5ms"),
-    );
-    let agent_a = Proc::spawn(
-        "agent a",
-        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
-    );
-    let agent_b = Proc::spawn(
-        "agent b",
-        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+    let agents = spawn_pair(
+        &dir,
+        &url,
+        [a, b],
+        "5ms",
+        [Command::new(BIN), Command::new(BIN)],
     );
     std::thread::sleep(probe_for);
-    terminate_all(vec![agent_a, agent_b]);
+    terminate_all(agents);
     Pair {
         _dir: dir,
         collector,
@@ -68,6 +64,7 @@ fn metrics(addr: SocketAddr) -> (String, BTreeMap<String, f64>) {
 
 #[test]
 fn agent_pair_counts_agree_and_promtool_is_clean() {
+    let _turn = machine::shared();
     let pair = run_pair(Duration::from_secs(2));
     let (text, m) = metrics(pair.addr);
     for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
@@ -131,6 +128,7 @@ fn agent_pair_counts_agree_and_promtool_is_clean() {
 
 #[test]
 fn prometheus_server_scrapes_the_collector() {
+    let _turn = machine::shared();
     let Some(prometheus) = tool("prometheus", "CI") else {
         return;
     };
@@ -234,6 +232,7 @@ fn urlencode(s: &str) -> String {
 
 #[test]
 fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
+    let _turn = machine::shared();
     let dir = TempDir::new("bad");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -366,6 +365,7 @@ fn drain(s: &UdpSocket) -> usize {
 
 #[test]
 fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
+    let _turn = machine::shared();
     let dir = TempDir::new("outage");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -445,6 +445,7 @@ fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
 
 #[test]
 fn tcp_probes_count_and_garbage_closes_only_its_connection() {
+    let _turn = machine::shared();
     use std::io::{Read, Write};
     let dir = TempDir::new("tcp");
     let port = free_tcp_port();
@@ -531,6 +532,7 @@ fn tcp_probes_count_and_garbage_closes_only_its_connection() {
 
 #[test]
 fn shipped_recording_rules_are_valid_and_compute_what_they_claim() {
+    let _turn = machine::shared();
     let Some(promtool) = tool("promtool", "CI") else {
         return;
     };
@@ -555,6 +557,7 @@ fn shipped_recording_rules_are_valid_and_compute_what_they_claim() {
 
 #[test]
 fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
+    let _turn = machine::shared();
     let dir = TempDir::new("quic");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

@@ -164,7 +164,7 @@ fn set_field(d: &mut Impairments, field: &str, value: &str) -> Result<(), String
 }
 
 fn duration(v: &str) -> Result<u64, String> {
-    xcbench_agent::config::parse_duration_text(v)
+    xcbench_snapshot::config_text::parse_duration(v)
         .filter(|d| *d <= std::time::Duration::from_secs(60))
         .map(|d| d.as_nanos() as u64)
         .ok_or_else(|| "must be a duration up to 60s such as 250us, 3ms, 1s".to_owned())

@@ -2,13 +2,19 @@
 //! command asks; both ends' byte counts must agree exactly, strangers and a second
 //! concurrent test are refused, and garbage on the data port disturbs nothing.
 
-mod support;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::*;
+
+use crate::support::agents::spawn_collector;
+use crate::support::http::http_get;
+use crate::support::machine;
+use crate::support::metrics::{parse_metrics, sample};
+use crate::support::ports::{free_tcp_port, free_udp_port, free_udp_port_pair};
+use crate::support::proc::{stdout_json, Proc, TempDir, BIN};
+use crate::support::tls::{ca_issued, tls_identity, tls_section, tls_section_ca};
+use crate::support::wait_for;
 
 struct Peer {
     dir: TempDir,
@@ -110,11 +116,13 @@ fn bench_as(
 
 #[test]
 fn both_ends_count_the_same_bytes_each_way() {
+    let _turn = machine::shared();
     same_bytes_each_way(&[]);
 }
 
 #[test]
 fn both_ends_count_the_same_bytes_each_way_over_quic() {
+    let _turn = machine::shared();
     let v = same_bytes_each_way(&["-q"]);
     // quinn's path figures of each sender, with offload where the kernel has it.
     for s in v["end"]["streams"].as_array().unwrap() {
@@ -177,6 +185,7 @@ fn same_bytes_each_way(protocol: &[&str]) -> Value {
 
 #[test]
 fn live_lines_and_table_name_both_ends() {
+    let _turn = machine::shared();
     let p = peer(&["az"]);
     let out = bench(&p, "az", &["-t", "1s", "-i", "500ms"]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -202,6 +211,7 @@ fn live_lines_and_table_name_both_ends() {
 
 #[test]
 fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
+    let _turn = machine::shared();
     let p = peer(&["az", "az-2"]);
     // A client the peer does not trust is refused in the handshake.
     let out = bench(&p, "mallory", &["-t", "1s"]);
@@ -246,6 +256,7 @@ fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
 
 #[test]
 fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
+    let _turn = machine::shared();
     let p = peer(&["az"]);
     for (args, streams) in [
         (&["-u", "-b", "200M", "-t", "2s", "--json"][..], 1),
@@ -277,6 +288,7 @@ fn udp_is_paced_to_the_target_and_counted_at_both_ends() {
 /// receiver gets the cap, not the tens of Gbit/s loopback carries.
 #[test]
 fn a_rate_cap_holds_tcp_and_quic_to_it() {
+    let _turn = machine::shared();
     let p = peer(&["az"]);
     for args in [
         &["-b", "100M", "-t", "2s", "--json"][..],
@@ -298,6 +310,7 @@ fn a_rate_cap_holds_tcp_and_quic_to_it() {
 /// probes to that client (known by its certificate) are recorded under load="bench".
 #[test]
 fn the_answering_agent_records_its_probes_to_the_tester_under_load() {
+    let _turn = machine::shared();
     let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let dir = TempDir::new("bench-load");
     let _c = spawn_collector(&dir, collector, "");
@@ -337,6 +350,7 @@ fn probes_to_az_went_under_load(collector: std::net::SocketAddr) {
 /// CA issued under another name is refused.
 #[test]
 fn a_ca_vouched_client_is_known_by_its_name() {
+    let _turn = machine::shared();
     let collector = std::net::SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
     let dir = TempDir::new("bench-ca");
     let _c = spawn_collector(&dir, collector, "");
@@ -363,6 +377,7 @@ fn a_ca_vouched_client_is_known_by_its_name() {
 
 #[test]
 fn the_answering_agent_enforces_its_own_limits() {
+    let _turn = machine::shared();
     let p = peer_with(
         &["az"],
         "[bench]\nmax_duration = \"2s\"\nmax_streams = 2\nmax_udp_rate = \"100M\"\n",
@@ -392,6 +407,7 @@ fn the_answering_agent_enforces_its_own_limits() {
 
 #[test]
 fn a_lost_peer_ends_the_test_within_seconds() {
+    let _turn = machine::shared();
     for args in [
         &["-u", "-b", "50M", "-t", "20s"][..],
         &["-t", "20s", "-R"][..],

@@ -2,14 +2,15 @@
 //! output, and the sample configs shipped in the repo (parsed, never run: they point at
 //! private addresses).
 
-mod support;
-
 use std::process::Command;
 
-use support::*;
+use crate::support::machine;
+use crate::support::proc::{stdout_json, TempDir, BIN};
+use crate::support::repo_path;
 
 #[test]
 fn bad_config_exits_2_naming_file_field_value() {
+    let _turn = machine::shared();
     let dir = TempDir::new("cli");
     let cfg = dir.write(
         "agent.toml",
@@ -57,6 +58,7 @@ fn bad_config_exits_2_naming_file_field_value() {
 
 #[test]
 fn demo_prints_a_table_for_both_directions() {
+    let _turn = machine::shared();
     let out = Command::new(BIN)
         .args(["demo", "--duration", "2s", "--interval", "5ms"])
         .output()
@@ -84,6 +86,7 @@ fn demo_prints_a_table_for_both_directions() {
 
 #[test]
 fn demo_json_counts_settle() {
+    let _turn = machine::shared();
     let out = Command::new(BIN)
         .args(["demo", "--duration", "1s", "--interval", "5ms", "--json"])
         .output()
@@ -120,6 +123,7 @@ fn demo_json_counts_settle() {
 
 #[test]
 fn sample_configs_parse_and_are_in_the_readme() {
+    let _turn = machine::shared();
     let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
     let agent = std::fs::read_to_string(repo_path("agent/agent.sample.toml")).unwrap();
     let c = xcbench_agent::AgentConfig::parse("agent.sample.toml", &agent).unwrap();

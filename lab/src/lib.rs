@@ -1,5 +1,7 @@
-//! `xcbench lab`: an emulated Azure-OCI interconnect on one Linux machine, for proving
-//! xcbench's figures against a known ground truth. Needs CAP_NET_ADMIN.
+//! Crate `xcbench-lab`, behind `xcbench lab`: an emulated Azure-OCI interconnect on one Linux
+//! machine, for proving xcbench's figures against a known ground truth. Needs CAP_NET_ADMIN.
+//! Of xcbench's crates it uses only `xcbench-snapshot` (the ground truth's histograms); `up`
+//! starts the emulator by running the current executable, `xcbench`, as `xcbench lab emulate`.
 //!
 //! Every host is a network namespace (`NAME-azure`, `NAME-oci`, or `NAME-azure-2`, ... with
 //! `--hosts 2`) with one TUN device, `xcb0`, an address from 198.18.0.0/15 (azure hosts
@@ -12,7 +14,7 @@
 //! - [`link`]: sans-IO impairment model and ground-truth counters.
 //! - [`profile`]: named profiles and `--set KEY=VALUE`.
 //! - [`emulator`]: TUN devices, forwarding and delivery threads, the truth socket.
-//! - this file: namespaces, the emulator's lifecycle, `up`/`down`/`exec`/`truth`.
+//! - `lib.rs` (this file): namespaces, the emulator's lifecycle, `up`/`down`/`exec`/`truth`.
 
 pub mod emulator;
 pub mod link;

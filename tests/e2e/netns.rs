@@ -2,15 +2,18 @@
 //! range): real kernel paths across interfaces, the collector in one namespace. Needs
 //! CAP_NET_ADMIN: skipped with a reason without it, a failure under XCBENCH_REQUIRE_NETNS=1.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::*;
+use crate::support::agents::spawn_pair;
+use crate::support::machine;
+use crate::support::metrics::{check_direction, parse_metrics, sample};
+use crate::support::netns::{metrics_in, netns_available, Netns};
+use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
 
 #[test]
 fn agent_pair_across_namespaces() {
+    let _turn = machine::shared();
     if !netns_available() {
         return;
     }
@@ -32,24 +35,15 @@ fn agent_pair_across_namespaces() {
         "198.18.0.1:862".parse().unwrap(),
         "198.18.0.2:862".parse().unwrap(),
     );
-    let acfg = dir.write(
-        "a.toml",
-        &agent_toml("az-1", "azure", a, &url, &[("oci-1", "oci", b)], "5ms"),
-    );
-    let bcfg = dir.write(
-        "b.toml",
-        &agent_toml("oci-1", "oci", b, &url, &[("az-1", "azure", a)], "5ms"),
-    );
-    let agent_a = Proc::spawn(
-        "agent a",
-        ns.command(&az, BIN).args(["agent", "--config"]).arg(&acfg),
-    );
-    let agent_b = Proc::spawn(
-        "agent b",
-        ns.command(&oci, BIN).args(["agent", "--config"]).arg(&bcfg),
+    let agents = spawn_pair(
+        &dir,
+        &url,
+        [a, b],
+        "5ms",
+        [ns.command(&az, BIN), ns.command(&oci, BIN)],
     );
     std::thread::sleep(Duration::from_secs(2));
-    terminate_all(vec![agent_a, agent_b]);
+    terminate_all(agents);
     // The collector lives inside the namespace: read /metrics from there.
     let text = metrics_in(&az, collector);
     let m = parse_metrics(&text);

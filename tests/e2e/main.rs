@@ -1,0 +1,18 @@
+//! The end-to-end tests: one test binary (`cargo test --test e2e`; a module's tests with
+//! `cargo test --test e2e lab::`), the real `xcbench` binary as child processes, and the
+//! harness in [`support`]. One binary links once and lets libtest run tests of different
+//! modules side by side; each test first takes its turn from `support::machine`: the lab
+//! cases run alone, the rest beside each other.
+
+// `xcbench bench` on loopback: both ends' byte counts, refusals, limits, a lost peer.
+mod bench;
+// The binary's contract: exit codes, error messages, the demo's output, the sample configs.
+mod cli;
+// xcbench held to the lab emulator's ground truth (root only).
+mod lab;
+// Two agents and a collector on loopback; promtool, a real Prometheus, bad input.
+mod loopback;
+// Two agents in network namespaces joined by a veth pair (root only).
+mod netns;
+// The harness: processes, ports, HTTP, metrics, TLS, namespaces, agents.
+mod support;

@@ -1,0 +1,31 @@
+//! Free loopback ports, found by binding port 0 and letting it go (a race another process
+//! could win, rare here). An agent's QUIC responder takes STAMP's port + 1, hence pairs.
+
+use std::net::{TcpListener, UdpSocket};
+
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A UDP port whose successor is free too (the QUIC responder takes STAMP's port + 1).
+pub fn free_udp_port_pair() -> u16 {
+    for _ in 0..100 {
+        let p = free_udp_port();
+        if p < u16::MAX && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no two adjacent free UDP ports on 127.0.0.1");
+}
