@@ -7,7 +7,7 @@
 
 use xcbench_snapshot::{
     Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,
-    ReflectorCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,
+    ResponderCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,
 };
 
 fn arg(i: usize, default: u64) -> u64 {
@@ -116,7 +116,7 @@ async fn main() {
                 seq: round,
                 interval_start_unix_ns: 0,
                 interval_end_unix_ns: 0,
-                reflector: ReflectorCounters::default(),
+                responders: ResponderCounters::default(),
                 sender: SenderCounters::default(),
                 series,
                 bench: vec![],

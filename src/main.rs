@@ -1,186 +1,17 @@
-//! The `xcbench` binary: parses the command line, initialises tracing, calls a library
-//! `run`, prints the error chain and picks the exit code (0 ok, 1 failed, 2 usage/config).
+//! The `xcbench` binary: parses the command line, initialises tracing, dispatches to a
+//! library, prints the error chain and picks the exit code: 0 ok, 1 failed, 2 usage or
+//! configuration error.
 
-use std::path::PathBuf;
+mod cli;
+
+use std::fmt::Display;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(
-    name = "xcbench",
-    version,
-    about = "Measures the private Azure <-> OCI interconnect"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run an agent: STAMP reflector plus probes to the configured peers.
-    Agent {
-        #[arg(long, short)]
-        config: PathBuf,
-    },
-    /// Print this agent's certificate fingerprint for peers to pin (generates the key pair
-    /// in tls.dir at first use).
-    Identity {
-        #[arg(long, short)]
-        config: PathBuf,
-    },
-    /// Throughput test against a peer agent named in agent.toml (iperf3-like; TCP, UDP or QUIC).
-    Bench {
-        #[arg(long, short)]
-        config: PathBuf,
-        /// The peer's id in agent.toml.
-        peer: String,
-        /// Test length, e.g. 10s.
-        #[arg(long, short = 't', default_value = "10s", value_parser = parse_duration)]
-        time: Duration,
-        /// Leading time left out of the totals (slow start), e.g. 1s.
-        #[arg(long, short = 'O', default_value = "0s", value_parser = parse_duration_or_zero)]
-        omit: Duration,
-        /// Interval between live lines.
-        #[arg(long, short = 'i', default_value = "1s", value_parser = parse_duration)]
-        interval: Duration,
-        /// Parallel streams.
-        #[arg(long, short = 'P', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
-        parallel: u16,
-        /// The peer sends (iperf3 -R).
-        #[arg(long, short = 'R', conflicts_with = "bidir")]
-        reverse: bool,
-        /// Both send at once.
-        #[arg(long)]
-        bidir: bool,
-        /// UDP: paced datagrams at --bitrate instead of TCP.
-        #[arg(long, short = 'u', conflicts_with = "quic")]
-        udp: bool,
-        /// QUIC: one quinn connection per stream, windows sized to the path (see --window).
-        #[arg(long, short = 'q')]
-        quic: bool,
-        /// Rate per direction, split over the streams, e.g. 1G, 200M: UDP's sending rate
-        /// (default 1M); a cap for TCP and QUIC (none by default).
-        #[arg(long, short = 'b', value_parser = parse_bitrate)]
-        bitrate: Option<u64>,
-        /// Bytes per write (TCP, default 131072) or per datagram (UDP, default 1372).
-        #[arg(long, short = 'l')]
-        length: Option<u32>,
-        /// Congestion control of the senders: a kernel name for TCP (cubic, bbr, ...), or
-        /// cubic, newreno or bbr for QUIC.
-        #[arg(long, short = 'C')]
-        congestion: Option<String>,
-        /// TCP: socket buffer size (SO_SNDBUF/SO_RCVBUF) in bytes; kernel autotuning without
-        /// it. QUIC: the flow-control windows; twice the BDP of 10 Gbit/s at the control
-        /// connection's RTT (8 MiB to 256 MiB) without it.
-        #[arg(long, short = 'w')]
-        window: Option<u32>,
-        /// Print iperf3-shaped JSON instead of lines and a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Run the collector: snapshot ingest and /metrics.
-    Collector {
-        /// collector.toml; without it the defaults apply (listen 127.0.0.1:9862).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
-    /// An emulated Azure-OCI interconnect in network namespaces (Linux, root).
-    Lab {
-        #[command(subcommand)]
-        command: LabCommand,
-    },
-    /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
-    Demo {
-        /// How long to probe, e.g. 10s.
-        #[arg(long, default_value = "10s", value_parser = parse_duration)]
-        duration: Duration,
-        /// Time between probes, e.g. 10ms.
-        #[arg(long, default_value = "10ms", value_parser = parse_duration)]
-        interval: Duration,
-        /// STAMP packet size in bytes (44..=1472 on loopback here).
-        #[arg(long, default_value_t = 44, value_parser = clap::value_parser!(u16).range(44..=1472))]
-        payload_size: u16,
-        /// Print the result as JSON instead of a table (no progress lines).
-        #[arg(long)]
-        json: bool,
-        /// Receive timestamps: kernel (default) or user (to compare with user-space tools).
-        #[arg(long, default_value = "kernel", value_parser = parse_timestamps)]
-        timestamps: xcbench_snapshot::TimestampSource,
-    },
-}
-
-#[derive(Subcommand)]
-enum LabCommand {
-    /// Create the namespaces and start the link emulator (first removes a crashed lab).
-    Up {
-        /// Lab name: namespaces are NAME-azure, NAME-oci, ...
-        #[arg(long, default_value = "xcb")]
-        name: String,
-        /// clean, eastus-ashburn, uksouth-london, canadacentral-toronto,
-        /// westeurope-amsterdam, lossy, bursty, bufferbloat.
-        #[arg(long, default_value = "eastus-ashburn")]
-        profile: String,
-        /// Hosts per side (2 makes a 2 + 2 mesh).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
-        hosts: u8,
-        /// Override a profile field, e.g. forward.delay=3ms, loss=1%, rate=200mbit, mtu=1400.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Seed of the emulator's random impairments.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
-    /// Stop the emulator and delete the namespaces.
-    Down {
-        #[arg(long, default_value = "xcb")]
-        name: String,
-    },
-    /// Run a command in a host's namespace: lab exec azure -- CMD...
-    Exec {
-        #[arg(long, default_value = "xcb")]
-        name: String,
-        host: String,
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
-    /// Print the emulator's ground truth (JSON).
-    Truth {
-        #[arg(long, default_value = "xcb")]
-        name: String,
-    },
-    /// The emulator process itself (started by `lab up`).
-    #[command(hide = true)]
-    Emulate {
-        #[arg(long)]
-        state_dir: std::path::PathBuf,
-    },
-}
-
-fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String> {
-    s.parse()
-}
-
-/// `1G`, `200M`, `500k`, `1000000` (bits per second, decimal prefixes as iperf3's -b).
-fn parse_bitrate(s: &str) -> Result<u64, String> {
-    xcbench_agent::config::parse_rate(s)
-        .ok_or_else(|| format!("{s:?}: must be a rate such as 1G, 200M or 500k (bits/s)"))
-}
-
-fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
-    if s == "0" || s == "0s" {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(s)
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    xcbench_agent::config::parse_duration_text(s)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{s:?}: must be a duration such as \"10s\" or \"10ms\""))
-}
+use clap::Parser;
+use cli::{BenchArgs, Cli, Command, LabCommand};
+use xcbench::{demo, output};
+use xcbench_agent::net::throughput::{Client, ThroughputError};
+use xcbench_agent::probe::throughput::Test;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -195,18 +26,134 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The lab runs namespaces and its emulator in threads of its own: no async runtime.
     let command = match cli.command {
         Command::Lab { command } => return lab(command),
         other => other,
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(dispatch(command)),
+        Err(e) => failed(anyhow::Error::new(e).context("cannot start the async runtime")),
+    }
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Lab { command } => lab(command),
+        Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
+            Ok(c) => finish(xcbench_agent::run(c, shutdown_signal()).await),
+            Err(e) => usage(e),
+        },
+        Command::Identity { config } => identity(&config),
+        Command::Bench(args) => bench(args).await,
+        Command::Collector { config } => {
+            let config = match config {
+                None => Ok(xcbench_collector::CollectorConfig::default()),
+                Some(path) => xcbench_collector::CollectorConfig::load(&path),
+            };
+            match config {
+                Ok(c) => finish(xcbench_collector::run(c, shutdown_signal()).await),
+                Err(e) => usage(e),
+            }
         }
+        Command::Demo {
+            duration,
+            interval,
+            payload_size,
+            json,
+            timestamps,
+        } => {
+            let config = demo::DemoConfig {
+                duration,
+                interval,
+                payload_size: usize::from(payload_size),
+                timestamps,
+                progress: !json,
+            };
+            match demo::run(config, shutdown_signal(), |line| println!("{line}")).await {
+                Ok(report) if json => {
+                    let text = serde_json::to_string_pretty(&report.rows).expect("rows serialize");
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    println!();
+                    print!("{}", output::demo::render_table(&report.rows));
+                    println!(
+                        "/metrics was served at {} during the run (Prometheus text format).",
+                        report.metrics_url
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => failed(e),
+            }
+        }
+    }
+}
+
+/// `xcbench identity`: the certificate fingerprint for peers to pin.
+fn identity(path: &std::path::Path) -> ExitCode {
+    let config = match xcbench_agent::AgentConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
     };
-    runtime.block_on(dispatch(command))
+    let Some(tls) = &config.tls else {
+        return usage(format_args!(
+            "{}: tls is not set: QUIC needs a [tls] section with dir, or cert and key",
+            path.display()
+        ));
+    };
+    match xcbench_agent::tls::TlsIdentity::load(&tls.key, config.identity.id.as_str()) {
+        Ok(id) => {
+            println!("{}", id.fingerprint);
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// `xcbench bench`: the test the flags ask for, against the peer named in agent.toml.
+async fn bench(args: BenchArgs) -> ExitCode {
+    let test = match Test::try_from(args.spec()) {
+        Ok(t) => t,
+        Err(e) => return usage(e),
+    };
+    let config = match xcbench_agent::AgentConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let file = args.config.display().to_string();
+    let client = match Client::from_config(&config, &file, &args.peer) {
+        Ok(c) => c,
+        Err(e) => return usage(anyhow::Error::new(e)),
+    };
+    let live = !args.json;
+    if live {
+        for line in output::bench::opening(&args.peer, client.peer(), &test) {
+            println!("{line}");
+        }
+    }
+    let mut lines = output::bench::Live::new(&test);
+    let result = client
+        .run(test, |iv| {
+            if let Some(line) = lines.push(iv).filter(|_| live) {
+                println!("{line}");
+            }
+        })
+        .await;
+    match result {
+        Ok(report) if args.json => {
+            let v = output::bench::render_json(&report);
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            print!("{}", output::bench::render_table(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e @ ThroughputError::Setup(_)) => usage(anyhow::Error::new(e)),
+        Err(e) => failed(e),
+    }
 }
 
 fn lab(command: LabCommand) -> ExitCode {
@@ -221,11 +168,11 @@ fn lab(command: LabCommand) -> ExitCode {
         } => {
             let mut link = match lab::LinkProfile::named(&profile) {
                 Ok(p) => p,
-                Err(e) => return usage_error(&*anyhow::anyhow!("--profile {e}")),
+                Err(e) => return usage(format_args!("--profile {e}")),
             };
             for s in &sets {
                 if let Err(e) = link.set(s) {
-                    return usage_error(&*anyhow::anyhow!(e));
+                    return usage(e);
                 }
             }
             let spec = lab::LabSpec {
@@ -263,165 +210,22 @@ fn lab(command: LabCommand) -> ExitCode {
     finish(result)
 }
 
-async fn dispatch(command: Command) -> ExitCode {
-    match command {
-        Command::Lab { command } => lab(command),
-        Command::Agent { config } => {
-            let config = match xcbench_agent::AgentConfig::load(&config) {
-                Ok(c) => c,
-                Err(e) => return usage_error(&e),
-            };
-            finish(xcbench_agent::run(config, shutdown_signal()).await)
-        }
-        Command::Identity { config } => {
-            let path = config;
-            let config = match xcbench_agent::AgentConfig::load(&path) {
-                Ok(c) => c,
-                Err(e) => return usage_error(&e),
-            };
-            let Some(tls) = &config.tls else {
-                eprintln!(
-                    "error: {}: tls is not set: QUIC needs a [tls] section with dir, or cert and key",
-                    path.display()
-                );
-                return ExitCode::from(2);
-            };
-            match xcbench_agent::tls::TlsIdentity::load(&tls.key, config.identity.id.as_str()) {
-                Ok(id) => {
-                    println!("{}", id.fingerprint);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => finish(Err::<(), _>(e)),
-            }
-        }
-        Command::Bench {
-            config,
-            peer,
-            time,
-            omit,
-            interval,
-            parallel,
-            reverse,
-            bidir,
-            udp,
-            quic,
-            bitrate,
-            length,
-            congestion,
-            window,
-            json,
-        } => {
-            use xcbench_agent::wire::throughput::{BenchProtocol, Direction, TestSpec};
-            let spec = TestSpec {
-                protocol: if udp {
-                    BenchProtocol::Udp
-                } else if quic {
-                    BenchProtocol::Quic
-                } else {
-                    BenchProtocol::Tcp
-                },
-                direction: if bidir {
-                    Direction::Bidirectional
-                } else if reverse {
-                    Direction::Reverse
-                } else {
-                    Direction::Forward
-                },
-                duration_ms: time.as_millis() as u64,
-                omit_ms: omit.as_millis() as u64,
-                interval_ms: interval.as_millis() as u64,
-                streams: parallel,
-                write_bytes: length.unwrap_or(if udp { 1372 } else { 131_072 }),
-                bitrate_bps: if udp {
-                    Some(bitrate.unwrap_or(1_000_000))
-                } else {
-                    bitrate
-                },
-                congestion,
-                window_bytes: window,
-            };
-            if let Err(e) = spec.check() {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-            let args = xcbench::bench::BenchArgs { config, peer, spec };
-            match xcbench::bench::run(&args, !json, |line| println!("{line}")).await {
-                Ok(report) if json => {
-                    let v = xcbench::bench::render_json(&report);
-                    println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-                    ExitCode::SUCCESS
-                }
-                Ok(report) => {
-                    print!("{}", xcbench::bench::render_table(&report));
-                    ExitCode::SUCCESS
-                }
-                Err(xcbench::bench::BenchCliError::Usage(e)) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-                Err(e) => finish(Err::<(), _>(e)),
-            }
-        }
-        Command::Collector { config } => {
-            let config = match config {
-                None => Ok(xcbench_collector::CollectorConfig::default()),
-                Some(path) => xcbench_collector::CollectorConfig::load(&path),
-            };
-            let config = match config {
-                Ok(c) => c,
-                Err(e) => return usage_error(&e),
-            };
-            finish(xcbench_collector::run(config, shutdown_signal()).await)
-        }
-        Command::Demo {
-            duration,
-            interval,
-            payload_size,
-            json,
-            timestamps,
-        } => {
-            let config = xcbench::demo::DemoConfig {
-                duration,
-                interval,
-                payload_size: usize::from(payload_size),
-                timestamps,
-                progress: !json,
-            };
-            let report =
-                xcbench::demo::run(config, shutdown_signal(), |line| println!("{line}")).await;
-            match report {
-                Ok(report) if json => {
-                    let text = serde_json::to_string_pretty(&report.rows).expect("rows serialize");
-                    println!("{text}");
-                    ExitCode::SUCCESS
-                }
-                Ok(report) => {
-                    println!();
-                    print!("{}", xcbench::demo::render_table(&report.rows));
-                    println!(
-                        "/metrics was served at {} during the run (Prometheus text format).",
-                        report.metrics_url
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => finish(Err::<(), _>(e)),
-            }
-        }
-    }
+/// A usage or configuration error: the whole chain, exit code 2.
+fn usage(e: impl Display) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(2)
 }
 
-fn usage_error(e: &dyn std::error::Error) -> ExitCode {
-    eprintln!("error: {e}");
-    ExitCode::from(2)
+/// A failure: the whole error chain, exit code 1.
+fn failed(e: impl Into<anyhow::Error>) -> ExitCode {
+    eprintln!("error: {:#}", e.into());
+    ExitCode::from(1)
 }
 
 fn finish<E: Into<anyhow::Error>>(result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {:#}", e.into());
-            ExitCode::from(1)
-        }
+        Err(e) => failed(e),
     }
 }
 

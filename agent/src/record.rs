@@ -153,6 +153,15 @@ impl Recorder {
         };
     }
 
+    /// Where `peer`'s outcomes go now.
+    pub fn load_of(&self, peer: &AgentId) -> Load {
+        if self.loaded.contains(peer) {
+            Load::Bench
+        } else {
+            Load::Idle
+        }
+    }
+
     /// A scheduled throughput test's result, for the next snapshot.
     pub fn handle_bench(&mut self, result: BenchResult) {
         self.bench.push(result);
@@ -206,11 +215,17 @@ impl Recorder {
                 c.received += 1;
                 c.reordered += u64::from(r.reordered);
                 s.timestamping = source;
-                // Without synchronized clocks a one-way delay can come out negative; the
-                // histogram holds it as 0 and the clock error estimate says how far to trust it.
                 s.record(Metric::Rtt, r.rtt_ns);
-                s.record(Metric::OneWayForward, r.forward_ns.max(0) as u64);
-                s.record(Metric::OneWayReverse, r.reverse_ns.max(0) as u64);
+                match r.one_way {
+                    // Without synchronized clocks a one-way delay can come out negative; the
+                    // histogram holds it as 0 and the clock error estimate says how far to
+                    // trust it.
+                    Some((forward, reverse)) => {
+                        s.record(Metric::OneWayForward, forward.max(0) as u64);
+                        s.record(Metric::OneWayReverse, reverse.max(0) as u64);
+                    }
+                    None => s.counters.clock_steps += 1,
+                }
                 for (f, b) in r.ipdv.iter().flatten() {
                     s.record(Metric::IpdvForward, f.unsigned_abs());
                     s.record(Metric::IpdvReverse, b.unsigned_abs());
@@ -304,8 +319,7 @@ mod tests {
         let reply = Reply {
             seq: 0,
             rtt_ns: 2_000_000,
-            forward_ns: -5,
-            reverse_ns: 1_000_000,
+            one_way: Some((-5, 1_000_000)),
             ipdv: [Some((-3_000, 4_000)), None],
             reordered: true,
             jitter_forward_ns: 10.4,
@@ -346,6 +360,18 @@ mod tests {
         let again = rec.take_series().remove(0);
         assert_eq!(again.counters, Counters::default());
         assert!(again.histograms.is_empty());
+
+        // A reply across a clock step: its round trip counts, its one-way delays do not.
+        let stepped = Reply {
+            one_way: None,
+            ipdv: [None, None],
+            ..reply
+        };
+        rec.handle_event(&key, &Event::Reply(stepped), TimestampSource::User);
+        let s = rec.take_series().remove(0);
+        assert_eq!((s.counters.received, s.counters.clock_steps), (1, 1));
+        let metrics: Vec<Metric> = s.histograms.iter().map(|h| h.metric).collect();
+        assert_eq!(metrics, vec![Metric::Rtt]);
     }
 
     #[test]

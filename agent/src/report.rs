@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use xcbench_snapshot::{Identity, ReflectorCounters, Snapshot, FORMAT_VERSION};
+use xcbench_snapshot::{Identity, ResponderCounters, Snapshot, FORMAT_VERSION};
 
 use crate::record::Recorder;
 
@@ -63,7 +63,7 @@ impl Reporter {
     pub fn take_snapshot(
         &mut self,
         recorder: &mut Recorder,
-        reflector: ReflectorCounters,
+        responders: ResponderCounters,
         now_ns: u64,
     ) -> Snapshot {
         let snapshot = Snapshot {
@@ -73,7 +73,7 @@ impl Reporter {
             seq: self.next_seq,
             interval_start_unix_ns: self.interval_start_ns,
             interval_end_unix_ns: now_ns.max(self.interval_start_ns),
-            reflector,
+            responders,
             sender: recorder.take_sender_counters(),
             series: recorder.take_series(),
             bench: recorder.take_bench(),

@@ -479,13 +479,10 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
             label("cloud", a.identity.cloud.as_str()),
             label("region", &a.identity.region),
         ];
-        let r = &a.reflector;
-        for (proto, reflected, malformed, refused) in [
-            ("udp", r.reflected, r.malformed, r.refused),
-            ("tcp", r.tcp_reflected, r.tcp_malformed, r.tcp_refused),
-            ("quic", r.quic_reflected, r.quic_malformed, r.quic_refused),
-        ] {
-            let labels = with(base.clone(), &[("protocol", proto)]);
+        for protocol in Protocol::ALL {
+            let r = a.responders.get(*protocol);
+            let (reflected, malformed, refused) = (r.reflected, r.malformed, r.refused);
+            let labels = with(base.clone(), &[("protocol", protocol.as_str())]);
             f.counter(
                 "xcbench_reflector_reflected_total",
                 "Probes answered by the agent's reflector (STAMP test packets, TCP requests, QUIC stream and DATAGRAM requests).",
@@ -546,8 +543,8 @@ mod tests {
     use super::*;
     use crate::store::tests::snapshot;
     use xcbench_snapshot::{
-        BenchCounts, BenchResult, Counters, Flow, Load, QuicPath, ReflectorCounters,
-        SeriesSnapshot, TcpInfo, TimestampSource,
+        BenchCounts, BenchResult, Counters, Flow, Load, QuicPath, ResponderCount, SeriesSnapshot,
+        TcpInfo, TimestampSource,
     };
 
     const S: u64 = 1_000_000_000;
@@ -629,12 +626,12 @@ mod tests {
             },
             interval_min_bytes_per_second: 22_500_000,
         }];
-        s.reflector = ReflectorCounters {
-            reflected: 50,
-            tcp_reflected: 20,
-            quic_reflected: 30,
-            quic_refused: 1,
-            ..ReflectorCounters::default()
+        s.responders.udp.reflected = 50;
+        s.responders.tcp.reflected = 20;
+        s.responders.quic = ResponderCount {
+            reflected: 30,
+            refused: 1,
+            ..ResponderCount::default()
         };
         let hists: Vec<Vec<u64>> = vec![
             rtts,

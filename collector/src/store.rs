@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use xcbench_snapshot::{
     AgentId, BenchCounts, BenchOutcome, Counters, Flow, Histograms, Identity, LatencyHistogram,
-    Load, Metric, ProbeKind, Protocol, QuicPath, ReflectorCounters, SenderCounters, Snapshot,
+    Load, Metric, ProbeKind, Protocol, QuicPath, ResponderCounters, SenderCounters, Snapshot,
     TcpInfo, TimestampSource,
 };
 
@@ -191,7 +191,7 @@ pub struct AgentState {
     pub identity: Identity,
     pub instance: u64,
     pub last_seq: u64,
-    pub reflector: ReflectorCounters,
+    pub responders: ResponderCounters,
     pub sender: SenderCounters,
     pub last_report_ns: u64,
 }
@@ -363,7 +363,7 @@ impl Store {
                 identity: snapshot.agent.clone(),
                 instance: snapshot.instance,
                 last_seq: 0,
-                reflector: ReflectorCounters::default(),
+                responders: ResponderCounters::default(),
                 sender: SenderCounters::default(),
                 last_report_ns: now,
             });
@@ -371,15 +371,7 @@ impl Store {
         agent.instance = snapshot.instance;
         agent.last_seq = snapshot.seq;
         agent.last_report_ns = now;
-        agent.reflector.reflected += snapshot.reflector.reflected;
-        agent.reflector.malformed += snapshot.reflector.malformed;
-        agent.reflector.refused += snapshot.reflector.refused;
-        agent.reflector.tcp_reflected += snapshot.reflector.tcp_reflected;
-        agent.reflector.tcp_malformed += snapshot.reflector.tcp_malformed;
-        agent.reflector.tcp_refused += snapshot.reflector.tcp_refused;
-        agent.reflector.quic_reflected += snapshot.reflector.quic_reflected;
-        agent.reflector.quic_malformed += snapshot.reflector.quic_malformed;
-        agent.reflector.quic_refused += snapshot.reflector.quic_refused;
+        agent.responders.add(&snapshot.responders);
         agent.sender.malformed += snapshot.sender.malformed;
         agent.sender.unmatched += snapshot.sender.unmatched;
         self.ingest.accepted += 1;
@@ -463,7 +455,7 @@ pub(crate) mod tests {
             seq,
             interval_start_unix_ns: 0,
             interval_end_unix_ns: 0,
-            reflector: ReflectorCounters::default(),
+            responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
             bench: vec![],
             series: vec![SeriesSnapshot {

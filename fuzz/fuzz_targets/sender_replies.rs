@@ -1,23 +1,46 @@
-//! A session-sender fed arbitrary datagrams and times between its own probes: no panic,
-//! and every event is well-formed.
+//! A STAMP session-sender and a request/response session fed arbitrary replies and times
+//! between their own probes: no panic, and every probe sent ends answered or lost.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use xcbench_agent::probe::{Sender, SenderConfig};
+use xcbench_agent::probe::{Event, Moment, Probe, RrSession, Sender, SenderConfig};
 use xcbench_agent::wire::ErrorEstimate;
 
-fuzz_target!(|data: &[u8]| {
-    let mut s = Sender::new(
-        SenderConfig { interval_ns: 1_000, timeout_ns: 5_000, packet_len: 44 },
-        0,
-    );
+fn feed(mut p: impl Probe, data: &[u8]) {
     let est = ErrorEstimate::from_error_ns(1, false);
     let mut buf = Vec::new();
     let mut now = 0u64;
+    let (mut sent, mut settled) = (0u64, 0u64);
+    let mut count = |p: &mut dyn Probe| {
+        while let Some(e) = p.poll_event() {
+            match e {
+                Event::Sent { .. } => sent += 1,
+                Event::Lost { .. } | Event::Reply(_) | Event::Rtt { .. } => settled += 1,
+                _ => {}
+            }
+        }
+    };
     for chunk in data.chunks(48) {
         now += u64::from(chunk[0]) * 100;
-        s.handle_timeout(now);
-        s.poll_transmit(now, est, &mut buf);
-        s.handle_datagram(now, chunk);
-        while s.poll_event().is_some() {}
+        p.handle_timeout(now);
+        p.poll_transmit(Moment::at(now), est, &mut buf);
+        if !p.handle_input(Moment::at(now), chunk) {
+            p.handle_disconnect();
+        }
+        count(&mut p);
     }
+    p.stop();
+    p.handle_timeout(u64::MAX / 2);
+    count(&mut p);
+    assert!(!p.has_pending());
+    assert_eq!(sent, settled, "every probe sent is answered or lost once");
+}
+
+fuzz_target!(|data: &[u8]| {
+    let config = SenderConfig {
+        interval_ns: 1_000,
+        timeout_ns: 5_000,
+        packet_len: 44,
+    };
+    feed(Sender::new(config, 0), data);
+    feed(RrSession::new(config, 0), data);
 });

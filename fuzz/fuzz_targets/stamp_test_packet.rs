@@ -1,7 +1,7 @@
 //! Any bytes into the reflector: decode, answer, and the reply is never longer than the input.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use xcbench_agent::probe::{Reflector, ReflectorLimits};
+use xcbench_agent::probe::{Moment, Reflector, ReflectorLimits};
 use xcbench_agent::wire::{ErrorEstimate, TestPacket};
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,14 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     let est = ErrorEstimate::from_error_ns(1_000, false);
     if r
-        .handle_datagram(1, ([127, 0, 0, 1], 9).into(), Some(64), est, data, &mut out)
+        .handle_datagram(
+            Moment::at(1),
+            ([127, 0, 0, 1], 9).into(),
+            Some(64),
+            est,
+            data,
+            &mut out,
+        )
         .is_ok()
     {
         assert_eq!(out.len(), data.len());

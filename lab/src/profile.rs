@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::link::{GilbertElliott, Impairments, JitterDistribution};
+use xcbench_snapshot::Expected;
 
 /// A whole lab link: impairments each way and the MTU.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,9 +48,25 @@ fn interconnect(one_way_ns: u64, jitter_ns: u64) -> Impairments {
     }
 }
 
+/// Why a profile or an override was not taken; names the key, the value and what was
+/// expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    #[error("profile {name:?}: must be one of {known}")]
+    Unknown { name: String, known: String },
+    #[error("--set {0:?}: must be KEY=VALUE, e.g. forward.delay=3ms")]
+    NotAssignment(String),
+    #[error("--set {key} = {value:?}: {expected}")]
+    Value {
+        key: String,
+        value: String,
+        expected: Expected,
+    },
+}
+
 impl LinkProfile {
     /// A named profile.
-    pub fn named(name: &str) -> Result<LinkProfile, String> {
+    pub fn named(name: &str) -> Result<LinkProfile, ProfileError> {
         let both = |i: Impairments| (i.clone(), i);
         let (forward, reverse) = match name {
             "clean" => both(Impairments::default()),
@@ -76,10 +93,10 @@ impl LinkProfile {
                 ..interconnect(800 * US, 20 * US)
             }),
             other => {
-                return Err(format!(
-                    "profile {other:?}: must be one of {}",
-                    PROFILES.join(", ")
-                ))
+                return Err(ProfileError::Unknown {
+                    name: other.to_owned(),
+                    known: PROFILES.join(", "),
+                })
             }
         };
         Ok(LinkProfile {
@@ -92,12 +109,16 @@ impl LinkProfile {
 
     /// Applies one `KEY=VALUE` override; the error names the key, the value and what was
     /// expected.
-    pub fn set(&mut self, assignment: &str) -> Result<(), String> {
-        let (key, value) = assignment.split_once('=').ok_or_else(|| {
-            format!("--set {assignment:?}: must be KEY=VALUE, e.g. forward.delay=3ms")
-        })?;
+    pub fn set(&mut self, assignment: &str) -> Result<(), ProfileError> {
+        let (key, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| ProfileError::NotAssignment(assignment.to_owned()))?;
         let (key, value) = (key.trim(), value.trim());
-        let err = |expected: &str| format!("--set {key} = {value:?}: {expected}");
+        let err = |expected: &str| ProfileError::Value {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            expected: Expected(expected.to_owned()),
+        };
         if key == "mtu" {
             let mtu: usize = value
                 .parse()
@@ -115,14 +136,14 @@ impl LinkProfile {
             None => (vec![&mut self.forward, &mut self.reverse], key),
         };
         for d in dirs {
-            set_field(d, field, value).map_err(|e| err(&e))?;
+            set_field(d, field, value).map_err(|e| err(&e.0))?;
         }
         self.name = format!("{}+", self.name.trim_end_matches('+'));
         Ok(())
     }
 }
 
-fn set_field(d: &mut Impairments, field: &str, value: &str) -> Result<(), String> {
+fn set_field(d: &mut Impairments, field: &str, value: &str) -> Result<(), Expected> {
     fn ge(d: &mut Impairments) -> &mut GilbertElliott {
         d.burst.get_or_insert(GilbertElliott {
             p: 0.0,
@@ -140,11 +161,13 @@ fn set_field(d: &mut Impairments, field: &str, value: &str) -> Result<(), String
             d.jitter_distribution = match value {
                 "uniform" => JitterDistribution::Uniform,
                 "normal" => JitterDistribution::Normal,
-                _ => return Err("must be uniform or normal".into()),
+                _ => return Err(Expected("must be uniform or normal".into())),
             }
         }
         "jitter_reorders" => {
-            d.jitter_reorders = value.parse().map_err(|_| "must be true or false".to_owned())?
+            d.jitter_reorders = value
+                .parse()
+                .map_err(|_| Expected("must be true or false".into()))?
         }
         "loss" => d.loss = probability(value)?,
         "duplicate" => d.duplicate = probability(value)?,
@@ -155,35 +178,35 @@ fn set_field(d: &mut Impairments, field: &str, value: &str) -> Result<(), String
         "burst_loss_bad" => ge(d).loss_bad = probability(value)?,
         "rate" => d.rate_bps = rate(value)?,
         other => {
-            return Err(format!(
+            return Err(Expected(format!(
                 "unknown key {other:?}: must be one of mtu, delay, jitter, jitter_distribution, jitter_reorders, loss, burst_p, burst_r, burst_loss_good, burst_loss_bad, duplicate, reorder, reorder_gap, rate, queue"
-            ))
+            )))
         }
     }
     Ok(())
 }
 
-fn duration(v: &str) -> Result<u64, String> {
+fn duration(v: &str) -> Result<u64, Expected> {
     xcbench_snapshot::config_text::parse_duration(v)
         .filter(|d| *d <= std::time::Duration::from_secs(60))
         .map(|d| d.as_nanos() as u64)
-        .ok_or_else(|| "must be a duration up to 60s such as 250us, 3ms, 1s".to_owned())
+        .ok_or_else(|| Expected("must be a duration up to 60s such as 250us, 3ms, 1s".into()))
 }
 
-fn probability(v: &str) -> Result<f64, String> {
+fn probability(v: &str) -> Result<f64, Expected> {
     let p = match v.strip_suffix('%') {
         Some(pct) => pct.parse::<f64>().map(|x| x / 100.0),
         None => v.parse::<f64>(),
     }
-    .map_err(|_| "must be a probability such as 1% or 0.01".to_owned())?;
+    .map_err(|_| Expected("must be a probability such as 1% or 0.01".into()))?;
     if (0.0..=1.0).contains(&p) {
         Ok(p)
     } else {
-        Err("must be between 0% and 100%".into())
+        Err(Expected("must be between 0% and 100%".into()))
     }
 }
 
-fn rate(v: &str) -> Result<u64, String> {
+fn rate(v: &str) -> Result<u64, Expected> {
     let lower = v.to_ascii_lowercase();
     let (num, scale) = if let Some(n) = lower.strip_suffix("gbit") {
         (n, 1e9)
@@ -200,7 +223,7 @@ fn rate(v: &str) -> Result<u64, String> {
         .ok()
         .filter(|x| *x >= 0.0)
         .map(|x| (x * scale) as u64)
-        .ok_or_else(|| "must be a rate such as 200mbit, 1gbit or 0 (unlimited)".to_owned())
+        .ok_or_else(|| Expected("must be a rate such as 200mbit, 1gbit or 0 (unlimited)".into()))
 }
 
 #[cfg(test)]
@@ -228,23 +251,27 @@ mod tests {
         assert_eq!(p.forward.burst.unwrap().r, 0.3);
         assert_eq!(p.name, "eastus-ashburn+");
         assert_eq!(
-            p.set("forward.delay=soon").unwrap_err(),
+            p.set("forward.delay=soon").unwrap_err().to_string(),
             "--set forward.delay = \"soon\": must be a duration up to 60s such as 250us, 3ms, 1s"
         );
         assert_eq!(
-            p.set("loss=150%").unwrap_err(),
+            p.set("loss=150%").unwrap_err().to_string(),
             "--set loss = \"150%\": must be between 0% and 100%"
         );
         assert!(p
             .set("sideways.delay=1ms")
             .unwrap_err()
+            .to_string()
             .contains("prefix must be"));
+        assert!(matches!(p.set("x"), Err(ProfileError::NotAssignment(_))));
         assert!(p
             .set("colour=red")
             .unwrap_err()
+            .to_string()
             .contains("unknown key \"colour\""));
         assert!(LinkProfile::named("mars")
             .unwrap_err()
+            .to_string()
             .contains("must be one of clean, eastus-ashburn"));
     }
 }

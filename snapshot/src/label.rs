@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// Why text is not a valid value: what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Expected(pub String);
+
 macro_rules! label_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
@@ -30,14 +35,14 @@ macro_rules! label_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = Expected;
+            fn from_str(s: &str) -> Result<Self, Expected> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(format!(
+                    _ => Err(Expected(format!(
                         "must be one of {}",
                         [$($text),+].join(", ")
-                    )),
+                    ))),
                 }
             }
         }
@@ -168,8 +173,8 @@ impl fmt::Display for AgentId {
 }
 
 impl FromStr for AgentId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Expected;
+    fn from_str(s: &str) -> Result<Self, Expected> {
         let ok = !s.is_empty()
             && s.len() <= 64
             && s.bytes()
@@ -177,16 +182,16 @@ impl FromStr for AgentId {
         if ok {
             Ok(AgentId(s.to_owned()))
         } else {
-            Err(format!(
+            Err(Expected(format!(
                 "agent id {s:?}: must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
-            ))
+            )))
         }
     }
 }
 
 impl TryFrom<String> for AgentId {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
+    type Error = Expected;
+    fn try_from(s: String) -> Result<Self, Expected> {
         s.parse()
     }
 }
@@ -225,7 +230,7 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", m.as_str()));
         }
         assert_eq!(
-            "gcp".parse::<Cloud>().unwrap_err(),
+            "gcp".parse::<Cloud>().unwrap_err().to_string(),
             "must be one of azure, oci, other"
         );
     }

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use histogram::{HdrCodecError, LatencyHistogram};
 pub use label::{
-    AgentId, BenchOutcome, Cloud, Flow, Load, Metric, ProbeKind, Protocol, TimestampSource,
+    AgentId, BenchOutcome, Cloud, Expected, Flow, Load, Metric, ProbeKind, Protocol,
+    TimestampSource,
 };
 
 /// Version of the JSON snapshot format; bumped on any incompatible change.
@@ -86,6 +87,10 @@ pub struct Counters {
     /// Resume probes that had no session ticket to resume with (a full handshake instead).
     #[serde(default)]
     pub zero_rtt_unavailable: u64,
+    /// Replies whose one-way delays were discarded because the prober's wall clock stepped
+    /// while the probe was out (their round trip, timed on the monotonic clock, is kept).
+    #[serde(default)]
+    pub clock_steps: u64,
 }
 
 impl Counters {
@@ -106,6 +111,7 @@ impl Counters {
         self.zero_rtt_accepted += other.zero_rtt_accepted;
         self.zero_rtt_rejected += other.zero_rtt_rejected;
         self.zero_rtt_unavailable += other.zero_rtt_unavailable;
+        self.clock_steps += other.clock_steps;
     }
 }
 
@@ -178,33 +184,115 @@ pub struct TcpInfo {
     pub delivery_rate_bytes_per_second: u64,
 }
 
-/// What the agent's session-reflector saw in one interval (deltas).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReflectorCounters {
-    /// Well-formed test packets answered.
+/// What one responder (the STAMP reflector, the TCP or the QUIC responder) saw in one
+/// interval (deltas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponderCount {
+    /// Probes answered (STAMP test packets; TCP requests; QUIC stream and DATAGRAM requests).
     pub reflected: u64,
-    /// Datagrams dropped as malformed (too short, too long, unsupported mode).
+    /// Datagrams dropped as malformed (too short, too long, unsupported mode); TCP and QUIC
+    /// connections closed for sending something that is not xcbench probe framing.
     pub malformed: u64,
-    /// Sessions refused because the session table was full.
+    /// STAMP sessions refused (session table full); TCP connections refused (per-source
+    /// cap) or closed idle; QUIC connections refused (per-source cap, unknown client
+    /// certificate, handshake timeout).
     pub refused: u64,
-    /// TCP probe requests answered.
+}
+
+impl ResponderCount {
+    /// Adds another interval's counts to these.
+    pub fn add(&mut self, other: &ResponderCount) {
+        self.reflected += other.reflected;
+        self.malformed += other.malformed;
+        self.refused += other.refused;
+    }
+}
+
+/// What the agent's responders saw in one interval, by protocol (deltas). On the wire it
+/// keeps the flat field names of format 1 (`reflected`, `tcp_reflected`, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FlatResponders", into = "FlatResponders")]
+pub struct ResponderCounters {
+    pub udp: ResponderCount,
+    pub tcp: ResponderCount,
+    pub quic: ResponderCount,
+}
+
+impl ResponderCounters {
+    /// The counts of the responder for `protocol`.
+    pub fn get(&self, protocol: Protocol) -> &ResponderCount {
+        match protocol {
+            Protocol::Udp => &self.udp,
+            Protocol::Tcp => &self.tcp,
+            Protocol::Quic => &self.quic,
+        }
+    }
+
+    pub fn get_mut(&mut self, protocol: Protocol) -> &mut ResponderCount {
+        match protocol {
+            Protocol::Udp => &mut self.udp,
+            Protocol::Tcp => &mut self.tcp,
+            Protocol::Quic => &mut self.quic,
+        }
+    }
+
+    /// Adds another interval's counts to these, protocol by protocol.
+    pub fn add(&mut self, other: &ResponderCounters) {
+        for p in Protocol::ALL {
+            self.get_mut(*p).add(other.get(*p));
+        }
+    }
+}
+
+/// The JSON shape of [`ResponderCounters`] (format 1).
+#[derive(Serialize, Deserialize)]
+struct FlatResponders {
+    reflected: u64,
+    malformed: u64,
+    refused: u64,
     #[serde(default)]
-    pub tcp_reflected: u64,
-    /// TCP connections closed for sending something that is not xcbench probe framing.
+    tcp_reflected: u64,
     #[serde(default)]
-    pub tcp_malformed: u64,
-    /// TCP connections refused (per-source cap) or closed idle.
+    tcp_malformed: u64,
     #[serde(default)]
-    pub tcp_refused: u64,
-    /// QUIC probe requests (stream and DATAGRAM) answered.
+    tcp_refused: u64,
     #[serde(default)]
-    pub quic_reflected: u64,
-    /// QUIC connections closed for sending something that is not xcbench probe framing.
+    quic_reflected: u64,
     #[serde(default)]
-    pub quic_malformed: u64,
-    /// QUIC connections refused: per-source cap, unknown client certificate, handshake timeout.
+    quic_malformed: u64,
     #[serde(default)]
-    pub quic_refused: u64,
+    quic_refused: u64,
+}
+
+impl From<FlatResponders> for ResponderCounters {
+    fn from(f: FlatResponders) -> Self {
+        let count = |reflected, malformed, refused| ResponderCount {
+            reflected,
+            malformed,
+            refused,
+        };
+        ResponderCounters {
+            udp: count(f.reflected, f.malformed, f.refused),
+            tcp: count(f.tcp_reflected, f.tcp_malformed, f.tcp_refused),
+            quic: count(f.quic_reflected, f.quic_malformed, f.quic_refused),
+        }
+    }
+}
+
+impl From<ResponderCounters> for FlatResponders {
+    fn from(r: ResponderCounters) -> Self {
+        FlatResponders {
+            reflected: r.udp.reflected,
+            malformed: r.udp.malformed,
+            refused: r.udp.refused,
+            tcp_reflected: r.tcp.reflected,
+            tcp_malformed: r.tcp.malformed,
+            tcp_refused: r.tcp.refused,
+            quic_reflected: r.quic.reflected,
+            quic_malformed: r.quic.malformed,
+            quic_refused: r.quic.refused,
+        }
+    }
 }
 
 /// What the agent's session-senders dropped without matching a probe (deltas).
@@ -227,8 +315,9 @@ pub struct Snapshot {
     pub seq: u64,
     pub interval_start_unix_ns: u64,
     pub interval_end_unix_ns: u64,
-    #[serde(default)]
-    pub reflector: ReflectorCounters,
+    /// The agent's responders (`reflector` on the wire, for the STAMP reflector it began as).
+    #[serde(default, rename = "reflector")]
+    pub responders: ResponderCounters,
     #[serde(default)]
     pub sender: SenderCounters,
     #[serde(default)]
@@ -435,7 +524,7 @@ mod tests {
             seq: 3,
             interval_start_unix_ns: 10,
             interval_end_unix_ns: 20,
-            reflector: ReflectorCounters::default(),
+            responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
             bench: vec![],
             series: vec![SeriesSnapshot {
@@ -477,6 +566,31 @@ mod tests {
         let mut buf = Vec::new();
         s.encode(&mut buf);
         assert_eq!(Snapshot::decode(&buf).unwrap(), s);
+    }
+
+    #[test]
+    fn responder_counts_keep_the_flat_wire_names() {
+        let mut s = sample();
+        s.responders.tcp.refused = 3;
+        s.responders.udp.reflected = 9;
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        let text = String::from_utf8(buf.clone()).unwrap();
+        assert!(text.contains(r#""reflector":{"reflected":9,"#), "{text}");
+        assert!(text.contains(r#""tcp_refused":3"#), "{text}");
+        assert_eq!(Snapshot::decode(&buf).unwrap(), s);
+        // A format-1 agent that never heard of TCP or QUIC responders.
+        let old = text.replace(
+            r#""reflector":{"reflected":9,"malformed":0,"refused":0,"tcp_reflected":0,"tcp_malformed":0,"tcp_refused":3,"quic_reflected":0,"quic_malformed":0,"quic_refused":0}"#,
+            r#""reflector":{"reflected":9,"malformed":0,"refused":0}"#,
+        );
+        assert_ne!(old, text);
+        let decoded = Snapshot::decode(old.as_bytes()).unwrap();
+        assert_eq!(decoded.responders.udp.reflected, 9);
+        assert_eq!(decoded.responders.tcp, ResponderCount::default());
+        let mut sum = decoded.responders;
+        sum.add(&s.responders);
+        assert_eq!((sum.udp.reflected, sum.get(Protocol::Tcp).refused), (18, 3));
     }
 
     #[test]

@@ -1,159 +1,96 @@
-//! `xcbench bench PEER`: the one-shot throughput test a person runs by hand against a peer
-//! agent named in `agent.toml`. Live interval lines while it runs, then a table with both
-//! ends' figures (bytes the sender's kernel accepted, bytes delivered to the receiving
-//! application), or `--json` shaped like iperf3's output where the fields map.
+//! What `xcbench bench PEER` prints: live interval lines while the test runs, then a table
+//! with both ends' figures (bytes the sender's kernel accepted, bytes delivered to the
+//! receiving application), or `--json` shaped like iperf3's output where the fields map.
+//! Golden files pin the table and the JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use xcbench_agent::net::throughput::{BenchError, BenchReport};
-use xcbench_agent::probe::throughput::{totals, Totals};
-use xcbench_agent::tls;
-use xcbench_agent::wire::throughput::{BenchProtocol, Direction, IntervalBytes, TestSpec};
-use xcbench_agent::AgentConfig;
+use xcbench_agent::config::PeerConfig;
+use xcbench_agent::net::throughput::Interval;
+use xcbench_agent::probe::throughput::{totals, Test, TestReport, Totals};
+use xcbench_agent::wire::throughput::{Direction, IntervalBytes, Protocol};
+use xcbench_snapshot::Flow;
 
-/// What the command line asks for.
-#[derive(Debug, Clone)]
-pub struct BenchArgs {
-    pub config: PathBuf,
-    pub peer: String,
-    pub spec: TestSpec,
-}
-
-/// Why the command failed; `Usage` exits with 2.
-#[derive(Debug, thiserror::Error)]
-pub enum BenchCliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Bench(#[from] BenchError),
-    #[error("{0}")]
-    Connect(String),
-}
-
-impl From<xcbench_agent::ConfigError> for BenchCliError {
-    fn from(e: xcbench_agent::ConfigError) -> Self {
-        BenchCliError::Usage(e.to_string())
-    }
-}
-
-/// Runs the test; `out` receives live interval lines (none with `live = false`).
-pub async fn run(
-    args: &BenchArgs,
-    live: bool,
-    mut out: impl FnMut(&str),
-) -> Result<BenchReport, BenchCliError> {
-    let config = AgentConfig::load(&args.config)?;
-    let file = args.config.display();
-    let Some(t) = &config.tls else {
-        return Err(BenchCliError::Usage(format!(
-            "{file}: tls is not set: throughput tests run over the agents' authenticated QUIC channel"
-        )));
+/// The first lines: whom the test runs with and what it does, then the column header.
+pub fn opening(peer_id: &str, peer: &PeerConfig, test: &Test) -> [String; 2] {
+    let what = match (test.protocol, test.bitrate_bps) {
+        (Protocol::Udp, Some(b)) => format!("udp at {}", rate_text(b as f64)),
+        (p, Some(b)) => format!("{p} capped at {}", rate_text(b as f64)),
+        (p, None) => p.to_string(),
     };
-    let Some(peer) = config
-        .peers
-        .iter()
-        .find(|p| p.identity.id.as_str() == args.peer)
-    else {
-        let known: Vec<&str> = config
-            .peers
-            .iter()
-            .map(|p| p.identity.id.as_str())
-            .collect();
-        return Err(BenchCliError::Usage(format!(
-            "peer {:?} is not in {file}: must be one of {}",
-            args.peer,
-            known.join(", ")
-        )));
-    };
-    if peer.fingerprint.is_none() && t.ca.is_none() {
-        return Err(BenchCliError::Usage(format!(
-            "{file}: peer {:?} has no fingerprint and tls.ca is not set: nothing to trust it by",
-            args.peer
-        )));
-    }
-    let setup = |e: tls::TlsError| BenchCliError::Usage(e.to_string());
-    let identity = tls::TlsIdentity::load(&t.key, config.identity.id.as_str()).map_err(setup)?;
-    let ca =
-        t.ca.as_deref()
-            .map(tls::load_ca)
-            .transpose()
-            .map_err(setup)?;
-    let (endpoint, conn) = xcbench_agent::net::throughput::connect_control(&identity, ca, peer)
-        .await
-        .map_err(|e| match e {
-            BenchError::Setup(m) => BenchCliError::Usage(m),
-            other => BenchCliError::Connect(other.to_string()),
-        })?;
-    if live {
-        out(&format!(
+    [
+        format!(
             "Connecting to {} ({}, data on {}): {}, {} stream{}, {}, {:.1} s, omitting {:.1} s",
-            args.peer,
+            peer_id,
             peer.quic_address,
             peer.address.ip(),
-            match (args.spec.protocol, args.spec.bitrate_bps) {
-                (BenchProtocol::Udp, Some(b)) => format!("udp at {}", rate_text(b as f64)),
-                (p, Some(b)) => format!("{} capped at {}", p.name(), rate_text(b as f64)),
-                (p, None) => p.name().to_owned(),
-            },
-            args.spec.streams,
-            if args.spec.streams == 1 { "" } else { "s" },
-            direction_text(args.spec.direction),
-            args.spec.duration_ms as f64 / 1e3,
-            args.spec.omit_ms as f64 / 1e3,
-        ));
-        out(&header(args.spec.protocol == BenchProtocol::Udp));
+            what,
+            test.streams,
+            if test.streams == 1 { "" } else { "s" },
+            direction_text(test.direction),
+            test.duration_ms as f64 / 1e3,
+            test.omit_ms as f64 / 1e3,
+        ),
+        header(test.protocol == Protocol::Udp),
+    ]
+}
+
+/// Live interval lines: one per stream and interval, or one `[SUM]` line per interval of a
+/// multi-stream test once every stream of that role has reported it.
+pub struct Live {
+    per_role: usize,
+    bidir: bool,
+    udp: bool,
+    seen: BTreeMap<u8, usize>,
+    pending: BTreeMap<(bool, usize), Vec<IntervalBytes>>,
+}
+
+impl Live {
+    pub fn new(test: &Test) -> Live {
+        Live {
+            per_role: usize::from(test.streams),
+            bidir: test.direction == Direction::Bidirectional,
+            udp: test.protocol == Protocol::Udp,
+            seen: BTreeMap::new(),
+            pending: BTreeMap::new(),
+        }
     }
-    let per_role = usize::from(args.spec.streams);
-    let mut seen: BTreeMap<u8, usize> = BTreeMap::new();
-    let mut pending: BTreeMap<(bool, usize), Vec<IntervalBytes>> = BTreeMap::new();
-    let bidir = args.spec.direction == Direction::Bidirectional;
-    let udp = args.spec.protocol == BenchProtocol::Udp;
-    let report = xcbench_agent::net::throughput::run(
-        conn,
-        peer.address.ip(),
-        args.spec.clone(),
-        &identity,
-        |(stream, sender, iv)| {
-            if !live {
-                return;
-            }
-            let k = seen.entry(stream).or_default();
-            let slot = pending.entry((sender, *k)).or_default();
-            *k += 1;
-            slot.push(iv);
-            if slot.len() == per_role {
-                let lines = std::mem::take(slot);
-                let sum = IntervalBytes {
-                    start_ms: lines.iter().map(|i| i.start_ms).min().unwrap_or(0),
-                    end_ms: lines.iter().map(|i| i.end_ms).max().unwrap_or(0),
-                    bytes: lines.iter().map(|i| i.bytes).sum(),
-                    retransmits: lines.iter().map(|i| i.retransmits).sum(),
-                    omitted: lines.iter().all(|i| i.omitted),
-                    packets: lines.iter().map(|i| i.packets).sum(),
-                    lost: lines.iter().map(|i| i.lost).sum(),
-                    out_of_order: lines.iter().map(|i| i.out_of_order).sum(),
-                    jitter_us: lines.iter().filter_map(|i| i.jitter_us).max(),
-                };
-                let id = if per_role == 1 {
-                    format!("[{:>3}]", stream)
-                } else {
-                    "[SUM]".to_owned()
-                };
-                let role = match (bidir, sender) {
-                    (false, _) => "",
-                    (true, true) => " TX",
-                    (true, false) => " RX",
-                };
-                out(&(interval_line(&id, &sum, sender, udp) + role));
-            }
-        },
-    )
-    .await?;
-    endpoint.wait_idle().await;
-    Ok(report)
+
+    /// Takes one stream's interval; returns the line it completes, if any.
+    pub fn push(&mut self, iv: Interval) -> Option<String> {
+        let k = self.seen.entry(iv.stream).or_default();
+        let slot = self.pending.entry((iv.sender, *k)).or_default();
+        *k += 1;
+        slot.push(iv.figures);
+        if slot.len() < self.per_role {
+            return None;
+        }
+        let lines = std::mem::take(slot);
+        let sum = IntervalBytes {
+            start_ms: lines.iter().map(|i| i.start_ms).min().unwrap_or(0),
+            end_ms: lines.iter().map(|i| i.end_ms).max().unwrap_or(0),
+            bytes: lines.iter().map(|i| i.bytes).sum(),
+            retransmits: lines.iter().map(|i| i.retransmits).sum(),
+            omitted: lines.iter().all(|i| i.omitted),
+            packets: lines.iter().map(|i| i.packets).sum(),
+            lost: lines.iter().map(|i| i.lost).sum(),
+            out_of_order: lines.iter().map(|i| i.out_of_order).sum(),
+            jitter_us: lines.iter().filter_map(|i| i.jitter_us).max(),
+        };
+        let id = if self.per_role == 1 {
+            format!("[{:>3}]", iv.stream)
+        } else {
+            "[SUM]".to_owned()
+        };
+        let role = match (self.bidir, iv.sender) {
+            (false, _) => "",
+            (true, true) => " TX",
+            (true, false) => " RX",
+        };
+        Some(interval_line(&id, &sum, iv.sender, self.udp) + role)
+    }
 }
 
 fn direction_text(d: Direction) -> &'static str {
@@ -265,18 +202,17 @@ fn interval_line(id: &str, iv: &IntervalBytes, sender: bool, udp: bool) -> Strin
 
 /// The final table: per stream and summed, sender and receiver rows per direction, then
 /// the senders' TCP_INFO and how the figures were obtained.
-pub fn render_table(r: &BenchReport) -> String {
+pub fn render_table(r: &TestReport) -> String {
     let mut t = String::new();
-    let udp = r.spec.protocol == BenchProtocol::Udp;
+    let udp = r.test.protocol == Protocol::Udp;
     let _ = writeln!(
         t,
         "- - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - -"
     );
     for f in r.flows() {
-        let label = if f.forward {
-            "this agent -> peer"
-        } else {
-            "peer -> this agent"
+        let label = match f.flow {
+            Flow::Forward => "this agent -> peer",
+            Flow::Reverse => "peer -> this agent",
         };
         let _ = writeln!(t, "{label}:");
         let _ = writeln!(t, "{}", header(udp));
@@ -349,9 +285,9 @@ pub fn render_table(r: &BenchReport) -> String {
         t,
         "sender = bytes the sending {} accepted; receiver = bytes delivered to the receiving application; \
          both over the intervals after the omitted warm-up ({:.1} s), each side by its own clock.{}",
-        if r.spec.protocol == BenchProtocol::Quic { "QUIC stack (quinn)" } else { "kernel" },
-        r.spec.omit_ms as f64 / 1e3,
-        if r.spec.protocol == BenchProtocol::Quic {
+        if r.test.protocol == Protocol::Quic { "QUIC stack (quinn)" } else { "kernel" },
+        r.test.omit_ms as f64 / 1e3,
+        if r.test.protocol == Protocol::Quic {
             " Retr = packets quinn declared lost. A QUIC sender's count includes what still sat in quinn's send buffer (up to the window)."
         } else {
             ""
@@ -390,8 +326,8 @@ fn sum_json(x: &Totals, sender: bool, udp: bool) -> Value {
 
 /// iperf3-shaped JSON: `start`, `intervals` (this side's), `end` with `sum_sent` and
 /// `sum_received` (and `_bidir_reverse` for the peer's direction of a bidirectional test).
-pub fn render_json(r: &BenchReport) -> Value {
-    let udp = r.spec.protocol == BenchProtocol::Udp;
+pub fn render_json(r: &TestReport) -> Value {
+    let udp = r.test.protocol == Protocol::Udp;
     let connected: Vec<Value> = r
         .connections
         .iter()
@@ -449,15 +385,15 @@ pub fn render_json(r: &BenchReport) -> Value {
             "connected": connected,
             "timestamp": {"timesecs": r.started_unix_ns / 1_000_000_000},
             "test_start": {
-                "protocol": match r.spec.protocol { BenchProtocol::Tcp => "TCP", BenchProtocol::Udp => "UDP", BenchProtocol::Quic => "QUIC" },
-                "target_bitrate": r.spec.bitrate_bps,
-                "num_streams": r.spec.streams,
-                "blksize": r.spec.write_bytes,
-                "omit": r.spec.omit_ms as f64 / 1e3,
-                "duration": r.spec.duration_ms as f64 / 1e3,
-                "reverse": u8::from(r.spec.direction == Direction::Reverse),
-                "bidir": u8::from(r.spec.direction == Direction::Bidirectional),
-                "congestion": r.spec.congestion,
+                "protocol": r.test.protocol.as_str().to_uppercase(),
+                "target_bitrate": r.test.bitrate_bps,
+                "num_streams": r.test.streams,
+                "blksize": r.test.write_bytes,
+                "omit": r.test.omit_ms as f64 / 1e3,
+                "duration": r.test.duration_ms as f64 / 1e3,
+                "reverse": u8::from(r.test.direction == Direction::Reverse),
+                "bidir": u8::from(r.test.direction == Direction::Bidirectional),
+                "congestion": r.test.congestion,
             },
         },
         "intervals": intervals,
@@ -468,8 +404,8 @@ pub fn render_json(r: &BenchReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check_golden;
-    use xcbench_agent::wire::throughput::{QuicEnd, StreamFigures, TcpEnd};
+    use crate::output::check_golden;
+    use xcbench_agent::wire::throughput::{QuicEnd, StreamFigures, TcpEnd, TestSpec};
 
     fn figures(sender: bool, per_s: u64) -> StreamFigures {
         StreamFigures {
@@ -501,20 +437,28 @@ mod tests {
         }
     }
 
-    fn report() -> BenchReport {
-        BenchReport {
-            spec: TestSpec {
-                protocol: BenchProtocol::Tcp,
-                direction: Direction::Forward,
-                duration_ms: 3000,
-                omit_ms: 1000,
-                interval_ms: 1000,
-                streams: 1,
-                write_bytes: 131072,
-                bitrate_bps: None,
-                congestion: None,
-                window_bytes: None,
-            },
+    fn spec() -> TestSpec {
+        TestSpec {
+            protocol: Protocol::Tcp,
+            direction: Direction::Forward,
+            duration_ms: 3000,
+            omit_ms: 1000,
+            interval_ms: 1000,
+            streams: 1,
+            write_bytes: 131072,
+            bitrate_bps: None,
+            congestion: None,
+            window_bytes: None,
+        }
+    }
+
+    fn report() -> TestReport {
+        report_of(spec())
+    }
+
+    fn report_of(spec: TestSpec) -> TestReport {
+        TestReport {
+            test: Test::try_from(spec).unwrap(),
             connections: vec![(
                 "198.18.1.1:40000".parse().unwrap(),
                 "198.18.2.1:864".parse().unwrap(),
@@ -542,10 +486,12 @@ mod tests {
 
     #[test]
     fn golden_udp_table() {
-        let mut r = report();
-        r.spec.protocol = BenchProtocol::Udp;
-        r.spec.write_bytes = 1372;
-        r.spec.bitrate_bps = Some(200_000_000);
+        let mut r = report_of(TestSpec {
+            protocol: Protocol::Udp,
+            write_bytes: 1372,
+            bitrate_bps: Some(200_000_000),
+            ..spec()
+        });
         for (f, lost) in [(&mut r.local[0], 0), (&mut r.remote[0], 3)] {
             f.tcp = None;
             for iv in &mut f.intervals {
@@ -565,9 +511,11 @@ mod tests {
 
     #[test]
     fn golden_quic_table() {
-        let mut r = report();
-        r.spec.protocol = BenchProtocol::Quic;
-        r.spec.window_bytes = Some(25_000_000);
+        let mut r = report_of(TestSpec {
+            protocol: Protocol::Quic,
+            window_bytes: Some(25_000_000),
+            ..spec()
+        });
         r.local[0].tcp = None;
         r.local[0].quic = Some(QuicEnd {
             lost_packets: 1726,
@@ -592,5 +540,37 @@ mod tests {
         assert_eq!(bytes_text(117_440_512), "112.0 MBytes");
         assert_eq!(rate_text(941e6), "941.0 Mbits/sec");
         assert_eq!(rate_text(9.41e9), "9.41 Gbits/sec");
+    }
+
+    #[test]
+    fn live_lines_sum_the_streams_of_each_role() {
+        let test = Test::try_from(TestSpec {
+            streams: 2,
+            direction: Direction::Bidirectional,
+            ..spec()
+        })
+        .unwrap();
+        let mut live = Live::new(&test);
+        let iv = |stream, sender, bytes| Interval {
+            stream,
+            sender,
+            figures: IntervalBytes {
+                start_ms: 0,
+                end_ms: 1000,
+                bytes,
+                retransmits: 1,
+                omitted: false,
+                packets: 0,
+                lost: 0,
+                out_of_order: 0,
+                jitter_us: None,
+            },
+        };
+        assert_eq!(live.push(iv(0, true, 1_000_000)), None);
+        assert_eq!(live.push(iv(2, false, 5)), None);
+        let line = live.push(iv(1, true, 1_500_000)).unwrap();
+        assert!(line.starts_with("[SUM]") && line.ends_with(" TX"), "{line}");
+        assert!(line.contains("20.0 Mbits/sec"), "{line}");
+        assert!(line.contains("     2"), "two retransmits: {line}");
     }
 }

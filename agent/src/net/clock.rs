@@ -1,15 +1,55 @@
-//! The host clock: CLOCK_REALTIME in Unix nanoseconds (the clock SO_TIMESTAMPNS stamps with),
-//! and the STAMP error estimate read from the kernel's NTP state (adjtimex).
+//! The host's clocks: CLOCK_MONOTONIC (schedules, timeouts, round trips; the clock the probe
+//! timers arm) and CLOCK_REALTIME in Unix nanoseconds (the clock SO_TIMESTAMPNS stamps with,
+//! what goes on the wire), read together as a [`Moment`]; and the STAMP error estimate read
+//! from the kernel's NTP state (adjtimex).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use crate::probe::Moment;
 use crate::wire::ErrorEstimate;
+
+fn read(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; both clocks exist on every Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec.max(0) as u64) * 1_000_000_000 + ts.tv_nsec.max(0) as u64
+}
 
 /// Wall-clock time now, Unix nanoseconds.
 pub fn now_unix_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    read(libc::CLOCK_REALTIME)
+}
+
+/// Monotonic time now, nanoseconds since boot (never steps).
+pub fn now_mono_ns() -> u64 {
+    read(libc::CLOCK_MONOTONIC)
+}
+
+/// Both clocks now, monotonic first so a wall reading right before a send is the last one.
+pub fn now() -> Moment {
+    let mono_ns = now_mono_ns();
+    Moment {
+        mono_ns,
+        wall_ns: now_unix_ns(),
+    }
+}
+
+/// A kernel receive timestamp (wall clock) as a [`Moment`]: its monotonic time is the
+/// monotonic clock now, less how long ago the wall clock says the packet arrived. Read right
+/// after the receive, so a step between arrival and reading (microseconds) is all it could
+/// miss.
+pub fn moment_of_wall(wall_ns: u64) -> Moment {
+    moment_before(now(), wall_ns)
+}
+
+/// The moment whose wall time is `wall_ns`, seen from `now` (read after it).
+pub fn moment_before(now: Moment, wall_ns: u64) -> Moment {
+    let ago = now.wall_ns.saturating_sub(wall_ns);
+    Moment {
+        mono_ns: now.mono_ns.saturating_sub(ago),
+        wall_ns,
+    }
 }
 
 /// The clock's state as the kernel reports it.
@@ -81,8 +121,12 @@ mod tests {
 
     #[test]
     fn clock_reads_are_sane() {
-        let a = now_unix_ns();
-        assert!(a > 1_700_000_000_000_000_000);
+        let (a, m) = (now(), now_mono_ns());
+        assert!(m >= a.mono_ns, "monotonic");
+        let k = moment_of_wall(a.wall_ns);
+        assert_eq!(k.wall_ns, a.wall_ns);
+        // The same instant mapped back: within the few microseconds between the reads.
+        assert!(k.mono_ns.abs_diff(a.mono_ns) < 10_000_000, "{k:?} vs {a:?}");
         let state = clock_state();
         let est = state.error_estimate();
         assert_eq!(est.synchronized, state.synchronized);

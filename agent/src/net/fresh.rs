@@ -11,14 +11,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use xcbench_snapshot::TimestampSource;
 
-use super::clock::now_unix_ns;
-use super::reflector::lock;
+use super::clock::now_mono_ns;
+use super::lock;
 use super::timer::DeadlineTimer;
 use crate::probe::Event;
 use crate::record::{Recorder, SeriesKey};
 
 /// Runs `probe(key, seq)` for each of `keys` every `interval` until `stop` changes; each
-/// probe's event (an RTT, or lost) is recorded for its key, timed in user space.
+/// probe's event (an RTT, or lost) is recorded for its key, timed in user space on the
+/// monotonic clock.
 pub async fn run<F, Fut>(
     keys: Vec<SeriesKey>,
     interval: Duration,
@@ -35,7 +36,7 @@ where
     let timer = DeadlineTimer::new()?;
     let interval = interval.as_nanos() as u64;
     let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
-    let mut due = now_unix_ns();
+    let mut due = now_mono_ns();
     let mut seq = 0u32;
     loop {
         timer.arm(Some(due))?;
@@ -43,7 +44,7 @@ where
             _ = stop.changed() => break,
             _ = timer.wait() => {}
         }
-        due = crate::probe::sender::next_slot(due, interval, now_unix_ns());
+        due = crate::probe::sender::next_slot(due, interval, now_mono_ns());
         for key in &keys {
             lock(&recorder).handle_event(key, &Event::Sent { seq }, TimestampSource::User);
             let Ok(permit) = slots.clone().try_acquire_owned() else {

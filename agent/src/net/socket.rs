@@ -1,7 +1,10 @@
-//! UDP sockets for probes: DSCP marking, kernel receive timestamps (SO_TIMESTAMPNS) and the
-//! received TTL / hop limit, read with recvmsg(2) control messages. When the kernel refuses
-//! SO_TIMESTAMPNS, or a datagram arrives without a timestamp, the clock is read in user space
-//! right after recvmsg and the result says so.
+//! Sockets and their options, once each: UDP probe sockets with DSCP marking, kernel receive
+//! timestamps (SO_TIMESTAMPNS) and the received TTL / hop limit, read with recvmsg(2) control
+//! messages; timestamped reads of TCP streams; TCP_INFO; congestion control and SO_RCVLOWAT
+//! for throughput sockets. When the kernel refuses SO_TIMESTAMPNS, or data arrives without a
+//! timestamp, the clock is read in user space right after recvmsg and the result says so.
+//! Receive times are [`Moment`]s: the kernel stamps the wall clock, mapped to the monotonic
+//! clock right after the read ([`super::clock::moment_before`]).
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -13,7 +16,8 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use xcbench_snapshot::TimestampSource;
 
-use super::clock::now_unix_ns;
+use super::clock::{moment_before, now};
+use crate::probe::Moment;
 
 /// Socket buffer size asked for (the kernel caps it at net.core.{r,w}mem_max).
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
@@ -29,8 +33,8 @@ pub struct ProbeSocket {
 pub struct Received {
     pub len: usize,
     pub from: SocketAddr,
-    /// Receive time, Unix ns.
-    pub at_ns: u64,
+    /// Receive time.
+    pub at: Moment,
     pub source: TimestampSource,
     pub ttl: Option<u8>,
     /// The datagram was larger than the buffer and cut by the kernel.
@@ -92,7 +96,8 @@ impl ProbeSocket {
     }
 }
 
-fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
+/// Sets an integer socket option.
+pub fn setsockopt_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
     // SAFETY: passes a pointer to a live i32 and its exact size.
     let rc = unsafe {
         libc::setsockopt(
@@ -122,12 +127,12 @@ pub fn enable_rx_timestamps(fd: i32) -> bool {
 pub async fn read_stream(
     stream: &tokio::net::TcpStream,
     buf: &mut [u8],
-) -> io::Result<(usize, u64, TimestampSource)> {
+) -> io::Result<(usize, Moment, TimestampSource)> {
     let fd = stream.as_raw_fd();
     stream
         .async_io(Interest::READABLE, || recvmsg_raw(fd, buf))
         .await
-        .map(|r| (r.len, r.at_ns, r.source))
+        .map(|r| (r.len, r.at, r.source))
 }
 
 fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
@@ -138,7 +143,7 @@ fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
     Ok(Received {
         len: r.len,
         from,
-        at_ns: r.at_ns,
+        at: r.at,
         source: r.source,
         ttl: r.ttl,
         truncated: r.truncated,
@@ -149,7 +154,7 @@ fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
 struct RawReceived {
     len: usize,
     from: Option<SocketAddr>,
-    at_ns: u64,
+    at: Moment,
     source: TimestampSource,
     ttl: Option<u8>,
     truncated: bool,
@@ -176,7 +181,7 @@ fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let user_ns = now_unix_ns();
+        let user = now();
         let mut kernel_ns = None;
         let mut ttl = None;
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
@@ -198,19 +203,118 @@ fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
         }
         // Stream sockets leave the name empty.
         let from = SockAddr::new(name, msg.msg_namelen).as_socket();
-        let (at_ns, source) = match kernel_ns {
-            Some(ns) => (ns, TimestampSource::Kernel),
-            None => (user_ns, TimestampSource::User),
+        let (at, source) = match kernel_ns {
+            Some(ns) => (moment_before(user, ns), TimestampSource::Kernel),
+            None => (user, TimestampSource::User),
         };
         Ok(RawReceived {
             len: n as usize,
             from,
-            at_ns,
+            at,
             source,
             ttl,
             truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
         })
     }
+}
+
+/// What TCP_INFO says about a connection, in the kernel's units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpInfoReading {
+    pub srtt_us: u32,
+    pub rttvar_us: u32,
+    pub min_rtt_us: u32,
+    pub pmtu: u32,
+    pub snd_cwnd_segments: u32,
+    pub snd_mss: u32,
+    pub delivery_rate: u64,
+    pub total_retrans: u32,
+    pub rwnd_limited_us: u64,
+    pub sndbuf_limited_us: u64,
+    pub busy_us: u64,
+}
+
+impl TcpInfoReading {
+    /// The probe series' view (TCP_INFO gauges of a probe connection).
+    pub fn probe_info(&self) -> xcbench_snapshot::TcpInfo {
+        xcbench_snapshot::TcpInfo {
+            srtt_ns: u64::from(self.srtt_us) * 1_000,
+            rttvar_ns: u64::from(self.rttvar_us) * 1_000,
+            min_rtt_ns: u64::from(self.min_rtt_us) * 1_000,
+            pmtu_bytes: self.pmtu,
+            snd_cwnd_segments: self.snd_cwnd_segments,
+            delivery_rate_bytes_per_second: self.delivery_rate,
+        }
+    }
+
+    /// A throughput sender's view at the end of its test.
+    pub fn test_end(&self) -> crate::wire::throughput::TcpEnd {
+        crate::wire::throughput::TcpEnd {
+            retransmits: u64::from(self.total_retrans),
+            snd_cwnd_bytes: u64::from(self.snd_cwnd_segments) * u64::from(self.snd_mss),
+            srtt_us: u64::from(self.srtt_us),
+            delivery_rate_bytes_per_second: self.delivery_rate,
+            rwnd_limited_us: self.rwnd_limited_us,
+            sndbuf_limited_us: self.sndbuf_limited_us,
+            busy_us: self.busy_us,
+        }
+    }
+}
+
+/// Reads TCP_INFO of a connected socket.
+pub fn tcp_info(fd: &impl AsRawFd) -> Option<TcpInfoReading> {
+    // SAFETY: an all-zero tcp_info is valid; getsockopt writes at most `len` bytes into it.
+    let mut info: libc::tcp_info = unsafe { zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the pointer and length describe `info`, which outlives the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(TcpInfoReading {
+        srtt_us: info.tcpi_rtt,
+        rttvar_us: info.tcpi_rttvar,
+        min_rtt_us: info.tcpi_min_rtt,
+        pmtu: info.tcpi_pmtu,
+        snd_cwnd_segments: info.tcpi_snd_cwnd,
+        snd_mss: info.tcpi_snd_mss,
+        delivery_rate: info.tcpi_delivery_rate,
+        total_retrans: info.tcpi_total_retrans,
+        rwnd_limited_us: info.tcpi_rwnd_limited,
+        sndbuf_limited_us: info.tcpi_sndbuf_limited,
+        busy_us: info.tcpi_busy_time,
+    })
+}
+
+/// Sets a TCP socket's congestion control (TCP_CONGESTION), e.g. "cubic" or "bbr".
+pub fn set_congestion(fd: &impl AsRawFd, name: &str) -> io::Result<()> {
+    // SAFETY: setsockopt reads `name.len()` bytes from a live buffer.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CONGESTION,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// SO_RCVLOWAT: the bytes queued before a blocked read wakes (it still returns less at its
+/// timeout, at the end of the stream, or when the receive window is nearly closed).
+pub fn set_read_mark(fd: &impl AsRawFd, bytes: usize) -> io::Result<()> {
+    let v = i32::try_from(bytes).unwrap_or(i32::MAX);
+    setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVLOWAT, v)
 }
 
 #[cfg(test)]
@@ -223,13 +327,18 @@ mod tests {
         let a = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 46, k).unwrap();
         let b = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 0, k).unwrap();
         assert!(b.kernel_timestamps());
-        let before = now_unix_ns();
+        let before = now();
         a.send_to(b"hello", b.local_addr().unwrap()).await.unwrap();
         let mut buf = [0u8; 3];
         let r = b.recv(&mut buf).await.unwrap();
-        let after = now_unix_ns();
+        let after = now();
         assert_eq!(r.source, TimestampSource::Kernel);
-        assert!(r.at_ns >= before && r.at_ns <= after, "{r:?}");
+        assert!(
+            r.at.wall_ns >= before.wall_ns && r.at.wall_ns <= after.wall_ns,
+            "{r:?}"
+        );
+        // The monotonic reading follows from the wall one; a ms covers the reads' order.
+        assert!(r.at.mono_ns + 1_000_000 >= before.mono_ns && r.at.mono_ns <= after.mono_ns);
         assert_eq!(r.from, a.local_addr().unwrap());
         assert_eq!(r.ttl, Some(64));
         assert!(r.truncated, "5 bytes into 3");
@@ -244,13 +353,42 @@ mod tests {
         };
         let b = ProbeSocket::bind("[::1]:0".parse().unwrap(), 0, u).unwrap();
         assert!(!b.kernel_timestamps(), "user space asked for");
-        let before = now_unix_ns();
+        let before = now();
         a.send_to(b"x", b.local_addr().unwrap()).await.unwrap();
         let mut buf = [0u8; 16];
         let r = b.recv(&mut buf).await.unwrap();
         assert_eq!(r.source, TimestampSource::User);
-        assert!(r.at_ns >= before);
+        assert!(r.at.mono_ns >= before.mono_ns);
         assert_eq!((r.len, r.truncated), (1, false));
         assert!(r.ttl.is_some());
+    }
+
+    #[tokio::test]
+    async fn tcp_info_of_a_loopback_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+        let (client, (server, _)) = (client.unwrap(), accepted.unwrap());
+        use tokio::io::AsyncWriteExt;
+        let (mut client, server) = (client, server);
+        client.write_all(b"ping").await.unwrap();
+        assert!(enable_rx_timestamps(server.as_raw_fd()));
+        let mut buf = [0u8; 16];
+        let (n, at, source) = read_stream(&server, &mut buf).await.unwrap();
+        assert_eq!((n, source), (4, TimestampSource::Kernel));
+        assert!(at.wall_ns > 0);
+        let info = tcp_info(&client).expect("TCP_INFO on a connected socket");
+        assert!(info.pmtu >= 1_280 && info.snd_mss > 0, "{info:?}");
+        assert_eq!(info.probe_info().pmtu_bytes, info.pmtu);
+        assert_eq!(
+            info.test_end().snd_cwnd_bytes,
+            u64::from(info.snd_cwnd_segments * info.snd_mss)
+        );
+        set_congestion(&client, "reno")
+            .or_else(|_| set_congestion(&client, "cubic"))
+            .unwrap();
+        assert!(set_congestion(&client, "no-such-cc").is_err());
+        set_read_mark(&server, 4096).unwrap();
     }
 }

@@ -1,88 +1,143 @@
-//! Drives one STAMP [`Sender`] session towards one peer on its own socket and task, so a dead
-//! or slow peer never delays probes to the others. T1 is read right before each send; T4 is
-//! the kernel receive timestamp where the socket has one.
+//! STAMP over UDP: the session-reflector loop, and the session-sender's transport for the
+//! [`driver`](super::driver). Each sender session probes one peer on its own socket and task,
+//! so a dead or slow peer never delays probes to the others. T1 is read right before each
+//! send; T2 and T4 are kernel receive timestamps where the socket has them; T3 is read right
+//! before the reflector's send. Replies go only to a datagram's source and are never larger
+//! than what arrived.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+
 use tokio::sync::watch;
 use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
 
 use super::clock::{now_unix_ns, EstimateCache};
-use super::reflector::lock;
+use super::driver::{drive, Delivery, Transport};
+use super::lock;
 use super::socket::ProbeSocket;
-use super::timer::DeadlineTimer;
 use crate::config::PeerConfig;
-use crate::probe::{Event, Sender, SenderConfig};
+use crate::probe::{Event, Reflector, Sender, SenderConfig};
 use crate::record::{Recorder, SeriesKey};
-use crate::wire::MAX_PACKET_LEN;
+use crate::wire::{ReflectedPacket, Timestamp, MAX_PACKET_LEN};
+
+/// Reflects on `socket` until `stop` changes.
+pub async fn reflect(
+    socket: ProbeSocket,
+    state: Arc<Mutex<Reflector>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
+    let mut out = Vec::with_capacity(MAX_PACKET_LEN);
+    let mut estimate = EstimateCache::new();
+    loop {
+        let rx = tokio::select! {
+            _ = stop.changed() => return,
+            rx = socket.recv(&mut buf) => rx,
+        };
+        let rx = match rx {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::debug!(error = %e, "reflector receive error");
+                continue;
+            }
+        };
+        if rx.truncated || rx.len > MAX_PACKET_LEN {
+            lock(&state).handle_oversized();
+            continue;
+        }
+        if rx.from.port() == 0 {
+            continue;
+        }
+        let answered = lock(&state).handle_datagram(
+            rx.at,
+            rx.from,
+            rx.ttl,
+            estimate.get(),
+            &buf[..rx.len],
+            &mut out,
+        );
+        if let Err(e) = answered {
+            tracing::debug!(from = %rx.from, error = %e, "not answered");
+            continue;
+        }
+        ReflectedPacket::stamp_transmit(&mut out, Timestamp::from_unix_ns(now_unix_ns()));
+        if let Err(e) = socket.send_to(&out, rx.from).await {
+            tracing::debug!(to = %rx.from, error = %e, "reflector send error");
+        }
+    }
+}
+
+/// One sender session's socket, talking to one peer.
+struct Udp {
+    socket: ProbeSocket,
+    peer: SocketAddr,
+}
+
+impl Transport for Udp {
+    fn initial_source(&self) -> TimestampSource {
+        if self.socket.kernel_timestamps() {
+            TimestampSource::Kernel
+        } else {
+            TimestampSource::User
+        }
+    }
+
+    async fn open(&mut self) {}
+
+    fn poll_reopen(&mut self, _: u64) {}
+
+    async fn send(&mut self, _: usize, bytes: &[u8]) -> bool {
+        if let Err(e) = self.socket.send_to(bytes, self.peer).await {
+            tracing::debug!(peer = %self.peer, error = %e, "probe send error");
+        }
+        true
+    }
+
+    async fn next(&mut self, buf: &mut Vec<u8>) -> Delivery {
+        buf.resize(MAX_PACKET_LEN + 1, 0);
+        match self.socket.recv(buf).await {
+            Ok(rx) if rx.truncated => Delivery::Stray(Event::Malformed),
+            Ok(rx) if rx.from != self.peer => Delivery::Stray(Event::Unmatched),
+            Ok(rx) => Delivery::Input {
+                probe: 0,
+                at: rx.at,
+                source: rx.source,
+                len: rx.len,
+            },
+            Err(e) => {
+                tracing::debug!(peer = %self.peer, error = %e, "probe receive error");
+                Delivery::Nothing
+            }
+        }
+    }
+
+    fn observe(&mut self, _: &Mutex<Recorder>, _: bool) {}
+
+    fn disconnect(&mut self) {}
+
+    fn close(&mut self) {}
+}
 
 /// Probes `peer` until `stop` changes, then waits for outstanding replies (at most the loss
 /// timeout) so every probe sent ends up received or lost.
-pub async fn run_session(
+pub async fn run_sender(
     peer: PeerConfig,
     timestamps: TimestampSource,
     recorder: Arc<Mutex<Recorder>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let bind = super::any_local_for(peer.address);
-    let socket = ProbeSocket::bind(bind, peer.probe.dscp.0, timestamps)?;
+    let socket = ProbeSocket::bind(bind, peer.probe.dscp.get(), timestamps)?;
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Udp, ProbeKind::Stamp);
-    let config = SenderConfig {
-        interval_ns: peer.probe.interval.0.as_nanos() as u64,
-        timeout_ns: peer.probe.loss_timeout.0.as_nanos() as u64,
-        packet_len: peer.probe.payload_size.0,
-    };
+    let config = SenderConfig::from(&peer.probe);
     // Spread sessions over the interval so many peers do not all fire at once.
     let stagger = stagger_ns(&peer, config.interval_ns);
-    let mut sender = Sender::new(config, now_unix_ns() + stagger);
-    let mut source = if socket.kernel_timestamps() {
-        TimestampSource::Kernel
-    } else {
-        TimestampSource::User
+    let transport = Udp {
+        socket,
+        peer: peer.address,
     };
-    let mut out = Vec::with_capacity(MAX_PACKET_LEN);
-    let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
-    let mut stopping = false;
-    let timer = DeadlineTimer::new()?;
-    let mut estimate_cache = EstimateCache::new();
-    loop {
-        let deadline = sender.poll_timeout();
-        if stopping && (deadline.is_none() || !sender.has_pending()) {
-            break;
-        }
-        timer.arm(deadline)?;
-        tokio::select! {
-            _ = stop.changed(), if !stopping => {
-                stopping = true;
-                sender.stop();
-            }
-            _ = timer.wait() => {
-                sender.handle_timeout(now_unix_ns());
-                let estimate = estimate_cache.get();
-                if sender.poll_transmit(now_unix_ns(), estimate, &mut out) {
-                    if let Err(e) = socket.send_to(&out, peer.address).await {
-                        tracing::debug!(peer = %peer.identity.id, error = %e, "probe send error");
-                    }
-                }
-            }
-            rx = socket.recv(&mut buf) => match rx {
-                Ok(rx) if rx.from != peer.address || rx.truncated => {
-                    let event = if rx.truncated { Event::Malformed } else { Event::Unmatched };
-                    lock(&recorder).handle_event(&key, &event, source);
-                }
-                Ok(rx) => {
-                    source = rx.source;
-                    sender.handle_datagram(rx.at_ns, &buf[..rx.len]);
-                }
-                Err(e) => tracing::debug!(peer = %peer.identity.id, error = %e, "probe receive error"),
-            }
-        }
-        let mut rec = None;
-        while let Some(event) = sender.poll_event() {
-            rec.get_or_insert_with(|| lock(&recorder))
-                .handle_event(&key, &event, source);
-        }
-    }
-    Ok(())
+    let make = move |start: u64| vec![(key, Sender::new(config, start + stagger))];
+    drive(make, transport, recorder, stop).await
 }
 
 fn stagger_ns(peer: &PeerConfig, interval_ns: u64) -> u64 {

@@ -1,6 +1,24 @@
 //! Sans-IO probe state machines: bytes and timestamps in, packets and events out. They read
 //! no clock and open no socket, so any timeline can be replayed in a test.
+//!
+//! # Time
+//! Every input carries its time as a [`Moment`]: the host's monotonic clock (schedule,
+//! timeouts, round-trip times) and its wall clock (what goes on the wire, one-way delay)
+//! read together. A wall-clock step (chrony `makestep`, a VM migration) therefore never
+//! bends a round trip or fires a timeout early or late; a reply whose probe lived across a
+//! step ([`stepped`]) keeps its round trip but its one-way delays are discarded and counted.
+//!
+//! # Layout
+//! - [`Probe`]: the methods every prober shares, so one driver (`net::driver`) and one
+//!   virtual-clock harness (`sim`, tests only) run any of them.
+//! - [`sender`]: the STAMP Session-Sender; [`reflector`]: the stateful Session-Reflector.
+//! - [`rr`]: request/response sessions over streams and QUIC, and the response the TCP and
+//!   QUIC responders both build.
+//! - [`jitter`]: the RFC 3550 interarrival jitter estimator.
+//! - [`throughput`]: throughput tests: checked requests, limits, meters, pacing, results,
+//!   and the schedule of tests an agent runs by itself.
 
+pub mod jitter;
 pub mod reflector;
 pub mod rr;
 pub mod sender;
@@ -10,11 +28,117 @@ pub mod throughput;
 
 pub use reflector::{ReflectError, Reflector, ReflectorLimits};
 pub use rr::RrSession;
-pub use sender::{Event, Reply, Sender, SenderConfig};
+pub use sender::{Reply, Sender, SenderConfig};
+
+use crate::wire::ErrorEstimate;
+
+/// One instant as the host's two clocks saw it, read back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Moment {
+    /// CLOCK_MONOTONIC, nanoseconds: never steps; schedules, timeouts and round trips.
+    pub mono_ns: u64,
+    /// CLOCK_REALTIME, Unix nanoseconds: what goes on the wire and into one-way delay.
+    pub wall_ns: u64,
+}
+
+impl Moment {
+    /// A moment at which both clocks read `ns` (virtual clocks in tests).
+    pub fn at(ns: u64) -> Moment {
+        Moment {
+            mono_ns: ns,
+            wall_ns: ns,
+        }
+    }
+}
+
+/// The most the wall clock may move against the monotonic clock in `elapsed_ns` without a
+/// step: 1 ms, plus 500 ppm of the time (the kernel's largest slew).
+fn step_tolerance_ns(elapsed_ns: u64) -> u64 {
+    1_000_000 + elapsed_ns / 2_000
+}
+
+/// Whether the wall clock stepped between `from` and `to`: it moved by more than the
+/// monotonic clock plus what slewing allows.
+pub fn stepped(from: Moment, to: Moment) -> bool {
+    let mono = to.mono_ns.saturating_sub(from.mono_ns);
+    let wall = to.wall_ns as i128 - from.wall_ns as i128;
+    (wall - mono as i128).unsigned_abs() > u128::from(step_tolerance_ns(mono))
+}
+
+/// The smaller of two optional deadlines.
+pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What a prober saw happen; drained with [`Probe::poll_event`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event {
+    Sent {
+        seq: u32,
+    },
+    /// A STAMP reply with its round trip and one-way figures.
+    Reply(Reply),
+    Lost {
+        seq: u32,
+    },
+    /// Direction of losses, attributed once a later probe was answered.
+    LossDirection {
+        forward: u64,
+        reverse: u64,
+    },
+    Duplicate {
+        seq: u32,
+    },
+    Late {
+        seq: u32,
+    },
+    /// Not a reply of this protocol.
+    Malformed,
+    /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
+    Unmatched,
+    /// A request/response round trip on a stream (dwell removed), or a connect time.
+    Rtt {
+        seq: u32,
+        rtt_ns: u64,
+    },
+}
+
+/// The sans-IO methods every prober shares: a transport hands it bytes with their arrival
+/// time, and asks it when it next has work and what to send.
+pub trait Probe {
+    /// The next monotonic time at which `handle_timeout` or `poll_transmit` has work.
+    fn poll_timeout(&self) -> Option<u64>;
+
+    /// Expires probes whose own timeout passed at `now_mono`. True when the transport should
+    /// be re-opened (a request on a stream stalled for the whole timeout).
+    fn handle_timeout(&mut self, now_mono: u64) -> bool;
+
+    /// Writes the next probe into `buf` (cleared first) if one is due at `now`; its send
+    /// time is `now`, so read the clocks right before and send right after.
+    fn poll_transmit(&mut self, now: Moment, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool;
+
+    /// One whole reply (a datagram, or one frame of a stream) that arrived at `at`. False
+    /// when it shows the transport carries something else: close and re-open it.
+    fn handle_input(&mut self, at: Moment, bytes: &[u8]) -> bool;
+
+    /// The transport broke: nothing outstanding will be answered.
+    fn handle_disconnect(&mut self);
+
+    /// Stops sending; outstanding probes still end answered or lost.
+    fn stop(&mut self);
+
+    /// Whether a probe still waits for its reply or its timeout.
+    fn has_pending(&self) -> bool;
+
+    fn poll_event(&mut self) -> Option<Event>;
+}
 
 #[cfg(test)]
 mod tests {
-    use super::sim::Link;
+    use super::sim::{Pair, Stamp};
     use super::*;
 
     const MS: u64 = 1_000_000;
@@ -25,6 +149,10 @@ mod tests {
             timeout_ns: 1_000 * MS,
             packet_len: 44,
         }
+    }
+
+    fn stamp(pair: Pair) -> Vec<Event> {
+        pair.run(Sender::new(config(), 0), Stamp::default(), 100)
     }
 
     #[derive(Default, Debug, PartialEq)]
@@ -74,20 +202,20 @@ mod tests {
 
     #[test]
     fn asymmetric_delay_is_measured_exactly_and_dwell_excluded() {
-        let link = Link {
+        let events = stamp(Pair {
             forward_delay_ns: 3 * MS,
             reverse_delay_ns: MS,
             dwell_ns: 250_000,
-            ..Link::default()
-        };
-        let events = link.run(config(), 100);
+            ..Pair::default()
+        });
         let t = tally(&events);
         assert_eq!((t.sent, t.replies, t.lost), (100, 100, 0));
         for r in replies(&events) {
             // NTP timestamps carry 2^-32 s; conversions round to within 1 ns each.
             assert!(r.rtt_ns.abs_diff(4 * MS) <= 2, "{r:?}");
-            assert!(r.forward_ns.abs_diff(3 * MS as i64) <= 2, "{r:?}");
-            assert!(r.reverse_ns.abs_diff(MS as i64) <= 2, "{r:?}");
+            let (f, b) = r.one_way.unwrap();
+            assert!(f.abs_diff(3 * MS as i64) <= 2, "{r:?}");
+            assert!(b.abs_diff(MS as i64) <= 2, "{r:?}");
             assert!(!r.reordered);
             assert!(r.jitter_forward_ns < 3.0 && r.jitter_reverse_ns < 3.0);
             if r.seq > 0 {
@@ -102,43 +230,57 @@ mod tests {
 
     #[test]
     fn loss_is_split_by_direction_exactly() {
-        let link = Link {
+        let events = stamp(Pair {
             forward_delay_ns: MS,
             reverse_delay_ns: MS,
             // Runs of losses of both kinds, mixed runs, and a loss at the very start.
             drop_forward: [0, 10, 11, 50, 71].into_iter().collect(),
             drop_reverse: [1, 20, 60, 61, 70, 72].into_iter().collect(),
-            ..Link::default()
-        };
-        let events = link.run(config(), 100);
+            ..Pair::default()
+        });
         let t = tally(&events);
         assert_eq!(t.sent, 100);
         assert_eq!(t.lost, 11);
         assert_eq!(t.replies, 89);
         assert_eq!((t.forward, t.reverse), (5, 6));
-        // Lost is declared at the probe's own timeout, not before.
-        let lost_at = events
+    }
+
+    #[test]
+    fn a_probe_is_lost_at_its_own_timeout_not_before() {
+        let pair = Pair {
+            forward_delay_ns: MS,
+            reverse_delay_ns: MS,
+            drop_forward: [10].into_iter().collect(),
+            ..Pair::default()
+        };
+        let timed = pair.run_timed(Sender::new(config(), 0), Stamp::default(), 100);
+        let sent = timed
             .iter()
-            .position(|e| *e == Event::Lost { seq: 10 })
-            .unwrap();
-        let answered_after = events[..lost_at]
+            .find(|(_, e)| *e == Event::Sent { seq: 10 })
+            .unwrap()
+            .0;
+        let lost = timed
             .iter()
-            .filter(|e| matches!(e, Event::Reply(_)))
-            .count();
-        assert!(answered_after > 90 - 11, "seq 10 declared lost too early");
+            .find(|(_, e)| *e == Event::Lost { seq: 10 })
+            .unwrap()
+            .0;
+        assert_eq!(
+            lost - sent,
+            config().timeout_ns,
+            "declared at exactly its timeout"
+        );
     }
 
     #[test]
     fn duplicates_reordering_and_late_replies_are_separate() {
-        let link = Link {
+        let events = stamp(Pair {
             forward_delay_ns: MS,
             reverse_delay_ns: MS,
             duplicate_reverse: [30].into_iter().collect(),
             // 15 ms extra: the reply to 40 lands after the reply to 41.
             extra_reverse_delay_ns: [(40, 15 * MS), (70, 1_500 * MS)].into_iter().collect(),
-            ..Link::default()
-        };
-        let events = link.run(config(), 100);
+            ..Pair::default()
+        });
         let t = tally(&events);
         assert_eq!(
             t,
@@ -171,25 +313,79 @@ mod tests {
     }
 
     #[test]
+    fn a_probe_duplicated_on_the_way_out_is_answered_twice_and_counted_once() {
+        let events = stamp(Pair {
+            forward_delay_ns: MS,
+            reverse_delay_ns: MS,
+            duplicate_forward: [5, 6].into_iter().collect(),
+            drop_forward: [20].into_iter().collect(),
+            ..Pair::default()
+        });
+        let t = tally(&events);
+        assert_eq!((t.sent, t.replies, t.dup, t.lost), (100, 99, 2, 1));
+        // The reflector counted both copies, so its sequence ran ahead by two; the loss at 20
+        // is still told to be forward (the reflector never saw it).
+        assert_eq!((t.forward, t.reverse), (1, 0));
+    }
+
+    #[test]
+    fn a_wall_clock_step_keeps_round_trips_and_drops_one_way_samples() {
+        // The sender's wall clock jumps 500 ms ahead at t = 200.5 ms, while probes 19 and 20
+        // (sent at 190 and 200 ms) are on the way: their round trips stay exact, their
+        // one-way delays are discarded and counted.
+        let pair = Pair {
+            forward_delay_ns: 2 * MS,
+            reverse_delay_ns: 2 * MS,
+            sender_wall_step: Some((200 * MS + MS / 2, 500 * MS as i64)),
+            ..Pair::default()
+        };
+        let config = SenderConfig {
+            interval_ns: 10 * MS,
+            timeout_ns: 100 * MS,
+            packet_len: 44,
+        };
+        let events = pair.run(Sender::new(config, 0), Stamp::default(), 40);
+        let t = tally(&events);
+        assert_eq!((t.sent, t.replies, t.lost, t.late), (40, 40, 0, 0));
+        let r = replies(&events);
+        for reply in &r {
+            assert!(reply.rtt_ns.abs_diff(4 * MS) <= 2, "{reply:?}");
+        }
+        let stepped: Vec<u32> = r
+            .iter()
+            .filter(|r| r.one_way.is_none())
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(stepped, vec![20]);
+        // Probe 19 was answered at 194 ms, before the step: untouched. After the step the
+        // clocks disagree by 500 ms and one-way delay says so (clamped at 0 forward).
+        let later = r.iter().find(|r| r.seq == 30).unwrap();
+        assert_eq!(later.one_way.unwrap().1, 502 * MS as i64);
+        // IPDV never spans the step: the pairs (19, 20) and (20, 21) are missing.
+        let ipdv: usize = r.iter().map(|r| r.ipdv.iter().flatten().count()).sum();
+        assert_eq!(ipdv, 39 - 2);
+    }
+
+    #[test]
     fn replies_to_no_probe_are_unmatched_and_garbage_is_malformed() {
         let mut s = Sender::new(config(), 0);
-        let est = crate::wire::ErrorEstimate::from_error_ns(1, false);
+        let est = ErrorEstimate::from_error_ns(1, false);
         let mut buf = Vec::new();
-        assert!(s.poll_transmit(0, est, &mut buf));
+        assert!(s.poll_transmit(Moment::at(0), est, &mut buf));
         let mut r = Reflector::new(ReflectorLimits::default());
         let mut reply = Vec::new();
         let from = ([127, 0, 0, 1], 1).into();
-        r.handle_datagram(10, from, None, est, &buf, &mut reply)
+        r.handle_datagram(Moment::at(10), from, None, est, &buf, &mut reply)
             .unwrap();
         // Spoofed: right sequence, wrong T1.
         let mut spoofed = reply.clone();
         spoofed[35] ^= 1;
-        s.handle_datagram(20, &spoofed);
+        s.handle_input(Moment::at(20), &spoofed);
         // Unknown sequence.
         let mut unknown = reply.clone();
         unknown[27] = 9;
-        s.handle_datagram(20, &unknown);
-        s.handle_datagram(20, &reply[..43]);
+        s.handle_input(Moment::at(20), &unknown);
+        s.handle_input(Moment::at(20), &reply[..43]);
         let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
         assert_eq!(
             events,
@@ -205,13 +401,13 @@ mod tests {
     #[test]
     fn schedule_does_not_burst_after_a_stall() {
         let mut s = Sender::new(config(), 0);
-        let est = crate::wire::ErrorEstimate::from_error_ns(1, false);
+        let est = ErrorEstimate::from_error_ns(1, false);
         let mut buf = Vec::new();
-        assert!(s.poll_transmit(0, est, &mut buf));
-        assert!(!s.poll_transmit(5 * MS, est, &mut buf));
+        assert!(s.poll_transmit(Moment::at(0), est, &mut buf));
+        assert!(!s.poll_transmit(Moment::at(5 * MS), est, &mut buf));
         // Stalled for 100 ms: one probe now, then back on an interval, not ten at once.
-        assert!(s.poll_transmit(100 * MS, est, &mut buf));
-        assert!(!s.poll_transmit(100 * MS, est, &mut buf));
+        assert!(s.poll_transmit(Moment::at(100 * MS), est, &mut buf));
+        assert!(!s.poll_transmit(Moment::at(100 * MS), est, &mut buf));
         assert_eq!(s.poll_timeout(), Some(110 * MS));
     }
 
@@ -220,17 +416,31 @@ mod tests {
         // A timer that always fires 0.9 intervals late (tokio's 1 ms wheel at a 1 ms interval)
         // still sends one probe per interval on average.
         let mut s = Sender::new(config(), 0);
-        let est = crate::wire::ErrorEstimate::from_error_ns(1, false);
+        let est = ErrorEstimate::from_error_ns(1, false);
         let mut buf = Vec::new();
         let mut sent = 0;
         let mut now = 0;
         while now < 1_000 * MS {
             let due = s.poll_timeout().unwrap();
             now = now.max(due) + 9 * MS;
-            while s.poll_transmit(now, est, &mut buf) {
+            while s.poll_transmit(Moment::at(now), est, &mut buf) {
                 sent += 1;
             }
         }
         assert!((99..=101).contains(&sent), "{sent} probes in 100 intervals");
+    }
+
+    #[test]
+    fn steps_are_told_from_slewing() {
+        let at = |mono, wall| Moment {
+            mono_ns: mono,
+            wall_ns: wall,
+        };
+        let t0 = at(1_000 * MS, 5_000 * MS);
+        // 2 s later with 500 ppm of slew (1 ms): no step; 3 ms more than that: a step, either way.
+        assert!(!stepped(t0, at(3_000 * MS, 7_001 * MS)));
+        assert!(stepped(t0, at(3_000 * MS, 7_005 * MS)));
+        assert!(stepped(t0, at(3_000 * MS, 6_990 * MS)));
+        assert!(!stepped(t0, t0));
     }
 }

@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use xcbench_snapshot::ReflectorCounters;
+use xcbench_snapshot::ResponderCount;
 
+use super::Moment;
 use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp, WireError};
 
 /// Limits of the session table.
@@ -47,7 +48,7 @@ struct Session {
 pub struct Reflector {
     limits: ReflectorLimits,
     sessions: HashMap<SocketAddr, Session>,
-    counters: ReflectorCounters,
+    counters: ResponderCount,
 }
 
 impl Reflector {
@@ -55,17 +56,18 @@ impl Reflector {
         Reflector {
             limits,
             sessions: HashMap::new(),
-            counters: ReflectorCounters::default(),
+            counters: ResponderCount::default(),
         }
     }
 
-    /// Answers one datagram. `received` is T2 (Unix ns, kernel timestamp where available),
+    /// Answers one datagram. `received` is T2 (kernel timestamp where available; its wall
+    /// time goes on the wire, its monotonic time ages the session),
     /// `ttl` the received packet's TTL/hop limit if known. On success the reply is written to
     /// `out` (cleared first) with the same length as `datagram`; its transmit timestamp is a
     /// placeholder for [`ReflectedPacket::stamp_transmit`] right before sending.
     pub fn handle_datagram(
         &mut self,
-        received: u64,
+        received: Moment,
         from: SocketAddr,
         ttl: Option<u8>,
         estimate: ErrorEstimate,
@@ -79,13 +81,13 @@ impl Reflector {
                 return Err(ReflectError::Malformed(e));
             }
         };
-        let seq = self.next_session_seq(from, received)?;
+        let seq = self.next_session_seq(from, received.mono_ns)?;
         out.clear();
         ReflectedPacket {
             seq,
-            timestamp: Timestamp::from_unix_ns(received),
+            timestamp: Timestamp::from_unix_ns(received.wall_ns),
             error_estimate: estimate,
-            receive_timestamp: Timestamp::from_unix_ns(received),
+            receive_timestamp: Timestamp::from_unix_ns(received.wall_ns),
             sender_seq: test.seq,
             sender_timestamp: test.timestamp.raw,
             sender_error_estimate: test.error_estimate,
@@ -104,7 +106,7 @@ impl Reflector {
     }
 
     /// Counters since the last call (deltas for a snapshot).
-    pub fn take_counters(&mut self) -> ReflectorCounters {
+    pub fn take_counters(&mut self) -> ResponderCount {
         std::mem::take(&mut self.counters)
     }
 
@@ -160,7 +162,7 @@ mod tests {
         let mut out = Vec::new();
         for (i, port) in [(0u32, 1u16), (1, 1), (2, 2), (3, 1)] {
             let req = test_packet(i + 100, 44 + i as usize * 10);
-            r.handle_datagram(5_000, addr(port), Some(64), est, &req, &mut out)
+            r.handle_datagram(Moment::at(5_000), addr(port), Some(64), est, &req, &mut out)
                 .unwrap();
             assert_eq!(out.len(), req.len());
             let reply = ReflectedPacket::decode(&out).unwrap();
@@ -189,12 +191,12 @@ mod tests {
         let est = ErrorEstimate::from_error_ns(1, false);
         for len in [0, 1, 43] {
             let err = r
-                .handle_datagram(0, addr(1), None, est, &vec![0; len], &mut out)
+                .handle_datagram(Moment::at(0), addr(1), None, est, &vec![0; len], &mut out)
                 .unwrap_err();
             assert!(matches!(err, ReflectError::Malformed(_)));
         }
         assert!(r
-            .handle_datagram(0, addr(1), None, est, &vec![0; 9001], &mut out)
+            .handle_datagram(Moment::at(0), addr(1), None, est, &vec![0; 9001], &mut out)
             .is_err());
         assert_eq!(out, vec![1, 2, 3], "nothing written");
         let c = r.take_counters();
@@ -211,17 +213,17 @@ mod tests {
         let est = ErrorEstimate::from_error_ns(1, false);
         let mut out = Vec::new();
         let req = test_packet(0, 44);
-        r.handle_datagram(0, addr(1), None, est, &req, &mut out)
+        r.handle_datagram(Moment::at(0), addr(1), None, est, &req, &mut out)
             .unwrap();
-        r.handle_datagram(500, addr(2), None, est, &req, &mut out)
+        r.handle_datagram(Moment::at(500), addr(2), None, est, &req, &mut out)
             .unwrap();
         // Both live: a third is refused.
         assert_eq!(
-            r.handle_datagram(900, addr(3), None, est, &req, &mut out),
+            r.handle_datagram(Moment::at(900), addr(3), None, est, &req, &mut out),
             Err(ReflectError::SessionTableFull(2))
         );
         // Session 1 idle for >= 1 us: evicted, the newcomer gets a place.
-        r.handle_datagram(1_200, addr(3), None, est, &req, &mut out)
+        r.handle_datagram(Moment::at(1_200), addr(3), None, est, &req, &mut out)
             .unwrap();
         assert_eq!(r.session_count(), 2);
         assert_eq!(r.take_counters().refused, 1);

@@ -1,11 +1,15 @@
 //! STAMP Session-Sender state machine, sans-IO: times and bytes in, packets and events out.
 //!
-//! Timestamps (all Unix ns, one clock per host):
-//! T1 = sender transmit (user space, read right before the send), T2 = reflector receive,
-//! T3 = reflector transmit, T4 = sender receive (kernel timestamp where available).
-//! RTT = (T4 - T1) - (T3 - T2): the reflector's dwell time is excluded.
-//! One-way delay forward = T2 - T1, reverse = T4 - T3 (as good as the two clocks agree; the
-//! combined error estimate from both ends comes with every reply).
+//! Timestamps: T1 = sender transmit (user space, read right before the send), T2 = reflector
+//! receive, T3 = reflector transmit, T4 = sender receive (kernel timestamp where available).
+//! T1 and T4 are [`Moment`]s (both of this host's clocks); T2 and T3 come from the
+//! reflector's wall clock on the wire.
+//! RTT = (T4 - T1) - (T3 - T2) with T4 - T1 on the monotonic clock: the reflector's dwell
+//! time is excluded and a wall-clock step on this host cannot bend it.
+//! One-way delay forward = T2 - T1, reverse = T4 - T3 on the wall clocks (as good as the two
+//! clocks agree; the combined error estimate from both ends comes with every reply). A reply
+//! whose probe was out while this host's wall clock stepped keeps its RTT; its one-way
+//! delays are discarded (see [`super::stepped`]) and left out of IPDV and jitter.
 //!
 //! Outcomes, each counted once: a probe is *lost* when its own timeout expires without a reply;
 //! a reply after that is *late*; a second copy of an accepted reply is a *duplicate*; a reply
@@ -17,11 +21,12 @@
 //! loss is answered; total loss is known at each probe's timeout.
 //!
 //! IPDV (RFC 5481) is taken between probes n-1 and n when both were answered (so the clock
-//! offset cancels); jitter is the RFC 3550 running estimate J += (|D| - J) / 16 over replies
-//! in arrival order.
+//! offset cancels); jitter is the RFC 3550 running estimate over replies in arrival order.
 
 use std::collections::VecDeque;
 
+use super::jitter::Rfc3550;
+use super::{earliest, stepped, Event, Moment, Probe};
 use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
 
 /// Probes kept for matching; with timeout/interval bounded by config this is never reached
@@ -53,9 +58,11 @@ pub struct SenderConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reply {
     pub seq: u32,
+    /// Monotonic T4 - T1 minus the reflector's dwell T3 - T2.
     pub rtt_ns: u64,
-    pub forward_ns: i64,
-    pub reverse_ns: i64,
+    /// One-way delays (forward T2 - T1, reverse T4 - T3) from the two wall clocks; `None`
+    /// when this host's wall clock stepped while the probe was out.
+    pub one_way: Option<(i64, i64)>,
     /// IPDV samples (forward, reverse) completed by this reply: the pair (n-1, n) if n-1 was
     /// answered, and the pair (n, n+1) if n+1 was answered first (reordering).
     pub ipdv: [Option<(i64, i64)>; 2],
@@ -69,45 +76,13 @@ pub struct Reply {
     pub synchronized: bool,
 }
 
-/// What happened; drained with [`Sender::poll_event`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Event {
-    Sent {
-        seq: u32,
-    },
-    Reply(Reply),
-    Lost {
-        seq: u32,
-    },
-    /// Direction of losses, attributed once a later probe was answered.
-    LossDirection {
-        forward: u64,
-        reverse: u64,
-    },
-    Duplicate {
-        seq: u32,
-    },
-    Late {
-        seq: u32,
-    },
-    /// Not a reflected STAMP packet.
-    Malformed,
-    /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
-    Unmatched,
-    /// A request/response round trip on a stream (dwell removed), or a connect time.
-    Rtt {
-        seq: u32,
-        rtt_ns: u64,
-    },
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
     Pending,
     Answered {
         reflector_seq: u32,
-        forward_ns: i64,
-        reverse_ns: i64,
+        /// (forward, reverse); `None` when a clock step made them meaningless.
+        one_way: Option<(i64, i64)>,
     },
     Lost,
     /// Answered after its timeout: counted as lost and as late.
@@ -116,7 +91,7 @@ enum State {
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
-    t1_ns: u64,
+    t1: Moment,
     t1_raw: u64,
     state: State,
 }
@@ -128,6 +103,7 @@ pub struct Sender {
     /// 32 bits.
     base: u64,
     window: VecDeque<Slot>,
+    /// Monotonic time of the next send.
     next_send_ns: Option<u64>,
     /// Everything below this sequence has been checked against its timeout.
     expiry_cursor: u64,
@@ -136,13 +112,12 @@ pub struct Sender {
     attr_anchor: Option<u32>,
     attr_run: u64,
     highest_answered: Option<u64>,
-    last_transit: Option<(i64, i64)>,
-    jitter: (f64, f64),
+    jitter: (Rfc3550, Rfc3550),
     events: VecDeque<Event>,
 }
 
 impl Sender {
-    /// A session whose first probe goes out at `start_ns`.
+    /// A session whose first probe goes out at `start_ns` (monotonic).
     pub fn new(config: SenderConfig, start_ns: u64) -> Sender {
         Sender {
             config,
@@ -154,25 +129,22 @@ impl Sender {
             attr_anchor: None,
             attr_run: 0,
             highest_answered: None,
-            last_transit: None,
-            jitter: (0.0, 0.0),
+            jitter: (Rfc3550::default(), Rfc3550::default()),
             events: VecDeque::new(),
         }
     }
 
-    /// Writes the next test packet into `buf` (cleared first) if one is due at `now`; the
-    /// packet's T1 is `now`, so read the clock right before calling and send right after.
-    pub fn poll_transmit(&mut self, now: u64, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool {
+    fn transmit(&mut self, now: Moment, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool {
         let Some(due) = self.next_send_ns else {
             return false;
         };
-        if now < due {
+        if now.mono_ns < due {
             return false;
         }
-        self.next_send_ns = Some(next_slot(due, self.config.interval_ns, now));
+        self.next_send_ns = Some(next_slot(due, self.config.interval_ns, now.mono_ns));
 
         let seq = self.base + self.window.len() as u64;
-        let t1 = Timestamp::from_unix_ns(now);
+        let t1 = Timestamp::from_unix_ns(now.wall_ns);
         buf.clear();
         TestPacket {
             seq: seq as u32,
@@ -182,47 +154,36 @@ impl Sender {
         }
         .encode(buf);
         self.window.push_back(Slot {
-            t1_ns: now,
+            t1: now,
             t1_raw: t1.raw,
             state: State::Pending,
         });
         self.events.push_back(Event::Sent { seq: seq as u32 });
         if self.window.len() > MAX_WINDOW {
-            self.trim(now, true);
+            self.trim(now.mono_ns, true);
         }
         true
     }
 
-    /// Stops sending; pending probes still time out normally.
-    pub fn stop(&mut self) {
-        self.next_send_ns = None;
-    }
-
-    /// Whether any probe still waits for its reply or its timeout.
-    pub fn has_pending(&self) -> bool {
+    fn pending(&self) -> bool {
         let from = self.expiry_cursor.saturating_sub(self.base) as usize;
         self.window
             .range(from.min(self.window.len())..)
             .any(|s| s.state == State::Pending)
     }
 
-    /// The next time `handle_timeout` or `poll_transmit` has work: the next send or the next
-    /// probe timeout, whichever is first.
-    pub fn poll_timeout(&self) -> Option<u64> {
+    fn timeout(&self) -> Option<u64> {
         let expiry = self
             .slot(self.expiry_cursor)
-            .map(|s| s.t1_ns + self.config.timeout_ns);
-        match (self.next_send_ns, expiry) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            .map(|s| s.t1.mono_ns + self.config.timeout_ns);
+        earliest(self.next_send_ns, expiry)
     }
 
-    /// Declares lost every probe whose timeout has expired at `now`.
-    pub fn handle_timeout(&mut self, now: u64) {
+    /// Declares lost every probe whose timeout has expired at `now` (monotonic).
+    fn expire(&mut self, now: u64) {
         let timeout = self.config.timeout_ns;
         while let Some(slot) = self.slot_mut(self.expiry_cursor) {
-            if slot.t1_ns + timeout > now {
+            if slot.t1.mono_ns + timeout > now {
                 break;
             }
             if slot.state == State::Pending {
@@ -237,7 +198,7 @@ impl Sender {
     }
 
     /// Handles a datagram that arrived on the session's socket at `received` (T4).
-    pub fn handle_datagram(&mut self, received: u64, datagram: &[u8]) {
+    fn receive(&mut self, received: Moment, datagram: &[u8]) {
         let Ok(packet) = ReflectedPacket::decode(datagram) else {
             self.events.push_back(Event::Malformed);
             return;
@@ -267,8 +228,7 @@ impl Sender {
                     seq,
                     State::Answered {
                         reflector_seq: packet.seq,
-                        forward_ns: reply.forward_ns,
-                        reverse_ns: reply.reverse_ns,
+                        one_way: reply.one_way,
                     },
                 );
                 self.events.push_back(Event::Reply(reply));
@@ -277,25 +237,20 @@ impl Sender {
         }
     }
 
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    fn measure(&mut self, seq: u64, slot: &Slot, p: &ReflectedPacket, t4: u64) -> Reply {
-        let t1 = slot.t1_ns;
+    fn measure(&mut self, seq: u64, slot: &Slot, p: &ReflectedPacket, t4: Moment) -> Reply {
+        let t1 = slot.t1;
         let t2 = p.receive_timestamp.to_unix_ns();
         let t3 = p.timestamp.to_unix_ns();
-        let dwell = t3.saturating_sub(t2);
-        let rtt_ns = t4.saturating_sub(t1).saturating_sub(dwell);
-        let forward_ns = t2 as i64 - t1 as i64;
-        let reverse_ns = t4 as i64 - t3 as i64;
+        let elapsed = t4.mono_ns.saturating_sub(t1.mono_ns);
+        // A step of the reflector's clock between T2 and T3 could claim more dwell than the
+        // whole round trip took.
+        let dwell = t3.saturating_sub(t2).min(elapsed);
+        let rtt_ns = elapsed - dwell;
+        let one_way = (!stepped(t1, t4))
+            .then(|| (t2 as i64 - t1.wall_ns as i64, t4.wall_ns as i64 - t3 as i64));
 
         let delays = |s: Option<&Slot>| match s?.state {
-            State::Answered {
-                forward_ns,
-                reverse_ns,
-                ..
-            } => Some((forward_ns, reverse_ns)),
+            State::Answered { one_way, .. } => one_way,
             _ => None,
         };
         let previous = delays(seq.checked_sub(1).and_then(|s| self.slot(s)));
@@ -303,25 +258,26 @@ impl Sender {
         let reordered = self.highest_answered.is_some_and(|h| seq < h);
         self.highest_answered = Some(self.highest_answered.map_or(seq, |h| h.max(seq)));
 
-        if let Some((lf, lr)) = self.last_transit {
-            let (jf, jr) = &mut self.jitter;
-            *jf += ((forward_ns - lf).unsigned_abs() as f64 - *jf) / 16.0;
-            *jr += ((reverse_ns - lr).unsigned_abs() as f64 - *jr) / 16.0;
+        let (mut ipdv, mut jitter) = ([None, None], (0.0, 0.0));
+        if let Some((forward, reverse)) = one_way {
+            ipdv = [
+                previous.map(|(f, r)| (forward - f, reverse - r)),
+                next.map(|(f, r)| (f - forward, r - reverse)),
+            ];
+            self.jitter.0.handle_transit(forward);
+            self.jitter.1.handle_transit(reverse);
         }
-        self.last_transit = Some((forward_ns, reverse_ns));
+        jitter.0 = self.jitter.0.estimate_ns();
+        jitter.1 = self.jitter.1.estimate_ns();
 
         Reply {
             seq: seq as u32,
             rtt_ns,
-            forward_ns,
-            reverse_ns,
-            ipdv: [
-                previous.map(|(f, r)| (forward_ns - f, reverse_ns - r)),
-                next.map(|(f, r)| (f - forward_ns, r - reverse_ns)),
-            ],
+            one_way,
+            ipdv,
             reordered,
-            jitter_forward_ns: self.jitter.0,
-            jitter_reverse_ns: self.jitter.1,
+            jitter_forward_ns: jitter.0,
+            jitter_reverse_ns: jitter.1,
             clock_error_ns: p
                 .error_estimate
                 .error_ns()
@@ -383,7 +339,7 @@ impl Sender {
         }
         while let Some(front) = self.window.front() {
             let done = self.base < self.expiry_cursor && self.base < self.attr_cursor;
-            if !done || front.t1_ns + keep_ns > now {
+            if !done || front.t1.mono_ns + keep_ns > now {
                 break;
             }
             self.window.pop_front();
@@ -405,5 +361,41 @@ impl Sender {
         if let Some(slot) = self.slot_mut(seq) {
             slot.state = state;
         }
+    }
+}
+
+impl Probe for Sender {
+    fn poll_timeout(&self) -> Option<u64> {
+        self.timeout()
+    }
+
+    /// A datagram transport never needs re-opening.
+    fn handle_timeout(&mut self, now_mono: u64) -> bool {
+        self.expire(now_mono);
+        false
+    }
+
+    fn poll_transmit(&mut self, now: Moment, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool {
+        self.transmit(now, estimate, buf)
+    }
+
+    fn handle_input(&mut self, at: Moment, bytes: &[u8]) -> bool {
+        self.receive(at, bytes);
+        true
+    }
+
+    /// Datagrams have no connection to lose.
+    fn handle_disconnect(&mut self) {}
+
+    fn stop(&mut self) {
+        self.next_send_ns = None;
+    }
+
+    fn has_pending(&self) -> bool {
+        self.pending()
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 }

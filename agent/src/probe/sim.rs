@@ -1,106 +1,190 @@
-//! An in-memory link with a virtual clock that drives a [`Sender`] against a [`Reflector`]:
-//! per-direction delay, loss, duplication and extra delay (to reorder) chosen per probe, so
-//! tests know exactly what every figure must be.
+//! A virtual-clock pair for tests (quinn's `Pair` habit): any [`Probe`] against its far end
+//! (a STAMP [`Reflector`], or a request/response [`Responder`]) over an in-memory link with
+//! per-direction delay, loss, duplication and extra delay (to reorder) chosen per probe, and
+//! an optional step of the probing host's wall clock, so tests know exactly what every
+//! figure must be.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::SocketAddr;
 
 use super::reflector::{Reflector, ReflectorLimits};
-use super::sender::{Event, Sender, SenderConfig};
+use super::{Event, Moment, Probe};
+use crate::wire::rr::Frame;
 use crate::wire::{ErrorEstimate, ReflectedPacket, Timestamp};
 
-/// Impairments, keyed by the sender's probe sequence number.
+/// The far end of a probe.
+pub trait Far {
+    /// Answers `request`, received at `t2` (the far host's wall clock), into `out`; false
+    /// when it would not answer.
+    fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool;
+    /// Writes the send time T3 into the answer, right before it leaves.
+    fn stamp(&self, out: &mut Vec<u8>, t3: u64);
+}
+
+/// A STAMP session-reflector as the far end.
+pub struct Stamp(Reflector);
+
+impl Default for Stamp {
+    fn default() -> Self {
+        Stamp(Reflector::new(ReflectorLimits::default()))
+    }
+}
+
+impl Far for Stamp {
+    fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool {
+        let from: SocketAddr = ([127, 0, 0, 1], 5000).into();
+        let estimate = ErrorEstimate::from_error_ns(1_000, true);
+        self.0
+            .handle_datagram(Moment::at(t2), from, Some(64), estimate, request, out)
+            .is_ok()
+    }
+
+    fn stamp(&self, out: &mut Vec<u8>, t3: u64) {
+        ReflectedPacket::stamp_transmit(out, Timestamp::from_unix_ns(t3));
+    }
+}
+
+/// The TCP/QUIC request/response responder as the far end.
+pub struct Responder;
+
+impl Far for Responder {
+    fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool {
+        super::rr::respond(request, t2, out).is_ok()
+    }
+
+    fn stamp(&self, out: &mut Vec<u8>, t3: u64) {
+        Frame::stamp_send(out, t3);
+    }
+}
+
+/// Link impairments, keyed by the probe's sequence number (its n-th transmission).
 #[derive(Debug, Default, Clone)]
-pub struct Link {
+pub struct Pair {
     pub forward_delay_ns: u64,
     pub reverse_delay_ns: u64,
-    /// Reflector time between receiving a probe and sending its reply.
+    /// Far-end time between receiving a probe and sending its answer.
     pub dwell_ns: u64,
     pub drop_forward: HashSet<u32>,
     pub drop_reverse: HashSet<u32>,
+    pub duplicate_forward: HashSet<u32>,
     pub duplicate_reverse: HashSet<u32>,
     pub extra_reverse_delay_ns: HashMap<u32, u64>,
+    /// At this monotonic time the probing host's wall clock jumps by this much.
+    pub sender_wall_step: Option<(u64, i64)>,
 }
 
 enum Delivery {
-    ToReflector(Vec<u8>),
-    ToSender(Vec<u8>),
+    ToFar(u32, Vec<u8>),
+    ToProbe(Vec<u8>),
 }
 
-impl Link {
-    /// Runs `probes` probes from t = 1 s and every pending delivery and timeout after them;
-    /// returns every event the sender produced.
-    pub fn run(&self, config: SenderConfig, probes: u32) -> Vec<Event> {
-        let start = 1_000_000_000;
-        let mut sender = Sender::new(config, start);
-        let mut reflector = Reflector::new(ReflectorLimits::default());
+/// Packets in flight, delivered in time order (ties in the order sent).
+#[derive(Default)]
+struct Queue {
+    order: BinaryHeap<Reverse<(u64, u64)>>,
+    packets: HashMap<u64, Delivery>,
+    next_id: u64,
+}
+
+impl Queue {
+    fn push(&mut self, at: u64, d: Delivery) {
+        self.next_id += 1;
+        self.packets.insert(self.next_id, d);
+        self.order.push(Reverse((at, self.next_id)));
+    }
+
+    fn next_at(&self) -> Option<u64> {
+        self.order.peek().map(|Reverse((t, _))| *t)
+    }
+
+    fn pop(&mut self) -> Delivery {
+        let Reverse((_, id)) = self.order.pop().expect("a delivery is due");
+        self.packets.remove(&id).expect("queued")
+    }
+}
+
+impl Pair {
+    /// Runs `probes` probes and every delivery and timeout after them; returns every event
+    /// the probe produced.
+    pub fn run(&self, probe: impl Probe, far: impl Far, probes: u32) -> Vec<Event> {
+        self.run_timed(probe, far, probes)
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// As [`Pair::run`], each event with the monotonic time it was produced at.
+    pub fn run_timed(
+        &self,
+        mut probe: impl Probe,
+        mut far: impl Far,
+        probes: u32,
+    ) -> Vec<(u64, Event)> {
         let estimate = ErrorEstimate::from_error_ns(1_000, true);
-        let from: SocketAddr = ([127, 0, 0, 1], 5000).into();
-        let mut queue: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
-        let mut packets: HashMap<u64, Delivery> = HashMap::new();
-        let mut id = 0u64;
-        let mut events = Vec::new();
-        let mut sent = 0;
-        let mut buf = Vec::new();
-        let mut reply = Vec::new();
+        let mut queue = Queue::default();
+        let (mut events, mut sent) = (Vec::new(), 0u32);
+        let (mut buf, mut answer) = (Vec::new(), Vec::new());
         loop {
-            let next_delivery = queue.peek().map(|Reverse((t, _))| *t);
-            let now = match (sender.poll_timeout(), next_delivery) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => match a.or(b) {
-                    Some(t) => t,
-                    None => break,
-                },
+            let next_delivery = queue.next_at();
+            let Some(now) = super::earliest(probe.poll_timeout(), next_delivery) else {
+                break;
             };
             if next_delivery == Some(now) {
-                let Reverse((_, key)) = queue.pop().expect("peeked");
-                match packets.remove(&key).expect("queued") {
-                    Delivery::ToReflector(bytes) => {
-                        let seq = u32::from_be_bytes(bytes[0..4].try_into().unwrap());
-                        reflector
-                            .handle_datagram(now, from, Some(64), estimate, &bytes, &mut reply)
-                            .expect("well-formed");
+                match queue.pop() {
+                    Delivery::ToFar(seq, bytes) => {
+                        if !far.answer(now, &bytes, &mut answer) {
+                            continue;
+                        }
                         let t3 = now + self.dwell_ns;
-                        ReflectedPacket::stamp_transmit(&mut reply, Timestamp::from_unix_ns(t3));
+                        far.stamp(&mut answer, t3);
                         if self.drop_reverse.contains(&seq) {
                             continue;
                         }
-                        let at = t3
-                            + self.reverse_delay_ns
-                            + self.extra_reverse_delay_ns.get(&seq).copied().unwrap_or(0);
-                        let copies = if self.duplicate_reverse.contains(&seq) {
-                            2
-                        } else {
-                            1
-                        };
+                        let extra = self.extra_reverse_delay_ns.get(&seq).copied();
+                        let at = t3 + self.reverse_delay_ns + extra.unwrap_or(0);
+                        let copies = 1 + u64::from(self.duplicate_reverse.contains(&seq));
                         for c in 0..copies {
-                            id += 1;
-                            packets.insert(id, Delivery::ToSender(reply.clone()));
-                            queue.push(Reverse((at + c, id)));
+                            queue.push(at + c, Delivery::ToProbe(answer.clone()));
                         }
                     }
-                    Delivery::ToSender(bytes) => sender.handle_datagram(now, &bytes),
+                    Delivery::ToProbe(bytes) => {
+                        probe.handle_input(self.moment(now), &bytes);
+                    }
                 }
             } else {
-                sender.handle_timeout(now);
-                if sent < probes && sender.poll_transmit(now, estimate, &mut buf) {
+                probe.handle_timeout(now);
+                if sent < probes && probe.poll_transmit(self.moment(now), estimate, &mut buf) {
+                    let seq = sent;
                     sent += 1;
                     if sent == probes {
-                        sender.stop();
+                        probe.stop();
                     }
-                    let seq = u32::from_be_bytes(buf[0..4].try_into().unwrap());
                     if !self.drop_forward.contains(&seq) {
-                        id += 1;
-                        packets.insert(id, Delivery::ToReflector(buf.clone()));
-                        queue.push(Reverse((now + self.forward_delay_ns, id)));
+                        let at = now + self.forward_delay_ns;
+                        let copies = 1 + u64::from(self.duplicate_forward.contains(&seq));
+                        for c in 0..copies {
+                            queue.push(at + c, Delivery::ToFar(seq, buf.clone()));
+                        }
                     }
                 }
             }
-            while let Some(e) = sender.poll_event() {
-                events.push(e);
+            while let Some(e) = probe.poll_event() {
+                events.push((now, e));
             }
         }
         events
+    }
+
+    /// The probing host's clocks at virtual time `now`.
+    fn moment(&self, now: u64) -> Moment {
+        let step = match self.sender_wall_step {
+            Some((at, by)) if now >= at => by,
+            _ => 0,
+        };
+        Moment {
+            mono_ns: now,
+            wall_ns: now.saturating_add_signed(step),
+        }
     }
 }

@@ -1,16 +1,23 @@
-//! Throughput test control (xcbench's own format). Control messages travel on one QUIC stream
-//! of a mutually authenticated connection between two agents (ALPN `xcbench-bench/1`); data
-//! travels on separate TCP connections, each opened with a [`Hello`] that carries the test's
-//! cookie, so only a peer that passed the TLS handshake can get its bytes counted.
+//! Throughput test control and data framing (xcbench's own format). Control messages travel
+//! on one QUIC stream of a mutually authenticated connection between two agents (ALPN
+//! `xcbench-bench/1`); data travels on separate connections (TCP, or one QUIC connection per
+//! stream), each opened with a [`Hello`] that carries the test's cookie, or in UDP datagrams
+//! that each carry a [`DataHeader`] with it, so only a peer that passed the TLS handshake
+//! can get its bytes counted.
 //!
 //! ```text
 //! control message: length (u32, big-endian, at most 64 KiB) | JSON
-//! data hello (TCP, 20 bytes): "XT" | version 1 | stream index (u8) | cookie (16 bytes)
+//! data hello (TCP, QUIC; 20 bytes): "XT" | version 1 | stream index (u8) | cookie (16 bytes)
+//! UDP data (36 bytes, then zero padding): "XU" | version 1 | stream (u8) | sequence (u64) |
+//!     send time (the sender's monotonic clock, ns, u64; only differences are used) | cookie (16)
 //! ```
 //! Both sides send their own per-interval figures at the end, so each can print sender and
 //! receiver columns (bytes written to the kernel, bytes delivered to the application).
+//! A refusal carries a [`RefuseCode`] besides its reason; a peer that predates codes sends
+//! none and it reads as [`RefuseCode::Unspecified`].
 
 use serde::{Deserialize, Serialize};
+pub use xcbench_snapshot::Protocol;
 
 use super::WireError;
 
@@ -18,28 +25,8 @@ pub const MAX_CONTROL_LEN: usize = 64 * 1024;
 pub const HELLO_LEN: usize = 20;
 const HELLO_MAGIC: [u8; 2] = *b"XT";
 const HELLO_VERSION: u8 = 1;
-
-/// Which transport carries the bulk data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BenchProtocol {
-    Tcp,
-    /// Paced datagrams at `bitrate_bps`, each with a [`DataHeader`].
-    Udp,
-    /// One QUIC connection per stream (quinn), flow-control windows of `window_bytes`.
-    Quic,
-}
-
-impl BenchProtocol {
-    /// The name configs and the command line use.
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchProtocol::Tcp => "tcp",
-            BenchProtocol::Udp => "udp",
-            BenchProtocol::Quic => "quic",
-        }
-    }
-}
+const DATA_MAGIC: [u8; 2] = *b"XU";
+const DATA_VERSION: u8 = 1;
 
 /// Congestion controllers quinn offers, by the names `congestion` takes for QUIC.
 pub const QUIC_CONGESTION: [&str; 3] = ["cubic", "newreno", "bbr"];
@@ -56,13 +43,13 @@ pub enum Direction {
     Bidirectional,
 }
 
-/// The rates a test may ask for (bits/s).
-const RATES: std::ops::RangeInclusive<u64> = 1_000..=100_000_000_000;
-
-/// What a test does; the asking side proposes, the answering side checks the limits.
+/// What a test does, as it travels: the asking side proposes, the answering side checks it
+/// (`probe::throughput::Test` is the checked form) and its own limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestSpec {
-    pub protocol: BenchProtocol,
+    /// TCP; UDP (paced datagrams at `bitrate_bps`, each with a [`DataHeader`]); QUIC (one
+    /// quinn connection per stream, flow-control windows of `window_bytes`).
+    pub protocol: Protocol,
     pub direction: Direction,
     pub duration_ms: u64,
     /// Leading time left out of the totals (slow start, iperf3 `-O`).
@@ -81,110 +68,6 @@ pub struct TestSpec {
     pub congestion: Option<String>,
     /// SO_SNDBUF/SO_RCVBUF for the data sockets; kernel autotuning if absent.
     pub window_bytes: Option<u32>,
-}
-
-impl TestSpec {
-    /// The rate of each stream (bits/s): UDP's sending rate, TCP's and QUIC's cap.
-    pub fn rate_per_stream(&self) -> Option<f64> {
-        self.bitrate_bps
-            .map(|b| b as f64 / f64::from(self.streams.max(1)))
-    }
-
-    /// Checks a proposal against the answering side's limits; the error names the field.
-    pub fn check(&self) -> Result<(), String> {
-        let bad = |field: &str, value: String, expected: &str| {
-            Err(format!("{field} = {value}: {expected}"))
-        };
-        if !(100..=3_600_000).contains(&self.duration_ms) {
-            return bad(
-                "duration_ms",
-                self.duration_ms.to_string(),
-                "must be 100 ms to 1 h",
-            );
-        }
-        if self.omit_ms >= self.duration_ms {
-            return bad(
-                "omit_ms",
-                self.omit_ms.to_string(),
-                "must be less than the duration",
-            );
-        }
-        if !(100..=60_000).contains(&self.interval_ms) {
-            return bad(
-                "interval_ms",
-                self.interval_ms.to_string(),
-                "must be 100 ms to 60 s",
-            );
-        }
-        if !(1..=128).contains(&self.streams) {
-            return bad("streams", self.streams.to_string(), "must be 1 to 128");
-        }
-        match self.protocol {
-            BenchProtocol::Tcp | BenchProtocol::Quic => {
-                if !(1024..=4 << 20).contains(&self.write_bytes) {
-                    return bad(
-                        "write_bytes",
-                        self.write_bytes.to_string(),
-                        "must be 1 KiB to 4 MiB",
-                    );
-                }
-                if let Some(b) = self.bitrate_bps.filter(|b| !RATES.contains(b)) {
-                    return bad(
-                        "bitrate_bps",
-                        b.to_string(),
-                        "must be 1 kbit/s to 100 Gbit/s",
-                    );
-                }
-            }
-            BenchProtocol::Udp => {
-                if !(DATA_HEADER_LEN as u32..=8972).contains(&self.write_bytes) {
-                    return bad(
-                        "write_bytes",
-                        self.write_bytes.to_string(),
-                        "must be 36 to 8972 bytes per datagram",
-                    );
-                }
-                match self.bitrate_bps {
-                    Some(b) if RATES.contains(&b) => {}
-                    Some(b) => {
-                        return bad(
-                            "bitrate_bps",
-                            b.to_string(),
-                            "must be 1 kbit/s to 100 Gbit/s",
-                        )
-                    }
-                    None => return bad("bitrate_bps", "(none)".into(), "must be set for udp"),
-                }
-            }
-        }
-        if let (Some(c), BenchProtocol::Quic) = (&self.congestion, self.protocol) {
-            if !QUIC_CONGESTION.contains(&c.as_str()) {
-                return bad(
-                    "congestion",
-                    format!("{c:?}"),
-                    "must be one of cubic, newreno, bbr for quic",
-                );
-            }
-        }
-        if let Some(c) = &self.congestion {
-            if c.is_empty()
-                || c.len() > 15
-                || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return bad(
-                    "congestion",
-                    format!("{c:?}"),
-                    "must be a kernel congestion control name such as \"cubic\"",
-                );
-            }
-        }
-        if let Some(w) = self.window_bytes {
-            if !(4096..=256 << 20).contains(&w) {
-                return bad("window_bytes", w.to_string(), "must be 4 KiB to 256 MiB");
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Bytes moved by one stream in one interval, as one side saw them.
@@ -270,12 +153,66 @@ pub enum Control {
         cookie: String,
     },
     Refuse {
+        #[serde(default)]
+        code: RefuseCode,
+        /// The request field at fault (with `over_limit` and `bad_request`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
         reason: String,
     },
     /// One side's figures, sent when its part of the test is over.
     Results {
         streams: Vec<StreamFigures>,
     },
+}
+
+/// Why the answering agent declined a test: what the asking agent decides on (a busy peer is
+/// asked again later; anything else is final). Travels as a snake_case string; a code this
+/// version does not know reads as `Unspecified`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(from = "String", into = "&'static str")]
+pub enum RefuseCode {
+    /// Another throughput test runs on the answering agent.
+    Busy,
+    /// A request field is over the answering agent's limit (`[bench]`).
+    OverLimit,
+    /// The asking agent is not in the answering agent's `bench.allow`.
+    NotAllowed,
+    /// The request is malformed or asks for something no agent does.
+    BadRequest,
+    /// No code (a peer that predates codes) or one this version does not know.
+    #[default]
+    Unspecified,
+}
+
+impl RefuseCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseCode::Busy => "busy",
+            RefuseCode::OverLimit => "over_limit",
+            RefuseCode::NotAllowed => "not_allowed",
+            RefuseCode::BadRequest => "bad_request",
+            RefuseCode::Unspecified => "unspecified",
+        }
+    }
+}
+
+impl From<String> for RefuseCode {
+    fn from(text: String) -> Self {
+        match text.as_str() {
+            "busy" => RefuseCode::Busy,
+            "over_limit" => RefuseCode::OverLimit,
+            "not_allowed" => RefuseCode::NotAllowed,
+            "bad_request" => RefuseCode::BadRequest,
+            _ => RefuseCode::Unspecified,
+        }
+    }
+}
+
+impl From<RefuseCode> for &'static str {
+    fn from(code: RefuseCode) -> Self {
+        code.as_str()
+    }
 }
 
 impl Control {
@@ -361,8 +298,7 @@ impl Hello {
     }
 }
 
-/// The start of every UDP data datagram (36 bytes), then zero padding:
-/// "XU" | version 1 | stream (u8) | sequence (u64) | send time (Unix ns, u64) | cookie (16).
+/// The start of every UDP data datagram (36 bytes), then zero padding (see the module doc).
 /// A sequence of `u64::MAX` is a hello: the asking side announcing where to send (reverse).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataHeader {
@@ -376,10 +312,17 @@ pub const DATA_HEADER_LEN: usize = 36;
 pub const HELLO_SEQ: u64 = u64::MAX;
 
 impl DataHeader {
-    /// Writes the header into the front of `buf` (at least 36 bytes).
+    pub fn encode(&self, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        buf.resize(start + DATA_HEADER_LEN, 0);
+        self.write(&mut buf[start..]);
+    }
+
+    /// Writes the header over the front of `buf` (at least 36 bytes): a sender fills the
+    /// datagrams of a whole burst in place, in one buffer handed to the kernel at once.
     pub fn write(&self, buf: &mut [u8]) {
-        buf[..2].copy_from_slice(b"XU");
-        buf[2] = 1;
+        buf[..2].copy_from_slice(&DATA_MAGIC);
+        buf[2] = DATA_VERSION;
         buf[3] = self.stream;
         buf[4..12].copy_from_slice(&self.seq.to_be_bytes());
         buf[12..20].copy_from_slice(&self.sent_ns.to_be_bytes());
@@ -393,7 +336,7 @@ impl DataHeader {
                 have: buf.len(),
             });
         }
-        if &buf[..2] != b"XU" || buf[2] != 1 {
+        if buf[..2] != DATA_MAGIC || buf[2] != DATA_VERSION {
             return Err(WireError::Invalid {
                 field: "udp data magic",
                 value: u64::from(u16::from_be_bytes([buf[0], buf[1]])),
@@ -436,7 +379,7 @@ mod tests {
 
     pub(crate) fn spec() -> TestSpec {
         TestSpec {
-            protocol: BenchProtocol::Tcp,
+            protocol: Protocol::Tcp,
             direction: Direction::Forward,
             duration_ms: 10_000,
             omit_ms: 1_000,
@@ -458,7 +401,14 @@ mod tests {
                 cookie: cookie_text(&[7; 16]),
             },
             Control::Refuse {
+                code: RefuseCode::Busy,
+                field: None,
                 reason: "busy".into(),
+            },
+            Control::Refuse {
+                code: RefuseCode::OverLimit,
+                field: Some("streams".into()),
+                reason: "streams = 64: this agent allows at most 16 (bench.max_streams)".into(),
             },
             Control::Results {
                 streams: vec![StreamFigures {
@@ -524,119 +474,78 @@ mod tests {
             Hello::decode(&buf[..19]),
             Err(WireError::Truncated { .. })
         ));
-        assert!(Hello::decode(b"GET / HTTP/1.1\r\nHost: x").is_err());
+        assert!(matches!(
+            Hello::decode(b"GET / HTTP/1.1\r\nHost: x"),
+            Err(WireError::Invalid {
+                field: "hello magic",
+                ..
+            })
+        ));
         assert_eq!(parse_cookie(&cookie_text(&h.cookie)), Some(h.cookie));
         assert_eq!(parse_cookie("zz"), None);
     }
 
     #[test]
-    fn limits_name_the_field() {
-        assert_eq!(spec().check(), Ok(()));
-        let s = TestSpec {
-            streams: 0,
-            ..spec()
-        };
-        assert_eq!(s.check().unwrap_err(), "streams = 0: must be 1 to 128");
-        let s = TestSpec {
-            omit_ms: 10_000,
-            ..spec()
-        };
-        assert_eq!(
-            s.check().unwrap_err(),
-            "omit_ms = 10000: must be less than the duration"
-        );
-        let s = TestSpec {
-            congestion: Some("x;rm".into()),
-            ..spec()
-        };
-        assert!(s.check().unwrap_err().starts_with("congestion = \"x;rm\""));
-        // TCP (and QUIC) take a rate as a cap, in the same range as UDP's.
-        for rate in [Some(200_000_000), None] {
-            let s = TestSpec {
-                bitrate_bps: rate,
-                ..spec()
-            };
-            assert_eq!(s.check(), Ok(()), "{rate:?}");
+    fn refusals_without_a_code_or_with_an_unknown_one_read_as_unspecified() {
+        let old = br#"{"type":"refuse","reason":"busy: another throughput test is running"}"#;
+        let mut buf = (old.len() as u32).to_be_bytes().to_vec();
+        buf.extend_from_slice(old);
+        let (msg, _) = Control::decode(&buf).unwrap();
+        assert!(matches!(
+            msg,
+            Control::Refuse {
+                code: RefuseCode::Unspecified,
+                field: None,
+                ..
+            }
+        ));
+        let newer = br#"{"type":"refuse","code":"quota","reason":"x"}"#;
+        let mut buf = (newer.len() as u32).to_be_bytes().to_vec();
+        buf.extend_from_slice(newer);
+        let (msg, _) = Control::decode(&buf).unwrap();
+        assert!(matches!(
+            msg,
+            Control::Refuse {
+                code: RefuseCode::Unspecified,
+                ..
+            }
+        ));
+        let mut out = Vec::new();
+        Control::Refuse {
+            code: RefuseCode::NotAllowed,
+            field: None,
+            reason: "x".into(),
         }
-        let s = TestSpec {
-            bitrate_bps: Some(999),
-            ..spec()
-        };
-        assert_eq!(
-            s.check().unwrap_err(),
-            "bitrate_bps = 999: must be 1 kbit/s to 100 Gbit/s"
-        );
+        .encode(&mut out);
+        assert!(std::str::from_utf8(&out[4..])
+            .unwrap()
+            .contains(r#""code":"not_allowed""#));
     }
 
     #[test]
-    fn quic_takes_quinn_congestion_controllers_only() {
-        let quic = TestSpec {
-            protocol: BenchProtocol::Quic,
-            window_bytes: Some(25_000_000),
-            ..spec()
-        };
-        assert_eq!(quic.check(), Ok(()));
-        for cc in QUIC_CONGESTION {
-            let s = TestSpec {
-                congestion: Some(cc.into()),
-                ..quic.clone()
-            };
-            assert_eq!(s.check(), Ok(()), "{cc}");
-        }
-        let s = TestSpec {
-            congestion: Some("reno".into()),
-            ..quic.clone()
-        };
-        assert_eq!(
-            s.check().unwrap_err(),
-            "congestion = \"reno\": must be one of cubic, newreno, bbr for quic"
-        );
-        let s = TestSpec {
-            window_bytes: Some(1 << 30),
-            ..quic
-        };
-        assert!(s
-            .check()
-            .unwrap_err()
-            .starts_with("window_bytes = 1073741824"));
-    }
-
-    #[test]
-    fn udp_limits_and_header() {
-        let udp = TestSpec {
-            protocol: BenchProtocol::Udp,
-            write_bytes: 1372,
-            bitrate_bps: Some(1_000_000_000),
-            ..spec()
-        };
-        assert_eq!(udp.check(), Ok(()));
-        let s = TestSpec {
-            bitrate_bps: None,
-            ..udp.clone()
-        };
-        assert_eq!(
-            s.check().unwrap_err(),
-            "bitrate_bps = (none): must be set for udp"
-        );
-        let s = TestSpec {
-            write_bytes: 9000,
-            ..udp
-        };
-        assert!(s.check().unwrap_err().starts_with("write_bytes = 9000"));
+    fn udp_data_header_round_trips() {
         let h = DataHeader {
             stream: 2,
             seq: 77,
             sent_ns: 123,
             cookie: [5; 16],
         };
-        let mut buf = [0u8; 64];
-        h.write(&mut buf);
+        let mut buf = Vec::new();
+        h.encode(&mut buf);
+        assert_eq!(buf.len(), DATA_HEADER_LEN);
+        buf.resize(64, 0);
         assert_eq!(DataHeader::decode(&buf).unwrap(), h);
         assert!(matches!(
             DataHeader::decode(&buf[..35]),
             Err(WireError::Truncated { .. })
         ));
-        assert!(DataHeader::decode(&[0u8; 40]).is_err());
+        assert!(matches!(
+            DataHeader::decode(&[0u8; 40]),
+            Err(WireError::Invalid {
+                field: "udp data magic",
+                ..
+            })
+        ));
     }
 
     proptest! {

@@ -1,10 +1,11 @@
 //! QUIC throughput tests: one quinn connection per stream, each carrying one bidirectional
 //! QUIC stream that opens with the test's [`Hello`] and then carries bulk bytes one way.
 //!
-//! Flow-control windows (stream, connection and send) are the spec's `window_bytes`, which
-//! the asking side sizes to the bandwidth-delay product ([`window_for`]) unless told
-//! otherwise. The UDP sockets ask for large buffers, and quinn sends with GSO and receives
-//! with GRO where the kernel offers them (the end figures say how many segments).
+//! Flow-control windows (stream, connection and send) are the test's `window_bytes`, which
+//! the asking side sizes to the bandwidth-delay product
+//! ([`window_for`](crate::probe::throughput::spec::window_for)) unless told otherwise. The
+//! UDP sockets ask for large buffers, and quinn sends with GSO and receives with GRO where
+//! the kernel offers them (the end figures say how many segments).
 //!
 //! Trust is pinned both ways: the answering side's data endpoint accepts only the
 //! certificate that asked for the test on the control channel, and the asking side accepts
@@ -23,21 +24,12 @@ use quinn::{
     Connection, Endpoint, EndpointConfig, RecvStream, SendStream, TransportConfig, VarInt,
 };
 
-use super::{Addresses, Report};
-use crate::net::clock::now_unix_ns;
-use crate::probe::throughput::{Counts, Meter, Pacer};
+use super::{Progress, SETUP_TIMEOUT};
+use crate::net::clock::now_mono_ns;
+use crate::probe::throughput::spec::MIN_WINDOW;
+use crate::probe::throughput::{Addresses, Counts, Meter, Sending, Step, Test};
 use crate::tls::{self, Fingerprint, TlsIdentity};
-use crate::wire::throughput::{Hello, QuicEnd, StreamFigures, TestSpec, HELLO_LEN};
-
-/// The link rate windows are sized for when the asking side picks them: the largest
-/// FastConnect/ExpressRoute port.
-pub const WINDOW_LINK_BPS: u64 = 10_000_000_000;
-/// Windows are at least this large (short paths: scheduling delays, not the RTT, dominate).
-pub const MIN_WINDOW: u32 = 8 << 20;
-/// And at most this large (what `TestSpec::check` allows).
-pub const MAX_WINDOW: u32 = 256 << 20;
-/// How long the answering side waits for the data connections.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::wire::throughput::{Hello, QuicEnd, StreamFigures, HELLO_LEN};
 /// A sender waits this long for its bytes to be acknowledged, a receiver this long for the
 /// sender's last bytes after the planned end.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -48,11 +40,29 @@ const MAX_HANDSHAKES: usize = 64;
 /// Bulk writes hand quinn this many bytes at once when the spec asks for less.
 const MIN_WRITE: usize = 64 * 1024;
 
-/// Twice the bandwidth-delay product of a [`WINDOW_LINK_BPS`] link at `rtt`, within
-/// [`MIN_WINDOW`] and [`MAX_WINDOW`].
-pub fn window_for(rtt: Duration) -> u32 {
-    let bdp = u128::from(WINDOW_LINK_BPS / 8) * rtt.as_nanos() / 1_000_000_000;
-    (2 * bdp).clamp(u128::from(MIN_WINDOW), u128::from(MAX_WINDOW)) as u32
+/// Why the QUIC data side of a test could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum QuicDataError {
+    #[error("a runtime for the QUIC test")]
+    Runtime(#[source] std::io::Error),
+    #[error("the data socket")]
+    Socket(#[source] std::io::Error),
+    #[error("tls")]
+    Tls(#[source] tls::TlsError),
+    #[error("connecting")]
+    Connect(#[source] quinn::ConnectError),
+    #[error("handshake")]
+    Handshake(#[source] quinn::ConnectionError),
+    #[error("no QUIC handshake within {0:?}")]
+    HandshakeLate(Duration),
+    #[error("saying hello")]
+    Hello(#[source] quinn::WriteError),
+    #[error("the data endpoint closed")]
+    Closed,
+    #[error("the data connections did not arrive within {0:?}")]
+    Late(Duration),
+    #[error("lost the peer")]
+    Lost,
 }
 
 /// The answering side: takes the data connections of the test with `cookie` on `socket`
@@ -62,28 +72,28 @@ pub fn serve_test(
     socket: &UdpSocket,
     identity: &TlsIdentity,
     client: Fingerprint,
-    spec: &TestSpec,
+    test: &Test,
     cookie: [u8; 16],
     ours: &[bool],
-    report: &Report,
-) -> Result<Vec<StreamFigures>, String> {
-    let socket = socket.try_clone().map_err(|e| e.to_string())?;
+    progress: &Progress,
+) -> Result<Vec<StreamFigures>, QuicDataError> {
+    let socket = socket.try_clone().map_err(QuicDataError::Socket)?;
     let offload = offload(&socket);
     runtime()?.block_on(async {
         let crypto =
-            tls::server_crypto(identity, [client].into(), None).map_err(|e| e.to_string())?;
+            tls::server_crypto(identity, [client].into(), None).map_err(QuicDataError::Tls)?;
         let mut config = quinn::ServerConfig::with_crypto(crypto);
-        config.transport_config(Arc::new(transport(spec)));
+        config.transport_config(Arc::new(transport(test)));
         let endpoint = Endpoint::new(
             EndpointConfig::default(),
             Some(config),
             socket,
             Arc::new(quinn::TokioRuntime),
         )
-        .map_err(|e| e.to_string())?;
-        let result = accept_streams(&endpoint, cookie, ours.len(), report).await;
+        .map_err(QuicDataError::Socket)?;
+        let result = accept_streams(&endpoint, cookie, ours.len(), progress).await;
         let figures = match result {
-            Ok(streams) => Ok(run_streams(streams, ours, spec, offload, report).await),
+            Ok(streams) => Ok(run_streams(streams, ours, test, offload, progress).await),
             Err(e) => Err(e),
         };
         endpoint.close(VarInt::from_u32(0), b"test over");
@@ -100,51 +110,49 @@ pub fn run_client(
     addr: SocketAddr,
     identity: &TlsIdentity,
     server: Fingerprint,
-    spec: &TestSpec,
+    test: &Test,
     cookie: [u8; 16],
     roles: &[bool],
-    report: &Report,
-) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
-    let other = |e: String| std::io::Error::other(e);
+    progress: &Progress,
+) -> Result<(Vec<StreamFigures>, Vec<Addresses>), QuicDataError> {
     let bind = crate::net::any_local_for(addr);
-    let socket = super::udp::data_socket(bind)?;
-    let local = socket.local_addr()?;
+    let socket = super::udp::data_socket(bind).map_err(QuicDataError::Socket)?;
+    let local = socket.local_addr().map_err(QuicDataError::Socket)?;
     let offload = offload(&socket);
-    runtime().map_err(other)?.block_on(async {
+    runtime()?.block_on(async {
         let crypto = tls::client_crypto_for(identity, Some(server), None, false, tls::ALPN_BENCH)
-            .map_err(|e| other(e.to_string()))?;
+            .map_err(QuicDataError::Tls)?;
         let mut config = quinn::ClientConfig::new(crypto);
-        config.transport_config(Arc::new(transport(spec)));
+        config.transport_config(Arc::new(transport(test)));
         let mut endpoint = Endpoint::new(
             EndpointConfig::default(),
             None,
             socket,
             Arc::new(quinn::TokioRuntime),
-        )?;
+        )
+        .map_err(QuicDataError::Socket)?;
         endpoint.set_default_client_config(config);
         let mut streams = Vec::with_capacity(roles.len());
         for i in 0..roles.len() {
             let connecting = endpoint
                 .connect(addr, "xcbench")
-                .map_err(|e| other(e.to_string()))?;
+                .map_err(QuicDataError::Connect)?;
             let conn = tokio::time::timeout(SETUP_TIMEOUT, connecting)
                 .await
-                .map_err(|_| other(format!("no QUIC handshake in {SETUP_TIMEOUT:?}")))?
-                .map_err(|e| other(e.to_string()))?;
-            let (mut send, recv) = conn.open_bi().await.map_err(|e| other(e.to_string()))?;
+                .map_err(|_| QuicDataError::HandshakeLate(SETUP_TIMEOUT))?
+                .map_err(QuicDataError::Handshake)?;
+            let (mut send, recv) = conn.open_bi().await.map_err(QuicDataError::Handshake)?;
             let mut hello = Vec::with_capacity(HELLO_LEN);
             Hello {
                 stream: i as u8,
                 cookie,
             }
             .encode(&mut hello);
-            send.write_all(&hello)
-                .await
-                .map_err(|e| other(e.to_string()))?;
+            send.write_all(&hello).await.map_err(QuicDataError::Hello)?;
             streams.push((conn, send, recv));
         }
         let connections = vec![(local, addr); streams.len()];
-        let figures = run_streams(streams, roles, spec, offload, report).await;
+        let figures = run_streams(streams, roles, test, offload, progress).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
         Ok((figures, connections))
     })
@@ -152,13 +160,26 @@ pub fn run_client(
 
 type DataStream = (Connection, SendStream, RecvStream);
 
+/// Why a data connection did not say its hello.
+#[derive(Debug, thiserror::Error)]
+enum HelloError {
+    #[error("handshake")]
+    Handshake(#[source] quinn::ConnectionError),
+    #[error("reading the hello")]
+    Read(#[source] quinn::ReadExactError),
+    #[error("hello")]
+    Decode(#[source] crate::wire::WireError),
+    #[error("no hello within {0:?}")]
+    Late(Duration),
+}
+
 /// Accepts connections until every stream has said hello with the cookie.
 async fn accept_streams(
     endpoint: &Endpoint,
     cookie: [u8; 16],
     n: usize,
-    report: &Report,
-) -> Result<Vec<DataStream>, String> {
+    progress: &Progress,
+) -> Result<Vec<DataStream>, QuicDataError> {
     let mut slots: Vec<Option<DataStream>> = (0..n).map(|_| None).collect();
     let mut handshakes = tokio::task::JoinSet::new();
     let deadline = tokio::time::Instant::now() + SETUP_TIMEOUT;
@@ -166,20 +187,20 @@ async fn accept_streams(
         tokio::select! {
             incoming = endpoint.accept(), if handshakes.len() < MAX_HANDSHAKES => {
                 let Some(incoming) = incoming else {
-                    return Err("the QUIC data endpoint closed".into());
+                    return Err(QuicDataError::Closed);
                 };
                 handshakes.spawn(async move {
                     let from = incoming.remote_address();
                     let said = tokio::time::timeout(SETUP_TIMEOUT, async {
-                        let conn = incoming.await.map_err(|e| e.to_string())?;
-                        let (send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+                        let conn = incoming.await.map_err(HelloError::Handshake)?;
+                        let (send, mut recv) = conn.accept_bi().await.map_err(HelloError::Handshake)?;
                         let mut buf = [0u8; HELLO_LEN];
-                        recv.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
-                        let hello = Hello::decode(&buf).map_err(|e| e.to_string())?;
-                        Ok::<_, String>((hello, (conn, send, recv)))
+                        recv.read_exact(&mut buf).await.map_err(HelloError::Read)?;
+                        let hello = Hello::decode(&buf).map_err(HelloError::Decode)?;
+                        Ok((hello, (conn, send, recv)))
                     })
                     .await
-                    .unwrap_or_else(|_| Err("no hello in 10 s".into()));
+                    .unwrap_or(Err(HelloError::Late(SETUP_TIMEOUT)));
                     said.map_err(|e| (from, e))
                 });
             }
@@ -189,20 +210,20 @@ async fn accept_streams(
                     match slot {
                         Some(slot @ None) if hello.cookie == cookie => *slot = Some(stream),
                         _ => {
-                            tracing::warn!(from = %stream.0.remote_address(), stream = hello.stream, "bench quic connection closed: unknown cookie, stream out of range or taken");
-                            stream.0.close(VarInt::from_u32(1), b"bad hello");
+                            tracing::warn!(from = %stream.0.remote_address(), stream = hello.stream, "throughput quic connection closed: unknown cookie, stream out of range or taken");
+                            stream.0.close(crate::net::quic::CLOSE_MALFORMED, b"bad hello");
                         }
                     }
                 }
-                Ok(Err((from, e))) => tracing::warn!(%from, error = %e, "bench quic connection closed"),
+                Ok(Err((from, e))) => tracing::warn!(%from, error = %crate::net::chain(&e), "throughput quic connection closed"),
                 Err(_) => {}
             },
             _ = tokio::time::sleep_until(deadline) => {
-                return Err("data connections did not arrive in 10 s".into());
+                return Err(QuicDataError::Late(SETUP_TIMEOUT));
             }
         }
-        if report.aborted() {
-            return Err("lost the peer".into());
+        if progress.aborted() {
+            return Err(QuicDataError::Lost);
         }
     }
     Ok(slots.into_iter().flatten().collect())
@@ -212,23 +233,23 @@ async fn accept_streams(
 async fn run_streams(
     streams: Vec<DataStream>,
     sends: &[bool],
-    spec: &TestSpec,
+    test: &Test,
     offload: (u64, u64),
-    report: &Report,
+    progress: &Progress,
 ) -> Vec<StreamFigures> {
-    let start = now_unix_ns();
+    let start = now_mono_ns();
     let tasks: Vec<_> = streams
         .into_iter()
         .zip(sends.iter().copied())
         .enumerate()
         .map(|(i, ((conn, mut send, recv), sender))| {
-            let (spec, report) = (spec.clone(), report.clone());
+            let (test, progress) = (test.clone(), progress.clone());
             tokio::spawn(async move {
                 if sender {
-                    send_bulk(conn, send, i as u8, &spec, start, offload, &report).await
+                    send_bulk(conn, send, i as u8, &test, start, offload, &progress).await
                 } else {
                     let _ = send.finish();
-                    receive_bulk(conn, recv, i as u8, &spec, start, &report).await
+                    receive_bulk(conn, recv, i as u8, &test, start, &progress).await
                 }
             })
         })
@@ -246,15 +267,22 @@ async fn send_bulk(
     conn: Connection,
     mut send: SendStream,
     stream: u8,
-    spec: &TestSpec,
+    test: &Test,
     start: u64,
     offload: (u64, u64),
-    report: &Report,
+    progress: &Progress,
 ) -> StreamFigures {
     // One buffer for the whole test: quinn keeps references to it, not copies.
-    let chunk = Bytes::from(vec![0u8; (spec.write_bytes as usize).max(MIN_WRITE)]);
-    let mut meter = Meter::for_spec(spec, start);
-    let end = start + spec.duration_ms * 1_000_000;
+    let chunk = Bytes::from(vec![0u8; (test.write_bytes as usize).max(MIN_WRITE)]);
+    let end = start + test.duration_ns();
+    let mut sending = Sending::new(
+        Meter::for_test(test, start),
+        end,
+        test.rate_per_stream(),
+        now_mono_ns(),
+        1,
+        chunk.len(),
+    );
     let counts = |sent: u64| Counts {
         bytes: sent,
         retransmits: conn.stats().path.lost_packets,
@@ -262,39 +290,40 @@ async fn send_bulk(
     };
     let mut sent = 0u64;
     let mut bufs = [Bytes::new()];
-    let pacer = spec
-        .rate_per_stream()
-        .map(|rate| Pacer::new(now_unix_ns(), rate));
     loop {
-        let now = now_unix_ns();
-        if meter.is_due(now) {
-            report.interval(stream, true, meter.handle_sample(now, counts(sent)));
+        let now = now_mono_ns();
+        // A write quinn took only in part finishes before the next step.
+        let step = match bufs[0].is_empty() {
+            true => sending.poll(now, sent, progress.aborted()),
+            false => Step::Write(bufs[0].len()),
+        };
+        match step {
+            Step::Sample => {
+                progress.interval(stream, true, sending.sample(now, counts(sent)));
+                continue;
+            }
+            Step::Done => break,
+            Step::Wait(ns) => {
+                tokio::time::sleep(Duration::from_nanos(ns).min(Duration::from_millis(100))).await;
+                continue;
+            }
+            Step::Write(n) if bufs[0].is_empty() => bufs[0] = chunk.slice(..n),
+            Step::Write(_) => {}
         }
-        if now >= end || report.aborted() {
-            break;
-        }
-        if bufs[0].is_empty() {
-            bufs[0] = match &pacer {
-                None => chunk.clone(),
-                Some(p) => match super::paced_write(p, now, sent, chunk.len()) {
-                    Ok(n) => chunk.slice(..n),
-                    Err(wait) => {
-                        tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
-                        continue;
-                    }
-                },
-            };
-        }
-        let wake = meter.poll_timeout().unwrap_or(end).min(end);
-        let wait = Duration::from_nanos(wake.saturating_sub(now));
+        let wait = Duration::from_nanos(sending.next_deadline().saturating_sub(now));
         match tokio::time::timeout(wait, send.write_chunks(&mut bufs)).await {
             Ok(Ok(written)) => sent += written.bytes as u64,
             Ok(Err(_)) => break,
-            Err(_) => {}
+            Err(_) => {
+                // The deadline passed mid-write: sample or stop before going on.
+                if sending.poll(now_mono_ns(), sent, progress.aborted()) == Step::Done {
+                    break;
+                }
+            }
         }
     }
     let _ = send.finish();
-    report.interval(stream, true, meter.finish(now_unix_ns(), counts(sent)));
+    progress.interval(stream, true, sending.finish(now_mono_ns(), counts(sent)));
     // Everything written is acknowledged (or the peer is gone) before the connection closes.
     let _ = tokio::time::timeout(DRAIN, send.stopped()).await;
     let path = conn.stats().path;
@@ -302,7 +331,7 @@ async fn send_bulk(
     StreamFigures {
         stream,
         sender: true,
-        intervals: meter.into_records(),
+        intervals: sending.into_records(),
         tcp: None,
         quic: Some(QuicEnd {
             lost_packets: path.lost_packets,
@@ -313,7 +342,7 @@ async fn send_bulk(
             mtu_bytes: u64::from(path.current_mtu),
             gso_segments: offload.0,
             gro_segments: offload.1,
-            window_bytes: u64::from(spec.window_bytes.unwrap_or(MIN_WINDOW)),
+            window_bytes: u64::from(test.window_bytes.unwrap_or(MIN_WINDOW)),
         }),
     }
 }
@@ -322,19 +351,19 @@ async fn receive_bulk(
     conn: Connection,
     mut recv: RecvStream,
     stream: u8,
-    spec: &TestSpec,
+    test: &Test,
     start: u64,
-    report: &Report,
+    progress: &Progress,
 ) -> StreamFigures {
-    let mut meter = Meter::for_spec(spec, start);
-    let give_up = start + spec.duration_ms * 1_000_000 + DRAIN.as_nanos() as u64;
+    let mut meter = Meter::for_test(test, start);
+    let give_up = start + test.duration_ns() + DRAIN.as_nanos() as u64;
     let counts = |received: u64| Counts {
         bytes: received,
         ..Counts::default()
     };
     let mut received = 0u64;
     loop {
-        let now = now_unix_ns();
+        let now = now_mono_ns();
         let wake = meter.poll_timeout().unwrap_or(give_up).min(give_up);
         let wait = Duration::from_nanos(wake.saturating_sub(now));
         match tokio::time::timeout(wait, recv.read_chunk(usize::MAX, true)).await {
@@ -342,15 +371,15 @@ async fn receive_bulk(
             Ok(Ok(None)) | Ok(Err(_)) => break,
             Err(_) => {}
         }
-        let now = now_unix_ns();
+        let now = now_mono_ns();
         if meter.is_due(now) {
-            report.interval(stream, false, meter.handle_sample(now, counts(received)));
+            progress.interval(stream, false, meter.handle_sample(now, counts(received)));
         }
-        if now >= give_up || report.aborted() {
+        if now >= give_up || progress.aborted() {
             break;
         }
     }
-    report.interval(stream, false, meter.finish(now_unix_ns(), counts(received)));
+    progress.interval(stream, false, meter.finish(now_mono_ns(), counts(received)));
     // The sender closes once its bytes are acknowledged; closing first could cut that short.
     let _ = tokio::time::timeout(DRAIN, conn.closed()).await;
     StreamFigures {
@@ -362,8 +391,8 @@ async fn receive_bulk(
     }
 }
 
-fn transport(spec: &TestSpec) -> TransportConfig {
-    let window = spec.window_bytes.unwrap_or(MIN_WINDOW);
+fn transport(test: &Test) -> TransportConfig {
+    let window = test.window_bytes.unwrap_or(MIN_WINDOW);
     let mut t = TransportConfig::default();
     t.stream_receive_window(VarInt::from_u32(window));
     t.receive_window(VarInt::from_u32(window));
@@ -382,7 +411,7 @@ fn transport(spec: &TestSpec) -> TransportConfig {
             .try_into()
             .expect("5 s is a valid idle timeout"),
     ));
-    match spec.congestion.as_deref() {
+    match test.congestion.as_deref() {
         Some("newreno") => {
             t.congestion_controller_factory(Arc::new(quinn::congestion::NewRenoConfig::default()))
         }
@@ -403,24 +432,11 @@ fn offload(socket: &UdpSocket) -> (u64, u64) {
 }
 
 /// Two worker threads: connection drivers and stream tasks of one side.
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+fn runtime() -> Result<tokio::runtime::Runtime, QuicDataError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_name("bench-quic")
+        .thread_name("throughput-quic")
         .enable_all()
         .build()
-        .map_err(|e| format!("a runtime for the QUIC test: {e}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_follow_the_bandwidth_delay_product() {
-        assert_eq!(window_for(Duration::from_micros(50)), MIN_WINDOW);
-        // 10 Gbit/s x 10 ms = 12.5 MB; twice that.
-        assert_eq!(window_for(Duration::from_millis(10)), 25_000_000);
-        assert_eq!(window_for(Duration::from_secs(1)), MAX_WINDOW);
-    }
+        .map_err(QuicDataError::Runtime)
 }

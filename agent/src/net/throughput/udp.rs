@@ -6,20 +6,23 @@
 //! number, over UDP) and ignores datagrams without the cookie. For streams it sends on, it
 //! learns where to send from the asking side's hellos, which the asking side repeats every
 //! 100 ms until data arrives (so a lost hello only delays, and NAT on the way is fine).
-//! Pacing: a sender keeps the bytes it has sent at `elapsed x rate`, sleeping between
-//! bursts of at most [`MAX_BURST`] datagrams, handed over with UDP GSO (or one `sendmmsg`
-//! call where the kernel refuses GSO). Datagrams of a
-//! burst share one send time, so jitter on a slow link includes the burst's serialization.
+//! Pacing ([`Sending`]): a sender keeps the bytes it has sent at `elapsed x rate`, sleeping
+//! between bursts of at most [`MAX_BURST`] datagrams, handed over with UDP GSO (or one
+//! `sendmmsg` call where the kernel refuses GSO). Datagrams of a burst share one send time,
+//! so jitter on a slow link includes the burst's serialization. Send and receive times are
+//! each host's monotonic clock: jitter only takes differences of transit times, in which the
+//! offset between the two clocks cancels and which no wall-clock step can bend.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::net::clock::now_unix_ns;
-use crate::net::reflector::lock;
-use crate::probe::throughput::{Counts, Datagrams, Meter, Pacer};
-use crate::wire::throughput::{DataHeader, StreamFigures, TestSpec, HELLO_SEQ};
+use super::Progress;
+use crate::net::clock::now_mono_ns;
+use crate::net::lock;
+use crate::probe::throughput::{Addresses, Counts, Datagrams, Meter, Sending, Step, Test};
+use crate::wire::throughput::{DataHeader, StreamFigures, DATA_HEADER_LEN, HELLO_SEQ};
 
 /// Datagrams sent back to back at most before the pacer looks at the clock again.
 pub const MAX_BURST: usize = 64;
@@ -27,13 +30,6 @@ pub const MAX_BURST: usize = 64;
 pub const DRAIN: Duration = Duration::from_secs(1);
 /// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max).
 const SOCKET_BUFFER: usize = 8 << 20;
-
-use super::Addresses;
-pub use super::Report;
-
-fn ms(d: u64) -> u64 {
-    d * 1_000_000
-}
 
 /// Makes a UDP socket for bulk data: large buffers.
 pub fn data_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
@@ -55,23 +51,27 @@ pub fn send(
     dest: Option<SocketAddr>,
     stream: u8,
     cookie: [u8; 16],
-    spec: &TestSpec,
+    test: &Test,
     start: u64,
-    report: &Report,
+    progress: &Progress,
 ) -> StreamFigures {
-    let size = spec.write_bytes as usize;
-    let rate = spec
-        .rate_per_stream()
-        .unwrap_or(1e6 / f64::from(spec.streams.max(1)));
-    // One buffer per datagram of a burst, handed to the kernel in one sendmmsg call.
+    let size = test.write_bytes as usize;
+    // One buffer per datagram of a burst, handed to the kernel at once.
     let mut block = vec![0u8; size * MAX_BURST];
     let dest = dest.map(socket2::SockAddr::from);
     // UDP GSO: one send hands the kernel up to 64 KB of equal datagrams, segmented once in
     // the stack; off when the kernel refuses it (sendmmsg instead).
     let mut gso = size * 2 <= GSO_MAX_BYTES;
-    let mut meter = Meter::for_spec(spec, start);
-    let end = start + ms(spec.duration_ms);
-    let pacer = Pacer::new(now_unix_ns(), rate);
+    let rate = test.rate_per_stream().unwrap_or(1e6);
+    let end = start + test.duration_ns();
+    let mut sending = Sending::new(
+        Meter::for_test(test, start),
+        end,
+        Some(rate),
+        now_mono_ns(),
+        size,
+        block.len(),
+    );
     let (mut seq, mut sent) = (0u64, 0u64);
     let counts = |seq: u64, sent: u64| Counts {
         bytes: sent,
@@ -79,54 +79,53 @@ pub fn send(
         ..Counts::default()
     };
     loop {
-        let now = now_unix_ns();
-        if meter.is_due(now) {
-            report.interval(stream, true, meter.handle_sample(now, counts(seq, sent)));
-        }
-        if now >= end || report.aborted() {
-            break;
-        }
-        let allowed = pacer.allowance(now, sent) as usize;
-        if allowed > 0 {
-            let n = allowed.div_ceil(size).min(MAX_BURST);
-            let now = now_unix_ns();
-            for (k, chunk) in block.chunks_mut(size).take(n).enumerate() {
-                DataHeader {
-                    stream,
-                    seq: seq + k as u64,
-                    sent_ns: now,
-                    cookie,
-                }
-                .write(chunk);
+        let now = now_mono_ns();
+        match sending.poll(now, sent, progress.aborted()) {
+            Step::Sample => {
+                let closed = sending.sample(now, counts(seq, sent));
+                progress.interval(stream, true, closed);
             }
-            // Fewer than `n` go out when the socket buffer is full or the peer's port answered
-            // with an ICMP error; the rest are tried again on the next round.
-            let done = if gso {
-                match send_gso(sock, dest.as_ref(), &block, size, n) {
-                    Ok(d) => d,
-                    Err(GsoError::Unsupported) => {
-                        gso = false;
-                        send_batch(sock, dest.as_ref(), &block, size, n)
+            Step::Done => break,
+            Step::Wait(ns) => std::thread::sleep(Duration::from_nanos(ns.min(1_000_000))),
+            Step::Write(bytes) => {
+                let n = bytes / size;
+                for (k, chunk) in block.chunks_mut(size).take(n).enumerate() {
+                    DataHeader {
+                        stream,
+                        seq: seq + k as u64,
+                        sent_ns: now,
+                        cookie,
                     }
-                    Err(GsoError::Busy(d)) => d,
+                    .write(chunk);
                 }
-            } else {
-                send_batch(sock, dest.as_ref(), &block, size, n)
-            };
-            seq += done as u64;
-            sent += (done * size) as u64;
-        }
-        let next = pacer.due_at(sent);
-        let now = now_unix_ns();
-        if next > now {
-            std::thread::sleep(Duration::from_nanos((next - now).min(1_000_000)));
+                // Fewer than `n` go out when the socket buffer is full or the peer's port
+                // answered with an ICMP error; the rest are tried again on the next round.
+                let done = if gso {
+                    match send_gso(sock, dest.as_ref(), &block, size, n) {
+                        Ok(d) => d,
+                        Err(GsoError::Unsupported) => {
+                            gso = false;
+                            send_batch(sock, dest.as_ref(), &block, size, n)
+                        }
+                        Err(GsoError::Busy(d)) => d,
+                    }
+                } else {
+                    send_batch(sock, dest.as_ref(), &block, size, n)
+                };
+                seq += done as u64;
+                sent += (done * size) as u64;
+            }
         }
     }
-    report.interval(stream, true, meter.finish(now_unix_ns(), counts(seq, sent)));
+    progress.interval(
+        stream,
+        true,
+        sending.finish(now_mono_ns(), counts(seq, sent)),
+    );
     StreamFigures {
         stream,
         sender: true,
-        intervals: meter.into_records(),
+        intervals: sending.into_records(),
         tcp: None,
         quic: None,
     }
@@ -249,9 +248,9 @@ struct Received {
 }
 
 impl Received {
-    fn new(spec: &TestSpec, start: u64) -> Received {
+    fn new(test: &Test, start: u64) -> Received {
         Received {
-            meter: Meter::for_spec(spec, start),
+            meter: Meter::for_test(test, start),
             datagrams: Datagrams::default(),
         }
     }
@@ -260,7 +259,7 @@ impl Received {
         self.datagrams.handle(h.seq, h.sent_ns, len, now);
     }
 
-    fn sample(&mut self, stream: u8, now: u64, report: &Report) {
+    fn sample(&mut self, stream: u8, now: u64, progress: &Progress) {
         if let Some(due) = self.meter.poll_timeout().filter(|due| now >= *due) {
             // Woken by a read timeout after a silence: nothing arrived since the boundary,
             // so the interval ends there, not at the wake-up.
@@ -269,7 +268,7 @@ impl Received {
             } else {
                 now
             };
-            report.interval(
+            progress.interval(
                 stream,
                 false,
                 self.meter.handle_sample(at, self.datagrams.counts),
@@ -277,9 +276,9 @@ impl Received {
         }
     }
 
-    fn finish(mut self, stream: u8, report: &Report) -> StreamFigures {
+    fn finish(mut self, stream: u8, progress: &Progress) -> StreamFigures {
         let d = &self.datagrams;
-        report.interval(stream, false, self.meter.finish(d.last_rx_ns, d.counts));
+        progress.interval(stream, false, self.meter.finish(d.last_rx_ns, d.counts));
         StreamFigures {
             stream,
             sender: false,
@@ -294,31 +293,31 @@ impl Received {
 /// stream `i`. Returns this side's figures per stream, in stream order.
 pub fn serve_test(
     sock: &Arc<UdpSocket>,
-    spec: &TestSpec,
+    test: &Test,
     cookie: [u8; 16],
     asker_sends: &[bool],
-    report: &Report,
+    progress: &Progress,
 ) -> Vec<StreamFigures> {
-    let start = now_unix_ns();
-    let end = start + ms(spec.duration_ms);
+    let start = now_mono_ns();
+    let end = start + test.duration_ns();
     let give_up = end + DRAIN.as_nanos() as u64;
     let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
     let mut receivers: HashMap<u8, Received> = asker_sends
         .iter()
         .enumerate()
         .filter(|(_, a)| **a)
-        .map(|(i, _)| (i as u8, Received::new(spec, start)))
+        .map(|(i, _)| (i as u8, Received::new(test, start)))
         .collect();
     let senders: Arc<Mutex<Vec<std::thread::JoinHandle<StreamFigures>>>> = Arc::default();
     let mut started: Vec<bool> = vec![false; asker_sends.len()];
     let mut buf = vec![0u8; 65_536];
     loop {
-        let now = now_unix_ns();
-        if now >= give_up || (now >= end && receivers.is_empty()) || report.aborted() {
+        let now = now_mono_ns();
+        if now >= give_up || (now >= end && receivers.is_empty()) || progress.aborted() {
             break;
         }
         if let Ok((n, from)) = sock.recv_from(&mut buf) {
-            let now = now_unix_ns();
+            let now = now_mono_ns();
             if let Ok(h) = DataHeader::decode(&buf[..n]) {
                 let i = usize::from(h.stream);
                 if h.cookie != cookie || i >= asker_sends.len() {
@@ -328,9 +327,9 @@ pub fn serve_test(
                     // The asking side receives on this stream: start sending to it.
                     if !asker_sends[i] && !started[i] && now < end {
                         started[i] = true;
-                        let (sock, spec, report) = (sock.clone(), spec.clone(), report.clone());
+                        let (sock, test, progress) = (sock.clone(), test.clone(), progress.clone());
                         lock(&senders).push(std::thread::spawn(move || {
-                            send(&sock, Some(from), h.stream, cookie, &spec, start, &report)
+                            send(&sock, Some(from), h.stream, cookie, &test, start, &progress)
                         }));
                     }
                 } else if let Some(r) = receivers.get_mut(&h.stream) {
@@ -338,14 +337,14 @@ pub fn serve_test(
                 }
             }
         }
-        let now = now_unix_ns();
+        let now = now_mono_ns();
         for (stream, r) in receivers.iter_mut() {
-            r.sample(*stream, now, report);
+            r.sample(*stream, now, progress);
         }
     }
     let mut figures: Vec<StreamFigures> = receivers
         .into_iter()
-        .map(|(stream, r)| r.finish(stream, report))
+        .map(|(stream, r)| r.finish(stream, progress))
         .collect();
     let handles = std::mem::take(&mut *lock(&senders));
     figures.extend(handles.into_iter().filter_map(|h| h.join().ok()));
@@ -358,10 +357,10 @@ pub fn serve_test(
 /// order and each socket's local address.
 pub fn run_client(
     addr: SocketAddr,
-    spec: &TestSpec,
+    test: &Test,
     cookie: [u8; 16],
     asker_sends: &[bool],
-    report: &Report,
+    progress: &Progress,
 ) -> std::io::Result<(Vec<StreamFigures>, Vec<Addresses>)> {
     let bind = crate::net::any_local_for(addr);
     let mut sockets = Vec::new();
@@ -374,18 +373,18 @@ pub fn run_client(
         .iter()
         .map(|s| (s.local_addr().unwrap_or(bind), addr))
         .collect();
-    let start = now_unix_ns();
+    let start = now_mono_ns();
     let threads: Vec<_> = sockets
         .into_iter()
         .zip(asker_sends)
         .enumerate()
         .map(|(i, (s, &sends))| {
-            let (spec, report) = (spec.clone(), report.clone());
+            let (test, progress) = (test.clone(), progress.clone());
             std::thread::spawn(move || {
                 if sends {
-                    send(&s, None, i as u8, cookie, &spec, start, &report)
+                    send(&s, None, i as u8, cookie, &test, start, &progress)
                 } else {
-                    receive_one(&s, i as u8, cookie, &spec, start, &report)
+                    receive_one(&s, i as u8, cookie, &test, start, &progress)
                 }
             })
         })
@@ -401,20 +400,20 @@ fn receive_one(
     sock: &UdpSocket,
     stream: u8,
     cookie: [u8; 16],
-    spec: &TestSpec,
+    test: &Test,
     start: u64,
-    report: &Report,
+    progress: &Progress,
 ) -> StreamFigures {
-    let end = start + ms(spec.duration_ms);
+    let end = start + test.duration_ns();
     let give_up = end + DRAIN.as_nanos() as u64;
     let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut r = Received::new(spec, start);
-    let mut hello = vec![0u8; crate::wire::throughput::DATA_HEADER_LEN];
+    let mut r = Received::new(test, start);
+    let mut hello = vec![0u8; DATA_HEADER_LEN];
     let mut next_hello = 0u64;
     let mut buf = vec![0u8; 65_536];
     loop {
-        let now = now_unix_ns();
-        if now >= give_up || report.aborted() {
+        let now = now_mono_ns();
+        if now >= give_up || progress.aborted() {
             break;
         }
         if r.datagrams.counts.packets == 0 && now >= next_hello && now < end {
@@ -429,14 +428,14 @@ fn receive_one(
             next_hello = now + 100_000_000;
         }
         if let Ok(n) = sock.recv(&mut buf) {
-            let now = now_unix_ns();
+            let now = now_mono_ns();
             if let Ok(h) = DataHeader::decode(&buf[..n]) {
                 if h.cookie == cookie && h.stream == stream && h.seq != HELLO_SEQ {
                     r.handle(&h, n, now);
                 }
             }
         }
-        r.sample(stream, now_unix_ns(), report);
+        r.sample(stream, now_mono_ns(), progress);
     }
-    r.finish(stream, report)
+    r.finish(stream, progress)
 }

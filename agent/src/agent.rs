@@ -1,0 +1,495 @@
+//! The agent assembled: [`Agent::bind`] binds every responder (STAMP, TCP, QUIC, throughput
+//! data) from the port plan of each listen address, and [`Agent::run`] starts the
+//! responders, the probers, the throughput scheduler and the load follower, reports every
+//! interval, and shuts down in order, each a small named step.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use xcbench_snapshot::{ProbeKind, Protocol, ResponderCount, ResponderCounters};
+
+use crate::config::{AgentConfig, PeerConfig, PortPlan};
+use crate::net::quic::endpoint::Services;
+use crate::net::socket::ProbeSocket;
+use crate::net::throughput::schedule::Scheduler;
+use crate::net::throughput::server::{DataListener, Server};
+use crate::net::throughput::slot::{follow_load, TestSlot};
+use crate::net::throughput::Client;
+use crate::net::{self, lock};
+use crate::probe::{Reflector, ReflectorLimits};
+use crate::record::Recorder;
+use crate::report::Reporter;
+use crate::tls;
+
+/// How long the reflector keeps answering after this agent's own probes have settled, so a
+/// peer stopping at the same moment still gets replies to its last probes.
+const REFLECTOR_LINGER: Duration = Duration::from_millis(200);
+
+/// Why the agent could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("reflector.listen {addr}: cannot bind")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tls")]
+    Tls(#[from] tls::TlsError),
+}
+
+/// The agent's TLS identity and CA, once loaded.
+struct TlsState {
+    identity: tls::TlsIdentity,
+    ca: Option<Arc<rustls::RootCertStore>>,
+}
+
+/// A STAMP socket and the reflector state it answers with.
+type BoundReflector = (ProbeSocket, Arc<Mutex<Reflector>>);
+
+/// The throughput server and its data listener, before the agent runs.
+struct Throughput {
+    server: Arc<Server>,
+    listener: DataListener,
+}
+
+/// An agent whose sockets are bound (so their addresses are known) but not yet running.
+pub struct Agent {
+    config: AgentConfig,
+    reflectors: Vec<BoundReflector>,
+    tcp_listeners: Vec<tokio::net::TcpListener>,
+    tls: Option<TlsState>,
+    quic_endpoints: Vec<quinn::Endpoint>,
+    throughput: Option<Throughput>,
+    /// The one throughput test this agent takes part in at a time, answering or asking.
+    slot: Arc<TestSlot>,
+}
+
+/// The responders' counters, one per protocol, shared with their tasks.
+#[derive(Default)]
+struct Counters {
+    stamp: Vec<Arc<Mutex<Reflector>>>,
+    tcp: Arc<Mutex<ResponderCount>>,
+    quic: Arc<Mutex<ResponderCount>>,
+}
+
+impl Counters {
+    /// The deltas since the last call.
+    fn take(&self) -> ResponderCounters {
+        let mut c = ResponderCounters::default();
+        for r in &self.stamp {
+            c.udp.add(&lock(r).take_counters());
+        }
+        c.tcp = std::mem::take(&mut *lock(&self.tcp));
+        c.quic = std::mem::take(&mut *lock(&self.quic));
+        c
+    }
+}
+
+impl Agent {
+    /// Binds every responder: STAMP and TCP at each listen address, QUIC at its port + 1,
+    /// throughput data at the first address's + 2 and + 3 (port 0 stays "any").
+    pub fn bind(config: AgentConfig) -> Result<Agent, AgentError> {
+        let reflectors = bind_reflectors(&config)?;
+        let tcp_listeners = match config.reflector.tcp {
+            true => bind_tcp(&reflectors)?,
+            false => Vec::new(),
+        };
+        let tls = match &config.tls {
+            None => None,
+            Some(t) => Some(TlsState {
+                identity: tls::TlsIdentity::load(&t.key, config.identity.id.as_str())?,
+                ca: t.ca.as_deref().map(tls::load_ca).transpose()?,
+            }),
+        };
+        let slot = TestSlot::new();
+        let (mut quic_endpoints, mut throughput) = (Vec::new(), None);
+        if let (Some(t), true) = (&tls, config.reflector.quic) {
+            quic_endpoints = bind_quic(&config, t)?;
+            throughput = bind_throughput(&config, t, &slot)?;
+        }
+        Ok(Agent {
+            config,
+            reflectors,
+            tcp_listeners,
+            tls,
+            quic_endpoints,
+            throughput,
+            slot,
+        })
+    }
+
+    /// The bound reflector addresses (port 0 in the config is resolved here).
+    pub fn reflector_addrs(&self) -> Vec<SocketAddr> {
+        self.reflectors
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok())
+            .collect()
+    }
+
+    /// The bound QUIC responder addresses.
+    pub fn quic_addrs(&self) -> Vec<SocketAddr> {
+        self.quic_endpoints
+            .iter()
+            .filter_map(|e| e.local_addr().ok())
+            .collect()
+    }
+
+    /// The throughput-test data port, when this agent answers tests.
+    pub fn throughput_port(&self) -> Option<u16> {
+        self.throughput.as_ref().map(|t| t.server.data_port())
+    }
+
+    /// The fingerprint of this agent's certificate, for peers to pin (with `[tls]` only).
+    pub fn fingerprint(&self) -> Option<tls::Fingerprint> {
+        self.tls.as_ref().map(|t| t.identity.fingerprint)
+    }
+
+    /// Replaces the peers (used when peers' addresses are only known after binding); the
+    /// QUIC responder trusts the new peers' fingerprints from now on.
+    pub fn set_peers(&mut self, peers: Vec<PeerConfig>) -> Result<(), AgentError> {
+        self.config.peers = peers;
+        if let (Some(t), false) = (&self.tls, self.quic_endpoints.is_empty()) {
+            let crypto = quic_server_crypto(&self.config, t)?;
+            for endpoint in &self.quic_endpoints {
+                endpoint.set_server_config(Some(net::quic::server_config(crypto.clone())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Probes and reflects until `shutdown` resolves; then stops probing, waits for
+    /// outstanding replies, sends a last snapshot and returns.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let started = net::clock::now_unix_ns();
+        let recorder = Arc::new(Mutex::new(self.recorder()));
+        let (stop_responders, responders_rx) = watch::channel(false);
+        let (stop_probers, probers_rx) = watch::channel(false);
+        let (counters, responder_tasks) = self.spawn_responders(responders_rx);
+        let mut prober_tasks = self.spawn_probers(&recorder, &probers_rx)?;
+        prober_tasks.extend(self.spawn_throughput(&recorder, &probers_rx));
+        let mut reporter = Reporter::new(
+            self.config.identity.clone(),
+            self.config.collector.as_ref().map(|c| c.url.clone()),
+            started,
+        );
+        let report = |reporter: &mut Reporter| {
+            reporter.take_snapshot(
+                &mut lock(&recorder),
+                counters.take(),
+                net::clock::now_unix_ns(),
+            );
+        };
+        // The first snapshot goes out at once, so configured series appear at zero.
+        report(&mut reporter);
+        flush(&mut reporter).await;
+        let interval = self.config.report_interval();
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    report(&mut reporter);
+                    flush(&mut reporter).await;
+                }
+            }
+        }
+        // Stop probing and let outstanding probes settle; keep reflecting meanwhile so peers
+        // that stop at the same time get their last replies.
+        let _ = stop_probers.send(true);
+        for t in prober_tasks {
+            let _ = t.await;
+        }
+        tokio::time::sleep(REFLECTOR_LINGER).await;
+        report(&mut reporter);
+        let _ = tokio::time::timeout(Duration::from_secs(5), flush(&mut reporter)).await;
+        let _ = stop_responders.send(true);
+        for t in responder_tasks {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+
+    /// A recorder with every configured series, so they appear at zero before any reply.
+    fn recorder(&self) -> Recorder {
+        let mut rec = Recorder::new();
+        for peer in &self.config.peers {
+            let p = &peer.probe.protocols;
+            let mut add = |protocol, kinds: &[ProbeKind]| {
+                for kind in kinds {
+                    rec.add_series(peer.identity.clone(), protocol, *kind);
+                }
+            };
+            if p.udp {
+                add(Protocol::Udp, &[ProbeKind::Stamp]);
+            }
+            if p.tcp {
+                add(Protocol::Tcp, &[ProbeKind::Connect, ProbeKind::Rr]);
+            }
+            if p.quic && self.tls.is_some() {
+                let kinds = [
+                    ProbeKind::Connect,
+                    ProbeKind::Resume,
+                    ProbeKind::Rr,
+                    ProbeKind::Datagram,
+                ];
+                add(Protocol::Quic, &kinds);
+            }
+        }
+        rec
+    }
+
+    /// The STAMP reflectors, the TCP responders and the QUIC endpoints (probes and
+    /// throughput control), and the throughput data listener.
+    fn spawn_responders(&mut self, stop: watch::Receiver<bool>) -> (Counters, Vec<JoinHandle<()>>) {
+        let mut counters = Counters::default();
+        let mut tasks = Vec::new();
+        for (socket, state) in self.reflectors.drain(..) {
+            counters.stamp.push(state.clone());
+            tasks.push(tokio::spawn(net::stamp::reflect(
+                socket,
+                state,
+                stop.clone(),
+            )));
+        }
+        for listener in self.tcp_listeners.drain(..) {
+            let (timestamps, c) = (self.config.timestamps, counters.tcp.clone());
+            tasks.push(tokio::spawn(net::tcp::serve(
+                listener,
+                timestamps,
+                c,
+                stop.clone(),
+            )));
+        }
+        let throughput = self.throughput.take();
+        let services = Services {
+            probes: counters.quic.clone(),
+            throughput: throughput.as_ref().map(|t| t.server.clone()),
+        };
+        for endpoint in self.quic_endpoints.drain(..) {
+            let serve = net::quic::endpoint::serve(endpoint, services.clone(), stop.clone());
+            tasks.push(tokio::spawn(serve));
+        }
+        if let Some(t) = throughput {
+            tasks.push(tokio::spawn(t.server.serve_data(t.listener, stop.clone())));
+        }
+        (counters, tasks)
+    }
+
+    /// One task per peer and probe kind, so a dead or slow peer never delays the others.
+    fn spawn_probers(
+        &self,
+        recorder: &Arc<Mutex<Recorder>>,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Vec<JoinHandle<()>>, AgentError> {
+        let mut tasks = Vec::new();
+        let timestamps = self.config.timestamps;
+        for peer in &self.config.peers {
+            let (p, rec, stop) = (peer.clone(), recorder.clone(), stop.clone());
+            if peer.probe.protocols.udp {
+                let session =
+                    net::stamp::run_sender(p.clone(), timestamps, rec.clone(), stop.clone());
+                tasks.push(spawn_session("udp", peer, session));
+            }
+            if peer.probe.protocols.tcp {
+                let rr = net::tcp::run_rr(p.clone(), timestamps, rec.clone(), stop.clone());
+                tasks.push(spawn_session("tcp rr", peer, rr));
+                let connect = net::tcp::run_connect(p.clone(), rec.clone(), stop.clone());
+                tasks.push(spawn_session("tcp connect", peer, connect));
+            }
+            if let (true, Some(t)) = (peer.probe.protocols.quic, &self.tls) {
+                let full = tls::client_crypto(&t.identity, peer.fingerprint, t.ca.clone(), false)?;
+                let resume = tls::client_crypto(&t.identity, peer.fingerprint, t.ca.clone(), true)?;
+                match net::quic::prober::QuicClient::new(peer, full, resume) {
+                    Ok(client) => {
+                        let rr = net::quic::prober::run_rr(
+                            p.clone(),
+                            client.clone(),
+                            rec.clone(),
+                            stop.clone(),
+                        );
+                        tasks.push(spawn_session("quic rr", peer, rr));
+                        let hs = net::quic::prober::run_handshakes(p, client, rec, stop);
+                        tasks.push(spawn_session("quic handshake", peer, hs));
+                    }
+                    Err(e) => {
+                        tracing::error!(peer = %peer.identity.id, error = %e, "quic probe session failed")
+                    }
+                }
+            }
+        }
+        Ok(tasks)
+    }
+
+    /// The load follower (latency under load) and, with `[bench.schedule]`, the scheduler.
+    fn spawn_throughput(
+        &self,
+        recorder: &Arc<Mutex<Recorder>>,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        let peers = tls::KnownPeers::new(
+            self.config
+                .peers
+                .iter()
+                .map(|p| (p.identity.id.clone(), p.fingerprint)),
+        );
+        let mut tasks = vec![tokio::spawn(follow_load(
+            self.slot.clone(),
+            peers,
+            recorder.clone(),
+            stop.clone(),
+        ))];
+        if let (Some(schedule), Some(t)) = (&self.config.throughput.schedule, &self.tls) {
+            let clients = schedule
+                .peers
+                .iter()
+                .filter_map(|id| self.config.peers.iter().find(|p| &p.identity.id == id))
+                .filter_map(|peer| {
+                    Client::new(t.identity.clone(), t.ca.clone(), peer.clone())
+                        .map_err(|e| tracing::error!(peer = %peer.identity.id, error = %net::chain(&e), "scheduled throughput tests"))
+                        .ok()
+                })
+                .collect();
+            let scheduler = Scheduler {
+                schedule: schedule.clone(),
+                clients,
+                slot: self.slot.clone(),
+                recorder: recorder.clone(),
+            };
+            tasks.push(tokio::spawn(scheduler.run(stop.clone())));
+        }
+        tasks
+    }
+}
+
+fn bind_reflectors(config: &AgentConfig) -> Result<Vec<BoundReflector>, AgentError> {
+    let limits = ReflectorLimits {
+        max_sessions: config.reflector.max_sessions,
+        ..ReflectorLimits::default()
+    };
+    config
+        .reflector
+        .listen
+        .iter()
+        .map(|addr| {
+            ProbeSocket::bind(*addr, 0, config.timestamps)
+                .map(|s| (s, Arc::new(Mutex::new(Reflector::new(limits)))))
+                .map_err(|source| AgentError::Bind {
+                    addr: *addr,
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// TCP probes are answered on the same port numbers the STAMP sockets got.
+fn bind_tcp(reflectors: &[BoundReflector]) -> Result<Vec<tokio::net::TcpListener>, AgentError> {
+    reflectors
+        .iter()
+        .map(|(socket, _)| {
+            let addr = socket.local_addr().map_err(|source| AgentError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
+            std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|_| l))
+                .and_then(tokio::net::TcpListener::from_std)
+                .map_err(|source| AgentError::Bind { addr, source })
+        })
+        .collect()
+}
+
+/// QUIC is answered at port + 1 of each STAMP address.
+fn bind_quic(config: &AgentConfig, t: &TlsState) -> Result<Vec<quinn::Endpoint>, AgentError> {
+    let crypto = quic_server_crypto(config, t)?;
+    config
+        .reflector
+        .listen
+        .iter()
+        .map(|listen| {
+            let addr = PortPlan::at(*listen, PortPlan::quic);
+            net::quic::server_endpoint(addr, crypto.clone())
+                .map_err(|source| AgentError::Bind { addr, source })
+        })
+        .collect()
+}
+
+/// Throughput tests: control over QUIC, data at the first address's port + 2 and + 3.
+fn bind_throughput(
+    config: &AgentConfig,
+    t: &TlsState,
+    slot: &Arc<TestSlot>,
+) -> Result<Option<Throughput>, AgentError> {
+    let (Some(listen), true) = (config.reflector.listen.first(), config.throughput.enabled) else {
+        return Ok(None);
+    };
+    let b = &config.throughput;
+    let allow = tls::KnownPeers::new(
+        config
+            .peers
+            .iter()
+            .filter(|p| b.allow.contains(&p.identity.id))
+            .map(|p| (p.identity.id.clone(), p.fingerprint)),
+    );
+    let (server, listener) = Server::bind(
+        *listen,
+        b.serve_limits(),
+        allow,
+        t.identity.clone(),
+        slot.clone(),
+    )
+    .map_err(|source| AgentError::Bind {
+        addr: PortPlan::at(*listen, PortPlan::data),
+        source,
+    })?;
+    Ok(Some(Throughput { server, listener }))
+}
+
+/// The QUIC responder's TLS side: clients are trusted by the configured peers'
+/// fingerprints, `tls.allow`, or the CA. quinn fixes the server config of a connection
+/// attempt when its first packet arrives, so it must be right before any peer connects.
+fn quic_server_crypto(
+    config: &AgentConfig,
+    t: &TlsState,
+) -> Result<Arc<quinn::crypto::rustls::QuicServerConfig>, AgentError> {
+    let mut allowed: std::collections::HashSet<_> =
+        config.peers.iter().filter_map(|p| p.fingerprint).collect();
+    if let Some(c) = &config.tls {
+        allowed.extend(c.allow.iter().copied());
+    }
+    Ok(tls::server_crypto(&t.identity, allowed, t.ca.clone())?)
+}
+
+/// Binds and runs an agent until `shutdown` resolves.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    Agent::bind(config)?.run(shutdown).await
+}
+
+/// Runs one probe session as its own task; a failure (e.g. no socket) is logged, not fatal
+/// to the other sessions.
+fn spawn_session(
+    what: &'static str,
+    peer: &PeerConfig,
+    session: impl Future<Output = std::io::Result<()>> + Send + 'static,
+) -> JoinHandle<()> {
+    let id = peer.identity.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = session.await {
+            tracing::error!(peer = %id, error = %e, "{what} probe session failed");
+        }
+    })
+}
+
+async fn flush(reporter: &mut Reporter) {
+    if let Err(e) = reporter.flush().await {
+        tracing::warn!(queued = reporter.queued(), error = %e, "snapshot not delivered yet");
+    }
+}

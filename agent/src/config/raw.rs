@@ -1,0 +1,107 @@
+//! `agent.toml` as serde reads it: every section and field, unknown ones refused, nothing
+//! checked yet. The typed values are built from these in the sibling modules.
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgentConfig {
+    pub(crate) agent: RawIdentity,
+    pub(crate) reflector: Option<RawReflector>,
+    pub(crate) bench: Option<RawBench>,
+    pub(crate) collector: Option<RawCollector>,
+    pub(crate) tls: Option<RawTls>,
+    pub(crate) probe_defaults: Option<RawProbe>,
+    #[serde(default)]
+    pub(crate) peers: Vec<RawPeer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIdentity {
+    pub(crate) id: String,
+    pub(crate) cloud: String,
+    pub(crate) region: String,
+    pub(crate) zone: Option<String>,
+    #[serde(default)]
+    pub(crate) timestamps: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawReflector {
+    pub(crate) listen: Vec<String>,
+    pub(crate) max_sessions: Option<i64>,
+    pub(crate) tcp: Option<bool>,
+    pub(crate) quic: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBench {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) max_duration: Option<String>,
+    pub(crate) max_streams: Option<i64>,
+    pub(crate) max_udp_rate: Option<String>,
+    #[serde(default)]
+    pub(crate) allow: Vec<String>,
+    pub(crate) schedule: Option<RawSchedule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSchedule {
+    pub(crate) every: String,
+    pub(crate) duration: Option<String>,
+    pub(crate) omit: Option<String>,
+    pub(crate) protocols: Option<Vec<String>>,
+    pub(crate) direction: Option<String>,
+    pub(crate) streams: Option<i64>,
+    pub(crate) udp_rate: Option<String>,
+    pub(crate) max_rate: Option<String>,
+    #[serde(default)]
+    pub(crate) peers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTls {
+    pub(crate) dir: Option<String>,
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) ca: Option<String>,
+    #[serde(default)]
+    pub(crate) allow: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCollector {
+    pub(crate) url: String,
+    pub(crate) report_interval: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProbe {
+    pub(crate) interval: Option<String>,
+    pub(crate) payload_size: Option<i64>,
+    pub(crate) dscp: Option<i64>,
+    pub(crate) loss_timeout: Option<String>,
+    pub(crate) protocols: Option<Vec<String>>,
+    pub(crate) connect_interval: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPeer {
+    pub(crate) id: String,
+    pub(crate) cloud: String,
+    pub(crate) region: String,
+    pub(crate) zone: Option<String>,
+    pub(crate) address: String,
+    pub(crate) quic_address: Option<String>,
+    pub(crate) fingerprint: Option<String>,
+    #[serde(flatten)]
+    pub(crate) probe: RawProbe,
+}

@@ -1,0 +1,233 @@
+//! The grammar both of the agent's config sections share, and the values built from it:
+//! durations, rates, addresses, ranges checked once ([`within`]), the port plan, and
+//! [`Ctx`], which names the file and field in every error.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use super::defaults::STAMP_PORT;
+pub use xcbench_snapshot::config_text::ConfigError;
+
+/// Where errors come from: the file, for messages that name it.
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: &'a str,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn err(
+        &self,
+        field: &str,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Field {
+            file: self.file.to_owned(),
+            field: field.to_owned(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h` (the shared grammar).
+pub use xcbench_snapshot::config_text::parse_duration as parse_duration_text;
+
+pub(crate) fn parse_duration(cx: &Ctx, field: &str, text: &str) -> Result<Duration, ConfigError> {
+    parse_duration_text(text).ok_or_else(|| {
+        cx.err(
+            field,
+            format!("{text:?}"),
+            "must be a duration such as \"250us\", \"10ms\", \"1s\", \"5m\"",
+        )
+    })
+}
+
+/// A duration within `range`; the error says `expected`.
+pub(crate) fn within(
+    cx: &Ctx,
+    field: &str,
+    text: &str,
+    range: RangeInclusive<Duration>,
+    expected: &str,
+) -> Result<Duration, ConfigError> {
+    let d = parse_duration(cx, field, text)?;
+    if !range.contains(&d) {
+        return Err(cx.err(field, format!("{text:?}"), expected));
+    }
+    Ok(d)
+}
+
+/// `1G`, `200M`, `500k`, `1000000`: bits per second, decimal prefixes (as iperf3's -b).
+pub fn parse_rate(text: &str) -> Option<u64> {
+    let (num, mult) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&text[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&text[..i], 1e9),
+        _ => (text, 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .map(|v| (v * mult) as u64)
+}
+
+/// A rate from 1 kbit/s to 100 Gbit/s.
+pub(crate) fn parse_bitrate(cx: &Ctx, field: &str, text: &str) -> Result<u64, ConfigError> {
+    parse_rate(text)
+        .filter(|r| crate::probe::throughput::spec::RATES.contains(r))
+        .ok_or_else(|| {
+            cx.err(
+                field,
+                format!("{text:?}"),
+                "must be a rate such as \"1G\", \"200M\" or \"500k\" (bits/s), 1k to 100G",
+            )
+        })
+}
+
+/// An integer within `range`.
+pub(crate) fn int_within<T: TryFrom<i64>>(
+    cx: &Ctx,
+    field: &str,
+    value: i64,
+    range: RangeInclusive<i64>,
+    expected: &str,
+) -> Result<T, ConfigError> {
+    if !range.contains(&value) {
+        return Err(cx.err(field, value, expected));
+    }
+    T::try_from(value).map_err(|_| cx.err(field, value, expected))
+}
+
+/// `IP:port`, `[IPv6]:port`, or a bare IP (port 862), whose port leaves room for the
+/// [`PortPlan`].
+pub(crate) fn parse_address(cx: &Ctx, field: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    let addr = match (text.parse::<SocketAddr>(), text.parse::<IpAddr>()) {
+        (Ok(a), _) => a,
+        (_, Ok(ip)) => SocketAddr::new(ip, STAMP_PORT),
+        _ => return Err(cx.err(
+            field,
+            format!("{text:?}"),
+            "must be an IP address with an optional port, e.g. \"10.1.0.5\" or \"10.1.0.5:862\"",
+        )),
+    };
+    PortPlan::new(addr.port()).map_err(|expected| cx.err(field, format!("{text:?}"), expected))?;
+    Ok(addr)
+}
+
+/// The ports an agent answers on, all counted from its STAMP port: STAMP (UDP) and TCP
+/// probes on it, QUIC probes on +1, throughput data on +2 (TCP and UDP), QUIC throughput
+/// data on +3. Port 0 (tests) means any free port for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPlan {
+    stamp: u16,
+}
+
+impl PortPlan {
+    pub const QUIC_OFFSET: u16 = 1;
+    pub const DATA_OFFSET: u16 = 2;
+    pub const QUIC_DATA_OFFSET: u16 = 3;
+
+    /// The plan from a STAMP port; the last offset must still be a port.
+    pub fn new(stamp: u16) -> Result<PortPlan, &'static str> {
+        if stamp != 0 && stamp > u16::MAX - Self::QUIC_DATA_OFFSET {
+            return Err("must leave room for the QUIC and throughput ports above it: a port of at most 65532");
+        }
+        Ok(PortPlan { stamp })
+    }
+
+    fn offset(self, by: u16) -> u16 {
+        match self.stamp {
+            0 => 0,
+            p => p + by,
+        }
+    }
+
+    pub fn stamp(self) -> u16 {
+        self.stamp
+    }
+
+    pub fn quic(self) -> u16 {
+        self.offset(Self::QUIC_OFFSET)
+    }
+
+    pub fn data(self) -> u16 {
+        self.offset(Self::DATA_OFFSET)
+    }
+
+    pub fn quic_data(self) -> u16 {
+        self.offset(Self::QUIC_DATA_OFFSET)
+    }
+
+    /// `addr` with its port replaced by `port(plan)`.
+    pub fn at(addr: SocketAddr, port: impl Fn(PortPlan) -> u16) -> SocketAddr {
+        let plan = PortPlan::new(addr.port()).unwrap_or(PortPlan { stamp: 0 });
+        SocketAddr::new(addr.ip(), port(plan))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_plan_leaves_room_above_the_stamp_port() {
+        let p = PortPlan::new(862).unwrap();
+        assert_eq!(
+            (p.stamp(), p.quic(), p.data(), p.quic_data()),
+            (862, 863, 864, 865)
+        );
+        let any = PortPlan::new(0).unwrap();
+        assert_eq!((any.quic(), any.data(), any.quic_data()), (0, 0, 0));
+        assert!(PortPlan::new(65532).is_ok());
+        for port in [65533, 65535] {
+            assert!(PortPlan::new(port).is_err(), "{port}");
+        }
+        let cx = Ctx { file: "agent.toml" };
+        assert_eq!(
+            parse_address(&cx, "reflector.listen[0]", "0.0.0.0:65535")
+                .unwrap_err()
+                .to_string(),
+            "agent.toml: reflector.listen[0] = \"0.0.0.0:65535\": must leave room for the QUIC and throughput ports above it: a port of at most 65532"
+        );
+        assert_eq!(
+            parse_address(&cx, "a", "10.0.0.1").unwrap(),
+            "10.0.0.1:862".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn rates_and_ranges() {
+        assert_eq!(parse_rate("1G"), Some(1_000_000_000));
+        assert_eq!(parse_rate("1.5k"), Some(1_500));
+        assert_eq!(parse_rate("0"), None);
+        assert_eq!(parse_rate("fast"), None);
+        let cx = Ctx { file: "f" };
+        let d = within(
+            &cx,
+            "x",
+            "5s",
+            Duration::from_secs(1)..=Duration::from_secs(10),
+            "e",
+        );
+        assert_eq!(d.unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            within(
+                &cx,
+                "x",
+                "50s",
+                Duration::ZERO..=Duration::from_secs(10),
+                "must be at most 10s"
+            )
+            .unwrap_err()
+            .to_string(),
+            "f: x = \"50s\": must be at most 10s"
+        );
+        assert_eq!(
+            int_within::<u8>(&cx, "n", 64, 0..=63, "must be 0 to 63")
+                .unwrap_err()
+                .to_string(),
+            "f: n = 64: must be 0 to 63"
+        );
+    }
+}

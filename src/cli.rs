@@ -1,0 +1,221 @@
+//! The command line: clap definitions, and the flags of `xcbench bench` as the request the
+//! agent library checks ([`BenchArgs::spec`]); defaults come from
+//! `xcbench_agent::config::defaults`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use xcbench_agent::config::defaults;
+use xcbench_agent::wire::throughput::{Direction, Protocol, TestSpec};
+
+#[derive(Parser)]
+#[command(
+    name = "xcbench",
+    version,
+    about = "Measures the private Azure <-> OCI interconnect"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run an agent: STAMP reflector plus probes to the configured peers.
+    Agent {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print this agent's certificate fingerprint for peers to pin (generates the key pair
+    /// in tls.dir at first use).
+    Identity {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Throughput test against a peer agent named in agent.toml (iperf3-like; TCP, UDP or QUIC).
+    Bench(BenchArgs),
+    /// Run the collector: snapshot ingest and /metrics.
+    Collector {
+        /// collector.toml; without it the defaults apply (listen 127.0.0.1:9862).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// An emulated Azure-OCI interconnect in network namespaces (Linux, root).
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
+    /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
+    Demo {
+        /// How long to probe, e.g. 10s.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Time between probes, e.g. 10ms.
+        #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+        interval: Duration,
+        /// STAMP packet size in bytes (44..=1472 on loopback here).
+        #[arg(long, default_value_t = 44, value_parser = clap::value_parser!(u16).range(44..=1472))]
+        payload_size: u16,
+        /// Print the result as JSON instead of a table (no progress lines).
+        #[arg(long)]
+        json: bool,
+        /// Receive timestamps: kernel (default) or user (to compare with user-space tools).
+        #[arg(long, default_value = "kernel", value_parser = parse_timestamps)]
+        timestamps: xcbench_snapshot::TimestampSource,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Create the namespaces and start the link emulator (first removes a crashed lab).
+    Up {
+        /// Lab name: namespaces are NAME-azure, NAME-oci, ...
+        #[arg(long, default_value = "xcb")]
+        name: String,
+        /// clean, eastus-ashburn, uksouth-london, canadacentral-toronto,
+        /// westeurope-amsterdam, lossy, bursty, bufferbloat.
+        #[arg(long, default_value = "eastus-ashburn")]
+        profile: String,
+        /// Hosts per side (2 makes a 2 + 2 mesh).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
+        hosts: u8,
+        /// Override a profile field, e.g. forward.delay=3ms, loss=1%, rate=200mbit, mtu=1400.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Seed of the emulator's random impairments.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Stop the emulator and delete the namespaces.
+    Down {
+        #[arg(long, default_value = "xcb")]
+        name: String,
+    },
+    /// Run a command in a host's namespace: lab exec azure -- CMD...
+    Exec {
+        #[arg(long, default_value = "xcb")]
+        name: String,
+        host: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print the emulator's ground truth (JSON).
+    Truth {
+        #[arg(long, default_value = "xcb")]
+        name: String,
+    },
+    /// The emulator process itself (started by `lab up`).
+    #[command(hide = true)]
+    Emulate {
+        #[arg(long)]
+        state_dir: std::path::PathBuf,
+    },
+}
+
+fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String> {
+    s.parse().map_err(|e: xcbench_snapshot::Expected| e.0)
+}
+
+/// `xcbench bench`: an iperf3-like test against a peer named in agent.toml.
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// The peer's id in agent.toml.
+    pub peer: String,
+    /// Test length, e.g. 10s (default 10s).
+    #[arg(long, short = 't', value_parser = parse_duration)]
+    pub time: Option<Duration>,
+    /// Leading time left out of the totals (slow start), e.g. 1s.
+    #[arg(long, short = 'O', default_value = "0s", value_parser = parse_duration_or_zero)]
+    pub omit: Duration,
+    /// Interval between live lines (default 1s).
+    #[arg(long, short = 'i', value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// Parallel streams.
+    #[arg(long, short = 'P', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
+    pub parallel: u16,
+    /// The peer sends (iperf3 -R).
+    #[arg(long, short = 'R', conflicts_with = "bidir")]
+    pub reverse: bool,
+    /// Both send at once.
+    #[arg(long)]
+    pub bidir: bool,
+    /// UDP: paced datagrams at --bitrate instead of TCP.
+    #[arg(long, short = 'u', conflicts_with = "quic")]
+    pub udp: bool,
+    /// QUIC: one quinn connection per stream, windows sized to the path (see --window).
+    #[arg(long, short = 'q')]
+    pub quic: bool,
+    /// Rate per direction, split over the streams, e.g. 1G, 200M: UDP's sending rate
+    /// (default 1M); a cap for TCP and QUIC (none by default).
+    #[arg(long, short = 'b', value_parser = parse_bitrate)]
+    pub bitrate: Option<u64>,
+    /// Bytes per write (TCP, default 131072) or per datagram (UDP, default 1372).
+    #[arg(long, short = 'l')]
+    pub length: Option<u32>,
+    /// Congestion control of the senders: a kernel name for TCP (cubic, bbr, ...), or
+    /// cubic, newreno or bbr for QUIC.
+    #[arg(long, short = 'C')]
+    pub congestion: Option<String>,
+    /// TCP: socket buffer size (SO_SNDBUF/SO_RCVBUF) in bytes; kernel autotuning without
+    /// it. QUIC: the flow-control windows; twice the BDP of 10 Gbit/s at the control
+    /// connection's RTT (8 MiB to 256 MiB) without it.
+    #[arg(long, short = 'w')]
+    pub window: Option<u32>,
+    /// Print iperf3-shaped JSON instead of lines and a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl BenchArgs {
+    /// The request these flags make, with the library's defaults; `Test::try_from` checks
+    /// it.
+    pub fn spec(&self) -> TestSpec {
+        let protocol = match (self.udp, self.quic) {
+            (true, _) => Protocol::Udp,
+            (_, true) => Protocol::Quic,
+            _ => Protocol::Tcp,
+        };
+        let ms = |d: Duration| d.as_millis() as u64;
+        TestSpec {
+            protocol,
+            direction: match (self.bidir, self.reverse) {
+                (true, _) => Direction::Bidirectional,
+                (_, true) => Direction::Reverse,
+                _ => Direction::Forward,
+            },
+            duration_ms: ms(self.time.unwrap_or(defaults::THROUGHPUT_DURATION)),
+            omit_ms: ms(self.omit),
+            interval_ms: ms(self.interval.unwrap_or(defaults::THROUGHPUT_INTERVAL)),
+            streams: self.parallel,
+            write_bytes: self.length.unwrap_or(defaults::write_bytes(protocol)),
+            bitrate_bps: match protocol {
+                Protocol::Udp => Some(self.bitrate.unwrap_or(defaults::THROUGHPUT_UDP_RATE_BPS)),
+                Protocol::Tcp | Protocol::Quic => self.bitrate,
+            },
+            congestion: self.congestion.clone(),
+            window_bytes: self.window,
+        }
+    }
+}
+
+/// `1G`, `200M`, `500k`, `1000000` (bits per second, decimal prefixes as iperf3's -b).
+fn parse_bitrate(s: &str) -> Result<u64, String> {
+    xcbench_agent::config::parse_rate(s)
+        .ok_or_else(|| format!("{s:?}: must be a rate such as 1G, 200M or 500k (bits/s)"))
+}
+
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    if s == "0" || s == "0s" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    xcbench_agent::config::parse_duration_text(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?}: must be a duration such as \"10s\" or \"10ms\""))
+}
