@@ -5,6 +5,9 @@
 //!
 //!   cargo run --release --example load_collector -- URL AGENTS PEERS ROUNDS SAMPLES
 
+// A load generator times its own run.
+#![allow(clippy::disallowed_methods)]
+
 use xcbench_snapshot::{
     Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,
     ResponderCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,

@@ -15,13 +15,13 @@ use xcbench_agent::wire::throughput::{Direction, Protocol, TestSpec};
     version,
     about = "Measures the private Azure <-> OCI interconnect"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run an agent: STAMP reflector plus probes to the configured peers.
     Agent {
         #[arg(long, short)]
@@ -67,7 +67,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
-pub enum LabCommand {
+pub(crate) enum LabCommand {
     /// Create the namespaces and start the link emulator (first removes a crashed lab).
     Up {
         /// Lab name: namespaces are NAME-azure, NAME-oci, ...
@@ -109,7 +109,7 @@ pub enum LabCommand {
     #[command(hide = true)]
     Emulate {
         #[arg(long)]
-        state_dir: std::path::PathBuf,
+        state_dir: PathBuf,
     },
 }
 
@@ -119,7 +119,7 @@ fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String
 
 /// `xcbench bench`: an iperf3-like test against a peer named in agent.toml.
 #[derive(Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[arg(long, short)]
     pub config: PathBuf,
     /// The peer's id in agent.toml.
@@ -172,7 +172,7 @@ pub struct BenchArgs {
 impl BenchArgs {
     /// The request these flags make, with the library's defaults; `Test::try_from` checks
     /// it.
-    pub fn spec(&self) -> TestSpec {
+    pub(crate) fn spec(&self) -> TestSpec {
         let protocol = match (self.udp, self.quic) {
             (true, _) => Protocol::Udp,
             (_, true) => Protocol::Quic,

@@ -13,6 +13,9 @@
 //!   digits) and its V2 codec, which checks the header before allocating.
 //! - this file: the snapshot types and `encode`/`decode`.
 
+// No I/O, no clocks, no unsafe: bytes and times in, values out.
+#![forbid(unsafe_code)]
+
 pub mod config_text;
 pub mod histogram;
 pub mod label;

@@ -4,6 +4,9 @@
 //! modules side by side; each test first takes its turn from `support::machine`: the lab
 //! cases run alone, the rest beside each other.
 
+// Tests wait on real time: they read std::time::Instant freely.
+#![allow(clippy::disallowed_methods)]
+
 // `xcbench bench` on loopback: both ends' byte counts, refusals, limits, a lost peer.
 mod bench;
 // The binary's contract: exit codes, error messages, the demo's output, the sample configs.

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use xcbench_snapshot::{AgentId, Cloud, Expected, Identity, TimestampSource};
 
+use self::probe::parse_probe;
 pub use self::probe::{
     ConnectInterval, Dscp, LossTimeout, OutOfRange, PayloadSize, ProbeInterval, ProbeSettings,
     Protocols,
@@ -129,7 +130,7 @@ impl AgentConfig {
             .as_ref()
             .map(|c| parse_collector(&cx, c))
             .transpose()?;
-        let defaults = self::probe::parse_probe(
+        let defaults = parse_probe(
             &cx,
             "probe_defaults",
             &raw.probe_defaults.unwrap_or_default(),
@@ -272,7 +273,7 @@ fn parse_peer(
                 .map_err(|e: Expected| cx.err(&format!("{at}.fingerprint"), format!("{f:?}"), e.0))
         })
         .transpose()?;
-    let probe = self::probe::parse_probe(cx, &at, &p.probe, defaults)?;
+    let probe = parse_probe(cx, &at, &p.probe, defaults)?;
     if probe.protocols.quic {
         match tls {
             None => {

@@ -89,21 +89,22 @@ pub fn clock_state() -> ClockState {
 /// slowly, and adjtimex on every probe or reflected packet would be a syscall per packet.
 pub struct EstimateCache {
     estimate: ErrorEstimate,
-    read_at: std::time::Instant,
+    read_at_mono_ns: u64,
 }
 
 impl EstimateCache {
     pub fn new() -> EstimateCache {
         EstimateCache {
             estimate: clock_state().error_estimate(),
-            read_at: std::time::Instant::now(),
+            read_at_mono_ns: now_mono_ns(),
         }
     }
 
     pub fn get(&mut self) -> ErrorEstimate {
-        if self.read_at.elapsed() >= std::time::Duration::from_secs(1) {
+        let now = now_mono_ns();
+        if now.saturating_sub(self.read_at_mono_ns) >= 1_000_000_000 {
             self.estimate = clock_state().error_estimate();
-            self.read_at = std::time::Instant::now();
+            self.read_at_mono_ns = now;
         }
         self.estimate
     }

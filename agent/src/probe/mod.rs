@@ -18,6 +18,9 @@
 //! - [`throughput`]: throughput tests: checked requests, limits, meters, pacing, results,
 //!   and the schedule of tests an agent runs by itself.
 
+// No I/O, no clocks, no unsafe: bytes and times in, values out.
+#![forbid(unsafe_code)]
+
 pub mod jitter;
 pub mod reflector;
 pub mod rr;

@@ -5,6 +5,9 @@
 //! Every decoder returns [`WireError::Truncated`] when it needs more bytes and
 //! [`WireError::Invalid`] when the bytes can never be a valid packet.
 
+// No I/O, no clocks, no unsafe: bytes and times in, values out.
+#![forbid(unsafe_code)]
+
 pub mod error_estimate;
 pub mod rr;
 pub mod stamp;

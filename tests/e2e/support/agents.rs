@@ -7,7 +7,7 @@ use std::process::Command;
 use super::proc::{Proc, TempDir, BIN};
 
 /// `xcbench collector` listening on `addr`, with more config lines `extra`.
-pub fn spawn_collector(dir: &TempDir, addr: SocketAddr, extra: &str) -> Proc {
+pub(crate) fn spawn_collector(dir: &TempDir, addr: SocketAddr, extra: &str) -> Proc {
     let cfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n{extra}"));
     Proc::spawn(
         "collector",
@@ -16,7 +16,7 @@ pub fn spawn_collector(dir: &TempDir, addr: SocketAddr, extra: &str) -> Proc {
 }
 
 /// Agent TOML for a loopback (or namespace) agent.
-pub fn agent_toml(
+pub(crate) fn agent_toml(
     id: &str,
     cloud: &str,
     listen: SocketAddr,
@@ -38,7 +38,7 @@ pub fn agent_toml(
 /// Agents "az-1" (azure, reflector at `a`) and "oci-1" (oci, at `b`) probing each other every
 /// `interval` and reporting to `collector_url`, started by `commands` (the binary, or the
 /// binary inside a namespace), az-1's first; their configs are written to `dir`.
-pub fn spawn_pair(
+pub(crate) fn spawn_pair(
     dir: &TempDir,
     collector_url: &str,
     [a, b]: [SocketAddr; 2],

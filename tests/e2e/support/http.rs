@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Blocking HTTP GET on loopback (tests only): status and body.
-pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     http(addr, "GET", path, &[])
 }
 
-pub fn http_post(addr: SocketAddr, path: &str, body: &[u8]) -> Option<(u16, String)> {
+pub(crate) fn http_post(addr: SocketAddr, path: &str, body: &[u8]) -> Option<(u16, String)> {
     http(addr, "POST", path, body)
 }
 

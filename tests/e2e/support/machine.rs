@@ -11,13 +11,13 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 static MACHINE: RwLock<()> = RwLock::new(());
 
 /// Waits until no other test runs, then holds the machine until the guard drops.
-pub fn alone() -> RwLockWriteGuard<'static, ()> {
+pub(crate) fn alone() -> RwLockWriteGuard<'static, ()> {
     // A test that panicked while holding the lock poisons it; the next one still runs.
     MACHINE.write().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Waits while a test runs alone, then shares the machine with other shared tests until the
 /// guard drops.
-pub fn shared() -> RwLockReadGuard<'static, ()> {
+pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
     MACHINE.read().unwrap_or_else(|p| p.into_inner())
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// Sample lines of a Prometheus text exposition: `name{labels}` -> value.
-pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+pub(crate) fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter_map(|l| {
@@ -15,7 +15,11 @@ pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
 }
 
 /// The value of the first sample whose key starts with `name{` and contains every fragment.
-pub fn sample(metrics: &BTreeMap<String, f64>, name: &str, fragments: &[&str]) -> Option<f64> {
+pub(crate) fn sample(
+    metrics: &BTreeMap<String, f64>,
+    name: &str,
+    fragments: &[&str],
+) -> Option<f64> {
     metrics
         .iter()
         .find(|(k, _)| {
@@ -28,7 +32,7 @@ pub fn sample(metrics: &BTreeMap<String, f64>, name: &str, fragments: &[&str]) -
 /// Checks one direction's counters against the peer reflector's own count (a different
 /// process): every probe settled, direction split consistent, and no more than
 /// `max_startup_loss` probes lost (those sent before the peer's reflector was listening).
-pub fn check_direction(
+pub(crate) fn check_direction(
     m: &BTreeMap<String, f64>,
     src: &str,
     dst: &str,
@@ -39,7 +43,7 @@ pub fn check_direction(
 }
 
 /// As [`check_direction`], when the test itself had `test_packets` answered by `dst`.
-pub fn check_direction_with(
+pub(crate) fn check_direction_with(
     m: &BTreeMap<String, f64>,
     src: &str,
     dst: &str,

@@ -15,25 +15,25 @@
 //! - [`agents`]: agent configs, a collector, a pair of agents probing each other.
 //! - this file: the skip-or-fail rule for external tools, polling, paths in the repo.
 
-pub mod agents;
-pub mod http;
-pub mod machine;
-pub mod metrics;
-pub mod netns;
-pub mod ports;
-pub mod proc;
-pub mod tls;
+pub(crate) mod agents;
+pub(crate) mod http;
+pub(crate) mod machine;
+pub(crate) mod metrics;
+pub(crate) mod netns;
+pub(crate) mod ports;
+pub(crate) mod proc;
+pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// True when the environment says a skip must be a failure.
-pub fn required(var: &str) -> bool {
+pub(crate) fn required(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| v == "1" || v == "true")
 }
 
 /// Finds a tool on PATH, or skips (returns None) unless `require_var` is set.
-pub fn tool(name: &str, require_var: &str) -> Option<PathBuf> {
+pub(crate) fn tool(name: &str, require_var: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join(name))
@@ -50,7 +50,7 @@ pub fn tool(name: &str, require_var: &str) -> Option<PathBuf> {
 }
 
 /// Polls `f` every 50 ms until it returns Some or `within` passes.
-pub fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = f() {
@@ -64,6 +64,6 @@ pub fn wait_for<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Option
 }
 
 /// `rel` inside the repository (the root package's directory).
-pub fn repo_path(rel: &str) -> PathBuf {
+pub(crate) fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }

@@ -11,7 +11,7 @@ use super::{required, wait_for};
 
 /// Whether this process may create network namespaces; prints the reason when not, and
 /// fails under `XCBENCH_REQUIRE_NETNS=1`.
-pub fn netns_available() -> bool {
+pub(crate) fn netns_available() -> bool {
     static N: AtomicU32 = AtomicU32::new(0);
     let probe = format!(
         "xcbcap{}-{}",
@@ -38,12 +38,12 @@ pub fn netns_available() -> bool {
 }
 
 /// Network namespaces and their veth links, deleted on drop (even when a test panics).
-pub struct Netns {
+pub(crate) struct Netns {
     pub names: Vec<String>,
 }
 
 impl Netns {
-    pub fn create(names: &[&str]) -> Netns {
+    pub(crate) fn create(names: &[&str]) -> Netns {
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         for n in &names {
             let _ = Command::new("ip")
@@ -57,7 +57,7 @@ impl Netns {
     }
 
     /// A veth pair between two namespaces with /24 addresses.
-    pub fn link(&self, a: &str, a_addr: &str, b: &str, b_addr: &str) {
+    pub(crate) fn link(&self, a: &str, a_addr: &str, b: &str, b_addr: &str) {
         let (va, vb) = (format!("v-{a}"), format!("v-{b}"));
         run(&[
             "ip", "link", "add", &va, "netns", a, "type", "veth", "peer", "name", &vb, "netns", b,
@@ -87,7 +87,7 @@ impl Netns {
     }
 
     /// A command that runs inside namespace `ns`.
-    pub fn command(&self, ns: &str, program: &str) -> Command {
+    pub(crate) fn command(&self, ns: &str, program: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns, program]);
         c
@@ -115,7 +115,7 @@ fn run(args: &[&str]) {
 
 /// GET /metrics from inside namespace `ns`, with the test's own HTTP client on a thread that
 /// entered the namespace.
-pub fn metrics_in(ns: &str, addr: SocketAddr) -> String {
+pub(crate) fn metrics_in(ns: &str, addr: SocketAddr) -> String {
     let ns = ns.to_owned();
     std::thread::spawn(move || {
         enter(&ns);
@@ -130,7 +130,7 @@ pub fn metrics_in(ns: &str, addr: SocketAddr) -> String {
 }
 
 /// Moves the calling thread into namespace `ns`, for good: call it on a thread of its own.
-pub fn enter(ns: &str) {
+pub(crate) fn enter(ns: &str) {
     use std::os::fd::AsRawFd;
     let f = std::fs::File::open(format!("/var/run/netns/{ns}")).expect("netns handle");
     // SAFETY: setns on this thread with a descriptor we hold open.

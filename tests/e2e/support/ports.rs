@@ -3,7 +3,7 @@
 
 use std::net::{TcpListener, UdpSocket};
 
-pub fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -11,7 +11,7 @@ pub fn free_tcp_port() -> u16 {
         .port()
 }
 
-pub fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -20,7 +20,7 @@ pub fn free_udp_port() -> u16 {
 }
 
 /// A UDP port whose successor is free too (the QUIC responder takes STAMP's port + 1).
-pub fn free_udp_port_pair() -> u16 {
+pub(crate) fn free_udp_port_pair() -> u16 {
     for _ in 0..100 {
         let p = free_udp_port();
         if p < u16::MAX && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {

@@ -6,13 +6,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_xcbench");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_xcbench");
 
 /// A directory removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "xcbench-{tag}-{}-{}",
@@ -23,11 +23,11 @@ impl TempDir {
         TempDir(dir)
     }
 
-    pub fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.0
     }
 
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.0.join(name);
         std::fs::write(&p, text).unwrap();
         p
@@ -41,13 +41,13 @@ impl Drop for TempDir {
 }
 
 /// A child process killed (and reaped) on drop.
-pub struct Proc {
+pub(crate) struct Proc {
     pub child: Child,
     pub name: String,
 }
 
 impl Proc {
-    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+    pub(crate) fn spawn(name: &str, cmd: &mut Command) -> Proc {
         let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -60,7 +60,7 @@ impl Proc {
     }
 
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns the output.
-    pub fn terminate(mut self, within: Duration) -> Output {
+    pub(crate) fn terminate(mut self, within: Duration) -> Output {
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
@@ -89,7 +89,7 @@ impl Drop for Proc {
 
 /// SIGTERMs every process at once (agents that stop together drain cleanly) and asserts that
 /// each exits successfully.
-pub fn terminate_all(procs: Vec<Proc>) {
+pub(crate) fn terminate_all(procs: Vec<Proc>) {
     let outs: Vec<(String, Output)> = std::thread::scope(|s| {
         let handles: Vec<_> = procs
             .into_iter()
@@ -111,7 +111,7 @@ pub fn terminate_all(procs: Vec<Proc>) {
 }
 
 /// The JSON a command printed on stdout, once it succeeded (its stderr shown if not).
-pub fn stdout_json(out: &Output) -> serde_json::Value {
+pub(crate) fn stdout_json(out: &Output) -> serde_json::Value {
     assert!(
         out.status.success(),
         "{}",

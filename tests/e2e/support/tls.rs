@@ -6,7 +6,7 @@ use std::process::Command;
 use super::proc::{TempDir, BIN};
 
 /// Generates an agent's TLS key pair in `dir` with `xcbench identity`; its fingerprint.
-pub fn tls_identity(dir: &TempDir, id: &str) -> String {
+pub(crate) fn tls_identity(dir: &TempDir, id: &str) -> String {
     let keys = dir.path().join(format!("keys-{id}"));
     let cfg = dir.write(
         &format!("identity-{id}.toml"),
@@ -29,7 +29,7 @@ pub fn tls_identity(dir: &TempDir, id: &str) -> String {
 }
 
 /// The `[tls]` section for an agent whose keys `tls_identity` generated.
-pub fn tls_section(dir: &TempDir, id: &str, allow: &[&str]) -> String {
+pub(crate) fn tls_section(dir: &TempDir, id: &str, allow: &[&str]) -> String {
     let allow: Vec<String> = allow.iter().map(|f| format!("\"{f}\"")).collect();
     format!(
         "\n[tls]\ndir = \"{}\"\nallow = [{}]\n",
@@ -40,7 +40,7 @@ pub fn tls_section(dir: &TempDir, id: &str, allow: &[&str]) -> String {
 
 /// A CA in `dir` (`ca.pem`) and, for each of `names`, a certificate it issued naming it,
 /// good as server and client (`NAME.crt`, `NAME.key`).
-pub fn ca_issued(dir: &TempDir, names: &[&str]) {
+pub(crate) fn ca_issued(dir: &TempDir, names: &[&str]) {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca =
@@ -62,7 +62,7 @@ pub fn ca_issued(dir: &TempDir, names: &[&str]) {
 }
 
 /// The `[tls]` section for an agent whose certificate `ca_issued` made.
-pub fn tls_section_ca(dir: &TempDir, name: &str) -> String {
+pub(crate) fn tls_section_ca(dir: &TempDir, name: &str) -> String {
     let p = |f: &str| dir.path().join(f).display().to_string();
     format!(
         "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n",
