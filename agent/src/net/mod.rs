@@ -47,6 +47,39 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The next connection on `listener`, or `None` once `stop` changes. An accept error (the
+/// process is out of descriptors, a connection reset before it was taken) is logged and
+/// retried 10 ms later.
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+    what: &'static str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => {
+                    tracing::debug!(error = %e, "{what}: accept error");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Waits until `what` holds, for at most 2 s (tests of tasks that count asynchronously).
+#[cfg(test)]
+pub(crate) async fn settle(what: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if what() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A poisoned lock only means another task panicked mid-update of plain counters or a
 /// recorder; carry on with what is there.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

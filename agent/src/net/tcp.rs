@@ -44,18 +44,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let per_source = PerSource::new(MAX_CONNECTIONS_PER_SOURCE);
-    loop {
-        let (stream, from) = tokio::select! {
-            _ = stop.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::debug!(error = %e, "tcp accept error");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, from)) = super::accept(&listener, &mut stop, "tcp probes").await {
         let Some(slot) = per_source.try_take(from.ip()) else {
             lock(&counters).refused += 1;
             tracing::warn!(%from, "tcp probe connection refused: per-source limit reached");
@@ -349,6 +338,7 @@ pub async fn run_connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::settle;
     use crate::wire::rr::FrameType;
     use tokio::io::AsyncReadExt;
 
@@ -378,15 +368,6 @@ mod tests {
         }
         .encode(&mut buf);
         buf
-    }
-
-    async fn settle(what: impl Fn() -> bool) {
-        for _ in 0..200 {
-            if what() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 
     #[tokio::test]

@@ -138,6 +138,7 @@ fn refuse(counters: &Mutex<ResponderCount>, from: SocketAddr, why: &str) {
 mod tests {
     use super::*;
     use crate::net::quic::{client_config, exchange, server_endpoint};
+    use crate::net::settle;
     use crate::tls::{client_crypto, server_crypto, KeySource, TlsIdentity};
     use crate::wire::rr::{Frame, FrameType, MAX_FRAME_LEN};
     use std::collections::HashSet;
@@ -199,15 +200,6 @@ mod tests {
         }
         .encode(&mut buf);
         buf
-    }
-
-    async fn settle(what: impl Fn() -> bool) {
-        for _ in 0..200 {
-            if what() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
     }
 
     #[tokio::test]

@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use quinn::{Connection, SendStream};
 use rustls::pki_types::CertificateDer;
@@ -109,18 +108,9 @@ impl Server {
             }
         };
         let waiters = Arc::new(Semaphore::new(MAX_HELLO_WAITERS));
-        loop {
-            let (stream, from) = tokio::select! {
-                _ = stop.changed() => return,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "throughput data accept");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                },
-            };
+        while let Some((stream, from)) =
+            crate::net::accept(&listener, &mut stop, "throughput data").await
+        {
             let Ok(permit) = waiters.clone().try_acquire_owned() else {
                 tracing::warn!(%from, "throughput data connection closed: too many waiting for their hello");
                 continue;

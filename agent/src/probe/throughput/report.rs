@@ -143,7 +143,7 @@ pub fn not_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::throughput::spec::tests::spec;
+    use crate::wire::throughput::tests::spec;
     use crate::wire::throughput::IntervalBytes;
     use xcbench_snapshot::Cloud;
 

@@ -259,23 +259,9 @@ impl ServeLimits {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    pub(crate) fn spec() -> TestSpec {
-        TestSpec {
-            protocol: Protocol::Tcp,
-            direction: Direction::Forward,
-            duration_ms: 10_000,
-            omit_ms: 1_000,
-            interval_ms: 1_000,
-            streams: 4,
-            write_bytes: 128 * 1024,
-            bitrate_bps: None,
-            congestion: Some("cubic".into()),
-            window_bytes: None,
-        }
-    }
+    use crate::wire::throughput::tests::spec;
 
     fn check(s: TestSpec) -> Result<Test, String> {
         Test::try_from(s).map_err(|e| e.to_string())
