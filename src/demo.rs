@@ -98,12 +98,27 @@ pub struct DemoReport {
     pub metrics_url: String,
 }
 
-/// Runs the demo; `out` receives progress lines. Returns once agents have drained and sent
+/// What the demo tells while it runs.
+pub enum Progress<'a> {
+    /// The agents and the collector are up.
+    Started {
+        agents: [&'a str; 2],
+        collector_url: &'a str,
+        config: &'a DemoConfig,
+    },
+    /// Every second: one row per series so far.
+    Tick {
+        elapsed: Duration,
+        rows: &'a [PairRow],
+    },
+}
+
+/// Runs the demo; `progress` hears of it as it goes. Returns once agents have drained and sent
 /// their final snapshots.
 pub async fn run(
     config: DemoConfig,
     shutdown: impl Future<Output = ()>,
-    mut out: impl FnMut(&str),
+    mut progress: impl FnMut(Progress<'_>),
 ) -> Result<DemoReport, DemoError> {
     let collector = Collector::bind(&CollectorConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -186,10 +201,11 @@ pub async fn run(
         }])?;
     }
     if config.progress {
-        out(&format!(
-        "xcbench demo: {} <-> {} over loopback, STAMP/UDP, TCP and QUIC, probe every {:?}, {} bytes, for {:?}; collector {url}",
-        identities[0].id, identities[1].id, config.interval, config.payload_size, config.duration
-    ));
+        progress(Progress::Started {
+            agents: [identities[0].id.as_str(), identities[1].id.as_str()],
+            collector_url: &url,
+            config: &config,
+        });
     }
     let (stop_agents, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = Vec::new();
@@ -212,7 +228,7 @@ pub async fn run(
             _ = tick.tick() => {
                 if config.progress {
                     let rows = rows(&lock(&store));
-                    out(&crate::output::demo::progress_line(started.elapsed(), &rows));
+                    progress(Progress::Tick { elapsed: started.elapsed(), rows: &rows });
                 }
             }
         }

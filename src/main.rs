@@ -70,7 +70,8 @@ async fn dispatch(command: Command) -> ExitCode {
                 timestamps,
                 progress: !json,
             };
-            match demo::run(config, shutdown_signal(), |line| println!("{line}")).await {
+            let progress = |p: demo::Progress<'_>| println!("{}", output::demo::progress(&p));
+            match demo::run(config, shutdown_signal(), progress).await {
                 Ok(report) if json => {
                     let text = serde_json::to_string_pretty(&report.rows).expect("rows serialize");
                     println!("{text}");

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::demo::PairRow;
+use crate::demo::{PairRow, Progress};
 
 /// `41.2us`, `1.234ms`, `2.500s`, or `-` when there is no value.
 pub fn format_ns(ns: Option<u64>) -> String {
@@ -24,7 +24,22 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-pub fn progress_line(elapsed: Duration, rows: &[PairRow]) -> String {
+/// The line a progress report prints.
+pub fn progress(p: &Progress<'_>) -> String {
+    match p {
+        Progress::Started {
+            agents,
+            collector_url,
+            config,
+        } => format!(
+            "xcbench demo: {} <-> {} over loopback, STAMP/UDP, TCP and QUIC, probe every {:?}, {} bytes, for {:?}; collector {collector_url}",
+            agents[0], agents[1], config.interval, config.payload_size, config.duration
+        ),
+        Progress::Tick { elapsed, rows } => progress_line(*elapsed, rows),
+    }
+}
+
+fn progress_line(elapsed: Duration, rows: &[PairRow]) -> String {
     let mut line = format!("{:>4}s", elapsed.as_secs());
     // STAMP only, to keep the line short; the final table has every series.
     for r in rows.iter().filter(|r| r.protocol == "udp/stamp") {
