@@ -3,12 +3,17 @@
 //! scheduled throughput tests' totals per direction, and the (agent, instance, seq)
 //! high-water marks that make ingest idempotent.
 //!
-//! Histograms are kept sparse: (bucket's highest equivalent value, count) for the non-empty
-//! HdrHistogram buckets only. Adding two of them is adding counts per bucket, exactly what
-//! HdrHistogram addition does, so merging stays lossless while an interconnect series with a
-//! few hundred distinct buckets costs kilobytes instead of a dense 147 KB array.
+//! - this file: [`Store`], ingest, and the keys series and tests are stored under.
+//! - [`sparse`]: the sparse histogram every latency metric is kept in, and its merge.
+//! - [`window`]: the sliding window of recent samples behind the quantiles.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod sparse;
+mod window;
+
+pub use sparse::Sparse;
+use window::{Window, WindowSpan};
+
+use std::collections::{BTreeMap, HashMap};
 
 use xcbench_snapshot::{
     AgentId, BenchCounts, BenchOutcome, Counters, Flow, Histograms, Identity, LatencyHistogram,
@@ -88,71 +93,6 @@ pub struct BenchState {
     pub last: Option<(u64, f64, u64)>,
 }
 
-/// Sparse histogram: highest equivalent value of an HdrHistogram bucket -> count.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sparse {
-    buckets: BTreeMap<u64, u64>,
-    count: u64,
-    sum_ns: u64,
-}
-
-impl Sparse {
-    fn add_buckets(&mut self, buckets: &[(u64, u64)], sum_ns: u64) {
-        for &(value, count) in buckets {
-            *self.buckets.entry(value).or_insert(0) += count;
-            self.count += count;
-        }
-        self.sum_ns = self.sum_ns.saturating_add(sum_ns);
-    }
-
-    fn add(&mut self, other: &Sparse) {
-        for (value, count) in &other.buckets {
-            *self.buckets.entry(*value).or_insert(0) += count;
-        }
-        self.count += other.count;
-        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
-    }
-
-    fn subtract(&mut self, other: &Sparse) {
-        for (value, count) in &other.buckets {
-            if let Some(c) = self.buckets.get_mut(value) {
-                *c = c.saturating_sub(*count);
-                if *c == 0 {
-                    self.buckets.remove(value);
-                }
-            }
-        }
-        self.count = self.count.saturating_sub(other.count);
-        self.sum_ns = self.sum_ns.saturating_sub(other.sum_ns);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Exact sum of the samples (from the agents' exact sums, not bucket midpoints).
-    pub fn sum_ns(&self) -> u64 {
-        self.sum_ns
-    }
-
-    /// The value at quantile `q` the way HdrHistogram reports it (the bucket's highest
-    /// equivalent value); `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (value, count) in &self.buckets {
-            seen += count;
-            if seen >= rank {
-                return Some(*value);
-            }
-        }
-        self.buckets.keys().next_back().copied()
-    }
-}
-
 /// One latency metric of one series.
 #[derive(Debug, Clone, Default)]
 pub struct MetricState {
@@ -160,14 +100,13 @@ pub struct MetricState {
     pub buckets: Vec<u64>,
     pub count: u64,
     pub sum_ns: u64,
-    window: VecDeque<(u64, Sparse)>,
-    window_total: Sparse,
+    window: Window,
 }
 
 impl MetricState {
     /// Samples in the current window.
     pub fn window(&self) -> &Sparse {
-        &self.window_total
+        self.window.total()
     }
 }
 
@@ -221,8 +160,7 @@ pub struct IngestCounters {
 
 /// The store.
 pub struct Store {
-    window_ns: u64,
-    slot_ns: u64,
+    window: WindowSpan,
     max_series: usize,
     template: LatencyHistogram,
     series: BTreeMap<SeriesKey, SeriesState>,
@@ -235,8 +173,7 @@ impl Store {
     /// `window_ns`: how far back quantiles look; it is kept in `slot_ns` slices.
     pub fn new(window_ns: u64, slot_ns: u64, max_series: usize) -> Store {
         Store {
-            window_ns: window_ns.max(1),
-            slot_ns: slot_ns.clamp(1, window_ns.max(1)),
+            window: WindowSpan::new(window_ns, slot_ns),
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
@@ -247,7 +184,7 @@ impl Store {
     }
 
     pub fn window_ns(&self) -> u64 {
-        self.window_ns
+        self.window.length_ns()
     }
 
     /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on
@@ -299,7 +236,6 @@ impl Store {
                 new,
             });
         }
-        let slot = now - now % self.slot_ns;
         for ((key, s), hists) in keys.into_iter().zip(&snapshot.series).zip(histograms) {
             let state = self.series.entry(key).or_insert_with(|| SeriesState {
                 timestamping: s.timestamping,
@@ -336,13 +272,11 @@ impl Store {
                 }
                 m.count += delta.count;
                 m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
-                let mut sparse = Sparse::default();
-                sparse.add_buckets(hist, delta.sum_ns);
-                m.window_total.add(&sparse);
-                match m.window.back_mut() {
-                    Some((start, s)) if *start == slot => s.add(&sparse),
-                    _ => m.window.push_back((slot, sparse)),
-                }
+                m.window.handle_samples(
+                    &self.window,
+                    Sparse::from_buckets(hist, delta.sum_ns),
+                    now,
+                );
             }
         }
         for (key, b) in bench_keys.into_iter().zip(&snapshot.bench) {
@@ -394,16 +328,9 @@ impl Store {
 
     /// Drops window slots that ended before `now - window`.
     pub fn expire(&mut self, now: u64) {
-        let horizon = now.saturating_sub(self.window_ns);
         for state in self.series.values_mut() {
             for m in state.metrics.values_mut() {
-                while let Some((start, _)) = m.window.front() {
-                    if start + self.slot_ns > horizon {
-                        break;
-                    }
-                    let (_, old) = m.window.pop_front().expect("front exists");
-                    m.window_total.subtract(&old);
-                }
+                m.window.expire(&self.window, now);
             }
         }
     }
