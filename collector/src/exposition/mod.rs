@@ -16,7 +16,7 @@ use prometheus::proto::{
 };
 use xcbench_snapshot::{BenchOutcome, Identity, Metric, ProbeKind, Protocol};
 
-use crate::store::{BenchKey, SeriesKey, Store, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
+use crate::store::{SeriesKey, Store, ThroughputKey, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -97,7 +97,7 @@ fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
     )
 }
 
-fn bench_labels(k: &BenchKey) -> Vec<LabelPair> {
+fn bench_labels(k: &ThroughputKey) -> Vec<LabelPair> {
     with(
         pair_labels(&k.source, &k.peer, k.protocol),
         &[("direction", k.flow.as_str())],
@@ -106,9 +106,10 @@ fn bench_labels(k: &BenchKey) -> Vec<LabelPair> {
 
 /// Scheduled throughput tests, per direction: totals and the last test's figures.
 fn bench_families(f: &mut Families, store: &Store) {
-    for (key, b) in store.bench() {
+    for (key, b) in store.throughput() {
         let base = bench_labels(key);
-        for (outcome, n) in BenchOutcome::ALL.iter().zip(b.tests) {
+        for &outcome in BenchOutcome::ALL {
+            let n = b.tests.get(outcome);
             f.counter(
                 "xcbench_bench_tests_total",
                 "Scheduled throughput tests, by outcome (refused: the peer or this agent was busy or declined; failed: no connection or the peer was lost).",
@@ -152,24 +153,24 @@ fn bench_families(f: &mut Families, store: &Store) {
             base.clone(),
             b.counts.datagrams_lost,
         );
-        if let Some((started, goodput, min_rate)) = b.last {
+        if let Some(last) = b.last {
             f.gauge(
                 "xcbench_bench_goodput_bytes_per_second",
                 "The last scheduled test's goodput: bytes delivered to the receiving application over its counted time.",
                 base.clone(),
-                goodput,
+                last.goodput_bytes_per_second,
             );
             f.gauge(
                 "xcbench_bench_interval_goodput_min_bytes_per_second",
                 "The last scheduled test's slowest counted interval at the receiver.",
                 base.clone(),
-                min_rate as f64,
+                last.interval_min_bytes_per_second as f64,
             );
             f.gauge(
                 "xcbench_bench_last_test_timestamp_seconds",
                 "When the last scheduled test that ran started (the testing agent's clock, Unix time).",
                 base,
-                seconds(started),
+                seconds(last.started_unix_ns),
             );
         }
     }

@@ -13,12 +13,12 @@ mod window;
 pub use sparse::Sparse;
 use window::{Window, WindowSpan};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use xcbench_snapshot::{
-    AgentId, BenchCounts, BenchOutcome, Counters, Flow, Histograms, Identity, LatencyHistogram,
-    Load, Metric, ProbeKind, Protocol, QuicPath, ReflectorCounters, SenderCounters, Snapshot,
-    TcpInfo, TimestampSource,
+    AgentId, BenchCounts, BenchOutcome, BenchResult, Counters, Flow, Histograms, Identity,
+    LatencyHistogram, Load, Metric, ProbeKind, Protocol, QuicPath, ReflectorCounters,
+    SenderCounters, SeriesSnapshot, Snapshot, TcpInfo, TimestampSource,
 };
 
 /// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
@@ -70,9 +70,22 @@ pub struct SeriesKey {
     pub load: Load,
 }
 
+impl SeriesKey {
+    /// The key `source` reports `series` under.
+    fn of(source: &Identity, series: &SeriesSnapshot) -> SeriesKey {
+        SeriesKey {
+            source: source.clone(),
+            peer: series.peer.clone(),
+            protocol: series.protocol,
+            kind: series.kind,
+            load: series.load,
+        }
+    }
+}
+
 /// A direction of scheduled throughput tests between two agents.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BenchKey {
+pub struct ThroughputKey {
     /// The agent that ran the tests.
     pub source: Identity,
     pub peer: Identity,
@@ -80,17 +93,66 @@ pub struct BenchKey {
     pub flow: Flow,
 }
 
-/// Scheduled throughput tests of one [`BenchKey`]: totals since the collector started and
-/// the last test's figures.
+impl ThroughputKey {
+    /// The key `source` reports `test` under.
+    fn of(source: &Identity, test: &BenchResult) -> ThroughputKey {
+        ThroughputKey {
+            source: source.clone(),
+            peer: test.peer.clone(),
+            protocol: test.protocol,
+            flow: test.flow,
+        }
+    }
+}
+
+/// Scheduled throughput tests of one [`ThroughputKey`]: totals since the collector started
+/// and the last test's figures.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct BenchState {
-    /// Tests by outcome, in `BenchOutcome::ALL` order (ok, refused, failed).
-    pub tests: [u64; 3],
+pub struct ThroughputState {
+    pub tests: TestOutcomes,
     /// Summed over the tests.
     pub counts: BenchCounts,
-    /// The last test that ran: its start (Unix ns), receiver goodput and slowest interval
-    /// (bytes/s).
-    pub last: Option<(u64, f64, u64)>,
+    /// `None` until a test runs to the end with data at the receiver.
+    pub last: Option<LastTest>,
+}
+
+/// Scheduled throughput tests counted by how they ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestOutcomes {
+    pub ok: u64,
+    pub refused: u64,
+    pub failed: u64,
+}
+
+impl TestOutcomes {
+    /// Counts one test that ended with `outcome`.
+    pub fn add(&mut self, outcome: BenchOutcome) {
+        match outcome {
+            BenchOutcome::Ok => self.ok += 1,
+            BenchOutcome::Refused => self.refused += 1,
+            BenchOutcome::Failed => self.failed += 1,
+        }
+    }
+
+    /// Tests that ended with `outcome`.
+    pub fn get(&self, outcome: BenchOutcome) -> u64 {
+        match outcome {
+            BenchOutcome::Ok => self.ok,
+            BenchOutcome::Refused => self.refused,
+            BenchOutcome::Failed => self.failed,
+        }
+    }
+}
+
+/// The figures of the last scheduled test that ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastTest {
+    /// When it started (the testing agent's clock, Unix time).
+    pub started_unix_ns: u64,
+    /// Bytes delivered to the receiving application over its counted time, per second.
+    pub goodput_bytes_per_second: f64,
+    /// Its slowest counted interval at the receiver.
+    pub interval_min_bytes_per_second: u64,
 }
 
 /// One latency metric of one series.
@@ -164,7 +226,7 @@ pub struct Store {
     max_series: usize,
     template: LatencyHistogram,
     series: BTreeMap<SeriesKey, SeriesState>,
-    bench: BTreeMap<BenchKey, BenchState>,
+    throughput: BTreeMap<ThroughputKey, ThroughputState>,
     agents: HashMap<AgentId, AgentState>,
     pub ingest: IngestCounters,
 }
@@ -177,7 +239,7 @@ impl Store {
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
-            bench: BTreeMap::new(),
+            throughput: BTreeMap::new(),
             agents: HashMap::new(),
             ingest: IngestCounters::default(),
         }
@@ -189,6 +251,8 @@ impl Store {
 
     /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on
     /// (agent id, instance, seq): anything not newer than what was taken is a duplicate.
+    /// A snapshot that would take the store past its series limit is refused whole, so an
+    /// agent's counters never count half a report.
     pub fn handle_snapshot(
         &mut self,
         snapshot: &Snapshot,
@@ -201,121 +265,35 @@ impl Store {
                 return Ok(Ingest::Duplicate);
             }
         }
-        let keys: Vec<SeriesKey> = snapshot
+        let series_keys: Vec<SeriesKey> = snapshot
             .series
             .iter()
-            .map(|s| SeriesKey {
-                source: snapshot.agent.clone(),
-                peer: s.peer.clone(),
-                protocol: s.protocol,
-                kind: s.kind,
-                load: s.load,
-            })
+            .map(|s| SeriesKey::of(&snapshot.agent, s))
             .collect();
-        let bench_keys: Vec<BenchKey> = snapshot
+        let throughput_keys: Vec<ThroughputKey> = snapshot
             .bench
             .iter()
-            .map(|b| BenchKey {
-                source: snapshot.agent.clone(),
-                peer: b.peer.clone(),
-                protocol: b.protocol,
-                flow: b.flow,
-            })
+            .map(|t| ThroughputKey::of(&snapshot.agent, t))
             .collect();
-        let new = keys.iter().filter(|k| !self.series.contains_key(k)).count()
-            + bench_keys
-                .iter()
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .filter(|k| !self.bench.contains_key(k))
-                .count();
-        if self.series.len() + self.bench.len() + new > self.max_series {
+        let new = self.count_new(&series_keys, &throughput_keys);
+        if self.series_count() + new > self.max_series {
             self.ingest.rejected += 1;
             return Err(IngestError::SeriesLimit {
                 limit: self.max_series,
                 new,
             });
         }
-        for ((key, s), hists) in keys.into_iter().zip(&snapshot.series).zip(histograms) {
-            let state = self.series.entry(key).or_insert_with(|| SeriesState {
-                timestamping: s.timestamping,
-                counters: Counters::default(),
-                metrics: BTreeMap::new(),
-                jitter_forward_ns: None,
-                jitter_reverse_ns: None,
-                clock_error_ns: None,
-                clock_synchronized: None,
-                tcp: None,
-                quic: None,
-            });
-            state.counters.add(&s.counters);
-            if !s.histograms.is_empty() {
-                state.timestamping = s.timestamping;
-            }
-            state.jitter_forward_ns = s.jitter_forward_ns.or(state.jitter_forward_ns);
-            state.jitter_reverse_ns = s.jitter_reverse_ns.or(state.jitter_reverse_ns);
-            state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
-            state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
-            state.tcp = s.tcp.or(state.tcp);
-            state.quic = s.quic.or(state.quic);
-            for (delta, hist) in s.histograms.iter().zip(hists) {
-                let m = state.metrics.entry(delta.metric).or_default();
-                if m.buckets.is_empty() {
-                    m.buckets = vec![0; BUCKET_BOUNDS_NS.len() + 1];
-                }
-                for &(value, count) in hist {
-                    // A bucket counts as <= bound when its lowest value is: the bound falls
-                    // inside at most one 0.1%-wide HdrHistogram bucket.
-                    let low = self.template.inner().lowest_equivalent(value);
-                    let i = BUCKET_BOUNDS_NS.partition_point(|b| *b < low);
-                    m.buckets[i] += count;
-                }
-                m.count += delta.count;
-                m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
-                m.window.handle_samples(
-                    &self.window,
-                    Sparse::from_buckets(hist, delta.sum_ns),
-                    now,
-                );
-            }
+        for ((key, s), hists) in series_keys
+            .into_iter()
+            .zip(&snapshot.series)
+            .zip(histograms)
+        {
+            self.add_series(key, s, hists, now);
         }
-        for (key, b) in bench_keys.into_iter().zip(&snapshot.bench) {
-            let state = self.bench.entry(key).or_default();
-            state.tests[b.outcome as usize] += 1;
-            state.counts.add(&b.counts);
-            let newer = state.last.is_none_or(|(t, _, _)| b.started_unix_ns >= t);
-            let got = &b.counts;
-            if b.outcome == BenchOutcome::Ok && got.receiver_ns > 0 && newer {
-                let goodput = got.receiver_bytes as f64 * 1e9 / got.receiver_ns as f64;
-                state.last = Some((b.started_unix_ns, goodput, b.interval_min_bytes_per_second));
-            }
+        for (key, t) in throughput_keys.into_iter().zip(&snapshot.bench) {
+            self.add_test(key, t);
         }
-        let agent = self
-            .agents
-            .entry(snapshot.agent.id.clone())
-            .or_insert_with(|| AgentState {
-                identity: snapshot.agent.clone(),
-                instance: snapshot.instance,
-                last_seq: 0,
-                reflector: ReflectorCounters::default(),
-                sender: SenderCounters::default(),
-                last_report_ns: now,
-            });
-        agent.identity = snapshot.agent.clone();
-        agent.instance = snapshot.instance;
-        agent.last_seq = snapshot.seq;
-        agent.last_report_ns = now;
-        agent.reflector.reflected += snapshot.reflector.reflected;
-        agent.reflector.malformed += snapshot.reflector.malformed;
-        agent.reflector.refused += snapshot.reflector.refused;
-        agent.reflector.tcp_reflected += snapshot.reflector.tcp_reflected;
-        agent.reflector.tcp_malformed += snapshot.reflector.tcp_malformed;
-        agent.reflector.tcp_refused += snapshot.reflector.tcp_refused;
-        agent.reflector.quic_reflected += snapshot.reflector.quic_reflected;
-        agent.reflector.quic_malformed += snapshot.reflector.quic_malformed;
-        agent.reflector.quic_refused += snapshot.reflector.quic_refused;
-        agent.sender.malformed += snapshot.sender.malformed;
-        agent.sender.unmatched += snapshot.sender.unmatched;
+        self.add_agent_report(snapshot, now);
         self.ingest.accepted += 1;
         self.expire(now);
         Ok(Ingest::Accepted)
@@ -339,8 +317,8 @@ impl Store {
         self.series.iter()
     }
 
-    pub fn bench(&self) -> impl Iterator<Item = (&BenchKey, &BenchState)> {
-        self.bench.iter()
+    pub fn throughput(&self) -> impl Iterator<Item = (&ThroughputKey, &ThroughputState)> {
+        self.throughput.iter()
     }
 
     pub fn agents(&self) -> impl Iterator<Item = &AgentState> {
@@ -350,14 +328,124 @@ impl Store {
     /// Series held: probe series and scheduled-test directions (both count against the
     /// limit).
     pub fn series_count(&self) -> usize {
-        self.series.len() + self.bench.len()
+        self.series.len() + self.throughput.len()
+    }
+
+    /// Keys not held yet; a test direction reported twice in one snapshot is one key.
+    fn count_new(&self, series: &[SeriesKey], throughput: &[ThroughputKey]) -> usize {
+        let new_series = series
+            .iter()
+            .filter(|k| !self.series.contains_key(k))
+            .count();
+        let new_throughput = throughput
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| !self.throughput.contains_key(k))
+            .count();
+        new_series + new_throughput
+    }
+
+    fn add_series(
+        &mut self,
+        key: SeriesKey,
+        s: &SeriesSnapshot,
+        hists: &[Vec<(u64, u64)>],
+        now: u64,
+    ) {
+        let state = self.series.entry(key).or_insert_with(|| SeriesState {
+            timestamping: s.timestamping,
+            counters: Counters::default(),
+            metrics: BTreeMap::new(),
+            jitter_forward_ns: None,
+            jitter_reverse_ns: None,
+            clock_error_ns: None,
+            clock_synchronized: None,
+            tcp: None,
+            quic: None,
+        });
+        state.counters.add(&s.counters);
+        if !s.histograms.is_empty() {
+            state.timestamping = s.timestamping;
+        }
+        state.jitter_forward_ns = s.jitter_forward_ns.or(state.jitter_forward_ns);
+        state.jitter_reverse_ns = s.jitter_reverse_ns.or(state.jitter_reverse_ns);
+        state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
+        state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
+        state.tcp = s.tcp.or(state.tcp);
+        state.quic = s.quic.or(state.quic);
+        for (delta, hist) in s.histograms.iter().zip(hists) {
+            let m = state.metrics.entry(delta.metric).or_default();
+            if m.buckets.is_empty() {
+                m.buckets = vec![0; BUCKET_BOUNDS_NS.len() + 1];
+            }
+            for &(value, count) in hist {
+                // A bucket counts as <= bound when its lowest value is: the bound falls
+                // inside at most one 0.1%-wide HdrHistogram bucket.
+                let low = self.template.inner().lowest_equivalent(value);
+                let i = BUCKET_BOUNDS_NS.partition_point(|b| *b < low);
+                m.buckets[i] += count;
+            }
+            m.count += delta.count;
+            m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
+            m.window
+                .handle_samples(&self.window, Sparse::from_buckets(hist, delta.sum_ns), now);
+        }
+    }
+
+    fn add_test(&mut self, key: ThroughputKey, t: &BenchResult) {
+        let state = self.throughput.entry(key).or_default();
+        state.tests.add(t.outcome);
+        state.counts.add(&t.counts);
+        // The last test is the one that started last, in whatever order results arrive.
+        let newer = state
+            .last
+            .is_none_or(|last| t.started_unix_ns >= last.started_unix_ns);
+        let got = &t.counts;
+        if t.outcome == BenchOutcome::Ok && got.receiver_ns > 0 && newer {
+            state.last = Some(LastTest {
+                started_unix_ns: t.started_unix_ns,
+                goodput_bytes_per_second: got.receiver_bytes as f64 * 1e9 / got.receiver_ns as f64,
+                interval_min_bytes_per_second: t.interval_min_bytes_per_second,
+            });
+        }
+    }
+
+    fn add_agent_report(&mut self, snapshot: &Snapshot, now: u64) {
+        let agent = self
+            .agents
+            .entry(snapshot.agent.id.clone())
+            .or_insert_with(|| AgentState {
+                identity: snapshot.agent.clone(),
+                instance: snapshot.instance,
+                last_seq: 0,
+                reflector: ReflectorCounters::default(),
+                sender: SenderCounters::default(),
+                last_report_ns: now,
+            });
+        agent.identity = snapshot.agent.clone();
+        agent.instance = snapshot.instance;
+        agent.last_seq = snapshot.seq;
+        agent.last_report_ns = now;
+        let (r, got) = (&mut agent.reflector, &snapshot.reflector);
+        r.reflected += got.reflected;
+        r.malformed += got.malformed;
+        r.refused += got.refused;
+        r.tcp_reflected += got.tcp_reflected;
+        r.tcp_malformed += got.tcp_malformed;
+        r.tcp_refused += got.tcp_refused;
+        r.quic_reflected += got.quic_reflected;
+        r.quic_malformed += got.quic_malformed;
+        r.quic_refused += got.quic_refused;
+        agent.sender.malformed += snapshot.sender.malformed;
+        agent.sender.unmatched += snapshot.sender.unmatched;
     }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use xcbench_snapshot::{Cloud, HistogramDelta, SeriesSnapshot, FORMAT_VERSION};
+    use xcbench_snapshot::{Cloud, HistogramDelta, FORMAT_VERSION};
 
     pub(crate) fn identity(id: &str, cloud: Cloud, region: &str) -> Identity {
         Identity {
@@ -526,6 +614,56 @@ pub(crate) mod tests {
         assert_eq!(b[0], 1, "24 us <= 25 us");
         assert_eq!(b[le_1ms], 2, "1 ms and 1 ms + 1 ns share a 0.1% bucket");
         assert_eq!(b[BUCKET_BOUNDS_NS.len()], 1, "20 s only in +Inf");
+    }
+
+    #[test]
+    fn tests_counted_by_outcome_and_the_latest_run_kept() {
+        let mut store = Store::new(60 * S, 10 * S, 100);
+        let mut s = snapshot(1, &[], Counters::default());
+        let test = |outcome, started_s: u64, receiver_bytes| BenchResult {
+            peer: s.series[0].peer.clone(),
+            protocol: Protocol::Tcp,
+            flow: Flow::Forward,
+            outcome,
+            started_unix_ns: started_s * S,
+            counts: BenchCounts {
+                receiver_bytes,
+                receiver_ns: 10 * S,
+                ..BenchCounts::default()
+            },
+            interval_min_bytes_per_second: receiver_bytes / 20,
+        };
+        s.bench = vec![
+            test(BenchOutcome::Ok, 200, 2_000_000_000),
+            test(BenchOutcome::Ok, 100, 1_000_000_000),
+            test(BenchOutcome::Refused, 300, 0),
+            test(BenchOutcome::Failed, 400, 0),
+        ];
+        ingest(&mut store, &s, 0).unwrap();
+        let (_, t) = store.throughput().next().unwrap();
+        assert_eq!(
+            t.tests,
+            TestOutcomes {
+                ok: 2,
+                refused: 1,
+                failed: 1
+            }
+        );
+        assert_eq!(t.counts.receiver_bytes, 3_000_000_000);
+        assert_eq!(
+            t.last,
+            Some(LastTest {
+                started_unix_ns: 200 * S,
+                goodput_bytes_per_second: 200_000_000.0,
+                interval_min_bytes_per_second: 100_000_000,
+            }),
+            "the Ok test that started last; refused and failed tests have no figures"
+        );
+        assert_eq!(
+            store.series_count(),
+            2,
+            "one probe series, one test direction"
+        );
     }
 
     #[test]
