@@ -76,6 +76,7 @@ impl Collector {
             config.window.as_nanos() as u64,
             config.window_slot.as_nanos() as u64,
             config.max_series,
+            exposition::LATENCY_BUCKETS,
         )));
         let clock = system_clock();
         let registry = prometheus::Registry::new();

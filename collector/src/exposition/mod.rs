@@ -16,7 +16,47 @@ use prometheus::proto::{
 };
 use xcbench_snapshot::{BenchOutcome, Identity, Metric, ProbeKind, Protocol};
 
-use crate::store::{SeriesKey, Store, ThroughputKey, BUCKET_BOUNDS_NS, WINDOW_QUANTILES};
+use crate::store::{BucketBounds, SeriesKey, Store, ThroughputKey};
+
+/// Classic histogram buckets for interconnect latencies: fine between 0.5 and 5 ms where
+/// ExpressRoute/FastConnect pairs sit, coarse out to 10 s. The store counts samples into
+/// them at ingest (see [`BucketBounds`]).
+pub const LATENCY_BUCKETS: BucketBounds = BucketBounds::new(&[
+    25_000,
+    50_000,
+    100_000,
+    200_000,
+    300_000,
+    400_000,
+    500_000,
+    750_000,
+    1_000_000,
+    1_250_000,
+    1_500_000,
+    1_750_000,
+    2_000_000,
+    2_500_000,
+    3_000_000,
+    4_000_000,
+    5_000_000,
+    7_500_000,
+    10_000_000,
+    15_000_000,
+    20_000_000,
+    30_000_000,
+    50_000_000,
+    75_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
+]);
+
+/// Quantiles published over the window; 1.0 is the maximum.
+pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -420,8 +460,9 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
             // Histogram over everything since the collector started.
             let mut h = Histogram::default();
             let mut cumulative = 0;
-            let mut buckets = Vec::with_capacity(BUCKET_BOUNDS_NS.len());
-            for (i, bound) in BUCKET_BOUNDS_NS.iter().enumerate() {
+            let bounds = store.bucket_bounds().ns();
+            let mut buckets = Vec::with_capacity(bounds.len());
+            for (i, bound) in bounds.iter().enumerate() {
                 cumulative += state.map_or(0, |m| m.buckets.get(i).copied().unwrap_or(0));
                 let mut b = Bucket::default();
                 b.set_upper_bound(seconds(*bound));
@@ -554,7 +595,7 @@ mod tests {
     const S: u64 = 1_000_000_000;
 
     fn fixed_store() -> Store {
-        let mut store = Store::new(300 * S, 10 * S, 100);
+        let mut store = Store::new(300 * S, 10 * S, 100, LATENCY_BUCKETS);
         let counters = Counters {
             sent: 100,
             received: 97,

@@ -21,44 +21,37 @@ use xcbench_snapshot::{
     SenderCounters, SeriesSnapshot, Snapshot, TcpInfo, TimestampSource,
 };
 
-/// Classic histogram bucket bounds (ns) for interconnect latencies: fine between 0.5 and
-/// 5 ms where ExpressRoute/FastConnect pairs sit, coarse out to 10 s.
-pub const BUCKET_BOUNDS_NS: &[u64] = &[
-    25_000,
-    50_000,
-    100_000,
-    200_000,
-    300_000,
-    400_000,
-    500_000,
-    750_000,
-    1_000_000,
-    1_250_000,
-    1_500_000,
-    1_750_000,
-    2_000_000,
-    2_500_000,
-    3_000_000,
-    4_000_000,
-    5_000_000,
-    7_500_000,
-    10_000_000,
-    15_000_000,
-    20_000_000,
-    30_000_000,
-    50_000_000,
-    75_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-    10_000_000_000,
-];
+/// Upper bounds (ns, ascending) of the classic histogram buckets every latency metric's
+/// all-time samples are counted into; a last, unbounded bucket is implied. The store is given
+/// them because what Prometheus sees is exposition's choice, but counts them at ingest: a
+/// scrape then reads a few dozen counters per metric instead of an all-time histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketBounds(&'static [u64]);
 
-/// Quantiles published over the window; 1.0 is the maximum.
-pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
+impl BucketBounds {
+    /// Panics unless the bounds ascend strictly, which in a `const` is a build error.
+    pub const fn new(bounds_ns: &'static [u64]) -> BucketBounds {
+        let mut i = 1;
+        while i < bounds_ns.len() {
+            assert!(
+                bounds_ns[i - 1] < bounds_ns[i],
+                "bucket bounds must ascend strictly"
+            );
+            i += 1;
+        }
+        BucketBounds(bounds_ns)
+    }
+
+    pub fn ns(&self) -> &'static [u64] {
+        self.0
+    }
+
+    /// The bucket of a sample whose HdrHistogram bucket starts at `lowest_ns`: the bound falls
+    /// inside at most one 0.1%-wide HdrHistogram bucket, which counts as at or below it.
+    fn index_of(&self, lowest_ns: u64) -> usize {
+        self.0.partition_point(|b| *b < lowest_ns)
+    }
+}
 
 /// A series: who measured whom, over what.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -158,7 +151,8 @@ pub struct LastTest {
 /// One latency metric of one series.
 #[derive(Debug, Clone, Default)]
 pub struct MetricState {
-    /// Counts per classic bucket (not cumulative); the last entry is +Inf.
+    /// Counts per bucket of the store's [`BucketBounds`] (not cumulative); the last entry is
+    /// +Inf.
     pub buckets: Vec<u64>,
     pub count: u64,
     pub sum_ns: u64,
@@ -223,6 +217,7 @@ pub struct IngestCounters {
 /// The store.
 pub struct Store {
     window: WindowSpan,
+    buckets: BucketBounds,
     max_series: usize,
     template: LatencyHistogram,
     series: BTreeMap<SeriesKey, SeriesState>,
@@ -232,10 +227,12 @@ pub struct Store {
 }
 
 impl Store {
-    /// `window_ns`: how far back quantiles look; it is kept in `slot_ns` slices.
-    pub fn new(window_ns: u64, slot_ns: u64, max_series: usize) -> Store {
+    /// `window_ns`: how far back quantiles look; it is kept in `slot_ns` slices. `buckets`:
+    /// the classic buckets latency samples since the start are counted in.
+    pub fn new(window_ns: u64, slot_ns: u64, max_series: usize, buckets: BucketBounds) -> Store {
         Store {
             window: WindowSpan::new(window_ns, slot_ns),
+            buckets,
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
@@ -247,6 +244,11 @@ impl Store {
 
     pub fn window_ns(&self) -> u64 {
         self.window.length_ns()
+    }
+
+    /// The classic buckets every [`MetricState::buckets`] counts in.
+    pub fn bucket_bounds(&self) -> BucketBounds {
+        self.buckets
     }
 
     /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on
@@ -377,14 +379,11 @@ impl Store {
         for (delta, hist) in s.histograms.iter().zip(hists) {
             let m = state.metrics.entry(delta.metric).or_default();
             if m.buckets.is_empty() {
-                m.buckets = vec![0; BUCKET_BOUNDS_NS.len() + 1];
+                m.buckets = vec![0; self.buckets.ns().len() + 1];
             }
             for &(value, count) in hist {
-                // A bucket counts as <= bound when its lowest value is: the bound falls
-                // inside at most one 0.1%-wide HdrHistogram bucket.
-                let low = self.template.inner().lowest_equivalent(value);
-                let i = BUCKET_BOUNDS_NS.partition_point(|b| *b < low);
-                m.buckets[i] += count;
+                let lowest_ns = self.template.inner().lowest_equivalent(value);
+                m.buckets[self.buckets.index_of(lowest_ns)] += count;
             }
             m.count += delta.count;
             m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
@@ -501,6 +500,9 @@ pub(crate) mod tests {
 
     const S: u64 = 1_000_000_000;
 
+    /// A few bounds around the interesting cases; exposition's layout has its own tests.
+    const BUCKETS: BucketBounds = BucketBounds::new(&[25_000, 1_000_000, 10 * S]);
+
     /// Ingests as the HTTP path does: checked and decoded first.
     pub(crate) fn ingest(store: &mut Store, s: &Snapshot, now: u64) -> Result<Ingest, IngestError> {
         let histograms = s.decode_histograms().expect("valid test snapshot");
@@ -509,7 +511,7 @@ pub(crate) mod tests {
 
     #[test]
     fn ingest_is_idempotent_and_merges_by_addition() {
-        let mut store = Store::new(60 * S, 10 * S, 100);
+        let mut store = Store::new(60 * S, 10 * S, 100, BUCKETS);
         let c = Counters {
             sent: 3,
             received: 3,
@@ -568,7 +570,7 @@ pub(crate) mod tests {
 
     #[test]
     fn window_slides_but_totals_stay() {
-        let mut store = Store::new(60 * S, 10 * S, 100);
+        let mut store = Store::new(60 * S, 10 * S, 100, BUCKETS);
         let c = Counters::default();
         ingest(&mut store, &snapshot(1, &[1_000_000], c), 100 * S).unwrap();
         ingest(&mut store, &snapshot(2, &[9_000_000], c), 135 * S).unwrap();
@@ -594,7 +596,7 @@ pub(crate) mod tests {
 
     #[test]
     fn classic_buckets_put_exact_bounds_inside() {
-        let mut store = Store::new(60 * S, 10 * S, 100);
+        let mut store = Store::new(60 * S, 10 * S, 100, BUCKETS);
         ingest(
             &mut store,
             &snapshot(
@@ -607,18 +609,15 @@ pub(crate) mod tests {
         .unwrap();
         let (_, s) = store.series().next().unwrap();
         let b = &s.metrics[&Metric::Rtt].buckets;
-        let le_1ms = BUCKET_BOUNDS_NS
-            .iter()
-            .position(|b| *b == 1_000_000)
-            .unwrap();
         assert_eq!(b[0], 1, "24 us <= 25 us");
-        assert_eq!(b[le_1ms], 2, "1 ms and 1 ms + 1 ns share a 0.1% bucket");
-        assert_eq!(b[BUCKET_BOUNDS_NS.len()], 1, "20 s only in +Inf");
+        assert_eq!(b[1], 2, "1 ms and 1 ms + 1 ns share a 0.1% bucket");
+        assert_eq!(b[2], 0, "nothing between 1 ms and 10 s");
+        assert_eq!(b[3], 1, "20 s only in +Inf");
     }
 
     #[test]
     fn tests_counted_by_outcome_and_the_latest_run_kept() {
-        let mut store = Store::new(60 * S, 10 * S, 100);
+        let mut store = Store::new(60 * S, 10 * S, 100, BUCKETS);
         let mut s = snapshot(1, &[], Counters::default());
         let test = |outcome, started_s: u64, receiver_bytes| BenchResult {
             peer: s.series[0].peer.clone(),
@@ -668,7 +667,7 @@ pub(crate) mod tests {
 
     #[test]
     fn series_limit_refuses_whole_snapshot() {
-        let mut store = Store::new(60 * S, 10 * S, 0);
+        let mut store = Store::new(60 * S, 10 * S, 0, BUCKETS);
         let err = ingest(&mut store, &snapshot(1, &[], Counters::default()), 0);
         assert_eq!(err, Err(IngestError::SeriesLimit { limit: 0, new: 1 }));
         assert_eq!(store.series_count(), 0);
