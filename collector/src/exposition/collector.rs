@@ -1,25 +1,26 @@
-//! The collector's own families: snapshots ingested by result, and series held.
+//! The collector's own families: snapshots received by result, and series held (against the
+//! `max_series` limit).
 
+use super::catalog;
 use super::{label, Families};
 use crate::store::Store;
 
 /// The collector's own families.
 pub(super) fn push_families(f: &mut Families, store: &Store) {
+    let ingest = &store.ingest;
     for (result, value) in [
-        ("accepted", store.ingest.accepted),
-        ("duplicate", store.ingest.duplicate),
-        ("rejected", store.ingest.rejected),
+        ("accepted", ingest.accepted),
+        ("duplicate", ingest.duplicate),
+        ("rejected", ingest.rejected),
     ] {
         f.counter(
-            "xcbench_collector_snapshots_total",
-            "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again).",
+            &catalog::COLLECTOR_SNAPSHOTS_TOTAL,
             vec![label("result", result)],
             value,
         );
     }
     f.gauge(
-        "xcbench_collector_series",
-        "Series held by the collector.",
+        &catalog::COLLECTOR_SERIES,
         vec![],
         store.series_count() as f64,
     );

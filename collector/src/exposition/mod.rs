@@ -6,59 +6,35 @@
 //! `bench` for outcomes recorded while a throughput test between the pair ran). "forward" is
 //! src -> dst. Scheduled throughput tests (`xcbench_bench_*`) carry the pair, `protocol` and
 //! `direction` (forward: the testing agent sent).
+//!
+//! - this file: [`StoreCollector`], [`families`] (the areas composed), [`render`], and the
+//!   `Families` builder every area pushes through.
+//! - [`catalog`]: every family's name, type, unit and help, in one table.
+//! - one file per area, as node_exporter has one per collector: `series` (probe series:
+//!   counters, latency histograms and window summaries, jitter, clock, TCP_INFO, quinn path),
+//!   `throughput` (scheduled tests, `xcbench_bench_*`), `agents` (reflector and sender
+//!   counters, last report), `collector` (the collector's own ingest and series).
+
+pub mod catalog;
 
 mod agents;
 mod collector;
 mod series;
 mod throughput;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{Counter, Gauge, LabelPair, Metric as PMetric, MetricFamily, MetricType};
+use prometheus::proto::{
+    Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, Summary,
+};
 use xcbench_snapshot::{Identity, Protocol};
 
-use crate::store::{BucketBounds, Store};
+use crate::store::Store;
+use catalog::{Kind, MetricDef};
 
-/// Classic histogram buckets for interconnect latencies: fine between 0.5 and 5 ms where
-/// ExpressRoute/FastConnect pairs sit, coarse out to 10 s. The store counts samples into
-/// them at ingest (see [`BucketBounds`]).
-pub const LATENCY_BUCKETS: BucketBounds = BucketBounds::new(&[
-    25_000,
-    50_000,
-    100_000,
-    200_000,
-    300_000,
-    400_000,
-    500_000,
-    750_000,
-    1_000_000,
-    1_250_000,
-    1_500_000,
-    1_750_000,
-    2_000_000,
-    2_500_000,
-    3_000_000,
-    4_000_000,
-    5_000_000,
-    7_500_000,
-    10_000_000,
-    15_000_000,
-    20_000_000,
-    30_000_000,
-    50_000_000,
-    75_000_000,
-    100_000_000,
-    250_000_000,
-    500_000_000,
-    1_000_000_000,
-    2_500_000_000,
-    5_000_000_000,
-    10_000_000_000,
-]);
-
-/// Quantiles published over the window; 1.0 is the maximum.
-pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
+pub use series::{LATENCY_BUCKETS, WINDOW_QUANTILES};
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -88,88 +64,14 @@ impl Collector for StoreCollector {
     }
 }
 
-pub(super) fn label(name: &str, value: &str) -> LabelPair {
-    let mut l = LabelPair::default();
-    l.set_name(name.to_owned());
-    l.set_value(value.to_owned());
-    l
-}
-
-/// Who measured whom, over what: the labels probe series and scheduled tests share.
-pub(super) fn pair_labels(
-    source: &Identity,
-    peer: &Identity,
-    protocol: Protocol,
-) -> Vec<LabelPair> {
-    vec![
-        label("src_agent", source.id.as_str()),
-        label("src_cloud", source.cloud.as_str()),
-        label("src_region", &source.region),
-        label("dst_agent", peer.id.as_str()),
-        label("dst_cloud", peer.cloud.as_str()),
-        label("dst_region", &peer.region),
-        label("protocol", protocol.as_str()),
-    ]
-}
-
-pub(super) fn with(mut labels: Vec<LabelPair>, extra: &[(&str, &str)]) -> Vec<LabelPair> {
-    labels.extend(extra.iter().map(|(n, v)| label(n, v)));
-    labels
-}
-
-pub(super) struct Families(std::collections::BTreeMap<String, MetricFamily>);
-
-impl Families {
-    pub(super) fn push(&mut self, name: &str, help: &str, kind: MetricType, metric: PMetric) {
-        let f = self.0.entry(name.to_owned()).or_insert_with(|| {
-            let mut f = MetricFamily::default();
-            f.set_name(name.to_owned());
-            f.set_help(help.to_owned());
-            f.set_type(kind);
-            f
-        });
-        f.mut_metric().push(metric);
-    }
-
-    pub(super) fn counter(&mut self, name: &str, help: &str, labels: Vec<LabelPair>, value: u64) {
-        self.counter_f64(name, help, labels, value as f64);
-    }
-
-    pub(super) fn counter_f64(
-        &mut self,
-        name: &str,
-        help: &str,
-        labels: Vec<LabelPair>,
-        value: f64,
-    ) {
-        let mut c = Counter::default();
-        c.set_value(value);
-        let mut m = PMetric::from_label(labels);
-        m.set_counter(c);
-        self.push(name, help, MetricType::COUNTER, m);
-    }
-
-    pub(super) fn gauge(&mut self, name: &str, help: &str, labels: Vec<LabelPair>, value: f64) {
-        let mut g = Gauge::default();
-        g.set_value(value);
-        let mut m = PMetric::from_label(labels);
-        m.set_gauge(g);
-        self.push(name, help, MetricType::GAUGE, m);
-    }
-}
-
-pub(super) fn seconds(ns: u64) -> f64 {
-    ns as f64 / 1e9
-}
-
 /// Every family for the store's current content, sorted by name.
 pub fn families(store: &Store) -> Vec<MetricFamily> {
-    let mut f = Families(Default::default());
+    let mut f = Families::new(store.window_ns());
     series::push_families(&mut f, store);
     throughput::push_families(&mut f, store);
     agents::push_families(&mut f, store);
     collector::push_families(&mut f, store);
-    f.0.into_values().collect()
+    f.into_sorted()
 }
 
 /// Renders families in the Prometheus text format.
@@ -181,6 +83,104 @@ pub fn render(families: &[MetricFamily]) -> String {
         .encode(families, &mut out)
         .expect("text encoding");
     String::from_utf8(out).expect("text format is UTF-8")
+}
+
+/// Families being built for one scrape, by name. Every push names a catalog entry, which
+/// gives the family its name, type and help.
+struct Families {
+    window_seconds: u64,
+    by_name: BTreeMap<&'static str, MetricFamily>,
+}
+
+impl Families {
+    fn new(window_ns: u64) -> Families {
+        Families {
+            window_seconds: window_ns / 1_000_000_000,
+            by_name: BTreeMap::new(),
+        }
+    }
+
+    fn counter(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, value: u64) {
+        self.counter_f64(def, labels, value as f64);
+    }
+
+    fn counter_f64(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, value: f64) {
+        let mut c = Counter::default();
+        c.set_value(value);
+        let mut m = PMetric::from_label(labels);
+        m.set_counter(c);
+        self.push(def, Kind::Counter, m);
+    }
+
+    fn gauge(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, value: f64) {
+        let mut g = Gauge::default();
+        g.set_value(value);
+        let mut m = PMetric::from_label(labels);
+        m.set_gauge(g);
+        self.push(def, Kind::Gauge, m);
+    }
+
+    fn histogram(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, histogram: Histogram) {
+        let mut m = PMetric::from_label(labels);
+        m.set_histogram(histogram);
+        self.push(def, Kind::Histogram, m);
+    }
+
+    fn summary(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, summary: Summary) {
+        let mut m = PMetric::from_label(labels);
+        m.set_summary(summary);
+        self.push(def, Kind::Summary, m);
+    }
+
+    /// `kind` is what the metric holds; a catalog entry of another type would be served with
+    /// a TYPE line that contradicts its samples.
+    fn push(&mut self, def: &'static MetricDef, kind: Kind, metric: PMetric) {
+        debug_assert_eq!(def.kind(), kind, "{} pushed as a {kind:?}", def.name());
+        let window_seconds = self.window_seconds;
+        let family = self.by_name.entry(def.name()).or_insert_with(|| {
+            let mut f = MetricFamily::default();
+            f.set_name(def.name().to_owned());
+            f.set_help(def.help(window_seconds).into_owned());
+            f.set_type(def.kind().metric_type());
+            f
+        });
+        family.mut_metric().push(metric);
+    }
+
+    fn into_sorted(self) -> Vec<MetricFamily> {
+        self.by_name.into_values().collect()
+    }
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut l = LabelPair::default();
+    l.set_name(name.to_owned());
+    l.set_value(value.to_owned());
+    l
+}
+
+/// `labels` and then `extra`.
+fn with(mut labels: Vec<LabelPair>, extra: &[(&str, &str)]) -> Vec<LabelPair> {
+    labels.extend(extra.iter().map(|(n, v)| label(n, v)));
+    labels
+}
+
+/// Who measured whom, over what: the labels probe series and scheduled tests share.
+fn pair_labels(source: &Identity, peer: &Identity, protocol: Protocol) -> Vec<LabelPair> {
+    vec![
+        label("src_agent", source.id.as_str()),
+        label("src_cloud", source.cloud.as_str()),
+        label("src_region", &source.region),
+        label("dst_agent", peer.id.as_str()),
+        label("dst_cloud", peer.cloud.as_str()),
+        label("dst_region", &peer.region),
+        label("protocol", protocol.as_str()),
+    ]
+}
+
+/// Prometheus' base unit for nanoseconds.
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
 }
 
 #[cfg(test)]

@@ -1,87 +1,66 @@
-//! Scheduled throughput test families (`xcbench_bench_*`): totals per direction and the
-//! last test's figures.
+//! Scheduled throughput test families (public names `xcbench_bench_*`), one set per test
+//! direction: tests by outcome, bytes and counted time per side, retransmissions and
+//! datagrams summed over the tests, and the last test's figures.
 
 use prometheus::proto::LabelPair;
 use xcbench_snapshot::BenchOutcome;
 
+use super::catalog;
 use super::{pair_labels, seconds, with, Families};
 use crate::store::{Store, ThroughputKey};
 
-fn bench_labels(k: &ThroughputKey) -> Vec<LabelPair> {
+/// Every test direction's families.
+pub(super) fn push_families(f: &mut Families, store: &Store) {
+    for (key, t) in store.throughput() {
+        let base = throughput_labels(key);
+        for &outcome in BenchOutcome::ALL {
+            f.counter(
+                &catalog::THROUGHPUT_TESTS_TOTAL,
+                with(base.clone(), &[("result", outcome.as_str())]),
+                t.tests.get(outcome),
+            );
+        }
+        let c = &t.counts;
+        for (side, bytes, ns) in [
+            ("sender", c.sender_bytes, c.sender_ns),
+            ("receiver", c.receiver_bytes, c.receiver_ns),
+        ] {
+            let labels = with(base.clone(), &[("side", side)]);
+            f.counter(&catalog::THROUGHPUT_BYTES_TOTAL, labels.clone(), bytes);
+            f.counter_f64(&catalog::THROUGHPUT_SECONDS_TOTAL, labels, seconds(ns));
+        }
+        for (def, value) in [
+            (&catalog::THROUGHPUT_RETRANSMITS_TOTAL, c.retransmits),
+            (&catalog::THROUGHPUT_DATAGRAMS_TOTAL, c.datagrams),
+            (&catalog::THROUGHPUT_DATAGRAMS_LOST_TOTAL, c.datagrams_lost),
+        ] {
+            f.counter(def, base.clone(), value);
+        }
+        if let Some(last) = t.last {
+            for (def, value) in [
+                (
+                    &catalog::THROUGHPUT_GOODPUT_BYTES_PER_SECOND,
+                    last.goodput_bytes_per_second,
+                ),
+                (
+                    &catalog::THROUGHPUT_INTERVAL_GOODPUT_MIN_BYTES_PER_SECOND,
+                    last.interval_min_bytes_per_second as f64,
+                ),
+                (
+                    &catalog::THROUGHPUT_LAST_TEST_TIMESTAMP_SECONDS,
+                    seconds(last.started_unix_ns),
+                ),
+            ] {
+                f.gauge(def, base.clone(), value);
+            }
+        }
+    }
+}
+
+/// The pair and `direction` (forward: the testing agent sent).
+fn throughput_labels(k: &ThroughputKey) -> Vec<LabelPair> {
     with(
         pair_labels(&k.source, &k.peer, k.protocol),
         &[("direction", k.flow.as_str())],
     )
-}
-
-/// Scheduled throughput tests, per direction: totals and the last test's figures.
-pub(super) fn push_families(f: &mut Families, store: &Store) {
-    for (key, b) in store.throughput() {
-        let base = bench_labels(key);
-        for &outcome in BenchOutcome::ALL {
-            let n = b.tests.get(outcome);
-            f.counter(
-                "xcbench_bench_tests_total",
-                "Scheduled throughput tests, by outcome (refused: the peer or this agent was busy or declined; failed: no connection or the peer was lost).",
-                with(base.clone(), &[("result", outcome.as_str())]),
-                n,
-            );
-        }
-        for (side, bytes, ns) in [
-            ("sender", b.counts.sender_bytes, b.counts.sender_ns),
-            ("receiver", b.counts.receiver_bytes, b.counts.receiver_ns),
-        ] {
-            let labels = with(base.clone(), &[("side", side)]);
-            f.counter(
-                "xcbench_bench_bytes_total",
-                "Bytes of scheduled tests over their counted intervals: sender = accepted by the sending kernel or QUIC stack, receiver = delivered to the receiving application. Goodput = rate(bytes) / rate(seconds).",
-                labels.clone(),
-                bytes,
-            );
-            f.counter_f64(
-                "xcbench_bench_seconds_total",
-                "Counted time of scheduled tests (after the omitted warm-up), by each side's clock.",
-                labels,
-                seconds(ns),
-            );
-        }
-        f.counter(
-            "xcbench_bench_retransmits_total",
-            "TCP segments retransmitted (TCP_INFO), or QUIC packets quinn declared lost, by senders of scheduled tests.",
-            base.clone(),
-            b.counts.retransmits,
-        );
-        f.counter(
-            "xcbench_bench_datagrams_total",
-            "UDP datagrams the receivers of scheduled tests counted.",
-            base.clone(),
-            b.counts.datagrams,
-        );
-        f.counter(
-            "xcbench_bench_datagrams_lost_total",
-            "UDP datagrams missing from the sequence at the receivers of scheduled tests.",
-            base.clone(),
-            b.counts.datagrams_lost,
-        );
-        if let Some(last) = b.last {
-            f.gauge(
-                "xcbench_bench_goodput_bytes_per_second",
-                "The last scheduled test's goodput: bytes delivered to the receiving application over its counted time.",
-                base.clone(),
-                last.goodput_bytes_per_second,
-            );
-            f.gauge(
-                "xcbench_bench_interval_goodput_min_bytes_per_second",
-                "The last scheduled test's slowest counted interval at the receiver.",
-                base.clone(),
-                last.interval_min_bytes_per_second as f64,
-            );
-            f.gauge(
-                "xcbench_bench_last_test_timestamp_seconds",
-                "When the last scheduled test that ran started (the testing agent's clock, Unix time).",
-                base,
-                seconds(last.started_unix_ns),
-            );
-        }
-    }
 }
