@@ -18,6 +18,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// As the text format's `# TYPE` line says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+        }
+    }
+
     pub(super) fn metric_type(self) -> MetricType {
         match self {
             Kind::Counter => MetricType::COUNTER,
@@ -53,7 +63,13 @@ impl Unit {
     }
 }
 
-/// One metric family as `/metrics` serves it.
+/// One metric family as `/metrics` serves it. Only the table below makes one, and it is not
+/// `Clone`, so every `&'static MetricDef` is a catalog entry:
+///
+/// ```compile_fail
+/// # use xcbench_collector::exposition::catalog::{Kind, MetricDef, Unit};
+/// let unlisted = MetricDef { name: "xcbench_unlisted", kind: Kind::Gauge, unit: Unit::Unitless, help: "." };
+/// ```
 #[derive(Debug)]
 pub struct MetricDef {
     name: &'static str,
@@ -218,4 +234,188 @@ catalog! {
         "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again).";
     COLLECTOR_SERIES = "xcbench_collector_series", Gauge, Unitless,
         "Series held by the collector.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Unit words that are not base units (Prometheus wants seconds and bytes).
+    const NOT_BASE_UNITS: &[&str] = &[
+        "ns",
+        "us",
+        "ms",
+        "nanoseconds",
+        "microseconds",
+        "milliseconds",
+        "minutes",
+        "hours",
+        "days",
+        "bits",
+        "kb",
+        "mb",
+        "gb",
+        "kib",
+        "mib",
+        "gib",
+        "kilobytes",
+        "megabytes",
+        "gigabytes",
+        "percent",
+        "ratio",
+    ];
+
+    const UNITS: &[Unit] = &[
+        Unit::Seconds,
+        Unit::Bytes,
+        Unit::BytesPerSecond,
+        Unit::Segments,
+    ];
+
+    #[test]
+    fn names_are_unique_and_follow_prometheus_naming() {
+        let mut seen = BTreeSet::new();
+        for def in ALL {
+            let name = def.name();
+            assert!(seen.insert(name), "{name}: listed twice");
+            assert!(
+                name.starts_with("xcbench_")
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    && !name.contains("__")
+                    && !name.ends_with('_'),
+                "{name}: must be xcbench_ then lowercase words joined by single underscores \
+                 (colons are for recording rules)"
+            );
+            let stem = match name.strip_suffix("_total") {
+                Some(stem) => {
+                    assert_eq!(
+                        def.kind(),
+                        Kind::Counter,
+                        "{name}: only counters end in _total"
+                    );
+                    stem
+                }
+                None => {
+                    assert_ne!(
+                        def.kind(),
+                        Kind::Counter,
+                        "{name}: a counter must end in _total"
+                    );
+                    name
+                }
+            };
+            match def.unit().suffix() {
+                Some(suffix) => assert!(
+                    stem.ends_with(suffix),
+                    "{name}: unit {:?} must be the name's suffix {suffix:?} (before _total)",
+                    def.unit()
+                ),
+                None => {
+                    for unit in UNITS {
+                        let suffix = unit.suffix().expect("a unit has a suffix");
+                        assert!(
+                            !stem.ends_with(suffix),
+                            "{name}: ends in {suffix:?} but its unit is {:?}; expected {unit:?}",
+                            def.unit()
+                        );
+                    }
+                }
+            }
+            for word in name.split('_') {
+                assert!(
+                    !NOT_BASE_UNITS.contains(&word),
+                    "{name}: {word:?} is not a base unit; expected seconds or bytes"
+                );
+            }
+            if name.ends_with("_info") {
+                assert_eq!(def.kind(), Kind::Gauge, "{name}: an info metric is a gauge");
+            }
+        }
+    }
+
+    #[test]
+    fn sample_names_do_not_collide() {
+        // Histograms and summaries also serve _sum, _count (and _bucket); no other family
+        // may take those names, and no family may look like one of them.
+        let mut samples: BTreeMap<String, &str> = BTreeMap::new();
+        for def in ALL {
+            let name = def.name();
+            for suffix in ["_bucket", "_sum", "_count"] {
+                assert!(!name.ends_with(suffix), "{name}: {suffix} is reserved");
+            }
+            let mut own = vec![name.to_owned()];
+            if matches!(def.kind(), Kind::Histogram | Kind::Summary) {
+                own.extend(["_sum", "_count", "_bucket"].map(|s| format!("{name}{s}")));
+            }
+            for sample in own {
+                if let Some(other) = samples.insert(sample.clone(), name) {
+                    panic!("{sample}: served by both {other} and {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn help_is_a_sentence_and_only_summaries_name_the_window() {
+        for def in ALL {
+            let (name, help) = (def.name(), def.help);
+            assert!(
+                help.ends_with('.') && !help.contains('\n') && !help.contains('\\'),
+                "{name}: help must be one line ending in a full stop: {help:?}"
+            );
+            assert_eq!(
+                help.contains(WINDOW_SECONDS),
+                def.kind() == Kind::Summary,
+                "{name}: {WINDOW_SECONDS} belongs in (and only in) window summaries' help"
+            );
+            assert!(
+                !def.help(300).contains(WINDOW_SECONDS),
+                "{name}: placeholder left in"
+            );
+        }
+        assert!(RTT_WINDOW_SECONDS.help(300).contains(" last 300s "));
+    }
+
+    /// Every family is in the README's metrics table, under its full name (so a search for
+    /// the name finds it) and with its type; the table lists nothing the catalog lacks.
+    #[test]
+    fn readme_metrics_table_matches_the_catalog() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+            .expect("README.md at the workspace root");
+        let section = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Metrics\n"))
+            .expect("README.md has a \"## Metrics\" section");
+        let catalog: BTreeMap<&str, &MetricDef> = ALL.iter().map(|d| (d.name(), *d)).collect();
+        let mut documented = BTreeSet::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (names, kind) = (cells[1], cells[2]);
+            for name in names.split('`').skip(1).step_by(2) {
+                let name = name.split('{').next().expect("split yields one part");
+                let def = catalog
+                    .get(name)
+                    .unwrap_or_else(|| panic!("README.md lists {name}, which the catalog lacks"));
+                assert_eq!(
+                    kind,
+                    def.kind().as_str(),
+                    "README.md: {name} is a {}",
+                    def.kind().as_str()
+                );
+                documented.insert(name);
+            }
+        }
+        let missing: Vec<&str> = catalog
+            .keys()
+            .filter(|n| !documented.contains(*n))
+            .copied()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README.md \"## Metrics\" must list (full name, type) {missing:?}"
+        );
+    }
 }

@@ -314,6 +314,33 @@ mod tests {
         );
     }
 
+    /// The golden file's families are the catalog's, with the catalog's types: nothing is
+    /// served that the catalog lacks, and the fixed store exercises every entry.
+    #[test]
+    fn golden_families_are_the_catalog() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.txt");
+        let golden = std::fs::read_to_string(path).expect("golden file");
+        let served: std::collections::BTreeMap<&str, &str> = golden
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split_once(' ').expect("# TYPE name type"))
+            .collect();
+        for (name, kind) in &served {
+            let def = catalog::ALL
+                .iter()
+                .find(|d| d.name() == *name)
+                .unwrap_or_else(|| panic!("{name} is served but not in the catalog"));
+            assert_eq!(*kind, def.kind().as_str(), "{name}");
+        }
+        for def in catalog::ALL {
+            assert!(
+                served.contains_key(def.name()),
+                "{}: in the catalog but not in the golden file (give fixed_store a series that has it)",
+                def.name()
+            );
+        }
+    }
+
     #[test]
     fn counts_and_quantiles_in_text() {
         let text = render(&families(&fixed_store()));
