@@ -3,22 +3,26 @@
 //! scheduled throughput tests' totals per direction, and the (agent, instance, seq)
 //! high-water marks that make ingest idempotent.
 //!
-//! - this file: [`Store`], ingest, and the keys series and tests are stored under.
-//! - [`sparse`]: the sparse histogram every latency metric is kept in, and its merge.
-//! - [`window`]: the sliding window of recent samples behind the quantiles.
+//! - this file: [`Store`] and ingest; series (by [`SeriesKey`]) and agents; the classic
+//!   buckets all-time samples are counted in ([`BucketBounds`]).
+//! - `sparse`: the sparse histogram every latency metric is kept in, and its merge.
+//! - `throughput`: scheduled throughput tests per direction: by outcome, summed, the last.
+//! - `window`: the sliding window of recent samples behind the quantiles.
 
 mod sparse;
+mod throughput;
 mod window;
 
 pub use sparse::Sparse;
+pub use throughput::{LastTest, TestOutcomes, ThroughputKey, ThroughputState};
 use window::{Window, WindowSpan};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use xcbench_snapshot::{
-    AgentId, BenchCounts, BenchOutcome, BenchResult, Counters, Flow, Histograms, Identity,
-    LatencyHistogram, Load, Metric, ProbeKind, Protocol, QuicPath, ReflectorCounters,
-    SenderCounters, SeriesSnapshot, Snapshot, TcpInfo, TimestampSource,
+    AgentId, BenchResult, Counters, Histograms, Identity, LatencyHistogram, Load, Metric,
+    ProbeKind, Protocol, QuicPath, ReflectorCounters, SenderCounters, SeriesSnapshot, Snapshot,
+    TcpInfo, TimestampSource,
 };
 
 /// Upper bounds (ns, ascending) of the classic histogram buckets every latency metric's
@@ -74,78 +78,6 @@ impl SeriesKey {
             load: series.load,
         }
     }
-}
-
-/// A direction of scheduled throughput tests between two agents.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ThroughputKey {
-    /// The agent that ran the tests.
-    pub source: Identity,
-    pub peer: Identity,
-    pub protocol: Protocol,
-    pub flow: Flow,
-}
-
-impl ThroughputKey {
-    /// The key `source` reports `test` under.
-    fn of(source: &Identity, test: &BenchResult) -> ThroughputKey {
-        ThroughputKey {
-            source: source.clone(),
-            peer: test.peer.clone(),
-            protocol: test.protocol,
-            flow: test.flow,
-        }
-    }
-}
-
-/// Scheduled throughput tests of one [`ThroughputKey`]: totals since the collector started
-/// and the last test's figures.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ThroughputState {
-    pub tests: TestOutcomes,
-    /// Summed over the tests.
-    pub counts: BenchCounts,
-    /// `None` until a test runs to the end with data at the receiver.
-    pub last: Option<LastTest>,
-}
-
-/// Scheduled throughput tests counted by how they ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TestOutcomes {
-    pub ok: u64,
-    pub refused: u64,
-    pub failed: u64,
-}
-
-impl TestOutcomes {
-    /// Counts one test that ended with `outcome`.
-    pub fn add(&mut self, outcome: BenchOutcome) {
-        match outcome {
-            BenchOutcome::Ok => self.ok += 1,
-            BenchOutcome::Refused => self.refused += 1,
-            BenchOutcome::Failed => self.failed += 1,
-        }
-    }
-
-    /// Tests that ended with `outcome`.
-    pub fn get(&self, outcome: BenchOutcome) -> u64 {
-        match outcome {
-            BenchOutcome::Ok => self.ok,
-            BenchOutcome::Refused => self.refused,
-            BenchOutcome::Failed => self.failed,
-        }
-    }
-}
-
-/// The figures of the last scheduled test that ran.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LastTest {
-    /// When it started (the testing agent's clock, Unix time).
-    pub started_unix_ns: u64,
-    /// Bytes delivered to the receiving application over its counted time, per second.
-    pub goodput_bytes_per_second: f64,
-    /// Its slowest counted interval at the receiver.
-    pub interval_min_bytes_per_second: u64,
 }
 
 /// One latency metric of one series.
@@ -393,21 +325,7 @@ impl Store {
     }
 
     fn add_test(&mut self, key: ThroughputKey, t: &BenchResult) {
-        let state = self.throughput.entry(key).or_default();
-        state.tests.add(t.outcome);
-        state.counts.add(&t.counts);
-        // The last test is the one that started last, in whatever order results arrive.
-        let newer = state
-            .last
-            .is_none_or(|last| t.started_unix_ns >= last.started_unix_ns);
-        let got = &t.counts;
-        if t.outcome == BenchOutcome::Ok && got.receiver_ns > 0 && newer {
-            state.last = Some(LastTest {
-                started_unix_ns: t.started_unix_ns,
-                goodput_bytes_per_second: got.receiver_bytes as f64 * 1e9 / got.receiver_ns as f64,
-                interval_min_bytes_per_second: t.interval_min_bytes_per_second,
-            });
-        }
+        self.throughput.entry(key).or_default().add(t);
     }
 
     fn add_agent_report(&mut self, snapshot: &Snapshot, now: u64) {
@@ -616,61 +534,37 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn tests_counted_by_outcome_and_the_latest_run_kept() {
-        let mut store = Store::new(60 * S, 10 * S, 100, BUCKETS);
-        let mut s = snapshot(1, &[], Counters::default());
-        let test = |outcome, started_s: u64, receiver_bytes| BenchResult {
-            peer: s.series[0].peer.clone(),
-            protocol: Protocol::Tcp,
-            flow: Flow::Forward,
-            outcome,
-            started_unix_ns: started_s * S,
-            counts: BenchCounts {
-                receiver_bytes,
-                receiver_ns: 10 * S,
-                ..BenchCounts::default()
-            },
-            interval_min_bytes_per_second: receiver_bytes / 20,
-        };
-        s.bench = vec![
-            test(BenchOutcome::Ok, 200, 2_000_000_000),
-            test(BenchOutcome::Ok, 100, 1_000_000_000),
-            test(BenchOutcome::Refused, 300, 0),
-            test(BenchOutcome::Failed, 400, 0),
-        ];
-        ingest(&mut store, &s, 0).unwrap();
-        let (_, t) = store.throughput().next().unwrap();
-        assert_eq!(
-            t.tests,
-            TestOutcomes {
-                ok: 2,
-                refused: 1,
-                failed: 1
-            }
-        );
-        assert_eq!(t.counts.receiver_bytes, 3_000_000_000);
-        assert_eq!(
-            t.last,
-            Some(LastTest {
-                started_unix_ns: 200 * S,
-                goodput_bytes_per_second: 200_000_000.0,
-                interval_min_bytes_per_second: 100_000_000,
-            }),
-            "the Ok test that started last; refused and failed tests have no figures"
-        );
-        assert_eq!(
-            store.series_count(),
-            2,
-            "one probe series, one test direction"
-        );
-    }
-
-    #[test]
     fn series_limit_refuses_whole_snapshot() {
         let mut store = Store::new(60 * S, 10 * S, 0, BUCKETS);
         let err = ingest(&mut store, &snapshot(1, &[], Counters::default()), 0);
         assert_eq!(err, Err(IngestError::SeriesLimit { limit: 0, new: 1 }));
         assert_eq!(store.series_count(), 0);
         assert_eq!(store.ingest.rejected, 1);
+    }
+
+    #[test]
+    fn a_test_direction_counts_once_against_the_limit() {
+        let mut s = snapshot(1, &[], Counters::default());
+        let result = BenchResult {
+            peer: s.series[0].peer.clone(),
+            protocol: Protocol::Tcp,
+            flow: xcbench_snapshot::Flow::Forward,
+            outcome: xcbench_snapshot::BenchOutcome::Refused,
+            started_unix_ns: 0,
+            counts: Default::default(),
+            interval_min_bytes_per_second: 0,
+        };
+        s.bench = vec![result.clone(), result];
+        let mut store = Store::new(60 * S, 10 * S, 1, BUCKETS);
+        let err = ingest(&mut store, &s, 0);
+        assert_eq!(err, Err(IngestError::SeriesLimit { limit: 1, new: 2 }));
+        let mut store = Store::new(60 * S, 10 * S, 2, BUCKETS);
+        ingest(&mut store, &s, 0).unwrap();
+        assert_eq!(
+            store.series_count(),
+            2,
+            "one probe series, one test direction"
+        );
+        assert_eq!(store.throughput().next().unwrap().1.tests.refused, 2);
     }
 }
