@@ -16,8 +16,11 @@ pub struct Sparse {
     sum_ns: u64,
 }
 
+// The `#[inline]`s: ingest calls these per metric from the store's other files; without
+// them ingest measured about 15% slower than when everything sat in one file.
 impl Sparse {
     /// A histogram of decoded buckets (highest equivalent value, count) and their exact sum.
+    #[inline]
     pub fn from_buckets(buckets: &[(u64, u64)], sum_ns: u64) -> Sparse {
         let mut s = Sparse::default();
         for &(value, count) in buckets {
@@ -55,6 +58,7 @@ impl Sparse {
     }
 
     /// Merges `other` in (HdrHistogram addition).
+    #[inline]
     pub fn add(&mut self, other: &Sparse) {
         for (value, count) in &other.buckets {
             *self.buckets.entry(*value).or_insert(0) += count;
@@ -65,6 +69,7 @@ impl Sparse {
 
     /// Takes out `other`, which must have been added before; emptied buckets are dropped so
     /// the map stays as small as what it still holds.
+    #[inline]
     pub fn subtract(&mut self, other: &Sparse) {
         for (value, count) in &other.buckets {
             if let Some(c) = self.buckets.get_mut(value) {
