@@ -7,13 +7,16 @@
 //! # Layout
 //! - [`config`]: `collector.toml` into typed values.
 //! - [`store`]: sans-IO merged histograms, counters, sliding window, idempotent ingest.
-//! - [`exposition`]: the scrape-time Prometheus collector and text rendering.
-//! - this file: the HTTP service and `run`.
+//! - [`exposition`]: the scrape-time Prometheus collector, the metric catalog, families by
+//!   area, and text rendering.
+//! - `http`: the routes and their handlers.
+//! - this file: [`Collector`] (bind, serve) and [`run`]; the system clock.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod exposition;
+mod http;
 pub mod store;
 
 use std::future::Future;
@@ -21,17 +24,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
-use xcbench_snapshot::{Snapshot, MAX_SNAPSHOT_BYTES};
-
 pub use config::CollectorConfig;
 use exposition::{Clock, StoreCollector};
-use store::{Ingest, Store};
+use http::AppState;
+use store::Store;
 
 /// Why the collector could not run.
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +39,6 @@ pub enum CollectorError {
     },
     #[error("http server: {0}")]
     Serve(std::io::Error),
-}
-
-struct AppState {
-    store: Arc<Mutex<Store>>,
-    registry: prometheus::Registry,
-    clock: Clock,
 }
 
 /// A collector with its listener bound.
@@ -80,6 +70,7 @@ impl Collector {
             config.window.as_nanos() as u64,
             config.window_slot.as_nanos() as u64,
             config.max_series,
+            exposition::LATENCY_BUCKETS,
         )));
         let clock = system_clock();
         let registry = prometheus::Registry::new();
@@ -112,12 +103,7 @@ impl Collector {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CollectorError> {
-        let app = Router::new()
-            .route("/api/v1/snapshots", post(ingest))
-            .route("/metrics", get(metrics))
-            .route("/healthz", get(|| async { "ok\n" }))
-            .layer(DefaultBodyLimit::max(MAX_SNAPSHOT_BYTES))
-            .with_state(self.state);
+        let app = http::router(self.state);
         axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -133,39 +119,4 @@ pub async fn run(
     let collector = Collector::bind(&config).await?;
     tracing::info!(addr = %collector.local_addr(), "collector listening");
     collector.serve(shutdown).await
-}
-
-fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoResponse {
-    let (snapshot, histograms) = match Snapshot::decode_with_histograms(&body) {
-        Ok(s) => s,
-        Err(e) => {
-            lock(&state.store).handle_rejected();
-            tracing::warn!(error = %e, "snapshot refused");
-            return (StatusCode::BAD_REQUEST, format!("{e}\n"));
-        }
-    };
-    let now = (state.clock)();
-    match lock(&state.store).handle_snapshot(&snapshot, &histograms, now) {
-        Ok(Ingest::Accepted) => (StatusCode::OK, "accepted\n".to_owned()),
-        Ok(Ingest::Duplicate) => (StatusCode::OK, "duplicate\n".to_owned()),
-        Err(e) => {
-            tracing::warn!(agent = %snapshot.agent.id, error = %e, "snapshot refused");
-            (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n"))
-        }
-    }
-}
-
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let text = exposition::render(&state.registry.gather());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
 }

@@ -1,0 +1,42 @@
+//! Per-agent families, labelled `agent`, `cloud`, `region`: what the agent's reflector
+//! answered, malformed or refused per protocol, what its sender could not match, and when
+//! the collector last heard from it.
+
+use xcbench_snapshot::Protocol;
+
+use super::catalog;
+use super::{label, seconds, with, Families};
+use crate::store::Store;
+
+/// Every agent's families.
+pub(super) fn push_families(f: &mut Families, store: &Store) {
+    for a in store.agents() {
+        let base = vec![
+            label("agent", a.identity.id.as_str()),
+            label("cloud", a.identity.cloud.as_str()),
+            label("region", &a.identity.region),
+        ];
+        for protocol in Protocol::ALL {
+            let r = a.responders.get(*protocol);
+            let labels = with(base.clone(), &[("protocol", protocol.as_str())]);
+            for (def, value) in [
+                (&catalog::REFLECTOR_REFLECTED_TOTAL, r.reflected),
+                (&catalog::REFLECTOR_MALFORMED_TOTAL, r.malformed),
+                (&catalog::REFLECTOR_REFUSED_TOTAL, r.refused),
+            ] {
+                f.counter(def, labels.clone(), value);
+            }
+        }
+        for (def, value) in [
+            (&catalog::SENDER_MALFORMED_TOTAL, a.sender.malformed),
+            (&catalog::SENDER_UNMATCHED_TOTAL, a.sender.unmatched),
+        ] {
+            f.counter(def, base.clone(), value);
+        }
+        f.gauge(
+            &catalog::AGENT_LAST_REPORT_TIMESTAMP_SECONDS,
+            base,
+            seconds(a.last_report_ns),
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The collector's own families: snapshots received by result, and series held (against the
+//! `max_series` limit).
+
+use super::catalog;
+use super::{label, Families};
+use crate::store::Store;
+
+/// The collector's own families.
+pub(super) fn push_families(f: &mut Families, store: &Store) {
+    let ingest = &store.ingest;
+    for (result, value) in [
+        ("accepted", ingest.accepted),
+        ("duplicate", ingest.duplicate),
+        ("rejected", ingest.rejected),
+    ] {
+        f.counter(
+            &catalog::COLLECTOR_SNAPSHOTS_TOTAL,
+            vec![label("result", result)],
+            value,
+        );
+    }
+    f.gauge(
+        &catalog::COLLECTOR_SERIES,
+        vec![],
+        store.series_count() as f64,
+    );
+}
