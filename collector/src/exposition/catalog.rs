@@ -146,6 +146,8 @@ catalog! {
         "Replies that arrived after the reply to a later probe.";
     PROBES_LATE_TOTAL = "xcbench_probes_late_total", Counter, Unitless,
         "Replies that arrived after their probe was counted lost.";
+    PROBES_CLOCK_STEPS_TOTAL = "xcbench_probes_clock_steps_total", Counter, Unitless,
+        "Replies whose one-way delays were discarded because the prober's wall clock stepped while the probe was out (their RTT, timed on the monotonic clock, counts).";
     PROBE_INFO = "xcbench_probe_info", Gauge, Unitless,
         "How a series is measured: timestamping=kernel (SO_TIMESTAMPNS) or user (clock read after recvmsg).";
     RTT_SECONDS = "xcbench_rtt_seconds", Histogram, Seconds,

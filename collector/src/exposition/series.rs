@@ -83,7 +83,8 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
     ] {
         f.counter(def, base.to_vec(), value);
     }
-    // Only STAMP's stateful reflector tells which way a probe was lost.
+    // Only STAMP's stateful reflector tells which way a probe was lost, and only STAMP
+    // measures one-way delay, which a clock step can spoil.
     if key.kind == ProbeKind::Stamp {
         for (dir, value) in [("forward", c.lost_forward), ("reverse", c.lost_reverse)] {
             f.counter(
@@ -92,6 +93,7 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
                 value,
             );
         }
+        f.counter(&catalog::PROBES_CLOCK_STEPS_TOTAL, base.to_vec(), c.clock_steps);
     }
 }
 
