@@ -93,7 +93,11 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
                 value,
             );
         }
-        f.counter(&catalog::PROBES_CLOCK_STEPS_TOTAL, base.to_vec(), c.clock_steps);
+        f.counter(
+            &catalog::PROBES_CLOCK_STEPS_TOTAL,
+            base.to_vec(),
+            c.clock_steps,
+        );
     }
 }
 
