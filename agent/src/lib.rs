@@ -18,14 +18,26 @@
 //! - [`config`]: `agent.toml` into typed values; every default in [`config::defaults`].
 //! - [`tls`]: the agent's key pair, fingerprints, and peer trust for QUIC.
 
+//!
+//! The `net` feature (on by default) brings `agent`, `config`, `net`, `report` and `tls` and
+//! their dependencies; without it the crate is `wire`, `probe` and `record` only, sans-IO by
+//! construction.
+
+#[cfg(feature = "net")]
 pub mod agent;
+#[cfg(feature = "net")]
 pub mod config;
+#[cfg(feature = "net")]
 pub mod net;
 pub mod probe;
 pub mod record;
+#[cfg(feature = "net")]
 pub mod report;
+#[cfg(feature = "net")]
 pub mod tls;
 pub mod wire;
 
+#[cfg(feature = "net")]
 pub use agent::{run, Agent, AgentError};
+#[cfg(feature = "net")]
 pub use config::{AgentConfig, ConfigError, PeerConfig};

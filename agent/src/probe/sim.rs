@@ -14,7 +14,7 @@ use crate::wire::rr::Frame;
 use crate::wire::{ErrorEstimate, ReflectedPacket, Timestamp};
 
 /// The far end of a probe.
-pub trait Far {
+pub(crate) trait Far {
     /// Answers `request`, received at `t2` (the far host's wall clock), into `out`; false
     /// when it would not answer.
     fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool;
@@ -23,7 +23,7 @@ pub trait Far {
 }
 
 /// A STAMP session-reflector as the far end.
-pub struct Stamp(Reflector);
+pub(crate) struct Stamp(Reflector);
 
 impl Default for Stamp {
     fn default() -> Self {
@@ -46,7 +46,7 @@ impl Far for Stamp {
 }
 
 /// The TCP/QUIC request/response responder as the far end.
-pub struct Responder;
+pub(crate) struct Responder;
 
 impl Far for Responder {
     fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool {
@@ -60,18 +60,18 @@ impl Far for Responder {
 
 /// Link impairments, keyed by the probe's sequence number (its n-th transmission).
 #[derive(Debug, Default, Clone)]
-pub struct Pair {
-    pub forward_delay_ns: u64,
-    pub reverse_delay_ns: u64,
+pub(crate) struct Pair {
+    pub(crate) forward_delay_ns: u64,
+    pub(crate) reverse_delay_ns: u64,
     /// Far-end time between receiving a probe and sending its answer.
-    pub dwell_ns: u64,
-    pub drop_forward: HashSet<u32>,
-    pub drop_reverse: HashSet<u32>,
-    pub duplicate_forward: HashSet<u32>,
-    pub duplicate_reverse: HashSet<u32>,
-    pub extra_reverse_delay_ns: HashMap<u32, u64>,
+    pub(crate) dwell_ns: u64,
+    pub(crate) drop_forward: HashSet<u32>,
+    pub(crate) drop_reverse: HashSet<u32>,
+    pub(crate) duplicate_forward: HashSet<u32>,
+    pub(crate) duplicate_reverse: HashSet<u32>,
+    pub(crate) extra_reverse_delay_ns: HashMap<u32, u64>,
     /// At this monotonic time the probing host's wall clock jumps by this much.
-    pub sender_wall_step: Option<(u64, i64)>,
+    pub(crate) sender_wall_step: Option<(u64, i64)>,
 }
 
 enum Delivery {
@@ -107,7 +107,7 @@ impl Queue {
 impl Pair {
     /// Runs `probes` probes and every delivery and timeout after them; returns every event
     /// the probe produced.
-    pub fn run(&self, probe: impl Probe, far: impl Far, probes: u32) -> Vec<Event> {
+    pub(crate) fn run(&self, probe: impl Probe, far: impl Far, probes: u32) -> Vec<Event> {
         self.run_timed(probe, far, probes)
             .into_iter()
             .map(|(_, e)| e)
@@ -115,7 +115,7 @@ impl Pair {
     }
 
     /// As [`Pair::run`], each event with the monotonic time it was produced at.
-    pub fn run_timed(
+    pub(crate) fn run_timed(
         &self,
         mut probe: impl Probe,
         mut far: impl Far,
