@@ -758,7 +758,10 @@ fn quic_handshakes_and_rr_match_the_link() {
 #[test]
 fn quic_under_loss_recovers_streams_and_loses_datagrams() {
     let Some(_g) = lab_ok() else { return };
-    let o = run_case_with("xquicl", &["delay=1ms", "loss=1%"], 4, QUIC);
+    // 5 s: the persistent connection may need a second for its own handshake when the loss
+    // takes one of its packets (quinn resends after its first PTO), and the probes only
+    // start once it is up.
+    let o = run_case_with("xquicl", &["delay=1ms", "loss=1%"], 5, QUIC);
     let quic = |name: &str, kind: &str, extra: &[&str]| {
         let k = format!("kind=\"{kind}\"");
         let mut sel = vec!["protocol=\"quic\"", &k];

@@ -295,7 +295,9 @@ pub async fn run_rr(
         session_config(&peer, MAX_DATAGRAM_PROBE),
     );
     let transport = Persistent {
-        wait: peer.probe.loss_timeout.get().max(Duration::from_secs(1)),
+        // Long enough for quinn to resend a lost Initial (its first PTO is about 1 s): the
+        // connection is not a measurement, and giving up early costs a second of probes.
+        wait: peer.probe.loss_timeout.get().max(HANDSHAKE_WAIT_MIN),
         peer,
         client,
         conn: None,
