@@ -122,7 +122,7 @@ async fn main() {
                 responders: ResponderCounters::default(),
                 sender: SenderCounters::default(),
                 series,
-                bench: vec![],
+                throughput: vec![],
             };
             let mut body = Vec::new();
             snapshot.encode(&mut body);

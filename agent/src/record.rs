@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
-    AgentId, BenchResult, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric,
-    ProbeKind, Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, TimestampSource,
+    AgentId, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind,
+    Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, ThroughputResult, TimestampSource,
 };
 
 use crate::probe::Event;
@@ -35,7 +35,7 @@ struct SeriesRecord {
 /// A series at rest, and the same series while a throughput test with its peer runs.
 struct Loads {
     idle: SeriesRecord,
-    bench: Option<SeriesRecord>,
+    under_load: Option<SeriesRecord>,
 }
 
 impl SeriesRecord {
@@ -120,7 +120,7 @@ pub struct Recorder {
     /// Peers with a throughput test running against this agent or from it.
     loaded: std::collections::BTreeSet<AgentId>,
     sender: SenderCounters,
-    bench: Vec<BenchResult>,
+    throughput: Vec<ThroughputResult>,
 }
 
 impl Recorder {
@@ -141,7 +141,7 @@ impl Recorder {
             .entry((peer.id.clone(), protocol, kind))
             .or_insert_with(|| Loads {
                 idle: SeriesRecord::new(peer, timestamping),
-                bench: None,
+                under_load: None,
             });
     }
 
@@ -163,8 +163,8 @@ impl Recorder {
     }
 
     /// A scheduled throughput test's result, for the next snapshot.
-    pub fn handle_bench(&mut self, result: BenchResult) {
-        self.bench.push(result);
+    pub fn handle_throughput(&mut self, result: ThroughputResult) {
+        self.throughput.push(result);
     }
 
     /// The series an outcome of `key` goes to now: its idle series, or under load its load
@@ -177,7 +177,7 @@ impl Recorder {
         }
         let idle = &s.idle;
         Some(
-            s.bench
+            s.under_load
                 .get_or_insert_with(|| SeriesRecord::new(idle.peer.clone(), idle.timestamping)),
         )
     }
@@ -274,8 +274,8 @@ impl Recorder {
     }
 
     /// Scheduled tests' results since the last call.
-    pub fn take_bench(&mut self) -> Vec<BenchResult> {
-        std::mem::take(&mut self.bench)
+    pub fn take_throughput(&mut self) -> Vec<ThroughputResult> {
+        std::mem::take(&mut self.throughput)
     }
 
     /// Every series' deltas since the last call; histograms and counters restart at zero.
@@ -283,7 +283,7 @@ impl Recorder {
         let mut out = Vec::with_capacity(self.series.len());
         for ((_, protocol, kind), s) in &mut self.series {
             out.push(s.idle.take(*protocol, *kind, Load::Idle));
-            if let Some(b) = &mut s.bench {
+            if let Some(b) = &mut s.under_load {
                 out.push(b.take(*protocol, *kind, Load::Bench));
             }
         }

@@ -76,7 +76,7 @@ impl Reporter {
             responders,
             sender: recorder.take_sender_counters(),
             series: recorder.take_series(),
-            bench: recorder.take_bench(),
+            throughput: recorder.take_throughput(),
         };
         self.next_seq += 1;
         self.interval_start_ns = snapshot.interval_end_unix_ns;

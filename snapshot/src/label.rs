@@ -108,7 +108,7 @@ label_enum!(
 
 label_enum!(
     /// How a scheduled throughput test ended.
-    BenchOutcome {
+    ThroughputOutcome {
         Ok => "ok",
         /// The peer (or this agent, busy with another test) declined.
         Refused => "refused",

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use histogram::{HdrCodecError, LatencyHistogram};
 pub use label::{
-    AgentId, BenchOutcome, Cloud, Expected, Flow, Load, Metric, ProbeKind, Protocol,
+    AgentId, Cloud, Expected, Flow, Load, Metric, ProbeKind, Protocol, ThroughputOutcome,
     TimestampSource,
 };
 
@@ -326,29 +326,29 @@ pub struct Snapshot {
     #[serde(default)]
     pub series: Vec<SeriesSnapshot>,
     /// Scheduled throughput tests that ended in the interval, one record per direction.
-    #[serde(default)]
-    pub bench: Vec<BenchResult>,
+    #[serde(default, rename = "bench")]
+    pub throughput: Vec<ThroughputResult>,
 }
 
 /// One direction of a scheduled throughput test, as both ends counted it over the counted
 /// (not omitted) intervals. A test that did not run has one record with zeros.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BenchResult {
+pub struct ThroughputResult {
     pub peer: Identity,
     pub protocol: Protocol,
     pub flow: Flow,
-    pub outcome: BenchOutcome,
+    pub outcome: ThroughputOutcome,
     /// When the test started (Unix ns, this agent's clock).
     pub started_unix_ns: u64,
     #[serde(flatten)]
-    pub counts: BenchCounts,
+    pub counts: ThroughputCounts,
     /// The receiver's slowest counted interval (bytes/s).
     pub interval_min_bytes_per_second: u64,
 }
 
 /// What the two ends of a test direction counted; the collector sums them over tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BenchCounts {
+pub struct ThroughputCounts {
     /// Bytes the sender's kernel (or QUIC stack) accepted, and its counted time.
     pub sender_bytes: u64,
     pub sender_ns: u64,
@@ -362,9 +362,9 @@ pub struct BenchCounts {
     pub datagrams_lost: u64,
 }
 
-impl BenchCounts {
+impl ThroughputCounts {
     /// Adds another test's counts to these.
-    pub fn add(&mut self, other: &BenchCounts) {
+    pub fn add(&mut self, other: &ThroughputCounts) {
         self.sender_bytes += other.sender_bytes;
         self.sender_ns += other.sender_ns;
         self.receiver_bytes += other.receiver_bytes;
@@ -487,7 +487,7 @@ impl Snapshot {
             }
             decoded.push(series);
         }
-        for (i, b) in self.bench.iter().enumerate() {
+        for (i, b) in self.throughput.iter().enumerate() {
             check_identity(&format!("bench[{i}].peer"), &b.peer)?;
         }
         Ok(decoded)
@@ -529,7 +529,7 @@ mod tests {
             interval_end_unix_ns: 20,
             responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
-            bench: vec![],
+            throughput: vec![],
             series: vec![SeriesSnapshot {
                 peer: Identity {
                     id: "oci-ashburn-1".parse().unwrap(),

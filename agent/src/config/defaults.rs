@@ -8,7 +8,7 @@ use std::time::Duration;
 pub const STAMP_PORT: u16 = 862;
 
 /// `[reflector]`
-pub const MAX_SESSIONS: usize = 4096;
+pub const MAX_SESSIONS: usize = crate::probe::ReflectorLimits::DEFAULT.max_sessions;
 pub const REFLECT_TCP: bool = true;
 
 /// `[collector] report_interval`

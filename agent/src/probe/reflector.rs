@@ -21,12 +21,18 @@ pub struct ReflectorLimits {
     pub idle_timeout_ns: u64,
 }
 
+impl ReflectorLimits {
+    /// The defaults (`reflector.max_sessions` in `agent.toml` reads its default here): 4096
+    /// sessions, evictable after 5 minutes idle.
+    pub const DEFAULT: ReflectorLimits = ReflectorLimits {
+        max_sessions: 4096,
+        idle_timeout_ns: 300_000_000_000,
+    };
+}
+
 impl Default for ReflectorLimits {
     fn default() -> Self {
-        ReflectorLimits {
-            max_sessions: 4096,
-            idle_timeout_ns: 300_000_000_000,
-        }
+        ReflectorLimits::DEFAULT
     }
 }
 

@@ -10,5 +10,5 @@ pub mod trust;
 pub use identity::{load_ca, Fingerprint, KeySource, TlsError, TlsIdentity, CERT_FILE, KEY_FILE};
 pub use trust::{
     client_crypto, client_crypto_for, names_peer, server_crypto, server_name, KnownPeers, ALPN,
-    ALPN_BENCH,
+    ALPN_THROUGHPUT,
 };

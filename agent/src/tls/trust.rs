@@ -27,7 +27,7 @@ use super::identity::{Fingerprint, TlsError, TlsIdentity};
 /// ALPN of xcbench's QUIC probes.
 pub const ALPN: &[u8] = b"xcbench-probe/1";
 /// ALPN of throughput test control between agents.
-pub const ALPN_BENCH: &[u8] = b"xcbench-bench/1";
+pub const ALPN_THROUGHPUT: &[u8] = b"xcbench-bench/1";
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -58,7 +58,7 @@ pub fn server_crypto(
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())
         .map_err(TlsError::KeyPair)?;
-    config.alpn_protocols = vec![ALPN.to_vec(), ALPN_BENCH.to_vec()];
+    config.alpn_protocols = vec![ALPN.to_vec(), ALPN_THROUGHPUT.to_vec()];
     // quinn's requirement for 0-RTT: unlimited early data (flow control bounds it).
     config.max_early_data_size = u32::MAX;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
@@ -78,7 +78,7 @@ pub fn client_crypto(
     client_crypto_for(identity, pinned, ca, resume, ALPN)
 }
 
-/// [`client_crypto`] for another application protocol (e.g. [`ALPN_BENCH`]).
+/// [`client_crypto`] for another application protocol (e.g. [`ALPN_THROUGHPUT`]).
 pub fn client_crypto_for(
     identity: &TlsIdentity,
     pinned: Option<Fingerprint>,

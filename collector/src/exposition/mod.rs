@@ -188,8 +188,8 @@ mod tests {
     use super::*;
     use crate::store::tests::snapshot;
     use xcbench_snapshot::{
-        BenchCounts, BenchOutcome, BenchResult, Counters, Flow, Load, Metric, ProbeKind, QuicPath,
-        ResponderCount, SeriesSnapshot, TcpInfo, TimestampSource,
+        Counters, Flow, Load, Metric, ProbeKind, QuicPath, ResponderCount, SeriesSnapshot, TcpInfo,
+        ThroughputCounts, ThroughputOutcome, ThroughputResult, TimestampSource,
     };
 
     const S: u64 = 1_000_000_000;
@@ -254,13 +254,13 @@ mod tests {
             ..tcp.clone()
         };
         s.series.extend([tcp, quic, resume, loaded]);
-        s.bench = vec![BenchResult {
+        s.throughput = vec![ThroughputResult {
             peer: udp.peer.clone(),
             protocol: Protocol::Tcp,
             flow: Flow::Forward,
-            outcome: BenchOutcome::Ok,
+            outcome: ThroughputOutcome::Ok,
             started_unix_ns: 1_699_999_990 * S,
-            counts: BenchCounts {
+            counts: ThroughputCounts {
                 sender_bytes: 240_000_000,
                 sender_ns: 10 * S,
                 receiver_bytes: 239_000_000,

@@ -3,7 +3,7 @@
 //! datagrams summed over the tests, and the last test's figures.
 
 use prometheus::proto::LabelPair;
-use xcbench_snapshot::BenchOutcome;
+use xcbench_snapshot::ThroughputOutcome;
 
 use super::catalog;
 use super::{pair_labels, seconds, with, Families};
@@ -13,7 +13,7 @@ use crate::store::{Store, ThroughputKey};
 pub(super) fn push_families(f: &mut Families, store: &Store) {
     for (key, t) in store.throughput() {
         let base = throughput_labels(key);
-        for &outcome in BenchOutcome::ALL {
+        for &outcome in ThroughputOutcome::ALL {
             f.counter(
                 &catalog::THROUGHPUT_TESTS_TOTAL,
                 with(base.clone(), &[("result", outcome.as_str())]),

@@ -20,9 +20,9 @@ use window::{Window, WindowSpan};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use xcbench_snapshot::{
-    AgentId, BenchResult, Counters, Histograms, Identity, LatencyHistogram, Load, Metric,
-    ProbeKind, Protocol, QuicPath, ResponderCounters, SenderCounters, SeriesSnapshot, Snapshot,
-    TcpInfo, TimestampSource,
+    AgentId, Counters, Histograms, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,
+    QuicPath, ResponderCounters, SenderCounters, SeriesSnapshot, Snapshot, TcpInfo,
+    ThroughputResult, TimestampSource,
 };
 
 /// Upper bounds (ns, ascending) of the classic histogram buckets every latency metric's
@@ -205,7 +205,7 @@ impl Store {
             .map(|s| SeriesKey::of(&snapshot.agent, s))
             .collect();
         let throughput_keys: Vec<ThroughputKey> = snapshot
-            .bench
+            .throughput
             .iter()
             .map(|t| ThroughputKey::of(&snapshot.agent, t))
             .collect();
@@ -224,7 +224,7 @@ impl Store {
         {
             self.add_series(key, s, hists, now);
         }
-        for (key, t) in throughput_keys.into_iter().zip(&snapshot.bench) {
+        for (key, t) in throughput_keys.into_iter().zip(&snapshot.throughput) {
             self.add_test(key, t);
         }
         self.add_agent_report(snapshot, now);
@@ -324,7 +324,7 @@ impl Store {
         }
     }
 
-    fn add_test(&mut self, key: ThroughputKey, t: &BenchResult) {
+    fn add_test(&mut self, key: ThroughputKey, t: &ThroughputResult) {
         self.throughput.entry(key).or_default().add(t);
     }
 
@@ -388,7 +388,7 @@ pub(crate) mod tests {
             interval_end_unix_ns: 0,
             responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
-            bench: vec![],
+            throughput: vec![],
             series: vec![SeriesSnapshot {
                 peer: identity("oci-ashburn-db1", Cloud::Oci, "us-ashburn-1"),
                 protocol: Protocol::Udp,
@@ -536,16 +536,16 @@ pub(crate) mod tests {
     #[test]
     fn a_test_direction_counts_once_against_the_limit() {
         let mut s = snapshot(1, &[], Counters::default());
-        let result = BenchResult {
+        let result = ThroughputResult {
             peer: s.series[0].peer.clone(),
             protocol: Protocol::Tcp,
             flow: xcbench_snapshot::Flow::Forward,
-            outcome: xcbench_snapshot::BenchOutcome::Refused,
+            outcome: xcbench_snapshot::ThroughputOutcome::Refused,
             started_unix_ns: 0,
             counts: Default::default(),
             interval_min_bytes_per_second: 0,
         };
-        s.bench = vec![result.clone(), result];
+        s.throughput = vec![result.clone(), result];
         let mut store = Store::new(60 * S, 10 * S, 1, BUCKETS);
         let err = ingest(&mut store, &s, 0);
         assert_eq!(err, Err(IngestError::SeriesLimit { limit: 1, new: 2 }));

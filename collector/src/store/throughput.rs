@@ -2,7 +2,9 @@
 //! ([`ThroughputKey`]): tests by outcome, what both ends counted summed over the tests, and
 //! the last test's figures.
 
-use xcbench_snapshot::{BenchCounts, BenchOutcome, BenchResult, Flow, Identity, Protocol};
+use xcbench_snapshot::{
+    Flow, Identity, Protocol, ThroughputCounts, ThroughputOutcome, ThroughputResult,
+};
 
 /// A direction of scheduled throughput tests between two agents.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -16,7 +18,7 @@ pub struct ThroughputKey {
 
 impl ThroughputKey {
     /// The key `source` reports `test` under.
-    pub(super) fn of(source: &Identity, test: &BenchResult) -> ThroughputKey {
+    pub(super) fn of(source: &Identity, test: &ThroughputResult) -> ThroughputKey {
         ThroughputKey {
             source: source.clone(),
             peer: test.peer.clone(),
@@ -32,7 +34,7 @@ impl ThroughputKey {
 pub struct ThroughputState {
     pub tests: TestOutcomes,
     /// Summed over the tests.
-    pub counts: BenchCounts,
+    pub counts: ThroughputCounts,
     /// `None` until a test runs to the end with data at the receiver.
     pub last: Option<LastTest>,
 }
@@ -47,20 +49,20 @@ pub struct TestOutcomes {
 
 impl TestOutcomes {
     /// Counts one test that ended with `outcome`.
-    pub fn add(&mut self, outcome: BenchOutcome) {
+    pub fn add(&mut self, outcome: ThroughputOutcome) {
         match outcome {
-            BenchOutcome::Ok => self.ok += 1,
-            BenchOutcome::Refused => self.refused += 1,
-            BenchOutcome::Failed => self.failed += 1,
+            ThroughputOutcome::Ok => self.ok += 1,
+            ThroughputOutcome::Refused => self.refused += 1,
+            ThroughputOutcome::Failed => self.failed += 1,
         }
     }
 
     /// Tests that ended with `outcome`.
-    pub fn get(&self, outcome: BenchOutcome) -> u64 {
+    pub fn get(&self, outcome: ThroughputOutcome) -> u64 {
         match outcome {
-            BenchOutcome::Ok => self.ok,
-            BenchOutcome::Refused => self.refused,
-            BenchOutcome::Failed => self.failed,
+            ThroughputOutcome::Ok => self.ok,
+            ThroughputOutcome::Refused => self.refused,
+            ThroughputOutcome::Failed => self.failed,
         }
     }
 }
@@ -78,7 +80,7 @@ pub struct LastTest {
 
 impl ThroughputState {
     /// Adds one test's result.
-    pub(super) fn add(&mut self, t: &BenchResult) {
+    pub(super) fn add(&mut self, t: &ThroughputResult) {
         self.tests.add(t.outcome);
         self.counts.add(&t.counts);
         // The last test is the one that started last, in whatever order results arrive.
@@ -86,7 +88,7 @@ impl ThroughputState {
             .last
             .is_none_or(|last| t.started_unix_ns >= last.started_unix_ns);
         let got = &t.counts;
-        if t.outcome == BenchOutcome::Ok && got.receiver_ns > 0 && newer {
+        if t.outcome == ThroughputOutcome::Ok && got.receiver_ns > 0 && newer {
             self.last = Some(LastTest {
                 started_unix_ns: t.started_unix_ns,
                 goodput_bytes_per_second: got.receiver_bytes as f64 * 1e9 / got.receiver_ns as f64,
@@ -104,17 +106,17 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
-    fn test(outcome: BenchOutcome, started_s: u64, receiver_bytes: u64) -> BenchResult {
-        BenchResult {
+    fn test(outcome: ThroughputOutcome, started_s: u64, receiver_bytes: u64) -> ThroughputResult {
+        ThroughputResult {
             peer: identity("oci-ashburn-db1", Cloud::Oci, "us-ashburn-1"),
             protocol: Protocol::Tcp,
             flow: Flow::Forward,
             outcome,
             started_unix_ns: started_s * S,
-            counts: BenchCounts {
+            counts: ThroughputCounts {
                 receiver_bytes,
                 receiver_ns: 10 * S,
-                ..BenchCounts::default()
+                ..ThroughputCounts::default()
             },
             interval_min_bytes_per_second: receiver_bytes / 20,
         }
@@ -124,10 +126,10 @@ mod tests {
     fn tests_counted_by_outcome_and_the_latest_run_kept() {
         let mut state = ThroughputState::default();
         for t in [
-            test(BenchOutcome::Ok, 200, 2_000_000_000),
-            test(BenchOutcome::Ok, 100, 1_000_000_000),
-            test(BenchOutcome::Refused, 300, 0),
-            test(BenchOutcome::Failed, 400, 0),
+            test(ThroughputOutcome::Ok, 200, 2_000_000_000),
+            test(ThroughputOutcome::Ok, 100, 1_000_000_000),
+            test(ThroughputOutcome::Refused, 300, 0),
+            test(ThroughputOutcome::Failed, 400, 0),
         ] {
             state.add(&t);
         }

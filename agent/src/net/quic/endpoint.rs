@@ -20,7 +20,7 @@ use super::{alpn, responder, CLOSE_DONE, CLOSE_MALFORMED};
 use crate::net::limits::PerSource;
 use crate::net::lock;
 use crate::net::throughput::server::Server;
-use crate::tls::ALPN_BENCH;
+use crate::tls::ALPN_THROUGHPUT;
 
 pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,7 +120,7 @@ async fn dispatch(
     services: &Services,
     mut stop: watch::Receiver<bool>,
 ) {
-    if alpn(&conn).as_deref() != Some(ALPN_BENCH) {
+    if alpn(&conn).as_deref() != Some(ALPN_THROUGHPUT) {
         return responder::serve_connection(conn, from, &services.probes, &mut stop).await;
     }
     match &services.throughput {

@@ -111,7 +111,7 @@ pub fn crypto(
     ca: Option<Arc<rustls::RootCertStore>>,
     peer: &PeerConfig,
 ) -> Result<Arc<QuicClientConfig>, tls::TlsError> {
-    tls::client_crypto_for(identity, peer.fingerprint, ca, false, tls::ALPN_BENCH)
+    tls::client_crypto_for(identity, peer.fingerprint, ca, false, tls::ALPN_THROUGHPUT)
 }
 
 /// Opens the control connection to `peer` with `crypto` (see [`crypto`]). A peer that

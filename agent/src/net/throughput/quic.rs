@@ -120,8 +120,9 @@ pub fn run_client(
     let local = socket.local_addr().map_err(QuicDataError::Socket)?;
     let offload = offload(&socket);
     runtime()?.block_on(async {
-        let crypto = tls::client_crypto_for(identity, Some(server), None, false, tls::ALPN_BENCH)
-            .map_err(QuicDataError::Tls)?;
+        let crypto =
+            tls::client_crypto_for(identity, Some(server), None, false, tls::ALPN_THROUGHPUT)
+                .map_err(QuicDataError::Tls)?;
         let mut config = quinn::ClientConfig::new(crypto);
         config.transport_config(Arc::new(transport(test)));
         let mut endpoint = Endpoint::new(

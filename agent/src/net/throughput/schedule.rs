@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use xcbench_snapshot::{BenchOutcome, BenchResult};
+use xcbench_snapshot::{ThroughputOutcome, ThroughputResult};
 
 use super::slot::{TestSlot, Tester};
 use super::{Client, ThroughputError};
@@ -55,7 +55,7 @@ impl Scheduler {
                     _ = stop.changed() => return,
                     results = self.test(&self.clients[i], protocol) => {
                         let mut rec = lock(&self.recorder);
-                        results.into_iter().for_each(|r| rec.handle_bench(r));
+                        results.into_iter().for_each(|r| rec.handle_throughput(r));
                     }
                 }
             }
@@ -64,14 +64,14 @@ impl Scheduler {
     }
 
     /// One test of `client`'s peer over `protocol`, tried again while an agent is busy.
-    async fn test(&self, client: &Client, protocol: Protocol) -> Vec<BenchResult> {
+    async fn test(&self, client: &Client, protocol: Protocol) -> Vec<ThroughputResult> {
         let peer = &client.peer().identity;
         // Checked when the configuration was parsed.
         let Ok(test) = self.schedule.test(protocol) else {
             return Vec::new();
         };
         let started = now_unix_ns();
-        let mut outcome = BenchOutcome::Refused;
+        let mut outcome = ThroughputOutcome::Refused;
         for attempt in 1..=BUSY_TRIES {
             let tester = Tester {
                 peer: Some(peer.id.clone()),
@@ -86,8 +86,8 @@ impl Scheduler {
                     Err(e) => {
                         tracing::warn!(peer = %peer.id, %protocol, error = %crate::net::chain(&e), "scheduled throughput test");
                         outcome = match e {
-                            ThroughputError::Refused { .. } => BenchOutcome::Refused,
-                            _ => BenchOutcome::Failed,
+                            ThroughputError::Refused { .. } => ThroughputOutcome::Refused,
+                            _ => ThroughputOutcome::Failed,
                         };
                         break;
                     }
@@ -98,7 +98,7 @@ impl Scheduler {
                 tokio::time::sleep(wait).await;
             }
         }
-        if outcome == BenchOutcome::Refused {
+        if outcome == ThroughputOutcome::Refused {
             tracing::info!(peer = %peer.id, %protocol, "scheduled throughput test refused");
         }
         not_run(peer, &test, outcome, started)

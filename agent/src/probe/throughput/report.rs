@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use xcbench_snapshot::{BenchCounts, BenchOutcome, BenchResult, Flow, Identity};
+use xcbench_snapshot::{Flow, Identity, ThroughputCounts, ThroughputOutcome, ThroughputResult};
 
 use super::{totals, Test};
 use crate::wire::throughput::{Direction, StreamFigures};
@@ -68,19 +68,19 @@ impl TestReport {
 
     /// The finished test's directions as snapshot records for `peer`, started at `started`
     /// (Unix ns).
-    pub fn results(&self, peer: &Identity, started: u64) -> Vec<BenchResult> {
+    pub fn results(&self, peer: &Identity, started: u64) -> Vec<ThroughputResult> {
         self.flows()
             .iter()
             .map(|f| {
                 let sent = totals(f.sender.iter().copied());
                 let got = totals(f.receiver.iter().copied());
-                BenchResult {
+                ThroughputResult {
                     peer: peer.clone(),
                     protocol: self.test.protocol,
                     flow: f.flow,
-                    outcome: BenchOutcome::Ok,
+                    outcome: ThroughputOutcome::Ok,
                     started_unix_ns: started,
-                    counts: BenchCounts {
+                    counts: ThroughputCounts {
                         sender_bytes: sent.bytes,
                         sender_ns: (sent.seconds * 1e9) as u64,
                         receiver_bytes: got.bytes,
@@ -123,18 +123,18 @@ fn slowest_interval(receiver: &[&StreamFigures]) -> u64 {
 pub fn not_run(
     peer: &Identity,
     test: &Test,
-    outcome: BenchOutcome,
+    outcome: ThroughputOutcome,
     started: u64,
-) -> Vec<BenchResult> {
+) -> Vec<ThroughputResult> {
     flows(test.direction)
         .iter()
-        .map(|&flow| BenchResult {
+        .map(|&flow| ThroughputResult {
             peer: peer.clone(),
             protocol: test.protocol,
             flow,
             outcome,
             started_unix_ns: started,
-            counts: BenchCounts::default(),
+            counts: ThroughputCounts::default(),
             interval_min_bytes_per_second: 0,
         })
         .collect()
@@ -221,8 +221,8 @@ mod tests {
         // Reverse: second intervals 5 + 6 = 11 B/s, third 7 + 1 = 8 B/s.
         assert_eq!(r[1].interval_min_bytes_per_second, 8);
         assert_eq!(r[0].interval_min_bytes_per_second, 18);
-        let none = not_run(&peer, &report.test, BenchOutcome::Refused, 7);
+        let none = not_run(&peer, &report.test, ThroughputOutcome::Refused, 7);
         assert_eq!(none.len(), 2);
-        assert!(none.iter().all(|r| r.counts == BenchCounts::default()));
+        assert!(none.iter().all(|r| r.counts == ThroughputCounts::default()));
     }
 }
