@@ -53,7 +53,13 @@ async fn main() {
     let (agents, peers, rounds, samples) = (arg(2, 10), arg(3, 100), arg(4, 30), arg(5, 100));
     let client = reqwest::Client::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let started = std::time::Instant::now();
+    // Reports every 10 s, the last one now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let t0 = now - rounds * 10_000_000_000;
+    let mut bodies = Vec::new();
     for round in 1..=rounds {
         for a in 0..agents {
             let series = (0..peers)
@@ -117,8 +123,8 @@ async fn main() {
                 },
                 instance: 1,
                 seq: round,
-                interval_start_unix_ns: 0,
-                interval_end_unix_ns: 0,
+                interval_start_unix_ns: t0 + (round - 1) * 10_000_000_000,
+                interval_end_unix_ns: t0 + round * 10_000_000_000,
                 responders: ResponderCounters::default(),
                 sender: SenderCounters::default(),
                 series,
@@ -126,24 +132,31 @@ async fn main() {
             };
             let mut body = Vec::new();
             snapshot.encode(&mut body);
-            let r = client
-                .post(format!("{url}/api/v1/snapshots"))
-                .body(body)
-                .send()
-                .await
-                .expect("collector reachable");
-            assert!(
-                r.status().is_success(),
-                "{}",
-                r.text().await.unwrap_or_default()
-            );
+            bodies.push(body);
         }
     }
+    // Built first, so the clock below times the collector, not this generator.
+    let started = std::time::Instant::now();
+    for body in bodies {
+        let r = client
+            .post(format!("{url}/api/v1/snapshots"))
+            .body(body)
+            .send()
+            .await
+            .expect("collector reachable");
+        assert!(
+            r.status().is_success(),
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+    let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "posted {} snapshots ({} series x {} rounds) in {:.2}s",
+        "posted {} snapshots ({} series x {} rounds) in {:.2}s: {:.1} snapshots/s",
         agents * rounds,
         agents * peers,
         rounds,
-        started.elapsed().as_secs_f64()
+        secs,
+        (agents * rounds) as f64 / secs
     );
 }

@@ -2,9 +2,12 @@
 //! [`CollectorConfig::default`] and are shown in `collector.sample.toml`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::store::history::{Tier, Tiers};
 
 /// The default listen address (loopback: expose it deliberately).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9862";
@@ -21,6 +24,11 @@ pub struct CollectorConfig {
     pub window_slot: Duration,
     /// Series beyond this are refused (cardinality guard).
     pub max_series: usize,
+    /// Where the durable history lives (`history.redb`); without it the history is kept in
+    /// memory and lost when the process ends.
+    pub data_dir: Option<PathBuf>,
+    /// The history's resolutions, finest first.
+    pub history: Tiers,
 }
 
 impl Default for CollectorConfig {
@@ -30,6 +38,8 @@ impl Default for CollectorConfig {
             window: Duration::from_secs(300),
             window_slot: Duration::from_secs(10),
             max_series: 100_000,
+            data_dir: None,
+            history: Tiers::default(),
         }
     }
 }
@@ -41,6 +51,15 @@ struct Raw {
     window: Option<String>,
     window_slot: Option<String>,
     max_series: Option<i64>,
+    data_dir: Option<String>,
+    history: Option<Vec<RawTier>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    slot: String,
+    keep: String,
 }
 
 impl CollectorConfig {
@@ -110,6 +129,34 @@ impl CollectorConfig {
             }
             c.max_series = n as usize;
         }
+        if let Some(d) = raw.data_dir {
+            if d.is_empty() {
+                return Err(err("data_dir", "\"\"".into(), "must be a directory path"));
+            }
+            c.data_dir = Some(PathBuf::from(d));
+        }
+        if let Some(tiers) = raw.history {
+            let mut parsed = Vec::with_capacity(tiers.len());
+            for (i, t) in tiers.iter().enumerate() {
+                let duration = |name: &str, text: &str| {
+                    xcbench_snapshot::config_text::parse_duration(text)
+                        .map(|d| d.as_nanos() as u64)
+                        .ok_or_else(|| {
+                            err(
+                                &format!("history[{i}].{name}"),
+                                format!("{text:?}"),
+                                "must be a duration such as \"10s\", \"1m\" or \"90d\"",
+                            )
+                        })
+                };
+                parsed.push(Tier {
+                    slot_ns: duration("slot", &t.slot)?,
+                    keep_ns: duration("keep", &t.keep)?,
+                });
+            }
+            c.history = Tiers::new(parsed)
+                .map_err(|e| err("history", format!("{} tiers", tiers.len()), &e.to_string()))?;
+        }
         Ok(c)
     }
 }
@@ -137,6 +184,25 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "c.toml: max_series = 0: must be 1 to 10000000"
+        );
+        let h = CollectorConfig::parse(
+            "c.toml",
+            "data_dir = \"/var/lib/xcbench\"\nhistory = [{ slot = \"10s\", keep = \"1h\" }, { slot = \"1m\", keep = \"30d\" }]",
+        )
+        .unwrap();
+        assert_eq!(h.data_dir, Some(PathBuf::from("/var/lib/xcbench")));
+        assert_eq!(h.history.get().len(), 2);
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "history = [{ slot = \"10s\", keep = \"1h\" }, { slot = \"15s\", keep = \"2h\" }]")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: history = 2 tiers: tier 1: its slot must be a whole multiple of the previous tier's, and kept at least as long"
+        );
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "history = [{ slot = \"soon\", keep = \"1h\" }]")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: history[0].slot = \"soon\": must be a duration such as \"10s\", \"1m\" or \"90d\""
         );
         assert!(CollectorConfig::parse("c.toml", "windw = \"1m\"")
             .unwrap_err()

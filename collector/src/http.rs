@@ -3,24 +3,33 @@
 //! hostile body never holds up scrapes.
 //!
 //! `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate`, 400 undecodable,
-//! 422 refused by the store, each with the reason), `GET /metrics`, `GET /healthz`.
+//! 422 refused by the store, 503 not stored (the agent keeps it and tries again), each with
+//! the reason), `GET /api/v1/history` (see [`history_query`]), `GET /metrics`, `GET /healthz`.
+//!
+//! A snapshot is acknowledged only after the history committed it (fsync): the store checks
+//! it, the history writes it, then the store takes it, all under the store's lock, so a
+//! scrape never sees what a crash could lose.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
-use xcbench_snapshot::{Snapshot, MAX_SNAPSHOT_BYTES};
+use axum::{Json, Router};
+use xcbench_snapshot::{Histograms, Metric, Snapshot, MAX_SNAPSHOT_BYTES};
 
 use crate::exposition::{self, Clock};
+use crate::history::History;
+use crate::store::history::Selection;
 use crate::store::{Ingest, Store};
 
 /// What every handler shares.
 pub(crate) struct AppState {
     pub(crate) store: Arc<Mutex<Store>>,
+    pub(crate) history: Arc<Mutex<History>>,
     pub(crate) registry: prometheus::Registry,
     pub(crate) clock: Clock,
 }
@@ -29,16 +38,17 @@ pub(crate) struct AppState {
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/snapshots", post(ingest))
+        .route("/api/v1/history", get(history_query))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_SNAPSHOT_BYTES))
         .with_state(state)
 }
 
-/// The store, even if a panic poisoned its lock: one panicked request must not stop ingest
-/// and scrapes for good.
-fn lock(store: &Mutex<Store>) -> MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|p| p.into_inner())
+/// The store or the history, even if a panic poisoned its lock: one panicked request must
+/// not stop ingest and scrapes for good.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoResponse {
@@ -50,14 +60,212 @@ async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoRes
             return (StatusCode::BAD_REQUEST, format!("{e}\n"));
         }
     };
+    // The fsync is blocking work: off the async workers.
+    let stored =
+        tokio::task::spawn_blocking(move || store_snapshot(&state, &snapshot, &histograms))
+            .await
+            .unwrap_or_else(|e| Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))));
+    match stored {
+        Ok(text) => (StatusCode::OK, text.to_owned()),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Check, write durably, then take: the snapshot's fate as an acknowledgement or a refusal.
+fn store_snapshot(
+    state: &AppState,
+    snapshot: &Snapshot,
+    histograms: &Histograms,
+) -> Result<&'static str, (StatusCode, String)> {
     let now = (state.clock)();
-    match lock(&state.store).handle_snapshot(&snapshot, &histograms, now) {
-        Ok(Ingest::Accepted) => (StatusCode::OK, "accepted\n".to_owned()),
-        Ok(Ingest::Duplicate) => (StatusCode::OK, "duplicate\n".to_owned()),
+    let mut store = lock(&state.store);
+    match store.check(snapshot) {
+        Ok(Ingest::Accepted) => {}
+        Ok(Ingest::Duplicate) => return Ok("duplicate\n"),
         Err(e) => {
             tracing::warn!(agent = %snapshot.agent.id, error = %e, "snapshot refused");
-            (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n"))
+            return Err((StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")));
         }
+    }
+    if let Err(e) = lock(&state.history).append(snapshot, histograms, now) {
+        let e = anyhow_chain(&e);
+        tracing::error!(agent = %snapshot.agent.id, error = %e, "snapshot not stored");
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not stored: {e}\n"),
+        ));
+    }
+    store.apply(snapshot, histograms, now);
+    Ok("accepted\n")
+}
+
+/// An error and its sources, `: `-separated.
+fn anyhow_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// A history query: `GET /api/v1/history?` with any of the labels `src_agent`, `src_cloud`,
+/// `src_region`, `dst_agent`, `dst_cloud`, `dst_region`, `protocol`, `kind`, `load` (exact
+/// matches), `metric` (comma-separated: `rtt`, `one_way_forward`, ...; default `rtt`),
+/// `from` and `to` (Unix seconds; default the last hour), `le` (comma-separated thresholds in
+/// seconds). Answers the JSON of [`crate::store::history::HistoryAnswer`], 400 naming the
+/// parameter otherwise.
+async fn history_query(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let now = (state.clock)();
+    let query = match HistoryQuery::parse(&params, now) {
+        Ok(q) => q,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let layout = xcbench_snapshot::LatencyHistogram::new();
+    let lowest = move |v: u64| layout.inner().lowest_equivalent(v);
+    let answer = tokio::task::spawn_blocking(move || {
+        lock(&state.history).query(
+            &query.selection,
+            query.from,
+            query.to,
+            &query.metrics,
+            &query.thresholds_ns,
+            lowest,
+        )
+    })
+    .await;
+    match answer {
+        Ok(Ok(a)) => Json(a).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", anyhow_chain(&e)),
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// A parsed history query.
+struct HistoryQuery {
+    selection: Selection,
+    from: u64,
+    to: u64,
+    metrics: Vec<Metric>,
+    thresholds_ns: Vec<u64>,
+}
+
+impl HistoryQuery {
+    /// From the URL's parameters; the error names the parameter, the value and what was
+    /// expected.
+    fn parse(p: &HashMap<String, String>, now: u64) -> Result<HistoryQuery, String> {
+        const KNOWN: [&str; 13] = [
+            "src_agent",
+            "src_cloud",
+            "src_region",
+            "dst_agent",
+            "dst_cloud",
+            "dst_region",
+            "protocol",
+            "kind",
+            "load",
+            "metric",
+            "from",
+            "to",
+            "le",
+        ];
+        if let Some(k) = p.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(format!(
+                "{k}: unknown parameter; expected one of {}",
+                KNOWN.join(", ")
+            ));
+        }
+        let bad =
+            |name: &str, value: &str, expected: &str| format!("{name} = {value:?}: {expected}");
+        let text = |name: &str| p.get(name).cloned();
+        fn label<T: std::str::FromStr<Err = xcbench_snapshot::Expected>>(
+            p: &HashMap<String, String>,
+            name: &str,
+        ) -> Result<Option<T>, String> {
+            p.get(name)
+                .map(|v| {
+                    v.parse()
+                        .map_err(|e: xcbench_snapshot::Expected| format!("{name} = {v:?}: {e}"))
+                })
+                .transpose()
+        }
+        let seconds = |name: &str, v: &str| -> Result<u64, String> {
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| (s * 1e9) as u64)
+                .ok_or_else(|| bad(name, v, "must be Unix seconds, e.g. 1764500000"))
+        };
+        let to = match p.get("to") {
+            Some(v) => seconds("to", v)?,
+            None => now,
+        };
+        let from = match p.get("from") {
+            Some(v) => seconds("from", v)?,
+            None => to.saturating_sub(3_600_000_000_000),
+        };
+        if from >= to {
+            return Err(bad(
+                "from",
+                &p.get("from").cloned().unwrap_or_default(),
+                "must be before to",
+            ));
+        }
+        let metrics = match p.get("metric") {
+            None => vec![Metric::Rtt],
+            Some(v) => v
+                .split(',')
+                .map(|m| {
+                    m.parse()
+                        .map_err(|e: xcbench_snapshot::Expected| bad("metric", m, &e.0))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let thresholds_ns = match p.get("le") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(|t| {
+                    t.parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 60.0)
+                        .map(|s| (s * 1e9).round() as u64)
+                        .ok_or_else(|| {
+                            bad(
+                                "le",
+                                t,
+                                "must be seconds above 0 and at most 60, e.g. 0.002",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(HistoryQuery {
+            selection: Selection {
+                src_agent: text("src_agent"),
+                src_cloud: text("src_cloud"),
+                src_region: text("src_region"),
+                dst_agent: text("dst_agent"),
+                dst_cloud: text("dst_cloud"),
+                dst_region: text("dst_region"),
+                protocol: label(p, "protocol")?,
+                kind: label(p, "kind")?,
+                load: label(p, "load")?,
+            },
+            from,
+            to,
+            metrics,
+            thresholds_ns,
+        })
     }
 }
 

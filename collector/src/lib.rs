@@ -1,14 +1,18 @@
 //! xcbench collector: receives snapshots from agents, merges their histograms losslessly,
 //! and serves Prometheus metrics computed at scrape time.
 //!
-//! HTTP: `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate`, 4xx with the
-//! reason otherwise), `GET /metrics`, `GET /healthz`.
+//! HTTP: `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate` once it is
+//! durably stored, 4xx with the reason otherwise, 503 when it could not be stored),
+//! `GET /api/v1/history` (a label selection over a time range: merged histograms, quantiles,
+//! counts within thresholds, counters), `GET /metrics`, `GET /healthz`.
 //!
 //! # Layout
 //! - [`config`]: `collector.toml` into typed values.
 //! - [`store`]: sans-IO merged histograms, counters, sliding window, idempotent ingest.
 //! - [`exposition`]: the scrape-time Prometheus collector, the metric catalog, families by
 //!   area, and text rendering.
+//! - [`history`]: the durable history (redb): append before acknowledging, downsample,
+//!   query, restore after a restart.
 //! - `http`: the routes and their handlers.
 //! - this file: [`Collector`] (bind, serve) and [`run`]; the system clock.
 
@@ -16,6 +20,7 @@
 
 pub mod config;
 pub mod exposition;
+pub mod history;
 mod http;
 pub mod store;
 
@@ -26,6 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use config::CollectorConfig;
 use exposition::{Clock, StoreCollector};
+use history::History;
 use http::AppState;
 use store::Store;
 
@@ -39,7 +45,12 @@ pub enum CollectorError {
     },
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    History(#[from] history::HistoryError),
 }
+
+/// How often aged history slots move to their next tier.
+const MIGRATE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A collector with its listener bound.
 pub struct Collector {
@@ -66,13 +77,20 @@ impl Collector {
                 addr: config.listen,
                 source,
             })?;
-        let store = Arc::new(Mutex::new(Store::new(
+        let clock = system_clock();
+        let mut store = Store::new(
             config.window.as_nanos() as u64,
             config.window_slot.as_nanos() as u64,
             config.max_series,
             exposition::LATENCY_BUCKETS,
-        )));
-        let clock = system_clock();
+        );
+        let history = match &config.data_dir {
+            Some(dir) => History::open(dir, config.history.clone())?,
+            None => History::in_memory(config.history.clone())?,
+        };
+        let now = clock();
+        store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
+        let store = Arc::new(Mutex::new(store));
         let registry = prometheus::Registry::new();
         registry
             .register(Box::new(StoreCollector::new(store.clone(), clock.clone())))
@@ -81,6 +99,7 @@ impl Collector {
             listener,
             state: Arc::new(AppState {
                 store,
+                history: Arc::new(Mutex::new(history)),
                 registry,
                 clock,
             }),
@@ -103,11 +122,14 @@ impl Collector {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CollectorError> {
+        let migrate = tokio::spawn(migrate_history(self.state.clone()));
         let app = http::router(self.state);
-        axum::serve(self.listener, app)
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(CollectorError::Serve)
+            .map_err(CollectorError::Serve);
+        migrate.abort();
+        served
     }
 }
 
@@ -119,4 +141,30 @@ pub async fn run(
     let collector = Collector::bind(&config).await?;
     tracing::info!(addr = %collector.local_addr(), "collector listening");
     collector.serve(shutdown).await
+}
+
+/// Moves aged history slots to their next tier every [`MIGRATE_EVERY`].
+async fn migrate_history(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(MIGRATE_EVERY);
+    loop {
+        tick.tick().await;
+        let state = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let now = (state.clock)();
+            http::lock(&state.history).migrate(now)
+        })
+        .await;
+        match done {
+            Ok(Ok(m)) if m.merged + m.expired > 0 => {
+                tracing::debug!(
+                    merged = m.merged,
+                    expired = m.expired,
+                    "history downsampled"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "history not downsampled"),
+            Err(e) => tracing::error!(error = %e, "history downsampling panicked"),
+        }
+    }
 }

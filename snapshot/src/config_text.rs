@@ -31,7 +31,7 @@ pub fn read(path: &std::path::Path) -> Result<(String, String), ConfigError> {
     }
 }
 
-/// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h` (also `ns`, `µs`).
+/// Durations such as `250us`, `10ms`, `1.5s`, `5m`, `1h`, `7d` (also `ns`, `µs`).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -44,6 +44,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
+        "d" => 86_400.0,
         _ => return None,
     };
     Duration::try_from_secs_f64(value * scale).ok()
@@ -58,6 +59,7 @@ mod tests {
         assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("ms"), None);
         assert_eq!(parse_duration("-1s"), None);

@@ -65,6 +65,12 @@ impl LatencyHistogram {
         self.0.saturating_record(value.min(HIGHEST_NS));
     }
 
+    /// Records `count` samples of `value` (e.g. a bucket of another histogram of this
+    /// layout, by its highest equivalent value: they land in the same bucket).
+    pub fn record_n_ns(&mut self, value: u64, count: u64) {
+        self.0.saturating_record_n(value.min(HIGHEST_NS), count);
+    }
+
     /// Total number of samples.
     pub fn len(&self) -> u64 {
         self.0.len()

@@ -9,6 +9,7 @@
 //! - `throughput`: scheduled throughput tests per direction: by outcome, summed, the last.
 //! - `window`: the sliding window of recent samples behind the quantiles.
 
+pub mod history;
 mod sparse;
 mod throughput;
 mod window;
@@ -58,7 +59,9 @@ impl BucketBounds {
 }
 
 /// A series: who measured whom, over what.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SeriesKey {
     pub source: Identity,
     pub peer: Identity,
@@ -69,7 +72,7 @@ pub struct SeriesKey {
 
 impl SeriesKey {
     /// The key `source` reports `series` under.
-    fn of(source: &Identity, series: &SeriesSnapshot) -> SeriesKey {
+    pub fn of(source: &Identity, series: &SeriesSnapshot) -> SeriesKey {
         SeriesKey {
             source: source.clone(),
             peer: series.peer.clone(),
@@ -112,8 +115,25 @@ pub struct SeriesState {
     pub quic: Option<QuicPath>,
 }
 
+impl SeriesState {
+    /// A series nothing is known of yet.
+    fn empty() -> SeriesState {
+        SeriesState {
+            timestamping: TimestampSource::Kernel,
+            counters: Counters::default(),
+            metrics: BTreeMap::new(),
+            jitter_forward_ns: None,
+            jitter_reverse_ns: None,
+            clock_error_ns: None,
+            clock_synchronized: None,
+            tcp: None,
+            quic: None,
+        }
+    }
+}
+
 /// Everything known about one agent.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentState {
     pub identity: Identity,
     pub instance: u64,
@@ -186,13 +206,24 @@ impl Store {
     /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on
     /// (agent id, instance, seq): anything not newer than what was taken is a duplicate.
     /// A snapshot that would take the store past its series limit is refused whole, so an
-    /// agent's counters never count half a report.
+    /// agent's counters never count half a report. (With a durable history, [`Store::check`]
+    /// first, write it, then [`Store::apply`].)
     pub fn handle_snapshot(
         &mut self,
         snapshot: &Snapshot,
         histograms: &Histograms,
         now: u64,
     ) -> Result<Ingest, IngestError> {
+        let verdict = self.check(snapshot);
+        if verdict == Ok(Ingest::Accepted) {
+            self.apply(snapshot, histograms, now);
+        }
+        verdict
+    }
+
+    /// Whether `snapshot` is new and fits the series limit; counts duplicates and refusals,
+    /// changes nothing else.
+    pub fn check(&mut self, snapshot: &Snapshot) -> Result<Ingest, IngestError> {
         if let Some(a) = self.agents.get(&snapshot.agent.id) {
             if (snapshot.instance, snapshot.seq) <= (a.instance, a.last_seq) {
                 self.ingest.duplicate += 1;
@@ -217,20 +248,59 @@ impl Store {
                 new,
             });
         }
-        for ((key, s), hists) in series_keys
-            .into_iter()
-            .zip(&snapshot.series)
-            .zip(histograms)
-        {
-            self.add_series(key, s, hists, now);
+        Ok(Ingest::Accepted)
+    }
+
+    /// Adds a snapshot [`Store::check`] accepted.
+    pub fn apply(&mut self, snapshot: &Snapshot, histograms: &Histograms, now: u64) {
+        for (s, hists) in snapshot.series.iter().zip(histograms) {
+            self.add_series(SeriesKey::of(&snapshot.agent, s), s, hists, now);
         }
-        for (key, t) in throughput_keys.into_iter().zip(&snapshot.throughput) {
-            self.add_test(key, t);
+        for t in &snapshot.throughput {
+            self.add_test(ThroughputKey::of(&snapshot.agent, t), t);
         }
         self.add_agent_report(snapshot, now);
         self.ingest.accepted += 1;
         self.expire(now);
-        Ok(Ingest::Accepted)
+    }
+
+    /// Takes back what a durable history held before a restart: each series' totals and
+    /// recent slots (samples of the last window, stamped with their slot's start), the
+    /// agents' high-water marks and counters, and the scheduled tests.
+    pub fn restore(&mut self, restored: crate::history::Restored, now: u64) {
+        for (key, total, recent) in restored.series {
+            let state = self.series.entry(key).or_insert_with(SeriesState::empty);
+            state.counters = total.counters;
+            state.clock_error_ns = total.clock_error_max_ns;
+            for (metric, h) in &total.metrics {
+                let m = state.metrics.entry(*metric).or_default();
+                m.buckets = vec![0; self.buckets.ns().len() + 1];
+                for (value, count) in h.buckets() {
+                    let lowest_ns = self.template.inner().lowest_equivalent(value);
+                    m.buckets[self.buckets.index_of(lowest_ns)] += count;
+                }
+                m.count = h.count();
+                m.sum_ns = h.sum_ns();
+            }
+            for (start, slot) in recent {
+                for (metric, h) in slot.metrics {
+                    let m = state.metrics.entry(metric).or_default();
+                    m.window.handle_samples(&self.window, h, start.min(now));
+                }
+            }
+        }
+        for agent in restored.agents {
+            self.agents.insert(agent.identity.id.clone(), agent);
+        }
+        for (key, t) in restored.tests {
+            self.add_test(key, &t);
+        }
+        self.expire(now);
+    }
+
+    /// The lowest value of the HdrHistogram bucket whose highest equivalent value is `value`.
+    pub fn lowest_equivalent(&self, value: u64) -> u64 {
+        self.template.inner().lowest_equivalent(value)
     }
 
     /// Counts a snapshot refused before it reached the store (undecodable).
@@ -289,14 +359,7 @@ impl Store {
     ) {
         let state = self.series.entry(key).or_insert_with(|| SeriesState {
             timestamping: s.timestamping,
-            counters: Counters::default(),
-            metrics: BTreeMap::new(),
-            jitter_forward_ns: None,
-            jitter_reverse_ns: None,
-            clock_error_ns: None,
-            clock_synchronized: None,
-            tcp: None,
-            quic: None,
+            ..SeriesState::empty()
         });
         state.counters.add(&s.counters);
         if !s.histograms.is_empty() {

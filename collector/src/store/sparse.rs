@@ -35,6 +35,37 @@ impl Sparse {
         self.count
     }
 
+    /// The non-empty buckets, ascending: (highest equivalent value, count).
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.buckets.iter().map(|(v, c)| (*v, *c))
+    }
+
+    /// The same samples as an HdrHistogram of the snapshot's layout (for its V2 form).
+    pub fn to_histogram(&self) -> xcbench_snapshot::LatencyHistogram {
+        let mut h = xcbench_snapshot::LatencyHistogram::new();
+        for (value, count) in self.buckets() {
+            h.record_n_ns(value, count);
+        }
+        h
+    }
+
+    /// Samples certainly at or below `threshold_ns`, and samples whose HdrHistogram bucket
+    /// straddles it (their exact values are not kept: within 0.1% or 512 ns of it).
+    /// `lowest` maps a bucket's highest equivalent value to its lowest.
+    pub fn within(&self, threshold_ns: u64, lowest: impl Fn(u64) -> u64) -> (u64, u64) {
+        let (mut certain, mut straddling) = (0, 0);
+        for (value, count) in self.buckets() {
+            if value <= threshold_ns {
+                certain += count;
+            } else if lowest(value) <= threshold_ns {
+                straddling += count;
+            } else {
+                break;
+            }
+        }
+        (certain, straddling)
+    }
+
     /// Exact sum of the samples (from the agents' exact sums, not bucket midpoints).
     pub fn sum_ns(&self) -> u64 {
         self.sum_ns

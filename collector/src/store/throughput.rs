@@ -7,7 +7,9 @@ use xcbench_snapshot::{
 };
 
 /// A direction of scheduled throughput tests between two agents.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ThroughputKey {
     /// The agent that ran the tests.
     pub source: Identity,
@@ -18,7 +20,7 @@ pub struct ThroughputKey {
 
 impl ThroughputKey {
     /// The key `source` reports `test` under.
-    pub(super) fn of(source: &Identity, test: &ThroughputResult) -> ThroughputKey {
+    pub fn of(source: &Identity, test: &ThroughputResult) -> ThroughputKey {
         ThroughputKey {
             source: source.clone(),
             peer: test.peer.clone(),

@@ -1,0 +1,139 @@
+//! What one series costs the history per day: a day of 10 s reports of 10 probes/s (100
+//! samples per report; RTT around 1.5 ms with a 1% tail, one-way delays around half of it,
+//! IPDV around 20 us), then downsampled, bytes per tier (keys and values; the database file
+//! adds its page slack). Prints the steady-state size per series under the default tiers
+//! (10 s for 6 h, 1 min for 7 days, 10 min for 90 days).
+//!
+//!   cargo run --release -p xcbench-collector --example history_footprint
+
+use xcbench_collector::history::History;
+use xcbench_collector::store::history::Tiers;
+use xcbench_snapshot::{
+    Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,
+    ResponderCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,
+};
+
+const S: u64 = 1_000_000_000;
+
+/// A small deterministic generator (xorshift), so runs repeat.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn delta(metric: Metric, values: &[u64]) -> HistogramDelta {
+    let mut h = LatencyHistogram::new();
+    values.iter().for_each(|v| h.record_ns(*v));
+    HistogramDelta {
+        metric,
+        count: h.len(),
+        sum_ns: values.iter().sum(),
+        hdr: h.encode_base64(),
+    }
+}
+
+fn identity(id: &str, cloud: Cloud) -> Identity {
+    Identity {
+        id: id.parse().unwrap(),
+        cloud,
+        region: "r".into(),
+        zone: String::new(),
+    }
+}
+
+fn main() {
+    let mut h = History::in_memory(Tiers::default()).unwrap();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let t0 = 1_700_000_000 * S;
+    let reports = 8_640u64;
+    for seq in 1..=reports {
+        let (mut rtt, mut fwd, mut rev, mut ipdv) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..100 {
+            let base = 1_450_000 + (rng.next() % 100_000 + rng.next() % 100_000) / 2;
+            let tail = if rng.next() % 100 == 0 {
+                rng.next() % 3_000_000
+            } else {
+                0
+            };
+            rtt.push(base + tail);
+            fwd.push(base / 2 + tail);
+            rev.push(base / 2);
+            ipdv.push(rng.next() % 40_000);
+        }
+        let snapshot = Snapshot {
+            format: FORMAT_VERSION,
+            agent: identity("az-1", Cloud::Azure),
+            instance: 1,
+            seq,
+            interval_start_unix_ns: t0 + (seq - 1) * 10 * S,
+            interval_end_unix_ns: t0 + seq * 10 * S,
+            responders: ResponderCounters::default(),
+            sender: SenderCounters::default(),
+            throughput: vec![],
+            series: vec![SeriesSnapshot {
+                peer: identity("oci-1", Cloud::Oci),
+                protocol: Protocol::Udp,
+                kind: ProbeKind::Stamp,
+                load: Load::Idle,
+                timestamping: TimestampSource::Kernel,
+                counters: Counters {
+                    sent: 100,
+                    received: 100,
+                    ..Counters::default()
+                },
+                histograms: vec![
+                    delta(Metric::Rtt, &rtt),
+                    delta(Metric::OneWayForward, &fwd),
+                    delta(Metric::OneWayReverse, &rev),
+                    delta(Metric::IpdvForward, &ipdv),
+                    delta(Metric::IpdvReverse, &ipdv),
+                ],
+                jitter_forward_ns: None,
+                jitter_reverse_ns: None,
+                clock_error_ns: Some(1_000_000),
+                clock_synchronized: Some(true),
+                tcp: None,
+                quic: None,
+            }],
+        };
+        let hist = snapshot.decode_histograms().unwrap();
+        h.append(&snapshot, &hist, snapshot.interval_end_unix_ns)
+            .unwrap();
+    }
+    let day_end = t0 + reports * 10 * S;
+    let at = |h: &History| h.footprint().unwrap();
+    let tier0 = at(&h)[0].1;
+    // Past the first tier's 6 h: the day's 10 s slots become 1 min slots.
+    h.migrate(day_end + 6 * 3_600 * S + 60 * S).unwrap();
+    let tier1 = at(&h)[1].1;
+    h.migrate(day_end + 7 * 86_400 * S + 600 * S).unwrap();
+    let tier2 = at(&h)[2].1;
+    let mb = |b: f64| b / 1e6;
+    println!("one series, one day of 10 probes/s, five latency histograms:");
+    println!(
+        "  as 10 s slots: {:.2} MB/day   (kept 6 h:  {:.2} MB)",
+        mb(tier0 as f64),
+        mb(tier0 as f64 / 4.0)
+    );
+    println!(
+        "  as 1 min slots: {:.2} MB/day  (kept 7 d:  {:.2} MB)",
+        mb(tier1 as f64),
+        mb(tier1 as f64 * 7.0)
+    );
+    println!(
+        "  as 10 min slots: {:.2} MB/day (kept 90 d: {:.2} MB)",
+        mb(tier2 as f64),
+        mb(tier2 as f64 * 90.0)
+    );
+    let steady = tier0 as f64 / 4.0 + tier1 as f64 * 7.0 + tier2 as f64 * 90.0;
+    println!(
+        "  steady state under the default tiers: {:.1} MB per series",
+        mb(steady)
+    );
+}

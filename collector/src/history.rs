@@ -1,0 +1,602 @@
+//! The durable history: an embedded redb database (`history.redb` under the data directory,
+//! or in memory when none is configured). A snapshot is written in one transaction, committed
+//! with `Durability::Immediate` (fsync) before the collector acknowledges it: what was
+//! acknowledged survives a SIGKILL, and a restart continues every cumulative series.
+//!
+//! Why redb: a crash-safe, copy-on-write B-tree with checksums and an fsync'd two-slot commit,
+//! in pure Rust (no C library to build), whose ordered keys serve the only access patterns
+//! here, "slots of series X from T1 to T2" and "slots of series X older than T".
+//!
+//! Tables: `series` (id -> [`SeriesKey`] JSON), `slots` ((series, tier, start) ->
+//! [`SlotRecord`]), `totals` (series -> [`SlotRecord`] of everything since it first reported,
+//! so a restart reads one record per series), `agents` (id -> [`AgentState`] JSON: the
+//! idempotency high-water marks and cumulative responder counters), `tests` (n -> a scheduled
+//! throughput test's result). The slot logic itself is sans-IO, in
+//! [`crate::store::history`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
+use xcbench_snapshot::{Histograms, Metric, Snapshot, ThroughputResult};
+
+use crate::store::history::{
+    AgentSeen, Fate, Fold, HistoryAnswer, Selection, SeriesLabels, SlotCodecError, SlotRecord,
+    Tiers,
+};
+use crate::store::{AgentState, SeriesKey, ThroughputKey};
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const SERIES: TableDefinition<u64, &[u8]> = TableDefinition::new("series");
+const SLOTS: TableDefinition<(u64, u8, u64), &[u8]> = TableDefinition::new("slots");
+const TOTALS: TableDefinition<u64, &[u8]> = TableDefinition::new("totals");
+const AGENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("agents");
+const TESTS: TableDefinition<u64, &[u8]> = TableDefinition::new("tests");
+
+/// The layout version of the database; a collector refuses a file of another version.
+const SCHEMA: u64 = 1;
+/// Series migrated per write transaction, so ingest waits for no long downsampling pass.
+const MIGRATE_BATCH: usize = 256;
+
+/// Why the history could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{path}: cannot create the data directory")]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("history database")]
+    Db(#[from] Box<redb::Error>),
+    #[error("history database: schema version {found}, this collector writes {SCHEMA}")]
+    Schema { found: u64 },
+    #[error("history database: a stored record")]
+    Record(#[from] SlotCodecError),
+    #[error("history database: a stored key or agent")]
+    Json(#[from] serde_json::Error),
+}
+
+macro_rules! db_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for HistoryError {
+            fn from(e: $t) -> Self {
+                HistoryError::Db(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+db_error!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// A scheduled throughput test as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TestRecord {
+    key: ThroughputKey,
+    result: ThroughputResult,
+}
+
+/// A series as the history gives it back: its totals since it first reported, and its finest
+/// slots (start, record) since the time asked for.
+pub type RestoredSeries = (SeriesKey, SlotRecord, Vec<(u64, SlotRecord)>);
+
+/// What the history holds about the past, for the store after a restart.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub series: Vec<RestoredSeries>,
+    pub agents: Vec<AgentState>,
+    pub tests: Vec<(ThroughputKey, ThroughputResult)>,
+}
+
+/// What one downsampling pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Migrated {
+    pub merged: u64,
+    pub expired: u64,
+}
+
+/// The database and the series ids it has handed out.
+pub struct History {
+    db: Database,
+    tiers: Tiers,
+    ids: HashMap<SeriesKey, u64>,
+    keys: BTreeMap<u64, SeriesKey>,
+    next_test: u64,
+}
+
+impl History {
+    /// Opens (or creates) `dir/history.redb`.
+    pub fn open(dir: &Path, tiers: Tiers) -> Result<History, HistoryError> {
+        std::fs::create_dir_all(dir).map_err(|source| HistoryError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let db = Database::create(dir.join("history.redb"))?;
+        History::with(db, tiers)
+    }
+
+    /// A history that lives as long as the process (no data directory configured).
+    pub fn in_memory(tiers: Tiers) -> Result<History, HistoryError> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        History::with(db, tiers)
+    }
+
+    fn with(db: Database, tiers: Tiers) -> Result<History, HistoryError> {
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get("schema")?.map(|v| v.value());
+            match found {
+                Some(v) if v != SCHEMA => return Err(HistoryError::Schema { found: v }),
+                Some(_) => {}
+                None => {
+                    meta.insert("schema", SCHEMA)?;
+                }
+            }
+            for table in [SERIES, TOTALS, TESTS] {
+                txn.open_table(table)?;
+            }
+            txn.open_table(SLOTS)?;
+            txn.open_table(AGENTS)?;
+        }
+        txn.commit()?;
+        let mut h = History {
+            db,
+            tiers,
+            ids: HashMap::new(),
+            keys: BTreeMap::new(),
+            next_test: 0,
+        };
+        let txn = h.db.begin_read()?;
+        for entry in txn.open_table(SERIES)?.iter()? {
+            let (id, key) = entry?;
+            let key: SeriesKey = serde_json::from_slice(key.value())?;
+            h.ids.insert(key.clone(), id.value());
+            h.keys.insert(id.value(), key);
+        }
+        h.next_test = txn
+            .open_table(TESTS)?
+            .last()?
+            .map_or(0, |(k, _)| k.value() + 1);
+        Ok(h)
+    }
+
+    pub fn tiers(&self) -> &Tiers {
+        &self.tiers
+    }
+
+    /// Writes an accepted snapshot, received at `now`, in one durable transaction: its
+    /// series' finest slots and totals, the agent's high-water mark and counters, and its
+    /// scheduled tests. Returns once the data is on disk.
+    pub fn append(
+        &mut self,
+        snapshot: &Snapshot,
+        histograms: &Histograms,
+        now: u64,
+    ) -> Result<(), HistoryError> {
+        let mut new_ids = Vec::new();
+        let result = self.write_snapshot(snapshot, histograms, now, &mut new_ids);
+        if result.is_err() {
+            // Nothing was committed: forget the ids this attempt handed out.
+            for key in new_ids {
+                if let Some(id) = self.ids.remove(&key) {
+                    self.keys.remove(&id);
+                }
+            }
+        }
+        result
+    }
+
+    fn write_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        histograms: &Histograms,
+        now: u64,
+        new_ids: &mut Vec<SeriesKey>,
+    ) -> Result<(), HistoryError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            let mut series = txn.open_table(SERIES)?;
+            let mut slots = txn.open_table(SLOTS)?;
+            let mut totals = txn.open_table(TOTALS)?;
+            let start = self.tiers.slot_start(0, snapshot.interval_end_unix_ns);
+            for (s, hists) in snapshot.series.iter().zip(histograms) {
+                let key = SeriesKey::of(&snapshot.agent, s);
+                let id = match self.ids.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.keys.keys().next_back().map_or(0, |k| k + 1);
+                        series.insert(id, serde_json::to_vec(&key)?.as_slice())?;
+                        self.ids.insert(key.clone(), id);
+                        self.keys.insert(id, key.clone());
+                        new_ids.push(key);
+                        id
+                    }
+                };
+                let record = SlotRecord::of(s, hists);
+                merge(&mut slots, (id, 0, start), &record)?;
+                merge(&mut totals, id, &record)?;
+            }
+            let mut agents = txn.open_table(AGENTS)?;
+            let id = snapshot.agent.id.as_str();
+            let mut agent = match agents.get(id)? {
+                Some(v) => serde_json::from_slice::<AgentState>(v.value())?,
+                None => AgentState {
+                    identity: snapshot.agent.clone(),
+                    instance: snapshot.instance,
+                    last_seq: 0,
+                    responders: Default::default(),
+                    sender: Default::default(),
+                    last_report_ns: now,
+                },
+            };
+            agent.identity = snapshot.agent.clone();
+            agent.instance = snapshot.instance;
+            agent.last_seq = snapshot.seq;
+            agent.last_report_ns = now;
+            agent.responders.add(&snapshot.responders);
+            agent.sender.malformed += snapshot.sender.malformed;
+            agent.sender.unmatched += snapshot.sender.unmatched;
+            agents.insert(id, serde_json::to_vec(&agent)?.as_slice())?;
+            let mut tests = txn.open_table(TESTS)?;
+            for t in &snapshot.throughput {
+                let record = TestRecord {
+                    key: ThroughputKey::of(&snapshot.agent, t),
+                    result: t.clone(),
+                };
+                tests.insert(self.next_test, serde_json::to_vec(&record)?.as_slice())?;
+                self.next_test += 1;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Moves every slot whose tier has kept it long enough into the next tier (by addition:
+    /// exact), and drops those past the last tier (their counts stay in the totals).
+    pub fn migrate(&mut self, now: u64) -> Result<Migrated, HistoryError> {
+        let mut done = Migrated::default();
+        let ids: Vec<u64> = self.keys.keys().copied().collect();
+        for batch in ids.chunks(MIGRATE_BATCH) {
+            let txn = self.db.begin_write()?;
+            {
+                let mut slots = txn.open_table(SLOTS)?;
+                for &id in batch {
+                    for tier in 0..self.tiers.get().len() as u8 {
+                        let cutoff = self.tiers.cutoff(tier, now);
+                        let aged: Vec<(u64, Vec<u8>)> = slots
+                            .range((id, tier, 0)..(id, tier, cutoff))?
+                            .map(|e| e.map(|(k, v)| (k.value().2, v.value().to_vec())))
+                            .collect::<Result<_, _>>()?;
+                        for (start, bytes) in aged {
+                            slots.remove((id, tier, start))?;
+                            match self.tiers.fate(tier, start, now) {
+                                Fate::Stay => {
+                                    slots.insert((id, tier, start), bytes.as_slice())?;
+                                }
+                                Fate::Merge { tier, start_ns } => {
+                                    merge(
+                                        &mut slots,
+                                        (id, tier, start_ns),
+                                        &SlotRecord::decode(&bytes)?,
+                                    )?;
+                                    done.merged += 1;
+                                }
+                                Fate::Expire => done.expired += 1,
+                            }
+                        }
+                    }
+                }
+            }
+            txn.commit()?;
+        }
+        Ok(done)
+    }
+
+    /// The slots of the series `selection` matches that start in `[from, to)`, folded into
+    /// one answer for `metrics` with their counts within `thresholds_ns`.
+    pub fn query(
+        &self,
+        selection: &Selection,
+        from: u64,
+        to: u64,
+        metrics: &[Metric],
+        thresholds_ns: &[u64],
+        lowest: impl Fn(u64) -> u64,
+    ) -> Result<HistoryAnswer, HistoryError> {
+        let txn = self.db.begin_read()?;
+        let slots = txn.open_table(SLOTS)?;
+        let agents = txn.open_table(AGENTS)?;
+        let mut fold = Fold::default();
+        let mut series = Vec::new();
+        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        for (id, key) in self.keys.iter().filter(|(_, k)| selection.matches(k)) {
+            series.push(SeriesLabels::from(key));
+            for (tier, t) in self.tiers.get().iter().enumerate() {
+                for entry in slots.range((*id, tier as u8, from)..(*id, tier as u8, to))? {
+                    let (k, v) = entry?;
+                    fold.handle_slot(k.value().2, t.slot_ns, &SlotRecord::decode(v.value())?);
+                }
+            }
+            let agent = key.source.id.as_str();
+            if let Some(a) = agents.get(agent)? {
+                let a: AgentState = serde_json::from_slice(a.value())?;
+                seen.insert(agent.to_owned(), a.last_report_ns);
+            }
+        }
+        let agents = seen
+            .into_iter()
+            .map(|(agent, last_report_unix_ns)| AgentSeen {
+                agent,
+                last_report_unix_ns,
+            })
+            .collect();
+        Ok(fold.answer(from, to, series, metrics, thresholds_ns, agents, lowest))
+    }
+
+    /// Everything the store needs after a restart: every series' totals and its finest
+    /// slots that start at or after `since` (for the sliding window), the agents, the tests.
+    pub fn restore(&self, since: u64) -> Result<Restored, HistoryError> {
+        let txn = self.db.begin_read()?;
+        let totals = txn.open_table(TOTALS)?;
+        let slots = txn.open_table(SLOTS)?;
+        let mut restored = Restored::default();
+        for (id, key) in &self.keys {
+            let total = match totals.get(*id)? {
+                Some(v) => SlotRecord::decode(v.value())?,
+                None => SlotRecord::default(),
+            };
+            let recent = slots
+                .range((*id, 0, since)..(*id, 1, 0))?
+                .map(|e| {
+                    let (k, v) = e?;
+                    Ok((k.value().2, SlotRecord::decode(v.value())?))
+                })
+                .collect::<Result<Vec<_>, HistoryError>>()?;
+            restored.series.push((key.clone(), total, recent));
+        }
+        for entry in txn.open_table(AGENTS)?.iter()? {
+            let (_, v) = entry?;
+            restored.agents.push(serde_json::from_slice(v.value())?);
+        }
+        for entry in txn.open_table(TESTS)?.iter()? {
+            let (_, v) = entry?;
+            let t: TestRecord = serde_json::from_slice(v.value())?;
+            restored.tests.push((t.key, t.result));
+        }
+        Ok(restored)
+    }
+
+    /// Stored slots by tier, and the bytes they take (keys and values).
+    pub fn footprint(&self) -> Result<Vec<(u64, u64)>, HistoryError> {
+        let txn = self.db.begin_read()?;
+        let slots = txn.open_table(SLOTS)?;
+        let mut per_tier = vec![(0u64, 0u64); self.tiers.get().len()];
+        for entry in slots.iter()? {
+            let (k, v) = entry?;
+            let t = &mut per_tier[usize::from(k.value().1)];
+            t.0 += 1;
+            t.1 += 17 + v.value().len() as u64;
+        }
+        let _ = slots.len()?;
+        Ok(per_tier)
+    }
+}
+
+/// Adds `record` to what `table` holds at `key`.
+fn merge<K: redb::Key + 'static>(
+    table: &mut redb::Table<K, &'static [u8]>,
+    key: K::SelfType<'_>,
+    record: &SlotRecord,
+) -> Result<(), HistoryError>
+where
+    for<'a> K::SelfType<'a>: Copy,
+{
+    let mut merged = match table.get(key)? {
+        Some(v) => SlotRecord::decode(v.value())?,
+        None => SlotRecord::default(),
+    };
+    merged.add(record);
+    let mut buf = Vec::new();
+    merged.encode(&mut buf);
+    table.insert(key, buf.as_slice())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::history::Tier;
+    use crate::store::tests::snapshot;
+    use crate::store::{BucketBounds, Store};
+    use xcbench_snapshot::Counters;
+
+    const S: u64 = 1_000_000_000;
+    const T0: u64 = 1_700_000_000 * S;
+
+    fn lowest(v: u64) -> u64 {
+        xcbench_snapshot::LatencyHistogram::new()
+            .inner()
+            .lowest_equivalent(v)
+    }
+
+    /// Snapshot `seq`, measured up to `at`: `n` RTTs of 1 ms + seq us, all answered.
+    fn at(seq: u64, at: u64, n: u64) -> Snapshot {
+        let rtts: Vec<u64> = (0..n).map(|i| 1_000_000 + seq * 1_000 + i).collect();
+        let mut s = snapshot(
+            seq,
+            &rtts,
+            Counters {
+                sent: n,
+                received: n,
+                ..Counters::default()
+            },
+        );
+        s.interval_end_unix_ns = at;
+        s
+    }
+
+    fn append(h: &mut History, s: &Snapshot) {
+        let hist = s.decode_histograms().unwrap();
+        h.append(s, &hist, s.interval_end_unix_ns).unwrap();
+    }
+
+    fn everything(h: &History, thresholds: &[u64]) -> HistoryAnswer {
+        h.query(
+            &Selection::default(),
+            0,
+            u64::MAX,
+            &[Metric::Rtt],
+            thresholds,
+            lowest,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn downsampling_keeps_every_count_and_the_merged_histogram() {
+        let tiers = Tiers::new(vec![
+            Tier {
+                slot_ns: 10 * S,
+                keep_ns: 60 * S,
+            },
+            Tier {
+                slot_ns: 60 * S,
+                keep_ns: 600 * S,
+            },
+            Tier {
+                slot_ns: 600 * S,
+                keep_ns: 3_600 * S,
+            },
+        ])
+        .unwrap();
+        let mut h = History::in_memory(tiers).unwrap();
+        // Ten minutes of reports every 5 s.
+        for seq in 1..=120 {
+            append(&mut h, &at(seq, T0 + seq * 5 * S, 10));
+        }
+        let thresholds = [1_050_000, 1_100_000];
+        let before = everything(&h, &thresholds);
+        assert_eq!(before.counters.sent, 1_200);
+        assert_eq!(before.metrics[0].count, 1_200);
+        let fine = h.footprint().unwrap();
+        assert!(fine[0].0 >= 60 && fine[1].0 == 0, "{fine:?}");
+        // Long after: every 10 s slot is past its minute and every 1 m slot past its 10
+        // minutes, so they merge up, by addition.
+        let m = h.migrate(T0 + 1_200 * S + 605 * S).unwrap();
+        assert!(m.merged > 0 && m.expired == 0, "{m:?}");
+        let coarse = h.footprint().unwrap();
+        assert_eq!(coarse[0].0, 0, "{coarse:?}");
+        let after = everything(&h, &thresholds);
+        assert_eq!(after.counters, before.counters);
+        assert_eq!(
+            after.metrics, before.metrics,
+            "the merged histogram is identical"
+        );
+        assert!(after.slots.len() < before.slots.len());
+        // Past the last tier: the slots leave the history.
+        let m = h.migrate(T0 + 100 * 3_600 * S).unwrap();
+        assert!(m.expired > 0);
+        assert_eq!(everything(&h, &[]).counters.sent, 0);
+    }
+
+    #[test]
+    fn a_reopened_history_restores_totals_high_water_marks_and_the_window() {
+        let dir = std::env::temp_dir().join(format!("xcbench-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        const BUCKETS: BucketBounds = BucketBounds::new(&[1_000_000, 2_000_000]);
+        let mut first = Store::new(300 * S, 10 * S, 100, BUCKETS);
+        {
+            let mut h = History::open(&dir, Tiers::default()).unwrap();
+            for seq in 1..=4 {
+                let s = at(seq, T0 + seq * 10 * S, 25);
+                let hist = s.decode_histograms().unwrap();
+                assert_eq!(first.check(&s), Ok(crate::store::Ingest::Accepted));
+                h.append(&s, &hist, T0 + seq * 10 * S).unwrap();
+                first.apply(&s, &hist, T0 + seq * 10 * S);
+            }
+        }
+        let h = History::open(&dir, Tiers::default()).unwrap();
+        let now = T0 + 60 * S;
+        let mut second = Store::new(300 * S, 10 * S, 100, BUCKETS);
+        second.restore(h.restore(now - 300 * S).unwrap(), now);
+        let (k1, s1) = first.series().next().unwrap();
+        let (k2, s2) = second.series().next().unwrap();
+        assert_eq!(k1, k2);
+        assert_eq!(s2.counters, s1.counters);
+        let (m1, m2) = (&s1.metrics[&Metric::Rtt], &s2.metrics[&Metric::Rtt]);
+        assert_eq!(
+            (m2.count, m2.sum_ns, &m2.buckets),
+            (m1.count, m1.sum_ns, &m1.buckets)
+        );
+        assert_eq!(
+            m2.window().count(),
+            100,
+            "the last 5 minutes are back in the window"
+        );
+        // The high-water mark came back: the last report again is a duplicate.
+        let again = at(4, T0 + 40 * S, 25);
+        assert_eq!(second.check(&again), Ok(crate::store::Ingest::Duplicate));
+        assert_eq!(
+            second.check(&at(5, T0 + 50 * S, 1)),
+            Ok(crate::store::Ingest::Accepted)
+        );
+        drop(h);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn queries_select_by_label_and_count_within_thresholds() {
+        let mut h = History::in_memory(Tiers::default()).unwrap();
+        append(&mut h, &at(1, T0, 100));
+        let sel = |kind: &str| Selection {
+            kind: Some(kind.parse().unwrap()),
+            ..Selection::default()
+        };
+        let none = h
+            .query(&sel("rr"), 0, u64::MAX, &[Metric::Rtt], &[], lowest)
+            .unwrap();
+        assert!(none.series.is_empty() && none.metrics[0].count == 0);
+        let a = h
+            .query(
+                &sel("stamp"),
+                0,
+                u64::MAX,
+                &[Metric::Rtt],
+                &[1_001_049, 2_000_000],
+                lowest,
+            )
+            .unwrap();
+        assert_eq!(a.series.len(), 1);
+        assert_eq!(a.agents[0].agent, "az-eastus-app1");
+        // 100 samples 1,001,000 .. 1,001,099 ns; the threshold 1,001,049 falls inside a
+        // 0.1%-wide bucket: what it holds is reported as straddling, not guessed.
+        let w = &a.metrics[0].within;
+        assert_eq!((w[1].at_most, w[1].straddling), (100, 0));
+        assert!(w[0].straddling > 0, "{w:?}");
+        assert!(
+            w[0].at_most <= 50 && w[0].at_most + w[0].straddling >= 50,
+            "{w:?}"
+        );
+        let hist = xcbench_snapshot::LatencyHistogram::decode_base64(&a.metrics[0].hdr).unwrap();
+        assert_eq!(hist.len(), 100);
+        // Outside the range: nothing.
+        let early = h
+            .query(
+                &Selection::default(),
+                0,
+                T0 - 20 * S,
+                &[Metric::Rtt],
+                &[],
+                lowest,
+            )
+            .unwrap();
+        assert_eq!(early.counters.sent, 0);
+    }
+}

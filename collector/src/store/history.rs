@@ -1,0 +1,662 @@
+//! The history's sans-IO half: what one series measured in one time slot ([`SlotRecord`]:
+//! counters and sparse histograms, all additive, in a compact binary form), the tiers slots
+//! age through ([`Tiers`]: 10 s slots for 6 h, then 1 min for 7 days, then 10 min for 90
+//! days by default), which series a query selects ([`Selection`]), and what a query over a
+//! time range answers ([`HistoryAnswer`]). Downsampling merges a tier's slots into the next
+//! tier's by addition, so every count survives it exactly.
+//!
+//! Slot times are the agents' `interval_end_unix_ns` (the end of the interval the samples
+//! were taken in), not the collector's receive time: snapshots an agent queued through a
+//! collector outage land where they were measured.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use xcbench_snapshot::{Counters, Load, Metric, ProbeKind, Protocol, SeriesSnapshot};
+
+use super::{SeriesKey, Sparse};
+
+/// One resolution: slots of `slot_ns`, kept `keep_ns` (from the slot's end) before they
+/// merge into the next tier, or, in the last tier, leave the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier {
+    pub slot_ns: u64,
+    pub keep_ns: u64,
+}
+
+/// Why tiers were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TierError {
+    #[error("must have 1 to 8 tiers")]
+    Count,
+    #[error("tier {0}: the slot must be at least 1s and the time kept at least one slot")]
+    Slot(usize),
+    #[error("tier {0}: its slot must be a whole multiple of the previous tier's, and kept at least as long")]
+    Coarser(usize),
+}
+
+/// The tiers of a history, finest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tiers(Vec<Tier>);
+
+/// What becomes of a slot at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Stay,
+    /// Merges into the next tier's slot starting here.
+    Merge {
+        tier: u8,
+        start_ns: u64,
+    },
+    /// Past the last tier: leaves the history (its counts stay in the series' totals).
+    Expire,
+}
+
+const S: u64 = 1_000_000_000;
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Tiers(vec![
+            Tier {
+                slot_ns: 10 * S,
+                keep_ns: 6 * 3600 * S,
+            },
+            Tier {
+                slot_ns: 60 * S,
+                keep_ns: 7 * 86_400 * S,
+            },
+            Tier {
+                slot_ns: 600 * S,
+                keep_ns: 90 * 86_400 * S,
+            },
+        ])
+    }
+}
+
+impl Tiers {
+    pub fn new(tiers: Vec<Tier>) -> Result<Tiers, TierError> {
+        if tiers.is_empty() || tiers.len() > 8 {
+            return Err(TierError::Count);
+        }
+        for (i, t) in tiers.iter().enumerate() {
+            if t.slot_ns < S || t.keep_ns < t.slot_ns {
+                return Err(TierError::Slot(i));
+            }
+            if let Some(p) = i.checked_sub(1).map(|p| tiers[p]) {
+                if t.slot_ns % p.slot_ns != 0 || t.keep_ns < p.keep_ns {
+                    return Err(TierError::Coarser(i));
+                }
+            }
+        }
+        Ok(Tiers(tiers))
+    }
+
+    pub fn get(&self) -> &[Tier] {
+        &self.0
+    }
+
+    /// Start of tier `tier`'s slot holding samples taken up to `t`.
+    pub fn slot_start(&self, tier: u8, t: u64) -> u64 {
+        let slot = self.0[usize::from(tier)].slot_ns;
+        t - t % slot
+    }
+
+    /// What becomes of tier `tier`'s slot starting at `start_ns` at `now`.
+    pub fn fate(&self, tier: u8, start_ns: u64, now: u64) -> Fate {
+        let t = self.0[usize::from(tier)];
+        if start_ns + t.slot_ns + t.keep_ns > now {
+            return Fate::Stay;
+        }
+        match self.0.get(usize::from(tier) + 1) {
+            Some(next) => Fate::Merge {
+                tier: tier + 1,
+                start_ns: start_ns - start_ns % next.slot_ns,
+            },
+            None => Fate::Expire,
+        }
+    }
+
+    /// Slots of `tier` starting before this time have a fate other than [`Fate::Stay`].
+    pub fn cutoff(&self, tier: u8, now: u64) -> u64 {
+        let t = self.0[usize::from(tier)];
+        now.saturating_sub(t.slot_ns + t.keep_ns) + 1
+    }
+}
+
+/// Everything one series measured in one slot. Every field adds up, so slots merge exactly.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SlotRecord {
+    pub counters: Counters,
+    pub metrics: BTreeMap<Metric, Sparse>,
+    /// The largest combined clock error estimate reported in the slot (bounds one-way delay).
+    pub clock_error_max_ns: Option<u64>,
+}
+
+/// Why stored bytes were not a slot record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlotCodecError {
+    #[error("slot record: {0} bytes end inside a value")]
+    Truncated(usize),
+    #[error("slot record: version {0}, expected 1")]
+    Version(u8),
+    #[error("slot record: metric code {0} is none this version knows")]
+    Metric(u64),
+    #[error("slot record: {0} bytes left over")]
+    Trailing(usize),
+}
+
+const SLOT_VERSION: u8 = 1;
+
+/// The counters in a fixed order (a new field must be added here, at the end, to compile).
+fn counters_to_array(c: &Counters) -> [u64; 16] {
+    let Counters {
+        sent,
+        received,
+        lost,
+        lost_forward,
+        lost_reverse,
+        duplicated,
+        reordered,
+        late,
+        retransmits,
+        quic_lost_packets,
+        quic_congestion_events,
+        quic_black_holes,
+        zero_rtt_accepted,
+        zero_rtt_rejected,
+        zero_rtt_unavailable,
+        clock_steps,
+    } = *c;
+    [
+        sent,
+        received,
+        lost,
+        lost_forward,
+        lost_reverse,
+        duplicated,
+        reordered,
+        late,
+        retransmits,
+        quic_lost_packets,
+        quic_congestion_events,
+        quic_black_holes,
+        zero_rtt_accepted,
+        zero_rtt_rejected,
+        zero_rtt_unavailable,
+        clock_steps,
+    ]
+}
+
+fn counters_from_slice(v: &[u64]) -> Counters {
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    Counters {
+        sent: at(0),
+        received: at(1),
+        lost: at(2),
+        lost_forward: at(3),
+        lost_reverse: at(4),
+        duplicated: at(5),
+        reordered: at(6),
+        late: at(7),
+        retransmits: at(8),
+        quic_lost_packets: at(9),
+        quic_congestion_events: at(10),
+        quic_black_holes: at(11),
+        zero_rtt_accepted: at(12),
+        zero_rtt_rejected: at(13),
+        zero_rtt_unavailable: at(14),
+        clock_steps: at(15),
+    }
+}
+
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn varint(&mut self) -> Result<u64, SlotCodecError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .buf
+                .get(self.at)
+                .ok_or(SlotCodecError::Truncated(self.buf.len()))?;
+            self.at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(SlotCodecError::Truncated(self.buf.len()))
+    }
+
+    fn byte(&mut self) -> Result<u8, SlotCodecError> {
+        let b = *self
+            .buf
+            .get(self.at)
+            .ok_or(SlotCodecError::Truncated(self.buf.len()))?;
+        self.at += 1;
+        Ok(b)
+    }
+}
+
+impl SlotRecord {
+    /// The record of one series' snapshot (its decoded histograms beside it).
+    pub fn of(series: &SeriesSnapshot, histograms: &[Vec<(u64, u64)>]) -> SlotRecord {
+        SlotRecord {
+            counters: series.counters,
+            metrics: series
+                .histograms
+                .iter()
+                .zip(histograms)
+                .map(|(h, buckets)| (h.metric, Sparse::from_buckets(buckets, h.sum_ns)))
+                .collect(),
+            clock_error_max_ns: series.clock_error_ns,
+        }
+    }
+
+    /// Merges `other` in: addition, so merging slots never changes a count.
+    pub fn add(&mut self, other: &SlotRecord) {
+        self.counters.add(&other.counters);
+        for (metric, h) in &other.metrics {
+            self.metrics.entry(*metric).or_default().add(h);
+        }
+        self.clock_error_max_ns = match (self.clock_error_max_ns, other.clock_error_max_ns) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// `version 1 | counters: n, n varints | clock error + 1 (0: none) | metrics: n, then per
+    /// metric: code, sum, buckets: n, then (value delta, count) varints`.
+    pub fn encode(&self, buf: &mut Vec<u8>) {
+        buf.push(SLOT_VERSION);
+        let counters = counters_to_array(&self.counters);
+        put_varint(buf, counters.len() as u64);
+        counters.iter().for_each(|c| put_varint(buf, *c));
+        put_varint(
+            buf,
+            self.clock_error_max_ns.map_or(0, |e| e.saturating_add(1)),
+        );
+        put_varint(buf, self.metrics.len() as u64);
+        for (metric, h) in &self.metrics {
+            let code = Metric::ALL.iter().position(|m| m == metric).unwrap_or(0);
+            put_varint(buf, code as u64);
+            put_varint(buf, h.sum_ns());
+            put_varint(buf, h.buckets().count() as u64);
+            let mut last = 0;
+            for (value, count) in h.buckets() {
+                put_varint(buf, value - last);
+                put_varint(buf, count);
+                last = value;
+            }
+        }
+    }
+
+    pub fn decode(buf: &[u8]) -> Result<SlotRecord, SlotCodecError> {
+        let mut r = Reader { buf, at: 0 };
+        let version = r.byte()?;
+        if version != SLOT_VERSION {
+            return Err(SlotCodecError::Version(version));
+        }
+        let n = r.varint()?.min(64);
+        let counters: Vec<u64> = (0..n).map(|_| r.varint()).collect::<Result<_, _>>()?;
+        let clock = r.varint()?;
+        let mut record = SlotRecord {
+            counters: counters_from_slice(&counters),
+            metrics: BTreeMap::new(),
+            clock_error_max_ns: clock.checked_sub(1),
+        };
+        for _ in 0..r.varint()? {
+            let code = r.varint()?;
+            let metric = *Metric::ALL
+                .get(code as usize)
+                .ok_or(SlotCodecError::Metric(code))?;
+            let sum = r.varint()?;
+            let n = r.varint()?;
+            // Every bucket takes at least two bytes: a count larger than what is left is
+            // corrupt, and no allocation follows it.
+            if n > (buf.len() - r.at) as u64 {
+                return Err(SlotCodecError::Truncated(buf.len()));
+            }
+            let mut buckets = Vec::with_capacity(n as usize);
+            let mut value = 0u64;
+            for _ in 0..n {
+                value = value.saturating_add(r.varint()?);
+                buckets.push((value, r.varint()?));
+            }
+            record
+                .metrics
+                .insert(metric, Sparse::from_buckets(&buckets, sum));
+        }
+        if r.at != buf.len() {
+            return Err(SlotCodecError::Trailing(buf.len() - r.at));
+        }
+        Ok(record)
+    }
+}
+
+/// Which series a query selects: every label given must match exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    pub src_agent: Option<String>,
+    pub src_cloud: Option<String>,
+    pub src_region: Option<String>,
+    pub dst_agent: Option<String>,
+    pub dst_cloud: Option<String>,
+    pub dst_region: Option<String>,
+    pub protocol: Option<Protocol>,
+    pub kind: Option<ProbeKind>,
+    pub load: Option<Load>,
+}
+
+impl Selection {
+    pub fn matches(&self, key: &SeriesKey) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        is(&self.src_agent, key.source.id.as_str())
+            && is(&self.src_cloud, key.source.cloud.as_str())
+            && is(&self.src_region, &key.source.region)
+            && is(&self.dst_agent, key.peer.id.as_str())
+            && is(&self.dst_cloud, key.peer.cloud.as_str())
+            && is(&self.dst_region, &key.peer.region)
+            && self.protocol.is_none_or(|p| p == key.protocol)
+            && self.kind.is_none_or(|k| k == key.kind)
+            && self.load.is_none_or(|l| l == key.load)
+    }
+}
+
+/// A series a query matched, by its labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeriesLabels {
+    pub src_agent: String,
+    pub src_cloud: String,
+    pub src_region: String,
+    pub dst_agent: String,
+    pub dst_cloud: String,
+    pub dst_region: String,
+    pub protocol: Protocol,
+    pub kind: ProbeKind,
+    pub load: Load,
+}
+
+impl From<&SeriesKey> for SeriesLabels {
+    fn from(k: &SeriesKey) -> SeriesLabels {
+        SeriesLabels {
+            src_agent: k.source.id.to_string(),
+            src_cloud: k.source.cloud.to_string(),
+            src_region: k.source.region.clone(),
+            dst_agent: k.peer.id.to_string(),
+            dst_cloud: k.peer.cloud.to_string(),
+            dst_region: k.peer.region.clone(),
+            protocol: k.protocol,
+            kind: k.kind,
+            load: k.load,
+        }
+    }
+}
+
+/// A latency threshold and the samples within it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Within {
+    pub threshold_ns: u64,
+    /// Samples certainly at or below the threshold.
+    pub at_most: u64,
+    /// Samples whose HdrHistogram bucket straddles the threshold (within 0.1% or 512 ns of
+    /// it): not known to be either side.
+    pub straddling: u64,
+}
+
+/// One metric over the range, merged over the selected series.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricAnswer {
+    pub metric: Metric,
+    pub count: u64,
+    pub sum_ns: u64,
+    /// The merged HdrHistogram, V2 serialized, base64 (the snapshot's layout).
+    pub hdr: String,
+    /// (quantile, bucket's highest equivalent value in ns); 1.0 is the maximum.
+    pub quantiles: Vec<(f64, u64)>,
+    pub within: Vec<Within>,
+}
+
+/// One slot of the range, summed over the selected series: the series over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotPoint {
+    pub start_ns: u64,
+    pub slot_ns: u64,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    /// Samples of the first metric asked for, and their exact sum.
+    pub samples: u64,
+    pub sum_ns: u64,
+    /// Samples of that metric within the first threshold asked for (certain ones).
+    pub within: u64,
+}
+
+/// An agent that measured a selected series, and when the collector last heard from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSeen {
+    pub agent: String,
+    pub last_report_unix_ns: u64,
+}
+
+/// What a history query answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryAnswer {
+    /// The range asked for, and the part the slots that answered it cover (slots are whole:
+    /// a coarse slot that starts inside the range counts whole).
+    pub from_unix_ns: u64,
+    pub to_unix_ns: u64,
+    pub covered_from_unix_ns: Option<u64>,
+    pub covered_to_unix_ns: Option<u64>,
+    pub series: Vec<SeriesLabels>,
+    pub counters: Counters,
+    pub metrics: Vec<MetricAnswer>,
+    pub slots: Vec<SlotPoint>,
+    pub clock_error_max_ns: Option<u64>,
+    pub agents: Vec<AgentSeen>,
+}
+
+/// Quantiles every answer carries.
+pub const ANSWER_QUANTILES: [f64; 8] = [0.5, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1.0];
+
+/// Folds the slots of a query into its answer.
+#[derive(Debug, Clone, Default)]
+pub struct Fold {
+    total: SlotRecord,
+    slots: BTreeMap<(u64, u64), SlotRecord>,
+    covered: Option<(u64, u64)>,
+}
+
+impl Fold {
+    /// Takes one stored slot of a selected series.
+    pub fn handle_slot(&mut self, start_ns: u64, slot_ns: u64, record: &SlotRecord) {
+        self.total.add(record);
+        self.slots
+            .entry((start_ns, slot_ns))
+            .or_default()
+            .add(record);
+        let (from, to) = self.covered.unwrap_or((start_ns, start_ns + slot_ns));
+        self.covered = Some((from.min(start_ns), to.max(start_ns + slot_ns)));
+    }
+
+    /// The answer for `metrics` (each with its within-threshold counts), given how a
+    /// bucket's lowest equivalent value follows from its highest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn answer(
+        self,
+        from: u64,
+        to: u64,
+        series: Vec<SeriesLabels>,
+        metrics: &[Metric],
+        thresholds_ns: &[u64],
+        agents: Vec<AgentSeen>,
+        lowest: impl Fn(u64) -> u64,
+    ) -> HistoryAnswer {
+        let empty = Sparse::default();
+        let metric_answers = metrics
+            .iter()
+            .map(|m| {
+                let h = self.total.metrics.get(m).unwrap_or(&empty);
+                MetricAnswer {
+                    metric: *m,
+                    count: h.count(),
+                    sum_ns: h.sum_ns(),
+                    hdr: h.to_histogram().encode_base64(),
+                    quantiles: ANSWER_QUANTILES
+                        .iter()
+                        .filter_map(|q| h.quantile(*q).map(|v| (*q, v)))
+                        .collect(),
+                    within: thresholds_ns
+                        .iter()
+                        .map(|t| {
+                            let (at_most, straddling) = h.within(*t, &lowest);
+                            Within {
+                                threshold_ns: *t,
+                                at_most,
+                                straddling,
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let first = metrics.first();
+        let slots = self
+            .slots
+            .iter()
+            .map(|((start_ns, slot_ns), r)| {
+                let h = first.and_then(|m| r.metrics.get(m)).unwrap_or(&empty);
+                let within = thresholds_ns.first().map_or(0, |t| h.within(*t, &lowest).0);
+                SlotPoint {
+                    start_ns: *start_ns,
+                    slot_ns: *slot_ns,
+                    sent: r.counters.sent,
+                    received: r.counters.received,
+                    lost: r.counters.lost,
+                    samples: h.count(),
+                    sum_ns: h.sum_ns(),
+                    within,
+                }
+            })
+            .collect();
+        HistoryAnswer {
+            from_unix_ns: from,
+            to_unix_ns: to,
+            covered_from_unix_ns: self.covered.map(|c| c.0),
+            covered_to_unix_ns: self.covered.map(|c| c.1),
+            series,
+            counters: self.total.counters,
+            metrics: metric_answers,
+            slots,
+            clock_error_max_ns: self.total.clock_error_max_ns,
+            agents,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(seed: u64) -> SlotRecord {
+        let mut r = SlotRecord {
+            counters: Counters {
+                sent: 100 + seed,
+                received: 97,
+                lost: 3,
+                clock_steps: seed % 2,
+                ..Counters::default()
+            },
+            clock_error_max_ns: (seed % 3 != 0).then_some(seed * 1_000),
+            ..SlotRecord::default()
+        };
+        let buckets: Vec<(u64, u64)> = (0..20)
+            .map(|i| (1_000_000 + i * 7_000 + seed, i + 1))
+            .collect();
+        r.metrics
+            .insert(Metric::Rtt, Sparse::from_buckets(&buckets, 123_456 + seed));
+        r.metrics.insert(
+            Metric::IpdvReverse,
+            Sparse::from_buckets(&[(4_000, 2)], 7_999),
+        );
+        r
+    }
+
+    #[test]
+    fn records_round_trip_and_merge_by_addition() {
+        let (a, b) = (record(1), record(2));
+        for r in [&a, &b, &SlotRecord::default()] {
+            let mut buf = Vec::new();
+            r.encode(&mut buf);
+            assert_eq!(&SlotRecord::decode(&buf).unwrap(), r);
+        }
+        let mut sum = a.clone();
+        sum.add(&b);
+        assert_eq!(sum.counters.sent, 203);
+        assert_eq!(sum.metrics[&Metric::Rtt].count(), 420);
+        assert_eq!(sum.clock_error_max_ns, Some(2_000));
+        let mut buf = Vec::new();
+        a.encode(&mut buf);
+        // A 20-bucket metric, its counters and a second metric fit in well under 100 bytes.
+        assert!(buf.len() < 100, "{} bytes", buf.len());
+        assert_eq!(
+            SlotRecord::decode(&buf[..buf.len() - 1]),
+            Err(SlotCodecError::Truncated(buf.len() - 1))
+        );
+        buf.push(0);
+        assert_eq!(SlotRecord::decode(&buf), Err(SlotCodecError::Trailing(1)));
+        assert_eq!(SlotRecord::decode(&[2]), Err(SlotCodecError::Version(2)));
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = SlotRecord::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn tiers_hand_slots_on_and_refuse_bad_layouts() {
+        let tiers = Tiers::default();
+        let h = 3600 * S;
+        let start = 1_000 * h;
+        assert_eq!(tiers.slot_start(0, start + 15 * S), start + 10 * S);
+        assert_eq!(tiers.fate(0, start, start + 6 * h), Fate::Stay);
+        assert_eq!(
+            tiers.fate(0, start + 50 * S, start + 7 * h),
+            Fate::Merge {
+                tier: 1,
+                start_ns: start
+            }
+        );
+        assert_eq!(tiers.fate(2, start, start + 91 * 24 * h), Fate::Expire);
+        assert!(tiers.cutoff(0, start + 7 * h) > start + 50 * S);
+        let t = |slot: u64, keep: u64| Tier {
+            slot_ns: slot * S,
+            keep_ns: keep * S,
+        };
+        assert_eq!(Tiers::new(vec![]), Err(TierError::Count));
+        assert_eq!(Tiers::new(vec![t(10, 5)]), Err(TierError::Slot(0)));
+        assert_eq!(
+            Tiers::new(vec![t(10, 100), t(15, 200)]),
+            Err(TierError::Coarser(1))
+        );
+        assert_eq!(
+            Tiers::new(vec![t(10, 100), t(20, 50)]),
+            Err(TierError::Coarser(1))
+        );
+        assert!(Tiers::new(vec![t(10, 100), t(20, 200)]).is_ok());
+    }
+}
