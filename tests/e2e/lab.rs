@@ -714,16 +714,17 @@ fn quic_handshakes_and_rr_match_the_link() {
         );
     }
     // A full handshake is one round trip plus both sides' crypto and scheduling: 1.2 ms over
-    // the link with release binaries here, 6.5 ms with the debug build CI runs; 10 ms
-    // headroom still tells one round trip from two (60 ms).
+    // the link with release binaries here, 6.5-8.4 ms with the debug build CI runs and
+    // 12.5 ms once on a clean clone with both cores busy; 14 ms headroom still tells one
+    // round trip from two (60 ms).
     let connect = q("quic", "connect", "0.5");
     assert!(connect >= link, "connect {connect} beats the link {link}");
-    near("quic connect p50 - 1 RTT", connect, link + 5e-3, 5e-3);
+    near("quic connect p50 - 1 RTT", connect, link + 7e-3, 7e-3);
     // 0-RTT: the first request rides with the ClientHello, so request and response take one
     // round trip, not the two of a handshake followed by a request.
     let resume = q("quic", "resume", "0.5");
     assert!(resume >= link, "resume {resume} beats the link {link}");
-    near("quic resume p50 - 1 RTT", resume, link + 5e-3, 5e-3);
+    near("quic resume p50 - 1 RTT", resume, link + 7e-3, 7e-3);
     assert_eq!(
         o.get("xcbench_quic_zero_rtt_total", &["result=\"accepted\""]),
         quic("xcbench_probes_sent_total", "resume"),
@@ -731,19 +732,20 @@ fn quic_handshakes_and_rr_match_the_link() {
     );
     // Streams and datagrams on a warm connection: STAMP's round trip plus quinn and the
     // async runtime in user space on both ends (kernel timestamps do not reach quinn):
-    // +0.2 ms with release binaries, +1.3 ms with debug ones; 2 ms tolerance.
+    // +0.2 ms with release binaries, +1.3-1.5 ms with debug ones and 2.1 ms once on a
+    // clean clone with both cores busy; 3 ms tolerance.
     let stamp = q("udp", "stamp", "0.5");
     near(
         "quic rr p50 vs stamp rtt p50",
         q("quic", "rr", "0.5"),
-        stamp + 1e-3,
-        1e-3,
+        stamp + 1.5e-3,
+        1.5e-3,
     );
     near(
         "quic datagram p50 vs stamp rtt p50",
         q("quic", "datagram", "0.5"),
-        stamp + 1e-3,
-        1e-3,
+        stamp + 1.5e-3,
+        1.5e-3,
     );
     // quinn's own smoothed RTT estimate includes the peer's acknowledgement delay.
     near(
