@@ -56,7 +56,7 @@ fn main() {
         let (mut rtt, mut fwd, mut rev, mut ipdv) = (vec![], vec![], vec![], vec![]);
         for _ in 0..100 {
             let base = 1_450_000 + (rng.next() % 100_000 + rng.next() % 100_000) / 2;
-            let tail = if rng.next() % 100 == 0 {
+            let tail = if rng.next().is_multiple_of(100) {
                 rng.next() % 3_000_000
             } else {
                 0

@@ -227,8 +227,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.parse::<Fingerprint>().unwrap(), f);
-        let colons: String = text[7..]
-            .as_bytes()
+        let colons: String = text.as_bytes()[7..]
             .chunks(2)
             .map(|c| std::str::from_utf8(c).unwrap().to_uppercase())
             .collect::<Vec<_>>()

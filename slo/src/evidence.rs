@@ -1,0 +1,199 @@
+//! What a source hands the gate for one objective: the samples' distribution at full
+//! resolution, the counters, the series over the window, the agents' reporting record and
+//! the throughput tests. The collector's history, a Prometheus server and a local
+//! measurement all reduce to this; judging it is the same code for all three.
+
+use serde::Serialize;
+use xcbench_snapshot::Counters;
+
+/// One histogram bucket: every sample in it lies in `low..=high` (HdrHistogram's
+/// equivalent range: 0.1% wide, or 1 us at the bottom).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    pub low_ns: u64,
+    pub high_ns: u64,
+    pub count: u64,
+}
+
+/// A latency distribution as buckets in ascending order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Distribution {
+    pub buckets: Vec<Bucket>,
+}
+
+impl Distribution {
+    /// From (highest equivalent value, count) pairs and the layout's lowest-equivalent map.
+    pub fn from_buckets(
+        buckets: impl IntoIterator<Item = (u64, u64)>,
+        lowest: impl Fn(u64) -> u64,
+    ) -> Distribution {
+        let mut buckets: Vec<Bucket> = buckets
+            .into_iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(high_ns, count)| Bucket {
+                low_ns: lowest(high_ns).min(high_ns),
+                high_ns,
+                count,
+            })
+            .collect();
+        buckets.sort_by_key(|b| b.high_ns);
+        Distribution { buckets }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.count).sum()
+    }
+
+    /// Samples certainly at or below `t`, and samples whose bucket straddles `t` (known to
+    /// lie within the bucket's 0.1% of it, but not on which side).
+    pub fn within(&self, t: u64) -> (u64, u64) {
+        let (mut certain, mut straddling) = (0, 0);
+        for b in &self.buckets {
+            if b.high_ns <= t {
+                certain += b.count;
+            } else if b.low_ns <= t {
+                straddling += b.count;
+            }
+        }
+        (certain, straddling)
+    }
+
+    /// The value at quantile `q` as HdrHistogram reports it: the highest equivalent value
+    /// of the bucket holding the sample of rank ceil(q * n).
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for b in &self.buckets {
+            seen += b.count;
+            if seen >= rank {
+                return Some(b.high_ns);
+            }
+        }
+        self.buckets.last().map(|b| b.high_ns)
+    }
+
+    /// Distribution-free bounds on the `q` quantile at `confidence` each: the lower bound
+    /// is the largest bucket edge below which the fraction is shown to be under `q`; the
+    /// upper bound the smallest edge at or below which it is shown to reach `q` (`None`
+    /// when the samples show no such edge).
+    pub fn quantile_bounds(&self, q: f64, confidence: f64) -> (u64, Option<u64>) {
+        let n = self.count();
+        let (mut lower, mut upper) = (0, None);
+        let mut cumulative = 0;
+        for b in &self.buckets {
+            // Below this bucket: `cumulative` samples.
+            if crate::stats::upper_bound(cumulative, n, confidence) < q {
+                lower = b.low_ns.saturating_sub(1).max(lower);
+            }
+            cumulative += b.count;
+            if upper.is_none() && crate::stats::lower_bound(cumulative, n, confidence) >= q {
+                upper = Some(b.high_ns);
+            }
+        }
+        (lower, upper)
+    }
+}
+
+/// A stretch of time in which an agent's data is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    pub from_unix_ns: u64,
+    pub to_unix_ns: u64,
+    /// Snapshots the agent dropped from its queue (a jump in its report sequence); 0 when
+    /// the agent restarted (a new instance) and the gap is the time it was down.
+    pub dropped_snapshots: u64,
+}
+
+/// An agent whose series an objective reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentRecord {
+    pub agent: String,
+    pub last_report_unix_ns: u64,
+    /// Gaps that overlap the window.
+    pub gaps: Vec<Gap>,
+}
+
+/// One slot of the window, summed over the selected series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SlotPoint {
+    pub start_unix_ns: u64,
+    pub slot_ns: u64,
+    pub sent: u64,
+    pub lost: u64,
+    /// Samples of the indicator's distribution, their exact sum, and how many lay at or
+    /// below the objective's threshold.
+    pub samples: u64,
+    pub sum_ns: u64,
+    pub within: u64,
+}
+
+/// One direction of a scheduled throughput test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestRecord {
+    pub started_unix_ns: u64,
+    /// `ok`, `refused` or `failed`.
+    pub outcome: String,
+    /// Receiver bytes * 8 / receiver time; 0 when the test did not run.
+    pub goodput_bits_per_second: f64,
+}
+
+/// Everything a source found for one objective.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Evidence {
+    /// The range asked for, and the part the data covers.
+    pub from_unix_ns: u64,
+    pub to_unix_ns: u64,
+    pub covered: Option<(u64, u64)>,
+    /// Series the selection matched.
+    pub series: usize,
+    pub counters: Counters,
+    /// The indicator's distribution (latency indicators).
+    pub distribution: Distribution,
+    /// The idle distribution an increase under load is measured against.
+    pub baseline: Option<Distribution>,
+    pub slots: Vec<SlotPoint>,
+    pub clock_error_max_ns: Option<u64>,
+    pub agents: Vec<AgentRecord>,
+    pub tests: Vec<TestRecord>,
+    /// What the source itself says about the figures' exactness (e.g. Prometheus buckets).
+    pub source_notes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_tells_certain_from_straddling_samples() {
+        let d = Distribution::from_buckets([(1_000, 5), (2_001, 3), (3_000, 2)], |h| {
+            if h == 2_001 {
+                1_999
+            } else {
+                h
+            }
+        });
+        assert_eq!(d.count(), 10);
+        assert_eq!(d.within(2_000), (5, 3));
+        assert_eq!(d.within(2_001), (8, 0));
+        assert_eq!(d.within(500), (0, 0));
+        assert_eq!(d.quantile(0.5), Some(1_000));
+        assert_eq!(d.quantile(0.51), Some(2_001));
+        assert_eq!(d.quantile(1.0), Some(3_000));
+    }
+
+    #[test]
+    fn quantile_bounds_bracket_the_quantile() {
+        // 1,000 samples, one per microsecond from 1 us to 1 ms.
+        let d = Distribution::from_buckets((1..=1_000u64).map(|i| (i * 1_000, 1)), |h| h);
+        let (lo, hi) = d.quantile_bounds(0.5, 0.95);
+        let hi = hi.unwrap();
+        assert!(lo < 500_000 && hi >= 500_000, "{lo} {hi}");
+        assert!(500_000 - lo < 40_000 && hi - 500_000 < 40_000, "{lo} {hi}");
+        // Too few samples for p99.9: no upper bound.
+        assert_eq!(d.quantile_bounds(0.999, 0.95).1, None);
+    }
+}

@@ -1,0 +1,260 @@
+//! The SLO file: YAML in xcbench's own format, or OpenSLO v1 documents whose metric source
+//! is `xcbench` ([`openslo`]), parsed once into checked [`Objective`]s. Errors name the
+//! file, the field, the value and what was expected, e.g.
+//! `slo.yaml: objectives[2].at_most = "5x": must be a duration from 1us to 60s, e.g. 2ms`.
+//!
+//! ```yaml
+//! version: 1
+//! defaults:            # every objective's unless it says otherwise
+//!   window: 1h         # or { from: 2026-11-30T18:00:00Z, to: 2026-11-30T19:00:00Z }
+//!   confidence: 95%
+//!   select: { src_cloud: azure, dst_cloud: oci }
+//! objectives:
+//!   - name: db-rtt-p99
+//!     indicator: rtt   # protocol udp, kind stamp unless select says otherwise
+//!     quantile: p99
+//!     at_most: 2ms
+//! ```
+
+mod node;
+pub mod openslo;
+mod settle;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+use xcbench_snapshot::config_text::ConfigError;
+
+use crate::objective::{Judging, Objective, Select, Window};
+use node::{with_child, Node, Path};
+use settle::{parse_comparison, parse_judging, parse_select, settle, JUDGING_KEYS};
+
+/// Every default of the SLO file, written once (the sample file shows them).
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const WINDOW: Duration = Duration::from_secs(3_600);
+    pub const CONFIDENCE: f64 = 0.95;
+    pub const MIN_PROBES: u64 = 100;
+    pub const MAX_REPORT_AGE: Duration = Duration::from_secs(60);
+    pub const MIN_COVERAGE: f64 = 0.9;
+    pub const MAX_CLOCK_ERROR: f64 = 0.1;
+    pub const KEY: bool = true;
+}
+
+/// The judging settings when the file says nothing.
+pub fn default_judging() -> Judging {
+    Judging {
+        confidence: defaults::CONFIDENCE,
+        min_probes: defaults::MIN_PROBES,
+        max_report_age: defaults::MAX_REPORT_AGE,
+        min_coverage: defaults::MIN_COVERAGE,
+        max_clock_error: defaults::MAX_CLOCK_ERROR,
+        min_rate: None,
+    }
+}
+
+/// Which format a file was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Xcbench,
+    OpenSlo,
+}
+
+/// A whole, checked SLO file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloFile {
+    pub format: Format,
+    pub objectives: Vec<Objective>,
+    /// OpenSLO documents left out, and why (another metric source, say).
+    pub skipped: Vec<String>,
+}
+
+const TOP_KEYS: [&str; 3] = ["version", "defaults", "objectives"];
+const DEFAULTS_KEYS: [&str; 9] = [
+    "window",
+    "confidence",
+    "min_probes",
+    "max_report_age",
+    "min_coverage",
+    "max_clock_error",
+    "min_rate",
+    "key",
+    "select",
+];
+const OBJECTIVE_KEYS: [&str; 16] = [
+    "name",
+    "description",
+    "select",
+    "indicator",
+    "direction",
+    "quantile",
+    "at_most",
+    "at_least",
+    "key",
+    "window",
+    "confidence",
+    "min_probes",
+    "max_report_age",
+    "min_coverage",
+    "max_clock_error",
+    "min_rate",
+];
+
+/// Largest SLO file read (bytes): far above any real one, small enough to refuse junk.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Most objectives in one file.
+pub const MAX_OBJECTIVES: usize = 1_000;
+
+impl SloFile {
+    /// Reads and parses a file; errors name it.
+    pub fn load(path: &std::path::Path) -> Result<SloFile, ConfigError> {
+        let (file, text) = xcbench_snapshot::config_text::read(path)?;
+        SloFile::parse(&file, &text)
+    }
+
+    /// Parses YAML text; `file` names the source in errors.
+    pub fn parse(file: &str, text: &str) -> Result<SloFile, ConfigError> {
+        if text.len() > MAX_FILE_BYTES {
+            return Err(ConfigError::Syntax {
+                file: file.to_owned(),
+                message: format!(
+                    "{} bytes: larger than the {MAX_FILE_BYTES} bytes an SLO file may have",
+                    text.len()
+                ),
+            });
+        }
+        let mut docs = Vec::new();
+        for doc in serde_yaml_ng::Deserializer::from_str(text) {
+            let v = Value::deserialize(doc).map_err(|e| ConfigError::Syntax {
+                file: file.to_owned(),
+                message: e.to_string(),
+            })?;
+            if !v.is_null() {
+                docs.push(v);
+            }
+        }
+        let Some(first) = docs.first() else {
+            return Err(ConfigError::Syntax {
+                file: file.to_owned(),
+                message: "empty: expected objectives (xcbench format) or OpenSLO documents"
+                    .to_owned(),
+            });
+        };
+        if first.get("apiVersion").is_some() {
+            return openslo::parse(file, &docs);
+        }
+        if docs.len() > 1 {
+            return Err(ConfigError::Syntax {
+                file: file.to_owned(),
+                message: format!(
+                    "{} YAML documents: the xcbench format is one document (several are read as OpenSLO, which starts with apiVersion)",
+                    docs.len()
+                ),
+            });
+        }
+        parse_xcbench(file, first)
+    }
+}
+
+fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
+    let root = Node::root(doc, file);
+    root.fields(&TOP_KEYS)?;
+    with_child(&root, "version", |v| match v.value.as_u64() {
+        Some(1) => Ok(()),
+        _ => Err(v.err("must be 1")),
+    })?;
+    let mut base_select = Select::default();
+    let mut base_judging = default_judging();
+    let mut base_window = Window::Last(defaults::WINDOW);
+    let mut base_key = defaults::KEY;
+    with_child(&root, "defaults", |d| {
+        d.fields(&DEFAULTS_KEYS)?;
+        (base_judging, base_window) = parse_judging(&d, base_judging, base_window)?;
+        if let Some(k) = with_child(&d, "key", |k| k.bool())? {
+            base_key = k;
+        }
+        if let Some(s) = with_child(&d, "select", |s| parse_select(s, &Select::default()))? {
+            base_select = s;
+        }
+        Ok(())
+    })?;
+    let list = with_child(&root, "objectives", |o| o.list().map(<[Value]>::to_vec))?
+        .ok_or_else(|| root.missing("objectives", "a list of objectives"))?;
+    if list.is_empty() || list.len() > MAX_OBJECTIVES {
+        let path = root.child_path("objectives");
+        return Err(path
+            .node(doc.get("objectives").unwrap_or(doc), file)
+            .err(format!("must list 1 to {MAX_OBJECTIVES} objectives")));
+    }
+    let mut objectives: Vec<Objective> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let path = Path::indexed("objectives", i);
+        let n = path.node(v, file);
+        n.fields(&OBJECTIVE_KEYS)?;
+        let name = with_child(&n, "name", parse_name)?
+            .ok_or_else(|| n.missing("name", "every objective needs a name"))?;
+        if objectives.iter().any(|o| o.name == name) {
+            let p = n.child_path("name");
+            return Err(p
+                .node(n.get("name").unwrap_or(v), file)
+                .err("must be unique: another objective has this name"));
+        }
+        let description = with_child(&n, "description", |c| c.string("must be a string"))?;
+        let select = with_child(&n, "select", |s| parse_select(s, &base_select))?
+            .unwrap_or_else(|| base_select.clone());
+        // A load in the defaults does not bind indicators that choose their own.
+        let load_given = n.get("select").and_then(|s| s.get("load")).is_some();
+        let ind_path = n.child_path("indicator");
+        let ind = ind_path.node(
+            n.get("indicator").ok_or_else(|| {
+                n.missing(
+                    "indicator",
+                    format!("one of {}", crate::objective::Indicator::NAMES.join(", ")),
+                )
+            })?,
+            file,
+        );
+        let dir_path = n.child_path("direction");
+        let direction = n.get("direction").map(|d| dir_path.node(d, file));
+        let select_path = n.child_path("select");
+        let (indicator, select) = settle(
+            ind,
+            direction,
+            dir_path.as_str(),
+            select,
+            select_path.as_str(),
+            load_given,
+        )?;
+        let comparison = parse_comparison(&n, indicator)?;
+        let (judging, window) = parse_judging(&n, base_judging, base_window)?;
+        let key = with_child(&n, "key", |k| k.bool())?.unwrap_or(base_key);
+        objectives.push(Objective {
+            name,
+            description,
+            select,
+            indicator,
+            comparison,
+            window,
+            key,
+            judging,
+        });
+    }
+    debug_assert!(JUDGING_KEYS.iter().all(|k| OBJECTIVE_KEYS.contains(k)));
+    Ok(SloFile {
+        format: Format::Xcbench,
+        objectives,
+        skipped: Vec::new(),
+    })
+}
+
+/// 1 to 128 printable characters: it lands in JUnit, annotations and file names.
+fn parse_name(n: Node<'_>) -> Result<String, ConfigError> {
+    let t = n.text().unwrap_or_default();
+    if t.is_empty() || t.len() > 128 || t.chars().any(char::is_control) {
+        return Err(n.err("must be a name of 1 to 128 printable characters"));
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1012 @@
+//! The verdicts: one objective judged from its [`Evidence`] ([`judge`]), and the gate's
+//! overall answer ([`GateResult`]). Sans-IO: the time is an argument.
+//!
+//! A quantile objective `pQ <= T` counts the samples at or below T and bounds that fraction
+//! exactly (Clopper-Pearson, one-sided at the objective's confidence): pass only when the
+//! lower bound reaches Q, fail only when the upper bound stays under Q, otherwise
+//! inconclusive with the number of probes that would decide it at the observed fraction.
+//! Samples whose HdrHistogram bucket straddles T count against a pass and for a pass
+//! against a fail, so the histogram's resolution never tips a verdict. Ratios (loss,
+//! duplicates, ...) are bounded the same way. Data-quality guards (too few samples, silent
+//! agents, dropped snapshots, a window the data does not cover, clocks too coarse for a
+//! one-way threshold, a low probe rate) make the verdict inconclusive and say why.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::evidence::{Distribution, Evidence};
+use crate::objective::{Comparison, Indicator, Objective, Quantile, Select};
+use crate::stats::{lower_bound, trials_to_decide, upper_bound};
+use crate::text::{duration, percent, rate, signed_duration, span, trim};
+
+/// Three-valued, never "pass" on missing data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Inconclusive,
+    Fail,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// The process exit code a gate with this verdict ends with.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Inconclusive => 3,
+        }
+    }
+}
+
+/// Bounds on the statistic an objective is judged by: a fraction (latency: of samples
+/// within the threshold; goodput: of tests at the rate), a ratio, or an increase in
+/// seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bound {
+    pub lower: f64,
+    /// `None`: the samples give no upper bound.
+    pub upper: Option<f64>,
+    pub confidence: f64,
+}
+
+/// What more data would decide an inconclusive objective, at the observed fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NeedMore {
+    pub probes: u64,
+    /// At the rate samples arrived in the window.
+    pub seconds: Option<f64>,
+}
+
+/// The window an objective was judged over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JudgedWindow {
+    pub from_unix_ns: u64,
+    pub to_unix_ns: u64,
+    pub covered_from_unix_ns: Option<u64>,
+    pub covered_to_unix_ns: Option<u64>,
+}
+
+/// One objective's verdict and everything that led to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectiveResult {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub key: bool,
+    pub indicator: Indicator,
+    pub select: Select,
+    pub comparison: Comparison,
+    /// The comparison as people write it: `p99 <= 2ms`, `<= 0.1%`.
+    pub objective: String,
+    pub window: JudgedWindow,
+    /// The observed value in base units (seconds, a ratio, bits/s) and as text.
+    pub value: Option<f64>,
+    pub value_text: String,
+    /// Samples (probes, replies or tests) the statistic counts.
+    pub samples: u64,
+    /// What the bound is on, e.g. "fraction of samples <= 2ms".
+    pub statistic: String,
+    /// The statistic observed.
+    pub observed: Option<f64>,
+    pub bound: Option<Bound>,
+    pub verdict: Verdict,
+    /// Why: the statistic's reading first, then any data-quality guard.
+    pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub need_more: Option<NeedMore>,
+    /// What the gate read, for reports (not in the JSON).
+    #[serde(skip)]
+    pub evidence: Evidence,
+}
+
+/// Every objective's result and the gate's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GateResult {
+    /// `xcbench.gate/v1`: fields are only ever added within a version.
+    pub schema: &'static str,
+    pub verdict: Verdict,
+    pub exit_code: u8,
+    pub evaluated_at: String,
+    pub evaluated_at_unix_ns: u64,
+    /// Where the data came from, e.g. `collector http://127.0.0.1:9862`.
+    pub source: String,
+    pub summary: Summary,
+    pub objectives: Vec<ObjectiveResult>,
+}
+
+/// Counts by verdict, key objectives and warnings apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub key_pass: usize,
+    pub key_fail: usize,
+    pub key_inconclusive: usize,
+    /// Non-key objectives that did not pass: listed, never deciding.
+    pub warnings: Vec<String>,
+}
+
+pub const SCHEMA: &str = "xcbench.gate/v1";
+
+impl GateResult {
+    /// Fail if a key objective failed; else inconclusive if one was inconclusive (a gate
+    /// with no key objective is inconclusive: nothing decided it); else pass.
+    pub fn new(source: String, now_unix_ns: u64, objectives: Vec<ObjectiveResult>) -> GateResult {
+        let mut summary = Summary::default();
+        for o in &objectives {
+            match (o.key, o.verdict) {
+                (true, Verdict::Pass) => summary.key_pass += 1,
+                (true, Verdict::Fail) => summary.key_fail += 1,
+                (true, Verdict::Inconclusive) => summary.key_inconclusive += 1,
+                (false, Verdict::Pass) => {}
+                (false, v) => summary.warnings.push(format!("{}: {}", o.name, v.as_str())),
+            }
+        }
+        let verdict = if summary.key_fail > 0 {
+            Verdict::Fail
+        } else if summary.key_inconclusive > 0 || summary.key_pass == 0 {
+            Verdict::Inconclusive
+        } else {
+            Verdict::Pass
+        };
+        GateResult {
+            schema: SCHEMA,
+            verdict,
+            exit_code: verdict.exit_code(),
+            evaluated_at: crate::text::format_time(now_unix_ns),
+            evaluated_at_unix_ns: now_unix_ns,
+            source,
+            summary,
+            objectives,
+        }
+    }
+}
+
+/// What the statistic alone says, before the data-quality guards.
+struct Reading {
+    verdict: Verdict,
+    statistic: String,
+    observed: Option<f64>,
+    bound: Option<Bound>,
+    value: Option<f64>,
+    value_text: String,
+    samples: u64,
+    reason: String,
+    need_more: Option<NeedMore>,
+}
+
+/// Judges one objective from what the source found, at `now` (Unix ns).
+pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveResult {
+    let covered_secs = covered_seconds(&evidence);
+    let reading = match objective.comparison {
+        Comparison::Latency {
+            quantile,
+            at_most_ns,
+        } if objective.indicator == Indicator::RttIncreaseUnderLoad => {
+            read_increase(objective, &evidence, quantile, at_most_ns)
+        }
+        Comparison::Latency {
+            quantile,
+            at_most_ns,
+        } => read_latency(
+            objective,
+            &evidence.distribution,
+            quantile,
+            at_most_ns,
+            covered_secs,
+        ),
+        Comparison::Ratio { at_most } => read_ratio(objective, &evidence, at_most, covered_secs),
+        Comparison::Goodput {
+            quantile,
+            at_least_bits_per_second,
+        } => read_goodput(objective, &evidence, quantile, at_least_bits_per_second),
+    };
+    let guards = guard(objective, &evidence, &reading, now);
+    let mut reasons = vec![reading.reason];
+    let verdict = if guards.is_empty() {
+        reading.verdict
+    } else {
+        if reading.verdict != Verdict::Inconclusive {
+            reasons[0] = format!(
+                "the samples alone would {}: {}",
+                reading.verdict.as_str(),
+                reasons[0]
+            );
+        }
+        reasons.extend(guards);
+        Verdict::Inconclusive
+    };
+    ObjectiveResult {
+        name: objective.name.clone(),
+        description: objective.description.clone(),
+        key: objective.key,
+        indicator: objective.indicator,
+        select: objective.select.clone(),
+        comparison: objective.comparison,
+        objective: objective.comparison.to_string(),
+        window: JudgedWindow {
+            from_unix_ns: evidence.from_unix_ns,
+            to_unix_ns: evidence.to_unix_ns,
+            covered_from_unix_ns: evidence.covered.map(|c| c.0),
+            covered_to_unix_ns: evidence.covered.map(|c| c.1),
+        },
+        value: reading.value,
+        value_text: reading.value_text,
+        samples: reading.samples,
+        statistic: reading.statistic,
+        observed: reading.observed,
+        bound: reading.bound,
+        verdict,
+        reasons,
+        need_more: if verdict == Verdict::Inconclusive {
+            reading.need_more
+        } else {
+            None
+        },
+        evidence,
+    }
+}
+
+/// Seconds of the window the data covers.
+fn covered_seconds(e: &Evidence) -> f64 {
+    match e.covered {
+        Some((from, to)) => {
+            let (from, to) = (from.max(e.from_unix_ns), to.min(e.to_unix_ns));
+            to.saturating_sub(from) as f64 / 1e9
+        }
+        None => 0.0,
+    }
+}
+
+fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "need about N more probes (about T at the current R/s)".
+fn need_more_text(need: &NeedMore, have: u64, what: &str) -> String {
+    let more = need.probes.saturating_sub(have);
+    match need.seconds {
+        Some(s) if s.is_finite() => format!(
+            "need about {} more {what} (about {} at the current rate)",
+            count(more),
+            span(Duration::from_secs_f64(s.max(1.0)))
+        ),
+        _ => format!("need about {} more {what}", count(more)),
+    }
+}
+
+fn need(probes: Option<u64>, have: u64, covered_secs: f64) -> Option<NeedMore> {
+    let probes = probes?;
+    let rate = have as f64 / covered_secs;
+    Some(NeedMore {
+        probes,
+        seconds: (covered_secs > 0.0 && rate > 0.0)
+            .then(|| probes.saturating_sub(have) as f64 / rate),
+    })
+}
+
+fn read_latency(
+    o: &Objective,
+    d: &Distribution,
+    quantile: Quantile,
+    threshold: u64,
+    covered_secs: f64,
+) -> Reading {
+    let c = o.judging.confidence;
+    let n = d.count();
+    let (k, s) = d.within(threshold);
+    let t = duration(threshold);
+    let q = quantile.fraction();
+    let value = d.quantile(q);
+    let mut r = Reading {
+        verdict: Verdict::Inconclusive,
+        statistic: format!("fraction of samples <= {t}"),
+        observed: (n > 0).then(|| k as f64 / n as f64),
+        bound: None,
+        value: value.map(|v| v as f64 / 1e9),
+        value_text: value.map_or_else(|| "-".to_owned(), duration),
+        samples: n,
+        reason: String::new(),
+        need_more: None,
+    };
+    if n == 0 {
+        r.reason = "no samples".to_owned();
+        return r;
+    }
+    let share = format!("{} of {} samples <= {t}", count(k), count(n));
+    let straddle = if s > 0 {
+        format!(
+            " ({} more within the histogram's resolution of {t}, counted against the verdict)",
+            count(s)
+        )
+    } else {
+        String::new()
+    };
+    if quantile.is_max() {
+        // The maximum has no bound: what was seen is all there is.
+        r.reason = if k == n {
+            r.verdict = Verdict::Pass;
+            format!("max {} <= {t} over {} samples (the observed maximum: no bound on samples not taken)", r.value_text, count(n))
+        } else if k + s < n {
+            r.verdict = Verdict::Fail;
+            format!(
+                "{} samples above {t} (max {})",
+                count(n - k - s),
+                r.value_text
+            )
+        } else {
+            format!("{share}{straddle}: the maximum cannot be placed on either side of {t}")
+        };
+        return r;
+    }
+    let lower = lower_bound(k, n, c);
+    let upper = upper_bound(k + s, n, c);
+    r.bound = Some(Bound {
+        lower,
+        upper: Some(upper),
+        confidence: c,
+    });
+    let conf = percent(c);
+    let qp = percent(q);
+    if lower >= q {
+        r.verdict = Verdict::Pass;
+        r.reason = format!(
+            "{share}{straddle}; {conf} lower bound {} >= {qp}",
+            percent(lower)
+        );
+    } else if upper < q {
+        r.verdict = Verdict::Fail;
+        r.reason = format!(
+            "{share}{straddle}; {conf} upper bound {} < {qp}",
+            percent(upper)
+        );
+    } else {
+        let heading_pass = k as f64 / n as f64 >= q;
+        let probes = if heading_pass {
+            trials_to_decide(k, n, false, |k, n| lower_bound(k, n, c) >= q)
+        } else if ((k + s) as f64 / n as f64) < q {
+            trials_to_decide(k + s, n, true, |k, n| upper_bound(k, n, c) < q)
+        } else {
+            None
+        };
+        r.need_more = need(probes, n, covered_secs);
+        let tail = match &r.need_more {
+            Some(m) => need_more_text(m, n, "probes"),
+            None if s > 0 && !heading_pass => format!(
+                "the samples within the histogram's resolution of {t} keep it open; a threshold off a bucket edge, or more probes, would decide"
+            ),
+            None => "the observed fraction sits too close to the objective for any practical number of probes to decide".to_owned(),
+        };
+        r.reason = format!(
+            "{share}{straddle}; {conf} bounds {}..{} include {qp}: {tail}",
+            percent(lower),
+            percent(upper)
+        );
+    }
+    r
+}
+
+fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs: f64) -> Reading {
+    let c = e.counters;
+    let (x, n, what, of) = match o.indicator {
+        Indicator::Loss(None) => (c.lost, c.received + c.lost, "loss", "probes"),
+        Indicator::Loss(Some(crate::objective::Direction::Forward)) => (
+            c.lost_forward,
+            c.received + c.lost,
+            "forward loss",
+            "probes",
+        ),
+        Indicator::Loss(Some(crate::objective::Direction::Reverse)) => (
+            c.lost_reverse,
+            c.received + c.lost,
+            "reverse loss",
+            "probes",
+        ),
+        Indicator::Duplicates => (c.duplicated, c.received, "duplicates", "replies"),
+        Indicator::Reorders => (c.reordered, c.received, "reordering", "replies"),
+        _ => (c.late, c.received + c.lost, "late replies", "probes"),
+    };
+    let conf = percent(o.judging.confidence);
+    let observed = (n > 0).then(|| x as f64 / n as f64);
+    let mut r = Reading {
+        verdict: Verdict::Inconclusive,
+        statistic: format!("{what} ratio"),
+        observed,
+        bound: None,
+        value: observed,
+        value_text: observed.map_or_else(|| "-".to_owned(), percent),
+        samples: n,
+        reason: String::new(),
+        need_more: None,
+    };
+    if n == 0 {
+        r.reason = format!("no {of} resolved");
+        return r;
+    }
+    let lower = lower_bound(x, n, o.judging.confidence);
+    let upper = upper_bound(x, n, o.judging.confidence);
+    r.bound = Some(Bound {
+        lower,
+        upper: Some(upper),
+        confidence: o.judging.confidence,
+    });
+    let share = format!(
+        "{what} {} ({} of {} {of})",
+        r.value_text,
+        count(x),
+        count(n)
+    );
+    let limit = percent(at_most);
+    if upper <= at_most {
+        r.verdict = Verdict::Pass;
+        r.reason = format!("{share}; {conf} upper bound {} <= {limit}", percent(upper));
+    } else if lower > at_most {
+        r.verdict = Verdict::Fail;
+        r.reason = format!("{share}; {conf} lower bound {} > {limit}", percent(lower));
+    } else {
+        let p = x as f64 / n as f64;
+        let cf = o.judging.confidence;
+        let probes = if p < at_most {
+            trials_to_decide(x, n, true, |k, n| upper_bound(k, n, cf) <= at_most)
+        } else if p > at_most {
+            trials_to_decide(x, n, false, |k, n| lower_bound(k, n, cf) > at_most)
+        } else {
+            None
+        };
+        r.need_more = need(probes, n, covered_secs);
+        let tail = match &r.need_more {
+            Some(m) => need_more_text(m, n, of),
+            None => format!("the observed {what} sits too close to {limit} to decide"),
+        };
+        r.reason = format!(
+            "{share}; {conf} bounds {}..{} include {limit}: {tail}",
+            percent(lower),
+            percent(upper)
+        );
+    }
+    r
+}
+
+fn read_goodput(o: &Objective, e: &Evidence, quantile: Quantile, at_least: u64) -> Reading {
+    let ok: Vec<f64> = e
+        .tests
+        .iter()
+        .filter(|t| t.outcome == "ok")
+        .map(|t| t.goodput_bits_per_second)
+        .collect();
+    let n = ok.len() as u64;
+    let k = ok.iter().filter(|g| **g >= at_least as f64).count() as u64;
+    let slowest = ok.iter().copied().fold(f64::INFINITY, f64::min);
+    let want = 1.0
+        - if quantile.is_max() {
+            0.0
+        } else {
+            quantile.fraction()
+        };
+    let limit = rate(at_least as f64);
+    let mut r = Reading {
+        verdict: Verdict::Inconclusive,
+        statistic: format!("fraction of tests >= {limit}"),
+        observed: (n > 0).then(|| k as f64 / n as f64),
+        bound: None,
+        value: (n > 0).then_some(slowest),
+        value_text: if n > 0 {
+            format!("slowest {}", rate(slowest))
+        } else {
+            "-".to_owned()
+        },
+        samples: n,
+        reason: String::new(),
+        need_more: None,
+    };
+    let failed = e.tests.len() as u64 - n;
+    if n == 0 {
+        r.reason = if failed > 0 {
+            format!("no throughput test completed ({failed} refused or failed)")
+        } else {
+            "no throughput test ran in the window".to_owned()
+        };
+        return r;
+    }
+    let share = format!("{k} of {n} tests >= {limit} (slowest {})", rate(slowest));
+    if quantile.is_max() || want >= 1.0 {
+        if k == n {
+            r.verdict = Verdict::Pass;
+            r.reason = format!("every test reached {limit}: {share}");
+        } else {
+            r.verdict = Verdict::Fail;
+            r.reason = format!("{} tests below {limit}: {share}", n - k);
+        }
+        return r;
+    }
+    let c = o.judging.confidence;
+    let (lower, upper) = (lower_bound(k, n, c), upper_bound(k, n, c));
+    r.bound = Some(Bound {
+        lower,
+        upper: Some(upper),
+        confidence: c,
+    });
+    let conf = percent(c);
+    if lower >= want {
+        r.verdict = Verdict::Pass;
+        r.reason = format!(
+            "{share}; {conf} lower bound {} >= {}",
+            percent(lower),
+            percent(want)
+        );
+    } else if upper < want {
+        r.verdict = Verdict::Fail;
+        r.reason = format!(
+            "{share}; {conf} upper bound {} < {}",
+            percent(upper),
+            percent(want)
+        );
+    } else {
+        r.reason = format!(
+            "{share}; {conf} bounds {}..{} include {}: more tests needed",
+            percent(lower),
+            percent(upper),
+            percent(want)
+        );
+    }
+    r
+}
+
+fn read_increase(o: &Objective, e: &Evidence, quantile: Quantile, threshold: u64) -> Reading {
+    let q = quantile.fraction();
+    // Two bounds make each decision: each gets half the error allowance.
+    let c = 1.0 - (1.0 - o.judging.confidence) / 2.0;
+    let empty = Distribution::default();
+    let (load, idle) = (&e.distribution, e.baseline.as_ref().unwrap_or(&empty));
+    let (nl, ni) = (load.count(), idle.count());
+    let t = duration(threshold);
+    let observed = match (load.quantile(q), idle.quantile(q)) {
+        (Some(l), Some(i)) => Some(l as i64 - i as i64),
+        _ => None,
+    };
+    let mut r = Reading {
+        verdict: Verdict::Inconclusive,
+        statistic: format!("{quantile} under load - {quantile} idle"),
+        observed: observed.map(|v| v as f64 / 1e9),
+        bound: None,
+        value: observed.map(|v| v as f64 / 1e9),
+        value_text: observed.map_or_else(|| "-".to_owned(), signed_duration),
+        samples: nl.min(ni),
+        reason: String::new(),
+        need_more: None,
+    };
+    if nl == 0 || ni == 0 {
+        r.reason = format!(
+            "{} samples under load, {} idle: both are needed",
+            count(nl),
+            count(ni)
+        );
+        return r;
+    }
+    let (load_lo, load_hi) = load.quantile_bounds(q, c);
+    let (idle_lo, idle_hi) = idle.quantile_bounds(q, c);
+    let lower = idle_hi.map(|h| load_lo as i64 - h as i64);
+    let upper = load_hi.map(|h| h as i64 - idle_lo as i64);
+    r.bound = Some(Bound {
+        lower: lower.map_or(f64::NEG_INFINITY, |v| v as f64 / 1e9),
+        upper: upper.map(|v| v as f64 / 1e9),
+        confidence: o.judging.confidence,
+    });
+    let share = format!(
+        "{quantile} {} under load ({} samples) vs {} idle ({} samples)",
+        duration(load.quantile(q).unwrap_or(0)),
+        count(nl),
+        duration(idle.quantile(q).unwrap_or(0)),
+        count(ni)
+    );
+    let conf = percent(o.judging.confidence);
+    match (lower, upper) {
+        (_, Some(u)) if u <= threshold as i64 => {
+            r.verdict = Verdict::Pass;
+            r.reason = format!(
+                "{share}; {conf} upper bound on the increase {} <= {t}",
+                signed_duration(u)
+            );
+        }
+        (Some(l), _) if l > threshold as i64 => {
+            r.verdict = Verdict::Fail;
+            r.reason = format!(
+                "{share}; {conf} lower bound on the increase {} > {t}",
+                signed_duration(l)
+            );
+        }
+        _ => {
+            r.reason = format!(
+                "{share}; {conf} bounds on the increase {}..{} include {t}: more probes under load needed",
+                lower.map_or_else(|| "-inf".to_owned(), signed_duration),
+                upper.map_or_else(|| "+inf".to_owned(), signed_duration)
+            );
+        }
+    }
+    r
+}
+
+/// Data-quality guards: each returns the reason the data is not good enough to judge.
+fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let j = &o.judging;
+    if e.series == 0 && !matches!(o.indicator, Indicator::Goodput(_)) {
+        out.push(format!("the selection ({}) matched no series", o.select));
+        return out;
+    }
+    let probe_based = !matches!(o.indicator, Indicator::Goodput(_));
+    if probe_based && r.samples > 0 && r.samples < j.min_probes {
+        out.push(format!(
+            "{} samples, fewer than min_probes = {}",
+            count(r.samples),
+            count(j.min_probes)
+        ));
+    }
+    if o.indicator == Indicator::RttIncreaseUnderLoad {
+        if let Some(b) = &e.baseline {
+            if b.count() > 0 && b.count() < j.min_probes {
+                out.push(format!(
+                    "{} idle samples, fewer than min_probes = {}",
+                    count(b.count()),
+                    count(j.min_probes)
+                ));
+            }
+        }
+    }
+    let end = e.to_unix_ns.min(now);
+    let age = j.max_report_age.as_nanos() as u64;
+    for a in &e.agents {
+        if a.last_report_unix_ns.saturating_add(age) < end {
+            out.push(format!(
+                "agent {} stopped reporting: last report {} before the window's end ({}), more than max_report_age = {}",
+                a.agent,
+                span(Duration::from_nanos(end - a.last_report_unix_ns)),
+                crate::text::format_time(end),
+                span(j.max_report_age)
+            ));
+        }
+        for g in &a.gaps {
+            if g.to_unix_ns <= e.from_unix_ns || g.from_unix_ns >= e.to_unix_ns {
+                continue;
+            }
+            let when = format!(
+                "{} to {}",
+                crate::text::format_time(g.from_unix_ns),
+                crate::text::format_time(g.to_unix_ns)
+            );
+            if g.dropped_snapshots > 0 {
+                out.push(format!(
+                    "agent {} dropped {} snapshots ({when}): their samples are missing",
+                    a.agent, g.dropped_snapshots
+                ));
+            } else if g.to_unix_ns - g.from_unix_ns > age {
+                out.push(format!(
+                    "agent {} did not run from {when} ({}): it restarted",
+                    a.agent,
+                    span(Duration::from_nanos(g.to_unix_ns - g.from_unix_ns))
+                ));
+            }
+        }
+    }
+    let window = e.to_unix_ns.saturating_sub(e.from_unix_ns) as f64 / 1e9;
+    let covered = covered_seconds(e);
+    if probe_based && window > 0.0 && covered / window < j.min_coverage {
+        out.push(format!(
+            "the data covers {} of the {} window ({}), less than min_coverage = {}",
+            span(Duration::from_secs_f64(covered)),
+            span(Duration::from_secs_f64(window)),
+            percent(covered / window),
+            percent(j.min_coverage)
+        ));
+    }
+    if o.indicator.is_one_way() {
+        if let Comparison::Latency { at_most_ns, .. } = o.comparison {
+            let allowed = (at_most_ns as f64 * j.max_clock_error) as u64;
+            match e.clock_error_max_ns {
+                None => out.push(
+                    "no clock error estimate was reported: one-way delay cannot be bounded"
+                        .to_owned(),
+                ),
+                Some(err) if err > allowed => out.push(format!(
+                    "the clocks' combined error estimate {} is more than max_clock_error = {} of the {} threshold ({})",
+                    duration(err),
+                    percent(j.max_clock_error),
+                    duration(at_most_ns),
+                    duration(allowed)
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    if let (Some(min), true) = (j.min_rate, covered > 0.0 && e.series > 0) {
+        let per_series = e.counters.sent as f64 / covered / e.series as f64;
+        if per_series < min {
+            out.push(format!(
+                "{}/s probes per series, below min_rate = {}/s",
+                trim(per_series),
+                trim(min)
+            ));
+        }
+    }
+    out
+}
+
+/// The window a result covers, as text: `2026-11-30T18:00:00Z .. 2026-11-30T19:00:00Z`.
+pub fn window_text(w: &JudgedWindow) -> String {
+    format!(
+        "{} .. {}",
+        crate::text::format_time(w.from_unix_ns),
+        crate::text::format_time(w.to_unix_ns)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::{AgentRecord, Gap, TestRecord};
+    use crate::file::SloFile;
+    use xcbench_snapshot::Counters;
+
+    const NOW: u64 = 1_796_065_200_000_000_000; // 2026-11-30T19:00:00Z
+    const HOUR: u64 = 3_600_000_000_000;
+
+    fn objective(body: &str) -> Objective {
+        let text = format!("objectives:\n  - name: o\n{body}");
+        SloFile::parse("t.yaml", &text)
+            .unwrap()
+            .objectives
+            .remove(0)
+    }
+
+    /// An hour of data from one agent, `n` RTT samples, `slow` of them at 5 ms and the
+    /// rest at 1 ms.
+    fn evidence(n: u64, slow: u64) -> Evidence {
+        let buckets = [(1_000_447, n - slow), (5_001_215, slow)];
+        Evidence {
+            from_unix_ns: NOW - HOUR,
+            to_unix_ns: NOW,
+            covered: Some((NOW - HOUR, NOW)),
+            series: 1,
+            counters: Counters {
+                sent: n,
+                received: n,
+                ..Counters::default()
+            },
+            distribution: Distribution::from_buckets(buckets, |h| h - h / 1_000),
+            agents: vec![AgentRecord {
+                agent: "azure-1".to_owned(),
+                last_report_unix_ns: NOW - 5_000_000_000,
+                gaps: vec![],
+            }],
+            ..Evidence::default()
+        }
+    }
+
+    const P99: &str = "    indicator: rtt\n    quantile: p99\n    at_most: 2ms\n";
+
+    #[test]
+    fn a_quantile_passes_fails_or_asks_for_more_from_its_bound() {
+        let o = objective(P99);
+        // 10,000 samples, 50 slow: 99.5% within, lower bound above 99%.
+        let r = judge(&o, evidence(10_000, 50), NOW);
+        assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+        assert!(
+            r.reasons[0].contains("9,950 of 10,000 samples <= 2ms"),
+            "{}",
+            r.reasons[0]
+        );
+        assert!(r.bound.unwrap().lower >= 0.99);
+        // 10,000 samples, 200 slow: 98% within, upper bound under 99%.
+        let r = judge(&o, evidence(10_000, 200), NOW);
+        assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+        assert_eq!(r.value_text, "5.001ms");
+        // 200 samples, none slow: not yet 299 (the rule of three at 95%).
+        let r = judge(&o, evidence(200, 0), NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+        assert_eq!(r.need_more.unwrap().probes, 299);
+        assert!(
+            r.reasons[0].contains("need about 99 more probes (about 29m42s at the current rate)"),
+            "{}",
+            r.reasons[0]
+        );
+    }
+
+    #[test]
+    fn straddling_samples_never_tip_the_verdict() {
+        // The threshold sits inside the 5 ms bucket: those samples count against both.
+        let o = objective("    indicator: rtt\n    quantile: p50\n    at_most: 5ms\n");
+        let r = judge(&o, evidence(10_000, 9_000), NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+        assert!(r.reasons[0].contains("9,000 more within the histogram's resolution of 5ms"));
+        let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 5ms\n");
+        assert_eq!(
+            judge(&o, evidence(10_000, 1), NOW).verdict,
+            Verdict::Inconclusive
+        );
+        let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 6ms\n");
+        assert_eq!(judge(&o, evidence(10_000, 1), NOW).verdict, Verdict::Pass);
+        let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 4ms\n");
+        assert_eq!(judge(&o, evidence(10_000, 1), NOW).verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn loss_is_judged_per_direction() {
+        let o = objective("    indicator: loss\n    direction: forward\n    at_most: 0.1%\n");
+        let mut e = evidence(20_000, 0);
+        e.counters = Counters {
+            sent: 20_000,
+            received: 19_800,
+            lost: 200,
+            lost_forward: 200,
+            ..Counters::default()
+        };
+        let r = judge(&o, e.clone(), NOW);
+        assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+        assert!(
+            r.reasons[0].starts_with("forward loss 1% (200 of 20,000 probes)"),
+            "{}",
+            r.reasons[0]
+        );
+        let o = objective("    indicator: loss\n    direction: reverse\n    at_most: 0.1%\n");
+        let r = judge(&o, e, NOW);
+        assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+    }
+
+    #[test]
+    fn guards_make_a_verdict_inconclusive_and_say_why() {
+        let o = objective(P99);
+        // Nothing selected.
+        let r = judge(
+            &o,
+            Evidence {
+                series: 0,
+                ..evidence(10_000, 0)
+            },
+            NOW,
+        );
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(
+            r.reasons[1].contains("matched no series"),
+            "{:?}",
+            r.reasons
+        );
+        // An agent that went silent 10 minutes ago.
+        let mut e = evidence(10_000, 0);
+        e.agents[0].last_report_unix_ns = NOW - 600_000_000_000;
+        let r = judge(&o, e, NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(r.reasons[0].starts_with("the samples alone would pass"));
+        assert!(
+            r.reasons[1].contains("agent azure-1 stopped reporting: last report 10m0s before"),
+            "{:?}",
+            r.reasons
+        );
+        // Dropped snapshots inside the window.
+        let mut e = evidence(10_000, 0);
+        e.agents[0].gaps.push(Gap {
+            from_unix_ns: NOW - HOUR / 2,
+            to_unix_ns: NOW - HOUR / 2 + 30_000_000_000,
+            dropped_snapshots: 3,
+        });
+        let r = judge(&o, e, NOW);
+        assert!(
+            r.reasons[1].contains("agent azure-1 dropped 3 snapshots"),
+            "{:?}",
+            r.reasons
+        );
+        // Data for a quarter of the window.
+        let mut e = evidence(10_000, 0);
+        e.covered = Some((NOW - HOUR / 4, NOW));
+        let r = judge(&o, e, NOW);
+        assert!(
+            r.reasons[1].contains("covers 15m0s of the 1h0m window (25%)"),
+            "{:?}",
+            r.reasons
+        );
+        // Too few samples.
+        let r = judge(&o, evidence(50, 0), NOW);
+        assert!(r
+            .reasons
+            .iter()
+            .any(|x| x.contains("50 samples, fewer than min_probes = 100")));
+    }
+
+    #[test]
+    fn one_way_delay_needs_clocks_good_enough_for_its_threshold() {
+        let o = objective("    indicator: one_way_delay\n    direction: forward\n    quantile: p99\n    at_most: 2ms\n");
+        let mut e = evidence(10_000, 0);
+        let r = judge(&o, e.clone(), NOW);
+        assert!(
+            r.reasons[1].contains("no clock error estimate"),
+            "{:?}",
+            r.reasons
+        );
+        e.clock_error_max_ns = Some(500_000);
+        let r = judge(&o, e.clone(), NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(
+            r.reasons[1].contains("500us is more than max_clock_error = 10% of the 2ms threshold"),
+            "{:?}",
+            r.reasons
+        );
+        e.clock_error_max_ns = Some(100_000);
+        assert_eq!(judge(&o, e, NOW).verdict, Verdict::Pass);
+    }
+
+    #[test]
+    fn the_increase_under_load_bounds_both_quantiles() {
+        let o = objective("    indicator: rtt_increase_under_load\n    quantile: p99\n    at_most: 2ms\n    min_coverage: 0%\n");
+        let idle = evidence(10_000, 0).distribution;
+        let mut e = evidence(10_000, 5_000); // half the samples under load at 5 ms
+        e.baseline = Some(idle.clone());
+        let r = judge(&o, e.clone(), NOW);
+        assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+        assert_eq!(r.value_text, "4.001ms");
+        e.distribution = idle.clone();
+        let r = judge(&o, e.clone(), NOW);
+        assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+        e.baseline = None;
+        assert_eq!(judge(&o, e, NOW).verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn goodput_reads_every_test_and_never_passes_without_one() {
+        let o = objective("    indicator: goodput\n    at_least: 500M\n");
+        let mut e = Evidence {
+            from_unix_ns: NOW - HOUR,
+            to_unix_ns: NOW,
+            ..Evidence::default()
+        };
+        assert_eq!(judge(&o, e.clone(), NOW).verdict, Verdict::Inconclusive);
+        let test = |g: f64| TestRecord {
+            started_unix_ns: NOW - HOUR / 2,
+            outcome: "ok".to_owned(),
+            goodput_bits_per_second: g,
+        };
+        e.tests = vec![test(9.4e8), test(9.1e8)];
+        assert_eq!(judge(&o, e.clone(), NOW).verdict, Verdict::Pass);
+        e.tests.push(test(4.0e8));
+        let r = judge(&o, e, NOW);
+        assert_eq!(r.verdict, Verdict::Fail);
+        assert_eq!(r.value_text, "slowest 400Mbit/s");
+    }
+
+    #[test]
+    fn the_gate_fails_on_a_key_failure_and_lists_warnings() {
+        let o = objective(P99);
+        let mut warn = o.clone();
+        warn.key = false;
+        warn.name = "w".to_owned();
+        let pass = judge(&o, evidence(10_000, 0), NOW);
+        let fail = judge(&o, evidence(10_000, 500), NOW);
+        let warned = judge(&warn, evidence(10_000, 500), NOW);
+        let g = GateResult::new("t".into(), NOW, vec![pass.clone(), warned.clone()]);
+        assert_eq!((g.verdict, g.exit_code), (Verdict::Pass, 0));
+        assert_eq!(g.summary.warnings, ["w: fail"]);
+        let g = GateResult::new("t".into(), NOW, vec![pass.clone(), fail]);
+        assert_eq!((g.verdict, g.exit_code), (Verdict::Fail, 1));
+        let inc = judge(&o, evidence(20, 0), NOW);
+        let g = GateResult::new("t".into(), NOW, vec![pass, inc]);
+        assert_eq!((g.verdict, g.exit_code), (Verdict::Inconclusive, 3));
+        // Only warnings: nothing decided.
+        let g = GateResult::new("t".into(), NOW, vec![warned]);
+        assert_eq!(g.verdict, Verdict::Inconclusive);
+        assert_eq!(g.evaluated_at, "2026-11-30T19:00:00Z");
+    }
+}
