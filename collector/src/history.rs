@@ -22,7 +22,7 @@ use xcbench_snapshot::{Histograms, Metric, Snapshot, ThroughputResult};
 
 use crate::store::history::{
     AgentSeen, Fate, Fold, HistoryAnswer, Selection, SeriesLabels, SlotCodecError, SlotRecord,
-    Tiers,
+    TestSeen, Tiers,
 };
 use crate::store::{AgentState, SeriesKey, ThroughputKey};
 
@@ -227,22 +227,9 @@ impl History {
             let id = snapshot.agent.id.as_str();
             let mut agent = match agents.get(id)? {
                 Some(v) => serde_json::from_slice::<AgentState>(v.value())?,
-                None => AgentState {
-                    identity: snapshot.agent.clone(),
-                    instance: snapshot.instance,
-                    last_seq: 0,
-                    responders: Default::default(),
-                    sender: Default::default(),
-                    last_report_ns: now,
-                },
+                None => AgentState::new(snapshot, now),
             };
-            agent.identity = snapshot.agent.clone();
-            agent.instance = snapshot.instance;
-            agent.last_seq = snapshot.seq;
-            agent.last_report_ns = now;
-            agent.responders.add(&snapshot.responders);
-            agent.sender.malformed += snapshot.sender.malformed;
-            agent.sender.unmatched += snapshot.sender.unmatched;
+            agent.take_report(snapshot, now);
             agents.insert(id, serde_json::to_vec(&agent)?.as_slice())?;
             let mut tests = txn.open_table(TESTS)?;
             for t in &snapshot.throughput {
@@ -315,7 +302,7 @@ impl History {
         let agents = txn.open_table(AGENTS)?;
         let mut fold = Fold::default();
         let mut series = Vec::new();
-        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        let mut seen: BTreeMap<String, AgentSeen> = BTreeMap::new();
         for (id, key) in self.keys.iter().filter(|(_, k)| selection.matches(k)) {
             series.push(SeriesLabels::from(key));
             for (tier, t) in self.tiers.get().iter().enumerate() {
@@ -325,19 +312,51 @@ impl History {
                 }
             }
             let agent = key.source.id.as_str();
+            if seen.contains_key(agent) {
+                continue;
+            }
             if let Some(a) = agents.get(agent)? {
                 let a: AgentState = serde_json::from_slice(a.value())?;
-                seen.insert(agent.to_owned(), a.last_report_ns);
+                seen.insert(
+                    agent.to_owned(),
+                    AgentSeen {
+                        agent: agent.to_owned(),
+                        last_report_unix_ns: a.last_report_ns,
+                        gaps: a
+                            .gaps
+                            .into_iter()
+                            .filter(|g| g.to_unix_ns > from && g.from_unix_ns < to)
+                            .collect(),
+                    },
+                );
             }
         }
-        let agents = seen
-            .into_iter()
-            .map(|(agent, last_report_unix_ns)| AgentSeen {
-                agent,
-                last_report_unix_ns,
-            })
-            .collect();
-        Ok(fold.answer(from, to, series, metrics, thresholds_ns, agents, lowest))
+        let agents = seen.into_values().collect();
+        let mut tests = Vec::new();
+        for entry in txn.open_table(TESTS)?.iter()? {
+            let (_, v) = entry?;
+            let t: TestRecord = serde_json::from_slice(v.value())?;
+            let started = t.result.started_unix_ns;
+            if started < from
+                || started >= to
+                || !selection.matches_test(&t.key.source, &t.key.peer, t.key.protocol)
+            {
+                continue;
+            }
+            tests.push(TestSeen {
+                src_agent: t.key.source.id.to_string(),
+                dst_agent: t.key.peer.id.to_string(),
+                protocol: t.key.protocol,
+                flow: t.key.flow,
+                outcome: t.result.outcome,
+                started_unix_ns: started,
+                receiver_bytes: t.result.counts.receiver_bytes,
+                receiver_ns: t.result.counts.receiver_ns,
+            });
+        }
+        let mut answer = fold.answer(from, to, series, metrics, thresholds_ns, agents, lowest);
+        answer.tests = tests;
+        Ok(answer)
     }
 
     /// Everything the store needs after a restart: every series' totals and its finest
@@ -598,5 +617,78 @@ mod tests {
             )
             .unwrap();
         assert_eq!(early.counters.sent, 0);
+    }
+
+    #[test]
+    fn queries_report_gaps_and_scheduled_tests() {
+        use xcbench_snapshot::{Flow, Protocol, ThroughputCounts, ThroughputOutcome};
+        let mut h = History::in_memory(Tiers::default()).unwrap();
+        let with_start = |seq: u64, instance: u64, start: u64| {
+            let mut s = at(seq, start + 10 * S, 10);
+            s.instance = instance;
+            s.interval_start_unix_ns = start;
+            s
+        };
+        let mut first = with_start(1, 1, T0);
+        first.throughput.push(ThroughputResult {
+            peer: first.series[0].peer.clone(),
+            protocol: Protocol::Tcp,
+            flow: Flow::Forward,
+            outcome: ThroughputOutcome::Ok,
+            started_unix_ns: T0 + S,
+            counts: ThroughputCounts {
+                receiver_bytes: 1_250_000_000,
+                receiver_ns: 10 * S,
+                ..ThroughputCounts::default()
+            },
+            interval_min_bytes_per_second: 0,
+        });
+        append(&mut h, &first);
+        append(&mut h, &with_start(2, 1, T0 + 10 * S));
+        // Reports 3 and 4 were dropped by the agent: a gap of 20 s.
+        append(&mut h, &with_start(5, 1, T0 + 40 * S));
+        // The agent restarted two minutes later.
+        append(&mut h, &with_start(1, 2, T0 + 170 * S));
+        let a = everything(&h, &[]);
+        let gaps = &a.agents[0].gaps;
+        assert_eq!(gaps.len(), 2, "{gaps:?}");
+        assert_eq!(
+            (
+                gaps[0].from_unix_ns,
+                gaps[0].to_unix_ns,
+                gaps[0].dropped_snapshots
+            ),
+            (T0 + 20 * S, T0 + 40 * S, 2)
+        );
+        assert_eq!(
+            (
+                gaps[1].from_unix_ns,
+                gaps[1].to_unix_ns,
+                gaps[1].dropped_snapshots
+            ),
+            (T0 + 50 * S, T0 + 170 * S, 0)
+        );
+        assert_eq!(a.tests.len(), 1);
+        assert_eq!(a.tests[0].receiver_bytes, 1_250_000_000);
+        // A range after the gaps shows none; a UDP selection shows no TCP test.
+        let later = h
+            .query(
+                &Selection::default(),
+                T0 + 170 * S,
+                u64::MAX,
+                &[Metric::Rtt],
+                &[],
+                lowest,
+            )
+            .unwrap();
+        assert!(later.agents[0].gaps.is_empty() && later.tests.is_empty());
+        let udp = Selection {
+            protocol: Some(Protocol::Udp),
+            ..Selection::default()
+        };
+        let a = h
+            .query(&udp, 0, u64::MAX, &[Metric::Rtt], &[], lowest)
+            .unwrap();
+        assert!(a.tests.is_empty());
     }
 }

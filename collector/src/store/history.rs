@@ -443,11 +443,59 @@ pub struct SlotPoint {
     pub within: u64,
 }
 
-/// An agent that measured a selected series, and when the collector last heard from it.
+/// A stretch with no data from an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentGap {
+    pub from_unix_ns: u64,
+    pub to_unix_ns: u64,
+    /// Snapshots the agent dropped from its queue (its report sequence jumped); 0 when it
+    /// restarted (a new instance) and the gap is the time it was down.
+    pub dropped_snapshots: u64,
+}
+
+/// An agent that measured a selected series, when the collector last heard from it, and
+/// its gaps that overlap the range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentSeen {
     pub agent: String,
     pub last_report_unix_ns: u64,
+    #[serde(default)]
+    pub gaps: Vec<AgentGap>,
+}
+
+/// One direction of a scheduled throughput test whose agents, peer and protocol the
+/// selection matches (probe kind and load do not apply), started inside the range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestSeen {
+    /// The agent that ran the test, and its peer.
+    pub src_agent: String,
+    pub dst_agent: String,
+    pub protocol: Protocol,
+    pub flow: xcbench_snapshot::Flow,
+    pub outcome: xcbench_snapshot::ThroughputOutcome,
+    pub started_unix_ns: u64,
+    /// Bytes delivered to the receiving application, over the receiver's counted time.
+    pub receiver_bytes: u64,
+    pub receiver_ns: u64,
+}
+
+impl Selection {
+    /// Whether a throughput test run by `source` toward `peer` over `protocol` is selected.
+    pub fn matches_test(
+        &self,
+        source: &xcbench_snapshot::Identity,
+        peer: &xcbench_snapshot::Identity,
+        protocol: Protocol,
+    ) -> bool {
+        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        is(&self.src_agent, source.id.as_str())
+            && is(&self.src_cloud, source.cloud.as_str())
+            && is(&self.src_region, &source.region)
+            && is(&self.dst_agent, peer.id.as_str())
+            && is(&self.dst_cloud, peer.cloud.as_str())
+            && is(&self.dst_region, &peer.region)
+            && self.protocol.is_none_or(|p| p == protocol)
+    }
 }
 
 /// What a history query answers.
@@ -465,6 +513,8 @@ pub struct HistoryAnswer {
     pub slots: Vec<SlotPoint>,
     pub clock_error_max_ns: Option<u64>,
     pub agents: Vec<AgentSeen>,
+    #[serde(default)]
+    pub tests: Vec<TestSeen>,
 }
 
 /// Quantiles every answer carries.
@@ -561,6 +611,7 @@ impl Fold {
             slots,
             clock_error_max_ns: self.total.clock_error_max_ns,
             agents,
+            tests: Vec::new(),
         }
     }
 }

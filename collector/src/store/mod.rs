@@ -141,6 +141,64 @@ pub struct AgentState {
     pub responders: ResponderCounters,
     pub sender: SenderCounters,
     pub last_report_ns: u64,
+    /// The end of the latest interval reported (the agent's clock, Unix ns).
+    #[serde(default)]
+    pub last_interval_end_ns: u64,
+    /// Stretches with no data from the agent: snapshots it dropped (a jump in its report
+    /// sequence) or the time it was down (a new instance); the latest [`MAX_GAPS`].
+    #[serde(default)]
+    pub gaps: Vec<history::AgentGap>,
+}
+
+/// Gaps kept per agent.
+pub const MAX_GAPS: usize = 256;
+
+impl AgentState {
+    /// An agent's state before its first report.
+    pub fn new(snapshot: &Snapshot, now: u64) -> AgentState {
+        AgentState {
+            identity: snapshot.agent.clone(),
+            instance: snapshot.instance,
+            last_seq: 0,
+            responders: ResponderCounters::default(),
+            sender: SenderCounters::default(),
+            last_report_ns: now,
+            last_interval_end_ns: 0,
+            gaps: Vec::new(),
+        }
+    }
+
+    /// Takes an accepted report received at `now`: counters, high-water mark, and a gap
+    /// when reports are missing before it.
+    pub fn take_report(&mut self, snapshot: &Snapshot, now: u64) {
+        let restarted = snapshot.instance != self.instance;
+        let dropped = if restarted {
+            snapshot.seq.saturating_sub(1)
+        } else {
+            snapshot.seq.saturating_sub(self.last_seq + 1)
+        };
+        if self.last_interval_end_ns > 0
+            && (restarted || dropped > 0)
+            && snapshot.interval_start_unix_ns > self.last_interval_end_ns
+        {
+            if self.gaps.len() == MAX_GAPS {
+                self.gaps.remove(0);
+            }
+            self.gaps.push(history::AgentGap {
+                from_unix_ns: self.last_interval_end_ns,
+                to_unix_ns: snapshot.interval_start_unix_ns,
+                dropped_snapshots: dropped,
+            });
+        }
+        self.identity = snapshot.agent.clone();
+        self.instance = snapshot.instance;
+        self.last_seq = snapshot.seq;
+        self.last_report_ns = now;
+        self.last_interval_end_ns = self.last_interval_end_ns.max(snapshot.interval_end_unix_ns);
+        self.responders.add(&snapshot.responders);
+        self.sender.malformed += snapshot.sender.malformed;
+        self.sender.unmatched += snapshot.sender.unmatched;
+    }
 }
 
 /// Result of one ingest.
@@ -392,24 +450,10 @@ impl Store {
     }
 
     fn add_agent_report(&mut self, snapshot: &Snapshot, now: u64) {
-        let agent = self
-            .agents
+        self.agents
             .entry(snapshot.agent.id.clone())
-            .or_insert_with(|| AgentState {
-                identity: snapshot.agent.clone(),
-                instance: snapshot.instance,
-                last_seq: 0,
-                responders: ResponderCounters::default(),
-                sender: SenderCounters::default(),
-                last_report_ns: now,
-            });
-        agent.identity = snapshot.agent.clone();
-        agent.instance = snapshot.instance;
-        agent.last_seq = snapshot.seq;
-        agent.last_report_ns = now;
-        agent.responders.add(&snapshot.responders);
-        agent.sender.malformed += snapshot.sender.malformed;
-        agent.sender.unmatched += snapshot.sender.unmatched;
+            .or_insert_with(|| AgentState::new(snapshot, now))
+            .take_report(snapshot, now);
     }
 }
 
