@@ -46,6 +46,10 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: LabCommand,
     },
+    /// Judge an SLO file (pass / fail / inconclusive) from the collector's history. Exit
+    /// codes: 0 pass, 1 fail, 2 usage or SLO file error, 3 inconclusive, 4 the data source
+    /// could not be read.
+    Gate(GateArgs),
     /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
     Demo {
         /// How long to probe, e.g. 10s.
@@ -111,6 +115,38 @@ pub(crate) enum LabCommand {
         #[arg(long)]
         state_dir: PathBuf,
     },
+}
+
+/// `xcbench gate`: the SLO file, the source, the window and the outputs.
+#[derive(Args)]
+pub(crate) struct GateArgs {
+    /// The SLO file: xcbench's YAML format or OpenSLO v1 (see slo/slo.sample.yaml).
+    #[arg(long)]
+    pub slo: PathBuf,
+    /// The collector whose history is judged.
+    #[arg(long, default_value = "http://127.0.0.1:9862")]
+    pub collector: String,
+    /// Judge every objective over the last DURATION instead of its own window, e.g. 30m.
+    #[arg(long, value_parser = parse_duration, conflicts_with_all = ["from", "to"])]
+    pub window: Option<Duration>,
+    /// Judge every objective from this time (RFC 3339 or Unix seconds) ...
+    #[arg(long, value_parser = parse_time, requires = "to")]
+    pub from: Option<u64>,
+    /// ... to this time.
+    #[arg(long, value_parser = parse_time, requires = "from")]
+    pub to: Option<u64>,
+    /// Print the result as JSON (schema xcbench.gate/v1) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write JUnit XML here (a test case per objective).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+fn parse_time(s: &str) -> Result<u64, String> {
+    xcbench_slo::text::parse_time(s).ok_or_else(|| {
+        format!("{s:?}: must be an RFC 3339 time such as 2026-11-30T18:00:00Z, or Unix seconds")
+    })
 }
 
 fn parse_timestamps(s: &str) -> Result<xcbench_snapshot::TimestampSource, String> {

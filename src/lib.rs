@@ -4,7 +4,10 @@
 //! # Layout
 //! - `src/main.rs`: parse, tracing, dispatch, exit codes; `src/cli.rs`: the command line.
 //! - [`demo`]: `xcbench demo`, two loopback agents and a collector in one process.
-//! - [`output`]: the demo's table, the throughput test's lines, table and JSON.
+//! - [`gate`]: `xcbench gate`: an SLO file judged from a source (the collector's history).
+//! - [`output`]: the demo's table, the throughput test's lines, table and JSON, the gate's
+//!   table, JUnit and GitHub Actions output.
+//! - `slo/` (crate `xcbench_slo`): the SLO file, exact bounds, verdicts (sans-IO).
 //! - `agent/` (crate `xcbench_agent`): probes, responders, recorder, reporter, throughput
 //!   tests (the client `xcbench bench` runs is `xcbench_agent::net::throughput::Client`).
 //! - `collector/` (crate `xcbench_collector`): ingest, store, `/metrics`.
@@ -13,4 +16,5 @@
 //! - `snapshot/` (crate `xcbench_snapshot`): the agent-to-collector format.
 
 pub mod demo;
+pub mod gate;
 pub mod output;

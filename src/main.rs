@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, LabCommand};
+use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand};
 use xcbench::{demo, output};
 use xcbench_agent::net::throughput::{Client, ThroughputError};
 use xcbench_agent::probe::throughput::Test;
@@ -45,6 +45,7 @@ async fn dispatch(command: Command) -> ExitCode {
             Err(e) => usage(e),
         },
         Command::Identity { config } => identity(&config),
+        Command::Gate(args) => gate(args).await,
         Command::Bench(args) => bench(args).await,
         Command::Collector { config } => {
             let config = match config {
@@ -209,6 +210,76 @@ fn lab(command: LabCommand) -> ExitCode {
         LabCommand::Emulate { state_dir } => lab::emulate(&state_dir),
     };
     finish(result)
+}
+
+/// `xcbench gate`: the verdict's exit code (0 pass, 1 fail, 3 inconclusive), 2 for a bad
+/// SLO file or flags, 4 when the source could not be read.
+async fn gate(args: GateArgs) -> ExitCode {
+    use xcbench::gate::{GateRequest, Source};
+    use xcbench_slo::objective::Window;
+    let window = match (args.window, args.from, args.to) {
+        (Some(d), _, _) => Some(Window::Last(d)),
+        (None, Some(from), Some(to)) if from < to => Some(Window::Range {
+            from_unix_ns: from,
+            to_unix_ns: to,
+        }),
+        (None, Some(_), Some(_)) => return usage("--from must be before --to"),
+        _ => None,
+    };
+    let request = GateRequest {
+        slo: args.slo,
+        source: Source::Collector {
+            url: args.collector,
+        },
+        window,
+        now_unix_ns: xcbench_agent::net::clock::now_unix_ns(),
+    };
+    let (slo, result) = match xcbench::gate::run(&request).await {
+        Ok(r) => r,
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("error: {:#}", anyhow::Error::new(e));
+            return ExitCode::from(code);
+        }
+    };
+    for s in &slo.skipped {
+        eprintln!("xcbench gate: left out {s}");
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, output::gate::render_junit(&result)) {
+            return usage(format!("--junit {}: cannot write: {e}", path.display()));
+        }
+    }
+    if args.json {
+        match serde_json::to_string_pretty(&result) {
+            Ok(text) => println!("{text}"),
+            Err(e) => return failed(e),
+        }
+    } else {
+        print!("{}", output::gate::render_table(&result));
+    }
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        let annotations = output::gate::github_annotations(&result);
+        // Workflow commands are read from the job's output; with --json, stdout is the
+        // JSON, so they go to stderr.
+        if args.json {
+            eprint!("{annotations}");
+        } else {
+            print!("{annotations}");
+        }
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            use std::io::Write;
+            let written = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(output::gate::github_summary(&result).as_bytes()));
+            if let Err(e) = written {
+                eprintln!("xcbench gate: GITHUB_STEP_SUMMARY {path:?}: cannot write: {e}");
+            }
+        }
+    }
+    ExitCode::from(result.exit_code)
 }
 
 /// A usage or configuration error: the whole chain, exit code 2.

@@ -306,7 +306,10 @@ impl History {
         for (id, key) in self.keys.iter().filter(|(_, k)| selection.matches(k)) {
             series.push(SeriesLabels::from(key));
             for (tier, t) in self.tiers.get().iter().enumerate() {
-                for entry in slots.range((*id, tier as u8, from)..(*id, tier as u8, to))? {
+                // Every slot that overlaps the range, counted whole: the one holding `from`
+                // starts up to a slot before it.
+                let first = from.saturating_sub(t.slot_ns - 1);
+                for entry in slots.range((*id, tier as u8, first)..(*id, tier as u8, to))? {
                     let (k, v) = entry?;
                     fold.handle_slot(k.value().2, t.slot_ns, &SlotRecord::decode(v.value())?);
                 }

@@ -199,11 +199,7 @@ impl HistoryQuery {
                 .transpose()
         }
         let seconds = |name: &str, v: &str| -> Result<u64, String> {
-            v.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| (s * 1e9) as u64)
-                .ok_or_else(|| bad(name, v, "must be Unix seconds, e.g. 1764500000"))
+            unix_seconds(v).ok_or_else(|| bad(name, v, "must be Unix seconds, e.g. 1764500000"))
         };
         let to = match p.get("to") {
             Some(v) => seconds("to", v)?,
@@ -269,6 +265,22 @@ impl HistoryQuery {
     }
 }
 
+/// `1764500000` or `1764500000.123456789`: Unix seconds to nanoseconds, exactly (an f64
+/// would round today's times to about 256 ns).
+fn unix_seconds(v: &str) -> Option<u64> {
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 9 {
+        return None;
+    }
+    let ns: u64 = format!("{frac:0<9}").parse().ok()?;
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(ns)
+}
+
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let text = exposition::render(&state.registry.gather());
     (
@@ -278,4 +290,30 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )],
         text,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unix_seconds;
+
+    #[test]
+    fn unix_seconds_keep_every_nanosecond() {
+        assert_eq!(
+            unix_seconds("1796068968.814032555"),
+            Some(1_796_068_968_814_032_555)
+        );
+        assert_eq!(unix_seconds("1796068968"), Some(1_796_068_968_000_000_000));
+        assert_eq!(unix_seconds("1.5"), Some(1_500_000_000));
+        for bad in [
+            "",
+            "-1",
+            "1e9",
+            "1.1234567891",
+            "x",
+            ".5",
+            "99999999999999999999",
+        ] {
+            assert_eq!(unix_seconds(bad), None, "{bad}");
+        }
+    }
 }

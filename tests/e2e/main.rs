@@ -11,6 +11,8 @@
 mod bench;
 // The binary's contract: exit codes, error messages, the demo's output, the sample configs.
 mod cli;
+// `xcbench gate` on a live loopback pair: verdicts, exit codes, outputs, bad input.
+mod gate;
 // xcbench held to the lab emulator's ground truth (root only).
 mod lab;
 // Two agents and a collector on loopback; promtool, a real Prometheus, bad input.

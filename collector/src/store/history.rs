@@ -501,8 +501,9 @@ impl Selection {
 /// What a history query answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryAnswer {
-    /// The range asked for, and the part the slots that answered it cover (slots are whole:
-    /// a coarse slot that starts inside the range counts whole).
+    /// The range asked for, and the span of the slots that answered it: every slot that
+    /// overlaps the range counts whole, so the span can start before `from` and end after
+    /// `to` by up to a slot.
     pub from_unix_ns: u64,
     pub to_unix_ns: u64,
     pub covered_from_unix_ns: Option<u64>,

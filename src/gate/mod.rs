@@ -1,0 +1,72 @@
+//! `xcbench gate`: reads an SLO file, asks a source for each objective's evidence, judges
+//! it (`xcbench_slo::judge`) and returns the gate's answer. Sources: the collector's
+//! history ([`history`], exact: full-resolution histograms).
+//!
+//! Exit codes follow from the outcome: 0 pass, 1 fail, 3 inconclusive (the verdict's), 2
+//! the SLO file or the flags are wrong, 4 the source could not be read.
+
+pub mod history;
+
+use std::path::PathBuf;
+
+use xcbench_slo::objective::Window;
+use xcbench_slo::{judge, GateResult, SloFile};
+use xcbench_snapshot::config_text::ConfigError;
+
+/// Where the evidence comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A collector's history API, e.g. `http://127.0.0.1:9862`.
+    Collector { url: String },
+}
+
+/// What `xcbench gate` was asked.
+#[derive(Debug, Clone)]
+pub struct GateRequest {
+    pub slo: PathBuf,
+    pub source: Source,
+    /// Replaces every objective's window (e.g. the time since the migration started).
+    pub window: Option<Window>,
+    /// The time the gate judges at (Unix ns).
+    pub now_unix_ns: u64,
+}
+
+/// Why the gate gave no verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Source(#[from] history::SourceError),
+}
+
+impl GateError {
+    /// 2: the SLO file or flags; 4: the data source.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            GateError::Config(_) => 2,
+            GateError::Source(_) => 4,
+        }
+    }
+}
+
+/// Loads the SLO file and judges every objective.
+pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> {
+    let slo = SloFile::load(&req.slo)?;
+    let mut results = Vec::with_capacity(slo.objectives.len());
+    match &req.source {
+        Source::Collector { url } => {
+            let source = history::CollectorSource::new(url)?;
+            for o in &slo.objectives {
+                let window = req.window.unwrap_or(o.window);
+                let (from, to) = window.range(req.now_unix_ns);
+                let evidence = source.evidence(o, from, to).await?;
+                results.push(judge(o, evidence, req.now_unix_ns));
+            }
+        }
+    }
+    let name = match &req.source {
+        Source::Collector { url } => format!("collector {url}"),
+    };
+    Ok((slo, GateResult::new(name, req.now_unix_ns, results)))
+}

@@ -1,0 +1,232 @@
+//! `xcbench gate` against a real collector fed by two loopback agents: verdicts and exit
+//! codes (0 pass, 1 fail, 3 inconclusive), the JSON, JUnit and GitHub Actions outputs; and
+//! bad input: malformed SLO files (2), a selection that matches nothing (inconclusive, not
+//! pass), an unreachable collector (4).
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::agents::{spawn_collector, spawn_pair};
+use crate::support::http::http_get;
+use crate::support::machine;
+use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::proc::{TempDir, BIN};
+use crate::support::wait_for;
+
+fn gate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    // The test may itself run under GitHub Actions: only what the case sets applies.
+    let out: Output = Command::new(BIN)
+        .arg("gate")
+        .args(args)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run xcbench gate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Objectives over the last 6 s of a loopback pair probing every 5 ms (about 1,200
+/// probes per direction): two that must pass, one that must fail (no loopback round trip
+/// takes 1 us), two that must be inconclusive.
+const PASS: &str = r#"  - name: loss
+    indicator: loss
+    at_most: 5%
+  - name: rtt-p99
+    indicator: rtt
+    quantile: p99
+    at_most: 50ms
+"#;
+const FAIL: &str = r#"  - name: rtt-p50-1us
+    indicator: rtt
+    quantile: p50
+    at_most: 1us
+"#;
+const INCONCLUSIVE: &str = r#"  - name: too-few
+    indicator: loss
+    at_most: 5%
+    min_probes: 1000000
+  - name: nobody
+    indicator: rtt
+    select: { src_agent: nobody }
+    quantile: p99
+    at_most: 50ms
+"#;
+
+fn slo(objectives: &[&str]) -> String {
+    format!(
+        "defaults:\n  window: 6s\n  select: {{ src_cloud: azure, dst_cloud: oci }}\nobjectives:\n{}",
+        objectives.concat()
+    )
+}
+
+fn verdicts(json: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("gate JSON");
+    v["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["name"].as_str().unwrap().to_owned(),
+                o["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gate_judges_a_live_pair_and_exits_by_verdict() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("gate");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let data = dir.path().join("data");
+    let _collector = spawn_collector(&dir, addr, &format!("data_dir = \"{}\"\n", data.display()));
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    let url = format!("http://{addr}");
+    let started = Instant::now();
+    let _agents = spawn_pair(
+        &dir,
+        &url,
+        [
+            ([127, 0, 0, 1], free_udp_port()).into(),
+            ([127, 0, 0, 1], free_udp_port()).into(),
+        ],
+        "5ms",
+        [Command::new(BIN), Command::new(BIN)],
+    );
+    // Past the first 10 s slot boundary after 6 s of probes, the window is covered.
+    wait_for(Duration::from_secs(30), || {
+        let (_, body) = http_get(addr, "/api/v1/history?src_agent=az-1&kind=stamp&from=0")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (started.elapsed() > Duration::from_secs(8) && v["counters"]["received"].as_u64()? > 1_200)
+            .then_some(())
+    })
+    .expect("a second of history");
+
+    let all = dir.write("all.yaml", &slo(&[PASS, FAIL, INCONCLUSIVE]));
+    let junit = dir.path().join("junit.xml");
+    let summary = dir.path().join("summary.md");
+    let (code, out, err) = gate(
+        &[
+            "--slo",
+            all.to_str().unwrap(),
+            "--collector",
+            &url,
+            "--json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+        ],
+    );
+    eprintln!("{out}\n{err}");
+    assert_eq!(code, 1, "a key objective failed: exit 1\n{err}");
+    let v = verdicts(&out);
+    let want = [
+        ("loss", "pass"),
+        ("rtt-p99", "pass"),
+        ("rtt-p50-1us", "fail"),
+        ("too-few", "inconclusive"),
+        ("nobody", "inconclusive"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(v, want, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["schema"], "xcbench.gate/v1");
+    assert_eq!(json["verdict"], "fail");
+    let reasons = |i: usize| json["objectives"][i]["reasons"].to_string();
+    assert!(
+        reasons(3).contains("fewer than min_probes = 1,000,000"),
+        "{}",
+        reasons(3)
+    );
+    assert!(reasons(4).contains("matched no series"), "{}", reasons(4));
+    assert!(json["objectives"][0]["samples"].as_u64().unwrap() >= 1_000);
+    // JUnit: five cases, one failure, two errors (inconclusive).
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(
+        xml.contains("tests=\"5\" failures=\"1\" errors=\"2\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 5);
+    // GitHub: an error annotation (on stderr next to --json) and the step summary.
+    assert!(
+        err.contains("::error title=xcbench gate%3A rtt-p50-1us fail::p50 <= 1us: "),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(&summary).expect("step summary written");
+    assert!(md.contains("| rtt-p50-1us | key | `p50 <= 1us` |"), "{md}");
+
+    // Only what passes: exit 0, and the table names the verdict.
+    let pass = dir.write("pass.yaml", &slo(&[PASS]));
+    let (code, out, err) = gate(&["--slo", pass.to_str().unwrap(), "--collector", &url], &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.starts_with("xcbench gate: PASS: key objectives 2 passed"),
+        "{out}"
+    );
+    // Only the undecidable: exit 3, never a pass.
+    let inc = dir.write("inconclusive.yaml", &slo(&[INCONCLUSIVE]));
+    let (code, out, err) = gate(&["--slo", inc.to_str().unwrap(), "--collector", &url], &[]);
+    assert_eq!(code, 3, "{out}\n{err}");
+}
+
+#[test]
+fn gate_refuses_bad_input_with_the_documented_exit_codes() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("gate-bad");
+    let bad = dir.write(
+        "slo.yaml",
+        "objectives:\n  - name: x\n    indicator: rtt\n    quantile: p99\n    at_most: 5x\n",
+    );
+    let (code, _, err) = gate(&["--slo", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("slo.yaml: objectives[0].at_most = \"5x\": must be a duration"),
+        "{err}"
+    );
+    let missing = dir.path().join("missing.yaml");
+    let (code, _, err) = gate(&["--slo", missing.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("missing.yaml: cannot read"), "{err}");
+    // Nothing listens on this port: the source cannot be read.
+    let good = dir.write("good.yaml", &slo(&[PASS]));
+    let closed = format!("http://127.0.0.1:{}", free_tcp_port());
+    let (code, out, err) = gate(
+        &["--slo", good.to_str().unwrap(), "--collector", &closed],
+        &[],
+    );
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        err.contains(&format!("collector {closed}: cannot be reached")),
+        "{err}"
+    );
+    // Flags: a range that ends before it starts.
+    let (code, _, err) = gate(
+        &[
+            "--slo",
+            good.to_str().unwrap(),
+            "--from",
+            "2026-11-30T19:00:00Z",
+            "--to",
+            "2026-11-30T18:00:00Z",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--from must be before --to"), "{err}");
+}
