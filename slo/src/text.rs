@@ -43,8 +43,10 @@ pub fn signed_duration(ns: i64) -> String {
 /// A span for people: `45s`, `3m20s`, `2h5m`.
 pub fn span(d: Duration) -> String {
     let s = d.as_secs();
-    if s < 60 {
-        format!("{}s", trim(d.as_secs_f64()))
+    if s < 10 {
+        format!("{}s", trim((d.as_secs_f64() * 10.0).round() / 10.0))
+    } else if s < 60 {
+        format!("{}s", d.as_secs_f64().round() as u64)
     } else if s < 3_600 {
         format!("{}m{}s", s / 60, s % 60)
     } else {
@@ -239,6 +241,8 @@ mod tests {
         assert_eq!(percent(0.000_123_4), "0.01234%");
         assert_eq!(rate(940e6), "940Mbit/s");
         assert_eq!(span(Duration::from_secs(200)), "3m20s");
+        assert_eq!(span(Duration::from_secs_f64(20.658)), "21s");
+        assert_eq!(span(Duration::from_secs_f64(1.26)), "1.3s");
         assert_eq!(parse_ratio("0.1%"), Some(0.001));
         assert_eq!(parse_ratio("0.02"), Some(0.02));
         assert_eq!(parse_ratio("120%"), None);
