@@ -141,6 +141,10 @@ pub(crate) struct GateArgs {
     /// Also write JUnit XML here (a test case per objective).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here: per objective the distribution with
+    /// its threshold, the series over the window, the verdict and its reasons.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 fn parse_time(s: &str) -> Result<u64, String> {

@@ -250,6 +250,12 @@ async fn gate(args: GateArgs) -> ExitCode {
             return usage(format!("--junit {}: cannot write: {e}", path.display()));
         }
     }
+    if let Some(path) = &args.report {
+        if let Err(e) = std::fs::write(path, output::report::render_report(&result)) {
+            return usage(format!("--report {}: cannot write: {e}", path.display()));
+        }
+        eprintln!("xcbench gate: report written to {}", path.display());
+    }
     if args.json {
         match serde_json::to_string_pretty(&result) {
             Ok(text) => println!("{text}"),

@@ -283,10 +283,10 @@ pub fn github_summary(g: &GateResult) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::output::check_golden;
-    use xcbench_slo::evidence::{AgentRecord, Distribution, Evidence};
+    use xcbench_slo::evidence::{AgentRecord, Distribution, Evidence, SlotPoint};
     use xcbench_slo::{judge, SloFile};
     use xcbench_snapshot::Counters;
 
@@ -329,6 +329,18 @@ objectives:
                 last_report_unix_ns: NOW - 5_000_000_000,
                 gaps: vec![],
             }],
+            // Six 10-minute slots; the slow samples and the losses all in the fourth.
+            slots: (0..6u64)
+                .map(|i| SlotPoint {
+                    start_unix_ns: NOW - HOUR + i * HOUR / 6,
+                    slot_ns: HOUR / 6,
+                    sent: n / 6,
+                    lost: if i == 3 { counters.lost } else { 0 },
+                    samples: n / 6,
+                    sum_ns: n / 6 * 1_000_447,
+                    within: n / 6 - if i == 3 { slow } else { 0 },
+                })
+                .collect(),
             ..Evidence::default()
         }
     }

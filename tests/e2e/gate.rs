@@ -12,7 +12,7 @@ use crate::support::http::http_get;
 use crate::support::machine;
 use crate::support::ports::{free_tcp_port, free_udp_port};
 use crate::support::proc::{TempDir, BIN};
-use crate::support::wait_for;
+use crate::support::{tool, wait_for};
 
 fn gate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     // The test may itself run under GitHub Actions: only what the case sets applies.
@@ -114,6 +114,7 @@ fn gate_judges_a_live_pair_and_exits_by_verdict() {
 
     let all = dir.write("all.yaml", &slo(&[PASS, FAIL, INCONCLUSIVE]));
     let junit = dir.path().join("junit.xml");
+    let report = dir.path().join("report.html");
     let summary = dir.path().join("summary.md");
     let (code, out, err) = gate(
         &[
@@ -124,6 +125,8 @@ fn gate_judges_a_live_pair_and_exits_by_verdict() {
             "--json",
             "--junit",
             junit.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
         ],
         &[
             ("GITHUB_ACTIONS", "true"),
@@ -170,6 +173,8 @@ fn gate_judges_a_live_pair_and_exits_by_verdict() {
     );
     let md = std::fs::read_to_string(&summary).expect("step summary written");
     assert!(md.contains("| rtt-p50-1us | key | `p50 <= 1us` |"), "{md}");
+
+    check_report_in_chromium(&report, 5);
 
     // Only what passes: exit 0, and the table names the verdict.
     let pass = dir.write("pass.yaml", &slo(&[PASS]));
@@ -229,4 +234,83 @@ fn gate_refuses_bad_input_with_the_documented_exit_codes() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--from must be before --to"), "{err}");
+}
+
+/// Opens the report in headless Chromium (Debian's `chromium`; required under CI) and
+/// checks what it drew: a screenshot that is not blank, with the curves' blue and the
+/// thresholds' red in it; `objectives` sections in the page Chromium parsed.
+fn check_report_in_chromium(report: &std::path::Path, objectives: usize) {
+    let html = std::fs::read_to_string(report).expect("report written");
+    assert_eq!(
+        html.matches("<section class=\"objective\"").count(),
+        objectives
+    );
+    let Some(chromium) = tool("chromium", "CI") else {
+        return;
+    };
+    let profile = TempDir::new("chromium");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("gate-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("file://{}", report.display());
+    let run = |extra: &[String]| {
+        let mut child = Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                "--window-size=1000,1400",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "chromium did not finish in 90 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        out
+    };
+    let dom = run(&["--dump-dom".to_owned()]);
+    assert_eq!(
+        dom.matches("class=\"objective\"").count(),
+        objectives,
+        "the page Chromium parsed"
+    );
+    run(&[format!("--screenshot={}", shot.display())]);
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).expect("screenshot written"));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    let near = |p: &[u8], rgb: [u8; 3]| p.iter().zip(rgb).all(|(a, b)| a.abs_diff(b) < 40);
+    let not_white = pixels.iter().filter(|p| !near(p, [255, 255, 255])).count();
+    let blue = pixels
+        .iter()
+        .filter(|p| near(p, [0x09, 0x69, 0xda]))
+        .count();
+    let red = pixels
+        .iter()
+        .filter(|p| near(p, [0xcf, 0x22, 0x2e]))
+        .count();
+    eprintln!(
+        "report screenshot {} ({}x{}): {not_white} drawn pixels, {blue} curve blue, {red} threshold red",
+        shot.display(),
+        info.width,
+        info.height
+    );
+    assert!(not_white * 50 > pixels.len(), "the screenshot is blank");
+    assert!(blue > 200 && red > 200, "the charts were not drawn");
 }
