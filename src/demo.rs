@@ -1,7 +1,8 @@
 //! `xcbench demo`: the embedded main job, composition only. An `azure` agent and an `oci`
 //! agent on loopback probe each other through a collector in this process, with live
 //! progress, then one row per series from the collector's merged histograms (the same data
-//! `/metrics` serves); [`crate::output::demo`] prints them.
+//! `/metrics` serves), and the verdict of a built-in SLO ([`DEMO_SLO`]) judged over the run;
+//! [`crate::output::demo`] prints them.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -96,7 +97,12 @@ pub struct Quantiles {
 pub struct DemoReport {
     pub rows: Vec<PairRow>,
     pub metrics_url: String,
+    /// The built-in SLO ([`DEMO_SLO`]) judged over the run from the collector's history.
+    pub gate: Result<xcbench_slo::GateResult, crate::gate::GateError>,
 }
+
+/// The SLO the demo ends with (`slo/demo.slo.yaml`).
+pub const DEMO_SLO: &str = include_str!("../slo/demo.slo.yaml");
 
 /// What the demo tells while it runs.
 pub enum Progress<'a> {
@@ -217,6 +223,7 @@ pub async fn run(
     }
 
     let started = tokio::time::Instant::now();
+    let started_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let deadline = started + config.duration;
     tokio::pin!(shutdown);
     let mut tick =
@@ -240,6 +247,7 @@ pub async fn run(
         }
     }
     let rows = rows(&lock(&store));
+    let gate = judge_run(&url, started_unix_ns).await;
     let _ = stop_collector.send(());
     let _ = collector_task.await;
     if rows.iter().all(|r| r.received == 0) {
@@ -248,7 +256,28 @@ pub async fn run(
     Ok(DemoReport {
         rows,
         metrics_url: format!("{url}/metrics"),
+        gate,
     })
+}
+
+/// [`DEMO_SLO`] over the run, read from the collector's history as `xcbench gate` reads it.
+async fn judge_run(
+    url: &str,
+    from_unix_ns: u64,
+) -> Result<xcbench_slo::GateResult, crate::gate::GateError> {
+    let slo = xcbench_slo::SloFile::parse("slo/demo.slo.yaml", DEMO_SLO)?;
+    let now = xcbench_agent::net::clock::now_unix_ns();
+    let source = crate::gate::history::CollectorSource::new(url)?;
+    let mut results = Vec::new();
+    for o in &slo.objectives {
+        let evidence = source.evidence(o, from_unix_ns, now).await?;
+        results.push(xcbench_slo::judge(o, evidence, now));
+    }
+    Ok(xcbench_slo::GateResult::new(
+        "the demo's collector".to_owned(),
+        now,
+        results,
+    ))
 }
 
 fn identity(id: &str, cloud: Cloud, region: &str) -> Identity {

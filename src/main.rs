@@ -85,6 +85,21 @@ async fn dispatch(command: Command) -> ExitCode {
                         "/metrics was served at {} during the run (Prometheus text format).",
                         report.metrics_url
                     );
+                    match &report.gate {
+                        Ok(gate) => {
+                            println!();
+                            print!("{}", output::gate::render_table(gate));
+                            let path = std::env::temp_dir().join("xcbench-demo-report.html");
+                            match std::fs::write(&path, output::report::render_report(gate)) {
+                                Ok(()) => println!(
+                                    "The gate's HTML report: {} (xcbench gate --report writes one for any SLO file).",
+                                    path.display()
+                                ),
+                                Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+                            }
+                        }
+                        Err(e) => eprintln!("the demo's SLO could not be judged: {e:#}"),
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => failed(e),

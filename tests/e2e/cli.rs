@@ -82,6 +82,28 @@ fn demo_prints_a_table_for_both_directions() {
         stdout.contains("/metrics was served at http://127.0.0.1:"),
         "{stdout}"
     );
+    // The built-in SLO judged over the run: 800 STAMP probes show p99 <= 5 ms; 40 connect
+    // probes are under its min_probes of 50, so the gate cannot pass on them.
+    assert!(stdout.contains("\nxcbench gate: "), "{stdout}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row: {stdout}"))
+            .to_owned()
+    };
+    assert!(row("stamp-rtt-p99 ").ends_with("pass"), "{stdout}");
+    assert!(
+        row("tcp-connect-p95 ").ends_with("inconclusive"),
+        "{stdout}"
+    );
+    let report = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("The gate's HTML report: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no report path: {stdout}"));
+    let html = std::fs::read_to_string(report).expect("the demo's report");
+    assert!(html.contains("<section class=\"objective\""));
 }
 
 #[test]

@@ -62,6 +62,13 @@ fn the_sample_parses_with_the_code_defaults() {
 }
 
 #[test]
+fn the_demo_slo_parses() {
+    let f = SloFile::parse("demo.slo.yaml", include_str!("../../demo.slo.yaml")).unwrap();
+    assert_eq!(f.objectives.len(), 5);
+    assert!(f.objectives.iter().all(|o| o.key));
+}
+
+#[test]
 fn the_openslo_sample_imports_its_xcbench_slos() {
     let f = SloFile::parse("openslo.sample.yaml", OPENSLO).unwrap();
     assert_eq!(f.format, Format::OpenSlo);
