@@ -40,6 +40,19 @@ pub fn signed_duration(ns: i64) -> String {
     }
 }
 
+/// A latency threshold as a label value, in seconds as Prometheus writes `le`: the
+/// shortest decimal that is exact (`2ms` -> `0.002`, `1.5us` -> `0.0000015`). The collector's
+/// exact within-threshold counters and the rules that read them both spell it this way.
+pub fn threshold_label(ns: u64) -> String {
+    let whole = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    if frac == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{frac:09}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
 /// A span for people: `45s`, `3m20s`, `2h5m`.
 pub fn span(d: Duration) -> String {
     let s = d.as_secs();
@@ -249,6 +262,10 @@ mod tests {
         assert_eq!(parse_rate("500M"), Some(500_000_000));
         assert_eq!(parse_rate("1.5Gbit/s"), Some(1_500_000_000));
         assert_eq!(parse_rate("fast"), None);
+        assert_eq!(threshold_label(2_000_000), "0.002");
+        assert_eq!(threshold_label(1_500), "0.0000015");
+        assert_eq!(threshold_label(60_000_000_000), "60");
+        assert_eq!(threshold_label(2_250_000_000), "2.25");
     }
 
     #[test]
