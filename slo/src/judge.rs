@@ -48,6 +48,57 @@ impl Verdict {
     }
 }
 
+/// Why a verdict is what it is, as a bounded code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// A bound decided it (pass or fail).
+    Bound,
+    /// The bounds include the objective: more samples needed.
+    Undecided,
+    NoSamples,
+    NoSeries,
+    FewSamples,
+    AgentSilent,
+    DroppedSnapshots,
+    AgentRestarted,
+    Coverage,
+    ClockError,
+    LowRate,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 11] = [
+        ReasonCode::Bound,
+        ReasonCode::Undecided,
+        ReasonCode::NoSamples,
+        ReasonCode::NoSeries,
+        ReasonCode::FewSamples,
+        ReasonCode::AgentSilent,
+        ReasonCode::DroppedSnapshots,
+        ReasonCode::AgentRestarted,
+        ReasonCode::Coverage,
+        ReasonCode::ClockError,
+        ReasonCode::LowRate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::Bound => "bound",
+            ReasonCode::Undecided => "undecided",
+            ReasonCode::NoSamples => "no_samples",
+            ReasonCode::NoSeries => "no_series",
+            ReasonCode::FewSamples => "few_samples",
+            ReasonCode::AgentSilent => "agent_silent",
+            ReasonCode::DroppedSnapshots => "dropped_snapshots",
+            ReasonCode::AgentRestarted => "agent_restarted",
+            ReasonCode::Coverage => "coverage",
+            ReasonCode::ClockError => "clock_error",
+            ReasonCode::LowRate => "low_rate",
+        }
+    }
+}
+
 /// Bounds on the statistic an objective is judged by: a fraction (latency: of samples
 /// within the threshold; goodput: of tests at the rate), a ratio, or an increase in
 /// seconds.
@@ -102,6 +153,9 @@ pub struct ObjectiveResult {
     pub verdict: Verdict,
     /// Why: the statistic's reading first, then any data-quality guard.
     pub reasons: Vec<String>,
+    /// The reasons as bounded codes (for metrics and alert routing): the statistic's
+    /// (`bound`, `undecided`, `no_samples`) first, then each guard that fired once.
+    pub codes: Vec<ReasonCode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub need_more: Option<NeedMore>,
     /// What the gate read, for reports (not in the JSON).
@@ -211,6 +265,11 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
     };
     let guards = guard(objective, &evidence, &reading, now);
     let mut reasons = vec![reading.reason];
+    let mut codes = vec![match reading.verdict {
+        Verdict::Inconclusive if reading.samples == 0 => ReasonCode::NoSamples,
+        Verdict::Inconclusive => ReasonCode::Undecided,
+        _ => ReasonCode::Bound,
+    }];
     let verdict = if guards.is_empty() {
         reading.verdict
     } else {
@@ -221,7 +280,12 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
                 reasons[0]
             );
         }
-        reasons.extend(guards);
+        for (code, text) in guards {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+            reasons.push(text);
+        }
         Verdict::Inconclusive
     };
     ObjectiveResult {
@@ -246,6 +310,7 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         bound: reading.bound,
         verdict,
         reasons,
+        codes,
         need_more: if verdict == Verdict::Inconclusive {
             reading.need_more
         } else {
@@ -643,28 +708,37 @@ fn read_increase(o: &Objective, e: &Evidence, quantile: Quantile, threshold: u64
 }
 
 /// Data-quality guards: each returns the reason the data is not good enough to judge.
-fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<String> {
+fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode, String)> {
     let mut out = Vec::new();
     let j = &o.judging;
     if e.series == 0 && !matches!(o.indicator, Indicator::Goodput(_)) {
-        out.push(format!("the selection ({}) matched no series", o.select));
+        out.push((
+            ReasonCode::NoSeries,
+            format!("the selection ({}) matched no series", o.select),
+        ));
         return out;
     }
     let probe_based = !matches!(o.indicator, Indicator::Goodput(_));
     if probe_based && r.samples > 0 && r.samples < j.min_probes {
-        out.push(format!(
-            "{} samples, fewer than min_probes = {}",
-            count(r.samples),
-            count(j.min_probes)
+        out.push((
+            ReasonCode::FewSamples,
+            format!(
+                "{} samples, fewer than min_probes = {}",
+                count(r.samples),
+                count(j.min_probes)
+            ),
         ));
     }
     if o.indicator == Indicator::RttIncreaseUnderLoad {
         if let Some(b) = &e.baseline {
             if b.count() > 0 && b.count() < j.min_probes {
-                out.push(format!(
-                    "{} idle samples, fewer than min_probes = {}",
-                    count(b.count()),
-                    count(j.min_probes)
+                out.push((
+                    ReasonCode::FewSamples,
+                    format!(
+                        "{} idle samples, fewer than min_probes = {}",
+                        count(b.count()),
+                        count(j.min_probes)
+                    ),
                 ));
             }
         }
@@ -673,13 +747,13 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<String> {
     let age = j.max_report_age.as_nanos() as u64;
     for a in &e.agents {
         if a.last_report_unix_ns.saturating_add(age) < end {
-            out.push(format!(
+            out.push((ReasonCode::AgentSilent, format!(
                 "agent {} stopped reporting: last report {} before the window's end ({}), more than max_report_age = {}",
                 a.agent,
                 span(Duration::from_nanos(end - a.last_report_unix_ns)),
                 crate::text::format_time(end),
                 span(j.max_report_age)
-            ));
+            )));
         }
         for g in &a.gaps {
             if g.to_unix_ns <= e.from_unix_ns || g.from_unix_ns >= e.to_unix_ns {
@@ -691,15 +765,21 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<String> {
                 crate::text::format_time(g.to_unix_ns)
             );
             if g.dropped_snapshots > 0 {
-                out.push(format!(
-                    "agent {} dropped {} snapshots ({when}): their samples are missing",
-                    a.agent, g.dropped_snapshots
+                out.push((
+                    ReasonCode::DroppedSnapshots,
+                    format!(
+                        "agent {} dropped {} snapshots ({when}): their samples are missing",
+                        a.agent, g.dropped_snapshots
+                    ),
                 ));
             } else if g.to_unix_ns - g.from_unix_ns > age {
-                out.push(format!(
-                    "agent {} did not run from {when} ({}): it restarted",
-                    a.agent,
-                    span(Duration::from_nanos(g.to_unix_ns - g.from_unix_ns))
+                out.push((
+                    ReasonCode::AgentRestarted,
+                    format!(
+                        "agent {} did not run from {when} ({}): it restarted",
+                        a.agent,
+                        span(Duration::from_nanos(g.to_unix_ns - g.from_unix_ns))
+                    ),
                 ));
             }
         }
@@ -707,29 +787,32 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<String> {
     let window = e.to_unix_ns.saturating_sub(e.from_unix_ns) as f64 / 1e9;
     let covered = covered_seconds(e);
     if probe_based && window > 0.0 && covered / window < j.min_coverage {
-        out.push(format!(
-            "the data covers {} of the {} window ({}), less than min_coverage = {}",
-            span(Duration::from_secs_f64(covered)),
-            span(Duration::from_secs_f64(window)),
-            percent(covered / window),
-            percent(j.min_coverage)
+        out.push((
+            ReasonCode::Coverage,
+            format!(
+                "the data covers {} of the {} window ({}), less than min_coverage = {}",
+                span(Duration::from_secs_f64(covered)),
+                span(Duration::from_secs_f64(window)),
+                percent(covered / window),
+                percent(j.min_coverage)
+            ),
         ));
     }
     if o.indicator.is_one_way() {
         if let Comparison::Latency { at_most_ns, .. } = o.comparison {
             let allowed = (at_most_ns as f64 * j.max_clock_error) as u64;
             match e.clock_error_max_ns {
-                None => out.push(
+                None => out.push((ReasonCode::ClockError,
                     "no clock error estimate was reported: one-way delay cannot be bounded"
                         .to_owned(),
-                ),
-                Some(err) if err > allowed => out.push(format!(
+                )),
+                Some(err) if err > allowed => out.push((ReasonCode::ClockError, format!(
                     "the clocks' combined error estimate {} is more than max_clock_error = {} of the {} threshold ({})",
                     duration(err),
                     percent(j.max_clock_error),
                     duration(at_most_ns),
                     duration(allowed)
-                )),
+                ))),
                 Some(_) => {}
             }
         }
@@ -737,10 +820,13 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<String> {
     if let (Some(min), true) = (j.min_rate, covered > 0.0 && e.series > 0) {
         let per_series = e.counters.sent as f64 / covered / e.series as f64;
         if per_series < min {
-            out.push(format!(
-                "{}/s probes per series, below min_rate = {}/s",
-                trim(per_series),
-                trim(min)
+            out.push((
+                ReasonCode::LowRate,
+                format!(
+                    "{}/s probes per series, below min_rate = {}/s",
+                    trim(per_series),
+                    trim(min)
+                ),
             ));
         }
     }
