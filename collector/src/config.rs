@@ -15,7 +15,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9862";
 pub use xcbench_snapshot::config_text::ConfigError;
 
 /// A whole, valid collector configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CollectorConfig {
     pub listen: SocketAddr,
     /// How far back the window quantiles look.
@@ -29,6 +29,10 @@ pub struct CollectorConfig {
     pub data_dir: Option<PathBuf>,
     /// The history's resolutions, finest first.
     pub history: Tiers,
+    /// An SLO file: its latency thresholds are counted exactly per series, and its
+    /// objectives judged every `slo_interval` (`xcbench_slo_*`).
+    pub slo: Option<xcbench_slo::SloFile>,
+    pub slo_interval: Duration,
 }
 
 impl Default for CollectorConfig {
@@ -40,6 +44,8 @@ impl Default for CollectorConfig {
             max_series: 100_000,
             data_dir: None,
             history: Tiers::default(),
+            slo: None,
+            slo_interval: Duration::from_secs(30),
         }
     }
 }
@@ -53,6 +59,8 @@ struct Raw {
     max_series: Option<i64>,
     data_dir: Option<String>,
     history: Option<Vec<RawTier>>,
+    slo: Option<String>,
+    slo_interval: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +143,24 @@ impl CollectorConfig {
             }
             c.data_dir = Some(PathBuf::from(d));
         }
+        if let Some(path) = raw.slo {
+            if path.is_empty() {
+                return Err(err("slo", "\"\"".into(), "must be an SLO file's path"));
+            }
+            // The SLO file's own errors name it, its field and value.
+            c.slo = Some(xcbench_slo::SloFile::load(std::path::Path::new(&path))?);
+        }
+        if let Some(text) = raw.slo_interval {
+            c.slo_interval = xcbench_snapshot::config_text::parse_duration(&text)
+                .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(3_600))
+                .ok_or_else(|| {
+                    err(
+                        "slo_interval",
+                        format!("{text:?}"),
+                        "must be a duration from 1s to 1h, e.g. \"30s\"",
+                    )
+                })?;
+        }
         if let Some(tiers) = raw.history {
             let mut parsed = Vec::with_capacity(tiers.len());
             for (i, t) in tiers.iter().enumerate() {
@@ -203,6 +229,27 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "c.toml: history[0].slot = \"soon\": must be a duration such as \"10s\", \"1m\" or \"90d\""
+        );
+        let slo = concat!(env!("CARGO_MANIFEST_DIR"), "/../slo/slo.sample.yaml");
+        let c = CollectorConfig::parse(
+            "c.toml",
+            &format!("slo = \"{slo}\"\nslo_interval = \"10s\""),
+        )
+        .unwrap();
+        assert_eq!(c.slo.map(|f| f.objectives.len()), Some(14));
+        assert_eq!(c.slo_interval, Duration::from_secs(10));
+        let missing = CollectorConfig::parse("c.toml", "slo = \"/nonexistent/slo.yaml\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("/nonexistent/slo.yaml: cannot read"),
+            "{missing}"
+        );
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "slo_interval = \"0s\"")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: slo_interval = \"0s\": must be a duration from 1s to 1h, e.g. \"30s\""
         );
         assert!(CollectorConfig::parse("c.toml", "windw = \"1m\"")
             .unwrap_err()

@@ -13,6 +13,8 @@
 //!   area, and text rendering.
 //! - [`history`]: the durable history (redb): append before acknowledging, downsample,
 //!   query, restore after a restart.
+//! - [`slo`]: the SLO file at the collector: exact threshold counts, verdicts on a timer,
+//!   and the reading of history answers the gate shares.
 //! - `http`: the routes and their handlers.
 //! - this file: [`Collector`] (bind, serve) and [`run`]; the system clock.
 
@@ -22,6 +24,7 @@ pub mod config;
 pub mod exposition;
 pub mod history;
 mod http;
+pub mod slo;
 pub mod store;
 
 use std::future::Future;
@@ -56,6 +59,8 @@ const MIGRATE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Collector {
     listener: tokio::net::TcpListener,
     state: Arc<AppState>,
+    /// The SLO file judged every interval, if any.
+    slo: Option<(Arc<xcbench_slo::SloFile>, std::time::Duration)>,
 }
 
 /// Unix time in ns from the system clock: the collector's one clock read; everything else
@@ -88,6 +93,9 @@ impl Collector {
             Some(dir) => History::open(dir, config.history.clone())?,
             None => History::in_memory(config.history.clone())?,
         };
+        if let Some(slo) = &config.slo {
+            store.set_thresholds(slo::thresholds(slo));
+        }
         let now = clock();
         store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
         let store = Arc::new(Mutex::new(store));
@@ -103,6 +111,10 @@ impl Collector {
                 registry,
                 clock,
             }),
+            slo: config
+                .slo
+                .clone()
+                .map(|f| (Arc::new(f), config.slo_interval)),
         })
     }
 
@@ -123,12 +135,18 @@ impl Collector {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CollectorError> {
         let migrate = tokio::spawn(migrate_history(self.state.clone()));
+        let judge = self
+            .slo
+            .map(|(slo, every)| tokio::spawn(judge_slo(self.state.clone(), slo, every)));
         let app = http::router(self.state);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(CollectorError::Serve);
         migrate.abort();
+        if let Some(j) = judge {
+            j.abort();
+        }
         served
     }
 }
@@ -165,6 +183,33 @@ async fn migrate_history(state: Arc<AppState>) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "history not downsampled"),
             Err(e) => tracing::error!(error = %e, "history downsampling panicked"),
+        }
+    }
+}
+
+/// Judges the SLO file from the history every `every`, for `/metrics`.
+async fn judge_slo(
+    state: Arc<AppState>,
+    slo: Arc<xcbench_slo::SloFile>,
+    every: std::time::Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let (state, slo) = (state.clone(), slo.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            let now = (state.clock)();
+            let layout = xcbench_snapshot::LatencyHistogram::new();
+            let lowest = |v: u64| layout.inner().lowest_equivalent(v);
+            let results = slo::judge_all(&http::lock(&state.history), &slo, now, lowest)?;
+            http::lock(&state.store).set_verdicts(now, results);
+            Ok::<(), slo::JudgeError>(())
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "SLO file not judged"),
+            Err(e) => tracing::error!(error = %e, "judging the SLO file panicked"),
         }
     }
 }

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use xcbench_collector::slo;
 use xcbench_collector::store::history::HistoryAnswer;
-use xcbench_slo::evidence::{AgentRecord, Distribution, Evidence, Gap, SlotPoint, TestRecord};
-use xcbench_slo::objective::{Comparison, Direction, Indicator, LoadChoice, Objective};
-use xcbench_snapshot::{Flow, LatencyHistogram, ThroughputOutcome};
+use xcbench_slo::evidence::Evidence;
+use xcbench_slo::objective::Objective;
 
 /// Why the collector's history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -69,41 +69,32 @@ impl CollectorSource {
         Ok(CollectorSource { base, client })
     }
 
-    /// Everything the history holds for `o` between `from` and `to` (Unix ns).
+    /// Everything the history holds for `o` between `from` and `to` (Unix ns): one query,
+    /// or two for an increase under load (loaded, then idle), read the way the collector
+    /// itself reads its history (`xcbench_collector::slo`).
     pub async fn evidence(
         &self,
         o: &Objective,
         from: u64,
         to: u64,
     ) -> Result<Evidence, SourceError> {
-        let threshold = match o.comparison {
-            Comparison::Latency { at_most_ns, .. } => Some(at_most_ns),
-            _ => None,
-        };
-        let mut select = o.select.clone();
-        if o.indicator == Indicator::RttIncreaseUnderLoad {
-            select.load = LoadChoice::Bench;
+        let threshold = slo::threshold_ns(o);
+        let mut found = Vec::new();
+        for select in slo::selections(o) {
+            let answer = self.query(&select.pairs(), o, from, to, threshold).await?;
+            found.push(
+                slo::evidence(o, answer).map_err(|source| SourceError::Histogram {
+                    url: self.base.clone(),
+                    source,
+                })?,
+            );
         }
-        let answer = self.query(&select.pairs(), o, from, to, threshold).await?;
-        let mut evidence = self.to_evidence(o, answer)?;
-        if o.indicator == Indicator::RttIncreaseUnderLoad {
-            select.load = LoadChoice::Idle;
-            let idle = self.query(&select.pairs(), o, from, to, threshold).await?;
-            let idle = self.to_evidence(o, idle)?;
-            evidence.baseline = Some(idle.distribution);
-            evidence.series += idle.series;
-            // The window's coverage, agents and their gaps are those of both.
-            evidence.covered = match (evidence.covered, idle.covered) {
-                (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
-                (a, b) => a.or(b),
-            };
-            for a in idle.agents {
-                if !evidence.agents.iter().any(|x| x.agent == a.agent) {
-                    evidence.agents.push(a);
-                }
-            }
-        }
-        Ok(evidence)
+        let mut found = found.into_iter();
+        let first = found.next().unwrap_or_default();
+        Ok(match found.next() {
+            Some(idle) => slo::with_baseline(first, idle),
+            None => first,
+        })
     }
 
     async fn query(
@@ -152,91 +143,6 @@ impl CollectorSource {
         serde_json::from_slice(&body).map_err(|source| SourceError::Answer {
             url: self.base.clone(),
             source,
-        })
-    }
-
-    fn to_evidence(&self, o: &Objective, a: HistoryAnswer) -> Result<Evidence, SourceError> {
-        let distribution = match a.metrics.first() {
-            Some(m) if m.count > 0 => {
-                let h = LatencyHistogram::decode_base64(&m.hdr).map_err(|source| {
-                    SourceError::Histogram {
-                        url: self.base.clone(),
-                        source,
-                    }
-                })?;
-                let layout = h.inner();
-                Distribution::from_buckets(h.buckets(), |v| layout.lowest_equivalent(v))
-            }
-            _ => Distribution::default(),
-        };
-        let direction = match o.indicator {
-            Indicator::Goodput(d) => d,
-            _ => None,
-        };
-        let tests = a
-            .tests
-            .iter()
-            .filter(|t| match direction {
-                None => true,
-                Some(Direction::Forward) => t.flow == Flow::Forward,
-                Some(Direction::Reverse) => t.flow == Flow::Reverse,
-            })
-            .map(|t| TestRecord {
-                started_unix_ns: t.started_unix_ns,
-                outcome: match t.outcome {
-                    ThroughputOutcome::Ok => "ok",
-                    ThroughputOutcome::Refused => "refused",
-                    ThroughputOutcome::Failed => "failed",
-                }
-                .to_owned(),
-                goodput_bits_per_second: if t.receiver_ns > 0 {
-                    t.receiver_bytes as f64 * 8.0 / (t.receiver_ns as f64 / 1e9)
-                } else {
-                    0.0
-                },
-            })
-            .collect();
-        Ok(Evidence {
-            from_unix_ns: a.from_unix_ns,
-            to_unix_ns: a.to_unix_ns,
-            covered: a.covered_from_unix_ns.zip(a.covered_to_unix_ns),
-            series: a.series.len(),
-            counters: a.counters,
-            distribution,
-            baseline: None,
-            slots: a
-                .slots
-                .iter()
-                .map(|s| SlotPoint {
-                    start_unix_ns: s.start_ns,
-                    slot_ns: s.slot_ns,
-                    sent: s.sent,
-                    lost: s.lost,
-                    samples: s.samples,
-                    sum_ns: s.sum_ns,
-                    within: s.within,
-                })
-                .collect(),
-            clock_error_max_ns: a.clock_error_max_ns,
-            agents: a
-                .agents
-                .iter()
-                .map(|g| AgentRecord {
-                    agent: g.agent.clone(),
-                    last_report_unix_ns: g.last_report_unix_ns,
-                    gaps: g
-                        .gaps
-                        .iter()
-                        .map(|x| Gap {
-                            from_unix_ns: x.from_unix_ns,
-                            to_unix_ns: x.to_unix_ns,
-                            dropped_snapshots: x.dropped_snapshots,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            tests,
-            source_notes: Vec::new(),
         })
     }
 }

@@ -231,6 +231,22 @@ catalog! {
     AGENT_LAST_REPORT_TIMESTAMP_SECONDS = "xcbench_agent_last_report_timestamp_seconds", Gauge, Seconds,
         "When the collector last accepted a snapshot from the agent (collector clock, Unix time).";
 
+    // SLOs (slo.rs), when the collector is given an SLO file.
+    SLO_SAMPLES_TOTAL = "xcbench_slo_samples_total", Counter, Unitless,
+        "Latency samples of a metric since the start: the denominator of the exact within-threshold counts.";
+    SLO_WITHIN_TOTAL = "xcbench_slo_within_total", Counter, Unitless,
+        "Latency samples certainly at or below an SLO threshold (seconds), counted from full-resolution HdrHistograms, not bucket edges.";
+    SLO_STRADDLING_TOTAL = "xcbench_slo_straddling_total", Counter, Unitless,
+        "Latency samples in the HdrHistogram bucket that straddles an SLO threshold (within 0.1% of it): on neither side for sure.";
+    SLO_VERDICT = "xcbench_slo_verdict", Gauge, Unitless,
+        "An SLO objective's verdict as last judged from the history: 1 for the current one of pass, fail and inconclusive.";
+    SLO_REASON = "xcbench_slo_reason", Gauge, Unitless,
+        "Why an objective's verdict is what it is: 1 for each reason that applies (bound, undecided, no_samples, few_samples, ...).";
+    SLO_BOUND = "xcbench_slo_bound", Gauge, Unitless,
+        "The lower and upper bound on an objective's statistic (the fraction within the threshold, or the ratio) at its confidence.";
+    SLO_EVALUATED_TIMESTAMP_SECONDS = "xcbench_slo_evaluated_timestamp_seconds", Gauge, Seconds,
+        "When the collector last judged its SLO file (collector clock, Unix time).";
+
     // The collector itself (collector.rs).
     COLLECTOR_SNAPSHOTS_TOTAL = "xcbench_collector_snapshots_total", Counter, Unitless,
         "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again).";

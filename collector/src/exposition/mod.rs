@@ -13,13 +13,15 @@
 //! - one file per area, as node_exporter has one per collector: `series` (probe series:
 //!   counters, latency histograms and window summaries, jitter, clock, TCP_INFO, quinn path),
 //!   `throughput` (scheduled tests, `xcbench_bench_*`), `agents` (reflector and sender
-//!   counters, last report), `collector` (the collector's own ingest and series).
+//!   counters, last report), `slo` (exact within-threshold counters and the SLO file's
+//!   verdicts), `collector` (the collector's own ingest and series).
 
 pub mod catalog;
 
 mod agents;
 mod collector;
 mod series;
+mod slo;
 mod throughput;
 
 use std::collections::BTreeMap;
@@ -70,6 +72,7 @@ pub fn families(store: &Store) -> Vec<MetricFamily> {
     series::push_families(&mut f, store);
     throughput::push_families(&mut f, store);
     agents::push_families(&mut f, store);
+    slo::push_families(&mut f, store);
     collector::push_families(&mut f, store);
     f.into_sorted()
 }
@@ -196,6 +199,8 @@ mod tests {
 
     fn fixed_store() -> Store {
         let mut store = Store::new(300 * S, 10 * S, 100, LATENCY_BUCKETS);
+        // An SLO threshold of 2 ms on RTT, counted exactly per series.
+        store.set_thresholds([(Metric::Rtt, vec![2_000_000])].into());
         let counters = Counters {
             sent: 100,
             received: 97,
@@ -296,6 +301,27 @@ mod tests {
             }];
         }
         crate::store::tests::ingest(&mut store, &s, 1_700_000_000 * S).unwrap();
+        // One objective as the collector last judged it: 97 RTTs, 51 within 2 ms.
+        let slo = xcbench_slo::SloFile::parse(
+            "slo.yaml",
+            "objectives:\n  - { name: rtt-p50, indicator: rtt, quantile: p50, at_most: 2ms, min_probes: 10 }\n",
+        )
+        .unwrap();
+        let now = 1_700_000_000 * S;
+        let evidence = xcbench_slo::Evidence {
+            from_unix_ns: now - 3_600 * S,
+            to_unix_ns: now,
+            covered: Some((now - 3_600 * S, now)),
+            series: 1,
+            counters,
+            distribution: xcbench_slo::evidence::Distribution::from_buckets(
+                (0..97u64).map(|i| (1_500_000 + i * 10_000, 1)),
+                |h| h,
+            ),
+            ..xcbench_slo::Evidence::default()
+        };
+        let result = xcbench_slo::judge(&slo.objectives[0], evidence, now);
+        store.set_verdicts(now, vec![result]);
         store
     }
 

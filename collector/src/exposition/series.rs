@@ -63,7 +63,7 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
     }
 }
 
-fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
+pub(super) fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
     with(
         pair_labels(&k.source, &k.peer, k.protocol),
         &[("kind", k.kind.as_str()), ("load", k.load.as_str())],

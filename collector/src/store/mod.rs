@@ -91,11 +91,38 @@ pub struct MetricState {
     pub buckets: Vec<u64>,
     pub count: u64,
     pub sum_ns: u64,
+    /// Samples since the start at or below each SLO threshold of this metric (the store's
+    /// [`Store::thresholds`], in order), counted exactly from the full-resolution buckets.
+    pub within: Vec<history::Within>,
     window: Window,
 }
 
 impl MetricState {
-    /// Samples in the current window.
+    /// Counts `count` samples of the HdrHistogram bucket `lowest_ns..=value` against each
+    /// threshold.
+    fn count_within(&mut self, thresholds: &[u64], value: u64, lowest_ns: u64, count: u64) {
+        if self.within.len() != thresholds.len() {
+            self.within = thresholds
+                .iter()
+                .map(|t| history::Within {
+                    threshold_ns: *t,
+                    at_most: 0,
+                    straddling: 0,
+                })
+                .collect();
+        }
+        for w in &mut self.within {
+            if value <= w.threshold_ns {
+                w.at_most += count;
+            } else if lowest_ns <= w.threshold_ns {
+                w.straddling += count;
+            }
+        }
+    }
+}
+
+impl MetricState {
+    /// Samples in the current window (see also the impl above).
     pub fn window(&self) -> &Sparse {
         self.window.total()
     }
@@ -233,6 +260,9 @@ pub struct Store {
     series: BTreeMap<SeriesKey, SeriesState>,
     throughput: BTreeMap<ThroughputKey, ThroughputState>,
     agents: HashMap<AgentId, AgentState>,
+    /// SLO thresholds counted exactly per metric (see [`Store::set_thresholds`]).
+    thresholds: BTreeMap<Metric, Vec<u64>>,
+    verdicts: Option<(u64, Vec<xcbench_slo::ObjectiveResult>)>,
     pub ingest: IngestCounters,
 }
 
@@ -243,6 +273,8 @@ impl Store {
         Store {
             window: WindowSpan::new(window_ns, slot_ns),
             buckets,
+            thresholds: BTreeMap::new(),
+            verdicts: None,
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
@@ -259,6 +291,30 @@ impl Store {
     /// The classic buckets every [`MetricState::buckets`] counts in.
     pub fn bucket_bounds(&self) -> BucketBounds {
         self.buckets
+    }
+
+    /// Latency thresholds (per metric, ascending, no repeats) whose samples
+    /// [`MetricState::within`] counts exactly: the SLO file's. Set before anything is
+    /// ingested or restored.
+    pub fn set_thresholds(&mut self, mut thresholds: BTreeMap<Metric, Vec<u64>>) {
+        for t in thresholds.values_mut() {
+            t.sort_unstable();
+            t.dedup();
+        }
+        self.thresholds = thresholds;
+    }
+
+    pub fn thresholds(&self, metric: Metric) -> &[u64] {
+        self.thresholds.get(&metric).map_or(&[], Vec::as_slice)
+    }
+
+    /// The SLO file's verdicts, as last judged (Unix ns of the judgement, the results).
+    pub fn set_verdicts(&mut self, at_unix_ns: u64, results: Vec<xcbench_slo::ObjectiveResult>) {
+        self.verdicts = Some((at_unix_ns, results));
+    }
+
+    pub fn verdicts(&self) -> Option<&(u64, Vec<xcbench_slo::ObjectiveResult>)> {
+        self.verdicts.as_ref()
     }
 
     /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on
@@ -333,9 +389,11 @@ impl Store {
             for (metric, h) in &total.metrics {
                 let m = state.metrics.entry(*metric).or_default();
                 m.buckets = vec![0; self.buckets.ns().len() + 1];
+                let thresholds = self.thresholds.get(metric).map_or(&[][..], Vec::as_slice);
                 for (value, count) in h.buckets() {
                     let lowest_ns = self.template.inner().lowest_equivalent(value);
                     m.buckets[self.buckets.index_of(lowest_ns)] += count;
+                    m.count_within(thresholds, value, lowest_ns, count);
                 }
                 m.count = h.count();
                 m.sum_ns = h.sum_ns();
@@ -434,9 +492,14 @@ impl Store {
             if m.buckets.is_empty() {
                 m.buckets = vec![0; self.buckets.ns().len() + 1];
             }
+            let thresholds = self
+                .thresholds
+                .get(&delta.metric)
+                .map_or(&[][..], Vec::as_slice);
             for &(value, count) in hist {
                 let lowest_ns = self.template.inner().lowest_equivalent(value);
                 m.buckets[self.buckets.index_of(lowest_ns)] += count;
+                m.count_within(thresholds, value, lowest_ns, count);
             }
             m.count += delta.count;
             m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
