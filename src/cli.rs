@@ -126,6 +126,10 @@ pub(crate) struct GateArgs {
     /// The collector whose history is judged.
     #[arg(long, default_value = "http://127.0.0.1:9862")]
     pub collector: String,
+    /// Judge from a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir) instead of
+    /// the collector, e.g. http://127.0.0.1:9090.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
     /// Judge every objective over the last DURATION instead of its own window, e.g. 30m.
     #[arg(long, value_parser = parse_duration, conflicts_with_all = ["from", "to"])]
     pub window: Option<Duration>,

@@ -243,8 +243,11 @@ async fn gate(args: GateArgs) -> ExitCode {
     };
     let request = GateRequest {
         slo: args.slo,
-        source: Source::Collector {
-            url: args.collector,
+        source: match args.prometheus {
+            Some(url) => Source::Prometheus { url },
+            None => Source::Collector {
+                url: args.collector,
+            },
         },
         window,
         now_unix_ns: xcbench_agent::net::clock::now_unix_ns(),

@@ -131,6 +131,8 @@ pub fn evidence(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCodecErr
             .collect(),
         tests,
         source_notes: Vec::new(),
+        exact_within: None,
+        unsupported: None,
     })
 }
 

@@ -159,8 +159,26 @@ pub struct Evidence {
     pub clock_error_max_ns: Option<u64>,
     pub agents: Vec<AgentRecord>,
     pub tests: Vec<TestRecord>,
-    /// What the source itself says about the figures' exactness (e.g. Prometheus buckets).
+    /// The samples within the objective's threshold counted by the source itself, when its
+    /// distribution is coarser than the threshold (Prometheus: the collector's exact
+    /// counters, or classic buckets around the threshold). The judge reads these instead of
+    /// `distribution`, which then only draws the report and gives the value.
+    pub exact_within: Option<WithinCount>,
+    /// What the source itself says about the figures' exactness (e.g. Prometheus buckets);
+    /// listed after the reasons.
     pub source_notes: Vec<String>,
+    /// The source cannot judge this indicator at all (why): inconclusive.
+    pub unsupported: Option<String>,
+}
+
+/// Samples of a latency metric against one threshold, as a source counted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WithinCount {
+    pub samples: u64,
+    /// Certainly at or below the threshold.
+    pub within: u64,
+    /// On neither side for sure (a bucket straddles the threshold).
+    pub straddling: u64,
 }
 
 #[cfg(test)]

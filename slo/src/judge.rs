@@ -56,6 +56,8 @@ pub enum ReasonCode {
     Bound,
     /// The bounds include the objective: more samples needed.
     Undecided,
+    /// The source cannot judge this indicator.
+    Unsupported,
     NoSamples,
     NoSeries,
     FewSamples,
@@ -68,9 +70,10 @@ pub enum ReasonCode {
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 12] = [
         ReasonCode::Bound,
         ReasonCode::Undecided,
+        ReasonCode::Unsupported,
         ReasonCode::NoSamples,
         ReasonCode::NoSeries,
         ReasonCode::FewSamples,
@@ -86,6 +89,7 @@ impl ReasonCode {
         match self {
             ReasonCode::Bound => "bound",
             ReasonCode::Undecided => "undecided",
+            ReasonCode::Unsupported => "unsupported",
             ReasonCode::NoSamples => "no_samples",
             ReasonCode::NoSeries => "no_series",
             ReasonCode::FewSamples => "few_samples",
@@ -253,6 +257,7 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         } => read_latency(
             objective,
             &evidence.distribution,
+            evidence.exact_within,
             quantile,
             at_most_ns,
             covered_secs,
@@ -263,7 +268,10 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
             at_least_bits_per_second,
         } => read_goodput(objective, &evidence, quantile, at_least_bits_per_second),
     };
-    let guards = guard(objective, &evidence, &reading, now);
+    let mut guards = guard(objective, &evidence, &reading, now);
+    if let Some(why) = &evidence.unsupported {
+        guards.insert(0, (ReasonCode::Unsupported, why.clone()));
+    }
     let mut reasons = vec![reading.reason];
     let mut codes = vec![match reading.verdict {
         Verdict::Inconclusive if reading.samples == 0 => ReasonCode::NoSamples,
@@ -288,6 +296,7 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         }
         Verdict::Inconclusive
     };
+    reasons.extend(evidence.source_notes.iter().cloned());
     ObjectiveResult {
         name: objective.name.clone(),
         description: objective.description.clone(),
@@ -369,13 +378,19 @@ fn need(probes: Option<u64>, have: u64, covered_secs: f64) -> Option<NeedMore> {
 fn read_latency(
     o: &Objective,
     d: &Distribution,
+    exact: Option<crate::evidence::WithinCount>,
     quantile: Quantile,
     threshold: u64,
     covered_secs: f64,
 ) -> Reading {
     let c = o.judging.confidence;
-    let n = d.count();
-    let (k, s) = d.within(threshold);
+    let (n, k, s) = match exact {
+        Some(w) => (w.samples, w.within, w.straddling),
+        None => {
+            let (k, s) = d.within(threshold);
+            (d.count(), k, s)
+        }
+    };
     let t = duration(threshold);
     let q = quantile.fraction();
     let value = d.quantile(q);

@@ -10,36 +10,9 @@ use xcbench_collector::store::history::HistoryAnswer;
 use xcbench_slo::evidence::Evidence;
 use xcbench_slo::objective::Objective;
 
-/// Why the collector's history could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("collector {url}: not a base URL such as http://127.0.0.1:9862")]
-    Url { url: String },
-    #[error("collector {url}: cannot be reached")]
-    Unreachable {
-        url: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("collector {url}: answered {status}: {body}")]
-    Status {
-        url: String,
-        status: u16,
-        body: String,
-    },
-    #[error("collector {url}: the answer is not a history answer")]
-    Answer {
-        url: String,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("collector {url}: a histogram in the answer does not decode")]
-    Histogram {
-        url: String,
-        #[source]
-        source: xcbench_snapshot::HdrCodecError,
-    },
-}
+use super::SourceError;
+
+const KIND: &str = "collector";
 
 /// A collector's history API.
 pub struct CollectorSource {
@@ -48,14 +21,17 @@ pub struct CollectorSource {
 }
 
 /// How long one query may take (a year of 10-minute slots answers in well under this).
-const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl CollectorSource {
     pub fn new(url: &str) -> Result<CollectorSource, SourceError> {
         let base = url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SourceError::Url { url: url.into() });
+            return Err(SourceError::Url {
+                kind: KIND,
+                url: url.into(),
+            });
         }
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -63,6 +39,7 @@ impl CollectorSource {
             .no_proxy()
             .build()
             .map_err(|source| SourceError::Unreachable {
+                kind: KIND,
                 url: url.into(),
                 source,
             })?;
@@ -84,6 +61,7 @@ impl CollectorSource {
             let answer = self.query(&select.pairs(), o, from, to, threshold).await?;
             found.push(
                 slo::evidence(o, answer).map_err(|source| SourceError::Histogram {
+                    kind: KIND,
                     url: self.base.clone(),
                     source,
                 })?,
@@ -117,6 +95,7 @@ impl CollectorSource {
             params.push(("le", seconds(t)));
         }
         let unreachable = |source| SourceError::Unreachable {
+            kind: KIND,
             url: self.base.clone(),
             source,
         };
@@ -131,6 +110,7 @@ impl CollectorSource {
         let body = response.bytes().await.map_err(unreachable)?;
         if !status.is_success() {
             return Err(SourceError::Status {
+                kind: KIND,
                 url: self.base.clone(),
                 status: status.as_u16(),
                 body: String::from_utf8_lossy(&body)
@@ -141,6 +121,7 @@ impl CollectorSource {
             });
         }
         serde_json::from_slice(&body).map_err(|source| SourceError::Answer {
+            kind: KIND,
             url: self.base.clone(),
             source,
         })

@@ -1,11 +1,13 @@
 //! `xcbench gate`: reads an SLO file, asks a source for each objective's evidence, judges
 //! it (`xcbench_slo::judge`) and returns the gate's answer. Sources: the collector's
-//! history ([`history`], exact: full-resolution histograms).
+//! history ([`history`], exact: full-resolution histograms), or a Prometheus-compatible API
+//! ([`prometheus`]: exact with the collector's threshold counters, bucket-edged without).
 //!
 //! Exit codes follow from the outcome: 0 pass, 1 fail, 3 inconclusive (the verdict's), 2
 //! the SLO file or the flags are wrong, 4 the source could not be read.
 
 pub mod history;
+pub mod prometheus;
 
 use std::path::PathBuf;
 
@@ -18,6 +20,8 @@ use xcbench_snapshot::config_text::ConfigError;
 pub enum Source {
     /// A collector's history API, e.g. `http://127.0.0.1:9862`.
     Collector { url: String },
+    /// A Prometheus-compatible HTTP API, e.g. `http://127.0.0.1:9090`.
+    Prometheus { url: String },
 }
 
 /// What `xcbench gate` was asked.
@@ -31,13 +35,54 @@ pub struct GateRequest {
     pub now_unix_ns: u64,
 }
 
+/// Why a source could not be read (`kind`: collector or prometheus).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{kind} {url}: not a base URL such as http://127.0.0.1:9862")]
+    Url { kind: &'static str, url: String },
+    #[error("{kind} {url}: cannot be reached")]
+    Unreachable {
+        kind: &'static str,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{kind} {url}: answered {status}: {body}")]
+    Status {
+        kind: &'static str,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{kind} {url}: the answer is not what was asked for")]
+    Answer {
+        kind: &'static str,
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{kind} {url}: a histogram in the answer does not decode")]
+    Histogram {
+        kind: &'static str,
+        url: String,
+        #[source]
+        source: xcbench_snapshot::HdrCodecError,
+    },
+    #[error("{kind} {url}: {message}")]
+    Query {
+        kind: &'static str,
+        url: String,
+        message: String,
+    },
+}
+
 /// Why the gate gave no verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Source(#[from] history::SourceError),
+    Source(#[from] SourceError),
 }
 
 impl GateError {
@@ -64,9 +109,19 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
                 results.push(judge(o, evidence, req.now_unix_ns));
             }
         }
+        Source::Prometheus { url } => {
+            let source = prometheus::PrometheusSource::new(url)?;
+            for o in &slo.objectives {
+                let window = req.window.unwrap_or(o.window);
+                let (from, to) = window.range(req.now_unix_ns);
+                let evidence = source.evidence(o, from, to).await?;
+                results.push(judge(o, evidence, req.now_unix_ns));
+            }
+        }
     }
     let name = match &req.source {
         Source::Collector { url } => format!("collector {url}"),
+        Source::Prometheus { url } => format!("prometheus {url}"),
     };
     Ok((slo, GateResult::new(name, req.now_unix_ns, results)))
 }

@@ -420,3 +420,130 @@ fn the_collector_exports_exact_threshold_counts_and_verdicts() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The same run judged from the collector's history and from a real Prometheus scraping
+/// the collector: over a window holding the whole run, the exact counters make the counts
+/// equal; a threshold the collector was not told about falls back to the classic buckets,
+/// whose straddling band must contain the history's exact count.
+#[test]
+fn prometheus_and_the_collector_agree_on_the_same_run() {
+    let _turn = machine::shared();
+    let Some(prometheus) = tool("prometheus", "CI") else {
+        return;
+    };
+    let dir = TempDir::new("gate-prom");
+    let known = "defaults:\n  min_coverage: 0%\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n\
+  - { name: loss, indicator: loss, at_most: 5% }\n\
+  - { name: rtt-p99, indicator: rtt, quantile: p99, at_most: 50ms }\n\
+  - { name: rtt-p50-40us, indicator: rtt, quantile: p50, at_most: 40us, key: false }\n";
+    let slo_file = dir.write("slo.yaml", known);
+    // 45 us is not in the collector's SLO file: no exact counter for it.
+    let unknown = dir.write(
+        "unknown.yaml",
+        "defaults:\n  min_coverage: 0%\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n  - { name: rtt-p50-45us, indicator: rtt, quantile: p50, at_most: 45us }\n",
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let _collector = spawn_collector(
+        &dir,
+        addr,
+        &format!("slo = \"{}\"\nslo_interval = \"1s\"\n", slo_file.display()),
+    );
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    let prom_port = free_tcp_port();
+    let cfg = dir.write(
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    );
+    let _server = crate::support::proc::Proc::spawn(
+        "prometheus",
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--log.level=warn"),
+    );
+    let prom: SocketAddr = ([127, 0, 0, 1], prom_port).into();
+    wait_for(Duration::from_secs(60), || {
+        let (_, body) = http_get(prom, "/api/v1/query?query=up")?;
+        body.contains("\"1\"]").then_some(())
+    })
+    .expect("Prometheus scrapes the collector");
+    let from = format!("{:.3}", unix_now() - 1.0);
+    let agents = spawn_pair(
+        &dir,
+        &format!("http://{addr}"),
+        [
+            ([127, 0, 0, 1], free_udp_port()).into(),
+            ([127, 0, 0, 1], free_udp_port()).into(),
+        ],
+        "5ms",
+        [Command::new(BIN), Command::new(BIN)],
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    crate::support::proc::terminate_all(agents);
+    // Two scrapes after the last snapshot, so Prometheus holds the final counts.
+    std::thread::sleep(Duration::from_secs(3));
+    let to = format!("{:.3}", unix_now());
+    let run = |file: &std::path::Path, source: &[&str]| {
+        let mut args = vec![
+            "--slo",
+            file.to_str().unwrap(),
+            "--json",
+            "--from",
+            &from,
+            "--to",
+            &to,
+        ];
+        args.extend_from_slice(source);
+        let (code, out, err) = gate(&args, &[]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (code, v)
+    };
+    let collector_url = format!("http://{addr}");
+    let prom_url = format!("http://{prom}");
+    let (c_code, c) = run(&slo_file, &["--collector", &collector_url]);
+    let (p_code, p) = run(&slo_file, &["--prometheus", &prom_url]);
+    eprintln!("collector: {c}\nprometheus: {p}");
+    assert_eq!((c_code, p_code), (0, 0), "both pass");
+    for i in 0..3 {
+        let (a, b) = (&c["objectives"][i], &p["objectives"][i]);
+        assert_eq!(a["verdict"], b["verdict"], "{}", a["name"]);
+        assert_eq!(
+            a["samples"], b["samples"],
+            "{}: exact counts agree",
+            a["name"]
+        );
+        assert_eq!(a["observed"], b["observed"], "{}", a["name"]);
+    }
+    // Without an exact counter: the buckets' straddling band holds the exact count.
+    let (_, c) = run(&unknown, &["--collector", &collector_url]);
+    let (_, p) = run(&unknown, &["--prometheus", &prom_url]);
+    let (a, b) = (&c["objectives"][0], &p["objectives"][0]);
+    eprintln!("45us: collector {a}\nprometheus {b}");
+    assert_eq!(a["samples"], b["samples"]);
+    let n = a["samples"].as_f64().unwrap();
+    let exact = a["observed"].as_f64().unwrap() * n;
+    let certain = b["observed"].as_f64().unwrap() * n;
+    let reasons = b["reasons"].to_string();
+    assert!(reasons.contains("classic buckets"), "{reasons}");
+    assert!(
+        certain <= exact + 0.5,
+        "bucket count {certain} above the exact {exact}"
+    );
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}

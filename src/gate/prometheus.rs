@@ -1,0 +1,546 @@
+//! A Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir) as the gate's source. Counts
+//! are counter differences between the window's ends (instant queries at `from` and `to`,
+//! no `increase()` extrapolation). Latency objectives read the collector's exact
+//! within-threshold counters (`xcbench_slo_within_total`, present when the collector was
+//! given the SLO file); without them, the classic histogram buckets around the threshold,
+//! and the samples between the two edges count as straddling: that is the whole error the
+//! bucket edges add, and the verdict never rests on it. The coverage and the series over
+//! the window come from range queries. What Prometheus does not carry (the agents' dropped
+//! snapshots and restarts, each scheduled test's goodput) is said in a note, or the
+//! objective is inconclusive.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use xcbench_slo::evidence::{AgentRecord, Bucket, Distribution, Evidence, SlotPoint, WithinCount};
+use xcbench_slo::objective::{Indicator, Objective, Select};
+use xcbench_slo::text::{duration, threshold_label};
+use xcbench_snapshot::{Counters, Metric};
+
+use super::history::{CONNECT_TIMEOUT, QUERY_TIMEOUT};
+use super::SourceError;
+
+const KIND: &str = "prometheus";
+
+/// A Prometheus HTTP API.
+pub struct PrometheusSource {
+    base: String,
+    client: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    data: Option<Data>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    result: Vec<Series>,
+}
+
+#[derive(Deserialize)]
+struct Series {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    value: Option<(f64, String)>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+/// Unix seconds with nanoseconds, as the API takes them.
+fn at(ns: u64) -> String {
+    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// `{src_cloud="azure",protocol="udp",...}`: the objective's selection as matchers.
+fn matchers(select: &Select, extra: &[(&str, String)]) -> String {
+    let mut pairs: Vec<String> = select
+        .pairs()
+        .iter()
+        .map(|(k, v)| (*k, v.clone()))
+        .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    pairs.sort();
+    format!("{{{}}}", pairs.join(","))
+}
+
+/// The classic histogram family of a latency metric, and its direction label.
+fn family(metric: Metric) -> (&'static str, Option<&'static str>) {
+    match metric {
+        Metric::Rtt => ("xcbench_rtt_seconds", None),
+        Metric::OneWayForward => ("xcbench_one_way_delay_seconds", Some("forward")),
+        Metric::OneWayReverse => ("xcbench_one_way_delay_seconds", Some("reverse")),
+        Metric::IpdvForward => ("xcbench_ipdv_seconds", Some("forward")),
+        Metric::IpdvReverse => ("xcbench_ipdv_seconds", Some("reverse")),
+    }
+}
+
+impl PrometheusSource {
+    pub fn new(url: &str) -> Result<PrometheusSource, SourceError> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SourceError::Url {
+                kind: KIND,
+                url: url.into(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(QUERY_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|source| SourceError::Unreachable {
+                kind: KIND,
+                url: url.into(),
+                source,
+            })?;
+        Ok(PrometheusSource { base, client })
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<Series>, SourceError> {
+        let unreachable = |source| SourceError::Unreachable {
+            kind: KIND,
+            url: self.base.clone(),
+            source,
+        };
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .query(params)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(unreachable)?;
+        let answer: Answer = serde_json::from_slice(&body).map_err(|source| {
+            if status.is_success() {
+                SourceError::Answer {
+                    kind: KIND,
+                    url: self.base.clone(),
+                    source,
+                }
+            } else {
+                SourceError::Status {
+                    kind: KIND,
+                    url: self.base.clone(),
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&body)
+                        .trim()
+                        .chars()
+                        .take(500)
+                        .collect(),
+                }
+            }
+        })?;
+        if answer.status != "success" {
+            return Err(SourceError::Query {
+                kind: KIND,
+                url: self.base.clone(),
+                message: answer.error.unwrap_or(answer.status),
+            });
+        }
+        Ok(answer.data.map(|d| d.result).unwrap_or_default())
+    }
+
+    /// An instant query's series at `t` (Unix ns).
+    async fn instant(&self, query: &str, t: u64) -> Result<Vec<Series>, SourceError> {
+        self.get(
+            "/api/v1/query",
+            &[("query", query.to_owned()), ("time", at(t))],
+        )
+        .await
+    }
+
+    /// The one value of a `sum(...)` at `t`; 0 when nothing matched.
+    async fn scalar(&self, query: &str, t: u64) -> Result<f64, SourceError> {
+        Ok(self
+            .instant(query, t)
+            .await?
+            .first()
+            .and_then(|s| s.value.as_ref())
+            .and_then(|v| v.1.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0))
+    }
+
+    /// `sum(expr)` at `to` minus at `from`; a drop (a counter reset) counts from the reset.
+    async fn delta(
+        &self,
+        expr: &str,
+        from: u64,
+        to: u64,
+        notes: &mut Vec<String>,
+    ) -> Result<u64, SourceError> {
+        let q = format!("sum({expr})");
+        let (a, b) = (self.scalar(&q, from).await?, self.scalar(&q, to).await?);
+        if b < a {
+            notes.push(format!(
+                "{expr} went down inside the window (the collector restarted without a data_dir): counted from the reset"
+            ));
+            return Ok(b.round() as u64);
+        }
+        Ok((b - a).round() as u64)
+    }
+
+    /// Points of `sum(expr)` every `step_s` seconds over the window.
+    async fn range(
+        &self,
+        expr: &str,
+        from: u64,
+        to: u64,
+        step_s: u64,
+    ) -> Result<Vec<(u64, f64)>, SourceError> {
+        let series = self
+            .get(
+                "/api/v1/query_range",
+                &[
+                    ("query", format!("sum({expr})")),
+                    ("start", at(from)),
+                    ("end", at(to)),
+                    ("step", format!("{step_s}s")),
+                ],
+            )
+            .await?;
+        Ok(series
+            .first()
+            .map(|s| {
+                s.values
+                    .iter()
+                    .filter_map(|(t, v)| Some(((t * 1e9) as u64, v.parse::<f64>().ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// What Prometheus holds for `o` between `from` and `to` (Unix ns).
+    pub async fn evidence(
+        &self,
+        o: &Objective,
+        from: u64,
+        to: u64,
+    ) -> Result<Evidence, SourceError> {
+        let mut notes = Vec::new();
+        if let Indicator::Goodput(_) = o.indicator {
+            return Ok(Evidence {
+                from_unix_ns: from,
+                to_unix_ns: to,
+                unsupported: Some(
+                    "each scheduled test's goodput is not in Prometheus (only the last test's): judge goodput from the collector"
+                        .to_owned(),
+                ),
+                ..Evidence::default()
+            });
+        }
+        let selects = xcbench_collector::slo::selections(o);
+        let mut found = Vec::new();
+        for select in &selects {
+            found.push(self.one(o, select, from, to, &mut notes).await?);
+        }
+        let mut found = found.into_iter();
+        let first = found.next().unwrap_or_default();
+        let mut e = match found.next() {
+            Some(idle) => xcbench_collector::slo::with_baseline(first, idle),
+            None => first,
+        };
+        notes.push(
+            "through Prometheus the agents' dropped snapshots and restarts are not visible"
+                .to_owned(),
+        );
+        notes.dedup();
+        e.source_notes = notes;
+        Ok(e)
+    }
+
+    async fn one(
+        &self,
+        o: &Objective,
+        select: &Select,
+        from: u64,
+        to: u64,
+        notes: &mut Vec<String>,
+    ) -> Result<Evidence, SourceError> {
+        let m = matchers(select, &[]);
+        let mut c = Counters::default();
+        for (name, target) in [
+            ("xcbench_probes_sent_total", &mut c.sent),
+            ("xcbench_probes_received_total", &mut c.received),
+            ("xcbench_probes_lost_total", &mut c.lost),
+            ("xcbench_probes_duplicated_total", &mut c.duplicated),
+            ("xcbench_probes_reordered_total", &mut c.reordered),
+            ("xcbench_probes_late_total", &mut c.late),
+        ] {
+            *target = self.delta(&format!("{name}{m}"), from, to, notes).await?;
+        }
+        for (dir, target) in [
+            ("forward", &mut c.lost_forward),
+            ("reverse", &mut c.lost_reverse),
+        ] {
+            let dm = matchers(select, &[("direction", dir.to_owned())]);
+            *target = self
+                .delta(
+                    &format!("xcbench_probes_lost_direction_total{dm}"),
+                    from,
+                    to,
+                    notes,
+                )
+                .await?;
+        }
+        let series = self
+            .instant(&format!("xcbench_probes_sent_total{m}"), to)
+            .await?;
+        let agents: Vec<String> = {
+            let mut a: Vec<String> = series
+                .iter()
+                .filter_map(|s| s.metric.get("src_agent").cloned())
+                .collect();
+            a.sort();
+            a.dedup();
+            a
+        };
+        let mut records = Vec::new();
+        for agent in &agents {
+            let q = format!(
+                "max(xcbench_agent_last_report_timestamp_seconds{{agent=\"{}\"}})",
+                agent.replace('"', "")
+            );
+            let last = self.scalar(&q, to).await?;
+            records.push(AgentRecord {
+                agent: agent.clone(),
+                last_report_unix_ns: (last * 1e9) as u64,
+                gaps: Vec::new(),
+            });
+        }
+        let window_s = (to.saturating_sub(from) / 1_000_000_000).max(1);
+        let step_s = (window_s / 240).max(1);
+        let sent_points = self
+            .range(&format!("xcbench_probes_sent_total{m}"), from, to, step_s)
+            .await?;
+        let lost_points = self
+            .range(&format!("xcbench_probes_lost_total{m}"), from, to, step_s)
+            .await?;
+        let covered = match (sent_points.first(), sent_points.last()) {
+            (Some(a), Some(b)) => Some((a.0, b.0.max(a.0 + step_s * 1_000_000_000))),
+            _ => None,
+        };
+        let clock_error_max_ns = {
+            let q = format!("max(max_over_time(xcbench_clock_error_seconds{m}[{window_s}s]))");
+            let v = self.instant(&q, to).await?;
+            v.first()
+                .and_then(|s| s.value.as_ref())
+                .and_then(|v| v.1.parse::<f64>().ok())
+                .map(|s| (s * 1e9) as u64)
+        };
+        let mut e = Evidence {
+            from_unix_ns: from,
+            to_unix_ns: to,
+            covered,
+            series: series.len(),
+            counters: c,
+            clock_error_max_ns,
+            agents: records,
+            ..Evidence::default()
+        };
+        let lost: BTreeMap<u64, f64> = lost_points.into_iter().collect();
+        let mut slots: Vec<SlotPoint> = sent_points
+            .windows(2)
+            .map(|w| SlotPoint {
+                start_unix_ns: w[0].0,
+                slot_ns: w[1].0 - w[0].0,
+                sent: (w[1].1 - w[0].1).max(0.0) as u64,
+                lost: match (lost.get(&w[0].0), lost.get(&w[1].0)) {
+                    (Some(a), Some(b)) => (b - a).max(0.0) as u64,
+                    _ => 0,
+                },
+                samples: 0,
+                sum_ns: 0,
+                within: 0,
+            })
+            .collect();
+        let Some(metric) = o.indicator.metric() else {
+            e.slots = slots;
+            return Ok(e);
+        };
+        // The distribution from the classic buckets (coarse: it draws the report and gives
+        // the value), and the counts within the threshold.
+        let (fam, dir) = family(metric);
+        let bm = match dir {
+            Some(d) => matchers(select, &[("direction", d.to_owned())]),
+            None => m.clone(),
+        };
+        let buckets = self
+            .bucket_counts(&format!("{fam}_bucket{bm}"), from, to)
+            .await?;
+        e.distribution = Distribution {
+            buckets: buckets
+                .iter()
+                .scan(0u64, |low, (le, count)| {
+                    let b = Bucket {
+                        low_ns: *low,
+                        high_ns: *le,
+                        count: *count,
+                    };
+                    *low = le.saturating_add(1);
+                    Some(b)
+                })
+                .filter(|b| b.count > 0)
+                .collect(),
+        };
+        let Some(threshold) = xcbench_collector::slo::threshold_ns(o) else {
+            e.slots = slots;
+            return Ok(e);
+        };
+        if o.indicator == Indicator::RttIncreaseUnderLoad {
+            notes.push(format!(
+                "the increase under load is read from the classic buckets ({fam}): quantiles to a bucket's width"
+            ));
+            e.slots = slots;
+            return Ok(e);
+        }
+        let exact = matchers(
+            select,
+            &[
+                ("metric", metric.as_str().to_owned()),
+                ("threshold", threshold_label(threshold)),
+            ],
+        );
+        let has_exact = !self
+            .instant(&format!("xcbench_slo_within_total{exact}"), to)
+            .await?
+            .is_empty();
+        if has_exact {
+            let sm = matchers(select, &[("metric", metric.as_str().to_owned())]);
+            let samples = self
+                .delta(&format!("xcbench_slo_samples_total{sm}"), from, to, notes)
+                .await?;
+            let within = self
+                .delta(&format!("xcbench_slo_within_total{exact}"), from, to, notes)
+                .await?;
+            let straddling = self
+                .delta(
+                    &format!("xcbench_slo_straddling_total{exact}"),
+                    from,
+                    to,
+                    notes,
+                )
+                .await?;
+            e.exact_within = Some(WithinCount {
+                samples,
+                within,
+                straddling,
+            });
+            let within_points: BTreeMap<u64, f64> = self
+                .range(
+                    &format!("xcbench_slo_within_total{exact}"),
+                    from,
+                    to,
+                    step_s,
+                )
+                .await?
+                .into_iter()
+                .collect();
+            let sample_points: BTreeMap<u64, f64> = self
+                .range(&format!("xcbench_slo_samples_total{sm}"), from, to, step_s)
+                .await?
+                .into_iter()
+                .collect();
+            for s in &mut slots {
+                let end = s.start_unix_ns + s.slot_ns;
+                let d = |p: &BTreeMap<u64, f64>| match (p.get(&s.start_unix_ns), p.get(&end)) {
+                    (Some(a), Some(b)) => (b - a).max(0.0) as u64,
+                    _ => 0,
+                };
+                s.samples = d(&sample_points);
+                s.within = d(&within_points);
+            }
+            notes.push(format!(
+                "counts within {} from the collector's exact counters (xcbench_slo_within_total); the value shown is the classic buckets' quantile",
+                duration(threshold)
+            ));
+        } else {
+            // Classic buckets: certain below the highest edge under the threshold (an edge
+            // equal to it counts: the collector files a sample under an edge when its
+            // 0.1%-wide HdrHistogram bucket starts at or below it), straddling up to the
+            // next edge.
+            let samples: u64 = buckets.iter().map(|b| b.1).sum();
+            let within: u64 = buckets
+                .iter()
+                .filter(|b| b.0 <= threshold)
+                .map(|b| b.1)
+                .sum();
+            let upper = buckets
+                .iter()
+                .find(|b| b.0 > threshold)
+                .map(|b| b.0)
+                .unwrap_or(u64::MAX);
+            let straddling: u64 = buckets
+                .iter()
+                .filter(|b| b.0 > threshold && b.0 <= upper)
+                .map(|b| b.1)
+                .sum();
+            let lower = buckets
+                .iter()
+                .filter(|b| b.0 <= threshold)
+                .map(|b| b.0)
+                .next_back()
+                .unwrap_or(0);
+            e.exact_within = Some(WithinCount {
+                samples,
+                within,
+                straddling,
+            });
+            notes.push(format!(
+                "no exact counters for {} (give the collector the SLO file): classic buckets; samples between the edges {} and {} ({}) count as straddling, and an edge equal to the threshold may hold samples up to 0.1% above it",
+                duration(threshold),
+                duration(lower),
+                if upper == u64::MAX { "+Inf".to_owned() } else { duration(upper) },
+                straddling
+            ));
+        }
+        e.slots = slots;
+        Ok(e)
+    }
+
+    /// Per classic bucket (upper edge in ns, count in it) over the window; +Inf's edge is
+    /// `u64::MAX`.
+    async fn bucket_counts(
+        &self,
+        expr: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, u64)>, SourceError> {
+        let q = format!("sum by (le) ({expr})");
+        let read = |series: Vec<Series>| -> BTreeMap<u64, f64> {
+            series
+                .iter()
+                .filter_map(|s| {
+                    let le = s.metric.get("le")?;
+                    let edge = if le == "+Inf" {
+                        u64::MAX
+                    } else {
+                        (le.parse::<f64>().ok()? * 1e9).round() as u64
+                    };
+                    Some((edge, s.value.as_ref()?.1.parse::<f64>().ok()?))
+                })
+                .collect()
+        };
+        let (a, b) = (
+            read(self.instant(&q, from).await?),
+            read(self.instant(&q, to).await?),
+        );
+        // Cumulative counts to per-bucket differences over the window.
+        let mut out = Vec::with_capacity(b.len());
+        let mut below = 0.0;
+        for (edge, cum_to) in &b {
+            let cum = (cum_to - a.get(edge).copied().unwrap_or(0.0)).max(0.0);
+            out.push((*edge, (cum - below).max(0.0).round() as u64));
+            below = cum.max(below);
+        }
+        Ok(out)
+    }
+}
