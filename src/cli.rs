@@ -128,8 +128,16 @@ pub(crate) struct GateArgs {
     pub collector: String,
     /// Judge from a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir) instead of
     /// the collector, e.g. http://127.0.0.1:9090.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "measure")]
     pub prometheus: Option<String>,
+    /// Measure instead: run the agent of --config toward its peers for DURATION (e.g. 5m)
+    /// and judge every objective over that time; no collector needed.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "config",
+          conflicts_with_all = ["window", "from", "to"])]
+    pub measure: Option<Duration>,
+    /// The agent configuration --measure runs.
+    #[arg(long, short, value_name = "agent.toml", requires = "measure")]
+    pub config: Option<PathBuf>,
     /// Judge every objective over the last DURATION instead of its own window, e.g. 30m.
     #[arg(long, value_parser = parse_duration, conflicts_with_all = ["from", "to"])]
     pub window: Option<Duration>,

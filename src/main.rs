@@ -243,9 +243,10 @@ async fn gate(args: GateArgs) -> ExitCode {
     };
     let request = GateRequest {
         slo: args.slo,
-        source: match args.prometheus {
-            Some(url) => Source::Prometheus { url },
-            None => Source::Collector {
+        source: match (args.prometheus, args.measure, args.config) {
+            (_, Some(duration), Some(config)) => Source::Measure { config, duration },
+            (Some(url), _, _) => Source::Prometheus { url },
+            _ => Source::Collector {
                 url: args.collector,
             },
         },

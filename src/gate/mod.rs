@@ -7,6 +7,7 @@
 //! the SLO file or the flags are wrong, 4 the source could not be read.
 
 pub mod history;
+pub mod measure;
 pub mod prometheus;
 
 use std::path::PathBuf;
@@ -22,6 +23,11 @@ pub enum Source {
     Collector { url: String },
     /// A Prometheus-compatible HTTP API, e.g. `http://127.0.0.1:9090`.
     Prometheus { url: String },
+    /// The probes of an agent configuration, run here for a while.
+    Measure {
+        config: PathBuf,
+        duration: std::time::Duration,
+    },
 }
 
 /// What `xcbench gate` was asked.
@@ -83,6 +89,8 @@ pub enum GateError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error(transparent)]
+    Measure(#[from] measure::MeasureError),
 }
 
 impl GateError {
@@ -90,7 +98,7 @@ impl GateError {
     pub fn exit_code(&self) -> u8 {
         match self {
             GateError::Config(_) => 2,
-            GateError::Source(_) => 4,
+            GateError::Source(_) | GateError::Measure(_) => 4,
         }
     }
 }
@@ -99,6 +107,7 @@ impl GateError {
 pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> {
     let slo = SloFile::load(&req.slo)?;
     let mut results = Vec::with_capacity(slo.objectives.len());
+    let mut evaluated_at = req.now_unix_ns;
     match &req.source {
         Source::Collector { url } => {
             let source = history::CollectorSource::new(url)?;
@@ -118,10 +127,37 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
                 results.push(judge(o, evidence, req.now_unix_ns));
             }
         }
+        Source::Measure { config, duration } => {
+            let agent = xcbench_agent::AgentConfig::load(config)?;
+            let file = config.display().to_string();
+            let measured = measure::measure(agent, &file, *duration).await?;
+            let source = history::CollectorSource::new(&measured.url)?;
+            // Every objective is judged over the measurement, whatever its own window.
+            let now = xcbench_agent::net::clock::now_unix_ns();
+            evaluated_at = now;
+            for o in &slo.objectives {
+                let evidence = source
+                    .evidence(o, measured.from_unix_ns, measured.to_unix_ns)
+                    .await;
+                match evidence {
+                    Ok(e) => results.push(judge(o, e, now)),
+                    Err(e) => {
+                        measured.finish().await;
+                        return Err(e.into());
+                    }
+                }
+            }
+            measured.finish().await;
+        }
     }
     let name = match &req.source {
         Source::Collector { url } => format!("collector {url}"),
         Source::Prometheus { url } => format!("prometheus {url}"),
+        Source::Measure { config, duration } => format!(
+            "measured {} toward the peers of {}",
+            xcbench_slo::text::span(*duration),
+            config.display()
+        ),
     };
-    Ok((slo, GateResult::new(name, req.now_unix_ns, results)))
+    Ok((slo, GateResult::new(name, evaluated_at, results)))
 }
