@@ -149,6 +149,7 @@ pub async fn run(
         let config = AgentConfig {
             identity: id.clone(),
             timestamps: config.timestamps,
+            clock_error: Default::default(),
             reflector: ReflectorConfig {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
                 max_sessions: 16,

@@ -255,6 +255,7 @@ impl Agent {
                 socket,
                 state,
                 stop.clone(),
+                self.config.clock_error,
             )));
         }
         for listener in self.tcp_listeners.drain(..) {
@@ -292,8 +293,13 @@ impl Agent {
         for peer in &self.config.peers {
             let (p, rec, stop) = (peer.clone(), recorder.clone(), stop.clone());
             if peer.probe.protocols.udp {
-                let session =
-                    net::stamp::run_sender(p.clone(), timestamps, rec.clone(), stop.clone());
+                let session = net::stamp::run_sender(
+                    p.clone(),
+                    timestamps,
+                    self.config.clock_error,
+                    rec.clone(),
+                    stop.clone(),
+                );
                 tasks.push(spawn_session("udp", peer, session));
             }
             if peer.probe.protocols.tcp {

@@ -180,19 +180,37 @@ fn run_case_full(
     peer_extra: &str,
     agent_extra: &str,
 ) -> Outcome {
-    run_case_then(lab_name, sets, secs, peer_extra, agent_extra, |_, _, _| ()).0
+    run_case_then(
+        lab_name,
+        sets,
+        secs,
+        peer_extra,
+        agent_extra,
+        "",
+        |_, _, _| (),
+    )
+    .0
 }
 
-/// As [`run_case_full`], then `then(lab, collector address, scratch directory)` while the
-/// lab and the collector still run (the agents have stopped).
+/// As [`run_case_full`], with `agent_section` lines in both agents' `[agent]` sections,
+/// then `then(lab, collector address, scratch directory)` while the lab and the collector
+/// still run (the agents have stopped).
 fn run_case_then<T>(
     lab_name: &str,
     sets: &[&str],
     secs: u64,
     peer_extra: &str,
     agent_extra: &str,
+    agent_section: &str,
     then: impl FnOnce(&Lab, SocketAddr, &TempDir) -> T,
 ) -> (Outcome, T) {
+    let section = |toml: String| {
+        toml.replacen(
+            "\n\n[reflector]",
+            &format!("\n{agent_section}\n[reflector]"),
+            1,
+        )
+    };
     let lab = Lab::up(lab_name, sets);
     let dir = TempDir::new(lab_name);
     let collector: SocketAddr = "198.18.1.1:9862".parse().unwrap();
@@ -224,7 +242,7 @@ fn run_case_then<T>(
     };
     let rcfg = dir.write(
         "oci.toml",
-        &(agent_toml("oci", "oci", oci, &url, &[], "1ms") + &oci_tls),
+        &(section(agent_toml("oci", "oci", oci, &url, &[], "1ms")) + &oci_tls),
     );
     let reflector = Proc::spawn(
         "oci agent",
@@ -232,14 +250,14 @@ fn run_case_then<T>(
     );
     let pcfg = dir.write(
         "az.toml",
-        &(agent_toml(
+        &(section(agent_toml(
             "az",
             "azure",
             "198.18.1.1:862".parse().unwrap(),
             &url,
             &[("oci", "oci", oci)],
             "1ms",
-        )
+        ))
         .replace("\n[[peers]]", &(peer_tls.0 + agent_extra + "\n[[peers]]"))
             + peer_extra
             + &peer_tls.1),
@@ -1024,24 +1042,27 @@ fn scheduled_tests_reach_the_collector_with_latency_under_load() {
 
 /// The gate on a link with known impairments: RTT passes, forward loss (2%) fails while the
 /// clean reverse direction passes, a p99.99 that 10,000 probes cannot show is inconclusive
-/// with the probes it needs, and one-way delay is judged per direction only as far as the
-/// clocks' error estimate allows.
+/// with the probes it needs, and one-way delay is judged per direction (the agents declare
+/// the clock they share, so its error estimate is theirs, not the kernel's unsynchronised
+/// 16 s).
 #[test]
 fn the_gate_judges_known_impairments() {
     let Some(_g) = lab_ok() else { return };
     let slo = "defaults:\n  select: { src_agent: az, dst_agent: oci }\nobjectives:\n\
-  - { name: rtt-p99, indicator: rtt, quantile: p99, at_most: 15ms }\n\
+  - { name: rtt-p99, indicator: rtt, quantile: p99, at_most: 20ms }\n\
   - { name: forward-loss, indicator: loss, direction: forward, at_most: 0.5% }\n\
   - { name: reverse-loss, indicator: loss, direction: reverse, at_most: 0.5% }\n\
-  - { name: rtt-p99.99, indicator: rtt, quantile: p99.99, at_most: 15ms }\n\
-  - { name: forward-owd, indicator: one_way_delay, direction: forward, quantile: p99, at_most: 8ms, key: false }\n\
-  - { name: reverse-owd, indicator: one_way_delay, direction: reverse, quantile: p99, at_most: 4ms, key: false }\n";
+  - { name: rtt-p99.99, indicator: rtt, quantile: p99.99, at_most: 100ms }\n\
+  - { name: forward-owd, indicator: one_way_delay, direction: forward, quantile: p99, at_most: 5ms, key: false }\n\
+  - { name: reverse-owd, indicator: one_way_delay, direction: reverse, quantile: p99, at_most: 5ms, key: false }\n";
     let (o, (code, table, json)) = run_case_then(
         "xgate",
-        &["delay=5ms", "forward.loss=2%"],
+        &["delay=8ms", "forward.delay=2ms", "forward.loss=2%"],
         12,
         "",
         "",
+        // Both namespaces read this host's one clock: the agents declare it.
+        "clock_error = \"1us\"",
         |lab, collector, dir| {
             let file = dir.write("slo.yaml", slo);
             let url = format!("http://{collector}");
@@ -1121,16 +1142,10 @@ fn the_gate_judges_known_impairments() {
         "{}",
         reasons("rtt-p99.99")
     );
-    // The emulator holds forward packets 5 ms: p99 <= 8 ms holds, p99 <= 4 ms in reverse
-    // does not; unless the kernel reports a synchronised clock with a small error, both are
-    // inconclusive and say it is the clock.
-    for (name, truth) in [("forward-owd", "pass"), ("reverse-owd", "fail")] {
-        let v = verdict(name);
-        if reasons(name).contains("clocks' combined error estimate") {
-            assert_eq!(v, "inconclusive", "{}", reasons(name));
-            assert!(reasons(name).contains(&format!("the samples alone would {truth}")));
-        } else {
-            assert_eq!(v, truth, "{}", reasons(name));
-        }
-    }
+    // The emulator holds forward packets 2 ms and reverse ones 8 ms: with the clock
+    // declared (both agents read one clock), p99 <= 5 ms holds forward and fails in
+    // reverse: one-way delay judged per direction. (3 ms of margin each way: a loaded
+    // 2-core machine was seen adding 1.8 ms at p99.)
+    assert_eq!(verdict("forward-owd"), "pass", "{}", reasons("forward-owd"));
+    assert_eq!(verdict("reverse-owd"), "fail", "{}", reasons("reverse-owd"));
 }

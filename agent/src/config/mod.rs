@@ -90,6 +90,9 @@ pub struct AgentConfig {
     /// Receive timestamps: kernel (SO_TIMESTAMPNS, the default) or user space on purpose,
     /// e.g. to compare with tools that timestamp in user space.
     pub timestamps: TimestampSource,
+    /// Where the STAMP error estimate comes from: the kernel's NTP state (`auto`, the
+    /// default) or a declared bound.
+    pub clock_error: crate::net::clock::ClockErrorSource,
     pub reflector: ReflectorConfig,
     pub collector: Option<CollectorLink>,
     /// The key pair and trust for QUIC; without it QUIC is off.
@@ -118,6 +121,19 @@ impl AgentConfig {
             Some(t) => t
                 .parse()
                 .map_err(|e: Expected| cx.err("agent.timestamps", format!("{t:?}"), e.0))?,
+        };
+        let clock_error = match raw.agent.clock_error.as_deref() {
+            None | Some("auto") => crate::net::clock::ClockErrorSource::Kernel,
+            Some(t) => crate::net::clock::ClockErrorSource::Declared(
+                within(
+                    &cx,
+                    "agent.clock_error",
+                    t,
+                    Duration::ZERO..=Duration::from_secs(16),
+                    "must be \"auto\" (the kernel's NTP state) or a duration up to 16s, e.g. \"50us\"",
+                )?
+                .as_nanos() as u64,
+            ),
         };
         let tls = raw
             .tls
@@ -163,6 +179,7 @@ impl AgentConfig {
         Ok(AgentConfig {
             identity,
             timestamps,
+            clock_error,
             reflector,
             collector,
             tls,
@@ -258,6 +275,7 @@ fn parse_peer(
             region: p.region.clone(),
             zone: p.zone.clone(),
             timestamps: None,
+            clock_error: None,
         },
     )?;
     let address = parse_address(cx, &format!("{at}.address"), &p.address)?;

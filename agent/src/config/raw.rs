@@ -25,6 +25,7 @@ pub(crate) struct RawIdentity {
     pub(crate) zone: Option<String>,
     #[serde(default)]
     pub(crate) timestamps: Option<String>,
+    pub(crate) clock_error: Option<String>,
 }
 
 #[derive(Deserialize)]

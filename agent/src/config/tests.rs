@@ -144,6 +144,29 @@ fn defaults_apply() {
         err(&bad),
         "agent.toml: agent.timestamps = \"nic\": must be one of kernel, user"
     );
+    use crate::net::clock::ClockErrorSource;
+    let with = |v: &str| {
+        MINIMAL.replace(
+            "region = \"eastus\"",
+            &format!("region = \"eastus\"\nclock_error = \"{v}\""),
+        )
+    };
+    assert_eq!(
+        AgentConfig::parse("a", MINIMAL).unwrap().clock_error,
+        ClockErrorSource::Kernel
+    );
+    assert_eq!(
+        AgentConfig::parse("a", &with("auto")).unwrap().clock_error,
+        ClockErrorSource::Kernel
+    );
+    assert_eq!(
+        AgentConfig::parse("a", &with("50us")).unwrap().clock_error,
+        ClockErrorSource::Declared(50_000)
+    );
+    assert_eq!(
+        err(&with("17s")),
+        "agent.toml: agent.clock_error = \"17s\": must be \"auto\" (the kernel's NTP state) or a duration up to 16s, e.g. \"50us\""
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The host's clocks: CLOCK_MONOTONIC (schedules, timeouts, round trips; the clock the probe
 //! timers arm) and CLOCK_REALTIME in Unix nanoseconds (the clock SO_TIMESTAMPNS stamps with,
 //! what goes on the wire), read together as a [`Moment`]; and the STAMP error estimate read
-//! from the kernel's NTP state (adjtimex).
+//! from the kernel's NTP state (adjtimex), or declared in the configuration.
 
 use crate::probe::Moment;
 use crate::wire::ErrorEstimate;
@@ -85,22 +85,40 @@ pub fn clock_state() -> ClockState {
     }
 }
 
+/// Where the clock's STAMP error estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockErrorSource {
+    /// The kernel's NTP state (adjtimex: STA_UNSYNC and maxerror), what chrony and ntpd
+    /// keep up to date.
+    #[default]
+    Kernel,
+    /// Declared in the configuration, in nanoseconds, as synchronised: for clocks the
+    /// kernel's NTP state does not describe (PTP through phc2sys, a clock shared with the
+    /// peer as in the lab). The operator vouches for it.
+    Declared(u64),
+}
+
 /// The clock's STAMP error estimate, re-read from the kernel at most once a second: it moves
 /// slowly, and adjtimex on every probe or reflected packet would be a syscall per packet.
 pub struct EstimateCache {
     estimate: ErrorEstimate,
     read_at_mono_ns: u64,
+    source: ClockErrorSource,
 }
 
 impl EstimateCache {
-    pub fn new() -> EstimateCache {
+    pub fn new(source: ClockErrorSource) -> EstimateCache {
         EstimateCache {
-            estimate: clock_state().error_estimate(),
+            estimate: estimate_of(source),
             read_at_mono_ns: now_mono_ns(),
+            source,
         }
     }
 
     pub fn get(&mut self) -> ErrorEstimate {
+        if let ClockErrorSource::Declared(_) = self.source {
+            return self.estimate;
+        }
         let now = now_mono_ns();
         if now.saturating_sub(self.read_at_mono_ns) >= 1_000_000_000 {
             self.estimate = clock_state().error_estimate();
@@ -112,7 +130,14 @@ impl EstimateCache {
 
 impl Default for EstimateCache {
     fn default() -> Self {
-        Self::new()
+        Self::new(ClockErrorSource::Kernel)
+    }
+}
+
+fn estimate_of(source: ClockErrorSource) -> ErrorEstimate {
+    match source {
+        ClockErrorSource::Kernel => clock_state().error_estimate(),
+        ClockErrorSource::Declared(ns) => ErrorEstimate::from_error_ns(ns, true),
     }
 }
 

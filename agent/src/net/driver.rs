@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use xcbench_snapshot::TimestampSource;
 
-use super::clock::{now, now_mono_ns, EstimateCache};
+use super::clock::{now, now_mono_ns, ClockErrorSource, EstimateCache};
 use super::lock;
 use super::timer::DeadlineTimer;
 use crate::probe::{earliest, Event, Probe};
@@ -82,6 +82,7 @@ pub async fn drive<P, T>(
     mut transport: T,
     recorder: Arc<Mutex<Recorder>>,
     mut stop: watch::Receiver<bool>,
+    clock_error: ClockErrorSource,
 ) -> std::io::Result<()>
 where
     P: Probe + Send,
@@ -91,7 +92,7 @@ where
     transport.open().await;
     let mut probes = make(now_mono_ns());
     let mut sources = vec![transport.initial_source(); probes.len()];
-    let mut estimate = EstimateCache::new();
+    let mut estimate = EstimateCache::new(clock_error);
     let mut out = Vec::with_capacity(crate::wire::MAX_PACKET_LEN);
     let mut buf = Vec::with_capacity(crate::wire::MAX_PACKET_LEN + 1);
     let mut stopping = false;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
 
-use super::clock::{now_unix_ns, EstimateCache};
+use super::clock::{now_unix_ns, ClockErrorSource, EstimateCache};
 use super::driver::{drive, Delivery, Transport};
 use super::lock;
 use super::socket::ProbeSocket;
@@ -25,10 +25,11 @@ pub async fn reflect(
     socket: ProbeSocket,
     state: Arc<Mutex<Reflector>>,
     mut stop: watch::Receiver<bool>,
+    clock_error: ClockErrorSource,
 ) {
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     let mut out = Vec::with_capacity(MAX_PACKET_LEN);
-    let mut estimate = EstimateCache::new();
+    let mut estimate = EstimateCache::new(clock_error);
     loop {
         let rx = tokio::select! {
             _ = stop.changed() => return,
@@ -123,6 +124,7 @@ impl Transport for Udp {
 pub async fn run_sender(
     peer: PeerConfig,
     timestamps: TimestampSource,
+    clock_error: ClockErrorSource,
     recorder: Arc<Mutex<Recorder>>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -137,7 +139,7 @@ pub async fn run_sender(
         peer: peer.address,
     };
     let make = move |start: u64| vec![(key, Sender::new(config, start + stagger))];
-    drive(make, transport, recorder, stop).await
+    drive(make, transport, recorder, stop, clock_error).await
 }
 
 fn stagger_ns(peer: &PeerConfig, interval_ns: u64) -> u64 {

@@ -281,7 +281,7 @@ pub async fn run_rr(
     };
     let config = SenderConfig::from(&peer.probe);
     let make = move |start| vec![(key, RrSession::new(config, start))];
-    drive(make, stream, recorder, stop).await
+    drive(make, stream, recorder, stop, Default::default()).await
 }
 
 /// How long a connect probe waits: long enough that SYN retransmissions (at 1 s and 3 s)

@@ -314,7 +314,7 @@ pub async fn run_rr(
             (dg_key, RrSession::new(datagram_config, start)),
         ]
     };
-    drive(make, transport, recorder, stop).await
+    drive(make, transport, recorder, stop, Default::default()).await
 }
 
 /// How long a handshake probe waits: long enough for lost Initial packets to be resent
