@@ -3,47 +3,23 @@
 //! the counters, the slots, the agents' gaps and the throughput tests, and turned into
 //! [`Evidence`]. Nothing is re-bucketed: the histogram arrives as the agents recorded it.
 
-use std::time::Duration;
-
 use xcbench_collector::slo;
 use xcbench_collector::store::history::HistoryAnswer;
 use xcbench_slo::evidence::Evidence;
 use xcbench_slo::objective::Objective;
 
-use super::SourceError;
-
-const KIND: &str = "collector";
+use super::{Api, SourceError};
 
 /// A collector's history API.
 pub struct CollectorSource {
-    base: String,
-    client: reqwest::Client,
+    api: Api,
 }
-
-/// How long one query may take (a year of 10-minute slots answers in well under this).
-pub(super) const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl CollectorSource {
     pub fn new(url: &str) -> Result<CollectorSource, SourceError> {
-        let base = url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SourceError::Url {
-                kind: KIND,
-                url: url.into(),
-            });
-        }
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(QUERY_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|source| SourceError::Unreachable {
-                kind: KIND,
-                url: url.into(),
-                source,
-            })?;
-        Ok(CollectorSource { base, client })
+        Ok(CollectorSource {
+            api: Api::new("collector", url)?,
+        })
     }
 
     /// Everything the history holds for `o` between `from` and `to` (Unix ns): one query,
@@ -61,8 +37,8 @@ impl CollectorSource {
             let answer = self.query(&select.pairs(), o, from, to, threshold).await?;
             found.push(
                 slo::evidence(o, answer).map_err(|source| SourceError::Histogram {
-                    kind: KIND,
-                    url: self.base.clone(),
+                    kind: self.api.kind,
+                    url: self.api.base.clone(),
                     source,
                 })?,
             );
@@ -83,7 +59,6 @@ impl CollectorSource {
         to: u64,
         threshold_ns: Option<u64>,
     ) -> Result<HistoryAnswer, SourceError> {
-        let url = format!("{}/api/v1/history", self.base);
         let mut params: Vec<(&str, String)> = labels.to_vec();
         let seconds = |ns: u64| format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
         params.push(("from", seconds(from)));
@@ -94,36 +69,10 @@ impl CollectorSource {
         if let Some(t) = threshold_ns {
             params.push(("le", seconds(t)));
         }
-        let unreachable = |source| SourceError::Unreachable {
-            kind: KIND,
-            url: self.base.clone(),
-            source,
-        };
-        let response = self
-            .client
-            .get(&url)
-            .query(&params)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?;
+        let (status, body) = self.api.get("/api/v1/history", &params).await?;
         if !status.is_success() {
-            return Err(SourceError::Status {
-                kind: KIND,
-                url: self.base.clone(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body)
-                    .trim()
-                    .chars()
-                    .take(500)
-                    .collect(),
-            });
+            return Err(self.api.status_error(status, &body));
         }
-        serde_json::from_slice(&body).map_err(|source| SourceError::Answer {
-            kind: KIND,
-            url: self.base.clone(),
-            source,
-        })
+        serde_json::from_slice(&body).map_err(|e| self.api.answer_error(e))
     }
 }

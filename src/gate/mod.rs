@@ -82,6 +82,87 @@ pub enum SourceError {
     },
 }
 
+/// An HTTP API a source reads (the collector's, Prometheus'): its base URL and a client
+/// with short timeouts and no proxy (private addresses only).
+pub struct Api {
+    pub kind: &'static str,
+    pub base: String,
+    client: reqwest::Client,
+}
+
+/// How long one query may take (a year of 10-minute slots answers in well under this).
+const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Api {
+    pub fn new(kind: &'static str, url: &str) -> Result<Api, SourceError> {
+        let base = url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SourceError::Url {
+                kind,
+                url: url.into(),
+            });
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(QUERY_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|source| SourceError::Unreachable {
+                kind,
+                url: url.into(),
+                source,
+            })?;
+        Ok(Api { kind, base, client })
+    }
+
+    /// `GET base+path?params`: the status and the body.
+    pub async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), SourceError> {
+        let unreachable = |source| SourceError::Unreachable {
+            kind: self.kind,
+            url: self.base.clone(),
+            source,
+        };
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .query(params)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(unreachable)?;
+        Ok((status, body.to_vec()))
+    }
+
+    /// The error for an answer with another status than 200.
+    pub fn status_error(&self, status: reqwest::StatusCode, body: &[u8]) -> SourceError {
+        SourceError::Status {
+            kind: self.kind,
+            url: self.base.clone(),
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(body)
+                .trim()
+                .chars()
+                .take(500)
+                .collect(),
+        }
+    }
+
+    /// The error for an answer that is not the JSON asked for.
+    pub fn answer_error(&self, source: serde_json::Error) -> SourceError {
+        SourceError::Answer {
+            kind: self.kind,
+            url: self.base.clone(),
+            source,
+        }
+    }
+}
+
 /// Why the gate gave no verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -103,52 +184,56 @@ impl GateError {
     }
 }
 
+/// A source that answers for a time range.
+enum Reader {
+    Collector(history::CollectorSource),
+    Prometheus(prometheus::PrometheusSource),
+}
+
 /// Loads the SLO file and judges every objective.
 pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> {
     let slo = SloFile::load(&req.slo)?;
     let mut results = Vec::with_capacity(slo.objectives.len());
     let mut evaluated_at = req.now_unix_ns;
-    match &req.source {
-        Source::Collector { url } => {
-            let source = history::CollectorSource::new(url)?;
-            for o in &slo.objectives {
-                let window = req.window.unwrap_or(o.window);
-                let (from, to) = window.range(req.now_unix_ns);
-                let evidence = source.evidence(o, from, to).await?;
-                results.push(judge(o, evidence, req.now_unix_ns));
-            }
-        }
+    let reader = match &req.source {
+        Source::Collector { url } => Some(Reader::Collector(history::CollectorSource::new(url)?)),
         Source::Prometheus { url } => {
-            let source = prometheus::PrometheusSource::new(url)?;
-            for o in &slo.objectives {
-                let window = req.window.unwrap_or(o.window);
-                let (from, to) = window.range(req.now_unix_ns);
-                let evidence = source.evidence(o, from, to).await?;
-                results.push(judge(o, evidence, req.now_unix_ns));
-            }
+            Some(Reader::Prometheus(prometheus::PrometheusSource::new(url)?))
         }
-        Source::Measure { config, duration } => {
-            let agent = xcbench_agent::AgentConfig::load(config)?;
-            let file = config.display().to_string();
-            let measured = measure::measure(agent, &file, *duration).await?;
-            let source = history::CollectorSource::new(&measured.url)?;
-            // Every objective is judged over the measurement, whatever its own window.
-            let now = xcbench_agent::net::clock::now_unix_ns();
-            evaluated_at = now;
-            for o in &slo.objectives {
-                let evidence = source
-                    .evidence(o, measured.from_unix_ns, measured.to_unix_ns)
-                    .await;
-                match evidence {
-                    Ok(e) => results.push(judge(o, e, now)),
-                    Err(e) => {
-                        measured.finish().await;
-                        return Err(e.into());
-                    }
+        Source::Measure { .. } => None,
+    };
+    if let Some(reader) = reader {
+        for o in &slo.objectives {
+            let window = req.window.unwrap_or(o.window);
+            let (from, to) = window.range(req.now_unix_ns);
+            let evidence = match &reader {
+                Reader::Collector(c) => c.evidence(o, from, to).await?,
+                Reader::Prometheus(p) => p.evidence(o, from, to).await?,
+            };
+            results.push(judge(o, evidence, req.now_unix_ns));
+        }
+    }
+    if let Source::Measure { config, duration } = &req.source {
+        let agent = xcbench_agent::AgentConfig::load(config)?;
+        let file = config.display().to_string();
+        let measured = measure::measure(agent, &file, *duration).await?;
+        let source = history::CollectorSource::new(&measured.url)?;
+        // Every objective is judged over the measurement, whatever its own window.
+        let now = xcbench_agent::net::clock::now_unix_ns();
+        evaluated_at = now;
+        for o in &slo.objectives {
+            let evidence = source
+                .evidence(o, measured.from_unix_ns, measured.to_unix_ns)
+                .await;
+            match evidence {
+                Ok(e) => results.push(judge(o, e, now)),
+                Err(e) => {
+                    measured.finish().await;
+                    return Err(e.into());
                 }
             }
-            measured.finish().await;
         }
+        measured.finish().await;
     }
     let name = match &req.source {
         Source::Collector { url } => format!("collector {url}"),

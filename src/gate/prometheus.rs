@@ -17,15 +17,13 @@ use xcbench_slo::objective::{Indicator, Objective, Select};
 use xcbench_slo::text::{duration, threshold_label};
 use xcbench_snapshot::{Counters, Metric};
 
-use super::history::{CONNECT_TIMEOUT, QUERY_TIMEOUT};
-use super::SourceError;
+use super::{Api, SourceError};
 
 const KIND: &str = "prometheus";
 
 /// A Prometheus HTTP API.
 pub struct PrometheusSource {
-    base: String,
-    client: reqwest::Client,
+    api: Api,
 }
 
 #[derive(Deserialize)]
@@ -83,65 +81,25 @@ fn family(metric: Metric) -> (&'static str, Option<&'static str>) {
 
 impl PrometheusSource {
     pub fn new(url: &str) -> Result<PrometheusSource, SourceError> {
-        let base = url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SourceError::Url {
-                kind: KIND,
-                url: url.into(),
-            });
-        }
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(QUERY_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|source| SourceError::Unreachable {
-                kind: KIND,
-                url: url.into(),
-                source,
-            })?;
-        Ok(PrometheusSource { base, client })
+        Ok(PrometheusSource {
+            api: Api::new(KIND, url)?,
+        })
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<Series>, SourceError> {
-        let unreachable = |source| SourceError::Unreachable {
-            kind: KIND,
-            url: self.base.clone(),
-            source,
-        };
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .query(params)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(unreachable)?;
-        let answer: Answer = serde_json::from_slice(&body).map_err(|source| {
+        let (status, body) = self.api.get(path, params).await?;
+        // Prometheus answers errors (400, 422, 503) in the same JSON shape.
+        let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
             if status.is_success() {
-                SourceError::Answer {
-                    kind: KIND,
-                    url: self.base.clone(),
-                    source,
-                }
+                self.api.answer_error(e)
             } else {
-                SourceError::Status {
-                    kind: KIND,
-                    url: self.base.clone(),
-                    status: status.as_u16(),
-                    body: String::from_utf8_lossy(&body)
-                        .trim()
-                        .chars()
-                        .take(500)
-                        .collect(),
-                }
+                self.api.status_error(status, &body)
             }
         })?;
         if answer.status != "success" {
             return Err(SourceError::Query {
                 kind: KIND,
-                url: self.base.clone(),
+                url: self.api.base.clone(),
                 message: answer.error.unwrap_or(answer.status),
             });
         }
