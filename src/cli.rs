@@ -50,6 +50,11 @@ pub(crate) enum Command {
     /// codes: 0 pass, 1 fail, 2 usage or SLO file error, 3 inconclusive, 4 the data source
     /// could not be read.
     Gate(GateArgs),
+    /// What an SLO file becomes besides the gate's verdict (Prometheus rules).
+    Slo {
+        #[command(subcommand)]
+        command: SloCommand,
+    },
     /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
     Demo {
         /// How long to probe, e.g. 10s.
@@ -114,6 +119,24 @@ pub(crate) enum LabCommand {
     Emulate {
         #[arg(long)]
         state_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SloCommand {
+    /// Write the SLO file's objectives as Prometheus recording rules (error ratios, error
+    /// budgets) and multi-window, multi-burn-rate alerts: page for key objectives, ticket
+    /// for all. Exit codes: 0 written, 2 usage or SLO file error.
+    Rules {
+        /// The SLO file: xcbench's YAML format or OpenSLO v1 (see slo/slo.sample.yaml).
+        slo: PathBuf,
+        /// The period error budgets are spent over (default 30d); every alert window
+        /// scales with it (5m, 30m, 1h, 2h, 6h, 1d, 3d at 30d). From 6d to 365d.
+        #[arg(long, value_parser = parse_duration)]
+        period: Option<Duration>,
+        /// Write the rule file here instead of to stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 

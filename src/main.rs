@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand};
+use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand, SloCommand};
 use xcbench::{demo, output};
 use xcbench_agent::net::throughput::{Client, ThroughputError};
 use xcbench_agent::probe::throughput::Test;
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
     // The lab runs namespaces and its emulator in threads of its own: no async runtime.
     let command = match cli.command {
         Command::Lab { command } => return lab(command),
+        Command::Slo { command } => return slo(command),
         other => other,
     };
     match tokio::runtime::Runtime::new() {
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Lab { command } => lab(command),
+        Command::Slo { command } => slo(command),
         Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
             Ok(c) => finish(xcbench_agent::run(c, shutdown_signal()).await),
             Err(e) => usage(e),
@@ -225,6 +227,38 @@ fn lab(command: LabCommand) -> ExitCode {
         LabCommand::Emulate { state_dir } => lab::emulate(&state_dir),
     };
     finish(result)
+}
+
+/// `xcbench slo rules`: the rule file on stdout or in `--output`; what was left out on
+/// stderr. A bad SLO file or period exits 2.
+fn slo(command: SloCommand) -> ExitCode {
+    let SloCommand::Rules {
+        slo,
+        period,
+        output,
+    } = command;
+    let rules = match xcbench::slo::rules(&slo, period) {
+        Ok(r) => r,
+        Err(e) => return usage(anyhow::Error::new(e)),
+    };
+    for l in &rules.left_out {
+        eprintln!("xcbench slo rules: left out {l}");
+    }
+    match &output {
+        None => print!("{}", rules.yaml),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &rules.yaml) {
+                return usage(format!("--output {}: cannot write: {e}", path.display()));
+            }
+            eprintln!(
+                "xcbench slo rules: rules for {} of {} objectives written to {}",
+                rules.with_rules,
+                rules.objectives,
+                path.display()
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// `xcbench gate`: the verdict's exit code (0 pass, 1 fail, 3 inconclusive), 2 for a bad

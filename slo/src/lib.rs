@@ -9,6 +9,8 @@
 //! - [`evidence`]: what a source found for an objective.
 //! - [`judge`](mod@judge): verdicts, reasons, the gate's overall answer.
 //! - [`stats`]: Clopper-Pearson bounds and the trials that would decide.
+//! - [`rules`](mod@rules): the objectives as Prometheus recording rules and multi-window,
+//!   multi-burn-rate alerts (`xcbench slo rules`).
 //! - [`text`]: how values are written and read (durations, ratios, rates, times).
 
 #![forbid(unsafe_code)]
@@ -17,6 +19,7 @@ pub mod evidence;
 pub mod file;
 pub mod judge;
 pub mod objective;
+pub mod rules;
 pub mod stats;
 pub mod text;
 

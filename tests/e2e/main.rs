@@ -19,5 +19,7 @@ mod lab;
 mod loopback;
 // Two agents in network namespaces joined by a veth pair (root only).
 mod netns;
+// `xcbench slo rules`: promtool checks the rules and runs their unit tests.
+mod slo_rules;
 // The harness: processes, ports, HTTP, metrics, TLS, namespaces, agents.
 mod support;
