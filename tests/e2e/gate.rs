@@ -452,11 +452,26 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)
     })
     .expect("collector healthz");
+    // The same SLOs as Prometheus rules (`xcbench slo rules`), executed on the live data.
+    let rules = dir.path().join("slo.rules.yml");
+    let generated = Command::new(BIN)
+        .args(["slo", "rules"])
+        .arg(&slo_file)
+        .arg("-o")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
     let prom_port = free_tcp_port();
     let cfg = dir.write(
         "prometheus.yml",
         &format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n",
+            rules.display()
         ),
     );
     let _server = crate::support::proc::Proc::spawn(
@@ -524,6 +539,56 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
         );
         assert_eq!(a["observed"], b["observed"], "{}", a["name"]);
     }
+    // Every generated rule evaluated without error on xcbench's data, and the 5m error
+    // ratios read what the run did: no loss, no RTT above 50 ms, a share above 40 us.
+    let rules_health = wait_for(Duration::from_secs(20), || {
+        let (_, body) = http_get(prom, "/api/v1/rules")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let all: Vec<serde_json::Value> = v["data"]["groups"]
+            .as_array()?
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let ok = !all.is_empty()
+            && all.iter().all(|r| {
+                r["health"] == "ok"
+                    && !r["lastEvaluation"]
+                        .as_str()
+                        .unwrap_or("0001")
+                        .starts_with("0001")
+            });
+        ok.then_some(all.len())
+    });
+    assert!(
+        rules_health.is_some(),
+        "every generated rule evaluates with health ok"
+    );
+    let ratio = |objective: &str| -> Option<f64> {
+        let q = format!("xcbench_slo:error_ratio:rate5m{{objective=\"{objective}\"}}");
+        let (_, body) = http_get(
+            prom,
+            &format!(
+                "/api/v1/query?query={}",
+                q.replace('{', "%7B")
+                    .replace('}', "%7D")
+                    .replace('"', "%22")
+                    .replace(':', "%3A")
+            ),
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    };
+    let ratios = wait_for(Duration::from_secs(20), || {
+        Some((ratio("loss")?, ratio("rtt-p99")?, ratio("rtt-p50-40us")?))
+    })
+    .expect("the generated error-ratio rules record a value");
+    eprintln!(
+        "generated rules ({} of them): 5m error ratios {ratios:?}",
+        rules_health.unwrap()
+    );
+    assert_eq!((ratios.0, ratios.1), (0.0, 0.0));
+    assert!((0.0..=1.0).contains(&ratios.2), "{}", ratios.2);
+
     // Without an exact counter: the buckets' straddling band holds the exact count.
     let (_, c) = run(&unknown, &["--collector", &collector_url]);
     let (_, p) = run(&unknown, &["--prometheus", &prom_url]);
