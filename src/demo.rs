@@ -269,11 +269,7 @@ async fn judge_run(
     let slo = xcbench_slo::SloFile::parse("slo/demo.slo.yaml", DEMO_SLO)?;
     let now = xcbench_agent::net::clock::now_unix_ns();
     let source = crate::gate::history::CollectorSource::new(url)?;
-    let mut results = Vec::new();
-    for o in &slo.objectives {
-        let evidence = source.evidence(o, from_unix_ns, now).await?;
-        results.push(xcbench_slo::judge(o, evidence, now));
-    }
+    let results = crate::gate::judge_run(&source, &slo, from_unix_ns, now, now).await?;
     Ok(xcbench_slo::GateResult::new(
         "the demo's collector".to_owned(),
         now,

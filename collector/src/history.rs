@@ -166,10 +166,6 @@ impl History {
         Ok(h)
     }
 
-    pub fn tiers(&self) -> &Tiers {
-        &self.tiers
-    }
-
     /// Writes an accepted snapshot, received at `now`, in one durable transaction: its
     /// series' finest slots and totals, the agent's high-water mark and counters, and its
     /// scheduled tests. Returns once the data is on disk.
@@ -286,8 +282,10 @@ impl History {
         Ok(done)
     }
 
-    /// The slots of the series `selection` matches that start in `[from, to)`, folded into
-    /// one answer for `metrics` with their counts within `thresholds_ns`.
+    /// The slots that overlap `[from, to)` of the series `selection` matches, folded into
+    /// one answer for `metrics` with their counts within `thresholds_ns`. A series counts
+    /// (and its agent is listed) only with data in the range; the scheduled throughput tests
+    /// are read only when the selection names no probe kind (tests have none).
     pub fn query(
         &self,
         selection: &Selection,
@@ -304,7 +302,7 @@ impl History {
         let mut series = Vec::new();
         let mut seen: BTreeMap<String, AgentSeen> = BTreeMap::new();
         for (id, key) in self.keys.iter().filter(|(_, k)| selection.matches(k)) {
-            series.push(SeriesLabels::from(key));
+            let mut has_data = false;
             for (tier, t) in self.tiers.get().iter().enumerate() {
                 // Every slot that overlaps the range, counted whole: the one holding `from`
                 // starts up to a slot before it.
@@ -312,8 +310,13 @@ impl History {
                 for entry in slots.range((*id, tier as u8, first)..(*id, tier as u8, to))? {
                     let (k, v) = entry?;
                     fold.handle_slot(k.value().2, t.slot_ns, &SlotRecord::decode(v.value())?);
+                    has_data = true;
                 }
             }
+            if !has_data {
+                continue;
+            }
+            series.push(SeriesLabels::from(key));
             let agent = key.source.id.as_str();
             if seen.contains_key(agent) {
                 continue;
@@ -336,7 +339,13 @@ impl History {
         }
         let agents = seen.into_values().collect();
         let mut tests = Vec::new();
-        for entry in txn.open_table(TESTS)?.iter()? {
+        let test_table = txn.open_table(TESTS)?;
+        let test_rows = if selection.kind.is_none() {
+            Some(test_table.iter()?)
+        } else {
+            None
+        };
+        for entry in test_rows.into_iter().flatten() {
             let (_, v) = entry?;
             let t: TestRecord = serde_json::from_slice(v.value())?;
             let started = t.result.started_unix_ns;

@@ -159,10 +159,31 @@ struct HistoryQuery {
     thresholds_ns: Vec<u64>,
 }
 
+/// Why a history query's parameters were refused (400): the parameter, the value, what
+/// was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{param}{value}: {expected}")]
+struct QueryError {
+    param: String,
+    /// ` = "value"`, or empty for a parameter that should not be there.
+    value: String,
+    expected: String,
+}
+
+impl QueryError {
+    fn new(param: &str, value: &str, expected: &str) -> QueryError {
+        QueryError {
+            param: param.to_owned(),
+            value: format!(" = {value:?}"),
+            expected: expected.to_owned(),
+        }
+    }
+}
+
 impl HistoryQuery {
     /// From the URL's parameters; the error names the parameter, the value and what was
     /// expected.
-    fn parse(p: &HashMap<String, String>, now: u64) -> Result<HistoryQuery, String> {
+    fn parse(p: &HashMap<String, String>, now: u64) -> Result<HistoryQuery, QueryError> {
         const KNOWN: [&str; 13] = [
             "src_agent",
             "src_cloud",
@@ -179,26 +200,26 @@ impl HistoryQuery {
             "le",
         ];
         if let Some(k) = p.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            return Err(format!(
-                "{k}: unknown parameter; expected one of {}",
-                KNOWN.join(", ")
-            ));
+            return Err(QueryError {
+                param: k.clone(),
+                value: String::new(),
+                expected: format!("unknown parameter; expected one of {}", KNOWN.join(", ")),
+            });
         }
-        let bad =
-            |name: &str, value: &str, expected: &str| format!("{name} = {value:?}: {expected}");
+        let bad = QueryError::new;
         let text = |name: &str| p.get(name).cloned();
         fn label<T: std::str::FromStr<Err = xcbench_snapshot::Expected>>(
             p: &HashMap<String, String>,
             name: &str,
-        ) -> Result<Option<T>, String> {
+        ) -> Result<Option<T>, QueryError> {
             p.get(name)
                 .map(|v| {
                     v.parse()
-                        .map_err(|e: xcbench_snapshot::Expected| format!("{name} = {v:?}: {e}"))
+                        .map_err(|e: xcbench_snapshot::Expected| QueryError::new(name, v, &e.0))
                 })
                 .transpose()
         }
-        let seconds = |name: &str, v: &str| -> Result<u64, String> {
+        let seconds = |name: &str, v: &str| -> Result<u64, QueryError> {
             unix_seconds(v).ok_or_else(|| bad(name, v, "must be Unix seconds, e.g. 1764500000"))
         };
         let to = match p.get("to") {

@@ -201,7 +201,7 @@ async fn judge_slo(
             let now = (state.clock)();
             let layout = xcbench_snapshot::LatencyHistogram::new();
             let lowest = |v: u64| layout.inner().lowest_equivalent(v);
-            let results = slo::judge_all(&http::lock(&state.history), &slo, now, lowest)?;
+            let results = slo::judge_all(&state.history, &slo, now, lowest)?;
             http::lock(&state.store).set_verdicts(now, results);
             Ok::<(), slo::JudgeError>(())
         })

@@ -1,7 +1,7 @@
 //! The SLO file at the collector, and the one reading of the history every judge shares:
 //! an objective's selection as a history [`Selection`], a [`HistoryAnswer`] as the gate's
 //! [`Evidence`] ([`evidence`]; `xcbench gate` reads the same answer over HTTP), the idle
-//! baseline an increase under load needs ([`with_baseline`]), the thresholds the store
+//! baseline an increase under load needs ([`combine`]), the thresholds the store
 //! counts exactly ([`thresholds`]), and the verdicts the collector judges on a timer
 //! ([`judge_all`]).
 
@@ -136,11 +136,20 @@ pub fn evidence(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCodecErr
     })
 }
 
-/// An increase under load's evidence: the loaded samples with the idle ones as baseline;
-/// the coverage, series and agents are those of both.
-pub fn with_baseline(mut load: Evidence, idle: Evidence) -> Evidence {
+/// One objective's evidence from what its [`selections`] found: the one, or for an increase
+/// under load the loaded samples with the idle ones as baseline (the coverage and agents
+/// of both; the series and counters stay the loaded ones, which the guards divide).
+pub fn combine(found: Vec<Evidence>) -> Evidence {
+    let mut found = found.into_iter();
+    let first = found.next().unwrap_or_default();
+    match found.next() {
+        Some(idle) => with_baseline(first, idle),
+        None => first,
+    }
+}
+
+fn with_baseline(mut load: Evidence, idle: Evidence) -> Evidence {
     load.baseline = Some(idle.distribution);
-    load.series += idle.series;
     load.covered = match (load.covered, idle.covered) {
         (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
         (a, b) => a.or(b),
@@ -175,9 +184,10 @@ pub enum JudgeError {
     Histogram(#[from] HdrCodecError),
 }
 
-/// Every objective of `slo` judged at `now` from the history.
+/// Every objective of `slo` judged at `now` from the history, taking the lock for each
+/// query only, so ingest and scrapes wait for one query at most.
 pub fn judge_all(
-    history: &History,
+    history: &std::sync::Mutex<History>,
     slo: &SloFile,
     now: u64,
     lowest: impl Fn(u64) -> u64 + Copy,
@@ -189,17 +199,17 @@ pub fn judge_all(
         let thresholds: Vec<u64> = threshold_ns(o).into_iter().collect();
         let mut found = Vec::new();
         for select in selections(o) {
-            let answer =
-                history.query(&selection(&select), from, to, &metrics, &thresholds, lowest)?;
+            let answer = history.lock().unwrap_or_else(|p| p.into_inner()).query(
+                &selection(&select),
+                from,
+                to,
+                &metrics,
+                &thresholds,
+                lowest,
+            )?;
             found.push(evidence(o, answer)?);
         }
-        let mut found = found.into_iter();
-        let first = found.next().unwrap_or_default();
-        let e = match found.next() {
-            Some(idle) => with_baseline(first, idle),
-            None => first,
-        };
-        results.push(judge(o, e, now));
+        results.push(judge(o, combine(found), now));
     }
     Ok(results)
 }

@@ -7,7 +7,8 @@ use serde::Serialize;
 use xcbench_snapshot::Counters;
 
 /// One histogram bucket: every sample in it lies in `low..=high` (HdrHistogram's
-/// equivalent range: 0.1% wide, or 1 us at the bottom).
+/// equivalent range: 0.1% wide, or 512 ns at the bottom; a classic bucket's edges when a
+/// source has only those; `high` = `u64::MAX` for an unbounded one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Bucket {
     pub low_ns: u64,
@@ -90,7 +91,10 @@ impl Distribution {
                 lower = b.low_ns.saturating_sub(1).max(lower);
             }
             cumulative += b.count;
-            if upper.is_none() && crate::stats::lower_bound(cumulative, n, confidence) >= q {
+            if upper.is_none()
+                && b.high_ns < u64::MAX
+                && crate::stats::lower_bound(cumulative, n, confidence) >= q
+            {
                 upper = Some(b.high_ns);
             }
         }

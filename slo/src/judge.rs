@@ -5,8 +5,9 @@
 //! exactly (Clopper-Pearson, one-sided at the objective's confidence): pass only when the
 //! lower bound reaches Q, fail only when the upper bound stays under Q, otherwise
 //! inconclusive with the number of probes that would decide it at the observed fraction.
-//! Samples whose HdrHistogram bucket straddles T count against a pass and for a pass
-//! against a fail, so the histogram's resolution never tips a verdict. Ratios (loss,
+//! Samples whose HdrHistogram bucket straddles T are left out of the count a pass needs
+//! and added to the count a fail must stay under, so the histogram's resolution never
+//! tips a verdict. Ratios (loss,
 //! duplicates, ...) are bounded the same way. Data-quality guards (too few samples, silent
 //! agents, dropped snapshots, a window the data does not cover, clocks too coarse for a
 //! one-way threshold, a low probe rate) make the verdict inconclusive and say why.
@@ -108,7 +109,9 @@ impl ReasonCode {
 /// seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Bound {
-    pub lower: f64,
+    /// `None`: the samples give no lower bound (an increase under load whose idle quantile
+    /// has no upper bound).
+    pub lower: Option<f64>,
     /// `None`: the samples give no upper bound.
     pub upper: Option<f64>,
     pub confidence: f64,
@@ -117,8 +120,9 @@ pub struct Bound {
 /// What more data would decide an inconclusive objective, at the observed fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct NeedMore {
+    /// The total number of samples that would decide it (those already taken included).
     pub probes: u64,
-    /// At the rate samples arrived in the window.
+    /// Seconds until then: the samples still missing at the rate samples arrived.
     pub seconds: Option<f64>,
 }
 
@@ -329,15 +333,37 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
     }
 }
 
-/// Seconds of the window the data covers.
+/// Seconds of the window the data covers: the slots that hold data, clipped to the window
+/// (a stalled agent's hole in the middle is not covered), or the covered span when the
+/// source gives no slots.
 fn covered_seconds(e: &Evidence) -> f64 {
-    match e.covered {
-        Some((from, to)) => {
-            let (from, to) = (from.max(e.from_unix_ns), to.min(e.to_unix_ns));
-            to.saturating_sub(from) as f64 / 1e9
-        }
-        None => 0.0,
+    let clip = |from: u64, to: u64| (from.max(e.from_unix_ns), to.min(e.to_unix_ns));
+    if e.slots.is_empty() {
+        return match e.covered {
+            Some((from, to)) => {
+                let (from, to) = clip(from, to);
+                to.saturating_sub(from) as f64 / 1e9
+            }
+            None => 0.0,
+        };
     }
+    let mut spans: Vec<(u64, u64)> = e
+        .slots
+        .iter()
+        .filter(|s| s.sent > 0 || s.samples > 0)
+        .map(|s| clip(s.start_unix_ns, s.start_unix_ns.saturating_add(s.slot_ns)))
+        .filter(|(a, b)| b > a)
+        .collect();
+    spans.sort_unstable();
+    let (mut total, mut end) = (0u64, 0u64);
+    for (a, b) in spans {
+        let a = a.max(end);
+        if b > a {
+            total += b - a;
+            end = b;
+        }
+    }
+    total as f64 / 1e9
 }
 
 fn count(n: u64) -> String {
@@ -409,6 +435,16 @@ fn read_latency(
         r.reason = "no samples".to_owned();
         return r;
     }
+    if k.saturating_add(s) > n {
+        r.observed = None;
+        r.reason = format!(
+            "the source's counts do not add up: {} within and {} straddling {t} of {} samples",
+            count(k),
+            count(s),
+            count(n)
+        );
+        return r;
+    }
     let share = format!("{} of {} samples <= {t}", count(k), count(n));
     let straddle = if s > 0 {
         format!(
@@ -438,7 +474,7 @@ fn read_latency(
     let lower = lower_bound(k, n, c);
     let upper = upper_bound(k + s, n, c);
     r.bound = Some(Bound {
-        lower,
+        lower: Some(lower),
         upper: Some(upper),
         confidence: c,
     });
@@ -522,7 +558,7 @@ fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs: f64) -> R
     let lower = lower_bound(x, n, o.judging.confidence);
     let upper = upper_bound(x, n, o.judging.confidence);
     r.bound = Some(Bound {
-        lower,
+        lower: Some(lower),
         upper: Some(upper),
         confidence: o.judging.confidence,
     });
@@ -605,20 +641,32 @@ fn read_goodput(o: &Objective, e: &Evidence, quantile: Quantile, at_least: u64) 
         return r;
     }
     let share = format!("{k} of {n} tests >= {limit} (slowest {})", rate(slowest));
+    // A test that was refused or failed measured nothing: it can confirm no pass.
+    let unknown = if failed > 0 {
+        format!("; {failed} more refused or failed, their goodput unknown")
+    } else {
+        String::new()
+    };
     if quantile.is_max() || want >= 1.0 {
-        if k == n {
+        if k < n {
+            r.verdict = Verdict::Fail;
+            r.reason = format!("{} tests below {limit}: {share}{unknown}", n - k);
+        } else if failed == 0 {
             r.verdict = Verdict::Pass;
             r.reason = format!("every test reached {limit}: {share}");
         } else {
-            r.verdict = Verdict::Fail;
-            r.reason = format!("{} tests below {limit}: {share}", n - k);
+            r.reason = format!("every completed test reached {limit}: {share}{unknown}");
         }
         return r;
     }
     let c = o.judging.confidence;
-    let (lower, upper) = (lower_bound(k, n, c), upper_bound(k, n, c));
+    // Tests that measured nothing count as below the rate for a pass, at it for a fail.
+    let (lower, upper) = (
+        lower_bound(k, n + failed, c),
+        upper_bound(k + failed, n + failed, c),
+    );
     r.bound = Some(Bound {
-        lower,
+        lower: Some(lower),
         upper: Some(upper),
         confidence: c,
     });
@@ -656,8 +704,13 @@ fn read_increase(o: &Objective, e: &Evidence, quantile: Quantile, threshold: u64
     let (load, idle) = (&e.distribution, e.baseline.as_ref().unwrap_or(&empty));
     let (nl, ni) = (load.count(), idle.count());
     let t = duration(threshold);
-    let observed = match (load.quantile(q), idle.quantile(q)) {
-        (Some(l), Some(i)) => Some(l as i64 - i as i64),
+    // An unbounded bucket (Prometheus' +Inf) has no value to subtract.
+    let finite = |v: u64| (v < u64::MAX).then(|| i64::try_from(v).unwrap_or(i64::MAX));
+    let observed = match (
+        load.quantile(q).and_then(finite),
+        idle.quantile(q).and_then(finite),
+    ) {
+        (Some(l), Some(i)) => Some(l - i),
         _ => None,
     };
     let mut r = Reading {
@@ -681,10 +734,14 @@ fn read_increase(o: &Objective, e: &Evidence, quantile: Quantile, threshold: u64
     }
     let (load_lo, load_hi) = load.quantile_bounds(q, c);
     let (idle_lo, idle_hi) = idle.quantile_bounds(q, c);
-    let lower = idle_hi.map(|h| load_lo as i64 - h as i64);
-    let upper = load_hi.map(|h| h as i64 - idle_lo as i64);
+    let lower = idle_hi
+        .and_then(finite)
+        .and_then(|h| finite(load_lo).map(|l| l - h));
+    let upper = load_hi
+        .and_then(finite)
+        .and_then(|h| finite(idle_lo).map(|l| h - l));
     r.bound = Some(Bound {
-        lower: lower.map_or(f64::NEG_INFINITY, |v| v as f64 / 1e9),
+        lower: lower.map(|v| v as f64 / 1e9),
         upper: upper.map(|v| v as f64 / 1e9),
         confidence: o.judging.confidence,
     });
@@ -697,14 +754,14 @@ fn read_increase(o: &Objective, e: &Evidence, quantile: Quantile, threshold: u64
     );
     let conf = percent(o.judging.confidence);
     match (lower, upper) {
-        (_, Some(u)) if u <= threshold as i64 => {
+        (_, Some(u)) if u <= i64::try_from(threshold).unwrap_or(i64::MAX) => {
             r.verdict = Verdict::Pass;
             r.reason = format!(
                 "{share}; {conf} upper bound on the increase {} <= {t}",
                 signed_duration(u)
             );
         }
-        (Some(l), _) if l > threshold as i64 => {
+        (Some(l), _) if l > i64::try_from(threshold).unwrap_or(i64::MAX) => {
             r.verdict = Verdict::Fail;
             r.reason = format!(
                 "{share}; {conf} lower bound on the increase {} > {t}",
@@ -848,15 +905,6 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode,
     out
 }
 
-/// The window a result covers, as text: `2026-11-30T18:00:00Z .. 2026-11-30T19:00:00Z`.
-pub fn window_text(w: &JudgedWindow) -> String {
-    format!(
-        "{} .. {}",
-        crate::text::format_time(w.from_unix_ns),
-        crate::text::format_time(w.to_unix_ns)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -912,7 +960,7 @@ mod tests {
             "{}",
             r.reasons[0]
         );
-        assert!(r.bound.unwrap().lower >= 0.99);
+        assert!(r.bound.unwrap().lower.unwrap() >= 0.99);
         // 10,000 samples, 200 slow: 98% within, upper bound under 99%.
         let r = judge(&o, evidence(10_000, 200), NOW);
         assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
@@ -1082,10 +1130,62 @@ mod tests {
         };
         e.tests = vec![test(9.4e8), test(9.1e8)];
         assert_eq!(judge(&o, e.clone(), NOW).verdict, Verdict::Pass);
+        // A test that failed measured nothing: no pass on it.
+        let mut with_failed = e.clone();
+        with_failed.tests.push(TestRecord {
+            outcome: "failed".to_owned(),
+            goodput_bits_per_second: 0.0,
+            ..test(0.0)
+        });
+        let r = judge(&o, with_failed, NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+        assert!(
+            r.reasons[0].contains("1 more refused or failed"),
+            "{:?}",
+            r.reasons
+        );
         e.tests.push(test(4.0e8));
         let r = judge(&o, e, NOW);
         assert_eq!(r.verdict, Verdict::Fail);
         assert_eq!(r.value_text, "slowest 400Mbit/s");
+    }
+
+    #[test]
+    fn a_hole_in_the_slots_is_not_coverage_and_counts_must_add_up() {
+        let o = objective(P99);
+        // Six 10-minute slots, the middle four empty: a stalled agent, no sequence jump.
+        let mut e = evidence(10_000, 0);
+        e.slots = (0..6u64)
+            .map(|i| crate::evidence::SlotPoint {
+                start_unix_ns: NOW - HOUR + i * HOUR / 6,
+                slot_ns: HOUR / 6,
+                sent: if i == 0 || i == 5 { 5_000 } else { 0 },
+                lost: 0,
+                samples: if i == 0 || i == 5 { 5_000 } else { 0 },
+                sum_ns: 0,
+                within: 0,
+            })
+            .collect();
+        let r = judge(&o, e, NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(r.codes.contains(&ReasonCode::Coverage), "{:?}", r.reasons);
+        assert!(
+            r.reasons
+                .iter()
+                .any(|x| x.contains("covers 20m0s of the 1h0m window")),
+            "{:?}",
+            r.reasons
+        );
+        // A source whose within and straddling exceed its samples is not believed.
+        let mut e = evidence(10_000, 0);
+        e.exact_within = Some(crate::evidence::WithinCount {
+            samples: 100,
+            within: 99,
+            straddling: 5,
+        });
+        let r = judge(&o, e, NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(r.reasons[0].contains("do not add up"), "{:?}", r.reasons);
     }
 
     #[test]

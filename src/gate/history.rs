@@ -43,12 +43,7 @@ impl CollectorSource {
                 })?,
             );
         }
-        let mut found = found.into_iter();
-        let first = found.next().unwrap_or_default();
-        Ok(match found.next() {
-            Some(idle) => slo::with_baseline(first, idle),
-            None => first,
-        })
+        Ok(slo::combine(found))
     }
 
     async fn query(
@@ -60,7 +55,7 @@ impl CollectorSource {
         threshold_ns: Option<u64>,
     ) -> Result<HistoryAnswer, SourceError> {
         let mut params: Vec<(&str, String)> = labels.to_vec();
-        let seconds = |ns: u64| format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
+        let seconds = super::unix_seconds;
         params.push(("from", seconds(from)));
         params.push(("to", seconds(to)));
         if let Some(m) = o.indicator.metric() {

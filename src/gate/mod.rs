@@ -82,6 +82,27 @@ pub enum SourceError {
     },
 }
 
+/// Unix nanoseconds as the seconds both APIs take, exactly: `1796061600.250000000`.
+pub fn unix_seconds(ns: u64) -> String {
+    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+/// Every objective of `slo` judged over `[from, to]` from a collector's history, at `now`
+/// (the demo and `--measure` judge a run this way).
+pub async fn judge_run(
+    source: &history::CollectorSource,
+    slo: &SloFile,
+    from: u64,
+    to: u64,
+    now: u64,
+) -> Result<Vec<xcbench_slo::ObjectiveResult>, SourceError> {
+    let mut results = Vec::with_capacity(slo.objectives.len());
+    for o in &slo.objectives {
+        results.push(judge(o, source.evidence(o, from, to).await?, now));
+    }
+    Ok(results)
+}
+
 /// An HTTP API a source reads (the collector's, Prometheus'): its base URL and a client
 /// with short timeouts and no proxy (private addresses only).
 pub struct Api {
@@ -178,7 +199,8 @@ impl GateError {
     /// 2: the SLO file or flags; 4: the data source.
     pub fn exit_code(&self) -> u8 {
         match self {
-            GateError::Config(_) => 2,
+            // A malformed --collector/--prometheus URL is a bad flag, not an unread source.
+            GateError::Config(_) | GateError::Source(SourceError::Url { .. }) => 2,
             GateError::Source(_) | GateError::Measure(_) => 4,
         }
     }
@@ -221,19 +243,16 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
         // Every objective is judged over the measurement, whatever its own window.
         let now = xcbench_agent::net::clock::now_unix_ns();
         evaluated_at = now;
-        for o in &slo.objectives {
-            let evidence = source
-                .evidence(o, measured.from_unix_ns, measured.to_unix_ns)
-                .await;
-            match evidence {
-                Ok(e) => results.push(judge(o, e, now)),
-                Err(e) => {
-                    measured.finish().await;
-                    return Err(e.into());
-                }
-            }
-        }
+        let judged = judge_run(
+            &source,
+            &slo,
+            measured.from_unix_ns,
+            measured.to_unix_ns,
+            now,
+        )
+        .await;
         measured.finish().await;
+        results = judged?;
     }
     let name = match &req.source {
         Source::Collector { url } => format!("collector {url}"),

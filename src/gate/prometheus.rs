@@ -17,7 +17,7 @@ use xcbench_slo::objective::{Indicator, Objective, Select};
 use xcbench_slo::text::{duration, threshold_label};
 use xcbench_snapshot::{Counters, Metric};
 
-use super::{Api, SourceError};
+use super::{unix_seconds as at, Api, SourceError};
 
 const KIND: &str = "prometheus";
 
@@ -48,11 +48,6 @@ struct Series {
     value: Option<(f64, String)>,
     #[serde(default)]
     values: Vec<(f64, String)>,
-}
-
-/// Unix seconds with nanoseconds, as the API takes them.
-fn at(ns: u64) -> String {
-    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
 }
 
 /// `{src_cloud="azure",protocol="udp",...}`: the objective's selection as matchers.
@@ -127,23 +122,11 @@ impl PrometheusSource {
             .unwrap_or(0.0))
     }
 
-    /// `sum(expr)` at `to` minus at `from`; a drop (a counter reset) counts from the reset.
-    async fn delta(
-        &self,
-        expr: &str,
-        from: u64,
-        to: u64,
-        notes: &mut Vec<String>,
-    ) -> Result<u64, SourceError> {
+    /// `sum(expr)` at `to` minus at `from` (resets are found apart, with `resets()`).
+    async fn delta(&self, expr: &str, from: u64, to: u64) -> Result<u64, SourceError> {
         let q = format!("sum({expr})");
         let (a, b) = (self.scalar(&q, from).await?, self.scalar(&q, to).await?);
-        if b < a {
-            notes.push(format!(
-                "{expr} went down inside the window (the collector restarted without a data_dir): counted from the reset"
-            ));
-            return Ok(b.round() as u64);
-        }
-        Ok((b - a).round() as u64)
+        Ok((b - a).max(0.0).round() as u64)
     }
 
     /// Points of `sum(expr)` every `step_s` seconds over the window.
@@ -200,12 +183,7 @@ impl PrometheusSource {
         for select in &selects {
             found.push(self.one(o, select, from, to, &mut notes).await?);
         }
-        let mut found = found.into_iter();
-        let first = found.next().unwrap_or_default();
-        let mut e = match found.next() {
-            Some(idle) => xcbench_collector::slo::with_baseline(first, idle),
-            None => first,
-        };
+        let mut e = xcbench_collector::slo::combine(found);
         notes.push(
             "through Prometheus the agents' dropped snapshots and restarts are not visible"
                 .to_owned(),
@@ -233,7 +211,7 @@ impl PrometheusSource {
             ("xcbench_probes_reordered_total", &mut c.reordered),
             ("xcbench_probes_late_total", &mut c.late),
         ] {
-            *target = self.delta(&format!("{name}{m}"), from, to, notes).await?;
+            *target = self.delta(&format!("{name}{m}"), from, to).await?;
         }
         for (dir, target) in [
             ("forward", &mut c.lost_forward),
@@ -245,12 +223,17 @@ impl PrometheusSource {
                     &format!("xcbench_probes_lost_direction_total{dm}"),
                     from,
                     to,
-                    notes,
                 )
                 .await?;
         }
+        let window_s = (to.saturating_sub(from) / 1_000_000_000).max(1);
+        // Series and agents seen anywhere in the window, not only at its end: an agent
+        // whose series went stale must still be found silent.
         let series = self
-            .instant(&format!("xcbench_probes_sent_total{m}"), to)
+            .instant(
+                &format!("count_over_time(xcbench_probes_sent_total{m}[{window_s}s])"),
+                to,
+            )
             .await?;
         let agents: Vec<String> = {
             let mut a: Vec<String> = series
@@ -264,17 +247,32 @@ impl PrometheusSource {
         let mut records = Vec::new();
         for agent in &agents {
             let q = format!(
-                "max(xcbench_agent_last_report_timestamp_seconds{{agent=\"{}\"}})",
+                "max(max_over_time(xcbench_agent_last_report_timestamp_seconds{{agent=\"{}\"}}[{window_s}s]))",
                 agent.replace('"', "")
             );
-            let last = self.scalar(&q, to).await?;
-            records.push(AgentRecord {
-                agent: agent.clone(),
-                last_report_unix_ns: (last * 1e9) as u64,
-                gaps: Vec::new(),
-            });
+            let last = self.instant(&q, to).await?;
+            // No figure at all says nothing about the agent: leave it out rather than
+            // call it silent since 1970.
+            if let Some(last) = last
+                .first()
+                .and_then(|s| s.value.as_ref())
+                .and_then(|v| v.1.parse::<f64>().ok())
+            {
+                records.push(AgentRecord {
+                    agent: agent.clone(),
+                    last_report_unix_ns: (last * 1e9) as u64,
+                    gaps: Vec::new(),
+                });
+            }
         }
-        let window_s = (to.saturating_sub(from) / 1_000_000_000).max(1);
+        // A reset inside the window (a collector restarted without a data_dir) makes the
+        // ends' difference meaningless: say so rather than count it.
+        let resets = self
+            .scalar(
+                &format!("sum(resets(xcbench_probes_sent_total{m}[{window_s}s]))"),
+                to,
+            )
+            .await?;
         let step_s = (window_s / 240).max(1);
         let sent_points = self
             .range(&format!("xcbench_probes_sent_total{m}"), from, to, step_s)
@@ -295,6 +293,11 @@ impl PrometheusSource {
                 .map(|s| (s * 1e9) as u64)
         };
         let mut e = Evidence {
+            unsupported: (resets > 0.0).then(|| {
+                format!(
+                    "the counters were reset {resets} times inside the window (the collector restarted without a data_dir): the counts cannot be differenced; judge from the collector, or a window after the restart"
+                )
+            }),
             from_unix_ns: from,
             to_unix_ns: to,
             covered,
@@ -374,18 +377,13 @@ impl PrometheusSource {
         if has_exact {
             let sm = matchers(select, &[("metric", metric.as_str().to_owned())]);
             let samples = self
-                .delta(&format!("xcbench_slo_samples_total{sm}"), from, to, notes)
+                .delta(&format!("xcbench_slo_samples_total{sm}"), from, to)
                 .await?;
             let within = self
-                .delta(&format!("xcbench_slo_within_total{exact}"), from, to, notes)
+                .delta(&format!("xcbench_slo_within_total{exact}"), from, to)
                 .await?;
             let straddling = self
-                .delta(
-                    &format!("xcbench_slo_straddling_total{exact}"),
-                    from,
-                    to,
-                    notes,
-                )
+                .delta(&format!("xcbench_slo_straddling_total{exact}"), from, to)
                 .await?;
             e.exact_within = Some(WithinCount {
                 samples,
@@ -421,39 +419,48 @@ impl PrometheusSource {
                 duration(threshold)
             ));
         } else {
-            // Classic buckets: certain below the highest edge under the threshold (an edge
-            // equal to it counts: the collector files a sample under an edge when its
-            // 0.1%-wide HdrHistogram bucket starts at or below it), straddling up to the
-            // next edge.
+            // Classic buckets. The collector files a sample under an edge when its 0.1%-wide
+            // HdrHistogram bucket starts at or below it, so a bucket is certainly within
+            // the threshold only when everything its edge can hold is: the highest value
+            // equivalent to the edge at or below the threshold. The rest up to the next
+            // edge above the threshold straddles it.
+            let layout = xcbench_snapshot::LatencyHistogram::new();
+            let holds_up_to = |edge: u64| {
+                if edge == u64::MAX {
+                    u64::MAX
+                } else {
+                    layout.inner().highest_equivalent(edge)
+                }
+            };
             let samples: u64 = buckets.iter().map(|b| b.1).sum();
             let within: u64 = buckets
                 .iter()
-                .filter(|b| b.0 <= threshold)
-                .map(|b| b.1)
-                .sum();
-            let upper = buckets
-                .iter()
-                .find(|b| b.0 > threshold)
-                .map(|b| b.0)
-                .unwrap_or(u64::MAX);
-            let straddling: u64 = buckets
-                .iter()
-                .filter(|b| b.0 > threshold && b.0 <= upper)
+                .filter(|b| holds_up_to(b.0) <= threshold)
                 .map(|b| b.1)
                 .sum();
             let lower = buckets
                 .iter()
-                .filter(|b| b.0 <= threshold)
+                .filter(|b| holds_up_to(b.0) <= threshold)
                 .map(|b| b.0)
                 .next_back()
                 .unwrap_or(0);
+            let upper = buckets
+                .iter()
+                .find(|b| b.0 >= threshold && holds_up_to(b.0) > threshold)
+                .map(|b| b.0)
+                .unwrap_or(u64::MAX);
+            let straddling: u64 = buckets
+                .iter()
+                .filter(|b| holds_up_to(b.0) > threshold && b.0 <= upper)
+                .map(|b| b.1)
+                .sum();
             e.exact_within = Some(WithinCount {
                 samples,
                 within,
                 straddling,
             });
             notes.push(format!(
-                "no exact counters for {} (give the collector the SLO file): classic buckets; samples between the edges {} and {} ({}) count as straddling, and an edge equal to the threshold may hold samples up to 0.1% above it",
+                "no exact counters for {} (give the collector the SLO file): classic buckets; the samples filed between the edges {} and {} ({}) count as straddling",
                 duration(threshold),
                 duration(lower),
                 if upper == u64::MAX { "+Inf".to_owned() } else { duration(upper) },

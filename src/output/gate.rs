@@ -39,11 +39,7 @@ pub fn bound_text(o: &ObjectiveResult) -> String {
             percent(v)
         }
     };
-    let lo = if lower.is_finite() {
-        show(lower)
-    } else {
-        "-inf".to_owned()
-    };
+    let lo = lower.map_or_else(|| "-inf".to_owned(), show);
     let hi = upper.map_or_else(|| "+inf".to_owned(), show);
     format!("{lo}..{hi}")
 }

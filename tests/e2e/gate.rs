@@ -220,6 +220,21 @@ fn gate_refuses_bad_input_with_the_documented_exit_codes() {
         err.contains(&format!("collector {closed}: cannot be reached")),
         "{err}"
     );
+    // A collector that is not a URL is a bad flag (2), not an unread source (4).
+    let (code, _, err) = gate(
+        &[
+            "--slo",
+            good.to_str().unwrap(),
+            "--collector",
+            "10.0.0.5:9862",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("collector 10.0.0.5:9862: not a base URL"),
+        "{err}"
+    );
     // Flags: a range that ends before it starts.
     let (code, _, err) = gate(
         &[

@@ -66,11 +66,13 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
         ) || matches!(r.comparison, Comparison::Latency { .. })
             && r.indicator != xcbench_slo::objective::Indicator::RttIncreaseUnderLoad;
         if let (Some(b), true) = (r.bound, ratio) {
-            f.gauge(
-                &catalog::SLO_BOUND,
-                vec![label("objective", &r.name), label("side", "lower")],
-                b.lower,
-            );
+            if let Some(l) = b.lower {
+                f.gauge(
+                    &catalog::SLO_BOUND,
+                    vec![label("objective", &r.name), label("side", "lower")],
+                    l,
+                );
+            }
             if let Some(u) = b.upper {
                 f.gauge(
                     &catalog::SLO_BOUND,

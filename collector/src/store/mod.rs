@@ -202,7 +202,7 @@ impl AgentState {
         let dropped = if restarted {
             snapshot.seq.saturating_sub(1)
         } else {
-            snapshot.seq.saturating_sub(self.last_seq + 1)
+            snapshot.seq.saturating_sub(self.last_seq.saturating_add(1))
         };
         if self.last_interval_end_ns > 0
             && (restarted || dropped > 0)
