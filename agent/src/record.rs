@@ -205,6 +205,7 @@ impl Recorder {
             }
             Event::Duplicate { .. } => c.duplicated += 1,
             Event::Late { .. } => c.late += 1,
+            Event::Skipped { count } => c.skipped += count,
             Event::Malformed | Event::Unmatched => {}
             Event::Rtt { rtt_ns, .. } => {
                 c.received += 1;

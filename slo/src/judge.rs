@@ -889,6 +889,20 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode,
             }
         }
     }
+    // Probes the agents' schedules called for but skipped: the rate fell below the
+    // configured one (an agent stalled). 1% leaves room for a scheduler hiccup.
+    let scheduled = e.counters.sent + e.counters.skipped;
+    if probe_based && e.counters.skipped > 0 && e.counters.skipped * 100 > scheduled {
+        out.push((
+            ReasonCode::LowRate,
+            format!(
+                "the agents skipped {} of {} scheduled probes ({}): the probe rate fell below the configured one",
+                count(e.counters.skipped),
+                count(scheduled),
+                percent(e.counters.skipped as f64 / scheduled as f64)
+            ),
+        ));
+    }
     if let (Some(min), true) = (j.min_rate, covered > 0.0 && e.series > 0) {
         let per_series = e.counters.sent as f64 / covered / e.series as f64;
         if per_series < min {
@@ -1065,6 +1079,16 @@ mod tests {
         let r = judge(&o, e, NOW);
         assert!(
             r.reasons[1].contains("covers 15m0s of the 1h0m window (25%)"),
+            "{:?}",
+            r.reasons
+        );
+        // The agents skipped 5% of their schedule: the rate fell below the configured one.
+        let mut e = evidence(10_000, 0);
+        e.counters.skipped = 500;
+        let r = judge(&o, e, NOW);
+        assert!(r.codes.contains(&ReasonCode::LowRate), "{:?}", r.reasons);
+        assert!(
+            r.reasons[1].contains("skipped 500 of 10,500 scheduled probes"),
             "{:?}",
             r.reasons
         );

@@ -94,6 +94,10 @@ pub struct Counters {
     /// while the probe was out (their round trip, timed on the monotonic clock, is kept).
     #[serde(default)]
     pub clock_steps: u64,
+    /// Probes the schedule called for that the prober skipped after a stall of a whole
+    /// interval or more (the probe rate fell below the configured one).
+    #[serde(default)]
+    pub skipped: u64,
 }
 
 impl Counters {
@@ -115,6 +119,7 @@ impl Counters {
         self.zero_rtt_rejected += other.zero_rtt_rejected;
         self.zero_rtt_unavailable += other.zero_rtt_unavailable;
         self.clock_steps += other.clock_steps;
+        self.skipped += other.skipped;
     }
 }
 

@@ -210,6 +210,7 @@ impl PrometheusSource {
             ("xcbench_probes_duplicated_total", &mut c.duplicated),
             ("xcbench_probes_reordered_total", &mut c.reordered),
             ("xcbench_probes_late_total", &mut c.late),
+            ("xcbench_probes_skipped_total", &mut c.skipped),
         ] {
             *target = self.delta(&format!("{name}{m}"), from, to).await?;
         }

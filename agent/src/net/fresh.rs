@@ -44,8 +44,13 @@ where
             _ = stop.changed() => break,
             _ = timer.wait() => {}
         }
-        due = crate::probe::sender::next_slot(due, interval, now_mono_ns());
+        let skipped;
+        (due, skipped) = crate::probe::sender::next_slot(due, interval, now_mono_ns());
         for key in &keys {
+            if skipped > 0 {
+                let event = Event::Skipped { count: skipped };
+                lock(&recorder).handle_event(key, &event, TimestampSource::User);
+            }
             lock(&recorder).handle_event(key, &Event::Sent { seq }, TimestampSource::User);
             let Ok(permit) = slots.clone().try_acquire_owned() else {
                 lock(&recorder).handle_event(key, &Event::Lost { seq }, TimestampSource::User);

@@ -102,6 +102,10 @@ pub enum Event {
     Malformed,
     /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
     Unmatched,
+    /// Probes the schedule called for that a stall of a whole interval or more skipped.
+    Skipped {
+        count: u64,
+    },
     /// A request/response round trip on a stream (dwell removed), or a connect time.
     Rtt {
         seq: u32,
@@ -187,7 +191,9 @@ mod tests {
                 }
                 Event::Duplicate { .. } => t.dup += 1,
                 Event::Late { .. } => t.late += 1,
-                Event::Malformed | Event::Unmatched | Event::Rtt { .. } => t.other += 1,
+                Event::Malformed | Event::Unmatched | Event::Rtt { .. } | Event::Skipped { .. } => {
+                    t.other += 1
+                }
             }
         }
         t
@@ -412,6 +418,17 @@ mod tests {
         assert!(s.poll_transmit(Moment::at(100 * MS), est, &mut buf));
         assert!(!s.poll_transmit(Moment::at(100 * MS), est, &mut buf));
         assert_eq!(s.poll_timeout(), Some(110 * MS));
+        // The slots it skipped are counted: 20, 30, ..., 100 ms (the one due at 10 ms went
+        // out late at 100), so sent + skipped is what the schedule called for by 110 ms.
+        let skipped: u64 = std::iter::from_fn(|| s.poll_event())
+            .filter_map(|e| match e {
+                Event::Skipped { count } => Some(count),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(skipped, 9);
+        assert!(s.poll_transmit(Moment::at(110 * MS), est, &mut buf));
+        assert_eq!(3 + skipped, 12, "slots 0, 10, ..., 110 ms");
     }
 
     #[test]

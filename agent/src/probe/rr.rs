@@ -137,7 +137,11 @@ impl Probe for RrSession {
     fn poll_transmit(&mut self, now: Moment, _: ErrorEstimate, buf: &mut Vec<u8>) -> bool {
         match self.next_send_ns {
             Some(due) if now.mono_ns >= due => {
-                self.next_send_ns = Some(next_slot(due, self.config.interval_ns, now.mono_ns));
+                let (next, skipped) = next_slot(due, self.config.interval_ns, now.mono_ns);
+                self.next_send_ns = Some(next);
+                if skipped > 0 {
+                    self.events.push_back(Event::Skipped { count: skipped });
+                }
             }
             _ => return false,
         }

@@ -33,15 +33,16 @@ use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
 /// by live probes, only by history kept for late and duplicate detection.
 pub const MAX_WINDOW: usize = 1 << 17;
 
-/// The send time after a probe due at `due` went out at `now`: a fixed schedule (a wake-up a
-/// little late is made up by the next probe), but after a stall of a whole interval or more
-/// the missed slots are skipped instead of sent in a burst.
-pub fn next_slot(due: u64, interval: u64, now: u64) -> u64 {
+/// The send time after a probe due at `due` went out at `now`, and how many slots were
+/// skipped: a fixed schedule (a wake-up a little late is made up by the next probe), but
+/// after a stall of a whole interval or more the missed slots are skipped instead of sent
+/// in a burst, and counted (a probe rate below the configured one shows in the data).
+pub fn next_slot(due: u64, interval: u64, now: u64) -> (u64, u64) {
     let next = due + interval;
     if next + interval <= now {
-        now + interval
+        (now + interval, (now - next) / interval + 1)
     } else {
-        next
+        (next, 0)
     }
 }
 
@@ -141,7 +142,11 @@ impl Sender {
         if now.mono_ns < due {
             return false;
         }
-        self.next_send_ns = Some(next_slot(due, self.config.interval_ns, now.mono_ns));
+        let (next, skipped) = next_slot(due, self.config.interval_ns, now.mono_ns);
+        self.next_send_ns = Some(next);
+        if skipped > 0 {
+            self.events.push_back(Event::Skipped { count: skipped });
+        }
 
         let seq = self.base + self.window.len() as u64;
         let t1 = Timestamp::from_unix_ns(now.wall_ns);

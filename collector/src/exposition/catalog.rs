@@ -146,6 +146,8 @@ catalog! {
         "Replies that arrived after the reply to a later probe.";
     PROBES_LATE_TOTAL = "xcbench_probes_late_total", Counter, Unitless,
         "Replies that arrived after their probe was counted lost.";
+    PROBES_SKIPPED_TOTAL = "xcbench_probes_skipped_total", Counter, Unitless,
+        "Probes the schedule called for that the prober skipped after a stall of a whole interval or more.";
     PROBES_CLOCK_STEPS_TOTAL = "xcbench_probes_clock_steps_total", Counter, Unitless,
         "Replies whose one-way delays were discarded because the prober's wall clock stepped while the probe was out (their RTT, timed on the monotonic clock, counts).";
     PROBE_INFO = "xcbench_probe_info", Gauge, Unitless,

@@ -80,6 +80,7 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
         (&catalog::PROBES_DUPLICATED_TOTAL, c.duplicated),
         (&catalog::PROBES_REORDERED_TOTAL, c.reordered),
         (&catalog::PROBES_LATE_TOTAL, c.late),
+        (&catalog::PROBES_SKIPPED_TOTAL, c.skipped),
     ] {
         f.counter(def, base.to_vec(), value);
     }

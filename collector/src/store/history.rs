@@ -148,7 +148,7 @@ pub enum SlotCodecError {
 const SLOT_VERSION: u8 = 1;
 
 /// The counters in a fixed order (a new field must be added here, at the end, to compile).
-fn counters_to_array(c: &Counters) -> [u64; 16] {
+fn counters_to_array(c: &Counters) -> [u64; 17] {
     let Counters {
         sent,
         received,
@@ -166,6 +166,7 @@ fn counters_to_array(c: &Counters) -> [u64; 16] {
         zero_rtt_rejected,
         zero_rtt_unavailable,
         clock_steps,
+        skipped,
     } = *c;
     [
         sent,
@@ -184,6 +185,7 @@ fn counters_to_array(c: &Counters) -> [u64; 16] {
         zero_rtt_rejected,
         zero_rtt_unavailable,
         clock_steps,
+        skipped,
     ]
 }
 
@@ -206,6 +208,8 @@ fn counters_from_slice(v: &[u64]) -> Counters {
         zero_rtt_rejected: at(13),
         zero_rtt_unavailable: at(14),
         clock_steps: at(15),
+        // Records written before this counter existed hold 16: it reads as 0.
+        skipped: at(16),
     }
 }
 
