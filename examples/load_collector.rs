@@ -129,6 +129,7 @@ async fn main() {
                 sender: SenderCounters::default(),
                 series,
                 throughput: vec![],
+                throughput_flows: vec![],
             };
             let mut body = Vec::new();
             snapshot.encode(&mut body);

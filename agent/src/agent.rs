@@ -241,6 +241,24 @@ impl Agent {
                 add(Protocol::Quic, &kinds);
             }
         }
+        // The scheduled tests' directions, so their series are at zero before the first.
+        if let (Some(schedule), Some(_)) = (&self.config.throughput.schedule, &self.tls) {
+            let peers = schedule
+                .peers
+                .iter()
+                .filter_map(|id| self.config.peers.iter().find(|p| &p.identity.id == id));
+            for peer in peers {
+                for &protocol in &schedule.protocols {
+                    for &flow in crate::probe::throughput::report::flows(schedule.direction) {
+                        rec.add_scheduled(xcbench_snapshot::ThroughputFlow {
+                            peer: peer.identity.clone(),
+                            protocol,
+                            flow,
+                        });
+                    }
+                }
+            }
+        }
         rec
     }
 

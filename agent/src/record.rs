@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
     AgentId, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind,
-    Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, ThroughputResult, TimestampSource,
+    Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, ThroughputFlow, ThroughputResult,
+    TimestampSource,
 };
 
 use crate::probe::Event;
@@ -121,6 +122,8 @@ pub struct Recorder {
     loaded: std::collections::BTreeSet<AgentId>,
     sender: SenderCounters,
     throughput: Vec<ThroughputResult>,
+    /// The directions the schedule tests, declared in every snapshot.
+    scheduled: Vec<ThroughputFlow>,
 }
 
 impl Recorder {
@@ -160,6 +163,19 @@ impl Recorder {
         } else {
             Load::Idle
         }
+    }
+
+    /// A direction the schedule tests, declared in every snapshot so its series exist at
+    /// zero before the first test (idempotent).
+    pub fn add_scheduled(&mut self, flow: ThroughputFlow) {
+        if !self.scheduled.contains(&flow) {
+            self.scheduled.push(flow);
+        }
+    }
+
+    /// The directions the schedule tests.
+    pub fn scheduled(&self) -> &[ThroughputFlow] {
+        &self.scheduled
     }
 
     /// A scheduled throughput test's result, for the next snapshot.

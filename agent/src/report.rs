@@ -77,6 +77,7 @@ impl Reporter {
             sender: recorder.take_sender_counters(),
             series: recorder.take_series(),
             throughput: recorder.take_throughput(),
+            throughput_flows: recorder.scheduled().to_vec(),
         };
         self.next_seq += 1;
         self.interval_start_ns = snapshot.interval_end_unix_ns;

@@ -76,6 +76,7 @@ fn main() {
             responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
             throughput: vec![],
+            throughput_flows: vec![],
             series: vec![SeriesSnapshot {
                 peer: identity("oci-1", Cloud::Oci),
                 protocol: Protocol::Udp,

@@ -1,7 +1,9 @@
 //! The SLO file as Prometheus rules (`xcbench slo rules`): per objective, recording rules of
 //! its error ratio over the windows that multi-window, multi-burn-rate alerts read (Google's
 //! SRE workbook, chapter "Alerting on SLOs"), its error budget (and latency threshold) as
-//! gauges, and the alerts: page for key objectives, ticket for every objective. Sans-IO:
+//! gauges, its error ratio over the whole period (`xcbench_slo:error_ratio:period`: one minus
+//! it over the budget is the budget remaining, as the SLO dashboard shows), and the alerts:
+//! page for key objectives, ticket for every objective. Sans-IO:
 //! objectives and a period in, the rule file's YAML text out.
 //!
 //! The workbook's windows assume a 30-day period; another period scales every window by
@@ -220,6 +222,9 @@ fn duration_text(d: Duration) -> String {
         format!("{}ms", crate::text::trim(d.as_secs_f64() * 1e3))
     }
 }
+
+/// The recording rule of the error ratio over the whole period (labelled with it).
+pub const PERIOD_RATIO: &str = "xcbench_slo:error_ratio:period";
 
 /// The recording rule of the error ratio over a (scaled) window.
 fn ratio_name(window_secs: u64) -> String {
@@ -476,13 +481,14 @@ fn group(o: &Objective, sli: &Sli, stem: &str, w: &Windows) -> String {
         );
     }
     for (_, secs) in &w.scaled {
-        record(
-            &mut g,
-            &ratio_name(*secs),
-            &sli.ratio(&seconds_text(*secs)),
-            &objective,
-        );
+        let window = seconds_text(*secs);
+        record(&mut g, &ratio_name(*secs), &sli.ratio(&window), &objective);
     }
+    let _ = writeln!(
+        g,
+        "      # Over the whole period: 1 - this / the budget is the error budget remaining."
+    );
+    record(&mut g, PERIOD_RATIO, &sli.ratio(&period), &objective);
     let what = sli.what();
     let threshold = o.comparison.to_string();
     let select = template_escape(&o.select.to_string());
@@ -778,6 +784,7 @@ mod tests {
                 "xcbench_slo:error_ratio:rate6h",
                 "xcbench_slo:error_ratio:rate1d",
                 "xcbench_slo:error_ratio:rate3d",
+                "xcbench_slo:error_ratio:period",
             ]
         );
         let summary = text(
@@ -990,7 +997,11 @@ mod tests {
         let at = |days: u64| {
             let r = rules(&objectives, Duration::from_secs(days * DAY)).unwrap();
             let g = parse(&r.yaml)[0].clone();
-            (r.yaml, records(&g)[2..].to_vec())
+            let mut ratios = records(&g)[2..].to_vec();
+            assert_eq!(ratios.pop().as_deref(), Some(PERIOD_RATIO));
+            let period = rule(&g, "record", PERIOD_RATIO).unwrap();
+            assert!(text(period, "expr").contains(&format!("[{days}d]")));
+            (r.yaml, ratios)
         };
         let (_, thirty) = at(30);
         let names = |w: &[&str]| -> Vec<String> {

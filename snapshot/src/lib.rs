@@ -333,6 +333,18 @@ pub struct Snapshot {
     /// Scheduled throughput tests that ended in the interval, one record per direction.
     #[serde(default, rename = "bench")]
     pub throughput: Vec<ThroughputResult>,
+    /// Every direction the agent's schedule tests, in every report: the collector creates
+    /// their series at zero before the first test, so `rate` and `increase` see it.
+    #[serde(default, rename = "bench_flows", skip_serializing_if = "Vec::is_empty")]
+    pub throughput_flows: Vec<ThroughputFlow>,
+}
+
+/// One direction of scheduled throughput tests toward a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThroughputFlow {
+    pub peer: Identity,
+    pub protocol: Protocol,
+    pub flow: Flow,
 }
 
 /// One direction of a scheduled throughput test, as both ends counted it over the counted
@@ -535,6 +547,7 @@ mod tests {
             responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
             throughput: vec![],
+            throughput_flows: vec![],
             series: vec![SeriesSnapshot {
                 peer: Identity {
                     id: "oci-ashburn-1".parse().unwrap(),

@@ -11,7 +11,7 @@ use crate::support::agents::spawn_collector;
 use crate::support::http::http_get;
 use crate::support::machine;
 use crate::support::metrics::{parse_metrics, sample};
-use crate::support::ports::{free_tcp_port, free_udp_port, free_udp_port_pair};
+use crate::support::ports::{free_agent_ports, free_tcp_port, free_udp_port};
 use crate::support::proc::{stdout_json, Proc, TempDir, BIN};
 use crate::support::tls::{ca_issued, tls_identity, tls_section, tls_section_ca};
 use crate::support::wait_for;
@@ -41,7 +41,7 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
             e.replace(&format!("{{fingerprint:{id}}}"), fp)
         });
     let clients: Vec<&str> = clients.iter().map(String::as_str).collect();
-    let port = agent_ports();
+    let port = free_agent_ports();
     let cfg = dir.write(
         "oci.toml",
         &format!(
@@ -56,17 +56,6 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
         port,
         fingerprint,
     }
-}
-
-/// A STAMP port whose + 1 (QUIC), + 2 (data, TCP and UDP) and + 3 (QUIC data) are free too.
-fn agent_ports() -> u16 {
-    (0..100)
-        .map(|_| free_udp_port_pair())
-        .find(|p| {
-            std::net::TcpListener::bind(("127.0.0.1", p + 2)).is_ok()
-                && std::net::UdpSocket::bind(("127.0.0.1", p + 3)).is_ok()
-        })
-        .expect("free ports")
 }
 
 /// The agent of config `cfg`, once its bench data port (`port` + 2) takes connections.
@@ -355,7 +344,7 @@ fn a_ca_vouched_client_is_known_by_its_name() {
     let dir = TempDir::new("bench-ca");
     let _c = spawn_collector(&dir, collector, "");
     ca_issued(&dir, &["oci", "az", "az-9"]);
-    let port = agent_ports();
+    let port = free_agent_ports();
     let cfg = dir.write(
         "oci.toml",
         &format!(

@@ -353,6 +353,14 @@ impl Store {
             .throughput
             .iter()
             .map(|t| ThroughputKey::of(&snapshot.agent, t))
+            .chain(
+                snapshot
+                    .throughput_flows
+                    .iter()
+                    .map(|f| ThroughputKey::scheduled(&snapshot.agent, f)),
+            )
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
         let new = self.count_new(&series_keys, &throughput_keys);
         if self.series_count() + new > self.max_series {
@@ -369,6 +377,11 @@ impl Store {
     pub fn apply(&mut self, snapshot: &Snapshot, histograms: &Histograms, now: u64) {
         for (s, hists) in snapshot.series.iter().zip(histograms) {
             self.add_series(SeriesKey::of(&snapshot.agent, s), s, hists, now);
+        }
+        for f in &snapshot.throughput_flows {
+            self.throughput
+                .entry(ThroughputKey::scheduled(&snapshot.agent, f))
+                .or_default();
         }
         for t in &snapshot.throughput {
             self.add_test(ThroughputKey::of(&snapshot.agent, t), t);
@@ -559,6 +572,7 @@ pub(crate) mod tests {
             responders: ResponderCounters::default(),
             sender: SenderCounters::default(),
             throughput: vec![],
+            throughput_flows: vec![],
             series: vec![SeriesSnapshot {
                 peer: identity("oci-ashburn-db1", Cloud::Oci, "us-ashburn-1"),
                 protocol: Protocol::Udp,
@@ -727,5 +741,44 @@ pub(crate) mod tests {
             "one probe series, one test direction"
         );
         assert_eq!(store.throughput().next().unwrap().1.tests.refused, 2);
+    }
+
+    /// A scheduled direction is held at zero before its first test (so Prometheus sees the
+    /// first test as an increase), counts once against the limit with its results, and
+    /// counts no test by being declared.
+    #[test]
+    fn scheduled_directions_exist_at_zero_before_a_test() {
+        let mut s = snapshot(1, &[], Counters::default());
+        let flow = xcbench_snapshot::ThroughputFlow {
+            peer: s.series[0].peer.clone(),
+            protocol: Protocol::Udp,
+            flow: xcbench_snapshot::Flow::Forward,
+        };
+        s.throughput_flows = vec![flow.clone(), flow.clone()];
+        let mut store = Store::new(60 * S, 10 * S, 2, BUCKETS);
+        ingest(&mut store, &s, 0).unwrap();
+        assert_eq!(
+            store.series_count(),
+            2,
+            "one probe series, one test direction"
+        );
+        let (key, t) = store.throughput().next().unwrap();
+        assert_eq!((key.protocol, key.flow), (Protocol::Udp, flow.flow));
+        assert_eq!(*t, ThroughputState::default());
+        // Its first result lands in the same series.
+        let mut s = snapshot(2, &[], Counters::default());
+        s.throughput_flows = vec![flow.clone()];
+        s.throughput = vec![ThroughputResult {
+            peer: flow.peer.clone(),
+            protocol: Protocol::Udp,
+            flow: flow.flow,
+            outcome: xcbench_snapshot::ThroughputOutcome::Ok,
+            started_unix_ns: 1,
+            counts: Default::default(),
+            interval_min_bytes_per_second: 0,
+        }];
+        ingest(&mut store, &s, 1).unwrap();
+        assert_eq!(store.series_count(), 2);
+        assert_eq!(store.throughput().next().unwrap().1.tests.ok, 1);
     }
 }

@@ -3,7 +3,7 @@
 //! the last test's figures.
 
 use xcbench_snapshot::{
-    Flow, Identity, Protocol, ThroughputCounts, ThroughputOutcome, ThroughputResult,
+    Flow, Identity, Protocol, ThroughputCounts, ThroughputFlow, ThroughputOutcome, ThroughputResult,
 };
 
 /// A direction of scheduled throughput tests between two agents.
@@ -26,6 +26,16 @@ impl ThroughputKey {
             peer: test.peer.clone(),
             protocol: test.protocol,
             flow: test.flow,
+        }
+    }
+
+    /// The key of a direction `source`'s schedule tests (declared before any test ran).
+    pub fn scheduled(source: &Identity, f: &ThroughputFlow) -> ThroughputKey {
+        ThroughputKey {
+            source: source.clone(),
+            peer: f.peer.clone(),
+            protocol: f.protocol,
+            flow: f.flow,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Free loopback ports, found by binding port 0 and letting it go (a race another process
-//! could win, rare here). An agent's QUIC responder takes STAMP's port + 1, hence pairs.
+//! could win, rare here). An agent's QUIC responder takes STAMP's port + 1, hence pairs;
+//! its throughput server + 2 (TCP and UDP data) and + 3 (QUIC data).
 
 use std::net::{TcpListener, UdpSocket};
 
@@ -28,4 +29,15 @@ pub(crate) fn free_udp_port_pair() -> u16 {
         }
     }
     panic!("no two adjacent free UDP ports on 127.0.0.1");
+}
+
+/// A STAMP port whose + 1 (QUIC), + 2 (data, TCP and UDP) and + 3 (QUIC data) are free too.
+pub(crate) fn free_agent_ports() -> u16 {
+    (0..100)
+        .map(|_| free_udp_port_pair())
+        .find(|p| {
+            TcpListener::bind(("127.0.0.1", p + 2)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", p + 3)).is_ok()
+        })
+        .expect("free ports")
 }
