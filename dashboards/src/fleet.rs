@@ -7,6 +7,26 @@ use crate::query::{per_second, vars};
 
 pub(crate) const UID: &str = "xcbench-fleet";
 
+/// Agents reporting against agents in the mesh: those whose last snapshot is recent, and
+/// every agent the series name at either end (so a configured peer that never reported
+/// counts, once any agent probes it).
+pub(crate) fn agents_reporting() -> Panel {
+    Panel::new(
+        Kind::Stat,
+        "Agents reporting",
+        "reporting: agents whose last snapshot reached the collector within the last 60 s; in the mesh: every agent named at either end of a probe series (the reporting agents and every peer they are configured to probe, so an agent that never reported still counts).",
+        Unit::Count,
+    )
+    .target(Target::instant(
+        "count(time() - xcbench_agent_last_report_timestamp_seconds < 60) or vector(0)",
+        "reporting",
+    ))
+    .target(Target::instant(
+        "count(group by (agent) (\n    label_replace(xcbench_probe_info, \"agent\", \"$1\", \"src_agent\", \"(.+)\")\n  or label_replace(xcbench_probe_info, \"agent\", \"$1\", \"dst_agent\", \"(.+)\")\n))",
+        "in the mesh",
+    ))
+}
+
 pub(crate) fn dashboard() -> Dashboard {
     let a = vars(&["cloud", "region", "agent"]);
     let src = "src_cloud=~\"$cloud\",src_region=~\"$region\",src_agent=~\"$agent\"";
@@ -59,7 +79,7 @@ pub(crate) fn dashboard() -> Dashboard {
             Panel::new(
                 Kind::Table,
                 "Clocks and timestamping",
-                "Per probing agent and peer: whether both ends' clocks reported synchronised to UTC in the last STAMP reply (1 yes), their combined error estimate (RFC 8762), which bounds one-way delay error, and how receive times are taken (kernel SO_TIMESTAMPNS or user space).",
+                "Per probing agent and peer: whether both ends' clocks reported synchronised to UTC in the last STAMP reply (1 yes), their combined error estimate (RFC 8762), which bounds one-way delay error, and how STAMP receive times are taken (kernel SO_TIMESTAMPNS, or user space where the kernel gives none; QUIC and connect probes are always timed in user space).",
                 Unit::Count,
             )
             .mapping(Mapping::value("0", "unsynchronised", "red"))
@@ -74,7 +94,7 @@ pub(crate) fn dashboard() -> Dashboard {
                 "max by (src_agent, dst_agent) (xcbench_clock_error_seconds{{{src}}})"
             )))
             .target(Target::table(format!(
-                "count by (src_agent, dst_agent, timestamping) (xcbench_probe_info{{{src}}})"
+                "count by (src_agent, dst_agent, timestamping) (xcbench_probe_info{{{src},protocol=\"udp\",kind=\"stamp\"}})"
             )))
             .transform("merge", serde_json::json!({}))
             .transform(
@@ -163,24 +183,11 @@ pub(crate) fn dashboard() -> Dashboard {
             Panel::new(
                 Kind::Stat,
                 "Series held",
-                "Series the collector holds: per probing agent, peer, protocol, kind and load, bounded by the mesh.",
+                "Series the collector holds (against its max_series limit): probe series per probing agent, peer, protocol, kind and load, plus one per scheduled throughput test direction.",
                 Unit::Count,
             )
             .target(Target::instant("sum(xcbench_collector_series)", "series")),
-            Panel::new(
-                Kind::Stat,
-                "Agents reporting",
-                "Agents whose last snapshot is younger than 60 s, of the agents the collector has heard from.",
-                Unit::Count,
-            )
-            .target(Target::instant(
-                "count(time() - xcbench_agent_last_report_timestamp_seconds < 60) or vector(0)",
-                "reporting",
-            ))
-            .target(Target::instant(
-                "count(xcbench_agent_last_report_timestamp_seconds)",
-                "known",
-            )),
+            agents_reporting(),
         ],
     )
 }

@@ -85,30 +85,31 @@ impl Known {
                 "{sample}: not in the golden /metrics"
             );
         }
-        // The recording rules: xcbench:* keep their series' labels, xcbench_slo:* carry the
-        // objective.
-        let probe_labels: BTreeSet<String> = labels["xcbench_probes_sent_total"]
-            .iter()
-            .chain(&labels["xcbench_one_way_delay_seconds_count"])
-            .cloned()
-            .collect();
+        // The recording rules, in file order: the labels their expressions leave, plus the
+        // ones the rule sets.
+        let mut known = Known { labels, counters };
         for file in ["dashboards/xcbench.rules.yml", "tests/golden/slo_rules.yml"] {
             let text = std::fs::read_to_string(repo(file)).unwrap();
             let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
             for g in v["groups"].as_sequence().unwrap() {
                 for r in g["rules"].as_sequence().unwrap() {
-                    if let Some(name) = r["record"].as_str() {
-                        let set = if name.starts_with("xcbench_slo:") {
-                            ["objective".to_owned()].into()
-                        } else {
-                            probe_labels.clone()
-                        };
-                        labels.insert(name.to_owned(), set);
+                    let Some(name) = r["record"].as_str() else {
+                        continue;
+                    };
+                    let expr = r["expr"].as_str().unwrap();
+                    let mut problems = Vec::new();
+                    let ast = parser::parse(expr).unwrap();
+                    let mut set = labels_of(&known, &ast, name, &mut problems)
+                        .unwrap_or_else(|| panic!("{file} {name}: labels unknown"));
+                    assert!(problems.is_empty(), "{file}: {problems:?}");
+                    if let Some(extra) = r["labels"].as_mapping() {
+                        set.extend(extra.keys().filter_map(|k| k.as_str().map(str::to_owned)));
                     }
+                    known.labels.insert(name.to_owned(), set);
                 }
             }
         }
-        Known { labels, counters }
+        known
     }
 }
 
@@ -186,8 +187,14 @@ fn substitute(expr: &str) -> String {
 }
 
 /// Problems of one query, each a line for the report.
-fn check_expr(known: &Known, expr: &str, vars: &BTreeSet<String>, at: &str, out: &mut Vec<String>) {
-    check(known, expr, vars, true, at, out);
+fn check_expr(
+    known: &Known,
+    expr: &str,
+    vars: &BTreeSet<String>,
+    at: &str,
+    out: &mut Vec<String>,
+) -> Option<BTreeSet<String>> {
+    check(known, expr, vars, true, at, out)
 }
 
 /// As [`check_expr`]; `values` false for a variable's series selector, which reads label
@@ -199,15 +206,21 @@ fn check(
     values: bool,
     at: &str,
     out: &mut Vec<String>,
-) {
+) -> Option<BTreeSet<String>> {
     for r in references(expr) {
         if !vars.contains(&r) && !BUILTINS.contains(&r.as_str()) {
             out.push(format!("{at}: ${r} is not a variable of the dashboard"));
         }
     }
     match parser::parse(&substitute(expr)) {
-        Ok(ast) => walk(known, &ast, !values, at, out),
-        Err(e) => out.push(format!("{at}: not PromQL: {e}\n    {expr}")),
+        Ok(ast) => {
+            walk(known, &ast, !values, at, out);
+            labels_of(known, &ast, at, out)
+        }
+        Err(e) => {
+            out.push(format!("{at}: not PromQL: {e}\n    {expr}"));
+            None
+        }
     }
 }
 
@@ -311,6 +324,175 @@ fn selector(
     }
 }
 
+/// The labels an expression's result carries (None: not known, so nothing downstream is
+/// checked), checking on the way that every `by`, `without`, `on`, `ignoring`,
+/// `group_left/right` and `label_replace` source label exists where it is used.
+fn labels_of(known: &Known, e: &Expr, at: &str, out: &mut Vec<String>) -> Option<BTreeSet<String>> {
+    use promql_parser::label::Labels;
+    use promql_parser::parser::value::ValueType;
+    use promql_parser::parser::{LabelModifier, VectorMatchCardinality};
+    let set = |l: &Labels| -> BTreeSet<String> { l.labels.iter().cloned().collect() };
+    let need = |have: &Option<BTreeSet<String>>,
+                wanted: &BTreeSet<String>,
+                what: &str,
+                out: &mut Vec<String>| {
+        if let Some(have) = have {
+            for w in wanted.difference(have) {
+                out.push(format!(
+                    "{at}: {what} names {w:?}, which its operand does not carry ({have:?})"
+                ));
+            }
+        }
+    };
+    match e {
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Some(BTreeSet::new()),
+        Expr::Paren(p) => labels_of(known, &p.expr, at, out),
+        Expr::Unary(u) => labels_of(known, &u.expr, at, out),
+        Expr::Subquery(s) => labels_of(known, &s.expr, at, out),
+        Expr::Extension(_) => None,
+        Expr::VectorSelector(vs) => selector_labels(known, vs),
+        Expr::MatrixSelector(m) => selector_labels(known, &m.vs),
+        Expr::Aggregate(a) => {
+            let inner = labels_of(known, &a.expr, at, out);
+            let op = a.op.to_string();
+            match &a.modifier {
+                Some(LabelModifier::Include(l)) => {
+                    need(&inner, &set(l), &format!("{op} by"), out);
+                    if matches!(op.as_str(), "topk" | "bottomk" | "limitk" | "limit_ratio") {
+                        inner
+                    } else {
+                        Some(set(l))
+                    }
+                }
+                Some(LabelModifier::Exclude(l)) => inner.map(|i| &i - &set(l)),
+                None if matches!(op.as_str(), "topk" | "bottomk" | "limitk" | "limit_ratio") => {
+                    inner
+                }
+                None => Some(BTreeSet::new()),
+            }
+        }
+        Expr::Call(c) => {
+            let args: Vec<Option<BTreeSet<String>>> = c
+                .args
+                .args
+                .iter()
+                .map(|a| labels_of(known, a, at, out))
+                .collect();
+            let literal = |i: usize| match c.args.args.get(i).map(|a| a.as_ref()) {
+                Some(Expr::StringLiteral(s)) => Some(s.val.clone()),
+                _ => None,
+            };
+            match c.func.name {
+                "label_replace" => {
+                    let (dst, src) = (literal(1)?, literal(3)?);
+                    if src != "__name__" {
+                        need(&args[0], &[src].into(), "label_replace", out);
+                    }
+                    args[0].clone().map(|mut l| {
+                        l.insert(dst);
+                        l
+                    })
+                }
+                "histogram_quantile" => {
+                    need(
+                        &args[1],
+                        &["le".to_owned()].into(),
+                        "histogram_quantile",
+                        out,
+                    );
+                    args[1].clone().map(|mut l| {
+                        l.remove("le");
+                        l
+                    })
+                }
+                "vector" | "time" | "scalar" => Some(BTreeSet::new()),
+                _ => c
+                    .args
+                    .args
+                    .iter()
+                    .zip(args)
+                    .find(|(a, _)| matches!(a.value_type(), ValueType::Vector | ValueType::Matrix))
+                    .and_then(|(_, l)| l),
+            }
+        }
+        Expr::Binary(b) => {
+            let (lhs, rhs) = (
+                labels_of(known, &b.lhs, at, out),
+                labels_of(known, &b.rhs, at, out),
+            );
+            let scalar = |x: &Expr| x.value_type() == ValueType::Scalar;
+            if scalar(&b.lhs) {
+                return rhs;
+            }
+            if scalar(&b.rhs) {
+                return lhs;
+            }
+            let op = b.op.to_string();
+            let modifier = b.modifier.as_ref();
+            if let Some(LabelModifier::Include(l)) = modifier.and_then(|m| m.matching.as_ref()) {
+                need(&lhs, &set(l), &format!("{op} on"), out);
+                need(&rhs, &set(l), &format!("{op} on"), out);
+            }
+            match op.as_str() {
+                "or" => Some(lhs?.union(&rhs?).cloned().collect()),
+                "and" | "unless" => lhs,
+                _ => match modifier.map(|m| &m.card) {
+                    Some(VectorMatchCardinality::ManyToOne(l)) => {
+                        need(&rhs, &set(l), "group_left", out);
+                        lhs.map(|x| &x | &set(l))
+                    }
+                    Some(VectorMatchCardinality::OneToMany(l)) => {
+                        need(&lhs, &set(l), "group_right", out);
+                        rhs.map(|x| &x | &set(l))
+                    }
+                    // One to one: on(L) keeps only L, ignoring(L) drops L (Prometheus'
+                    // result labels).
+                    _ => match modifier.and_then(|m| m.matching.as_ref()) {
+                        Some(LabelModifier::Include(l)) => Some(set(l)),
+                        Some(LabelModifier::Exclude(l)) => lhs.map(|x| &x - &set(l)),
+                        None => lhs,
+                    },
+                },
+            }
+        }
+    }
+}
+
+/// The labels of a selector's series, from the golden /metrics or the rules.
+fn selector_labels(known: &Known, vs: &parser::VectorSelector) -> Option<BTreeSet<String>> {
+    let names: Vec<&String> = match &vs.name {
+        Some(n) => vec![n],
+        None => {
+            let by_name: Vec<_> = vs
+                .matchers
+                .matchers
+                .iter()
+                .filter(|m| m.name == "__name__")
+                .collect();
+            known
+                .labels
+                .keys()
+                .filter(|k| by_name.iter().all(|m| m.is_match(k)))
+                .collect()
+        }
+    };
+    let mut all = BTreeSet::new();
+    for n in names {
+        all.extend(known.labels.get(n)?.iter().cloned());
+    }
+    Some(all)
+}
+
+/// `{{label}}` placeholders of a legend.
+fn placeholders(legend: &str) -> Vec<String> {
+    legend
+        .split("{{")
+        .skip(1)
+        .filter_map(|p| p.split_once("}}"))
+        .map(|(name, _)| name.trim().to_owned())
+        .collect()
+}
+
 /// Label values query: `label_values(selector, label)`.
 fn label_values(q: &str) -> Option<(&str, &str)> {
     let body = q.strip_prefix("label_values(")?.strip_suffix(')')?;
@@ -362,7 +544,7 @@ fn every_dashboard_keeps_the_conventions() {
                 match label_values(q) {
                     Some((sel, label)) => {
                         used.extend(references(sel));
-                        check(&known, sel, vars, false, &at, &mut problems);
+                        let _ = check(&known, sel, vars, false, &at, &mut problems);
                         let metric = sel.split('{').next().unwrap();
                         if !known.labels.get(metric).is_some_and(|l| l.contains(label)) {
                             problems.push(format!("{at}: {metric} has no label {label}"));
@@ -381,7 +563,27 @@ fn every_dashboard_keeps_the_conventions() {
             if let Some(expr) = a["expr"].as_str() {
                 let at = format!("{} annotation {}", f.name, a["name"]);
                 used.extend(references(expr));
-                check_expr(&known, expr, vars, &at, &mut problems);
+                let labels = check_expr(&known, expr, vars, &at, &mut problems);
+                let text = format!(
+                    "{} {} {}",
+                    a["titleFormat"],
+                    a["textFormat"],
+                    a["tagKeys"]
+                        .as_str()
+                        .unwrap_or("")
+                        .split(',')
+                        .map(|k| format!("{{{{{k}}}}}"))
+                        .collect::<String>()
+                );
+                if let Some(labels) = labels {
+                    for p in placeholders(&text) {
+                        if !labels.contains(&p) {
+                            problems.push(format!(
+                                "{at}: {{{{{p}}}}} is not a label of the result ({labels:?})"
+                            ));
+                        }
+                    }
+                }
             }
         }
         let mut titles = BTreeSet::new();
@@ -435,7 +637,15 @@ fn every_dashboard_keeps_the_conventions() {
                 }
                 let expr = t["expr"].as_str().unwrap();
                 used.extend(references(expr));
-                check_expr(&known, expr, vars, &at, &mut problems);
+                let labels = check_expr(&known, expr, vars, &at, &mut problems);
+                let legend = t["legendFormat"].as_str().unwrap_or("");
+                if let Some(labels) = labels {
+                    for p in placeholders(legend) {
+                        if !labels.contains(&p) {
+                            problems.push(format!("{at}: legend {{{{{p}}}}} is not a label of the result ({labels:?})"));
+                        }
+                    }
+                }
                 checked += 1;
             }
             for l in p["fieldConfig"]["defaults"]["links"]
@@ -561,4 +771,47 @@ fn the_lint_catches_what_it_is_for() {
         references("a $x ${y:queryparam} $1 $__range"),
         ["x", "y", "__range"]
     );
+    // Grouping and legends: labels the operands do not carry.
+    let grouped = |expr: &str| {
+        let mut out = Vec::new();
+        let labels = check_expr(&known, expr, &vars, "t", &mut out);
+        (labels, out)
+    };
+    let (_, p) = grouped("sum by (src_agnet) (rate(xcbench_probes_sent_total[$__rate_interval]))");
+    assert!(p.iter().any(|l| l.contains("\"src_agnet\"")), "{p:?}");
+    let (_, p) = grouped("histogram_quantile(0.9, sum by (src_agent) (rate(xcbench_rtt_seconds_bucket[$__rate_interval])))");
+    assert!(
+        p.iter()
+            .any(|l| l.contains("histogram_quantile names \"le\"")),
+        "{p:?}"
+    );
+    let (_, p) = grouped("xcbench_jitter_seconds / on(objective) xcbench_clock_error_seconds");
+    assert!(
+        p.iter().any(|l| l.contains("on names \"objective\"")),
+        "{p:?}"
+    );
+    let (labels, p) = grouped("histogram_quantile(0.9, sum by (src_agent, le) (rate(xcbench_rtt_seconds_bucket[$__rate_interval])))");
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(labels.unwrap(), ["src_agent".to_owned()].into());
+    assert_eq!(
+        placeholders("{{src_agent}} -> {{ dst_agent }}"),
+        ["src_agent", "dst_agent"]
+    );
+    // The rules' labels come from their expressions: the under-load rule has no load.
+    assert!(!known.labels["xcbench:rtt_seconds:mean_under_load_increase_rate1h"].contains("load"));
+    assert!(known.labels["xcbench:bench_goodput_bytes_per_second:rate1h"].contains("direction"));
+    // Links: to a dashboard that exists, with its variables.
+    let dashboards: BTreeMap<String, BTreeSet<String>> =
+        [("p".to_owned(), ["a".to_owned()].into())].into();
+    let mut out = Vec::new();
+    link(
+        "/d/p/x?var-a=${__field.name}&var-b=1",
+        &dashboards,
+        &vars,
+        "t",
+        &mut out,
+    );
+    link("/d/q/x?var-a=1", &dashboards, &vars, "t", &mut out);
+    link("/d/p/x?var-a=$nope", &dashboards, &vars, "t", &mut out);
+    assert_eq!(out.len(), 3, "{out:?}");
 }

@@ -279,6 +279,15 @@ impl Panel {
         self
     }
 
+    /// Properties for the fields of one query (by its refId: "A", "B", ...).
+    pub fn override_by_query(mut self, ref_id: &str, properties: Value) -> Panel {
+        self.overrides.push(json!({
+            "matcher": { "id": "byFrameRefID", "options": ref_id },
+            "properties": properties,
+        }));
+        self
+    }
+
     pub fn override_by_name(mut self, name: &str, properties: Value) -> Panel {
         self.overrides.push(json!({
             "matcher": { "id": "byName", "options": name },
@@ -519,23 +528,29 @@ fn ref_id(i: usize) -> String {
     }
 }
 
+/// A variable whose values are a label's among series matching a selector.
+#[derive(Debug, Clone)]
+pub struct QueryVariable {
+    pub name: String,
+    pub label: String,
+    pub description: String,
+    /// `label_values(<selector>, <label>)`.
+    pub selector: String,
+    pub values_of: String,
+    pub multi: bool,
+    /// Whether "All" (`.*`) is offered.
+    pub all: bool,
+    /// Selected at first load instead of Grafana's first value.
+    pub default: Option<String>,
+}
+
 /// A template variable.
 #[derive(Debug, Clone)]
 pub enum Variable {
     /// The Prometheus datasource every query reads.
     Datasource,
     /// Label values of series matching a selector (which may use earlier variables).
-    Query {
-        name: String,
-        label: String,
-        description: String,
-        /// `label_values(<selector>, <label>)`.
-        selector: String,
-        values_of: String,
-        multi: bool,
-        /// Selected at first load instead of Grafana's first value.
-        default: Option<String>,
-    },
+    Query(QueryVariable),
     /// A fixed list; the first is the default.
     Custom {
         name: String,
@@ -561,61 +576,40 @@ impl Variable {
         selector: &str,
         values_of: &str,
     ) -> Variable {
-        Variable::Query {
+        Variable::Query(QueryVariable {
             name: name.into(),
             label: label.into(),
             description: description.into(),
             selector: selector.into(),
             values_of: values_of.into(),
             multi: false,
+            all: true,
             default: None,
-        }
+        })
     }
 
     /// As [`Variable::query`], several values selectable.
     pub fn multi(self) -> Variable {
-        match self {
-            Variable::Query {
-                name,
-                label,
-                description,
-                selector,
-                values_of,
-                default,
-                ..
-            } => Variable::Query {
-                name,
-                label,
-                description,
-                selector,
-                values_of,
-                multi: true,
-                default,
-            },
-            other => other,
-        }
+        self.with(|q| q.multi = true)
     }
 
     /// As [`Variable::query`], starting at `value`.
     pub fn starting_at(self, value: &str) -> Variable {
+        self.with(|q| q.default = Some(value.into()))
+    }
+
+    /// As [`Variable::query`], without "All" (a choice that makes no sense aggregated, such
+    /// as the two ends of the pair dashboard).
+    pub fn one_of(self) -> Variable {
+        self.with(|q| q.all = false)
+    }
+
+    fn with(self, f: impl FnOnce(&mut QueryVariable)) -> Variable {
         match self {
-            Variable::Query {
-                name,
-                label,
-                description,
-                selector,
-                values_of,
-                multi,
-                ..
-            } => Variable::Query {
-                name,
-                label,
-                description,
-                selector,
-                values_of,
-                multi,
-                default: Some(value.into()),
-            },
+            Variable::Query(mut q) => {
+                f(&mut q);
+                Variable::Query(q)
+            }
             other => other,
         }
     }
@@ -641,7 +635,7 @@ impl Variable {
     pub fn name(&self) -> &str {
         match self {
             Variable::Datasource => "datasource",
-            Variable::Query { name, .. }
+            Variable::Query(QueryVariable { name, .. })
             | Variable::Custom { name, .. }
             | Variable::Textbox { name, .. } => name,
         }
@@ -662,15 +656,16 @@ impl Variable {
                 "refresh": 1,
                 "regex": "",
             }),
-            Variable::Query {
+            Variable::Query(QueryVariable {
                 name,
                 label,
                 description,
                 selector,
                 values_of,
                 multi,
+                all,
                 default,
-            } => {
+            }) => {
                 let query = format!("label_values({selector}, {values_of})");
                 let mut v = json!({
                     "type": "query",
@@ -680,14 +675,16 @@ impl Variable {
                     "datasource": { "type": "prometheus", "uid": DATASOURCE },
                     "query": { "qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery" },
                     "hide": 0,
-                    "includeAll": true,
-                    "allValue": ".*",
+                    "includeAll": all,
                     "multi": multi,
                     "options": [],
                     "refresh": 2,
                     "regex": "",
                     "sort": 1,
                 });
+                if *all {
+                    v["allValue"] = json!(".*");
+                }
                 if let Some(d) = default {
                     v["current"] = json!({ "selected": true, "text": d, "value": d });
                 }

@@ -5,7 +5,7 @@
 
 use crate::model::{Dashboard, Kind, Mapping, Panel, Target, Unit, Variable};
 use crate::pair;
-use crate::query::{quantile, ratio, sel, vars, RANGE, RATE};
+use crate::query::{loss, quantile, sel, vars, RANGE, RATE};
 
 pub(crate) const UID: &str = "xcbench-overview";
 
@@ -124,12 +124,7 @@ pub(crate) fn dashboard() -> Dashboard {
         .map(|pair| {
             format!(
                 "({})",
-                ratio(
-                    &format!("xcbench_probes_lost_total{{{}}}", sel(&[pair, &p])),
-                    &format!("{sent}{{{}}}", sel(&[pair, &p])),
-                    &["src_region", "dst_region"],
-                    RANGE,
-                )
+                loss(&sel(&[pair, &p]), &["src_region", "dst_region"], RANGE)
             )
         })
         .collect::<Vec<_>>()
@@ -145,11 +140,13 @@ pub(crate) fn dashboard() -> Dashboard {
     )
     .var(
         Variable::query("a_cloud", "Rows", "The cloud whose agents are the matrix's rows.", sent, "src_cloud")
-            .starting_at("azure"),
+            .starting_at("azure")
+            .one_of(),
     )
     .var(
         Variable::query("b_cloud", "Columns", "The cloud whose agents are the matrix's columns.", sent, "dst_cloud")
-            .starting_at("oci"),
+            .starting_at("oci")
+            .one_of(),
     )
     .var(
         Variable::query("protocol", "Protocol", "udp (STAMP), tcp or quic.", sent, "protocol")
@@ -186,21 +183,7 @@ pub(crate) fn dashboard() -> Dashboard {
         vec![
             matrix("p99 RTT, probes from the row's cloud", true),
             matrix("p99 RTT, probes from the column's cloud", false),
-            Panel::new(
-                Kind::Stat,
-                "Agents reporting",
-                "Agents whose last snapshot reached the collector within the last 60 s, and every agent the collector has heard from (the mesh's configured agents once the collector knows the mesh).",
-                Unit::Count,
-            )
-            .size(6, 6)
-            .target(Target::instant(
-                "count(time() - xcbench_agent_last_report_timestamp_seconds < 60) or vector(0)",
-                "reporting",
-            ))
-            .target(Target::instant(
-                "count(xcbench_agent_last_report_timestamp_seconds)",
-                "known",
-            )),
+            crate::fleet::agents_reporting().size(6, 6),
             Panel::new(
                 Kind::Table,
                 "Launch region pairs",
@@ -248,7 +231,7 @@ pub(crate) fn dashboard() -> Dashboard {
             Panel::new(
                 Kind::Table,
                 "Worst pairs by loss",
-                "The ten pairs with the highest share of probes lost over the selected range (lost over sent; protocol, kind and load as selected). Click a row for the pair.",
+                "The ten pairs with the highest share of probes lost over the selected range (lost over received + lost, as the gate judges; protocol, kind and load as selected). Click a row for the pair.",
                 Unit::Ratio,
             )
             .custom(serde_json::json!({ "cellOptions": { "type": "auto" } }))
@@ -256,12 +239,7 @@ pub(crate) fn dashboard() -> Dashboard {
             .link("Pair detail", &pair_link)
             .target(Target::table(format!(
                 "topk(10, {})",
-                ratio(
-                    &format!("xcbench_probes_lost_total{{{p}}}"),
-                    &format!("{sent}{{{p}}}"),
-                    &["src_agent", "dst_agent"],
-                    RANGE,
-                )
+                loss(&p, &["src_agent", "dst_agent"], RANGE)
             )))
             .transform("organize", serde_json::json!({ "excludeByName": { "Time": true } }))
             .transform("sortBy", serde_json::json!({ "sort": [{ "field": "Value", "desc": true }] })),
@@ -283,17 +261,12 @@ pub(crate) fn dashboard() -> Dashboard {
             Panel::new(
                 Kind::TimeSeries,
                 "Loss per pair",
-                "Probes lost per probe sent over each $__rate_interval, per pair (protocol, kind and load as selected).",
+                "Probes lost over probes resolved (received + lost) in each $__rate_interval, per pair (protocol, kind and load as selected): the ratio the gate judges.",
                 Unit::Ratio,
             )
             .min(0.0)
             .target(Target::series(
-                ratio(
-                    &format!("xcbench_probes_lost_total{{{p}}}"),
-                    &format!("{sent}{{{p}}}"),
-                    &["src_agent", "dst_agent"],
-                    RATE,
-                ),
+                loss(&p, &["src_agent", "dst_agent"], RATE),
                 "{{src_agent}} -> {{dst_agent}}",
             )),
         ],

@@ -3,7 +3,7 @@
 //! test; throughput test times are annotations over it.
 
 use crate::model::{Annotation, Dashboard, Kind, Panel, Target, Unit, Variable};
-use crate::query::{pair, per_second, probes, quantile, ratio, sel, vars, RANGE, RATE};
+use crate::query::{loss, pair, per_second, probes, quantile, ratio, sel, vars, RANGE, RATE};
 
 /// Its uid, which the overview's links name.
 pub(crate) const UID: &str = "xcbench-pair";
@@ -35,7 +35,8 @@ pub(crate) fn variables() -> Vec<Variable> {
             "The probing agent.",
             &format!("{m}{{{}}}", vars(&["src_cloud", "src_region"])),
             "src_agent",
-        ),
+        )
+        .one_of(),
         Variable::query(
             "dst_cloud",
             "To cloud",
@@ -62,7 +63,8 @@ pub(crate) fn variables() -> Vec<Variable> {
                 vars(&["src_cloud", "src_region", "src_agent", "dst_cloud", "dst_region"])
             ),
             "dst_agent",
-        ),
+        )
+        .one_of(),
         Variable::query(
             "protocol",
             "Protocol",
@@ -98,11 +100,11 @@ pub(crate) fn test_annotation() -> Annotation {
     Annotation {
         name: "Throughput tests".into(),
         expr: format!(
-            "sum by (src_agent, dst_agent, protocol) (increase(xcbench_bench_tests_total{{{},result=\"ok\"}}[{RATE}])) > 0",
+            "sum by (src_agent, dst_agent, protocol) (increase(xcbench_bench_tests_total{{{},result=\"ok\"}}[{RATE}])) > 0\nor sum by (src_agent, dst_agent, protocol) (increase(xcbench_bench_tests_total{{src_agent=~\"$dst_agent\",dst_agent=~\"$src_agent\",result=\"ok\"}}[{RATE}])) > 0",
             vars(&["src_agent", "dst_agent"])
         ),
         title: "throughput test {{protocol}}".into(),
-        text: "{{src_agent}} -> {{dst_agent}}: a scheduled test ended within this interval".into(),
+        text: "{{src_agent}} -> {{dst_agent}}: a scheduled test (run by either end) ended within this interval; the mark appears once the collector has the result".into(),
         color: "rgba(255, 152, 48, 1)".into(),
     }
 }
@@ -119,7 +121,7 @@ pub(crate) fn dashboard() -> Dashboard {
     d.annotate(test_annotation())
         .row("Round-trip time", rtt())
         .row("One-way delay and delay variation", one_way())
-        .row("Loss and delivery", loss())
+        .row("Loss and delivery", losses())
         .row("TCP and QUIC path", transports())
         .row("Idle against under load", load())
 }
@@ -129,15 +131,21 @@ fn rtt() -> Vec<Panel> {
     let mut lines = Vec::new();
     for (q, name) in QUANTILES {
         lines.push(Target::series(
-            quantile(q, "xcbench_rtt_seconds", &s, &[], RATE),
-            *name,
+            quantile(
+                q,
+                "xcbench_rtt_seconds",
+                &s,
+                &["protocol", "kind", "load"],
+                RATE,
+            ),
+            format!("{{{{protocol}}}} {{{{kind}}}} {{{{load}}}} {name}"),
         ));
     }
     vec![
         Panel::new(
             Kind::Heatmap,
             "RTT heatmap",
-            "Round-trip times per histogram bucket over each $__rate_interval: increase of xcbench_rtt_seconds_bucket summed over the selected series, drawn as the buckets are (not re-bucketed). RTT = (T4-T1)-(T3-T2), the reflector's dwell excluded; T4 is the kernel receive timestamp where available.",
+            "Round-trip times per histogram bucket over each $__rate_interval: increase of xcbench_rtt_seconds_bucket summed over the selected series (choose one protocol and kind to see one distribution), drawn as the buckets are (not re-bucketed). RTT = (T4-T1)-(T3-T2), the reflector's dwell excluded; T4 is the kernel receive timestamp where available.",
             Unit::Seconds,
         )
         .size(24, 9)
@@ -147,7 +155,7 @@ fn rtt() -> Vec<Panel> {
         Panel::new(
             Kind::TimeSeries,
             "RTT quantiles (from buckets)",
-            "p50, p90, p99 and p99.9 of the selected series over each $__rate_interval, by histogram_quantile over the classic buckets' rates: exact to a bucket (the collector's edges), any range.",
+            "p50, p90, p99 and p99.9 per protocol, kind and load over each $__rate_interval, by histogram_quantile over the classic buckets' rates: exact to a bucket (the collector's edges), any range.",
             Unit::Seconds,
         )
         .targets(lines),
@@ -237,56 +245,59 @@ fn one_way() -> Vec<Panel> {
     ]
 }
 
-fn loss() -> Vec<Panel> {
+fn losses() -> Vec<Panel> {
     let s = probes();
     let stamp = sel(&[&pair(), &vars(&["load"]), "protocol=\"udp\",kind=\"stamp\""]);
+    let received = format!("xcbench_probes_received_total{{{s}}}");
+    let resolved = format!("xcbench_probes_lost_total{{{s}}}[{RATE}]) + increase({received}");
+    // Each over what the gate divides it by: copies and overtakes per reply, late replies
+    // per resolved probe, skipped per probe the schedule called for.
     let counts = [
-        ("xcbench_probes_duplicated_total", "duplicates"),
-        ("xcbench_probes_reordered_total", "reordered"),
-        ("xcbench_probes_late_total", "late replies"),
-        ("xcbench_probes_skipped_total", "skipped by the prober"),
+        ("xcbench_probes_duplicated_total", "duplicates per reply", received.clone()),
+        ("xcbench_probes_reordered_total", "reordered per reply", received.clone()),
+        ("xcbench_probes_late_total", "late per resolved probe", resolved),
+        (
+            "xcbench_probes_skipped_total",
+            "skipped per scheduled probe",
+            format!("xcbench_probes_sent_total{{{s}}}[{RATE}]) + increase(xcbench_probes_skipped_total{{{s}}}"),
+        ),
     ];
     vec![
         Panel::new(
             Kind::TimeSeries,
             "Loss by direction",
-            "STAMP probes lost forward and reverse per probe sent over each $__rate_interval: the stateful reflector's sequence number tells the directions apart once a later probe is answered.",
+            "STAMP probes lost forward and reverse over probes resolved (received + lost) in each $__rate_interval, as the gate judges: the stateful reflector's sequence number tells the directions apart once a later probe is answered.",
             Unit::Ratio,
         )
         .min(0.0)
         .target(Target::series(
             format!(
-                "sum by (direction) (increase(xcbench_probes_lost_direction_total{{{stamp}}}[{RATE}]))\n  / ignoring(direction) group_left() (sum(increase(xcbench_probes_sent_total{{{stamp}}}[{RATE}])) > 0)"
+                "sum by (direction) (increase(xcbench_probes_lost_direction_total{{{stamp}}}[{RATE}]))\n  / ignoring(direction) group_left() (sum(increase(xcbench_probes_lost_total{{{stamp}}}[{RATE}]) + increase(xcbench_probes_received_total{{{stamp}}}[{RATE}])) > 0)"
             ),
             "{{direction}}",
         )),
         Panel::new(
             Kind::TimeSeries,
             "Loss by protocol",
-            "Probes whose loss timeout expired without a reply, per probe sent, per protocol and kind over each $__rate_interval.",
+            "Probes whose loss timeout expired without a reply, over probes resolved (received + lost), per protocol and kind over each $__rate_interval: the ratio the gate judges.",
             Unit::Ratio,
         )
         .min(0.0)
         .target(Target::series(
-            ratio(
-                &format!("xcbench_probes_lost_total{{{s}}}"),
-                &format!("xcbench_probes_sent_total{{{s}}}"),
-                &["protocol", "kind"],
-                RATE,
-            ),
+            loss(&s, &["protocol", "kind"], RATE),
             "{{protocol}} {{kind}}",
         )),
         Panel::new(
             Kind::TimeSeries,
             "Duplicates, reorders, late and skipped probes",
-            "Per probe sent over each $__rate_interval: extra copies of replies, replies after a later probe's, replies after their probe was counted lost, and probes the prober skipped after a stall (its rate fell below the configured one).",
+            "Over each $__rate_interval, as the gate divides them: extra copies of replies and replies that arrived after a later probe's, per reply received; replies after their probe was counted lost, per probe resolved (received + lost); probes the prober skipped after a stall (its rate fell below the configured one), per probe the schedule called for (sent + skipped).",
             Unit::Ratio,
         )
         .min(0.0)
-        .targets(counts.iter().map(|(m, name)| {
+        .targets(counts.iter().map(|(m, name, den)| {
             Target::series(
                 format!(
-                    "sum(increase({m}{{{s}}}[{RATE}]))\n  / (sum(increase(xcbench_probes_sent_total{{{s}}}[{RATE}])) > 0)"
+                    "sum(increase({m}{{{s}}}[{RATE}]))\n  / (sum(increase({den}[{RATE}])) > 0)"
                 ),
                 *name,
             )
@@ -294,19 +305,14 @@ fn loss() -> Vec<Panel> {
         Panel::new(
             Kind::Stat,
             "Loss over the range",
-            "Probes lost per probe sent over the whole selected range, per protocol and kind.",
+            "Probes lost over probes resolved (received + lost) over the whole selected range, per protocol and kind.",
             Unit::Ratio,
         )
         .size(12, 8)
         .decimals(3)
         .thresholds("green", &[(0.001, "orange"), (0.01, "red")])
         .target(Target::instant(
-            ratio(
-                &format!("xcbench_probes_lost_total{{{s}}}"),
-                &format!("xcbench_probes_sent_total{{{s}}}"),
-                &["protocol", "kind"],
-                RANGE,
-            ),
+            loss(&s, &["protocol", "kind"], RANGE),
             "{{protocol}} {{kind}}",
         )),
     ]
@@ -353,14 +359,17 @@ fn transports() -> Vec<Panel> {
             format!("xcbench_tcp_delivery_rate_bytes_per_second{{{tcp}}} * 8"),
             "delivery rate {{kind}}",
         ))
-        .override_by_name(
-            "delivery rate rr",
-            serde_json::json!([{ "id": "unit", "value": "bps" }, { "id": "custom.axisPlacement", "value": "right" }]),
-        )
-        .override_by_name(
-            "delivery rate connect",
+        .override_by_query(
+            "B",
             serde_json::json!([{ "id": "unit", "value": "bps" }, { "id": "custom.axisPlacement", "value": "right" }]),
         ),
+        Panel::new(
+            Kind::TimeSeries,
+            "TCP congestion window",
+            "TCP_INFO congestion window of the last probe connection per kind, in segments (snd_cwnd).",
+            Unit::Count,
+        )
+        .target(Target::series(format!("xcbench_tcp_snd_cwnd_segments{{{tcp}}}"), "cwnd {{kind}}")),
         Panel::new(
             Kind::TimeSeries,
             "QUIC path",
@@ -403,8 +412,8 @@ fn load() -> Vec<Panel> {
         .size(24, 8)
         .custom(serde_json::json!({ "spanNulls": true }))
         .target(Target::series(
-            quantile("0.99", "xcbench_rtt_seconds", &s, &["load"], RATE),
-            "{{load}}",
+            quantile("0.99", "xcbench_rtt_seconds", &s, &["protocol", "kind", "load"], RATE),
+            "{{protocol}} {{kind}} {{load}}",
         )),
     ]
 }

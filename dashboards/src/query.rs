@@ -63,6 +63,15 @@ pub fn ratio(num: &str, den: &str, by: &[&str], window: &str) -> String {
     )
 }
 
+/// Probes lost over probes resolved (received + lost) in `window`, summed by `by`: the ratio
+/// the gate and the SLO rules judge (probes still out at the window's end are in neither).
+pub fn loss(selector: &str, by: &[&str], window: &str) -> String {
+    let by = by.join(", ");
+    format!(
+        "sum by ({by}) (increase(xcbench_probes_lost_total{{{selector}}}[{window}]))\n  / (sum by ({by}) (increase(xcbench_probes_lost_total{{{selector}}}[{window}]) + increase(xcbench_probes_received_total{{{selector}}}[{window}])) > 0)"
+    )
+}
+
 /// A counter's per-second rate over `$__rate_interval`, summed by `by`.
 pub fn per_second(counter: &str, by: &[&str]) -> String {
     format!("sum by ({}) (rate({counter}[{RATE}]))", by.join(", "))

@@ -134,7 +134,7 @@ pub(crate) fn dashboard() -> Dashboard {
             Panel::new(
                 Kind::BarGauge,
                 "Error budget remaining",
-                "1 - (error ratio over the whole period, rule xcbench_slo:error_ratio:period) / error budget, per objective: 100% is untouched, 0 spent, below 0 overspent.",
+                "1 - (error ratio over the whole period, rule xcbench_slo:error_ratio:period, evaluated every 5m) / error budget, per objective: 100% is untouched, 0 spent, below 0 overspent. Prometheus must keep the whole period (--storage.tsdb.retention.time at least the period, 30d by default); with less it covers only what is kept.",
                 Unit::Ratio,
             )
             .min(-1.0)

@@ -2,7 +2,7 @@
 //! slowest interval, retransmits and UDP loss, and what a test does to the pair's latency
 //! (test times as annotations over the RTT panel, so bufferbloat is visible).
 
-use crate::model::{Dashboard, Kind, Panel, Target, Unit};
+use crate::model::{Dashboard, Kind, Panel, Target, Unit, Variable};
 use crate::pair;
 use crate::query::{quantile, sel, vars, RANGE, RATE};
 
@@ -14,16 +14,35 @@ pub(crate) fn dashboard() -> Dashboard {
         "xcbench / Throughput",
         "Scheduled throughput tests between agents: goodput, the slowest interval, retransmits, UDP loss, and the latency increase under load.",
     )
-    .var(crate::model::Variable::query(
-        "src_agent",
-        "Testing agent",
-        "The agent that ran the tests.",
+    .var(Variable::query(
+        "src_cloud",
+        "Testing cloud",
+        "The cloud of the agents that ran the tests.",
         "xcbench_bench_tests_total",
-        "src_agent",
-    )
-    .multi())
+        "src_cloud",
+    ))
+    .var(Variable::query(
+        "src_region",
+        "Testing region",
+        "Their region, among the cloud's.",
+        &format!("xcbench_bench_tests_total{{{}}}", vars(&["src_cloud"])),
+        "src_region",
+    ))
     .var(
-        crate::model::Variable::query(
+        Variable::query(
+            "src_agent",
+            "Testing agent",
+            "The agent that ran the tests.",
+            &format!(
+                "xcbench_bench_tests_total{{{}}}",
+                vars(&["src_cloud", "src_region"])
+            ),
+            "src_agent",
+        )
+        .multi(),
+    )
+    .var(
+        Variable::query(
             "dst_agent",
             "Peer",
             "The agent tested against.",
@@ -33,7 +52,7 @@ pub(crate) fn dashboard() -> Dashboard {
         .multi(),
     )
     .var(
-        crate::model::Variable::query(
+        Variable::query(
             "protocol",
             "Protocol",
             "tcp, udp or quic.",
@@ -51,7 +70,13 @@ pub(crate) fn dashboard() -> Dashboard {
 }
 
 fn flows() -> String {
-    vars(&["src_agent", "dst_agent", "protocol"])
+    vars(&[
+        "src_cloud",
+        "src_region",
+        "src_agent",
+        "dst_agent",
+        "protocol",
+    ])
 }
 
 fn goodput() -> Vec<Panel> {
@@ -130,7 +155,7 @@ fn goodput() -> Vec<Panel> {
 
 fn latency() -> Vec<Panel> {
     let probes = sel(&[
-        &vars(&["src_agent", "dst_agent"]),
+        &vars(&["src_cloud", "src_region", "src_agent", "dst_agent"]),
         "protocol=\"udp\",kind=\"stamp\"",
     ]);
     let p99 = |load: &str| {
@@ -163,13 +188,13 @@ fn latency() -> Vec<Panel> {
         Panel::new(
             Kind::Table,
             "Latency increase under load over the range",
-            "p99 STAMP RTT under a test minus p99 idle, per pair, over the selected range (buckets); and the mean increase over the last hour from the recording rule xcbench:rtt_seconds:mean_under_load_increase_rate1h (all protocols).",
+            "p99 STAMP RTT under a test minus p99 idle, per pair, over the selected range (buckets); and the mean increase over the last hour from the recording rule xcbench:rtt_seconds:mean_under_load_increase_rate1h (STAMP too).",
             Unit::Seconds,
         )
         .custom(serde_json::json!({ "cellOptions": { "type": "auto" } }))
         .target(Target::table(format!("{}\n  - {}", p99("bench"), p99("idle"))))
         .target(Target::table(format!(
-            "max by (src_agent, dst_agent) (xcbench:rtt_seconds:mean_under_load_increase_rate1h{{{}}})",
+            "max by (src_agent, dst_agent) (xcbench:rtt_seconds:mean_under_load_increase_rate1h{{{},protocol=\"udp\",kind=\"stamp\"}})",
             vars(&["src_agent", "dst_agent"])
         )))
         .transform("merge", serde_json::json!({}))

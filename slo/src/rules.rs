@@ -226,6 +226,9 @@ fn duration_text(d: Duration) -> String {
 /// The recording rule of the error ratio over the whole period (labelled with it).
 pub const PERIOD_RATIO: &str = "xcbench_slo:error_ratio:period";
 
+/// How often the period's ratio is evaluated (its own group).
+const PERIOD_INTERVAL: &str = "5m";
+
 /// The recording rule of the error ratio over a (scaled) window.
 fn ratio_name(window_secs: u64) -> String {
     format!("xcbench_slo:error_ratio:rate{}", seconds_text(window_secs))
@@ -484,11 +487,6 @@ fn group(o: &Objective, sli: &Sli, stem: &str, w: &Windows) -> String {
         let window = seconds_text(*secs);
         record(&mut g, &ratio_name(*secs), &sli.ratio(&window), &objective);
     }
-    let _ = writeln!(
-        g,
-        "      # Over the whole period: 1 - this / the budget is the error budget remaining."
-    );
-    record(&mut g, PERIOD_RATIO, &sli.ratio(&period), &objective);
     let what = sli.what();
     let threshold = o.comparison.to_string();
     let select = template_escape(&o.select.to_string());
@@ -545,6 +543,20 @@ fn group(o: &Objective, sli: &Sli, stem: &str, w: &Windows) -> String {
         let _ = writeln!(g, "          summary: {}", yaml_string(&summary));
         let _ = writeln!(g, "          description: {}", yaml_string(&description));
     }
+    // The period's ratio reads every raw sample of the period: its own group, evaluated
+    // every 5 minutes. Prometheus must keep the whole period for it to be the period's.
+    let _ = writeln!(
+        g,
+        "  - name: {}",
+        yaml_string(&format!("xcbench-slo/{name}/period"))
+    );
+    let _ = writeln!(g, "    interval: {PERIOD_INTERVAL}");
+    g.push_str("    rules:\n");
+    let _ = writeln!(
+        g,
+        "      # The error ratio over the whole {period} (needs that much retention): 1 - it / the budget is the error budget remaining."
+    );
+    record(&mut g, PERIOD_RATIO, &sli.ratio(&period), &objective);
     g
 }
 
@@ -738,8 +750,8 @@ mod tests {
     fn the_sample_becomes_a_rule_file_with_unique_names() {
         let r = rules(&sample(), DEFAULT_PERIOD).unwrap();
         let groups = parse(&r.yaml);
-        // 14 objectives, goodput and rtt-under-load left out.
-        assert_eq!(groups.len(), 12);
+        // 14 objectives, goodput and rtt-under-load left out; each a group and a period group.
+        assert_eq!(groups.len(), 24);
         let left: Vec<&str> = r.left_out.iter().map(|l| l.objective.as_str()).collect();
         assert_eq!(left, ["rtt-under-load", "goodput"]);
         assert!(r.left_out[1]
@@ -757,7 +769,12 @@ mod tests {
                 let expr = text(r, "expr");
                 assert!(!expr.is_empty());
                 let objective = text(&r["labels"], "objective");
-                assert_eq!(format!("xcbench-slo/{objective}"), text(g, "name"));
+                let name = text(g, "name");
+                assert!(
+                    name == format!("xcbench-slo/{objective}")
+                        || name == format!("xcbench-slo/{objective}/period"),
+                    "{name}"
+                );
                 match (r["record"].as_str(), r["alert"].as_str()) {
                     (Some(name), None) => assert!(series.insert(name.to_owned()), "{name} twice"),
                     (None, Some(name)) => {
@@ -784,7 +801,6 @@ mod tests {
                 "xcbench_slo:error_ratio:rate6h",
                 "xcbench_slo:error_ratio:rate1d",
                 "xcbench_slo:error_ratio:rate3d",
-                "xcbench_slo:error_ratio:period",
             ]
         );
         let summary = text(
@@ -996,10 +1012,13 @@ mod tests {
         objectives.retain(|o| o.name == "stamp-rtt-p99");
         let at = |days: u64| {
             let r = rules(&objectives, Duration::from_secs(days * DAY)).unwrap();
-            let g = parse(&r.yaml)[0].clone();
-            let mut ratios = records(&g)[2..].to_vec();
-            assert_eq!(ratios.pop().as_deref(), Some(PERIOD_RATIO));
-            let period = rule(&g, "record", PERIOD_RATIO).unwrap();
+            let groups = parse(&r.yaml);
+            let g = groups[0].clone();
+            let ratios = records(&g)[2..].to_vec();
+            let p = &groups[1];
+            assert_eq!(text(p, "name"), "xcbench-slo/stamp-rtt-p99/period");
+            assert_eq!(text(p, "interval"), "5m");
+            let period = rule(p, "record", PERIOD_RATIO).unwrap();
             assert!(text(period, "expr").contains(&format!("[{days}d]")));
             (r.yaml, ratios)
         };
@@ -1086,7 +1105,7 @@ mod tests {
             text(&page["annotations"], "summary"),
             "SLO we\"ird\\ {{ \"{{\" }} .Name }}: #x ü 延迟 (rtt p99 <= 3ms) burns its error budget fast"
         );
-        assert!(rule(&groups[1], "alert", "xcbench_slo_we_ird_name_x_2_page").is_some());
+        assert!(rule(&groups[2], "alert", "xcbench_slo_we_ird_name_x_2_page").is_some());
         // The description's line break stays in its comment line.
         assert!(r.yaml.contains("  # two lines\n"));
     }

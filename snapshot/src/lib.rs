@@ -507,6 +507,9 @@ impl Snapshot {
         for (i, b) in self.throughput.iter().enumerate() {
             check_identity(&format!("bench[{i}].peer"), &b.peer)?;
         }
+        for (i, f) in self.throughput_flows.iter().enumerate() {
+            check_identity(&format!("bench_flows[{i}].peer"), &f.peer)?;
+        }
         Ok(decoded)
     }
 }
@@ -641,6 +644,28 @@ mod tests {
             .replace("az-eastus-1", "bad id!");
         let err = Snapshot::decode(text.as_bytes()).unwrap_err().to_string();
         assert!(err.contains("agent"), "{err}");
+    }
+
+    /// A declared test direction's peer is held to the same label rules as a series' peer,
+    /// and an older agent's snapshot without the field still decodes.
+    #[test]
+    fn declared_test_directions_are_checked_and_optional() {
+        let mut s = sample();
+        let mut peer = s.series[0].peer.clone();
+        peer.region = "bad\"region".into();
+        s.throughput_flows = vec![ThroughputFlow {
+            peer,
+            protocol: Protocol::Udp,
+            flow: Flow::Forward,
+        }];
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        let err = Snapshot::decode(&buf).unwrap_err().to_string();
+        assert!(err.contains("bench_flows[0].peer"), "{err}");
+        let mut buf = Vec::new();
+        sample().encode(&mut buf);
+        assert!(!String::from_utf8_lossy(&buf).contains("bench_flows"));
+        assert!(Snapshot::decode(&buf).unwrap().throughput_flows.is_empty());
     }
 
     #[test]
