@@ -241,6 +241,8 @@ pub async fn run(
             }
         }
     }
+    // The run ends here: the agents' shutdown (a last report, up to 5 s) is not part of it.
+    let stopped_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let _ = stop_agents.send(());
     for t in tasks {
         if let Ok(result) = t.await {
@@ -248,7 +250,7 @@ pub async fn run(
         }
     }
     let rows = rows(&lock(&store));
-    let gate = judge_run(&url, started_unix_ns).await;
+    let gate = judge_run(&url, started_unix_ns, stopped_unix_ns).await;
     let _ = stop_collector.send(());
     let _ = collector_task.await;
     if rows.iter().all(|r| r.received == 0) {
@@ -265,11 +267,12 @@ pub async fn run(
 async fn judge_run(
     url: &str,
     from_unix_ns: u64,
+    to_unix_ns: u64,
 ) -> Result<xcbench_slo::GateResult, crate::gate::GateError> {
     let slo = xcbench_slo::SloFile::parse("slo/demo.slo.yaml", DEMO_SLO)?;
     let now = xcbench_agent::net::clock::now_unix_ns();
     let source = crate::gate::history::CollectorSource::new(url)?;
-    let results = crate::gate::judge_run(&source, &slo, from_unix_ns, now, now).await?;
+    let results = crate::gate::judge_run(&source, &slo, from_unix_ns, to_unix_ns, now).await?;
     Ok(xcbench_slo::GateResult::new(
         "the demo's collector".to_owned(),
         now,

@@ -6,6 +6,7 @@
 //! - [`demo`]: `xcbench demo`, two loopback agents and a collector in one process.
 //! - [`gate`]: `xcbench gate`: an SLO file judged from a source (the collector's history).
 //! - [`slo`]: `xcbench slo rules`: an SLO file as Prometheus recording rules and alerts.
+//! - [`service`]: systemd's notify protocol (readiness, watchdog, stopping).
 //! - [`output`]: the demo's table, the throughput test's lines, table and JSON, the gate's
 //!   table, JUnit and GitHub Actions output.
 //! - `slo/` (crate `xcbench_slo`): the SLO file, exact bounds, verdicts (sans-IO).
@@ -19,4 +20,5 @@
 pub mod demo;
 pub mod gate;
 pub mod output;
+pub mod service;
 pub mod slo;

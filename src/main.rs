@@ -7,10 +7,11 @@ mod cli;
 
 use std::fmt::Display;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand, SloCommand};
-use xcbench::{demo, output};
+use xcbench::{demo, output, service};
 use xcbench_agent::net::throughput::{Client, ThroughputError};
 use xcbench_agent::probe::throughput::Test;
 
@@ -44,7 +45,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Lab { command } => lab(command),
         Command::Slo { command } => slo(command),
         Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
-            Ok(c) => finish(xcbench_agent::run(c, shutdown_signal()).await),
+            Ok(c) => finish(run_agent(c).await),
             Err(e) => usage(e),
         },
         Command::Identity { config } => identity(&config),
@@ -56,7 +57,7 @@ async fn dispatch(command: Command) -> ExitCode {
                 Some(path) => xcbench_collector::CollectorConfig::load(&path),
             };
             match config {
-                Ok(c) => finish(xcbench_collector::run(c, shutdown_signal()).await),
+                Ok(c) => finish(run_collector(c).await),
                 Err(e) => usage(e),
             }
         }
@@ -358,6 +359,53 @@ fn finish<E: Into<anyhow::Error>>(result: Result<(), E>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => failed(e),
     }
+}
+
+/// The agent as a service: bound (every port taken), then ready for systemd, pinging its
+/// watchdog while it runs, stopping on a signal.
+async fn run_agent(config: xcbench_agent::AgentConfig) -> anyhow::Result<()> {
+    let agent = xcbench_agent::Agent::bind(config)?;
+    let notifier = service::Notifier::from_env().map(Arc::new);
+    service::notify(
+        notifier.as_ref(),
+        "READY=1\nSTATUS=probing and answering probes",
+    );
+    let pings = notifier.clone().map(|n| tokio::spawn(n.keep_alive()));
+    let stopping = notifier.clone();
+    let result = agent
+        .run(async move {
+            shutdown_signal().await;
+            service::notify(stopping.as_ref(), "STOPPING=1");
+        })
+        .await;
+    if let Some(p) = pings {
+        p.abort();
+    }
+    Ok(result?)
+}
+
+/// The collector as a service, as [`run_agent`].
+async fn run_collector(config: xcbench_collector::CollectorConfig) -> anyhow::Result<()> {
+    let collector = xcbench_collector::Collector::bind(&config).await?;
+    let addr = collector.local_addr();
+    tracing::info!(%addr, "collector listening");
+    let notifier = service::Notifier::from_env().map(Arc::new);
+    service::notify(
+        notifier.as_ref(),
+        &format!("READY=1\nSTATUS=listening on {addr}"),
+    );
+    let pings = notifier.clone().map(|n| tokio::spawn(n.keep_alive()));
+    let stopping = notifier.clone();
+    let result = collector
+        .serve(async move {
+            shutdown_signal().await;
+            service::notify(stopping.as_ref(), "STOPPING=1");
+        })
+        .await;
+    if let Some(p) = pings {
+        p.abort();
+    }
+    Ok(result?)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

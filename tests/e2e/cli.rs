@@ -160,4 +160,12 @@ fn sample_configs_parse_and_are_in_the_readme() {
         readme.contains(&collector),
         "README shows collector/collector.sample.toml verbatim"
     );
+    // The collector config the package installs.
+    let packaged = std::fs::read_to_string(repo_path("deploy/etc/collector.toml")).unwrap();
+    let c =
+        xcbench_collector::CollectorConfig::parse("deploy/etc/collector.toml", &packaged).unwrap();
+    assert!(
+        c.data_dir.is_some(),
+        "the package's collector keeps a durable history"
+    );
 }

@@ -19,6 +19,8 @@ mod gate;
 mod lab;
 // Two agents and a collector on loopback; promtool, a real Prometheus, bad input.
 mod loopback;
+// Deployment: systemd's notify protocol; the Debian package, installed (root) and its units.
+mod service;
 // Two agents in network namespaces joined by a veth pair (root only).
 mod netns;
 // `xcbench slo rules`: promtool checks the rules and runs their unit tests.

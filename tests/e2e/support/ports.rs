@@ -12,12 +12,20 @@ pub(crate) fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A UDP port whose TCP twin is free too: an agent's TCP responder takes the same number, and
+/// ports come from the ephemeral range that other tests' connections also draw from.
 pub(crate) fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    for _ in 0..100 {
+        let p = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no UDP port on 127.0.0.1 whose TCP twin is free");
 }
 
 /// A UDP port whose successor is free too (the QUIC responder takes STAMP's port + 1).
