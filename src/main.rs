@@ -44,7 +44,11 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Lab { command } => lab(command),
         Command::Slo { command } => slo(command),
         Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
-            Ok(c) => finish(xcbench_agent::run(c, shutdown_signal()).await),
+            Ok(c) => match xcbench_agent::run(c, shutdown_signal()).await {
+                // cloud = "auto" without instance metadata: the remedy is the config file.
+                Err(e @ xcbench_agent::AgentError::Metadata(_)) => usage(e),
+                result => finish(result),
+            },
             Err(e) => usage(e),
         },
         Command::Identity { config } => identity(&config),
