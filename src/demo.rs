@@ -148,6 +148,7 @@ pub async fn run(
     for id in &identities {
         let config = AgentConfig {
             identity: id.clone(),
+            auto: None,
             timestamps: config.timestamps,
             clock_error: Default::default(),
             reflector: ReflectorConfig {

@@ -45,7 +45,11 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Lab { command } => lab(command),
         Command::Slo { command } => slo(command),
         Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
-            Ok(c) => finish(run_agent(c).await),
+            Ok(c) => match run_agent(c).await {
+                // cloud = "auto" without instance metadata: the remedy is the config file.
+                Err(e @ xcbench_agent::AgentError::Metadata(_)) => usage(e),
+                result => finish(result),
+            },
             Err(e) => usage(e),
         },
         Command::Identity { config } => identity(&config),
@@ -363,7 +367,11 @@ fn finish<E: Into<anyhow::Error>>(result: Result<(), E>) -> ExitCode {
 
 /// The agent as a service: bound (every port taken), then ready for systemd, pinging its
 /// watchdog while it runs, stopping on a signal.
-async fn run_agent(config: xcbench_agent::AgentConfig) -> anyhow::Result<()> {
+async fn run_agent(config: xcbench_agent::AgentConfig) -> Result<(), xcbench_agent::AgentError> {
+    // Signals first: a SIGTERM while the metadata is read or ports bound stops it cleanly.
+    let shutdown = shutdown_signal();
+    let lookup = xcbench_agent::net::metadata::Lookup::default();
+    let config = xcbench_agent::net::metadata::resolve(config, &lookup).await?;
     let agent = xcbench_agent::Agent::bind(config)?;
     let notifier = service::Notifier::from_env().map(Arc::new);
     service::notify(
@@ -374,18 +382,19 @@ async fn run_agent(config: xcbench_agent::AgentConfig) -> anyhow::Result<()> {
     let stopping = notifier.clone();
     let result = agent
         .run(async move {
-            shutdown_signal().await;
+            shutdown.await;
             service::notify(stopping.as_ref(), "STOPPING=1");
         })
         .await;
     if let Some(p) = pings {
         p.abort();
     }
-    Ok(result?)
+    result
 }
 
 /// The collector as a service, as [`run_agent`].
 async fn run_collector(config: xcbench_collector::CollectorConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let collector = xcbench_collector::Collector::bind(&config).await?;
     let addr = collector.local_addr();
     tracing::info!(%addr, "collector listening");
@@ -398,7 +407,7 @@ async fn run_collector(config: xcbench_collector::CollectorConfig) -> anyhow::Re
     let stopping = notifier.clone();
     let result = collector
         .serve(async move {
-            shutdown_signal().await;
+            shutdown.await;
             service::notify(stopping.as_ref(), "STOPPING=1");
         })
         .await;
@@ -408,16 +417,26 @@ async fn run_collector(config: xcbench_collector::CollectorConfig) -> anyhow::Re
     Ok(result?)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM; the handlers are installed when this is called
+/// (not when first awaited), so a signal during start-up is caught too.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async move {
+        tokio::select! {
+            _ = recv(term.as_mut()) => {}
+            _ = recv(int.as_mut()) => {}
+        }
+    }
+}
+
+/// The next delivery of a signal, or never without a handler.
+async fn recv(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }

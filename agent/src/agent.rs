@@ -40,6 +40,12 @@ pub enum AgentError {
     },
     #[error("tls")]
     Tls(#[from] tls::TlsError),
+    /// `cloud = "auto"` could not be resolved (a configuration matter: exit code 2).
+    #[error(transparent)]
+    Metadata(#[from] net::metadata::MetadataError),
+    /// [`Agent::bind`] was handed `cloud = "auto"` before [`net::metadata::resolve`].
+    #[error("agent.cloud = \"auto\": instance metadata must be read before binding (xcbench_agent::run does)")]
+    Unresolved,
 }
 
 /// The agent's TLS identity and CA, once loaded.
@@ -92,8 +98,12 @@ impl Counters {
 
 impl Agent {
     /// Binds every responder: STAMP and TCP at each listen address, QUIC at its port + 1,
-    /// throughput data at the first address's + 2 and + 3 (port 0 stays "any").
+    /// throughput data at the first address's + 2 and + 3 (port 0 stays "any"). The labels
+    /// must be resolved ([`net::metadata::resolve`]).
     pub fn bind(config: AgentConfig) -> Result<Agent, AgentError> {
+        if config.auto.is_some() {
+            return Err(AgentError::Unresolved);
+        }
         let reflectors = bind_reflectors(&config)?;
         let tcp_listeners = match config.reflector.tcp {
             true => bind_tcp(&reflectors)?,
@@ -489,11 +499,13 @@ fn quic_server_crypto(
     Ok(tls::server_crypto(&t.identity, allowed, t.ca.clone())?)
 }
 
-/// Binds and runs an agent until `shutdown` resolves.
+/// Reads instance metadata (`cloud = "auto"`), binds and runs an agent until `shutdown`
+/// resolves.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
+    let config = net::metadata::resolve(config, &net::metadata::Lookup::default()).await?;
     Agent::bind(config)?.run(shutdown).await
 }
 

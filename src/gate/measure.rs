@@ -67,6 +67,9 @@ pub async fn measure(
         report_interval: REPORT_EVERY,
     });
     let from_unix_ns = xcbench_agent::net::clock::now_unix_ns();
+    let config = xcbench_agent::net::metadata::resolve(config, &Default::default())
+        .await
+        .map_err(AgentError::from)?;
     let agent = Agent::bind(config)?;
     tracing::info!(
         seconds = duration.as_secs_f64(),

@@ -19,6 +19,8 @@ mod gate;
 mod lab;
 // Two agents and a collector on loopback; promtool, a real Prometheus, bad input.
 mod loopback;
+// `cloud = "auto"`: labels from a loopback Azure IMDS or OCI IMDSv2; no service at all.
+mod metadata;
 // Deployment: systemd's notify protocol; the Debian package, installed (root) and its units.
 mod service;
 // Two agents in network namespaces joined by a veth pair (root only).

@@ -7,6 +7,14 @@ use std::time::Duration;
 /// The IANA port for STAMP (RFC 8762); TCP probes use the same number.
 pub const STAMP_PORT: u16 = 862;
 
+/// `[agent] metadata_url`: where `cloud = "auto"` reads instance metadata (both clouds
+/// answer on this link-local address).
+pub const METADATA_URL: &str = "http://169.254.169.254";
+/// Instance metadata: how long a connection may take, and a whole answer (connection
+/// included). Azure and OCI are asked at once, so a host on neither knows within this.
+pub const METADATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// `[reflector]`
 pub const MAX_SESSIONS: usize = crate::probe::ReflectorLimits::DEFAULT.max_sessions;
 pub const REFLECT_TCP: bool = true;

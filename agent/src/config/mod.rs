@@ -9,12 +9,14 @@
 //! - this file: [`AgentConfig`], its sections and peers, and `load`/`parse`.
 //! - [`raw`]: the file as serde reads it (unknown fields refused).
 //! - [`defaults`]: every default.
+//! - [`metadata`]: `cloud = "auto"`: instance metadata documents into labels (pure).
 //! - [`probe`]: how a peer is probed, in range-checked newtypes.
 //! - [`throughput`]: `[bench]` and `[bench.schedule]`.
 //! - [`tls`](mod@tls): `[tls]`.
 //! - [`units`]: durations, rates, addresses, the port plan, and the error context.
 
 pub mod defaults;
+pub mod metadata;
 pub mod probe;
 mod raw;
 pub mod throughput;
@@ -26,6 +28,7 @@ use std::time::Duration;
 
 use xcbench_snapshot::{AgentId, Cloud, Expected, Identity, TimestampSource};
 
+use self::metadata::{AutoLabels, MetadataUrl};
 use self::probe::parse_probe;
 pub use self::probe::{
     ConnectInterval, Dscp, LossTimeout, OutOfRange, PayloadSize, ProbeInterval, ProbeSettings,
@@ -86,7 +89,12 @@ impl ReflectorConfig {
 /// A whole, valid agent configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
+    /// With `cloud = "auto"`, until [`AgentConfig::with_metadata`]: cloud `other` and the
+    /// region and zone the file sets (or `""`).
     pub identity: Identity,
+    /// `cloud = "auto"`: the labels instance metadata is to fill in at start
+    /// ([`crate::net::metadata::resolve`]); `None` once resolved, or when the file sets them.
+    pub auto: Option<AutoLabels>,
     /// Receive timestamps: kernel (SO_TIMESTAMPNS, the default) or user space on purpose,
     /// e.g. to compare with tools that timestamp in user space.
     pub timestamps: TimestampSource,
@@ -115,7 +123,7 @@ impl AgentConfig {
             message: e.message().to_owned() + &span_hint(text, e.span()),
         })?;
         let cx = Ctx { file };
-        let identity = parse_identity(&cx, "agent", &raw.agent)?;
+        let (identity, auto) = parse_agent_identity(&cx, &raw.agent)?;
         let timestamps = match &raw.agent.timestamps {
             None => TimestampSource::Kernel,
             Some(t) => t
@@ -178,6 +186,7 @@ impl AgentConfig {
         }
         Ok(AgentConfig {
             identity,
+            auto,
             timestamps,
             clock_error,
             reflector,
@@ -272,11 +281,13 @@ fn parse_peer(
         &RawIdentity {
             id: p.id.clone(),
             cloud: p.cloud.clone(),
-            region: p.region.clone(),
+            region: Some(p.region.clone()),
             zone: p.zone.clone(),
             timestamps: None,
             clock_error: None,
+            metadata_url: None,
         },
+        None,
     )?;
     let address = parse_address(cx, &format!("{at}.address"), &p.address)?;
     let quic_address = match &p.quic_address {
@@ -330,7 +341,50 @@ fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     }
 }
 
-fn parse_identity(cx: &Ctx, at: &str, raw: &RawIdentity) -> Result<Identity, ConfigError> {
+/// `[agent]`: who this agent is; with `cloud = "auto"`, what instance metadata fills in
+/// (the values the file sets are checked here and win later).
+fn parse_agent_identity(
+    cx: &Ctx,
+    raw: &RawIdentity,
+) -> Result<(Identity, Option<AutoLabels>), ConfigError> {
+    if raw.cloud != "auto" {
+        if let Some(url) = &raw.metadata_url {
+            return Err(cx.err(
+                "agent.metadata_url",
+                format!("{url:?}"),
+                "is read only with cloud = \"auto\"",
+            ));
+        }
+        if raw.region.is_none() {
+            return Err(cx.err(
+                "agent.region",
+                "(none)",
+                "must be set, or cloud = \"auto\" to read it from instance metadata",
+            ));
+        }
+        return Ok((parse_identity(cx, "agent", raw, None)?, None));
+    }
+    let url = match &raw.metadata_url {
+        None => MetadataUrl::default(),
+        Some(text) => MetadataUrl::parse(text)
+            .map_err(|e| cx.err("agent.metadata_url", format!("{text:?}"), e.0))?,
+    };
+    let identity = parse_identity(cx, "agent", raw, Some(Cloud::Other))?;
+    let auto = AutoLabels {
+        url,
+        region: raw.region.clone(),
+        zone: raw.zone.clone(),
+    };
+    Ok((identity, Some(auto)))
+}
+
+/// An identity; `cloud` given stands in for the file's (`cloud = "auto"`).
+fn parse_identity(
+    cx: &Ctx,
+    at: &str,
+    raw: &RawIdentity,
+    cloud: Option<Cloud>,
+) -> Result<Identity, ConfigError> {
     let id: AgentId = raw.id.parse().map_err(|_| {
         cx.err(
             &format!("{at}.id"),
@@ -338,19 +392,26 @@ fn parse_identity(cx: &Ctx, at: &str, raw: &RawIdentity) -> Result<Identity, Con
             "must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
         )
     })?;
-    let cloud: Cloud = raw
-        .cloud
-        .parse()
-        .map_err(|e: Expected| cx.err(&format!("{at}.cloud"), format!("{:?}", raw.cloud), e.0))?;
+    let cloud: Cloud = match cloud {
+        Some(c) => c,
+        None => raw.cloud.parse().map_err(|e: Expected| {
+            let expected = match at {
+                "agent" => e.0 + ", or auto (read from instance metadata)",
+                _ => e.0,
+            };
+            cx.err(&format!("{at}.cloud"), format!("{:?}", raw.cloud), expected)
+        })?,
+    };
+    let region = raw.region.clone().unwrap_or_default();
     let zone = raw.zone.clone().unwrap_or_default();
-    for (name, value) in [("region", &raw.region), ("zone", &zone)] {
+    for (name, value) in [("region", &region), ("zone", &zone)] {
         xcbench_snapshot::label::check_label_value(value)
             .map_err(|e| cx.err(&format!("{at}.{name}"), format!("{value:?}"), e))?;
     }
     Ok(Identity {
         id,
         cloud,
-        region: raw.region.clone(),
+        region,
         zone,
     })
 }

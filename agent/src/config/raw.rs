@@ -21,11 +21,14 @@ pub(crate) struct RawAgentConfig {
 pub(crate) struct RawIdentity {
     pub(crate) id: String,
     pub(crate) cloud: String,
-    pub(crate) region: String,
+    /// Required unless `cloud = "auto"`.
+    pub(crate) region: Option<String>,
     pub(crate) zone: Option<String>,
     #[serde(default)]
     pub(crate) timestamps: Option<String>,
     pub(crate) clock_error: Option<String>,
+    /// With `cloud = "auto"` only.
+    pub(crate) metadata_url: Option<String>,
 }
 
 #[derive(Deserialize)]

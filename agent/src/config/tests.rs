@@ -402,3 +402,68 @@ fn errors_name_file_field_value_and_expectation() {
     let bad = MINIMAL.replace("[agent]", "[agent]\nfoo = [");
     assert!(err(&bad).starts_with("agent.toml: "), "{}", err(&bad));
 }
+
+#[test]
+fn cloud_auto_leaves_region_and_zone_to_instance_metadata() {
+    use super::metadata::{AutoLabels, MetadataUrl};
+    let auto = MINIMAL.replace("cloud = \"azure\"\nregion = \"eastus\"", "cloud = \"auto\"");
+    let c = AgentConfig::parse("a", &auto).unwrap();
+    assert_eq!(
+        c.auto,
+        Some(AutoLabels {
+            url: MetadataUrl::default(),
+            region: None,
+            zone: None,
+        })
+    );
+    // A placeholder until the metadata is read.
+    assert_eq!(
+        (c.identity.cloud, c.identity.region.as_str()),
+        (Cloud::Other, "")
+    );
+    let given = auto.replace(
+        "cloud = \"auto\"",
+        "cloud = \"auto\"\nregion = \"eastus2\"\nzone = \"3\"\nmetadata_url = \"http://127.0.0.1:8080\"",
+    );
+    let c = AgentConfig::parse("a", &given).unwrap();
+    let a = c.auto.unwrap();
+    assert_eq!(
+        (a.url.to_string(), a.region, a.zone),
+        (
+            "http://127.0.0.1:8080".into(),
+            Some("eastus2".into()),
+            Some("3".into())
+        )
+    );
+
+    assert_eq!(
+        err(&MINIMAL.replace("region = \"eastus\"\n", "")),
+        "agent.toml: agent.region = (none): must be set, or cloud = \"auto\" to read it from instance metadata"
+    );
+    assert_eq!(
+        err(&MINIMAL.replace("cloud = \"azure\"", "cloud = \"gcp\"")),
+        "agent.toml: agent.cloud = \"gcp\": must be one of azure, oci, other, or auto (read from instance metadata)"
+    );
+    assert_eq!(
+        err(&MINIMAL.replace("\"oci\"", "\"auto\"")),
+        "agent.toml: peers[0].cloud = \"auto\": must be one of azure, oci, other"
+    );
+    assert_eq!(
+        err(&MINIMAL.replace(
+            "region = \"eastus\"",
+            "region = \"eastus\"\nmetadata_url = \"http://127.0.0.1:1\""
+        )),
+        "agent.toml: agent.metadata_url = \"http://127.0.0.1:1\": is read only with cloud = \"auto\""
+    );
+    assert!(err(&auto.replace(
+        "cloud = \"auto\"",
+        "cloud = \"auto\"\nmetadata_url = \"https://169.254.169.254\""
+    ))
+    .starts_with(
+        "agent.toml: agent.metadata_url = \"https://169.254.169.254\": must be an http:// URL"
+    ));
+    assert!(
+        err(&auto.replace("cloud = \"auto\"", "cloud = \"auto\"\nregion = \"a b\""))
+            .starts_with("agent.toml: agent.region = \"a b\": must be at most 64")
+    );
+}

@@ -13,11 +13,13 @@
 //! - [`fresh`]: the schedule of probes that open a fresh connection each time.
 //! - [`quic`]: the QUIC endpoint (one accept loop, dispatch by ALPN), responder and prober.
 //! - [`throughput`]: throughput tests (TCP, UDP, QUIC; one-shot and scheduled).
+//! - [`metadata`]: `cloud = "auto"`: the instance metadata services of Azure and OCI.
 
 pub mod clock;
 pub mod driver;
 pub mod fresh;
 pub mod limits;
+pub mod metadata;
 pub mod quic;
 pub mod socket;
 pub mod stamp;
