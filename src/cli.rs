@@ -33,6 +33,20 @@ pub(crate) enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Before deploying: checks toward every peer in agent.toml that its address is private,
+    /// every port the agent uses answers (blocked told apart from nothing listening), the
+    /// path MTU, and this host's clock and kernel timestamps; prints the az and oci commands
+    /// that open a blocked port. Exit codes: 0 ready, 1 not ready, 2 bad config.
+    Preflight {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// How long to wait for each answer (each port is tried up to three times).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        timeout: Duration,
+        /// The report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Throughput test against a peer agent named in agent.toml (iperf3-like; TCP, UDP or QUIC).
     Bench(BenchArgs),
     /// Run the collector: snapshot ingest and /metrics.

@@ -7,6 +7,7 @@
 //! - [`gate`]: `xcbench gate`: an SLO file judged from a source (the collector's history).
 //! - [`slo`]: `xcbench slo rules`: an SLO file as Prometheus recording rules and alerts.
 //! - [`service`]: systemd's notify protocol (readiness, watchdog, stopping).
+//! - [`preflight`]: `xcbench preflight`: addresses, ports, path MTU and the rules to open.
 //! - [`output`]: the demo's table, the throughput test's lines, table and JSON, the gate's
 //!   table, JUnit and GitHub Actions output.
 //! - `slo/` (crate `xcbench_slo`): the SLO file, exact bounds, verdicts (sans-IO).
@@ -20,5 +21,6 @@
 pub mod demo;
 pub mod gate;
 pub mod output;
+pub mod preflight;
 pub mod service;
 pub mod slo;

@@ -53,6 +53,11 @@ async fn dispatch(command: Command) -> ExitCode {
             Err(e) => usage(e),
         },
         Command::Identity { config } => identity(&config),
+        Command::Preflight {
+            config,
+            timeout,
+            json,
+        } => preflight(&config, timeout, json).await,
         Command::Gate(args) => gate(args).await,
         Command::Bench(args) => bench(args).await,
         Command::Collector { config } => {
@@ -113,6 +118,40 @@ async fn dispatch(command: Command) -> ExitCode {
                 Err(e) => failed(e),
             }
         }
+    }
+}
+
+/// `xcbench preflight`: exit 0 when every peer is reachable as the agent needs, 1 when not.
+async fn preflight(path: &std::path::Path, timeout: std::time::Duration, json: bool) -> ExitCode {
+    let config = match xcbench_agent::AgentConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let lookup = xcbench_agent::net::metadata::Lookup::default();
+    let config = match xcbench_agent::net::metadata::resolve(config, &lookup).await {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let report = match tokio::task::spawn_blocking(move || {
+        xcbench::preflight::run(&config, timeout)
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return failed(anyhow::Error::new(e).context("preflight stopped")),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serialises")
+        );
+    } else {
+        print!("{}", output::preflight::render(&report));
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -21,6 +21,8 @@ mod lab;
 mod loopback;
 // `cloud = "auto"`: labels from a loopback Azure IMDS or OCI IMDSv2; no service at all.
 mod metadata;
+// `xcbench preflight` on loopback: ready, closed, public.
+mod preflight;
 // Deployment: systemd's notify protocol; the Debian package, installed (root) and its units.
 mod service;
 // Two agents in network namespaces joined by a veth pair (root only).

@@ -14,12 +14,14 @@
 //! - [`quic`]: the QUIC endpoint (one accept loop, dispatch by ALPN), responder and prober.
 //! - [`throughput`]: throughput tests (TCP, UDP, QUIC; one-shot and scheduled).
 //! - [`metadata`]: `cloud = "auto"`: the instance metadata services of Azure and OCI.
+//! - [`preflight`]: `xcbench preflight`: port states, path MTU, kernel timestamps.
 
 pub mod clock;
 pub mod driver;
 pub mod fresh;
 pub mod limits;
 pub mod metadata;
+pub mod preflight;
 pub mod quic;
 pub mod socket;
 pub mod stamp;

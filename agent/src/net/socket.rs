@@ -150,6 +150,12 @@ fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
     })
 }
 
+/// Where one datagram's receive time came from (preflight's check that the kernel
+/// timestamps).
+pub(crate) fn received_source(fd: i32, buf: &mut [u8]) -> io::Result<TimestampSource> {
+    recvmsg(fd, buf).map(|r| r.source)
+}
+
 /// What recvmsg returned, for datagram and stream sockets alike.
 struct RawReceived {
     len: usize,
