@@ -11,6 +11,8 @@
 mod bench;
 // The binary's contract: exit codes, error messages, the demo's output, the sample configs.
 mod cli;
+// The deploy scripts with stand-in az and oci; the cloud-init they render.
+mod deploy;
 // The Grafana dashboards: every query executed against a real Prometheus; the schema.
 mod dashboards;
 // `xcbench gate` on a live loopback pair: verdicts, exit codes, outputs, bad input.
