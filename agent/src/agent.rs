@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use xcbench_snapshot::{ProbeKind, Protocol, ResponderCount, ResponderCounters};
+use xcbench_snapshot::{Protocol, ResponderCount, ResponderCounters};
 
 use crate::config::{AgentConfig, PeerConfig, PortPlan};
 use crate::net::quic::endpoint::Services;
@@ -21,7 +21,7 @@ use crate::net::throughput::slot::{follow_load, TestSlot};
 use crate::net::throughput::Client;
 use crate::net::{self, lock};
 use crate::probe::{Reflector, ReflectorLimits};
-use crate::record::Recorder;
+use crate::record::{probe_kinds, Recorder};
 use crate::report::Reporter;
 use crate::tls;
 
@@ -230,25 +230,15 @@ impl Agent {
         let mut rec = Recorder::new();
         for peer in &self.config.peers {
             let p = &peer.probe.protocols;
-            let mut add = |protocol, kinds: &[ProbeKind]| {
-                for kind in kinds {
+            let on = [
+                (Protocol::Udp, p.udp),
+                (Protocol::Tcp, p.tcp),
+                (Protocol::Quic, p.quic && self.tls.is_some()),
+            ];
+            for (protocol, _) in on.into_iter().filter(|(_, on)| *on) {
+                for kind in probe_kinds(protocol) {
                     rec.add_series(peer.identity.clone(), protocol, *kind);
                 }
-            };
-            if p.udp {
-                add(Protocol::Udp, &[ProbeKind::Stamp]);
-            }
-            if p.tcp {
-                add(Protocol::Tcp, &[ProbeKind::Connect, ProbeKind::Rr]);
-            }
-            if p.quic && self.tls.is_some() {
-                let kinds = [
-                    ProbeKind::Connect,
-                    ProbeKind::Resume,
-                    ProbeKind::Rr,
-                    ProbeKind::Datagram,
-                ];
-                add(Protocol::Quic, &kinds);
             }
         }
         // The scheduled tests' directions, so their series are at zero before the first.

@@ -17,6 +17,20 @@ use crate::probe::Event;
 /// Identifies one series within an agent.
 pub type SeriesKey = (AgentId, Protocol, ProbeKind);
 
+/// The probe kinds, so the series, a peer gets per protocol it is probed over.
+pub fn probe_kinds(protocol: Protocol) -> &'static [ProbeKind] {
+    match protocol {
+        Protocol::Udp => &[ProbeKind::Stamp],
+        Protocol::Tcp => &[ProbeKind::Connect, ProbeKind::Rr],
+        Protocol::Quic => &[
+            ProbeKind::Connect,
+            ProbeKind::Resume,
+            ProbeKind::Rr,
+            ProbeKind::Datagram,
+        ],
+    }
+}
+
 struct MetricRecord {
     histogram: LatencyHistogram,
     sum_ns: u64,
