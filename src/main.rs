@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand, SloCommand};
+use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand, MeshCommand, SloCommand};
 use xcbench::{demo, output, service};
 use xcbench_agent::net::throughput::{Client, ThroughputError};
 use xcbench_agent::probe::throughput::Test;
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Command::Lab { command } => return lab(command),
         Command::Slo { command } => return slo(command),
+        Command::Mesh { command } => return mesh(command),
         other => other,
     };
     match tokio::runtime::Runtime::new() {
@@ -44,6 +45,7 @@ async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Lab { command } => lab(command),
         Command::Slo { command } => slo(command),
+        Command::Mesh { command } => mesh(command),
         Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
             Ok(c) => match run_agent(c).await {
                 // cloud = "auto" without instance metadata: the remedy is the config file.
@@ -265,6 +267,18 @@ fn slo(command: SloCommand) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `xcbench mesh check`: the report on stdout, or the error and exit code 2.
+fn mesh(command: MeshCommand) -> ExitCode {
+    let MeshCommand::Check { mesh } = command;
+    match xcbench_agent::config::mesh::MeshFile::load(&mesh) {
+        Ok(m) => {
+            print!("{}", output::mesh::render_check(&m));
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage(e),
+    }
 }
 
 /// `xcbench gate`: the verdict's exit code (0 pass, 1 fail, 3 inconclusive), 2 for a bad

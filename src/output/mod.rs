@@ -1,11 +1,13 @@
-//! What a person reads: the demo's table, the throughput test's lines, table and JSON, and
-//! the gate's table, JUnit XML, GitHub Actions output and HTML report.
+//! What a person reads: the demo's table, the throughput test's lines, table and JSON, the
+//! gate's table, JUnit XML, GitHub Actions output and HTML report, and `xcbench mesh
+//! check`'s report.
 //! Golden files in `tests/golden/` pin each (`XCBENCH_UPDATE_GOLDEN=1` rewrites them after a
 //! review).
 
 pub mod bench;
 pub mod demo;
 pub mod gate;
+pub mod mesh;
 pub mod report;
 
 /// Compares `text` with tests/golden/NAME.
