@@ -50,6 +50,8 @@ async fn dispatch(command: Command) -> ExitCode {
             Ok(c) => match run_agent(c).await {
                 // cloud = "auto" without instance metadata: the remedy is the config file.
                 Err(e @ xcbench_agent::AgentError::Metadata(_)) => usage(e),
+                // A mesh that does not parse or apply, or a collector serving none.
+                Err(xcbench_agent::AgentError::Mesh(e)) if e.is_config() => usage(e),
                 result => finish(result),
             },
             Err(e) => usage(e),
@@ -386,6 +388,7 @@ async fn run_agent(config: xcbench_agent::AgentConfig) -> Result<(), xcbench_age
     let shutdown = shutdown_signal();
     let lookup = xcbench_agent::net::metadata::Lookup::default();
     let config = xcbench_agent::net::metadata::resolve(config, &lookup).await?;
+    let config = xcbench_agent::net::mesh::resolve(config).await?;
     let agent = xcbench_agent::Agent::bind(config)?;
     let notifier = service::Notifier::from_env().map(Arc::new);
     service::notify(

@@ -14,11 +14,14 @@
 //! - [`quic`]: the QUIC endpoint (one accept loop, dispatch by ALPN), responder and prober.
 //! - [`throughput`]: throughput tests (TCP, UDP, QUIC; one-shot and scheduled).
 //! - [`metadata`]: `cloud = "auto"`: the instance metadata services of Azure and OCI.
+//! - [`mesh`]: `[agent] mesh`: the mesh file read, or fetched from the collector, at start
+//!   and every report interval.
 
 pub mod clock;
 pub mod driver;
 pub mod fresh;
 pub mod limits;
+pub mod mesh;
 pub mod metadata;
 pub mod quic;
 pub mod socket;

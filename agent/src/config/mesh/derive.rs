@@ -22,7 +22,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use xcbench_snapshot::Cloud;
+use xcbench_snapshot::{AgentId, Cloud};
 
 use super::MeshFile;
 use crate::config::units::Ctx;
@@ -85,7 +85,46 @@ pub struct MeshLink {
     pub applied: bool,
 }
 
+/// What a newer mesh changes for a running agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshUpdate {
+    /// The configuration with the newer mesh applied.
+    pub config: AgentConfig,
+    pub added: Vec<AgentId>,
+    pub removed: Vec<AgentId>,
+    /// What changed that only a restart applies: `labels`, `listen`, `collector`.
+    pub needs_restart: Vec<&'static str>,
+}
+
 impl AgentConfig {
+    /// A newer `mesh` over this running configuration: `None` when the peers (who, where,
+    /// pins, probe settings) and the schedule stay as they are. The error is the newer
+    /// mesh's: a running agent logs it and keeps what it has.
+    pub fn update_with(&self, mesh: &MeshFile) -> Result<Option<MeshUpdate>, ConfigError> {
+        let config = self.with_mesh(mesh)?;
+        if config.peers == self.peers && config.throughput.schedule == self.throughput.schedule {
+            return Ok(None);
+        }
+        let ids = |c: &AgentConfig| -> Vec<AgentId> {
+            c.peers.iter().map(|p| p.identity.id.clone()).collect()
+        };
+        let (old, new) = (ids(self), ids(&config));
+        let needs_restart = [
+            ("labels", config.identity != self.identity),
+            ("listen", config.reflector != self.reflector),
+            ("collector", config.collector != self.collector),
+        ]
+        .into_iter()
+        .filter_map(|(what, changed)| changed.then_some(what))
+        .collect();
+        Ok(Some(MeshUpdate {
+            added: new.iter().filter(|id| !old.contains(id)).cloned().collect(),
+            removed: old.iter().filter(|id| !new.contains(id)).cloned().collect(),
+            needs_restart,
+            config,
+        }))
+    }
+
     /// This configuration with `mesh` applied (see the module's notes); again on an applied
     /// one, the newer mesh's. Errors name `agent.toml`'s field where the agent's own file
     /// disagrees with the mesh, and the mesh's field where an entry does not work for this

@@ -472,3 +472,40 @@ fn agent_toml_names_a_mesh_instead_of_peers() {
         "agent.toml: agent.cloud = (none): must be set (azure, oci, other, or auto to read it from instance metadata), or agent.mesh"
     );
 }
+
+#[test]
+fn a_running_agent_takes_a_newer_mesh_when_its_peers_change() {
+    let mesh = |text: &str| MeshFile::parse("mesh.toml", text).unwrap();
+    let running = agent("").with_mesh(&mesh(SMALL)).unwrap();
+    assert_eq!(running.update_with(&mesh(SMALL)).unwrap(), None);
+    let grown = SMALL.to_owned()
+        + "\n[[oci.agents]]\nid = \"oci-3\"\nregion = \"us-ashburn-1\"\naddress = \"10.20.0.7\"\n";
+    let u = running.update_with(&mesh(&grown)).unwrap().unwrap();
+    assert_eq!(u.added, vec![id("oci-3")]);
+    assert!(u.removed.is_empty() && u.needs_restart.is_empty());
+    assert_eq!(u.config.peers.len(), 3);
+    let faster = SMALL.replace("[mesh]", "[mesh.probe]\ninterval = \"10ms\"");
+    let u = running.update_with(&mesh(&faster)).unwrap().unwrap();
+    assert!(u.added.is_empty() && u.removed.is_empty());
+    assert_eq!(
+        u.config.peers[0].probe.interval,
+        ProbeInterval::try_from(Duration::from_millis(10)).unwrap()
+    );
+    // This agent's own entry changed: its peers are the same; a restart applies it.
+    let moved = SMALL.replacen("region = \"eastus\"", "region = \"eastus2\"", 1);
+    assert_eq!(running.update_with(&mesh(&moved)).unwrap(), None);
+    let shrunk = SMALL.replace("id = \"oci-2\"", "id = \"az-3\"").replace(
+        "address = \"10.20.0.6:9000\"",
+        "address = \"10.20.0.6:9000\"\n",
+    );
+    let u = running.update_with(&mesh(&shrunk)).unwrap().unwrap();
+    assert_eq!(u.removed, vec![id("oci-2")]);
+    assert_eq!(u.added, vec![id("az-3")]);
+    // Dropped from the mesh: the newer mesh is refused (the running agent keeps its peers).
+    let without = SMALL.replace("id = \"az-1\"", "id = \"az-0\"");
+    assert!(running
+        .update_with(&mesh(&without))
+        .unwrap_err()
+        .to_string()
+        .starts_with("agent.toml: agent.id = \"az-1\": must be the id of an agent in mesh.toml"));
+}
