@@ -8,8 +8,9 @@
 //!   with `cloud = "auto"`);
 //! - its peers: every agent of the other side, and with `same_side` the others of its own,
 //!   each probed with `[mesh.probe]` and that agent's own probe fields over it;
-//! - where it listens, unless `agent.toml` has a `[reflector]`: its mesh address's port on
-//!   every address;
+//! - where it listens, unless `agent.toml` has a `[reflector]`: at its mesh address, so
+//!   replies leave from the address its peers probe (a host with several addresses) and an
+//!   address that is not the host's fails at start;
 //! - the collector and report interval, unless `agent.toml` has a `[collector]`;
 //! - the throughput schedule (`[mesh.schedule]`) toward every peer it can authenticate (a
 //!   fingerprint, or `tls.ca`).
@@ -19,7 +20,6 @@
 //! `[bench.schedule]` are refused beside a mesh, so both ends of a pair probe alike and
 //! `xcbench mesh check` counts what the agents will do.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use xcbench_snapshot::{AgentId, Cloud};
@@ -77,7 +77,7 @@ pub struct MeshLink {
     /// Region and zone as `agent.toml` sets them.
     pub region: Option<String>,
     pub zone: Option<String>,
-    /// `agent.toml` has a `[reflector]` (else the agent listens at its mesh port).
+    /// `agent.toml` has a `[reflector]` (else the agent listens at its mesh address).
     pub listen_given: bool,
     /// `agent.toml` has a `[collector]` (else the mesh's).
     pub collector_given: bool,
@@ -217,11 +217,7 @@ impl AgentConfig {
         let mut config = self.clone();
         config.identity = me.agent.identity.clone();
         if !link.listen_given {
-            let any = match me.agent.address.ip() {
-                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-            };
-            config.reflector.listen = vec![SocketAddr::new(any, me.agent.address.port())];
+            config.reflector.listen = vec![me.agent.address];
         }
         if !link.collector_given {
             config.collector = mesh.collector.clone();

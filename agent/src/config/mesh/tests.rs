@@ -346,7 +346,7 @@ fn an_agent_takes_its_labels_peers_listen_and_collector_from_the_mesh() {
     let ids: Vec<&str> = c.peers.iter().map(|p| p.identity.id.as_str()).collect();
     assert_eq!(ids, ["oci-1", "oci-2", "az-2"]);
     assert_eq!(c.peers[1].address, "10.20.0.6:9000".parse().unwrap());
-    assert_eq!(c.reflector.listen, vec!["0.0.0.0:862".parse().unwrap()]);
+    assert_eq!(c.reflector.listen, vec!["10.10.0.5:862".parse().unwrap()]);
     assert_eq!(
         c.collector
             .as_ref()
