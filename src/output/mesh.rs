@@ -175,6 +175,29 @@ mod tests {
         crate::output::check_golden("mesh_check.txt", &render_check(&mesh));
     }
 
+    /// The README's excerpt of the report is the golden file's, line for line.
+    #[test]
+    fn the_readme_excerpt_is_the_report() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let golden = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/golden/mesh_check.txt"
+        ))
+        .unwrap();
+        let excerpt = readme
+            .split("```\ndeploy/mesh.sample.toml: valid\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("README.md shows the sample's mesh check");
+        for line in excerpt.lines().filter(|l| l.trim() != "...") {
+            assert!(
+                golden.lines().any(|g| g == line),
+                "README.md: {line:?} is not in the report"
+            );
+        }
+    }
+
     #[test]
     fn warnings_are_listed() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mesh.sample.toml");

@@ -148,6 +148,10 @@ fn series_are_counted_as_the_collector_counts_them() {
     };
     assert_eq!((by(Load::Idle), by(Load::Bench)), (32 * 7, 32 * 7));
     assert_eq!(sample.tests.iter().map(|t| t.series()).sum::<usize>(), 32);
+    let (head, rest) = SAMPLE.split_once("[mesh.schedule]").unwrap();
+    let unscheduled = head.to_owned() + &rest[rest.find("[azure]").unwrap()..];
+    let m = MeshFile::parse("m", &unscheduled).unwrap();
+    assert_eq!(m.series().total(), 224, "32 directed pairs x 7 probe kinds");
 }
 
 #[test]
