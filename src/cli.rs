@@ -69,6 +69,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SloCommand,
     },
+    /// The mesh file: one file for both sides, from which every agent derives its peers.
+    Mesh {
+        #[command(subcommand)]
+        command: MeshCommand,
+    },
     /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
     Demo {
         /// How long to probe, e.g. 10s.
@@ -151,6 +156,17 @@ pub(crate) enum SloCommand {
         /// Write the rule file here instead of to stdout.
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum MeshCommand {
+    /// Validate a mesh file and print its directed pairs, the series the collector will
+    /// hold and the network rules each side needs. Exit codes: 0 valid, 2 invalid (the
+    /// error names the file, the field, the value and what was expected).
+    Check {
+        /// The mesh file (see deploy/mesh.sample.toml).
+        mesh: PathBuf,
     },
 }
 

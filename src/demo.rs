@@ -169,6 +169,7 @@ pub async fn run(
             }),
             throughput: ThroughputLimits::default(),
             peers: Vec::new(),
+            mesh: None,
         };
         // The TCP responder takes the port number the kernel chose for UDP; that number can
         // be busy on TCP (another program's connection), so try a few ports.

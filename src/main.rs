@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand, SloCommand};
+use cli::{BenchArgs, Cli, Command, GateArgs, LabCommand, MeshCommand, SloCommand};
 use xcbench::{demo, output, service};
 use xcbench_agent::net::throughput::{Client, ThroughputError};
 use xcbench_agent::probe::throughput::Test;
@@ -32,6 +32,7 @@ fn main() -> ExitCode {
     let command = match cli.command {
         Command::Lab { command } => return lab(command),
         Command::Slo { command } => return slo(command),
+        Command::Mesh { command } => return mesh(command),
         other => other,
     };
     match tokio::runtime::Runtime::new() {
@@ -44,10 +45,13 @@ async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Lab { command } => lab(command),
         Command::Slo { command } => slo(command),
+        Command::Mesh { command } => mesh(command),
         Command::Agent { config } => match xcbench_agent::AgentConfig::load(&config) {
             Ok(c) => match run_agent(c).await {
                 // cloud = "auto" without instance metadata: the remedy is the config file.
                 Err(e @ xcbench_agent::AgentError::Metadata(_)) => usage(e),
+                // A mesh that does not parse or apply, or a collector serving none.
+                Err(xcbench_agent::AgentError::Mesh(e)) if e.is_config() => usage(e),
                 result => finish(result),
             },
             Err(e) => usage(e),
@@ -129,6 +133,11 @@ async fn preflight(path: &std::path::Path, timeout: std::time::Duration, json: b
     };
     let lookup = xcbench_agent::net::metadata::Lookup::default();
     let config = match xcbench_agent::net::metadata::resolve(config, &lookup).await {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    // With a mesh, its peers (read from the file or fetched from the collector).
+    let config = match xcbench_agent::net::mesh::resolve(config).await {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
@@ -306,6 +315,18 @@ fn slo(command: SloCommand) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `xcbench mesh check`: the report on stdout, or the error and exit code 2.
+fn mesh(command: MeshCommand) -> ExitCode {
+    let MeshCommand::Check { mesh } = command;
+    match xcbench_agent::config::mesh::MeshFile::load(&mesh) {
+        Ok(m) => {
+            print!("{}", output::mesh::render_check(&m));
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage(e),
+    }
+}
+
 /// `xcbench gate`: the verdict's exit code (0 pass, 1 fail, 3 inconclusive), 2 for a bad
 /// SLO file or flags, 4 when the source could not be read.
 async fn gate(args: GateArgs) -> ExitCode {
@@ -411,6 +432,7 @@ async fn run_agent(config: xcbench_agent::AgentConfig) -> Result<(), xcbench_age
     let shutdown = shutdown_signal();
     let lookup = xcbench_agent::net::metadata::Lookup::default();
     let config = xcbench_agent::net::metadata::resolve(config, &lookup).await?;
+    let config = xcbench_agent::net::mesh::resolve(config).await?;
     let agent = xcbench_agent::Agent::bind(config)?;
     let notifier = service::Notifier::from_env().map(Arc::new);
     service::notify(

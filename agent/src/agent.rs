@@ -1,7 +1,9 @@
 //! The agent assembled: [`Agent::bind`] binds every responder (STAMP, TCP, QUIC, throughput
 //! data) from the port plan of each listen address, and [`Agent::run`] starts the
 //! responders, the probers, the throughput scheduler and the load follower, reports every
-//! interval, and shuts down in order, each a small named step.
+//! interval, and shuts down in order, each a small named step. With a mesh, every report
+//! interval it also looks for a newer mesh; one that changes the peers restarts the probers
+//! (and the scheduler) with them, while the responders and the reporter keep running.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,9 +12,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use xcbench_snapshot::{ProbeKind, Protocol, ResponderCount, ResponderCounters};
+use xcbench_snapshot::{Protocol, ResponderCount, ResponderCounters};
 
+use crate::config::mesh::derive::MeshUpdate;
 use crate::config::{AgentConfig, PeerConfig, PortPlan};
+use crate::net::mesh::MeshWatch;
 use crate::net::quic::endpoint::Services;
 use crate::net::socket::ProbeSocket;
 use crate::net::throughput::schedule::Scheduler;
@@ -21,7 +25,7 @@ use crate::net::throughput::slot::{follow_load, TestSlot};
 use crate::net::throughput::Client;
 use crate::net::{self, lock};
 use crate::probe::{Reflector, ReflectorLimits};
-use crate::record::Recorder;
+use crate::record::{probe_kinds, Recorder};
 use crate::report::Reporter;
 use crate::tls;
 
@@ -46,6 +50,26 @@ pub enum AgentError {
     /// [`Agent::bind`] was handed `cloud = "auto"` before [`net::metadata::resolve`].
     #[error("agent.cloud = \"auto\": instance metadata must be read before binding (xcbench_agent::run does)")]
     Unresolved,
+    /// `[agent] mesh` could not be read, fetched or applied.
+    #[error(transparent)]
+    Mesh(#[from] net::mesh::MeshError),
+    /// [`Agent::bind`] was handed a configuration whose mesh was not applied yet.
+    #[error("agent.mesh: the mesh must be applied before binding (xcbench_agent::run does)")]
+    MeshUnresolved,
+}
+
+/// The tasks that probe the current peers, and what stops them.
+struct Probers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Probers {
+    /// Tells every task to stop; they settle their outstanding probes on their own.
+    fn stop(self) -> Vec<JoinHandle<()>> {
+        let _ = self.stop.send(true);
+        self.tasks
+    }
 }
 
 /// The agent's TLS identity and CA, once loaded.
@@ -103,6 +127,9 @@ impl Agent {
     pub fn bind(config: AgentConfig) -> Result<Agent, AgentError> {
         if config.auto.is_some() {
             return Err(AgentError::Unresolved);
+        }
+        if !config.peers_known() {
+            return Err(AgentError::MeshUnresolved);
         }
         let reflectors = bind_reflectors(&config)?;
         let tcp_listeners = match config.reflector.tcp {
@@ -163,6 +190,12 @@ impl Agent {
     /// QUIC responder trusts the new peers' fingerprints from now on.
     pub fn set_peers(&mut self, peers: Vec<PeerConfig>) -> Result<(), AgentError> {
         self.config.peers = peers;
+        self.trust_peers()
+    }
+
+    /// The QUIC responder trusts the configured peers' fingerprints (from the next
+    /// connection attempt on).
+    fn trust_peers(&self) -> Result<(), AgentError> {
         if let (Some(t), false) = (&self.tls, self.quic_endpoints.is_empty()) {
             let crypto = quic_server_crypto(&self.config, t)?;
             for endpoint in &self.quic_endpoints {
@@ -176,12 +209,14 @@ impl Agent {
     /// outstanding replies, sends a last snapshot and returns.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         let started = net::clock::now_unix_ns();
-        let recorder = Arc::new(Mutex::new(self.recorder()));
+        let recorder = Arc::new(Mutex::new(Recorder::new()));
+        self.declare_series(&recorder);
         let (stop_responders, responders_rx) = watch::channel(false);
-        let (stop_probers, probers_rx) = watch::channel(false);
         let (counters, responder_tasks) = self.spawn_responders(responders_rx);
-        let mut prober_tasks = self.spawn_probers(&recorder, &probers_rx)?;
-        prober_tasks.extend(self.spawn_throughput(&recorder, &probers_rx));
+        let mut probers = self.start_probers(&recorder)?;
+        // Probers of peers a newer mesh replaced, settling their last probes.
+        let mut retired: Vec<JoinHandle<()>> = Vec::new();
+        let mut mesh = self.config.mesh.as_ref().map(|m| MeshWatch::new(&m.source));
         let mut reporter = Reporter::new(
             self.config.identity.clone(),
             self.config.collector.as_ref().map(|c| c.url.clone()),
@@ -206,13 +241,18 @@ impl Agent {
                 _ = ticker.tick() => {
                     report(&mut reporter);
                     flush(&mut reporter).await;
+                    if let Some(update) = self.newer_mesh(mesh.as_mut()).await {
+                        retired.retain(|t| !t.is_finished());
+                        retired.extend(probers.stop());
+                        probers = self.take_peers(update, &recorder);
+                    }
                 }
             }
         }
         // Stop probing and let outstanding probes settle; keep reflecting meanwhile so peers
         // that stop at the same time get their last replies.
-        let _ = stop_probers.send(true);
-        for t in prober_tasks {
+        retired.extend(probers.stop());
+        for t in retired {
             let _ = t.await;
         }
         tokio::time::sleep(REFLECTOR_LINGER).await;
@@ -225,33 +265,24 @@ impl Agent {
         Ok(())
     }
 
-    /// A recorder with every configured series, so they appear at zero before any reply.
-    fn recorder(&self) -> Recorder {
-        let mut rec = Recorder::new();
+    /// Every configured series and scheduled test direction in the recorder, so they
+    /// appear at zero before any reply (and those of peers no longer configured go).
+    fn declare_series(&self, recorder: &Mutex<Recorder>) {
+        let mut series = Vec::new();
         for peer in &self.config.peers {
             let p = &peer.probe.protocols;
-            let mut add = |protocol, kinds: &[ProbeKind]| {
-                for kind in kinds {
-                    rec.add_series(peer.identity.clone(), protocol, *kind);
+            let on = [
+                (Protocol::Udp, p.udp),
+                (Protocol::Tcp, p.tcp),
+                (Protocol::Quic, p.quic && self.tls.is_some()),
+            ];
+            for (protocol, _) in on.into_iter().filter(|(_, on)| *on) {
+                for kind in probe_kinds(protocol) {
+                    series.push((peer.identity.clone(), protocol, *kind));
                 }
-            };
-            if p.udp {
-                add(Protocol::Udp, &[ProbeKind::Stamp]);
-            }
-            if p.tcp {
-                add(Protocol::Tcp, &[ProbeKind::Connect, ProbeKind::Rr]);
-            }
-            if p.quic && self.tls.is_some() {
-                let kinds = [
-                    ProbeKind::Connect,
-                    ProbeKind::Resume,
-                    ProbeKind::Rr,
-                    ProbeKind::Datagram,
-                ];
-                add(Protocol::Quic, &kinds);
             }
         }
-        // The scheduled tests' directions, so their series are at zero before the first.
+        let mut flows = Vec::new();
         if let (Some(schedule), Some(_)) = (&self.config.throughput.schedule, &self.tls) {
             let peers = schedule
                 .peers
@@ -260,7 +291,7 @@ impl Agent {
             for peer in peers {
                 for &protocol in &schedule.protocols {
                     for &flow in crate::probe::throughput::report::flows(schedule.direction) {
-                        rec.add_scheduled(xcbench_snapshot::ThroughputFlow {
+                        flows.push(xcbench_snapshot::ThroughputFlow {
                             peer: peer.identity.clone(),
                             protocol,
                             flow,
@@ -269,7 +300,70 @@ impl Agent {
                 }
             }
         }
-        rec
+        lock(recorder).set_configured(&series, &flows);
+    }
+
+    /// A newer mesh's peers: trusted by the QUIC responder, their series declared, probed.
+    /// What fails here would have failed at start with these peers: it is logged, and
+    /// probing waits for a mesh that works.
+    fn take_peers(&mut self, update: MeshUpdate, recorder: &Arc<Mutex<Recorder>>) -> Probers {
+        self.config = update.config;
+        let started = self
+            .trust_peers()
+            .and_then(|()| self.start_probers(recorder));
+        self.declare_series(recorder);
+        started.unwrap_or_else(|e| {
+            tracing::error!(error = %net::chain(&e), "the new peers cannot be probed");
+            Probers {
+                stop: watch::channel(false).0,
+                tasks: Vec::new(),
+            }
+        })
+    }
+
+    /// The probers, the load follower and the scheduler for the current peers.
+    fn start_probers(&self, recorder: &Arc<Mutex<Recorder>>) -> Result<Probers, AgentError> {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = self.spawn_probers(recorder, &stopped)?;
+        tasks.extend(self.spawn_throughput(recorder, &stopped));
+        Ok(Probers { stop, tasks })
+    }
+
+    /// A newer mesh that changes the peers, if the watch has one; a mesh that cannot be
+    /// had or does not apply is logged and the current peers stay.
+    async fn newer_mesh(&self, watch: Option<&mut MeshWatch>) -> Option<MeshUpdate> {
+        let text = match watch?.poll().await {
+            Ok(Some(text)) => text,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %net::chain(&e), "mesh not checked for changes; the current peers stay");
+                return None;
+            }
+        };
+        let update = text.parse().and_then(|mesh| self.config.update_with(&mesh));
+        match update {
+            Ok(Some(u)) => {
+                let ids = |v: &[xcbench_snapshot::AgentId]| {
+                    v.iter().map(|i| i.as_str()).collect::<Vec<_>>().join(",")
+                };
+                tracing::info!(
+                    mesh = %text.name,
+                    peers = u.config.peers.len(),
+                    added = %ids(&u.added),
+                    removed = %ids(&u.removed),
+                    "mesh changed: probing the new peer set"
+                );
+                if !u.needs_restart.is_empty() {
+                    tracing::warn!(changed = %u.needs_restart.join(", "), "mesh changed what only a restart applies; kept as started");
+                }
+                Some(u)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(mesh = %text.name, error = %e, "newer mesh refused; the current peers stay");
+                None
+            }
+        }
     }
 
     /// The STAMP reflectors, the TCP responders and the QUIC endpoints (probes and
@@ -300,7 +394,8 @@ impl Agent {
             probes: counters.quic.clone(),
             throughput: throughput.as_ref().map(|t| t.server.clone()),
         };
-        for endpoint in self.quic_endpoints.drain(..) {
+        // The endpoints stay here too: a newer mesh changes whom they trust.
+        for endpoint in self.quic_endpoints.clone() {
             let serve = net::quic::endpoint::serve(endpoint, services.clone(), stop.clone());
             tasks.push(tokio::spawn(serve));
         }
@@ -506,6 +601,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let config = net::metadata::resolve(config, &net::metadata::Lookup::default()).await?;
+    let config = net::mesh::resolve(config).await?;
     Agent::bind(config)?.run(shutdown).await
 }
 

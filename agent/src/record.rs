@@ -17,6 +17,20 @@ use crate::probe::Event;
 /// Identifies one series within an agent.
 pub type SeriesKey = (AgentId, Protocol, ProbeKind);
 
+/// The probe kinds, so the series, a peer gets per protocol it is probed over.
+pub fn probe_kinds(protocol: Protocol) -> &'static [ProbeKind] {
+    match protocol {
+        Protocol::Udp => &[ProbeKind::Stamp],
+        Protocol::Tcp => &[ProbeKind::Connect, ProbeKind::Rr],
+        Protocol::Quic => &[
+            ProbeKind::Connect,
+            ProbeKind::Resume,
+            ProbeKind::Rr,
+            ProbeKind::Datagram,
+        ],
+    }
+}
+
 struct MetricRecord {
     histogram: LatencyHistogram,
     sum_ns: u64,
@@ -146,6 +160,29 @@ impl Recorder {
                 idle: SeriesRecord::new(peer, timestamping),
                 under_load: None,
             });
+    }
+
+    /// The configured series and scheduled directions, as a newer configuration (a changed
+    /// mesh) has them: the new ones are created at zero; those no longer configured (or
+    /// whose peer's labels changed) are dropped, with what they recorded since the last
+    /// snapshot.
+    pub fn set_configured(
+        &mut self,
+        series: &[(Identity, Protocol, ProbeKind)],
+        flows: &[ThroughputFlow],
+    ) {
+        self.series.retain(|(_, protocol, kind), s| {
+            series
+                .iter()
+                .any(|(peer, p, k)| peer == &s.idle.peer && p == protocol && k == kind)
+        });
+        for (peer, protocol, kind) in series {
+            self.add_series(peer.clone(), *protocol, *kind);
+        }
+        self.scheduled.retain(|f| flows.contains(f));
+        for f in flows {
+            self.add_scheduled(f.clone());
+        }
     }
 
     /// From now on, outcomes of `peer`'s series go to its `load` series.
@@ -321,6 +358,40 @@ mod tests {
             region: "r".into(),
             zone: String::new(),
         }
+    }
+
+    #[test]
+    fn a_newer_configuration_adds_and_drops_series() {
+        let (a, b) = (
+            oci_1(),
+            Identity {
+                id: "oci-2".parse().unwrap(),
+                ..oci_1()
+            },
+        );
+        let mut rec = Recorder::new();
+        let udp = |p: &Identity| (p.clone(), Protocol::Udp, ProbeKind::Stamp);
+        rec.set_configured(&[udp(&a)], &[]);
+        let peers = |rec: &mut Recorder| -> Vec<String> {
+            rec.take_series()
+                .iter()
+                .map(|s| s.peer.id.to_string())
+                .collect()
+        };
+        assert_eq!(peers(&mut rec), ["oci-1"]);
+        rec.set_configured(&[udp(&a), udp(&b)], &[]);
+        assert_eq!(peers(&mut rec), ["oci-1", "oci-2"]);
+        let moved = Identity {
+            region: "r2".into(),
+            ..a.clone()
+        };
+        rec.set_configured(&[udp(&moved)], &[]);
+        let s = rec.take_series();
+        assert_eq!(
+            (s.len(), s[0].peer.region.as_str()),
+            (1, "r2"),
+            "relabelled, b dropped"
+        );
     }
 
     #[test]

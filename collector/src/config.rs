@@ -33,6 +33,9 @@ pub struct CollectorConfig {
     /// objectives judged every `slo_interval` (`xcbench_slo_*`).
     pub slo: Option<xcbench_slo::SloFile>,
     pub slo_interval: Duration,
+    /// A mesh file: served at `GET /api/v1/mesh` for agents to fetch, its agents listed in
+    /// `xcbench_mesh_agent_info`; read again when it changes.
+    pub mesh: Option<PathBuf>,
 }
 
 impl Default for CollectorConfig {
@@ -46,6 +49,7 @@ impl Default for CollectorConfig {
             history: Tiers::default(),
             slo: None,
             slo_interval: Duration::from_secs(30),
+            mesh: None,
         }
     }
 }
@@ -61,6 +65,7 @@ struct Raw {
     history: Option<Vec<RawTier>>,
     slo: Option<String>,
     slo_interval: Option<String>,
+    mesh: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -149,6 +154,15 @@ impl CollectorConfig {
             }
             // The SLO file's own errors name it, its field and value.
             c.slo = Some(xcbench_slo::SloFile::load(std::path::Path::new(&path))?);
+        }
+        if let Some(path) = raw.mesh {
+            if path.is_empty() {
+                return Err(err("mesh", "\"\"".into(), "must be a mesh file's path"));
+            }
+            // Checked now, so a bad mesh stops the start; its own errors name it, its
+            // field and value.
+            xcbench_agent::config::mesh::MeshFile::load(std::path::Path::new(&path))?;
+            c.mesh = Some(PathBuf::from(path));
         }
         if let Some(text) = raw.slo_interval {
             c.slo_interval = xcbench_snapshot::config_text::parse_duration(&text)
@@ -250,6 +264,16 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "c.toml: slo_interval = \"0s\": must be a duration from 1s to 1h, e.g. \"30s\""
+        );
+        let mesh = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/mesh.sample.toml");
+        let c = CollectorConfig::parse("c.toml", &format!("mesh = \"{mesh}\"")).unwrap();
+        assert_eq!(c.mesh, Some(PathBuf::from(mesh)));
+        let missing = CollectorConfig::parse("c.toml", "mesh = \"/nonexistent/mesh.toml\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.starts_with("/nonexistent/mesh.toml: cannot read"),
+            "{missing}"
         );
         assert!(CollectorConfig::parse("c.toml", "windw = \"1m\"")
             .unwrap_err()

@@ -4,7 +4,8 @@
 //!
 //! `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate`, 400 undecodable,
 //! 422 refused by the store, 503 not stored (the agent keeps it and tries again), each with
-//! the reason), `GET /api/v1/history` (see [`history_query`]), `GET /metrics`, `GET /healthz`.
+//! the reason), `GET /api/v1/history` (see [`history_query`]), `GET /api/v1/mesh` (see
+//! [`mesh_file`]), `GET /metrics`, `GET /healthz`.
 //!
 //! A snapshot is acknowledged only after the history committed it (fsync): the store checks
 //! it, the history writes it, then the store takes it, all under the store's lock, so a
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,6 +24,7 @@ use xcbench_snapshot::{Histograms, Metric, Snapshot, MAX_SNAPSHOT_BYTES};
 
 use crate::exposition::{self, Clock};
 use crate::history::History;
+use crate::mesh::MeshSource;
 use crate::store::history::Selection;
 use crate::store::{Ingest, Store};
 
@@ -32,6 +34,8 @@ pub(crate) struct AppState {
     pub(crate) history: Arc<Mutex<History>>,
     pub(crate) registry: prometheus::Registry,
     pub(crate) clock: Clock,
+    /// The mesh file served to agents, if configured.
+    pub(crate) mesh: Option<Mutex<MeshSource>>,
 }
 
 /// Every route, over `state`.
@@ -39,6 +43,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/snapshots", post(ingest))
         .route("/api/v1/history", get(history_query))
+        .route("/api/v1/mesh", get(mesh_file))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_SNAPSHOT_BYTES))
@@ -300,6 +305,33 @@ fn unix_seconds(v: &str) -> Option<u64> {
         .ok()?
         .checked_mul(1_000_000_000)?
         .checked_add(ns)
+}
+
+/// The mesh file as last read (a broken change is never served): 200 with its text and
+/// `ETag`, 304 when `If-None-Match` names that version, 404 without `mesh` in the
+/// collector's configuration.
+async fn mesh_file(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(source) = &state.mesh else {
+        return (
+            StatusCode::NOT_FOUND,
+            "no mesh file: the collector's configuration sets none (mesh = \"/etc/xcbench/mesh.toml\")\n",
+        )
+            .into_response();
+    };
+    let served = lock(source).served().clone();
+    let etag = [(header::ETAG, served.etag.clone())];
+    let asked = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    if asked.is_some_and(|a| served.matches(a)) {
+        return (StatusCode::NOT_MODIFIED, etag).into_response();
+    }
+    (
+        etag,
+        [(header::CONTENT_TYPE, "application/toml; charset=utf-8")],
+        served.text,
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -4,7 +4,8 @@
 //! HTTP: `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate` once it is
 //! durably stored, 4xx with the reason otherwise, 503 when it could not be stored),
 //! `GET /api/v1/history` (a label selection over a time range: merged histograms, quantiles,
-//! counts within thresholds, counters), `GET /metrics`, `GET /healthz`.
+//! counts within thresholds, counters), `GET /api/v1/mesh` (the mesh file agents fetch),
+//! `GET /metrics`, `GET /healthz`.
 //!
 //! # Layout
 //! - [`config`]: `collector.toml` into typed values.
@@ -15,6 +16,8 @@
 //!   query, restore after a restart.
 //! - [`slo`]: the SLO file at the collector: exact threshold counts, verdicts on a timer,
 //!   and the reading of history answers the gate shares.
+//! - [`mesh`]: the mesh file served to agents and listed in `/metrics`, read again when it
+//!   changes.
 //! - `http`: the routes and their handlers.
 //! - this file: [`Collector`] (bind, serve) and [`run`]; the system clock.
 
@@ -24,6 +27,7 @@ pub mod config;
 pub mod exposition;
 pub mod history;
 mod http;
+pub mod mesh;
 pub mod slo;
 pub mod store;
 
@@ -50,6 +54,9 @@ pub enum CollectorError {
     Serve(std::io::Error),
     #[error(transparent)]
     History(#[from] history::HistoryError),
+    /// The mesh file could not be read or is not valid.
+    #[error(transparent)]
+    Mesh(#[from] xcbench_snapshot::config_text::ConfigError),
 }
 
 /// How often aged history slots move to their next tier.
@@ -96,6 +103,14 @@ impl Collector {
         if let Some(slo) = &config.slo {
             store.set_thresholds(slo::thresholds(slo));
         }
+        let mesh = config
+            .mesh
+            .as_deref()
+            .map(mesh::MeshSource::open)
+            .transpose()?;
+        if let Some(m) = &mesh {
+            store.set_mesh_agents(m.served().agents.clone());
+        }
         let now = clock();
         store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
         let store = Arc::new(Mutex::new(store));
@@ -110,6 +125,7 @@ impl Collector {
                 history: Arc::new(Mutex::new(history)),
                 registry,
                 clock,
+                mesh: mesh.map(Mutex::new),
             }),
             slo: config
                 .slo
@@ -135,6 +151,11 @@ impl Collector {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CollectorError> {
         let migrate = tokio::spawn(migrate_history(self.state.clone()));
+        let reload = self
+            .state
+            .mesh
+            .is_some()
+            .then(|| tokio::spawn(reload_mesh(self.state.clone())));
         let judge = self
             .slo
             .map(|(slo, every)| tokio::spawn(judge_slo(self.state.clone(), slo, every)));
@@ -144,6 +165,9 @@ impl Collector {
             .await
             .map_err(CollectorError::Serve);
         migrate.abort();
+        if let Some(r) = reload {
+            r.abort();
+        }
         if let Some(j) = judge {
             j.abort();
         }
@@ -183,6 +207,35 @@ async fn migrate_history(state: Arc<AppState>) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "history not downsampled"),
             Err(e) => tracing::error!(error = %e, "history downsampling panicked"),
+        }
+    }
+}
+
+/// Reads the mesh file again every [`mesh::RELOAD_EVERY`]: a valid change is served and
+/// listed from then on; an invalid one is logged once and the last good one stays.
+async fn reload_mesh(state: Arc<AppState>) {
+    let Some(source) = &state.mesh else { return };
+    let mut tick = tokio::time::interval(mesh::RELOAD_EVERY);
+    let mut refused: Option<String> = None;
+    loop {
+        tick.tick().await;
+        // A small file: read in place rather than on the blocking pool.
+        let result = http::lock(source).reload();
+        match result {
+            Ok(mesh::Reload::Unchanged) => {}
+            Ok(mesh::Reload::Changed) => {
+                let agents = http::lock(source).served().agents.clone();
+                tracing::info!(agents = agents.len(), "mesh file changed: serving it");
+                http::lock(&state.store).set_mesh_agents(agents);
+                refused = None;
+            }
+            Err(e) => {
+                let text = e.to_string();
+                if refused.as_ref() != Some(&text) {
+                    tracing::error!(error = %text, "mesh file refused: the last good one stays served");
+                    refused = Some(text);
+                }
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ pub(crate) fn agents_reporting() -> Panel {
     Panel::new(
         Kind::Stat,
         "Agents reporting",
-        "reporting: agents whose last snapshot reached the collector within the last 60 s; in the mesh: every agent named at either end of a probe series (the reporting agents and every peer they are configured to probe, so an agent that never reported still counts).",
+        "reporting: agents whose last snapshot reached the collector within the last 60 s; in the mesh: the agents of the collector's mesh file (xcbench_mesh_agent_info), or without one every agent named at either end of a probe series (so a configured peer that never reported still counts).",
         Unit::Count,
     )
     .target(Target::instant(
@@ -22,7 +22,7 @@ pub(crate) fn agents_reporting() -> Panel {
         "reporting",
     ))
     .target(Target::instant(
-        "count(group by (agent) (\n    label_replace(xcbench_probe_info, \"agent\", \"$1\", \"src_agent\", \"(.+)\")\n  or label_replace(xcbench_probe_info, \"agent\", \"$1\", \"dst_agent\", \"(.+)\")\n))",
+        "count(xcbench_mesh_agent_info)\nor count(group by (agent) (\n    label_replace(xcbench_probe_info, \"agent\", \"$1\", \"src_agent\", \"(.+)\")\n  or label_replace(xcbench_probe_info, \"agent\", \"$1\", \"dst_agent\", \"(.+)\")\n))",
         "in the mesh",
     ))
 }

@@ -890,16 +890,21 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode,
         }
     }
     // Probes the agents' schedules called for but skipped: the rate fell below the
-    // configured one (an agent stalled). 1% leaves room for a scheduler hiccup.
+    // configured one (an agent stalled). max_skipped (1% by default) leaves room for a
+    // scheduler hiccup.
     let scheduled = e.counters.sent + e.counters.skipped;
-    if probe_based && e.counters.skipped > 0 && e.counters.skipped * 100 > scheduled {
+    if probe_based
+        && e.counters.skipped > 0
+        && e.counters.skipped as f64 > j.max_skipped * scheduled as f64
+    {
         out.push((
             ReasonCode::LowRate,
             format!(
-                "the agents skipped {} of {} scheduled probes ({}): the probe rate fell below the configured one",
+                "the agents skipped {} of {} scheduled probes ({}, more than max_skipped = {}): the probe rate fell below the configured one",
                 count(e.counters.skipped),
                 count(scheduled),
-                percent(e.counters.skipped as f64 / scheduled as f64)
+                percent(e.counters.skipped as f64 / scheduled as f64),
+                percent(j.max_skipped)
             ),
         ));
     }
@@ -1092,6 +1097,13 @@ mod tests {
             "{:?}",
             r.reasons
         );
+        // An objective that allows 5% (max_skipped) takes the same 4.8%.
+        let mut lenient = o.clone();
+        lenient.judging.max_skipped = 0.05;
+        let mut e = evidence(10_000, 0);
+        e.counters.skipped = 500;
+        let r = judge(&lenient, e, NOW);
+        assert!(!r.codes.contains(&ReasonCode::LowRate), "{:?}", r.reasons);
         // Too few samples.
         let r = judge(&o, evidence(50, 0), NOW);
         assert!(r

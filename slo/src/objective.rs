@@ -353,6 +353,9 @@ pub struct Judging {
     pub max_clock_error: f64,
     /// Probes per second each series must have sent over the part of the window covered.
     pub min_rate: Option<f64>,
+    /// The part of the scheduled probes the agents may have skipped after stalls (0 to 1):
+    /// more, and the rate fell below the configured one.
+    pub max_skipped: f64,
 }
 
 /// One objective, checked.

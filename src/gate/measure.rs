@@ -45,10 +45,17 @@ const REPORT_EVERY: Duration = Duration::from_millis(500);
 
 /// Runs the agent of `config` for `duration`, reporting to a collector in this process.
 pub async fn measure(
-    mut config: AgentConfig,
+    config: AgentConfig,
     file: &str,
     duration: Duration,
 ) -> Result<Measured, MeasureError> {
+    let config = xcbench_agent::net::metadata::resolve(config, &Default::default())
+        .await
+        .map_err(AgentError::from)?;
+    // A mesh's peers (and its collector, replaced below by the one in this process).
+    let mut config = xcbench_agent::net::mesh::resolve(config)
+        .await
+        .map_err(AgentError::from)?;
     if config.peers.is_empty() {
         return Err(MeasureError::NoPeers(file.to_owned()));
     }
@@ -67,9 +74,6 @@ pub async fn measure(
         report_interval: REPORT_EVERY,
     });
     let from_unix_ns = xcbench_agent::net::clock::now_unix_ns();
-    let config = xcbench_agent::net::metadata::resolve(config, &Default::default())
-        .await
-        .map_err(AgentError::from)?;
     let agent = Agent::bind(config)?;
     tracing::info!(
         seconds = duration.as_secs_f64(),

@@ -1,11 +1,13 @@
-//! What a person reads: the demo's table, the throughput test's lines, table and JSON, and
-//! the gate's table, JUnit XML, GitHub Actions output and HTML report; preflight's report.
+//! What a person reads: the demo's table, the throughput test's lines, table and JSON, the
+//! gate's table, JUnit XML, GitHub Actions output and HTML report, `xcbench mesh check`'s
+//! report and preflight's.
 //! Golden files in `tests/golden/` pin each (`XCBENCH_UPDATE_GOLDEN=1` rewrites them after a
 //! review).
 
 pub mod bench;
 pub mod demo;
 pub mod gate;
+pub mod mesh;
 pub mod preflight;
 pub mod report;
 

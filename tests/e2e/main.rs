@@ -21,6 +21,9 @@ mod gate;
 mod lab;
 // Two agents and a collector on loopback; promtool, a real Prometheus, bad input.
 mod loopback;
+// The mesh file: `xcbench mesh check`; agents taking their peers from the collector's mesh
+// and following its changes without a restart.
+mod mesh;
 // `cloud = "auto"`: labels from a loopback Azure IMDS or OCI IMDSv2; no service at all.
 mod metadata;
 // `xcbench preflight` on loopback: ready, closed, public.

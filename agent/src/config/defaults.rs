@@ -15,6 +15,11 @@ pub const METADATA_URL: &str = "http://169.254.169.254";
 pub const METADATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `[agent] mesh = "http://..."`: how long fetching the mesh from the collector may take,
+/// connection included (at start and at each re-fetch), and the most it may send.
+pub const MESH_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MESH_MAX_BYTES: usize = 1 << 20;
+
 /// `[reflector]`
 pub const MAX_SESSIONS: usize = crate::probe::ReflectorLimits::DEFAULT.max_sessions;
 pub const REFLECT_TCP: bool = true;

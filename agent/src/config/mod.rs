@@ -9,6 +9,8 @@
 //! - this file: [`AgentConfig`], its sections and peers, and `load`/`parse`.
 //! - [`raw`]: the file as serde reads it (unknown fields refused).
 //! - [`defaults`]: every default.
+//! - [`mesh`]: `mesh.toml`, one file for both sides: parsing, what an agent derives from
+//!   it, and what `xcbench mesh check` reports (pure).
 //! - [`metadata`]: `cloud = "auto"`: instance metadata documents into labels (pure).
 //! - [`probe`]: how a peer is probed, in range-checked newtypes.
 //! - [`throughput`]: `[bench]` and `[bench.schedule]`.
@@ -16,6 +18,7 @@
 //! - [`units`]: durations, rates, addresses, the port plan, and the error context.
 
 pub mod defaults;
+pub mod mesh;
 pub mod metadata;
 pub mod probe;
 mod raw;
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use xcbench_snapshot::{AgentId, Cloud, Expected, Identity, TimestampSource};
 
+use self::mesh::derive::{MeshLink, MeshSource};
 use self::metadata::{AutoLabels, MetadataUrl};
 use self::probe::parse_probe;
 pub use self::probe::{
@@ -106,14 +110,40 @@ pub struct AgentConfig {
     /// The key pair and trust for QUIC; without it QUIC is off.
     pub tls: Option<TlsConfig>,
     pub throughput: ThroughputLimits,
+    /// The peers: `[[peers]]`, or those the mesh gives once applied.
     pub peers: Vec<PeerConfig>,
+    /// `[agent] mesh`: the mesh this agent takes its peers from
+    /// ([`AgentConfig::with_mesh`]).
+    pub mesh: Option<MeshLink>,
 }
 
 impl AgentConfig {
-    /// Reads and parses a file; the error names the file.
+    /// Reads and parses a file; the error names the file. A mesh file it names (relative
+    /// to its directory) is read and applied too, unless `cloud = "auto"` must be resolved
+    /// first ([`crate::net::mesh::resolve`] does both at start).
     pub fn load(path: &std::path::Path) -> Result<AgentConfig, ConfigError> {
         let (file, text) = xcbench_snapshot::config_text::read(path)?;
-        AgentConfig::parse(&file, &text)
+        let mut config = AgentConfig::parse(&file, &text)?;
+        if let Some(MeshLink {
+            source: MeshSource::File(mesh_path),
+            ..
+        }) = &mut config.mesh
+        {
+            if mesh_path.is_relative() {
+                let dir = path.parent().unwrap_or(std::path::Path::new(""));
+                *mesh_path = dir.join(&*mesh_path);
+            }
+            if config.auto.is_none() {
+                let mesh = mesh::MeshFile::load(mesh_path)?;
+                config = config.with_mesh(&mesh)?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// Whether the agent can bind: its peers are known (a mesh it names has been applied).
+    pub fn peers_known(&self) -> bool {
+        self.mesh.as_ref().is_none_or(|m| m.applied)
     }
 
     /// Parses TOML text; `file` only names the source in errors.
@@ -123,7 +153,13 @@ impl AgentConfig {
             message: e.message().to_owned() + &span_hint(text, e.span()),
         })?;
         let cx = Ctx { file };
-        let (identity, auto) = parse_agent_identity(&cx, &raw.agent)?;
+        let mesh = raw
+            .agent
+            .mesh
+            .as_ref()
+            .map(|m| parse_mesh_link(&cx, m, &raw))
+            .transpose()?;
+        let (identity, auto) = parse_agent_identity(&cx, &raw.agent, mesh.is_some())?;
         let timestamps = match &raw.agent.timestamps {
             None => TimestampSource::Kernel,
             Some(t) => t
@@ -194,6 +230,7 @@ impl AgentConfig {
             tls,
             throughput,
             peers,
+            mesh,
         })
     }
 
@@ -243,19 +280,32 @@ fn parse_reflector(
 }
 
 fn parse_collector(cx: &Ctx, c: &raw::RawCollector) -> Result<CollectorLink, ConfigError> {
-    let url = c.url.trim_end_matches('/').to_owned();
+    collector_link(
+        cx,
+        ("collector.url", &c.url),
+        ("collector.report_interval", c.report_interval.as_deref()),
+    )
+}
+
+/// A collector's URL and report interval, each with the field it is read from.
+fn collector_link(
+    cx: &Ctx,
+    (url_field, url_text): (&str, &str),
+    (interval_field, interval): (&str, Option<&str>),
+) -> Result<CollectorLink, ConfigError> {
+    let url = url_text.trim_end_matches('/').to_owned();
     if !url.starts_with("http://") || url.len() <= "http://".len() {
         return Err(cx.err(
-            "collector.url",
-            format!("{:?}", c.url),
+            url_field,
+            format!("{url_text:?}"),
             "must be an http:// URL such as \"http://10.0.0.5:9862\"",
         ));
     }
-    let report_interval = match &c.report_interval {
+    let report_interval = match interval {
         None => defaults::REPORT_INTERVAL,
         Some(text) => within(
             cx,
-            "collector.report_interval",
+            interval_field,
             text,
             Duration::from_millis(100)..=Duration::from_secs(3600),
             "must be between 100ms and 1h",
@@ -280,12 +330,13 @@ fn parse_peer(
         &at,
         &RawIdentity {
             id: p.id.clone(),
-            cloud: p.cloud.clone(),
+            cloud: Some(p.cloud.clone()),
             region: Some(p.region.clone()),
             zone: p.zone.clone(),
             timestamps: None,
             clock_error: None,
             metadata_url: None,
+            mesh: None,
         },
         None,
     )?;
@@ -303,31 +354,89 @@ fn parse_peer(
         })
         .transpose()?;
     let probe = parse_probe(cx, &at, &p.probe, defaults)?;
-    if probe.protocols.quic {
-        match tls {
-            None => {
-                return Err(cx.err(
-                    &format!("{at}.protocols"),
-                    "[.., \"quic\"]",
-                    "quic needs a [tls] section (the agent's key pair)",
-                ))
-            }
-            Some(t) if t.ca.is_none() && fingerprint.is_none() => {
-                return Err(cx.err(
-                    &format!("{at}.fingerprint"),
-                    "(none)",
-                    "must be set (\"sha256:...\", from `xcbench identity` on the peer) to probe it over quic, unless tls.ca is set",
-                ))
-            }
-            Some(_) => {}
-        }
-    }
+    check_quic_trust(cx, &at, &probe, fingerprint, tls)?;
     Ok(PeerConfig {
         identity,
         address,
         quic_address,
         fingerprint,
         probe,
+    })
+}
+
+/// A peer probed over QUIC (settings at `at`) needs this agent's key pair, and the peer's
+/// pinned fingerprint or a CA.
+fn check_quic_trust(
+    cx: &Ctx,
+    at: &str,
+    probe: &ProbeSettings,
+    fingerprint: Option<Fingerprint>,
+    tls: Option<&TlsConfig>,
+) -> Result<(), ConfigError> {
+    if !probe.protocols.quic {
+        return Ok(());
+    }
+    match tls {
+        None => Err(cx.err(
+            &format!("{at}.protocols"),
+            "[.., \"quic\"]",
+            "quic needs a [tls] section (the agent's key pair)",
+        )),
+        Some(t) if t.ca.is_none() && fingerprint.is_none() => Err(cx.err(
+            &format!("{at}.fingerprint"),
+            "(none)",
+            "must be set (\"sha256:...\", from `xcbench identity` on the peer) to probe it over quic, unless tls.ca is set",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `[agent] mesh`: the source, and what the file sets that the mesh must agree with; what
+/// the mesh alone decides (peers, probe settings, scheduled tests) must not be set here.
+fn parse_mesh_link(cx: &Ctx, text: &str, raw: &RawAgentConfig) -> Result<MeshLink, ConfigError> {
+    let source =
+        MeshSource::parse(text).map_err(|e| cx.err("agent.mesh", format!("{text:?}"), e))?;
+    let beside = "must not be set with agent.mesh";
+    if let Some(p) = raw.peers.first() {
+        return Err(cx.err(
+            "peers[0].id",
+            format!("{:?}", p.id),
+            format!("{beside}: the mesh lists the peers (remove [[peers]], or agent.mesh)"),
+        ));
+    }
+    if raw.probe_defaults.is_some() {
+        return Err(cx.err(
+            "probe_defaults",
+            "(set)",
+            format!("{beside}: probe settings come from the mesh ([mesh.probe] and each agent's entry), so both ends of a pair agree"),
+        ));
+    }
+    if let Some(b) = &raw.bench {
+        if let Some(id) = b.allow.first() {
+            return Err(cx.err(
+                "bench.allow[0]",
+                format!("{id:?}"),
+                format!("{beside}: every agent of the mesh this agent can authenticate may ask"),
+            ));
+        }
+        if b.schedule.is_some() {
+            return Err(cx.err(
+                "bench.schedule",
+                "(set)",
+                format!("{beside}: the mesh's [mesh.schedule] sets the tests"),
+            ));
+        }
+    }
+    let a = &raw.agent;
+    Ok(MeshLink {
+        source,
+        agent_file: cx.file.to_owned(),
+        cloud_auto: a.cloud.as_deref() == Some("auto"),
+        region: a.region.clone(),
+        zone: a.zone.clone(),
+        listen_given: raw.reflector.is_some(),
+        collector_given: raw.collector.is_some(),
+        applied: false,
     })
 }
 
@@ -346,8 +455,28 @@ fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 fn parse_agent_identity(
     cx: &Ctx,
     raw: &RawIdentity,
+    mesh: bool,
 ) -> Result<(Identity, Option<AutoLabels>), ConfigError> {
-    if raw.cloud != "auto" {
+    match (raw.cloud.as_deref(), mesh) {
+        (None, false) => {
+            return Err(cx.err(
+                "agent.cloud",
+                "(none)",
+                "must be set (azure, oci, other, or auto to read it from instance metadata), or agent.mesh",
+            ))
+        }
+        // The mesh gives the labels; the region and zone given are checked against it.
+        (None, true) => return Ok((parse_identity(cx, "agent", raw, Some(Cloud::Other))?, None)),
+        (Some("other"), true) => {
+            return Err(cx.err(
+                "agent.cloud",
+                "\"other\"",
+                "must be azure, oci or auto with agent.mesh (the side the mesh lists the agent on), or left out",
+            ))
+        }
+        _ => {}
+    }
+    if raw.cloud.as_deref() != Some("auto") {
         if let Some(url) = &raw.metadata_url {
             return Err(cx.err(
                 "agent.metadata_url",
@@ -355,7 +484,7 @@ fn parse_agent_identity(
                 "is read only with cloud = \"auto\"",
             ));
         }
-        if raw.region.is_none() {
+        if raw.region.is_none() && !mesh {
             return Err(cx.err(
                 "agent.region",
                 "(none)",
@@ -394,13 +523,16 @@ fn parse_identity(
     })?;
     let cloud: Cloud = match cloud {
         Some(c) => c,
-        None => raw.cloud.parse().map_err(|e: Expected| {
-            let expected = match at {
-                "agent" => e.0 + ", or auto (read from instance metadata)",
-                _ => e.0,
-            };
-            cx.err(&format!("{at}.cloud"), format!("{:?}", raw.cloud), expected)
-        })?,
+        None => {
+            let text = raw.cloud.as_deref().unwrap_or_default();
+            text.parse().map_err(|e: Expected| {
+                let expected = match at {
+                    "agent" => e.0 + ", or auto (read from instance metadata)",
+                    _ => e.0,
+                };
+                cx.err(&format!("{at}.cloud"), format!("{text:?}"), expected)
+            })?
+        }
     };
     let region = raw.region.clone().unwrap_or_default();
     let zone = raw.zone.clone().unwrap_or_default();

@@ -87,6 +87,20 @@ pub struct Protocols {
     pub quic: bool,
 }
 
+impl Protocols {
+    /// The chosen ones, in label order.
+    pub fn chosen(self) -> impl Iterator<Item = xcbench_snapshot::Protocol> {
+        use xcbench_snapshot::Protocol;
+        [
+            (Protocol::Udp, self.udp),
+            (Protocol::Tcp, self.tcp),
+            (Protocol::Quic, self.quic),
+        ]
+        .into_iter()
+        .filter_map(|(p, on)| on.then_some(p))
+    }
+}
+
 /// How one peer is probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeSettings {

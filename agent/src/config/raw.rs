@@ -20,7 +20,8 @@ pub(crate) struct RawAgentConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawIdentity {
     pub(crate) id: String,
-    pub(crate) cloud: String,
+    /// Required unless `mesh` is set.
+    pub(crate) cloud: Option<String>,
     /// Required unless `cloud = "auto"`.
     pub(crate) region: Option<String>,
     pub(crate) zone: Option<String>,
@@ -29,6 +30,8 @@ pub(crate) struct RawIdentity {
     pub(crate) clock_error: Option<String>,
     /// With `cloud = "auto"` only.
     pub(crate) metadata_url: Option<String>,
+    /// A mesh file's path or URL, instead of `[[peers]]`.
+    pub(crate) mesh: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -171,81 +171,7 @@ fn parse_schedule(
     peers: &[PeerConfig],
     trust_by_ca: bool,
 ) -> Result<ThroughputSchedule, ConfigError> {
-    let every = within(
-        cx,
-        "bench.schedule.every",
-        &raw.every,
-        Duration::from_secs(10)..=Duration::from_secs(7 * 86_400),
-        "must be 10s to 7d",
-    )?;
-    let mut s = ThroughputSchedule::every(every, Vec::new());
-    if let Some(t) = &raw.duration {
-        s.duration = within(
-            cx,
-            "bench.schedule.duration",
-            t,
-            Duration::from_secs(1)..=Duration::from_secs(600),
-            "must be 1s to 10m",
-        )?;
-    }
-    s.omit = match &raw.omit {
-        Some(t) => parse_duration(cx, "bench.schedule.omit", t)?,
-        None => defaults::schedule_omit(s.duration),
-    };
-    if s.omit >= s.duration {
-        return Err(cx.err(
-            "bench.schedule.omit",
-            format!("{:?}", raw.omit.as_deref().unwrap_or_default()),
-            "must be less than bench.schedule.duration",
-        ));
-    }
-    if let Some(protocols) = &raw.protocols {
-        if protocols.is_empty() {
-            return Err(cx.err(
-                "bench.schedule.protocols",
-                "[]",
-                "must name at least one of tcp, udp, quic",
-            ));
-        }
-        s.protocols = protocols
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                p.parse().map_err(|_| {
-                    cx.err(
-                        &format!("bench.schedule.protocols[{i}]"),
-                        format!("{p:?}"),
-                        "must be tcp, udp or quic",
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
-    }
-    if let Some(d) = &raw.direction {
-        s.direction = match d.as_str() {
-            "forward" => Direction::Forward,
-            "reverse" => Direction::Reverse,
-            "bidirectional" => Direction::Bidirectional,
-            other => {
-                return Err(cx.err(
-                    "bench.schedule.direction",
-                    format!("{other:?}"),
-                    "must be forward, reverse or bidirectional",
-                ))
-            }
-        };
-    }
-    if let Some(n) = raw.streams {
-        s.streams = int_within(cx, "bench.schedule.streams", n, 1..=128, "must be 1 to 128")?;
-    }
-    if let Some(t) = &raw.udp_rate {
-        s.udp_rate_bps = parse_bitrate(cx, "bench.schedule.udp_rate", t)?;
-    }
-    s.max_rate_bps = raw
-        .max_rate
-        .as_ref()
-        .map(|t| parse_bitrate(cx, "bench.schedule.max_rate", t))
-        .transpose()?;
+    let mut s = parse_rounds(cx, "bench.schedule", raw)?;
     let trusted = |p: &PeerConfig| p.fingerprint.is_some() || trust_by_ca;
     s.peers = if raw.peers.is_empty() {
         peers
@@ -277,10 +203,96 @@ fn parse_schedule(
         }
         ids
     };
+    Ok(s)
+}
+
+/// A schedule's rounds at `at` (`bench.schedule`, or a mesh's `mesh.schedule`): every field
+/// but `peers`, which is left empty.
+pub(crate) fn parse_rounds(
+    cx: &Ctx,
+    at: &str,
+    raw: &RawSchedule,
+) -> Result<ThroughputSchedule, ConfigError> {
+    let field = |name: &str| format!("{at}.{name}");
+    let every = within(
+        cx,
+        &field("every"),
+        &raw.every,
+        Duration::from_secs(10)..=Duration::from_secs(7 * 86_400),
+        "must be 10s to 7d",
+    )?;
+    let mut s = ThroughputSchedule::every(every, Vec::new());
+    if let Some(t) = &raw.duration {
+        s.duration = within(
+            cx,
+            &field("duration"),
+            t,
+            Duration::from_secs(1)..=Duration::from_secs(600),
+            "must be 1s to 10m",
+        )?;
+    }
+    s.omit = match &raw.omit {
+        Some(t) => parse_duration(cx, &field("omit"), t)?,
+        None => defaults::schedule_omit(s.duration),
+    };
+    if s.omit >= s.duration {
+        return Err(cx.err(
+            &field("omit"),
+            format!("{:?}", raw.omit.as_deref().unwrap_or_default()),
+            format!("must be less than {at}.duration"),
+        ));
+    }
+    if let Some(protocols) = &raw.protocols {
+        if protocols.is_empty() {
+            return Err(cx.err(
+                &field("protocols"),
+                "[]",
+                "must name at least one of tcp, udp, quic",
+            ));
+        }
+        s.protocols = protocols
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.parse().map_err(|_| {
+                    cx.err(
+                        &format!("{at}.protocols[{i}]"),
+                        format!("{p:?}"),
+                        "must be tcp, udp or quic",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(d) = &raw.direction {
+        s.direction = match d.as_str() {
+            "forward" => Direction::Forward,
+            "reverse" => Direction::Reverse,
+            "bidirectional" => Direction::Bidirectional,
+            other => {
+                return Err(cx.err(
+                    &field("direction"),
+                    format!("{other:?}"),
+                    "must be forward, reverse or bidirectional",
+                ))
+            }
+        };
+    }
+    if let Some(n) = raw.streams {
+        s.streams = int_within(cx, &field("streams"), n, 1..=128, "must be 1 to 128")?;
+    }
+    if let Some(t) = &raw.udp_rate {
+        s.udp_rate_bps = parse_bitrate(cx, &field("udp_rate"), t)?;
+    }
+    s.max_rate_bps = raw
+        .max_rate
+        .as_ref()
+        .map(|t| parse_bitrate(cx, &field("max_rate"), t))
+        .transpose()?;
     // Every round's test must be one an agent runs: checked now, not at the first round.
     for p in &s.protocols {
         s.test(*p)
-            .map_err(|e| cx.err("bench.schedule", format!("({p} test)"), e.to_string()))?;
+            .map_err(|e| cx.err(at, format!("({p} test)"), e.to_string()))?;
     }
     Ok(s)
 }

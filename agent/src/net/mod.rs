@@ -14,12 +14,15 @@
 //! - [`quic`]: the QUIC endpoint (one accept loop, dispatch by ALPN), responder and prober.
 //! - [`throughput`]: throughput tests (TCP, UDP, QUIC; one-shot and scheduled).
 //! - [`metadata`]: `cloud = "auto"`: the instance metadata services of Azure and OCI.
+//! - [`mesh`]: `[agent] mesh`: the mesh file read, or fetched from the collector, at start
+//!   and every report interval.
 //! - [`preflight`]: `xcbench preflight`: port states, path MTU, kernel timestamps.
 
 pub mod clock;
 pub mod driver;
 pub mod fresh;
 pub mod limits;
+pub mod mesh;
 pub mod metadata;
 pub mod preflight;
 pub mod quic;

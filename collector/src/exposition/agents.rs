@@ -1,6 +1,6 @@
 //! Per-agent families, labelled `agent`, `cloud`, `region`: what the agent's reflector
-//! answered, malformed or refused per protocol, what its sender could not match, and when
-//! the collector last heard from it.
+//! answered, malformed or refused per protocol, what its sender could not match, when the
+//! collector last heard from it; and the agents the mesh file lists, reporting or not.
 
 use xcbench_snapshot::Protocol;
 
@@ -38,5 +38,13 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
             base,
             seconds(a.last_report_ns),
         );
+    }
+    for a in store.mesh_agents() {
+        let labels = vec![
+            label("agent", a.id.as_str()),
+            label("cloud", a.cloud.as_str()),
+            label("region", &a.region),
+        ];
+        f.gauge(&catalog::MESH_AGENT_INFO, labels, 1.0);
     }
 }

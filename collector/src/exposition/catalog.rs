@@ -232,6 +232,8 @@ catalog! {
         "Reflected packets that matched no probe sent (unknown sequence, wrong timestamp or source).";
     AGENT_LAST_REPORT_TIMESTAMP_SECONDS = "xcbench_agent_last_report_timestamp_seconds", Gauge, Seconds,
         "When the collector last accepted a snapshot from the agent (collector clock, Unix time).";
+    MESH_AGENT_INFO = "xcbench_mesh_agent_info", Gauge, Unitless,
+        "An agent the collector's mesh file lists, by its labels (1): configured, whether it reports or not.";
 
     // SLOs (slo.rs), when the collector is given an SLO file.
     SLO_SAMPLES_TOTAL = "xcbench_slo_samples_total", Counter, Unitless,

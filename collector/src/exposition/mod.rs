@@ -322,6 +322,26 @@ mod tests {
         };
         let result = xcbench_slo::judge(&slo.objectives[0], evidence, now);
         store.set_verdicts(now, vec![result]);
+        // The mesh lists the pair and an agent that has not reported.
+        let listed = |id: &str, cloud, region: &str| Identity {
+            id: id.parse().unwrap(),
+            cloud,
+            region: region.into(),
+            zone: String::new(),
+        };
+        store.set_mesh_agents(vec![
+            listed("az-eastus-app1", xcbench_snapshot::Cloud::Azure, "eastus"),
+            listed(
+                "oci-ashburn-db1",
+                xcbench_snapshot::Cloud::Oci,
+                "us-ashburn-1",
+            ),
+            listed(
+                "oci-ashburn-db2",
+                xcbench_snapshot::Cloud::Oci,
+                "us-ashburn-1",
+            ),
+        ]);
         store
     }
 

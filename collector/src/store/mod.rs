@@ -263,6 +263,8 @@ pub struct Store {
     /// SLO thresholds counted exactly per metric (see [`Store::set_thresholds`]).
     thresholds: BTreeMap<Metric, Vec<u64>>,
     verdicts: Option<(u64, Vec<xcbench_slo::ObjectiveResult>)>,
+    /// The agents the collector's mesh file lists (none without one).
+    mesh_agents: Vec<Identity>,
     pub ingest: IngestCounters,
 }
 
@@ -275,6 +277,7 @@ impl Store {
             buckets,
             thresholds: BTreeMap::new(),
             verdicts: None,
+            mesh_agents: Vec::new(),
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
@@ -315,6 +318,15 @@ impl Store {
 
     pub fn verdicts(&self) -> Option<&(u64, Vec<xcbench_slo::ObjectiveResult>)> {
         self.verdicts.as_ref()
+    }
+
+    /// The agents the mesh file lists, as last read: configured, reporting or not.
+    pub fn set_mesh_agents(&mut self, agents: Vec<Identity>) {
+        self.mesh_agents = agents;
+    }
+
+    pub fn mesh_agents(&self) -> &[Identity] {
+        &self.mesh_agents
     }
 
     /// Adds a decoded snapshot received at `now` (collector clock). Idempotent on

@@ -37,6 +37,7 @@ pub mod defaults {
     pub const MIN_PROBES: u64 = 100;
     pub const MAX_REPORT_AGE: Duration = Duration::from_secs(60);
     pub const MIN_COVERAGE: f64 = 0.9;
+    pub const MAX_SKIPPED: f64 = 0.01;
     pub const MAX_CLOCK_ERROR: f64 = 0.1;
     pub const KEY: bool = true;
 }
@@ -50,6 +51,7 @@ pub fn default_judging() -> Judging {
         min_coverage: defaults::MIN_COVERAGE,
         max_clock_error: defaults::MAX_CLOCK_ERROR,
         min_rate: None,
+        max_skipped: defaults::MAX_SKIPPED,
     }
 }
 
@@ -70,7 +72,7 @@ pub struct SloFile {
 }
 
 const TOP_KEYS: [&str; 3] = ["version", "defaults", "objectives"];
-const DEFAULTS_KEYS: [&str; 9] = [
+const DEFAULTS_KEYS: [&str; 10] = [
     "window",
     "confidence",
     "min_probes",
@@ -78,10 +80,11 @@ const DEFAULTS_KEYS: [&str; 9] = [
     "min_coverage",
     "max_clock_error",
     "min_rate",
+    "max_skipped",
     "key",
     "select",
 ];
-const OBJECTIVE_KEYS: [&str; 16] = [
+const OBJECTIVE_KEYS: [&str; 17] = [
     "name",
     "description",
     "select",
@@ -98,6 +101,7 @@ const OBJECTIVE_KEYS: [&str; 16] = [
     "min_coverage",
     "max_clock_error",
     "min_rate",
+    "max_skipped",
 ];
 
 /// Largest SLO file read (bytes): far above any real one, small enough to refuse junk.

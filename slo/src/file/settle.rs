@@ -421,7 +421,7 @@ pub(crate) fn parse_positive_ratio(n: Node<'_>) -> Result<f64, ConfigError> {
         })
 }
 
-pub(crate) const JUDGING_KEYS: [&str; 7] = [
+pub(crate) const JUDGING_KEYS: [&str; 8] = [
     "window",
     "confidence",
     "min_probes",
@@ -429,6 +429,7 @@ pub(crate) const JUDGING_KEYS: [&str; 7] = [
     "min_coverage",
     "max_clock_error",
     "min_rate",
+    "max_skipped",
 ];
 
 /// Reads the judging settings and the window present at `n` over `base`.
@@ -469,6 +470,13 @@ pub(crate) fn parse_judging(
             .ok_or_else(|| c.err("must be a ratio from 0 to 100%, e.g. 90%"))
     })? {
         j.min_coverage = c;
+    }
+    if let Some(c) = with_child(n, "max_skipped", |c| {
+        c.text()
+            .and_then(|t| parse_ratio(&t))
+            .ok_or_else(|| c.err("must be a ratio from 0 to 100%, e.g. 1%"))
+    })? {
+        j.max_skipped = c;
     }
     if let Some(c) = with_child(n, "max_clock_error", |c| {
         c.text()

@@ -14,11 +14,34 @@ pub(crate) fn http_post(addr: SocketAddr, path: &str, body: &[u8]) -> Option<(u1
 }
 
 fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16, String)> {
+    http_with(addr, method, path, &[], body).map(|(status, _, body)| (status, body))
+}
+
+/// Blocking HTTP GET with more request headers: status, response headers (raw), body.
+pub(crate) fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String, String)> {
+    http_with(addr, "GET", path, headers, &[])
+}
+
+fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, String, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).ok()?;
@@ -27,8 +50,8 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16,
     s.read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status: u16 = text.split(' ').nth(1)?.parse().ok()?;
-    let (headers, body) = text.split_once("\r\n\r\n")?;
-    let body = if headers
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let body = if head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
@@ -36,7 +59,7 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<(u16,
     } else {
         body.to_owned()
     };
-    Some((status, body))
+    Some((status, head.to_owned(), body))
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -1,0 +1,390 @@
+//! What a mesh makes of the network, as `xcbench mesh check` reports it: the directed
+//! pairs ([`MeshFile::pairs`]), the series the collector will hold ([`MeshFile::series`],
+//! counted as the collector counts them), and the rules each side's network security
+//! groups or security lists need ([`MeshFile::rules`]). Azure NSGs and OCI security lists
+//! are stateful, so a rule admits the flow it starts and the replies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use xcbench_snapshot::{Cloud, Flow, Load, Protocol};
+
+use super::cidr::Cidr;
+use super::{MeshAgent, MeshFile, Side};
+use crate::config::PortPlan;
+use crate::probe::throughput::report::flows;
+use crate::record::probe_kinds;
+
+/// A directed pair: `source` probes `peer`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pair<'a> {
+    pub source: &'a MeshAgent,
+    pub peer: &'a MeshAgent,
+}
+
+/// Probe series of one protocol and load: `pairs` x the protocol's kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSeries {
+    pub protocol: Protocol,
+    pub load: Load,
+    /// Directed pairs probed over the protocol.
+    pub pairs: usize,
+}
+
+impl ProbeSeries {
+    pub fn series(&self) -> usize {
+        self.pairs * probe_kinds(self.protocol).len()
+    }
+}
+
+/// Scheduled throughput tests of one protocol: `pairs` x the directions they measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestSeries {
+    pub protocol: Protocol,
+    pub flows: &'static [Flow],
+    /// Directed pairs tested (each agent tests each of its peers).
+    pub pairs: usize,
+}
+
+impl TestSeries {
+    pub fn series(&self) -> usize {
+        self.pairs * self.flows.len()
+    }
+}
+
+/// The series the collector will hold for a mesh (what `xcbench_collector_series` counts
+/// and `max_series` limits): probe series per (source, peer, protocol, kind, load), and
+/// scheduled tests per (source, peer, protocol, direction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPlan {
+    /// `load="idle"` for every pair; with a schedule, the `load="bench"` twins too (a pair's
+    /// appear with its first test, either way).
+    pub probes: Vec<ProbeSeries>,
+    pub tests: Vec<TestSeries>,
+}
+
+impl SeriesPlan {
+    pub fn total(&self) -> usize {
+        self.probes.iter().map(ProbeSeries::series).sum::<usize>()
+            + self.tests.iter().map(TestSeries::series).sum::<usize>()
+    }
+}
+
+/// Which way a rule admits traffic, seen from its side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Way {
+    Inbound,
+    Outbound,
+}
+
+/// The transport a rule admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// What a rule is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Purpose {
+    Stamp,
+    TcpProbes,
+    QuicProbes,
+    TestControl,
+    TestTcp,
+    TestUdp,
+    TestQuic,
+    Collector,
+}
+
+impl Purpose {
+    pub fn text(self) -> &'static str {
+        match self {
+            Purpose::Stamp => "STAMP probes",
+            Purpose::TcpProbes => "TCP probes",
+            Purpose::QuicProbes => "QUIC probes",
+            Purpose::TestControl => "throughput tests: control (QUIC)",
+            Purpose::TestTcp => "throughput tests: TCP data",
+            Purpose::TestUdp => "throughput tests: UDP data",
+            Purpose::TestQuic => "throughput tests: QUIC data",
+            Purpose::Collector => "reports to the collector",
+        }
+    }
+}
+
+/// The other end of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Remote {
+    /// A side's address space.
+    Space(Vec<Cidr>),
+    /// The collector's host (an address or a name).
+    Host(String),
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remote::Space(blocks) => {
+                let text: Vec<String> = blocks.iter().map(Cidr::to_string).collect();
+                f.write_str(&text.join(", "))
+            }
+            Remote::Host(h) => f.write_str(h),
+        }
+    }
+}
+
+/// One rule: traffic of `transport` to `ports` (on this side for inbound, on the remote
+/// side for outbound), from or to `remote`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub way: Way,
+    pub transport: Transport,
+    pub ports: Vec<u16>,
+    pub remote: Remote,
+    pub purpose: Purpose,
+}
+
+/// The rules one side needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideRules {
+    pub cloud: Cloud,
+    pub address_space: Vec<Cidr>,
+    pub rules: Vec<Rule>,
+}
+
+/// Something valid that may still not do what was meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Warning {
+    /// Probed over QUIC or tested, with no fingerprint: its peers need `tls.ca`.
+    Unpinned { field: String, id: String },
+    /// The collector's host is in neither address space (or is a name): its own network
+    /// must admit every agent.
+    CollectorOutside { host: String },
+    /// `allow_loopback`: a test mesh.
+    Loopback,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Unpinned { field, id } => write!(
+                f,
+                "{field} ({id}) has no fingerprint: every agent probing it over quic or testing it needs tls.ca"
+            ),
+            Warning::CollectorOutside { host } => write!(
+                f,
+                "the collector {host} is in neither address space: its network must admit both"
+            ),
+            Warning::Loopback => f.write_str("mesh.allow_loopback = true: loopback addresses are for tests only"),
+        }
+    }
+}
+
+impl MeshFile {
+    /// Every directed pair, by source (Azure's agents first, in the file's order).
+    pub fn pairs(&self) -> Vec<Pair<'_>> {
+        self.agents()
+            .flat_map(|source| {
+                self.peers_of(&source.identity.id)
+                    .into_iter()
+                    .map(move |peer| Pair { source, peer })
+            })
+            .collect()
+    }
+
+    /// The series the collector will hold once every agent has reported (and, with a
+    /// schedule, every pair has been tested): what `xcbench_collector_series` will show.
+    pub fn series(&self) -> SeriesPlan {
+        let pairs = self.pairs();
+        let mut by_protocol: BTreeMap<Protocol, usize> = BTreeMap::new();
+        for p in &pairs {
+            for protocol in p.peer.probe.protocols.chosen() {
+                *by_protocol.entry(protocol).or_default() += 1;
+            }
+        }
+        let loads: &[Load] = match self.schedule {
+            Some(_) => &[Load::Idle, Load::Bench],
+            None => &[Load::Idle],
+        };
+        let probes = loads
+            .iter()
+            .flat_map(|&load| {
+                by_protocol.iter().map(move |(&protocol, &n)| ProbeSeries {
+                    protocol,
+                    load,
+                    pairs: n,
+                })
+            })
+            .collect();
+        let tests = self
+            .schedule
+            .iter()
+            .flat_map(|s| {
+                s.protocols.iter().map(|&protocol| TestSeries {
+                    protocol,
+                    flows: flows(s.direction),
+                    pairs: pairs.len(),
+                })
+            })
+            .collect();
+        SeriesPlan { probes, tests }
+    }
+
+    /// Per side, the rules its network needs: inbound from the sides that probe it,
+    /// outbound to the sides it probes, and every agent to the collector.
+    pub fn rules(&self) -> Vec<SideRules> {
+        type Key = (Cloud, Way, Purpose, Transport, Remote);
+        let mut rules: BTreeMap<Key, BTreeSet<u16>> = BTreeMap::new();
+        for pair in self.pairs() {
+            let (from, to) = (self.side_of(pair.source), self.side_of(pair.peer));
+            for (transport, port, purpose) in self.needs(pair.peer) {
+                let space = |s: &Side| Remote::Space(s.address_space.clone());
+                let inbound = (to.cloud, Way::Inbound, purpose, transport, space(from));
+                rules.entry(inbound).or_default().insert(port);
+                let outbound = (from.cloud, Way::Outbound, purpose, transport, space(to));
+                rules.entry(outbound).or_default().insert(port);
+            }
+        }
+        if let Some((host, port)) = self.collector_endpoint() {
+            let everyone: Vec<Cidr> = self
+                .sides()
+                .iter()
+                .flat_map(|s| s.address_space.iter().copied())
+                .collect();
+            for side in self.sides() {
+                let to_collector = Remote::Host(host.clone());
+                let key = (
+                    side.cloud,
+                    Way::Outbound,
+                    Purpose::Collector,
+                    Transport::Tcp,
+                    to_collector,
+                );
+                rules.entry(key).or_default().insert(port);
+                let hosts_collector = host
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| side.address_space.iter().any(|b| b.contains(ip)));
+                if hosts_collector {
+                    let from_all = Remote::Space(everyone.clone());
+                    let key = (
+                        side.cloud,
+                        Way::Inbound,
+                        Purpose::Collector,
+                        Transport::Tcp,
+                        from_all,
+                    );
+                    rules.entry(key).or_default().insert(port);
+                }
+            }
+        }
+        self.sides()
+            .iter()
+            .map(|side| SideRules {
+                cloud: side.cloud,
+                address_space: side.address_space.clone(),
+                rules: rules
+                    .iter()
+                    .filter(|((cloud, ..), _)| *cloud == side.cloud)
+                    .map(|((_, way, purpose, transport, remote), ports)| Rule {
+                        way: *way,
+                        transport: *transport,
+                        ports: ports.iter().copied().collect(),
+                        remote: remote.clone(),
+                        purpose: *purpose,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// What is valid but may not be what was meant.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut w = Vec::new();
+        if self.allow_loopback {
+            w.push(Warning::Loopback);
+        }
+        for side in self.sides() {
+            for (i, a) in side.agents.iter().enumerate() {
+                let trusted_for = a.probe.protocols.quic || self.schedule.is_some();
+                if a.fingerprint.is_none() && trusted_for {
+                    w.push(Warning::Unpinned {
+                        field: format!("{}.agents[{i}]", side.cloud),
+                        id: a.identity.id.to_string(),
+                    });
+                }
+            }
+        }
+        if let Some((host, _)) = self.collector_endpoint() {
+            let inside = host.parse::<IpAddr>().is_ok_and(|ip| {
+                self.sides()
+                    .iter()
+                    .any(|s| s.address_space.iter().any(|b| b.contains(ip)))
+            });
+            if !inside {
+                w.push(Warning::CollectorOutside { host });
+            }
+        }
+        w
+    }
+
+    fn side_of(&self, agent: &MeshAgent) -> &Side {
+        match self
+            .azure
+            .agents
+            .iter()
+            .any(|a| a.identity == agent.identity)
+        {
+            true => &self.azure,
+            false => &self.oci,
+        }
+    }
+
+    /// What probing (and, with a schedule, testing) `peer` takes: transport, port, why.
+    fn needs(&self, peer: &MeshAgent) -> Vec<(Transport, u16, Purpose)> {
+        let stamp = peer.address.port();
+        let quic = peer.quic_address.port();
+        let mut needs: Vec<_> = peer
+            .probe
+            .protocols
+            .chosen()
+            .map(|p| match p {
+                Protocol::Udp => (Transport::Udp, stamp, Purpose::Stamp),
+                Protocol::Tcp => (Transport::Tcp, stamp, Purpose::TcpProbes),
+                Protocol::Quic => (Transport::Udp, quic, Purpose::QuicProbes),
+            })
+            .collect();
+        if self.schedule.is_some() {
+            let data = PortPlan::at(peer.address, PortPlan::data).port();
+            let quic_data = PortPlan::at(peer.address, PortPlan::quic_data).port();
+            needs.extend([
+                (Transport::Udp, quic, Purpose::TestControl),
+                (Transport::Tcp, data, Purpose::TestTcp),
+                (Transport::Udp, data, Purpose::TestUdp),
+                (Transport::Udp, quic_data, Purpose::TestQuic),
+            ]);
+        }
+        needs
+    }
+
+    /// The collector's host and TCP port, from its URL.
+    pub fn collector_endpoint(&self) -> Option<(String, u16)> {
+        let url = &self.collector.as_ref()?.url;
+        let authority = url.strip_prefix("http://")?.split('/').next()?;
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (host, rest) = v6.split_once(']')?;
+                (host, rest.strip_prefix(':'))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        let port = match port {
+            None => 80,
+            Some(p) => p.parse().ok()?,
+        };
+        Some((host.to_owned(), port))
+    }
+}

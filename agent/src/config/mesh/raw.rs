@@ -1,0 +1,47 @@
+//! `mesh.toml` as serde reads it: every section and field, unknown ones refused, nothing
+//! checked yet. The probe fields and `[mesh.schedule]` are the ones `agent.toml` has.
+
+use serde::Deserialize;
+
+use crate::config::raw::{RawProbe, RawSchedule};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMeshFile {
+    pub(crate) mesh: RawMesh,
+    pub(crate) azure: RawSide,
+    pub(crate) oci: RawSide,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMesh {
+    pub(crate) collector: Option<String>,
+    pub(crate) report_interval: Option<String>,
+    pub(crate) same_side: Option<bool>,
+    /// Tests only: loopback addresses besides the private ranges.
+    pub(crate) allow_loopback: Option<bool>,
+    pub(crate) probe: Option<RawProbe>,
+    pub(crate) schedule: Option<RawSchedule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSide {
+    pub(crate) address_space: Vec<String>,
+    #[serde(default)]
+    pub(crate) agents: Vec<RawMeshAgent>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMeshAgent {
+    pub(crate) id: String,
+    pub(crate) region: String,
+    pub(crate) zone: Option<String>,
+    pub(crate) address: String,
+    pub(crate) quic_address: Option<String>,
+    pub(crate) fingerprint: Option<String>,
+    #[serde(flatten)]
+    pub(crate) probe: RawProbe,
+}
