@@ -29,9 +29,19 @@ pub(crate) enum Command {
     },
     /// Print this agent's certificate fingerprint for peers to pin (generates the key pair
     /// in tls.dir at first use).
+    /// Or, with --collector, the collector's (from its [tls] section), for agents and the
+    /// gate to pin.
     Identity {
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(
+            long,
+            short,
+            required_unless_present = "collector",
+            conflicts_with = "collector"
+        )]
+        config: Option<PathBuf>,
+        /// A collector.toml instead of an agent.toml.
+        #[arg(long, value_name = "collector.toml")]
+        collector: Option<PathBuf>,
     },
     /// Before deploying: checks toward every peer in agent.toml that its address is private,
     /// every port the agent uses answers (blocked told apart from nothing listening), the
@@ -179,6 +189,13 @@ pub(crate) struct GateArgs {
     /// The collector whose history is judged.
     #[arg(long, default_value = "http://127.0.0.1:9862")]
     pub collector: String,
+    /// An https:// collector's certificate fingerprint (`xcbench identity --collector
+    /// collector.toml` prints it).
+    #[arg(long, value_name = "sha256:HEX", value_parser = parse_fingerprint)]
+    pub collector_fingerprint: Option<xcbench_agent::tls::Fingerprint>,
+    /// A PEM file of CA certificates that vouch for an https:// source's host name.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// Judge from a Prometheus-compatible HTTP API (Prometheus, Thanos, Mimir) instead of
     /// the collector, e.g. http://127.0.0.1:9090.
     #[arg(long, value_name = "URL", conflicts_with = "measure")]
@@ -210,6 +227,10 @@ pub(crate) struct GateArgs {
     /// its threshold, the series over the window, the verdict and its reasons.
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
+}
+
+fn parse_fingerprint(s: &str) -> Result<xcbench_agent::tls::Fingerprint, String> {
+    s.parse().map_err(|e: xcbench_snapshot::Expected| e.0)
 }
 
 fn parse_time(s: &str) -> Result<u64, String> {

@@ -160,6 +160,9 @@ pub async fn run(
             collector: Some(CollectorLink {
                 url: url.clone(),
                 report_interval: Duration::from_millis(500),
+                // The in-process collector on loopback: plain HTTP needs no opt-out there.
+                fingerprint: None,
+                plain_http: false,
             }),
             // Key pairs live in memory for the demo; each agent pins the other's fingerprint.
             tls: Some(TlsConfig {
@@ -273,7 +276,8 @@ async fn judge_run(
 ) -> Result<xcbench_slo::GateResult, crate::gate::GateError> {
     let slo = xcbench_slo::SloFile::parse("slo/demo.slo.yaml", DEMO_SLO)?;
     let now = xcbench_agent::net::clock::now_unix_ns();
-    let source = crate::gate::history::CollectorSource::new(url)?;
+    let source =
+        crate::gate::history::CollectorSource::new(url, &crate::gate::HttpsTrust::default())?;
     let results = crate::gate::judge_run(&source, &slo, from_unix_ns, to_unix_ns, now).await?;
     Ok(xcbench_slo::GateResult::new(
         "the demo's collector".to_owned(),

@@ -56,7 +56,15 @@ async fn dispatch(command: Command) -> ExitCode {
             },
             Err(e) => usage(e),
         },
-        Command::Identity { config } => identity(&config),
+        Command::Identity {
+            config: Some(config),
+            ..
+        } => identity(&config),
+        Command::Identity {
+            collector: Some(collector),
+            ..
+        } => collector_identity(&collector),
+        Command::Identity { .. } => usage("identity needs --config or --collector"),
         Command::Preflight {
             config,
             timeout,
@@ -165,6 +173,28 @@ async fn preflight(path: &std::path::Path, timeout: std::time::Duration, json: b
 }
 
 /// `xcbench identity`: the certificate fingerprint for peers to pin.
+/// `xcbench identity --collector`: the collector's fingerprint (its key pair generated in
+/// tls.dir at first use).
+fn collector_identity(path: &std::path::Path) -> ExitCode {
+    let config = match xcbench_collector::CollectorConfig::load(path) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let Some(tls) = &config.tls else {
+        return usage(format_args!(
+            "{}: tls is not set: an HTTPS collector needs a [tls] section with dir, or cert and key",
+            path.display()
+        ));
+    };
+    match xcbench_agent::tls::TlsIdentity::load(&tls.key, "xcbench-collector") {
+        Ok(id) => {
+            println!("{}", id.fingerprint);
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(e),
+    }
+}
+
 fn identity(path: &std::path::Path) -> ExitCode {
     let config = match xcbench_agent::AgentConfig::load(path) {
         Ok(c) => c,
@@ -352,6 +382,10 @@ async fn gate(args: GateArgs) -> ExitCode {
         },
         window,
         now_unix_ns: xcbench_agent::net::clock::now_unix_ns(),
+        https: xcbench::gate::HttpsTrust {
+            pin: args.collector_fingerprint,
+            ca: args.ca,
+        },
     };
     let (slo, result) = match xcbench::gate::run(&request).await {
         Ok(r) => r,

@@ -216,12 +216,20 @@ impl Agent {
         let mut probers = self.start_probers(&recorder)?;
         // Probers of peers a newer mesh replaced, settling their last probes.
         let mut retired: Vec<JoinHandle<()>> = Vec::new();
-        let mut mesh = self.config.mesh.as_ref().map(|m| MeshWatch::new(&m.source));
+        let keys = self.tls.as_ref().map(|t| crate::report::ClientKeys {
+            identity: &t.identity,
+            ca: t.ca.as_ref(),
+        });
+        let mut mesh = match &self.config.mesh {
+            Some(m) => Some(MeshWatch::new(m, keys)?),
+            None => None,
+        };
         let mut reporter = Reporter::new(
             self.config.identity.clone(),
-            self.config.collector.as_ref().map(|c| c.url.clone()),
+            self.config.collector.as_ref(),
+            keys,
             started,
-        );
+        )?;
         let report = |reporter: &mut Reporter| {
             reporter.take_snapshot(
                 &mut lock(&recorder),

@@ -2,18 +2,64 @@
 //! the queue is sent oldest first and an entry leaves it only when the collector acknowledged
 //! it (accepted or already had it), so a collector outage delays data instead of losing it.
 //! The queue is bounded: past [`MAX_QUEUED`] snapshots the oldest is dropped and logged.
+//!
+//! To an `https://` collector the agent presents its `[tls]` key pair as its client
+//! certificate (the collector takes a snapshot only in the name of the agent the
+//! certificate is) and accepts the collector only by its pin or through `tls.ca`
+//! ([`collector_client`], which the mesh fetch uses too).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::RootCertStore;
 use xcbench_snapshot::{Identity, ResponderCounters, Snapshot, FORMAT_VERSION};
 
+use crate::config::CollectorLink;
 use crate::record::Recorder;
+use crate::tls::{Fingerprint, TlsError, TlsIdentity};
+
+/// The agent's side of an `https://` collector link: its key pair (its client
+/// certificate) and the CA that may vouch for the collector.
+#[derive(Clone, Copy)]
+pub struct ClientKeys<'a> {
+    pub identity: &'a TlsIdentity,
+    pub ca: Option<&'a Arc<RootCertStore>>,
+}
+
+/// An HTTP client for the collector: no proxy (private addresses only), `timeout` per
+/// request; with `keys`, `https://` only, mutual TLS with the agent's key pair, the
+/// collector known by `pinned` or through the CA.
+pub fn collector_client(
+    timeout: Duration,
+    keys: Option<ClientKeys<'_>>,
+    pinned: Option<Fingerprint>,
+) -> Result<reqwest::Client, TlsError> {
+    let builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .no_proxy();
+    let builder = match keys {
+        None => builder,
+        Some(k) => builder
+            .use_preconfigured_tls(crate::tls::https_client(
+                Some(k.identity),
+                pinned,
+                k.ca.cloned(),
+            )?)
+            .https_only(true),
+    };
+    Ok(builder
+        .build()
+        .expect("an HTTP client with a rustls configuration builds"))
+}
 
 /// One hour of 10 s reports.
 pub const MAX_QUEUED: usize = 360;
 /// The collector's ingest path.
 pub const INGEST_PATH: &str = "/api/v1/snapshots";
+/// How long one report may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a flush stopped.
 #[derive(Debug, thiserror::Error)]
@@ -41,22 +87,34 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    /// `started_ns` is the agent's start time: it is also the instance id.
-    pub fn new(agent: Identity, collector_url: Option<String>, started_ns: u64) -> Reporter {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("a plain HTTP client builds");
-        Reporter {
+    /// `started_ns` is the agent's start time: it is also the instance id. `tls` is the
+    /// agent's key pair and CA, needed for an `https://` collector.
+    pub fn new(
+        agent: Identity,
+        collector: Option<&CollectorLink>,
+        keys: Option<ClientKeys<'_>>,
+        started_ns: u64,
+    ) -> Result<Reporter, TlsError> {
+        let (keys, pinned) = match collector {
+            Some(c) if c.is_https() => (keys, c.fingerprint),
+            _ => (None, None),
+        };
+        if let Some(c) = collector.filter(|c| c.plain_http) {
+            tracing::warn!(
+                url = %c.url,
+                "reporting over plain HTTP (plain_http = true): unauthenticated and unencrypted"
+            );
+        }
+        Ok(Reporter {
             agent,
             instance: started_ns,
             next_seq: 1,
             interval_start_ns: started_ns,
             queue: VecDeque::new(),
-            url: collector_url.map(|u| format!("{u}{INGEST_PATH}")),
-            client,
+            url: collector.map(|c| format!("{}{INGEST_PATH}", c.url)),
+            client: collector_client(REQUEST_TIMEOUT, keys, pinned)?,
             dropped: 0,
-        }
+        })
     }
 
     /// Takes the recorder's deltas into a new snapshot at the back of the queue.

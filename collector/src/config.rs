@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use xcbench_agent::tls::{Fingerprint, KeySource};
+use xcbench_snapshot::AgentId;
+
 use crate::store::history::{Tier, Tiers};
 
 /// The default listen address (loopback: expose it deliberately).
@@ -34,8 +37,24 @@ pub struct CollectorConfig {
     pub slo: Option<xcbench_slo::SloFile>,
     pub slo_interval: Duration,
     /// A mesh file: served at `GET /api/v1/mesh` for agents to fetch, its agents listed in
-    /// `xcbench_mesh_agent_info`; read again when it changes.
+    /// `xcbench_mesh_agent_info` and their fingerprints pinned; read again when it changes.
     pub mesh: Option<PathBuf>,
+    /// HTTPS with client certificates: agents report only in their own name.
+    pub tls: Option<CollectorTls>,
+    /// Plain HTTP on an address that is not loopback, on purpose (logged at start).
+    pub plain_http: bool,
+}
+
+/// `[tls]`: the collector's key pair, and whom it takes snapshots from besides the mesh's
+/// pinned agents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectorTls {
+    pub key: KeySource,
+    /// PEM file of CA certificates: an agent whose CA-issued certificate carries its id
+    /// may report (unless the mesh or `agents` pins it to another certificate).
+    pub ca: Option<PathBuf>,
+    /// `tls.agents`: agent id -> certificate fingerprint, besides the mesh's.
+    pub agents: Vec<(AgentId, Fingerprint)>,
 }
 
 impl Default for CollectorConfig {
@@ -50,6 +69,8 @@ impl Default for CollectorConfig {
             slo: None,
             slo_interval: Duration::from_secs(30),
             mesh: None,
+            tls: None,
+            plain_http: false,
         }
     }
 }
@@ -66,6 +87,19 @@ struct Raw {
     slo: Option<String>,
     slo_interval: Option<String>,
     mesh: Option<String>,
+    plain_http: Option<bool>,
+    tls: Option<RawTls>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    dir: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    ca: Option<String>,
+    #[serde(default)]
+    agents: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +209,17 @@ impl CollectorConfig {
                     )
                 })?;
         }
+        c.plain_http = raw.plain_http.unwrap_or(false);
+        if let Some(t) = raw.tls {
+            c.tls = Some(parse_tls(&err, t)?);
+        }
+        if c.tls.is_none() && !c.listen.ip().is_loopback() && !c.plain_http {
+            return Err(err(
+                "listen",
+                format!("\"{}\"", c.listen),
+                "is not loopback: set [tls] (agents then report over mutual TLS, each only in its own name), or plain_http = true to take unauthenticated snapshots from anyone who reaches the port",
+            ));
+        }
         if let Some(tiers) = raw.history {
             let mut parsed = Vec::with_capacity(tiers.len());
             for (i, t) in tiers.iter().enumerate() {
@@ -199,6 +244,56 @@ impl CollectorConfig {
         }
         Ok(c)
     }
+}
+
+/// `[tls]` into typed values; `err` builds the error naming the field.
+fn parse_tls(
+    err: &dyn Fn(&str, String, &str) -> ConfigError,
+    t: RawTls,
+) -> Result<CollectorTls, ConfigError> {
+    let path = |field: &str, text: String| match text.is_empty() {
+        true => Err(err(field, "\"\"".into(), "must be a path")),
+        false => Ok(PathBuf::from(text)),
+    };
+    let key =
+        match (t.dir, t.cert, t.key) {
+            (Some(d), None, None) => KeySource::Dir(path("tls.dir", d)?),
+            (None, Some(c), Some(k)) => KeySource::Files {
+                cert: path("tls.cert", c)?,
+                key: path("tls.key", k)?,
+            },
+            (None, Some(c), None) => {
+                return Err(err("tls.cert", format!("{c:?}"), "needs tls.key beside it"))
+            }
+            (None, None, Some(k)) => {
+                return Err(err("tls.key", format!("{k:?}"), "needs tls.cert beside it"))
+            }
+            (None, None, None) => return Err(err(
+                "tls",
+                "{}".into(),
+                "must set dir (a key pair generated at first start) or cert and key (PEM files)",
+            )),
+            (Some(d), _, _) => {
+                return Err(err(
+                    "tls.dir",
+                    format!("{d:?}"),
+                    "must not be set together with tls.cert and tls.key",
+                ))
+            }
+        };
+    let ca = t.ca.map(|c| path("tls.ca", c)).transpose()?;
+    let mut agents = Vec::with_capacity(t.agents.len());
+    for (id, fp) in t.agents {
+        let field = format!("tls.agents.{id}");
+        let agent: AgentId = id.parse().map_err(|e: xcbench_snapshot::Expected| {
+            err(&field, format!("{id:?}"), &format!("the key {}", e.0))
+        })?;
+        let fingerprint: Fingerprint = fp
+            .parse()
+            .map_err(|e: xcbench_snapshot::Expected| err(&field, format!("{fp:?}"), &e.0))?;
+        agents.push((agent, fingerprint));
+    }
+    Ok(CollectorTls { key, ca, agents })
 }
 
 #[cfg(test)]
@@ -275,6 +370,37 @@ mod tests {
             missing.starts_with("/nonexistent/mesh.toml: cannot read"),
             "{missing}"
         );
+        // Off loopback: mutual TLS, or plain HTTP only on purpose.
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "listen = \"0.0.0.0:9862\"")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: listen = \"0.0.0.0:9862\": is not loopback: set [tls] (agents then report over mutual TLS, each only in its own name), or plain_http = true to take unauthenticated snapshots from anyone who reaches the port"
+        );
+        let plain =
+            CollectorConfig::parse("c.toml", "listen = \"0.0.0.0:9862\"\nplain_http = true")
+                .unwrap();
+        assert!(plain.plain_http && plain.tls.is_none());
+        let fp = "sha256:9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab";
+        let tls = CollectorConfig::parse(
+            "c.toml",
+            &format!("listen = \"0.0.0.0:9862\"\n[tls]\ndir = \"/var/lib/x\"\nagents = {{ \"az-1\" = \"{fp}\" }}"),
+        )
+        .unwrap()
+        .tls
+        .unwrap();
+        assert_eq!(tls.key, KeySource::Dir("/var/lib/x".into()));
+        assert_eq!(
+            tls.agents,
+            vec![("az-1".parse().unwrap(), fp.parse().unwrap())]
+        );
+        for (text, want) in [
+            ("[tls]", "c.toml: tls = {}: must set dir (a key pair generated at first start) or cert and key (PEM files)"),
+            ("[tls]\ncert = \"c.pem\"", "c.toml: tls.cert = \"c.pem\": needs tls.key beside it"),
+            ("[tls]\ndir = \"d\"\nagents = { \"az-1\" = \"sha256:00\" }", "c.toml: tls.agents.az-1 = \"sha256:00\": must be \"sha256:\" followed by 64 hex digits"),
+        ] {
+            assert_eq!(CollectorConfig::parse("c.toml", text).unwrap_err().to_string(), want);
+        }
         assert!(CollectorConfig::parse("c.toml", "windw = \"1m\"")
             .unwrap_err()
             .to_string()

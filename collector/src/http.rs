@@ -3,7 +3,7 @@
 //! hostile body never holds up scrapes.
 //!
 //! `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate`, 400 undecodable,
-//! 422 refused by the store, 503 not stored (the agent keeps it and tries again), each with
+//! 403 not from that agent's certificate (with `[tls]`), 422 refused by the store, 503 not stored (the agent keeps it and tries again), each with
 //! the reason), `GET /api/v1/history` (see [`history_query`]), `GET /api/v1/mesh` (see
 //! [`mesh_file`]), `GET /metrics`, `GET /healthz`.
 //!
@@ -15,15 +15,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use xcbench_snapshot::{Histograms, Metric, Snapshot, MAX_SNAPSHOT_BYTES};
 
+use xcbench_agent::tls::{ClientTrust, Fingerprint};
+use xcbench_snapshot::AgentId;
+
 use crate::exposition::{self, Clock};
 use crate::history::History;
+use crate::listener::Peer;
 use crate::mesh::MeshSource;
 use crate::store::history::Selection;
 use crate::store::{Ingest, Store};
@@ -36,6 +40,30 @@ pub(crate) struct AppState {
     pub(crate) clock: Clock,
     /// The mesh file served to agents, if configured.
     pub(crate) mesh: Option<Mutex<MeshSource>>,
+    /// With `[tls]`: whom snapshots are taken from.
+    pub(crate) trust: Option<Mutex<Trust>>,
+}
+
+/// Whom the collector takes snapshots from: `tls.agents` and the CA, with the mesh file's
+/// pins added as the file changes.
+pub(crate) struct Trust {
+    pub(crate) current: ClientTrust,
+    /// `tls.agents`, which a mesh pin for the same agent does not replace.
+    pub(crate) own: Vec<(AgentId, Fingerprint)>,
+}
+
+/// `tls.agents` and the mesh's pins, `tls.agents` first (it wins for an agent both pin).
+pub(crate) fn pins(
+    own: &[(AgentId, Fingerprint)],
+    mesh: Option<&crate::mesh::ServedMesh>,
+) -> Vec<(AgentId, Fingerprint)> {
+    let mut all = own.to_vec();
+    for (id, fp) in mesh.map(|m| m.pins.as_slice()).unwrap_or_default() {
+        if !all.iter().any(|(known, _)| known == id) {
+            all.push((id.clone(), *fp));
+        }
+    }
+    all
 }
 
 /// Every route, over `state`.
@@ -56,7 +84,20 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoResponse {
+async fn ingest(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: Bytes,
+) -> impl IntoResponse {
+    // A client without a certificate is refused before its body is decoded.
+    if state.trust.is_some() && peer.chain.is_empty() {
+        return forbidden(
+            &state,
+            &peer,
+            None,
+            &xcbench_agent::tls::Forbidden::NoCertificate,
+        );
+    }
     let (snapshot, histograms) = match Snapshot::decode_with_histograms(&body) {
         Ok(s) => s,
         Err(e) => {
@@ -65,6 +106,18 @@ async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoRes
             return (StatusCode::BAD_REQUEST, format!("{e}\n"));
         }
     };
+    if let Some(trust) = &state.trust {
+        let now =
+            rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_nanos((state
+                .clock)(
+            )));
+        let verdict = lock(trust)
+            .current
+            .authorize(&peer.chain, &snapshot.agent.id, now);
+        if let Err(e) = verdict {
+            return forbidden(&state, &peer, Some(&snapshot.agent.id), &e);
+        }
+    }
     // The fsync is blocking work: off the async workers.
     let stored =
         tokio::task::spawn_blocking(move || store_snapshot(&state, &snapshot, &histograms))
@@ -74,6 +127,18 @@ async fn ingest(State(state): State<Arc<AppState>>, body: Bytes) -> impl IntoRes
         Ok(text) => (StatusCode::OK, text.to_owned()),
         Err(refusal) => refusal,
     }
+}
+
+/// A snapshot the client may not send in that agent's name: 403, counted, logged.
+fn forbidden(
+    state: &AppState,
+    peer: &Peer,
+    claimed: Option<&AgentId>,
+    why: &xcbench_agent::tls::Forbidden,
+) -> (StatusCode, String) {
+    lock(&state.store).handle_forbidden();
+    tracing::warn!(addr = %peer.addr, agent = ?claimed.map(AgentId::as_str), reason = %why, "snapshot forbidden");
+    (StatusCode::FORBIDDEN, format!("{why}\n"))
 }
 
 /// Check, write durably, then take: the snapshot's fate as an acknowledgement or a refusal.

@@ -7,6 +7,13 @@
 //! counts within thresholds, counters), `GET /api/v1/mesh` (the mesh file agents fetch),
 //! `GET /metrics`, `GET /healthz`.
 //!
+//! With `[tls]` every route is HTTPS, and a snapshot is taken only from a client whose
+//! certificate is that agent's: pinned (the mesh file's fingerprints, `tls.agents`) or
+//! CA-issued with the agent's id among its names; any other is refused with 403 and
+//! counted (`xcbench_collector_snapshots_total{result="forbidden"}`). Reads (`/metrics`,
+//! history, mesh) need no client certificate. Without `[tls]` the collector listens only on
+//! loopback, unless `plain_http = true` says otherwise on purpose.
+//!
 //! # Layout
 //! - [`config`]: `collector.toml` into typed values.
 //! - [`store`]: sans-IO merged histograms, counters, sliding window, idempotent ingest.
@@ -19,6 +26,7 @@
 //! - [`mesh`]: the mesh file served to agents and listed in `/metrics`, read again when it
 //!   changes.
 //! - `http`: the routes and their handlers.
+//! - [`listener`]: plain TCP or TLS with client certificates; the peer of each connection.
 //! - this file: [`Collector`] (bind, serve) and [`run`]; the system clock.
 
 #![forbid(unsafe_code)]
@@ -27,6 +35,7 @@ pub mod config;
 pub mod exposition;
 pub mod history;
 mod http;
+pub mod listener;
 pub mod mesh;
 pub mod slo;
 pub mod store;
@@ -54,6 +63,9 @@ pub enum CollectorError {
     Serve(std::io::Error),
     #[error(transparent)]
     History(#[from] history::HistoryError),
+    /// The key pair or CA of `[tls]` could not be loaded.
+    #[error("tls")]
+    Tls(#[from] xcbench_agent::tls::TlsError),
     /// The mesh file could not be read or is not valid.
     #[error(transparent)]
     Mesh(#[from] xcbench_snapshot::config_text::ConfigError),
@@ -64,7 +76,7 @@ const MIGRATE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A collector with its listener bound.
 pub struct Collector {
-    listener: tokio::net::TcpListener,
+    listener: listener::Incoming,
     state: Arc<AppState>,
     /// The SLO file judged every interval, if any.
     slo: Option<(Arc<xcbench_slo::SloFile>, std::time::Duration)>,
@@ -83,12 +95,38 @@ pub fn system_clock() -> Clock {
 
 impl Collector {
     pub async fn bind(config: &CollectorConfig) -> Result<Collector, CollectorError> {
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let tcp = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| CollectorError::Bind {
                 addr: config.listen,
                 source,
             })?;
+        let bind_error = |source| CollectorError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let (listener, trust) = match &config.tls {
+            Some(t) => {
+                let identity = xcbench_agent::tls::TlsIdentity::load(&t.key, "xcbench-collector")?;
+                tracing::info!(fingerprint = %identity.fingerprint, "collector: HTTPS; agents pin this fingerprint");
+                let ca =
+                    t.ca.as_deref()
+                        .map(xcbench_agent::tls::load_ca)
+                        .transpose()?;
+                let server = xcbench_agent::tls::https_server(&identity)?;
+                let trust = xcbench_agent::tls::ClientTrust::new(t.agents.clone(), ca)?;
+                (
+                    listener::Incoming::tls(tcp, server).map_err(bind_error)?,
+                    Some((trust, t.agents.clone())),
+                )
+            }
+            None => {
+                if config.plain_http {
+                    tracing::warn!(listen = %config.listen, "collector: plain HTTP (plain_http = true): anyone who reaches the port can report in any agent's name");
+                }
+                (listener::Incoming::plain(tcp).map_err(bind_error)?, None)
+            }
+        };
         let clock = system_clock();
         let mut store = Store::new(
             config.window.as_nanos() as u64,
@@ -111,6 +149,13 @@ impl Collector {
         if let Some(m) = &mesh {
             store.set_mesh_agents(m.served().agents.clone());
         }
+        let trust = trust.map(|(trust, own)| {
+            let pins = http::pins(&own, mesh.as_ref().map(|m| m.served()));
+            http::Trust {
+                current: trust.with_pins(pins),
+                own,
+            }
+        });
         let now = clock();
         store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
         let store = Arc::new(Mutex::new(store));
@@ -126,6 +171,7 @@ impl Collector {
                 registry,
                 clock,
                 mesh: mesh.map(Mutex::new),
+                trust: trust.map(Mutex::new),
             }),
             slo: config
                 .slo
@@ -135,9 +181,11 @@ impl Collector {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
+        use axum::serve::Listener;
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+            .addr
     }
 
     /// The store, for in-process readers (the demo's table).
@@ -159,7 +207,7 @@ impl Collector {
         let judge = self
             .slo
             .map(|(slo, every)| tokio::spawn(judge_slo(self.state.clone(), slo, every)));
-        let app = http::router(self.state);
+        let app = http::router(self.state).into_make_service_with_connect_info::<listener::Peer>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -224,9 +272,17 @@ async fn reload_mesh(state: Arc<AppState>) {
         match result {
             Ok(mesh::Reload::Unchanged) => {}
             Ok(mesh::Reload::Changed) => {
-                let agents = http::lock(source).served().agents.clone();
-                tracing::info!(agents = agents.len(), "mesh file changed: serving it");
-                http::lock(&state.store).set_mesh_agents(agents);
+                let served = http::lock(source).served().clone();
+                tracing::info!(
+                    agents = served.agents.len(),
+                    "mesh file changed: serving it"
+                );
+                if let Some(trust) = &state.trust {
+                    let mut trust = http::lock(trust);
+                    let pins = http::pins(&trust.own, Some(&served));
+                    trust.current = trust.current.with_pins(pins);
+                }
+                http::lock(&state.store).set_mesh_agents(served.agents);
                 refused = None;
             }
             Err(e) => {

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xcbench_agent::config::mesh::MeshFile;
+use xcbench_agent::tls::Fingerprint;
 use xcbench_snapshot::config_text::ConfigError;
-use xcbench_snapshot::Identity;
+use xcbench_snapshot::{AgentId, Identity};
 
 /// How often the file is read again.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(1);
@@ -21,6 +22,9 @@ pub struct ServedMesh {
     /// A strong validator: the text's FNV-1a hash, quoted.
     pub etag: String,
     pub agents: Vec<Identity>,
+    /// The agents the mesh pins a certificate for: the collector takes their snapshots
+    /// only over that certificate.
+    pub pins: Vec<(AgentId, Fingerprint)>,
 }
 
 impl ServedMesh {
@@ -30,6 +34,10 @@ impl ServedMesh {
         Ok(ServedMesh {
             etag: etag(&text),
             agents: mesh.agents().map(|a| a.identity.clone()).collect(),
+            pins: mesh
+                .agents()
+                .filter_map(|a| a.fingerprint.map(|f| (a.identity.id.clone(), f)))
+                .collect(),
             text,
         })
     }

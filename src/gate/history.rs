@@ -16,9 +16,9 @@ pub struct CollectorSource {
 }
 
 impl CollectorSource {
-    pub fn new(url: &str) -> Result<CollectorSource, SourceError> {
+    pub fn new(url: &str, https: &super::HttpsTrust) -> Result<CollectorSource, SourceError> {
         Ok(CollectorSource {
-            api: Api::new("collector", url)?,
+            api: Api::new("collector", url, https)?,
         })
     }
 

@@ -72,6 +72,9 @@ pub async fn measure(
     config.collector = Some(CollectorLink {
         url: url.clone(),
         report_interval: REPORT_EVERY,
+        // The gate's own collector on loopback.
+        fingerprint: None,
+        plain_http: false,
     });
     let from_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let agent = Agent::bind(config)?;

@@ -39,6 +39,16 @@ pub struct GateRequest {
     pub window: Option<Window>,
     /// The time the gate judges at (Unix ns).
     pub now_unix_ns: u64,
+    /// How an `https://` source is known.
+    pub https: HttpsTrust,
+}
+
+/// How the gate knows an `https://` source: the collector's pinned certificate
+/// (`--collector-fingerprint`), or a CA (`--ca`) that vouches for the URL's host name.
+#[derive(Debug, Clone, Default)]
+pub struct HttpsTrust {
+    pub pin: Option<xcbench_agent::tls::Fingerprint>,
+    pub ca: Option<PathBuf>,
 }
 
 /// Why a source could not be read (`kind`: collector or prometheus).
@@ -46,6 +56,13 @@ pub struct GateRequest {
 pub enum SourceError {
     #[error("{kind} {url}: not a base URL such as http://127.0.0.1:9862")]
     Url { kind: &'static str, url: String },
+    /// An `https://` source with nothing to know it by, or a CA file that does not load.
+    #[error("{kind} {url}: {message}")]
+    Trust {
+        kind: &'static str,
+        url: String,
+        message: String,
+    },
     #[error("{kind} {url}: cannot be reached")]
     Unreachable {
         kind: &'static str,
@@ -116,7 +133,7 @@ const QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Api {
-    pub fn new(kind: &'static str, url: &str) -> Result<Api, SourceError> {
+    pub fn new(kind: &'static str, url: &str, https: &HttpsTrust) -> Result<Api, SourceError> {
         let base = url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(SourceError::Url {
@@ -124,16 +141,36 @@ impl Api {
                 url: url.into(),
             });
         }
-        let client = reqwest::Client::builder()
+        let trust = |message: String| SourceError::Trust {
+            kind,
+            url: url.into(),
+            message,
+        };
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(QUERY_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|source| SourceError::Unreachable {
-                kind,
-                url: url.into(),
-                source,
-            })?;
+            .no_proxy();
+        if base.starts_with("https://") {
+            if https.pin.is_none() && https.ca.is_none() {
+                return Err(trust(
+                    "https:// needs --collector-fingerprint (the collector's pinned certificate) or --ca (a CA that vouches for its name)".into(),
+                ));
+            }
+            let ca = https
+                .ca
+                .as_deref()
+                .map(xcbench_agent::tls::load_ca)
+                .transpose()
+                .map_err(|e| trust(format!("--ca: {e}")))?;
+            let config = xcbench_agent::tls::https_client(None, https.pin, ca)
+                .map_err(|e| trust(format!("tls: {e}")))?;
+            builder = builder.use_preconfigured_tls(config).https_only(true);
+        }
+        let client = builder.build().map_err(|source| SourceError::Unreachable {
+            kind,
+            url: url.into(),
+            source,
+        })?;
         Ok(Api { kind, base, client })
     }
 
@@ -200,7 +237,8 @@ impl GateError {
     pub fn exit_code(&self) -> u8 {
         match self {
             // A malformed --collector/--prometheus URL is a bad flag, not an unread source.
-            GateError::Config(_) | GateError::Source(SourceError::Url { .. }) => 2,
+            GateError::Config(_)
+            | GateError::Source(SourceError::Url { .. } | SourceError::Trust { .. }) => 2,
             GateError::Source(_) | GateError::Measure(_) => 4,
         }
     }
@@ -218,10 +256,12 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
     let mut results = Vec::with_capacity(slo.objectives.len());
     let mut evaluated_at = req.now_unix_ns;
     let reader = match &req.source {
-        Source::Collector { url } => Some(Reader::Collector(history::CollectorSource::new(url)?)),
-        Source::Prometheus { url } => {
-            Some(Reader::Prometheus(prometheus::PrometheusSource::new(url)?))
-        }
+        Source::Collector { url } => Some(Reader::Collector(history::CollectorSource::new(
+            url, &req.https,
+        )?)),
+        Source::Prometheus { url } => Some(Reader::Prometheus(prometheus::PrometheusSource::new(
+            url, &req.https,
+        )?)),
         Source::Measure { .. } => None,
     };
     if let Some(reader) = reader {
@@ -239,7 +279,7 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
         let agent = xcbench_agent::AgentConfig::load(config)?;
         let file = config.display().to_string();
         let measured = measure::measure(agent, &file, *duration).await?;
-        let source = history::CollectorSource::new(&measured.url)?;
+        let source = history::CollectorSource::new(&measured.url, &HttpsTrust::default())?;
         // Every objective is judged over the measurement, whatever its own window.
         let now = xcbench_agent::net::clock::now_unix_ns();
         evaluated_at = now;

@@ -75,9 +75,9 @@ fn family(metric: Metric) -> (&'static str, Option<&'static str>) {
 }
 
 impl PrometheusSource {
-    pub fn new(url: &str) -> Result<PrometheusSource, SourceError> {
+    pub fn new(url: &str, https: &super::HttpsTrust) -> Result<PrometheusSource, SourceError> {
         Ok(PrometheusSource {
-            api: Api::new(KIND, url)?,
+            api: Api::new(KIND, url, https)?,
         })
     }
 

@@ -36,7 +36,19 @@ pub fn render_check(mesh: &MeshFile) -> String {
         );
     }
     let collector = match &mesh.collector {
-        Some(c) => format!("{}, reports every {}", c.url, short(c.report_interval)),
+        Some(c) => {
+            let channel = match (c.is_https(), c.fingerprint, c.plain_http) {
+                (true, Some(_), _) => "mutual TLS, the collector pinned",
+                (true, None, _) => "mutual TLS, the collector known by tls.ca",
+                (false, _, true) => "PLAIN HTTP, unauthenticated (plain_http)",
+                (false, _, false) => "plain HTTP on loopback",
+            };
+            format!(
+                "{}, reports every {} ({channel})",
+                c.url,
+                short(c.report_interval)
+            )
+        }
         None => "none (each agent.toml's [collector])".to_owned(),
     };
     let _ = writeln!(t, "  collector {collector}");

@@ -1,9 +1,12 @@
 //! The deploy scripts with stand-in `az` and `oci` executables on PATH that record their
-//! arguments: a dry run prints and calls nothing; `--run` makes the NSG rules and the
-//! instance with the rendered cloud-init, which Debian's `cloud-init schema` validates, stays
-//! under OCI's 32,000-byte user_data limit, and carries the mesh byte for byte and the key
-//! pair with private permissions.
+//! arguments (and answer with `NAME.reply` when a test writes one): a dry run prints and calls
+//! nothing; `--run` makes the NSG rules and the instance with the rendered cloud-init, which
+//! Debian's `cloud-init schema` validates, stays under OCI's 32,000-byte metadata limit
+//! base64-encoded, and carries the mesh byte for byte and the key pair with private
+//! permissions. Agents sharing an NSG make the same rules (Azure: same names and priorities;
+//! OCI: added once), and every form of agent address is read.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,7 +16,8 @@ use crate::support::tls::tls_identity;
 use crate::support::{repo_path, tool};
 
 /// A directory with `az` and `oci` that append their arguments (one call a line, arguments
-/// joined by a unit separator) to `calls.log`.
+/// joined by a unit separator) to `calls.log`, and print `az.reply` or `oci.reply` when the
+/// test has written one (else `{}`).
 fn stand_ins(dir: &TempDir) -> PathBuf {
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -22,8 +26,9 @@ fn stand_ins(dir: &TempDir) -> PathBuf {
         std::fs::write(
             &path,
             format!(
-                "#!/bin/sh\n{{ printf '{name}'; for a in \"$@\"; do printf '\\037%s' \"$a\"; done; printf '\\n'; }} >> '{}'\necho '{{}}'\n",
-                dir.path().join("calls.log").display()
+                "#!/bin/sh\n{{ printf '{name}'; for a in \"$@\"; do printf '\\037%s' \"$a\"; done; printf '\\n'; }} >> '{log}'\nif [ -f '{reply}' ]; then cat '{reply}'; else echo '{{}}'; fi\n",
+                log = dir.path().join("calls.log").display(),
+                reply = dir.path().join(format!("{name}.reply")).display(),
             ),
         )
         .unwrap();
@@ -41,7 +46,9 @@ fn calls(dir: &TempDir) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn script(dir: &TempDir, bin: &Path, name: &str, args: &[&str]) -> String {
+/// Runs `scripts/deploy/NAME` in `dir` with the stand-ins first on PATH: whether it
+/// succeeded, and its stdout then stderr.
+fn run_script(dir: &TempDir, bin: &Path, name: &str, args: &[&str]) -> (bool, String) {
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -58,7 +65,13 @@ fn script(dir: &TempDir, bin: &Path, name: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{name} {args:?}: {text}");
+    (out.status.success(), text)
+}
+
+/// `run_script`, which must succeed.
+fn script(dir: &TempDir, bin: &Path, name: &str, args: &[&str]) -> String {
+    let (ok, text) = run_script(dir, bin, name, args);
+    assert!(ok, "{name} {args:?}: {text}");
     text
 }
 
@@ -70,21 +83,57 @@ fn arg<'a>(call: &'a [String], name: &str) -> &'a str {
     &call[i + 1]
 }
 
-#[test]
-fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
-    let _turn = machine::shared();
-    let dir = TempDir::new("deploy");
-    let bin = stand_ins(&dir);
-    let mesh = repo_path("deploy/mesh.sample.toml");
-    let mesh_s = mesh.to_str().unwrap();
-    let url = "https://packages.example.invalid/xcbench_0.1.0_amd64.deb";
-    let azure = [
+/// Every value after `name` up to the next option: az takes a list as separate arguments.
+fn values<'a>(call: &'a [String], name: &str) -> Vec<&'a str> {
+    let i = call
+        .iter()
+        .position(|a| a == name)
+        .unwrap_or_else(|| panic!("{name} missing: {call:?}"));
+    call[i + 1..]
+        .iter()
+        .take_while(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect()
+}
+
+const URL: &str = "https://packages.example.invalid/xcbench_0.1.0_amd64.deb";
+
+/// The sample mesh with a second OCI block and custom STAMP ports (8862) on az-eastus-app2
+/// and oci-ashburn-db2.
+fn test_mesh() -> String {
+    let mut text = std::fs::read_to_string(repo_path("deploy/mesh.sample.toml")).unwrap();
+    for (from, to) in [
+        (
+            "address_space = [\"10.20.0.0/16\"]",
+            "address_space = [\"10.20.0.0/16\", \"10.21.0.0/16\"]",
+        ),
+        (
+            "address = \"10.10.1.5\"\n",
+            "address = \"10.10.1.5:8862\"\n",
+        ),
+        (
+            "address = \"10.20.1.11\"\n",
+            "address = \"10.20.1.11:8862\"\n",
+        ),
+    ] {
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "deploy/mesh.sample.toml changed: {from:?}"
+        );
+        text = text.replace(from, to);
+    }
+    text
+}
+
+fn azure_args<'a>(mesh: &'a str, id: &'a str) -> Vec<&'a str> {
+    vec![
         "--mesh",
-        mesh_s,
+        mesh,
         "--id",
-        "az-eastus-app1",
+        id,
         "--package-url",
-        url,
+        URL,
         "--resource-group",
         "rg-app",
         "--vnet",
@@ -93,7 +142,38 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
         "snet-app",
         "--nsg",
         "nsg-app",
-    ];
+    ]
+}
+
+fn oci_args<'a>(mesh: &'a str, id: &'a str) -> Vec<&'a str> {
+    vec![
+        "--mesh",
+        mesh,
+        "--id",
+        id,
+        "--package-url",
+        URL,
+        "--compartment-id",
+        "ocid1.compartment.oc1..x",
+        "--availability-domain",
+        "Uocm:US-ASHBURN-AD-1",
+        "--subnet-id",
+        "ocid1.subnet.oc1..x",
+        "--nsg-id",
+        "ocid1.nsg.oc1..x",
+        "--image-id",
+        "ocid1.image.oc1..x",
+    ]
+}
+
+#[test]
+fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("deploy");
+    let bin = stand_ins(&dir);
+    let mesh = repo_path("deploy/mesh.sample.toml");
+    let mesh_s = mesh.to_str().unwrap();
+    let azure = azure_args(mesh_s, "az-eastus-app1");
     // A dry run prints every command and calls none.
     let printed = script(&dir, &bin, "azure-vm", &azure);
     assert!(calls(&dir).is_empty(), "a dry run called {:?}", calls(&dir));
@@ -107,17 +187,24 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
     // Keys made before launch, so the mesh can pin them.
     tls_identity(&dir, "az-eastus-app1");
     let keys = dir.path().join("keys-az-eastus-app1");
-    let mut run = azure.to_vec();
+    let mut run = azure.clone();
     run.extend(["--keys", keys.to_str().unwrap(), "--run"]);
-    script(&dir, &bin, "azure-vm", &run);
+    let said = script(&dir, &bin, "azure-vm", &run);
+    assert!(
+        said.contains(" in base64 (limits"),
+        "the cloud-init's sizes: {said}"
+    );
     let az = calls(&dir);
     assert_eq!(az.len(), 7, "6 rules and the VM: {az:?}");
     let ports: Vec<(String, String)> = az[..6]
         .iter()
         .map(|c| {
             assert_eq!(&c[..4], ["az", "network", "nsg", "rule"]);
-            assert_eq!(arg(c, "--source-address-prefixes"), "10.20.0.0/16");
-            assert_eq!(arg(c, "--destination-address-prefixes"), "10.10.1.4/32");
+            assert_eq!(values(c, "--source-address-prefixes"), ["10.20.0.0/16"]);
+            assert_eq!(
+                values(c, "--destination-address-prefixes"),
+                ["10.10.0.0/16"]
+            );
             assert_eq!(arg(c, "--direction"), "Inbound");
             (
                 arg(c, "--protocol").to_owned(),
@@ -141,30 +228,18 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
     let data = dir.path().join(arg(vm, "--custom-data"));
     check_cloud_init(&data, &mesh, Some(&keys));
 
-    let oci_args = [
-        "--mesh",
-        mesh_s,
-        "--id",
-        "oci-ashburn-db1",
-        "--package-url",
-        url,
-        "--compartment-id",
-        "ocid1.compartment.oc1..x",
-        "--availability-domain",
-        "Uocm:US-ASHBURN-AD-1",
-        "--subnet-id",
-        "ocid1.subnet.oc1..x",
-        "--nsg-id",
-        "ocid1.nsg.oc1..x",
-        "--image-id",
-        "ocid1.image.oc1..x",
-        "--run",
-    ];
-    script(&dir, &bin, "oci-instance", &oci_args);
+    let mut oci_run = oci_args(mesh_s, "oci-ashburn-db1");
+    oci_run.push("--run");
+    script(&dir, &bin, "oci-instance", &oci_run);
     let oci = &calls(&dir)[7..];
-    assert_eq!(oci.len(), 2, "{oci:?}");
-    assert_eq!(&oci[0][..4], ["oci", "network", "nsg", "rules"]);
-    let rules: serde_json::Value = serde_json::from_str(arg(&oci[0], "--security-rules")).unwrap();
+    assert_eq!(
+        oci.len(),
+        3,
+        "the NSG's rules listed, the missing added, the launch: {oci:?}"
+    );
+    assert_eq!(&oci[0][..5], ["oci", "network", "nsg", "rules", "list"]);
+    assert_eq!(&oci[1][..5], ["oci", "network", "nsg", "rules", "add"]);
+    let rules: serde_json::Value = serde_json::from_str(arg(&oci[1], "--security-rules")).unwrap();
     let rules = rules.as_array().unwrap();
     assert_eq!(rules.len(), 6);
     assert!(rules
@@ -172,7 +247,7 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
         .all(|r| r["source"] == "10.10.0.0/16" && r["direction"] == "INGRESS"));
     assert_eq!(rules[1]["protocol"], "6");
     assert_eq!(rules[1]["tcpOptions"]["destinationPortRange"]["min"], 862);
-    let launch = &oci[1];
+    let launch = &oci[2];
     assert_eq!(&launch[..4], ["oci", "compute", "instance", "launch"]);
     assert_eq!(arg(launch, "--private-ip"), "10.20.1.10");
     assert_eq!(arg(launch, "--assign-public-ip"), "false");
@@ -183,15 +258,20 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
     );
 }
 
-/// The rendered file: valid cloud-config, within OCI's limit, the mesh byte for byte, the
-/// agent's config naming it, the key pair private.
+/// The rendered file: valid cloud-config, within OCI's limit (on the base64 form), the mesh
+/// byte for byte, the agent's config naming it, the key pair private.
 fn check_cloud_init(path: &Path, mesh: &Path, keys: Option<&Path>) {
     let text = std::fs::read_to_string(path).unwrap();
-    eprintln!("{}: {} bytes", path.display(), text.len());
+    let encoded = text.len().div_ceil(3) * 4;
+    eprintln!(
+        "{}: {} bytes, {encoded} in base64",
+        path.display(),
+        text.len()
+    );
     assert!(text.starts_with("#cloud-config\n"));
     assert!(
-        text.len() < 32_000,
-        "{} bytes: over OCI's user_data limit",
+        encoded <= 32_000,
+        "{} bytes, {encoded} in base64: over OCI's 32,000-byte metadata limit",
         text.len()
     );
     let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
@@ -267,5 +347,303 @@ fn check_cloud_init(path: &Path, mesh: &Path, keys: Option<&Path>) {
     assert!(
         out.status.success() && said.contains("Valid cloud-config"),
         "cloud-init schema: {said}"
+    );
+}
+
+#[test]
+fn azure_agents_sharing_an_nsg_make_the_same_rules() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("deploy-nsg");
+    let bin = stand_ins(&dir);
+    let mesh = dir.write("mesh.toml", &test_mesh());
+    let mesh_s = mesh.to_str().unwrap();
+    let mut runs = Vec::new();
+    for id in ["az-eastus-app1", "az-eastus-app2"] {
+        let before = calls(&dir).len();
+        let mut args = azure_args(mesh_s, id);
+        args.push("--run");
+        script(&dir, &bin, "azure-vm", &args);
+        let made = calls(&dir)[before..].to_vec();
+        assert_eq!(made.len(), 7, "6 rules and the VM: {made:?}");
+        assert_eq!(&made[6][..3], ["az", "vm", "create"]);
+        runs.push(made);
+    }
+    let (first, second) = (&runs[0][..6], &runs[1][..6]);
+    let names: BTreeSet<&str> = first.iter().map(|c| arg(c, "--name")).collect();
+    let priorities: BTreeSet<u32> = first
+        .iter()
+        .map(|c| arg(c, "--priority").parse().unwrap())
+        .collect();
+    assert_eq!(names.len(), 6, "a name per rule: {first:?}");
+    assert_eq!(priorities.len(), 6, "a priority per rule: {first:?}");
+    assert!(priorities.iter().all(|p| (100..=4096).contains(p)));
+    assert!(names.iter().all(|n| n.len() <= 80
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))));
+    // The second agent's run re-creates the first's rules, argument for argument (az replaces
+    // a rule of the same name): nothing collides, nothing piles up.
+    assert_eq!(first, second);
+    for c in first {
+        assert_eq!(&c[..5], ["az", "network", "nsg", "rule", "create"]);
+        assert_eq!(arg(c, "--nsg-name"), "nsg-app");
+        assert_eq!(
+            values(c, "--source-address-prefixes"),
+            ["10.20.0.0/16", "10.21.0.0/16"]
+        );
+        assert_eq!(
+            values(c, "--destination-address-prefixes"),
+            ["10.10.0.0/16"]
+        );
+    }
+    // app2 answers on 8862: each rule carries both agents' ports, as separate arguments.
+    let ports: Vec<Vec<&str>> = first
+        .iter()
+        .map(|c| values(c, "--destination-port-ranges"))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            ["862", "8862"],
+            ["862", "8862"],
+            ["863", "8863"],
+            ["864", "8864"],
+            ["864", "8864"],
+            ["865", "8865"],
+        ]
+    );
+    assert_eq!(arg(&runs[0][6], "--private-ip-address"), "10.10.1.4");
+    assert_eq!(arg(&runs[1][6], "--private-ip-address"), "10.10.1.5");
+}
+
+#[test]
+fn oci_rules_are_added_once_per_nsg() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("deploy-oci");
+    let bin = stand_ins(&dir);
+    let mesh = dir.write("mesh.toml", &test_mesh());
+    let mesh_s = mesh.to_str().unwrap();
+    let run = |id: &str| {
+        let mut args = oci_args(mesh_s, id);
+        args.push("--run");
+        script(&dir, &bin, "oci-instance", &args)
+    };
+
+    // A dry run prints the listing, the rules and the launch, calls nothing, and says that
+    // --run adds only the missing rules.
+    let printed = script(
+        &dir,
+        &bin,
+        "oci-instance",
+        &oci_args(mesh_s, "oci-ashburn-db1"),
+    );
+    assert!(calls(&dir).is_empty(), "a dry run called {:?}", calls(&dir));
+    let at = |prefix: &str| {
+        printed
+            .lines()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}: {printed}"))
+    };
+    let (list, add, launch) = (
+        at("oci network nsg rules list"),
+        at("oci network nsg rules add"),
+        at("oci compute instance launch"),
+    );
+    assert!(list < add && add < launch, "{printed}");
+    assert!(
+        printed.contains("only the rules below whose description that list lacks are added"),
+        "{printed}"
+    );
+
+    run("oci-ashburn-db1");
+    let first = calls(&dir);
+    assert_eq!(first.len(), 3, "list, add, launch: {first:?}");
+    assert_eq!(&first[0][..5], ["oci", "network", "nsg", "rules", "list"]);
+    assert_eq!(arg(&first[0], "--nsg-id"), "ocid1.nsg.oc1..x");
+    assert_eq!(&first[1][..5], ["oci", "network", "nsg", "rules", "add"]);
+    let rules: serde_json::Value =
+        serde_json::from_str(arg(&first[1], "--security-rules")).unwrap();
+    let rules = rules.as_array().unwrap().clone();
+    // 6 purposes, each on the default plan's port and db2's 8862 plan's, from one Azure block.
+    assert_eq!(rules.len(), 12, "{rules:?}");
+    assert!(rules
+        .iter()
+        .all(|r| r["source"] == "10.10.0.0/16" && r["direction"] == "INGRESS"));
+    let described: BTreeSet<&str> = rules
+        .iter()
+        .map(|r| r["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        described.len(),
+        12,
+        "descriptions are the rules' keys: {described:?}"
+    );
+    let ports: BTreeSet<u64> = rules
+        .iter()
+        .map(|r| {
+            let options = match r["protocol"].as_str() {
+                Some("6") => &r["tcpOptions"],
+                _ => &r["udpOptions"],
+            };
+            options["destinationPortRange"]["min"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        BTreeSet::from([862, 863, 864, 865, 8862, 8863, 8864, 8865])
+    );
+
+    // The NSG now lists them (as the OCI CLI prints: {"data": [...]}): the next agent adds none.
+    let listed = |rules: &[serde_json::Value]| {
+        serde_json::to_string_pretty(&serde_json::json!({ "data": rules })).unwrap()
+    };
+    dir.write("oci.reply", &listed(&rules[..]));
+    let said = run("oci-ashburn-db2");
+    let all = calls(&dir);
+    let second = &all[3..];
+    assert_eq!(
+        second.len(),
+        2,
+        "list and launch, no rule added again: {second:?}"
+    );
+    assert_eq!(&second[0][..5], ["oci", "network", "nsg", "rules", "list"]);
+    assert_eq!(&second[1][..4], ["oci", "compute", "instance", "launch"]);
+    assert_eq!(arg(&second[1], "--private-ip"), "10.20.1.11");
+    assert!(said.contains("12 of the 12 rules already"), "{said}");
+
+    // One rule gone from the NSG: the next agent adds that one only.
+    dir.write("oci.reply", &listed(&rules[1..]));
+    run("oci-ashburn-db3");
+    let all = calls(&dir);
+    let third = &all[5..];
+    assert_eq!(third.len(), 3, "list, add, launch: {third:?}");
+    let added: serde_json::Value =
+        serde_json::from_str(arg(&third[1], "--security-rules")).unwrap();
+    assert_eq!(added, serde_json::Value::Array(vec![rules[0].clone()]));
+}
+
+#[test]
+fn cloud_init_size_is_checked_base64_encoded() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("deploy-size");
+    let bin = stand_ins(&dir);
+    let sample = std::fs::read_to_string(repo_path("deploy/mesh.sample.toml")).unwrap();
+    let padding: String = (0..200)
+        .map(|i| {
+            format!(
+                "# {i:03} {}\n",
+                "a long mesh's comments count toward the limit too ".repeat(2)
+            )
+        })
+        .collect();
+    let mesh = dir.write("big.toml", &format!("{sample}{padding}"));
+    let mesh_s = mesh.to_str().unwrap();
+    let render = |id: &str, out: &str| {
+        run_script(
+            &dir,
+            &bin,
+            "cloud-init",
+            &[
+                "--mesh",
+                mesh_s,
+                "--id",
+                id,
+                "--package-url",
+                URL,
+                "-o",
+                out,
+            ],
+        )
+    };
+
+    // Azure's 65,536 bytes of custom data take it; both sizes are printed.
+    let (ok, said) = render("az-eastus-app1", "az.yaml");
+    assert!(ok, "{said}");
+    let raw = std::fs::read(dir.path().join("az.yaml")).unwrap().len();
+    let encoded = raw.div_ceil(3) * 4;
+    assert!(
+        said.contains(&format!("{raw} bytes, {encoded} in base64")),
+        "{said}"
+    );
+    // Within 32,000 bytes raw (what the check used to compare), over it base64-encoded.
+    assert!(
+        raw > 24_000 && raw < 32_000 && encoded > 32_000,
+        "{raw} bytes, {encoded} in base64: resize the padding"
+    );
+
+    // OCI's 32,000 bytes of metadata do not, and nothing is written.
+    let (ok, said) = render("oci-ashburn-db1", "oci.yaml");
+    assert!(!ok, "OCI took about {encoded} bytes of base64: {said}");
+    assert!(
+        said.contains("in base64: over OCI's 32,000-byte instance metadata limit"),
+        "{said}"
+    );
+    assert!(!dir.path().join("oci.yaml").exists());
+}
+
+#[test]
+fn agent_addresses_in_every_form() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("deploy-addresses");
+    let lib = repo_path("scripts/deploy/lib.sh");
+    let bash = |body: &str, args: &[&str]| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail; . \"$1\"; shift; {body}"))
+            .arg("bash")
+            .arg(&lib)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{body}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines()
+            .map(|l| l.trim_end().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let forms = [
+        ("10.0.0.5", "10.0.0.5"),
+        ("10.0.0.5:8862", "10.0.0.5 8862"),
+        ("[fd00:20::11]:8862", "fd00:20::11 8862"),
+        ("[fd00:20::11]", "fd00:20::11"),
+        ("fd00:20::11", "fd00:20::11"),
+        ("10.0.0.5:99999", "refused"),
+        ("[fd00::5", "refused"),
+        ("host.example:862", "refused"),
+    ];
+    let inputs: Vec<&str> = forms.iter().map(|(a, _)| *a).collect();
+    let got = bash(
+        r#"for a in "$@"; do split_address "$a" || echo refused; done"#,
+        &inputs[..],
+    );
+    let want: Vec<&str> = forms.iter().map(|(_, w)| *w).collect();
+    assert_eq!(got, want);
+
+    // A custom port moves the agent's whole plan; an address space may span lines.
+    let mesh = dir.write(
+        "mesh.toml",
+        &test_mesh().replace(
+            "address_space = [\"10.20.0.0/16\", \"10.21.0.0/16\"]",
+            "address_space = [\n  \"10.20.0.0/16\",  # first\n  \"10.21.0.0/16\",\n]",
+        ),
+    );
+    let got = bash(
+        r#"mesh_space "$1" oci; mesh_agent_ports "$1" oci-ashburn-db2"#,
+        &[mesh.to_str().unwrap()],
+    );
+    assert_eq!(
+        got,
+        [
+            "10.20.0.0/16,10.21.0.0/16",
+            "stamp udp 8862",
+            "tcp-probes tcp 8862",
+            "quic udp 8863",
+            "tcp-data tcp 8864",
+            "udp-data udp 8864",
+            "quic-data udp 8865",
+        ]
     );
 }

@@ -216,7 +216,9 @@ fn run_case_then<T>(
     let collector: SocketAddr = "198.18.1.1:9862".parse().unwrap();
     let ccfg = dir.write(
         "c.toml",
-        &format!("listen = \"{collector}\"\nwindow = \"1h\"\n"),
+        // The lab's collector is plain HTTP on a namespace address, on purpose (the mutual
+        // TLS channel is tested in netns and loopback).
+        &format!("listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\n"),
     );
     let _c = Proc::spawn(
         "collector",
@@ -476,8 +478,11 @@ fn mtu_1400() {
         o.udp("forward", "dropped_mtu"),
         o.udp("reverse", "dropped_mtu"),
     );
+    // Probes leave every ~1 ms, and the ICMP that teaches the path MTU needs the 0.5 ms way
+    // back plus the emulator's and the kernel's handling: up to 3 datagrams a direction may
+    // leave before it is learned (2 forward and 3 reverse seen on a clean CI run).
     assert!(
-        fwd_mtu >= 1.0 && rev_mtu >= 1.0 && fwd_mtu + rev_mtu <= 4.0,
+        (1.0..=3.0).contains(&fwd_mtu) && (1.0..=3.0).contains(&rev_mtu),
         "{}",
         o.truth
     );
@@ -647,9 +652,17 @@ fn tcp_connect_and_rr_match_the_link() {
         0.0
     );
     let srtt = o.get("xcbench_tcp_srtt_seconds", &["kind=\"rr\""]);
-    // The kernel's smoothed RTT also holds the responder's wake-up and processing (debug
-    // build in CI), which kernel-timestamped RTTs exclude: up to 329 us seen.
-    near("TCP_INFO srtt", srtt, link, 500e-6);
+    // The kernel's smoothed RTT runs from a request's segment to the ACK that rides on the
+    // response, so it also holds the responder's wake-up and processing (a debug build in
+    // CI), which kernel-timestamped RTTs exclude: 329 us and 654 us above the link seen on
+    // clean CI runs. It can never be below the link: a tight floor, a loose ceiling (a
+    // unit or field mix-up, ms for us or rttvar for srtt, still fails one of them).
+    assert!(
+        srtt >= link - 50e-6 && srtt <= link + 1.5e-3,
+        "TCP_INFO srtt: xcbench {:.1} us, link {:.1} us: expected link - 50 us ..= link + 1500 us",
+        srtt * 1e6,
+        link * 1e6
+    );
 }
 
 #[test]

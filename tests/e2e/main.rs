@@ -9,6 +9,8 @@
 
 // `xcbench bench` on loopback: both ends' byte counts, refusals, limits, a lost peer.
 mod bench;
+// The agents' channel to the collector: mutual TLS, each agent only in its own name.
+mod channel;
 // The binary's contract: exit codes, error messages, the demo's output, the sample configs.
 mod cli;
 // The deploy scripts with stand-in az and oci; the cloud-init they render.

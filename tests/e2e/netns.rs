@@ -1,15 +1,17 @@
 //! Agents in two network namespaces joined by a veth pair (198.18.0.0/24, the benchmarking
-//! range): real kernel paths across interfaces, the collector in one namespace. Needs
+//! range): real kernel paths across interfaces, the collector in one namespace, reached over
+//! mutual TLS. Needs
 //! CAP_NET_ADMIN: skipped with a reason without it, a failure under XCBENCH_REQUIRE_NETNS=1.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::agents::spawn_pair;
+use crate::support::agents::spawn_pair_tls;
 use crate::support::machine;
 use crate::support::metrics::{check_direction, parse_metrics, sample};
-use crate::support::netns::{metrics_in, netns_available, Netns};
+use crate::support::netns::{https_metrics_in, netns_available, Netns};
 use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::tls::{tls_identity, tls_identity_of_collector};
 
 #[test]
 fn agent_pair_across_namespaces() {
@@ -23,21 +25,32 @@ fn agent_pair_across_namespaces() {
     ns.link(&az, "198.18.0.1", &oci, "198.18.0.2");
     let dir = TempDir::new("netns");
     let collector: SocketAddr = "198.18.0.1:9862".parse().unwrap();
-    let ccfg = dir.write("collector.toml", &format!("listen = \"{collector}\"\n"));
+    // Across namespaces as across the interconnect: the agents report over mutual TLS,
+    // each pinned at the collector, the collector pinned at each agent.
+    let (fp_az, fp_oci) = (tls_identity(&dir, "az-1"), tls_identity(&dir, "oci-1"));
+    let ccfg = dir.write(
+        "collector.toml",
+        &format!(
+            "listen = \"{collector}\"\n\n[tls]\ndir = \"{}\"\nagents = {{ \"az-1\" = \"{fp_az}\", \"oci-1\" = \"{fp_oci}\" }}\n",
+            dir.path().join("collector-keys").display()
+        ),
+    );
+    let pin = tls_identity_of_collector(&ccfg);
     let _collector = Proc::spawn(
         "collector",
         ns.command(&az, BIN)
             .args(["collector", "--config"])
             .arg(&ccfg),
     );
-    let url = format!("http://{collector}");
+    let url = format!("https://{collector}");
     let (a, b): (SocketAddr, SocketAddr) = (
         "198.18.0.1:862".parse().unwrap(),
         "198.18.0.2:862".parse().unwrap(),
     );
-    let agents = spawn_pair(
+    let agents = spawn_pair_tls(
         &dir,
         &url,
+        &pin,
         [a, b],
         "5ms",
         [ns.command(&az, BIN), ns.command(&oci, BIN)],
@@ -45,8 +58,16 @@ fn agent_pair_across_namespaces() {
     std::thread::sleep(Duration::from_secs(2));
     terminate_all(agents);
     // The collector lives inside the namespace: read /metrics from there.
-    let text = metrics_in(&az, collector);
+    let text = https_metrics_in(&az, collector, &pin);
     let m = parse_metrics(&text);
+    assert_eq!(
+        sample(
+            &m,
+            "xcbench_collector_snapshots_total",
+            &["result=\"forbidden\""]
+        ),
+        Some(0.0)
+    );
     for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
         let s = format!("src_agent=\"{src}\"");
         let d = format!("dst_agent=\"{dst}\"");

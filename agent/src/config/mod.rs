@@ -58,12 +58,25 @@ pub struct PeerConfig {
     pub probe: ProbeSettings,
 }
 
-/// Where and how often snapshots go.
+/// Where and how often snapshots go, and how the collector is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectorLink {
-    /// Base URL, e.g. `http://10.0.0.5:9862`.
+    /// Base URL, e.g. `https://10.0.0.5:9862`.
     pub url: String,
     pub report_interval: Duration,
+    /// The collector's certificate fingerprint, pinned for `https://` (else `tls.ca` must
+    /// vouch for it under the URL's host name).
+    pub fingerprint: Option<Fingerprint>,
+    /// `http://` to an address that is not loopback, allowed on purpose
+    /// (`[agent] plain_http`, `[mesh] plain_http`): unauthenticated, logged at start.
+    pub plain_http: bool,
+}
+
+impl CollectorLink {
+    /// Whether the link is `https://` (mutual TLS with the agent's `[tls]` key pair).
+    pub fn is_https(&self) -> bool {
+        self.url.starts_with("https://")
+    }
 }
 
 /// The responders' sockets and limits.
@@ -185,11 +198,25 @@ impl AgentConfig {
             .map(|t| tls::parse_tls(&cx, t))
             .transpose()?;
         let reflector = parse_reflector(&cx, raw.reflector.as_ref(), tls.is_some())?;
+        if let Some(m) = mesh.as_ref().filter(|m| m.source.is_https()) {
+            let t = tls.as_ref();
+            if t.is_none() || (m.fingerprint.is_none() && t.is_some_and(|t| t.ca.is_none())) {
+                return Err(cx.err(
+                    "agent.mesh",
+                    format!("{}", m.source),
+                    "is https://: the agent needs a [tls] section (its client certificate) and agent.mesh_fingerprint (the collector's, from `xcbench identity --collector collector.toml`) or tls.ca",
+                ));
+            }
+        }
+        let plain_http = raw.agent.plain_http.unwrap_or(false);
         let collector = raw
             .collector
             .as_ref()
-            .map(|c| parse_collector(&cx, c))
+            .map(|c| parse_collector(&cx, c, plain_http))
             .transpose()?;
+        if let Some(c) = &collector {
+            check_collector_trust(&cx, "collector", c, tls.as_ref(), "")?;
+        }
         let defaults = parse_probe(
             &cx,
             "probe_defaults",
@@ -279,26 +306,81 @@ fn parse_reflector(
     Ok(r)
 }
 
-fn parse_collector(cx: &Ctx, c: &raw::RawCollector) -> Result<CollectorLink, ConfigError> {
+fn parse_collector(
+    cx: &Ctx,
+    c: &raw::RawCollector,
+    plain_http: bool,
+) -> Result<CollectorLink, ConfigError> {
     collector_link(
         cx,
         ("collector.url", &c.url),
         ("collector.report_interval", c.report_interval.as_deref()),
+        ("collector.fingerprint", c.fingerprint.as_deref()),
+        ("agent.plain_http", plain_http),
     )
 }
 
-/// A collector's URL and report interval, each with the field it is read from.
+/// The host of an `http://` or `https://` URL (brackets kept off an IPv6 address), if it
+/// has one.
+pub(crate) fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// Whether a URL's host is a loopback address (or `localhost`).
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A collector's URL, report interval, pin and plain-HTTP opt-out, each with the field it
+/// is read from. Plain HTTP goes only to loopback unless opted out: anyone on the path
+/// could read it, and the collector cannot tell who sent it.
 fn collector_link(
     cx: &Ctx,
     (url_field, url_text): (&str, &str),
     (interval_field, interval): (&str, Option<&str>),
+    (pin_field, pin): (&str, Option<&str>),
+    (plain_field, plain_http): (&str, bool),
 ) -> Result<CollectorLink, ConfigError> {
     let url = url_text.trim_end_matches('/').to_owned();
-    if !url.starts_with("http://") || url.len() <= "http://".len() {
+    let https = url.starts_with("https://");
+    let Some(host) = url_host(&url).filter(|_| !url.contains(char::is_whitespace)) else {
         return Err(cx.err(
             url_field,
             format!("{url_text:?}"),
-            "must be an http:// URL such as \"http://10.0.0.5:9862\"",
+            "must be an https:// URL such as \"https://10.0.0.5:9862\" (or http:// to loopback)",
+        ));
+    };
+    if !https && !is_loopback_host(host) && !plain_http {
+        return Err(cx.err(
+            url_field,
+            format!("{url_text:?}"),
+            format!(
+                "must be https:// (the agent's [tls] key pair authenticates it to the collector): plain http:// only to a loopback address, or with {plain_field} = true (unauthenticated: anyone who reaches the collector could report in this agent's name)"
+            ),
+        ));
+    }
+    let fingerprint = pin
+        .map(|f| {
+            f.parse::<Fingerprint>()
+                .map_err(|e: Expected| cx.err(pin_field, format!("{f:?}"), e.0))
+        })
+        .transpose()?;
+    if fingerprint.is_some() && !https {
+        return Err(cx.err(
+            pin_field,
+            format!("{:?}", pin.unwrap_or_default()),
+            format!("pins the collector's certificate: {url_field} must then be https://"),
         ));
     }
     let report_interval = match interval {
@@ -311,10 +393,46 @@ fn collector_link(
             "must be between 100ms and 1h",
         )?,
     };
+    let plain_http = !https && !is_loopback_host(host);
     Ok(CollectorLink {
         url,
         report_interval,
+        fingerprint,
+        plain_http,
     })
+}
+
+/// An `https://` collector needs the agent's key pair (its client certificate) and a way
+/// to know the collector: a pin or `tls.ca`. `field` names where the link came from;
+/// `agent_file` is added to the message when the link came from another file (the mesh).
+pub(crate) fn check_collector_trust(
+    cx: &Ctx,
+    field: &str,
+    link: &CollectorLink,
+    tls: Option<&TlsConfig>,
+    agent_file: &str,
+) -> Result<(), ConfigError> {
+    if !link.is_https() {
+        return Ok(());
+    }
+    let at = if agent_file.is_empty() {
+        String::new()
+    } else {
+        format!(" in {agent_file}")
+    };
+    match tls {
+        None => Err(cx.err(
+            field,
+            format!("{:?}", link.url),
+            format!("is https://: the agent needs a [tls] section{at} (its key pair is its client certificate)"),
+        )),
+        Some(t) if link.fingerprint.is_none() && t.ca.is_none() => Err(cx.err(
+            field,
+            format!("{:?}", link.url),
+            format!("is https://: pin the collector with its fingerprint (`xcbench identity --collector collector.toml` prints it), or set tls.ca{at} to the CA that issued its certificate"),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 fn parse_peer(
@@ -337,6 +455,8 @@ fn parse_peer(
             clock_error: None,
             metadata_url: None,
             mesh: None,
+            mesh_fingerprint: None,
+            plain_http: None,
         },
         None,
     )?;
@@ -428,6 +548,32 @@ fn parse_mesh_link(cx: &Ctx, text: &str, raw: &RawAgentConfig) -> Result<MeshLin
         }
     }
     let a = &raw.agent;
+    let plain_http = a.plain_http.unwrap_or(false);
+    if let MeshSource::Url(url) = &source {
+        let loopback = url_host(url).is_some_and(is_loopback_host);
+        if url.starts_with("http://") && !loopback && !plain_http {
+            return Err(cx.err(
+                "agent.mesh",
+                format!("{text:?}"),
+                "must be the collector's https:// URL: plain http:// only to a loopback address, or with agent.plain_http = true (unauthenticated: anyone on the path could change the peers and their pins)",
+            ));
+        }
+    }
+    let fingerprint = a
+        .mesh_fingerprint
+        .as_ref()
+        .map(|f| {
+            f.parse::<Fingerprint>()
+                .map_err(|e: Expected| cx.err("agent.mesh_fingerprint", format!("{f:?}"), e.0))
+        })
+        .transpose()?;
+    if fingerprint.is_some() && !source.is_https() {
+        return Err(cx.err(
+            "agent.mesh_fingerprint",
+            format!("{:?}", a.mesh_fingerprint.as_deref().unwrap_or_default()),
+            "pins the collector the mesh is fetched from: agent.mesh must then be an https:// URL",
+        ));
+    }
     Ok(MeshLink {
         source,
         agent_file: cx.file.to_owned(),
@@ -437,6 +583,8 @@ fn parse_mesh_link(cx: &Ctx, text: &str, raw: &RawAgentConfig) -> Result<MeshLin
         listen_given: raw.reflector.is_some(),
         collector_given: raw.collector.is_some(),
         applied: false,
+        fingerprint,
+        plain_http,
     })
 }
 

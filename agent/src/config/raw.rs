@@ -32,6 +32,10 @@ pub(crate) struct RawIdentity {
     pub(crate) metadata_url: Option<String>,
     /// A mesh file's path or URL, instead of `[[peers]]`.
     pub(crate) mesh: Option<String>,
+    /// The collector's fingerprint, for an `https://` mesh URL.
+    pub(crate) mesh_fingerprint: Option<String>,
+    /// Plain `http://` to a collector that is not on loopback, on purpose.
+    pub(crate) plain_http: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +90,7 @@ pub(crate) struct RawTls {
 pub(crate) struct RawCollector {
     pub(crate) url: String,
     pub(crate) report_interval: Option<String>,
+    pub(crate) fingerprint: Option<String>,
 }
 
 #[derive(Deserialize, Default, Clone)]

@@ -49,8 +49,14 @@ fn the_sample_is_exactly_the_defaults_plus_its_peers() {
     assert_eq!(
         c.collector,
         Some(CollectorLink {
-            url: "http://10.10.0.4:9862".into(),
+            url: "https://10.10.0.4:9862".into(),
             report_interval: defaults::REPORT_INTERVAL,
+            fingerprint: Some(
+                "sha256:9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"
+                    .parse()
+                    .unwrap()
+            ),
+            plain_http: false,
         })
     );
     let db2: AgentId = "oci-ashburn-db2".parse().unwrap();

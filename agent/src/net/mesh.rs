@@ -1,14 +1,16 @@
 //! `[agent] mesh` at start and while the agent runs: the mesh read from its file or fetched
 //! from the collector (`GET /api/v1/mesh`; again with `If-None-Match`, so an unchanged mesh
 //! costs a 304), with a short timeout. [`crate::config::mesh`] parses and applies it; this
-//! only moves the bytes.
+//! only moves the bytes (over mutual TLS for an `https://` mesh, as reports go).
 
 use std::time::Duration;
 
 use crate::config::defaults::{MESH_FETCH_TIMEOUT, MESH_MAX_BYTES};
-use crate::config::mesh::derive::MeshSource;
+use crate::config::mesh::derive::{MeshLink, MeshSource};
 use crate::config::mesh::MeshFile;
 use crate::config::{AgentConfig, ConfigError};
+use crate::report::ClientKeys;
+use crate::tls::{TlsError, TlsIdentity};
 
 /// Why the mesh could not be had or used.
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +29,16 @@ pub enum MeshError {
     /// The mesh (or its file) is not usable for this agent: a configuration matter.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The key pair or CA for an `https://` mesh could not be loaded.
+    #[error("agent.mesh: tls")]
+    Tls(#[from] TlsError),
 }
 
 impl MeshError {
     /// Whether the remedy is a configuration file (exit code 2) rather than time.
     pub fn is_config(&self) -> bool {
         match self {
-            MeshError::Config(_) => true,
+            MeshError::Config(_) | MeshError::Tls(_) => true,
             // 404: the collector serves no mesh; 4xx: the URL is wrong.
             MeshError::Status { status, .. } => (400..500).contains(status),
             MeshError::Fetch { .. } => false,
@@ -65,18 +70,17 @@ pub struct MeshWatch {
 }
 
 impl MeshWatch {
-    pub fn new(source: &MeshSource) -> MeshWatch {
-        MeshWatch {
-            source: source.clone(),
-            client: reqwest::Client::builder()
-                .timeout(MESH_FETCH_TIMEOUT)
-                .connect_timeout(MESH_FETCH_TIMEOUT)
-                .build()
-                .expect("a plain HTTP client builds"),
+    /// A watch of `link`'s source; an `https://` one is fetched with the agent's key pair
+    /// and CA (`keys`), the collector known by `agent.mesh_fingerprint` or the CA.
+    pub fn new(link: &MeshLink, keys: Option<ClientKeys<'_>>) -> Result<MeshWatch, TlsError> {
+        let keys = keys.filter(|_| link.source.is_https());
+        Ok(MeshWatch {
+            source: link.source.clone(),
+            client: crate::report::collector_client(MESH_FETCH_TIMEOUT, keys, link.fingerprint)?,
             etag: None,
             last: None,
             timeout: MESH_FETCH_TIMEOUT,
-        }
+        })
     }
 
     /// The mesh when it changed since the last call (the first call: the mesh).
@@ -163,8 +167,21 @@ pub async fn resolve(config: AgentConfig) -> Result<AgentConfig, MeshError> {
     let Some(link) = config.mesh.as_ref().filter(|m| !m.applied) else {
         return Ok(config);
     };
+    // The key pair is loaded here only for an https:// mesh (the agent loads it again at
+    // bind: a key pair in tls.dir reads back the same).
+    let identity = match (&config.tls, link.source.is_https()) {
+        (Some(t), true) => Some((
+            TlsIdentity::load(&t.key, config.identity.id.as_str())?,
+            t.ca.as_deref().map(crate::tls::load_ca).transpose()?,
+        )),
+        _ => None,
+    };
+    let keys = identity.as_ref().map(|(identity, ca)| ClientKeys {
+        identity,
+        ca: ca.as_ref(),
+    });
     // A new watch has handed out nothing yet: its first poll hands out the mesh.
-    let mesh = MeshWatch::new(&link.source)
+    let mesh = MeshWatch::new(link, keys)?
         .poll()
         .await?
         .ok_or_else(|| MeshError::Fetch {

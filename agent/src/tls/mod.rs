@@ -1,4 +1,5 @@
-//! TLS for QUIC probes and throughput tests: who this agent is and whom it trusts.
+//! TLS for QUIC probes, throughput tests and the channel to the collector: who this agent
+//! (or the collector) is and whom it trusts.
 //!
 //! # Layout
 //! - [`identity`]: the key pair, fingerprints, the CA file.
@@ -9,6 +10,6 @@ pub mod trust;
 
 pub use identity::{load_ca, Fingerprint, KeySource, TlsError, TlsIdentity, CERT_FILE, KEY_FILE};
 pub use trust::{
-    client_crypto, client_crypto_for, names_peer, server_crypto, server_name, KnownPeers, ALPN,
-    ALPN_THROUGHPUT,
+    client_crypto, client_crypto_for, https_client, https_server, names_peer, server_crypto,
+    server_name, ClientTrust, Forbidden, KnownPeers, ALPN, ALPN_HTTP, ALPN_THROUGHPUT,
 };

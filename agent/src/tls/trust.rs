@@ -1,5 +1,6 @@
-//! Peer trust for QUIC probes and throughput tests: the rustls configurations quinn uses on
-//! both sides, the names a client asks for, and which configured peer a certificate is.
+//! Peer trust for QUIC probes, throughput tests and the collector's HTTPS channel: the rustls
+//! configurations quinn and the HTTPS ends use, the names a client asks for, which
+//! configured peer a certificate is, and whom the collector takes snapshots from.
 //!
 //! Trust is mutual. A peer's certificate is accepted when its SHA-256 fingerprint is pinned
 //! (the peer's `fingerprint`, or `tls.allow` for clients that are not probed back), or when
@@ -116,6 +117,233 @@ pub fn client_crypto_for(
     QuicClientConfig::try_from(config)
         .map(Arc::new)
         .map_err(TlsError::Quic)
+}
+
+/// ALPN of the collector's HTTPS listener (reports, mesh, history, `/metrics`).
+pub const ALPN_HTTP: &[u8] = b"http/1.1";
+
+/// The collector's HTTPS server: presents `identity`, and asks every client for a
+/// certificate without demanding one (Prometheus and the gate read without one). A
+/// certificate a client does present must prove its key in the handshake; whose it is, is
+/// decided per request against the pins and the CA ([`ClientTrust::authorize`]), so the pins
+/// can follow the mesh file without a restart and a refusal can say why.
+pub fn https_server(identity: &TlsIdentity) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(AnyClientKey {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Rustls)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(TlsError::KeyPair)?;
+    config.alpn_protocols = vec![ALPN_HTTP.to_vec()];
+    Ok(config)
+}
+
+/// An HTTPS client of the collector: accepts the collector by its pinned fingerprint or
+/// through `ca` (which must then vouch for the URL's host name), and presents `identity`
+/// when given (agents do; the gate reads without one).
+pub fn https_client(
+    identity: Option<&TlsIdentity>,
+    pinned: Option<Fingerprint>,
+    ca: Option<Arc<RootCertStore>>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = provider();
+    let ca = ca
+        .map(|roots| {
+            WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(TlsError::Ca)
+        })
+        .transpose()?;
+    let verifier = Arc::new(ServerVerifier {
+        pinned,
+        ca,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Rustls)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+            .map_err(TlsError::KeyPair)?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![ALPN_HTTP.to_vec()];
+    Ok(config)
+}
+
+/// Whom the collector takes snapshots from: agents pinned by fingerprint (the mesh file's
+/// and `tls.agents`), and, with a CA, agents whose CA-issued certificate carries their id.
+#[derive(Clone)]
+pub struct ClientTrust {
+    pins: Vec<(AgentId, Fingerprint)>,
+    ca: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl std::fmt::Debug for ClientTrust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTrust")
+            .field("pins", &self.pins)
+            .field("ca", &self.ca.is_some())
+            .finish()
+    }
+}
+
+/// Why a client may not report as the agent it names (the collector answers 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Forbidden {
+    #[error("no client certificate: agents report with their [tls] key pair")]
+    NoCertificate,
+    #[error("certificate {fingerprint} is pinned for agent {owner}, not for {claimed}")]
+    OtherAgent {
+        fingerprint: Fingerprint,
+        owner: AgentId,
+        claimed: AgentId,
+    },
+    #[error("agent {claimed} is pinned to another certificate than {fingerprint}")]
+    NotItsPin {
+        fingerprint: Fingerprint,
+        claimed: AgentId,
+    },
+    #[error("certificate {fingerprint} is not pinned for agent {claimed}, and {ca}")]
+    Unknown {
+        fingerprint: Fingerprint,
+        claimed: AgentId,
+        /// What the CA said, or that there is none.
+        ca: String,
+    },
+}
+
+impl ClientTrust {
+    pub fn new(
+        pins: impl IntoIterator<Item = (AgentId, Fingerprint)>,
+        ca: Option<Arc<RootCertStore>>,
+    ) -> Result<ClientTrust, TlsError> {
+        let ca = ca
+            .map(|roots| {
+                WebPkiClientVerifier::builder_with_provider(roots, provider())
+                    .build()
+                    .map_err(TlsError::Ca)
+            })
+            .transpose()?;
+        Ok(ClientTrust {
+            pins: pins.into_iter().collect(),
+            ca,
+        })
+    }
+
+    /// The same CA with other pins (the mesh file changed).
+    pub fn with_pins(&self, pins: impl IntoIterator<Item = (AgentId, Fingerprint)>) -> Self {
+        ClientTrust {
+            pins: pins.into_iter().collect(),
+            ca: self.ca.clone(),
+        }
+    }
+
+    /// Whether the client that presented `chain` (end entity first; empty for none) may
+    /// report as `claimed`, at `now`. A pin decides alone, either way: an agent pinned to
+    /// one key is not taken on another key by name, and a pinned key reports only as its
+    /// own agent. Without a pin the CA must vouch for the chain and the certificate must
+    /// carry `claimed` among its names.
+    pub fn authorize(
+        &self,
+        chain: &[CertificateDer<'static>],
+        claimed: &AgentId,
+        now: UnixTime,
+    ) -> Result<(), Forbidden> {
+        let Some((end, intermediates)) = chain.split_first() else {
+            return Err(Forbidden::NoCertificate);
+        };
+        let fingerprint = Fingerprint::of(end);
+        if let Some((owner, _)) = self.pins.iter().find(|(_, f)| *f == fingerprint) {
+            return if owner == claimed {
+                Ok(())
+            } else {
+                Err(Forbidden::OtherAgent {
+                    fingerprint,
+                    owner: owner.clone(),
+                    claimed: claimed.clone(),
+                })
+            };
+        }
+        if self.pins.iter().any(|(id, _)| id == claimed) {
+            return Err(Forbidden::NotItsPin {
+                fingerprint,
+                claimed: claimed.clone(),
+            });
+        }
+        let unknown = |ca: String| Forbidden::Unknown {
+            fingerprint,
+            claimed: claimed.clone(),
+            ca,
+        };
+        let Some(ca) = &self.ca else {
+            return Err(unknown("no CA is configured (tls.ca)".into()));
+        };
+        ca.verify_client_cert(end, intermediates, now)
+            .map_err(|e| unknown(format!("tls.ca does not vouch for it: {e}")))?;
+        if names_peer(end, claimed.as_str()) {
+            Ok(())
+        } else {
+            Err(unknown(format!(
+                "its CA-issued certificate does not carry the name {claimed}"
+            )))
+        }
+    }
+}
+
+/// The collector's client verifier: any certificate, or none, as long as the client
+/// proves it holds the key (the TLS 1.3 CertificateVerify); [`ClientTrust`] decides later.
+#[derive(Debug)]
+struct AnyClientKey {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientKey {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not used".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 /// The name a client asks for: the peer's id where it is a valid DNS name (a CA-issued
@@ -323,10 +551,110 @@ mod tests {
     }
 
     #[test]
+    fn the_collector_takes_an_agent_only_on_its_own_certificate() {
+        let id = |s: &str| s.parse::<AgentId>().unwrap();
+        let now = UnixTime::now();
+        let (az, oci, stranger) = (cert(&["az-1"]), cert(&["oci-1"]), cert(&["az-9"]));
+        let trust = ClientTrust::new(
+            [
+                (id("az-1"), Fingerprint::of(&az)),
+                (id("oci-1"), Fingerprint::of(&oci)),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            trust.authorize(std::slice::from_ref(&az), &id("az-1"), now),
+            Ok(())
+        );
+        assert_eq!(
+            trust.authorize(&[], &id("az-1"), now),
+            Err(Forbidden::NoCertificate)
+        );
+        // oci-1's key posting as az-1.
+        assert_eq!(
+            trust.authorize(std::slice::from_ref(&oci), &id("az-1"), now),
+            Err(Forbidden::OtherAgent {
+                fingerprint: Fingerprint::of(&oci),
+                owner: id("oci-1"),
+                claimed: id("az-1"),
+            })
+        );
+        // A stranger naming a pinned agent, and naming itself.
+        assert!(matches!(
+            trust.authorize(&[cert(&["az-1"])], &id("az-1"), now),
+            Err(Forbidden::NotItsPin { .. })
+        ));
+        let e = trust
+            .authorize(std::slice::from_ref(&stranger), &id("az-9"), now)
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "certificate {} is not pinned for agent az-9, and no CA is configured (tls.ca)",
+                Fingerprint::of(&stranger)
+            )
+        );
+        // New pins replace the old ones (the mesh file changed).
+        let moved = trust.with_pins([(id("az-9"), Fingerprint::of(&stranger))]);
+        assert_eq!(moved.authorize(&[stranger], &id("az-9"), now), Ok(()));
+        assert!(moved.authorize(&[az], &id("az-1"), now).is_err());
+    }
+
+    #[test]
+    fn a_ca_vouches_for_the_names_it_issued() {
+        let id = |s: &str| s.parse::<AgentId>().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        let issued = |name: &str| {
+            let mut p = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            p.signed_by(&rcgen::KeyPair::generate().unwrap(), &ca)
+                .unwrap()
+                .der()
+                .clone()
+        };
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let pinned = cert(&["oci-1"]);
+        let trust = ClientTrust::new(
+            [(id("oci-1"), Fingerprint::of(&pinned))],
+            Some(Arc::new(roots)),
+        )
+        .unwrap();
+        let now = UnixTime::now();
+        assert_eq!(trust.authorize(&[issued("az-1")], &id("az-1"), now), Ok(()));
+        // Issued to another name; or to a pinned agent's name on another key.
+        let e = trust
+            .authorize(&[issued("az-2")], &id("az-1"), now)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("its CA-issued certificate does not carry the name az-1"),
+            "{e}"
+        );
+        assert!(matches!(
+            trust.authorize(&[issued("oci-1")], &id("oci-1"), now),
+            Err(Forbidden::NotItsPin { .. })
+        ));
+        // Self-signed, not issued by the CA.
+        let e = trust
+            .authorize(&[cert(&["az-1"])], &id("az-1"), now)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls.ca does not vouch for it"), "{e}");
+    }
+
+    #[test]
     fn configs_build_for_both_sides() {
         let id = TlsIdentity::load(&KeySource::Ephemeral, "az-1").unwrap();
         server_crypto(&id, HashSet::from([id.fingerprint]), None).unwrap();
         client_crypto(&id, Some(id.fingerprint), None, true).unwrap();
+        https_server(&id).unwrap();
+        https_client(Some(&id), Some(id.fingerprint), None).unwrap();
+        https_client(None, Some(id.fingerprint), None).unwrap();
         assert_eq!(server_name("oci-ashburn-db1"), "oci-ashburn-db1");
         assert_eq!(server_name("-x"), "xcbench");
     }

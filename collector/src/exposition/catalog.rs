@@ -253,7 +253,7 @@ catalog! {
 
     // The collector itself (collector.rs).
     COLLECTOR_SNAPSHOTS_TOTAL = "xcbench_collector_snapshots_total", Counter, Unitless,
-        "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again).";
+        "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again; forbidden = not from that agent's certificate).";
     COLLECTOR_SERIES = "xcbench_collector_series", Gauge, Unitless,
         "Series held by the collector.";
 }

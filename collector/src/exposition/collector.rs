@@ -12,6 +12,7 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
         ("accepted", ingest.accepted),
         ("duplicate", ingest.duplicate),
         ("rejected", ingest.rejected),
+        ("forbidden", ingest.forbidden),
     ] {
         f.counter(
             &catalog::COLLECTOR_SNAPSHOTS_TOTAL,

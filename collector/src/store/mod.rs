@@ -249,6 +249,8 @@ pub struct IngestCounters {
     pub accepted: u64,
     pub duplicate: u64,
     pub rejected: u64,
+    /// Refused because the client's certificate is not that agent's (403).
+    pub forbidden: u64,
 }
 
 /// The store.
@@ -447,6 +449,11 @@ impl Store {
     /// Counts a snapshot refused before it reached the store (undecodable).
     pub fn handle_rejected(&mut self) {
         self.ingest.rejected += 1;
+    }
+
+    /// A snapshot refused because the client may not report in that agent's name.
+    pub fn handle_forbidden(&mut self) {
+        self.ingest.forbidden += 1;
     }
 
     /// Drops window slots that ended before `now - window`.
@@ -668,7 +675,8 @@ pub(crate) mod tests {
             IngestCounters {
                 accepted: 3,
                 duplicate: 2,
-                rejected: 0
+                rejected: 0,
+                forbidden: 0,
             }
         );
     }

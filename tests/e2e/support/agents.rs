@@ -24,8 +24,15 @@ pub(crate) fn agent_toml(
     peers: &[(&str, &str, SocketAddr)],
     interval: &str,
 ) -> String {
+    // Namespace addresses are not loopback: such a collector is plain HTTP on purpose
+    // (the lab's), or https:// with the agents' key pairs (netns).
+    let loopback = collector.starts_with("http://127.") || collector.starts_with("http://[::1]");
+    let plain = match collector.starts_with("http://") && !loopback {
+        true => "plain_http = true\n",
+        false => "",
+    };
     let mut t = format!(
-        "[agent]\nid = \"{id}\"\ncloud = \"{cloud}\"\nregion = \"r-{cloud}\"\n\n[reflector]\nlisten = [\"{listen}\"]\n\n[collector]\nurl = \"{collector}\"\nreport_interval = \"200ms\"\n\n[probe_defaults]\ninterval = \"{interval}\"\nloss_timeout = \"500ms\"\n"
+        "[agent]\nid = \"{id}\"\ncloud = \"{cloud}\"\nregion = \"r-{cloud}\"\n{plain}\n[reflector]\nlisten = [\"{listen}\"]\n\n[collector]\nurl = \"{collector}\"\nreport_interval = \"200ms\"\n\n[probe_defaults]\ninterval = \"{interval}\"\nloss_timeout = \"500ms\"\n"
     );
     for (pid, pcloud, addr) in peers {
         t.push_str(&format!(
@@ -41,32 +48,48 @@ pub(crate) fn agent_toml(
 pub(crate) fn spawn_pair(
     dir: &TempDir,
     collector_url: &str,
+    addrs: [SocketAddr; 2],
+    interval: &str,
+    commands: [Command; 2],
+) -> Vec<Proc> {
+    spawn_pair_with(dir, collector_url, None, addrs, interval, commands)
+}
+
+/// As [`spawn_pair`], reporting to an `https://` collector pinned by `pin`: each agent
+/// presents the key pair `support::tls::tls_identity` made for its id in `dir`.
+pub(crate) fn spawn_pair_tls(
+    dir: &TempDir,
+    collector_url: &str,
+    pin: &str,
+    addrs: [SocketAddr; 2],
+    interval: &str,
+    commands: [Command; 2],
+) -> Vec<Proc> {
+    spawn_pair_with(dir, collector_url, Some(pin), addrs, interval, commands)
+}
+
+fn spawn_pair_with(
+    dir: &TempDir,
+    collector_url: &str,
+    pin: Option<&str>,
     [a, b]: [SocketAddr; 2],
     interval: &str,
     commands: [Command; 2],
 ) -> Vec<Proc> {
-    let acfg = dir.write(
-        "a.toml",
-        &agent_toml(
-            "az-1",
-            "azure",
-            a,
-            collector_url,
-            &[("oci-1", "oci", b)],
-            interval,
-        ),
-    );
-    let bcfg = dir.write(
-        "b.toml",
-        &agent_toml(
-            "oci-1",
-            "oci",
-            b,
-            collector_url,
-            &[("az-1", "azure", a)],
-            interval,
-        ),
-    );
+    let config = |id: &str, cloud: &str, listen, peer: (&str, &str, SocketAddr)| {
+        let toml = agent_toml(id, cloud, listen, collector_url, &[peer], interval);
+        match pin {
+            None => toml,
+            Some(pin) => {
+                toml.replace(
+                    "report_interval = \"200ms\"\n",
+                    &format!("report_interval = \"200ms\"\nfingerprint = \"{pin}\"\n"),
+                ) + &super::tls::tls_section(dir, id, &[])
+            }
+        }
+    };
+    let acfg = dir.write("a.toml", &config("az-1", "azure", a, ("oci-1", "oci", b)));
+    let bcfg = dir.write("b.toml", &config("oci-1", "oci", b, ("az-1", "azure", a)));
     let [mut command_a, mut command_b] = commands;
     vec![
         Proc::spawn("agent a", command_a.args(["agent", "--config"]).arg(&acfg)),

@@ -1,6 +1,6 @@
 //! Which tests may share the machine. libtest runs two tests at once (one per core here), from
 //! any module of the binary; every test first takes its turn from here:
-//! - [`alone`]: the lab cases. Their tolerances (tens of microseconds of one-way delay, a
+//! - [`alone`]: the lab cases, and the package test (a release build on both cores). Their tolerances (tens of microseconds of one-way delay, a
 //!   QUIC handshake within 5 ms, 95% of a 200 Mbit/s link through the emulator) were
 //!   measured with nothing else running, as when they were a test binary of their own.
 //! - [`shared`]: everything else, beside each other as before (throughput tests beside

@@ -17,6 +17,7 @@
 
 pub(crate) mod agents;
 pub(crate) mod http;
+pub(crate) mod https;
 pub(crate) mod machine;
 pub(crate) mod metrics;
 pub(crate) mod netns;

@@ -129,6 +129,23 @@ pub(crate) fn metrics_in(ns: &str, addr: SocketAddr) -> String {
     .unwrap()
 }
 
+/// As [`metrics_in`], from a collector serving HTTPS, pinned by `pin`.
+pub(crate) fn https_metrics_in(ns: &str, addr: SocketAddr, pin: &str) -> String {
+    let (ns, pin) = (ns.to_owned(), pin.parse().unwrap());
+    std::thread::spawn(move || {
+        enter(&ns);
+        wait_for(Duration::from_secs(10), || {
+            super::https::https(addr, "GET", "/metrics", b"", pin, None)
+                .ok()
+                .filter(|r| r.0 == 200)
+        })
+        .expect("/metrics over HTTPS inside the namespace")
+        .1
+    })
+    .join()
+    .unwrap()
+}
+
 /// Moves the calling thread into namespace `ns`, for good: call it on a thread of its own.
 pub(crate) fn enter(ns: &str) {
     use std::os::fd::AsRawFd;

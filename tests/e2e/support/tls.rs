@@ -71,3 +71,19 @@ pub(crate) fn tls_section_ca(dir: &TempDir, name: &str) -> String {
         p("ca.pem")
     )
 }
+
+/// `xcbench identity --collector FILE`: the fingerprint of the collector's key pair (made in
+/// its `tls.dir` at first use), for agents and the gate to pin.
+pub(crate) fn tls_identity_of_collector(cfg: &std::path::Path) -> String {
+    let out = Command::new(BIN)
+        .args(["identity", "--collector"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

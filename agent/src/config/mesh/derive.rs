@@ -38,13 +38,14 @@ pub enum MeshSource {
 }
 
 impl MeshSource {
-    const EXPECTED: &'static str = "must be a file path, or an http:// URL such as \"http://10.10.0.4:9862/api/v1/mesh\" (the collector serves plain HTTP)";
+    const EXPECTED: &'static str = "must be a file path, or the collector's https:// URL such as \"https://10.10.0.4:9862/api/v1/mesh\"";
 
-    /// A path, or an `http://` URL with a host.
+    /// A path, or an `http://` or `https://` URL with a host.
     pub fn parse(text: &str) -> Result<MeshSource, &'static str> {
-        if let Some(rest) = text.strip_prefix("http://") {
-            let host = rest.split('/').next().unwrap_or_default();
-            return match host.is_empty() || rest.contains(char::is_whitespace) {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            return match super::super::url_host(text).is_none()
+                || text.contains(char::is_whitespace)
+            {
                 true => Err(Self::EXPECTED),
                 false => Ok(MeshSource::Url(text.to_owned())),
             };
@@ -83,6 +84,18 @@ pub struct MeshLink {
     pub collector_given: bool,
     /// The peers are the mesh's (the configuration may be bound).
     pub applied: bool,
+    /// `[agent] mesh_fingerprint`: the collector's pin for an `https://` mesh URL, and for
+    /// reports to the collector the mesh names when the mesh pins none.
+    pub fingerprint: Option<crate::tls::Fingerprint>,
+    /// `[agent] plain_http`: plain `http://` to a collector off loopback, on purpose.
+    pub plain_http: bool,
+}
+
+impl MeshSource {
+    /// Whether the mesh is fetched over `https://`.
+    pub fn is_https(&self) -> bool {
+        matches!(self, MeshSource::Url(u) if u.starts_with("https://"))
+    }
 }
 
 /// What a newer mesh changes for a running agent.
@@ -221,6 +234,18 @@ impl AgentConfig {
         }
         if !link.collector_given {
             config.collector = mesh.collector.clone();
+            if let Some(c) = &mut config.collector {
+                if c.fingerprint.is_none() && c.is_https() {
+                    c.fingerprint = link.fingerprint;
+                }
+                super::super::check_collector_trust(
+                    &mcx,
+                    "mesh.collector",
+                    c,
+                    tls,
+                    &link.agent_file,
+                )?;
+            }
         }
         config.throughput.schedule = match (&mesh.schedule, tls) {
             (None, _) => None,

@@ -138,6 +138,11 @@ impl MeshFile {
                 &cx,
                 ("mesh.collector", url),
                 ("mesh.report_interval", interval.as_deref()),
+                (
+                    "mesh.collector_fingerprint",
+                    m.collector_fingerprint.as_deref(),
+                ),
+                ("mesh.plain_http", m.plain_http.unwrap_or(false)),
             )?),
             (None, Some(i)) => {
                 return Err(cx.err(
@@ -326,6 +331,8 @@ fn parse_agent(
             clock_error: None,
             metadata_url: None,
             mesh: None,
+            mesh_fingerprint: None,
+            plain_http: None,
         },
         Some(side.cloud),
     )?;

@@ -370,7 +370,10 @@ impl MeshFile {
     /// The collector's host and TCP port, from its URL.
     pub fn collector_endpoint(&self) -> Option<(String, u16)> {
         let url = &self.collector.as_ref()?.url;
-        let authority = url.strip_prefix("http://")?.split('/').next()?;
+        let (authority, default_port) = match url.strip_prefix("https://") {
+            Some(rest) => (rest.split('/').next()?, 443),
+            None => (url.strip_prefix("http://")?.split('/').next()?, 80),
+        };
         let (host, port) = match authority.strip_prefix('[') {
             Some(v6) => {
                 let (host, rest) = v6.split_once(']')?;
@@ -382,7 +385,7 @@ impl MeshFile {
             },
         };
         let port = match port {
-            None => 80,
+            None => default_port,
             Some(p) => p.parse().ok()?,
         };
         Some((host.to_owned(), port))

@@ -17,6 +17,10 @@ pub(crate) struct RawMeshFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMesh {
     pub(crate) collector: Option<String>,
+    /// The collector's certificate fingerprint (agents pin it for `https://`).
+    pub(crate) collector_fingerprint: Option<String>,
+    /// Plain `http://` to a collector that is not on loopback, on purpose.
+    pub(crate) plain_http: Option<bool>,
     pub(crate) report_interval: Option<String>,
     pub(crate) same_side: Option<bool>,
     /// Tests only: loopback addresses besides the private ranges.

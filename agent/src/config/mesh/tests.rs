@@ -62,8 +62,14 @@ fn the_sample_is_a_4_by_4_mesh() {
     assert_eq!(
         m.collector,
         Some(CollectorLink {
-            url: "http://10.10.0.4:9862".into(),
+            url: "https://10.10.0.4:9862".into(),
             report_interval: Duration::from_secs(10),
+            fingerprint: Some(
+                "sha256:9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"
+                    .parse()
+                    .unwrap()
+            ),
+            plain_http: false,
         })
     );
     assert!(!m.same_side && !m.allow_loopback);
@@ -252,8 +258,18 @@ fn refusals_name_the_field_the_value_and_what_was_expected() {
         ),
         (
             "[mesh]",
-            "[mesh]\ncollector = \"https://10.10.0.4\"",
-            "mesh.toml: mesh.collector = \"https://10.10.0.4\": must be an http:// URL such as \"http://10.0.0.5:9862\"",
+            "[mesh]\ncollector = \"http://10.10.0.4\"",
+            "mesh.toml: mesh.collector = \"http://10.10.0.4\": must be https:// (the agent's [tls] key pair authenticates it to the collector): plain http:// only to a loopback address, or with mesh.plain_http = true (unauthenticated: anyone who reaches the collector could report in this agent's name)",
+        ),
+        (
+            "[mesh]",
+            "[mesh]\ncollector = \"ftp://10.10.0.4\"",
+            "mesh.toml: mesh.collector = \"ftp://10.10.0.4\": must be an https:// URL such as \"https://10.0.0.5:9862\" (or http:// to loopback)",
+        ),
+        (
+            "[mesh]",
+            "[mesh]\ncollector = \"http://127.0.0.1:9862\"\ncollector_fingerprint = \"sha256:00\"",
+            "mesh.toml: mesh.collector_fingerprint = \"sha256:00\": must be \"sha256:\" followed by 64 hex digits",
         ),
         (
             "[mesh]",
@@ -335,7 +351,7 @@ fn an_agent_takes_its_labels_peers_listen_and_collector_from_the_mesh() {
         "mesh.toml",
         &SMALL.replace(
             "[mesh]",
-            "[mesh]\ncollector = \"http://10.10.0.4:9862\"\nreport_interval = \"2s\"\nsame_side = true",
+            "[mesh]\ncollector = \"http://10.10.0.4:9862\"\nplain_http = true\nreport_interval = \"2s\"\nsame_side = true",
         ),
     )
     .unwrap();
@@ -361,7 +377,7 @@ fn an_agent_takes_its_labels_peers_listen_and_collector_from_the_mesh() {
     assert_eq!(c.with_mesh(&mesh).unwrap(), c);
     // The agent's own file wins for [reflector] and [collector].
     let own = agent(
-        "[reflector]\nlisten = [\"10.10.0.5:862\"]\n[collector]\nurl = \"http://10.10.0.9:9862\"\n",
+        "plain_http = true\n[reflector]\nlisten = [\"10.10.0.5:862\"]\n[collector]\nurl = \"http://10.10.0.9:9862\"\n",
     )
     .with_mesh(&mesh)
     .unwrap();
@@ -439,7 +455,7 @@ fn agent_toml_names_a_mesh_instead_of_peers() {
     assert!(!link.applied && c.peers.is_empty());
     let url = AgentConfig::parse(
         "a",
-        "[agent]\nid = \"az-1\"\nmesh = \"http://10.10.0.4:9862/api/v1/mesh\"\n",
+        "[agent]\nid = \"az-1\"\nmesh = \"http://10.10.0.4:9862/api/v1/mesh\"\nplain_http = true\n",
     )
     .unwrap();
     assert_eq!(
@@ -465,8 +481,27 @@ fn agent_toml_names_a_mesh_instead_of_peers() {
     }
     assert_eq!(
         agent_err("[agent]\nid = \"az-1\"\nmesh = \"https://c/api/v1/mesh\"\n"),
-        "agent.toml: agent.mesh = \"https://c/api/v1/mesh\": must be a file path, or an http:// URL such as \"http://10.10.0.4:9862/api/v1/mesh\" (the collector serves plain HTTP)"
+        "agent.toml: agent.mesh = https://c/api/v1/mesh: is https://: the agent needs a [tls] section (its client certificate) and agent.mesh_fingerprint (the collector's, from `xcbench identity --collector collector.toml`) or tls.ca"
     );
+    assert_eq!(
+        agent_err("[agent]\nid = \"az-1\"\nmesh = \"http://10.10.0.4:9862/api/v1/mesh\"\n"),
+        "agent.toml: agent.mesh = \"http://10.10.0.4:9862/api/v1/mesh\": must be the collector's https:// URL: plain http:// only to a loopback address, or with agent.plain_http = true (unauthenticated: anyone on the path could change the peers and their pins)"
+    );
+    assert_eq!(
+        agent_err("[agent]\nid = \"az-1\"\nmesh = \"ftp://c/api/v1/mesh\"\n"),
+        "agent.toml: agent.mesh = \"ftp://c/api/v1/mesh\": must be a file path, or the collector's https:// URL such as \"https://10.10.0.4:9862/api/v1/mesh\""
+    );
+    assert_eq!(
+        agent_err("[agent]\nid = \"az-1\"\nmesh = \"mesh.toml\"\nmesh_fingerprint = \"sha256:9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab\"\n"),
+        "agent.toml: agent.mesh_fingerprint = \"sha256:9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab\": pins the collector the mesh is fetched from: agent.mesh must then be an https:// URL"
+    );
+    // An https:// mesh with a key pair and the collector's pin parses.
+    let https = AgentConfig::parse(
+        "a",
+        "[agent]\nid = \"az-1\"\nmesh = \"https://10.10.0.4:9862/api/v1/mesh\"\nmesh_fingerprint = \"sha256:9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab\"\n\n[tls]\ndir = \"/tmp/k\"\n",
+    )
+    .unwrap();
+    assert!(https.mesh.unwrap().source.is_https());
     assert_eq!(
         agent_err("[agent]\nid = \"az-1\"\ncloud = \"other\"\nmesh = \"m\"\n"),
         "agent.toml: agent.cloud = \"other\": must be azure, oci or auto with agent.mesh (the side the mesh lists the agent on), or left out"
