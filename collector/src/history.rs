@@ -284,8 +284,11 @@ impl History {
 
     /// The slots that overlap `[from, to)` of the series `selection` matches, folded into
     /// one answer for `metrics` with their counts within `thresholds_ns`. A series counts
-    /// (and its agent is listed) only with data in the range; the scheduled throughput tests
-    /// are read only when the selection names no probe kind (tests have none).
+    /// only with data in the range; its agent is listed then, and also when it has none there
+    /// but the agent reported within one range's length before `from`: an agent that fell
+    /// silent just before the window is a reason to doubt the window (the gate says
+    /// `agent_silent`), not a series to forget. The scheduled throughput tests are read
+    /// only when the selection names no probe kind (tests have none).
     pub fn query(
         &self,
         selection: &Selection,
@@ -313,16 +316,19 @@ impl History {
                     has_data = true;
                 }
             }
-            if !has_data {
-                continue;
+            if has_data {
+                series.push(SeriesLabels::from(key));
             }
-            series.push(SeriesLabels::from(key));
             let agent = key.source.id.as_str();
             if seen.contains_key(agent) {
                 continue;
             }
             if let Some(a) = agents.get(agent)? {
                 let a: AgentState = serde_json::from_slice(a.value())?;
+                let recently = from.saturating_sub(to.saturating_sub(from));
+                if !has_data && !(recently..to).contains(&a.last_report_ns) {
+                    continue;
+                }
                 seen.insert(
                     agent.to_owned(),
                     AgentSeen {
@@ -702,5 +708,16 @@ mod tests {
             .query(&udp, 0, u64::MAX, &[Metric::Rtt], &[], lowest)
             .unwrap();
         assert!(a.tests.is_empty());
+        // The agent's last report ended at T0 + 180 s. A window just after it holds no data
+        // but still lists the agent (silent since), one a range's length later does not.
+        let after = |from: u64, to: u64| {
+            h.query(&Selection::default(), from, to, &[Metric::Rtt], &[], lowest)
+                .unwrap()
+        };
+        let silent = after(T0 + 200 * S, T0 + 260 * S);
+        assert!(silent.series.is_empty());
+        assert_eq!(silent.agents.len(), 1, "{silent:?}");
+        assert_eq!(silent.agents[0].last_report_unix_ns, T0 + 180 * S);
+        assert!(after(T0 + 400 * S, T0 + 460 * S).agents.is_empty());
     }
 }

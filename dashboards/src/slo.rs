@@ -8,7 +8,8 @@ use crate::query::vars;
 pub(crate) const UID: &str = "xcbench-slo";
 
 /// The verdict as a number a state timeline maps back to text: 1 pass, 2 inconclusive,
-/// 3 fail (the collector exports 1 for the current verdict and 0 for the others).
+/// 3 fail, 0 not judged yet (the collector exports 1 for the current verdict and 0 for the
+/// others; all 0 before its first judgement).
 pub(crate) fn verdict_expr() -> String {
     let o = vars(&["objective"]);
     format!(
@@ -17,7 +18,9 @@ pub(crate) fn verdict_expr() -> String {
 }
 
 fn verdict_mappings(p: Panel) -> Panel {
-    p.mapping(Mapping::value("1", "pass", "green"))
+    // 0: the collector has not judged the objective yet (every verdict series at 0).
+    p.mapping(Mapping::value("0", "not judged yet", "text"))
+        .mapping(Mapping::value("1", "pass", "green"))
         .mapping(Mapping::value("2", "inconclusive", "orange"))
         .mapping(Mapping::value("3", "FAIL", "red"))
 }

@@ -214,8 +214,8 @@ mod tests {
     fn warnings_are_listed() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/mesh.sample.toml");
         let text = std::fs::read_to_string(path).unwrap().replace(
-            "collector = \"http://10.10.0.4:9862\"",
-            "collector = \"http://collector.example:9862\"",
+            "collector = \"https://10.10.0.4:9862\"",
+            "collector = \"https://collector.example:9862\"",
         );
         let mesh = MeshFile::parse("m", &text).unwrap();
         let out = render_check(&mesh);

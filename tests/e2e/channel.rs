@@ -158,27 +158,15 @@ fn agents_report_over_mutual_tls_and_only_in_their_own_name() {
     // A real Prometheus scrapes the HTTPS collector with the collector's own certificate as
     // its CA and the name that certificate carries (what the shipped prometheus.yml says).
     if let Some(prometheus) = tool("prometheus", "CI") {
-        let prom_port = free_tcp_port();
         let cert = dir.path().join("collector-keys").join("agent.crt");
-        let cfg = dir.write(
-            "prometheus.yml",
+        let (_server, prom) = crate::support::prometheus::spawn(
+            &prometheus,
+            &dir,
             &format!(
                 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    scheme: https\n    tls_config:\n      ca_file: {}\n      server_name: xcbench-collector\n    static_configs:\n      - targets: ['{addr}']\n",
                 cert.display()
             ),
         );
-        let _server = Proc::spawn(
-            "prometheus",
-            Command::new(prometheus)
-                .arg(format!("--config.file={}", cfg.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("prom").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-                .arg("--log.level=warn"),
-        );
-        let prom: SocketAddr = ([127, 0, 0, 1], prom_port).into();
         let scraped = wait_for(Duration::from_secs(60), || {
             let q = "xcbench_collector_snapshots_total%7Bresult%3D%22forbidden%22%7D";
             let (status, body) = http_get(prom, &format!("/api/v1/query?query={q}"))?;

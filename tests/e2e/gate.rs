@@ -490,26 +490,14 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
         text.replace("    interval: 5m\n", "    interval: 1s\n"),
     )
     .unwrap();
-    let prom_port = free_tcp_port();
-    let cfg = dir.write(
-        "prometheus.yml",
+    let (_server, prom) = crate::support::prometheus::spawn(
+        &prometheus,
+        &dir,
         &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n",
             rules.display()
         ),
     );
-    let _server = crate::support::proc::Proc::spawn(
-        "prometheus",
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prom").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--log.level=warn"),
-    );
-    let prom: SocketAddr = ([127, 0, 0, 1], prom_port).into();
     wait_for(Duration::from_secs(60), || {
         let (_, body) = http_get(prom, "/api/v1/query?query=up")?;
         body.contains("\"1\"]").then_some(())

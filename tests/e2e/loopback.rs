@@ -142,27 +142,15 @@ fn prometheus_server_scrapes_the_collector() {
     assert!(want_sent > 0.0);
 
     let dir = TempDir::new("prom");
-    let prom_port = free_tcp_port();
-    let cfg = dir.write(
-        "prometheus.yml",
+    let (_server, prom) = crate::support::prometheus::spawn(
+        &prometheus,
+        &dir,
         &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{}']\n",
             repo_path("dashboards/xcbench.rules.yml").display(),
             pair.addr
         ),
     );
-    let _server = Proc::spawn(
-        "prometheus",
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.0.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .arg("--log.level=warn"),
-    );
-    let prom: SocketAddr = ([127, 0, 0, 1], prom_port).into();
     let query = |q: &str| -> Option<serde_json::Value> {
         let path = format!("/api/v1/query?query={}", urlencode(q));
         let (status, body) = http_get(prom, &path)?;

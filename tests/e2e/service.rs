@@ -12,6 +12,7 @@ use crate::support::https::https;
 use crate::support::machine;
 use crate::support::ports::{free_tcp_port, free_udp_port_pair};
 use crate::support::proc::{Proc, TempDir, BIN};
+use crate::support::tls::identity_with;
 use crate::support::{repo_path, required, tool, wait_for};
 
 /// The messages a notify socket receives until `until` says stop or `within` passes.
@@ -254,17 +255,9 @@ fn the_package_installs_runs_and_its_units_are_hardened() {
     );
     // The shipped config serves HTTPS with a key pair made in the data directory at first
     // use; the installed binary prints its pin.
-    let out = Command::new("/usr/bin/xcbench")
-        .args(["identity", "--collector"])
-        .arg(&cfg)
-        .output()
+    let pin = identity_with("/usr/bin/xcbench", "--collector", &cfg)
+        .parse()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let pin = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let _c = Proc::spawn(
         "installed collector",
         Command::new("/usr/bin/xcbench")

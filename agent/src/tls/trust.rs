@@ -51,6 +51,7 @@ pub fn server_crypto(
     let verifier = Arc::new(ClientVerifier {
         allowed,
         ca,
+        any_key: false,
         algorithms: provider.signature_verification_algorithms,
     });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -129,7 +130,10 @@ pub const ALPN_HTTP: &[u8] = b"http/1.1";
 /// can follow the mesh file without a restart and a refusal can say why.
 pub fn https_server(identity: &TlsIdentity) -> Result<rustls::ServerConfig, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(AnyClientKey {
+    let verifier = Arc::new(ClientVerifier {
+        allowed: HashSet::new(),
+        ca: None,
+        any_key: true,
         algorithms: provider.signature_verification_algorithms,
     });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -298,54 +302,6 @@ impl ClientTrust {
     }
 }
 
-/// The collector's client verifier: any certificate, or none, as long as the client
-/// proves it holds the key (the TLS 1.3 CertificateVerify); [`ClientTrust`] decides later.
-#[derive(Debug)]
-struct AnyClientKey {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ClientCertVerifier for AnyClientKey {
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not used".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 /// The name a client asks for: the peer's id where it is a valid DNS name (a CA-issued
 /// certificate must carry it), else a fixed one (pinning ignores names).
 pub fn server_name(peer_id: &str) -> String {
@@ -457,12 +413,15 @@ impl ServerCertVerifier for ServerVerifier {
 struct ClientVerifier {
     allowed: HashSet<Fingerprint>,
     ca: Option<Arc<dyn ClientCertVerifier>>,
+    /// The collector's listener: any certificate, or none, as long as the client proves it
+    /// holds the key (the TLS 1.3 CertificateVerify); [`ClientTrust`] decides per request.
+    any_key: bool,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ClientCertVerifier for ClientVerifier {
     fn client_auth_mandatory(&self) -> bool {
-        true
+        !self.any_key
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -475,7 +434,7 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        if self.allowed.contains(&Fingerprint::of(end_entity)) {
+        if self.any_key || self.allowed.contains(&Fingerprint::of(end_entity)) {
             return Ok(ClientCertVerified::assertion());
         }
         match &self.ca {

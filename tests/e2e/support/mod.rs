@@ -7,6 +7,8 @@
 //!   directories, a command's JSON output.
 //! - [`ports`]: free loopback ports.
 //! - [`http`]: a blocking HTTP/1.1 client for the collector and Prometheus.
+//! - [`https`]: HTTPS to a collector with `[tls]`, as agents and the gate reach it.
+//! - [`prometheus`]: a real Prometheus server for a test.
 //! - [`metrics`]: `/metrics` parsed into samples, and one direction's counters checked
 //!   against the peer's reflector.
 //! - [`tls`]: agent key pairs and pins, a CA and the certificates it issues.
@@ -23,6 +25,7 @@ pub(crate) mod metrics;
 pub(crate) mod netns;
 pub(crate) mod ports;
 pub(crate) mod proc;
+pub(crate) mod prometheus;
 pub(crate) mod tls;
 
 use std::path::{Path, PathBuf};

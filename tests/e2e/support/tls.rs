@@ -15,9 +15,14 @@ pub(crate) fn tls_identity(dir: &TempDir, id: &str) -> String {
             keys.display()
         ),
     );
-    let out = Command::new(BIN)
-        .args(["identity", "--config"])
-        .arg(&cfg)
+    identity_with(BIN, "--config", &cfg)
+}
+
+/// What `BIN identity FLAG cfg` printed: a fingerprint, once it succeeded.
+pub(crate) fn identity_with(bin: &str, flag: &str, cfg: &std::path::Path) -> String {
+    let out = Command::new(bin)
+        .args(["identity", flag])
+        .arg(cfg)
         .output()
         .unwrap();
     assert!(
@@ -75,15 +80,5 @@ pub(crate) fn tls_section_ca(dir: &TempDir, name: &str) -> String {
 /// `xcbench identity --collector FILE`: the fingerprint of the collector's key pair (made in
 /// its `tls.dir` at first use), for agents and the gate to pin.
 pub(crate) fn tls_identity_of_collector(cfg: &std::path::Path) -> String {
-    let out = Command::new(BIN)
-        .args(["identity", "--collector"])
-        .arg(cfg)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    identity_with(BIN, "--collector", cfg)
 }
