@@ -1,7 +1,9 @@
 //! Sending snapshots to the collector. Each interval's deltas are encoded once and queued;
 //! the queue is sent oldest first and an entry leaves it only when the collector acknowledged
 //! it (accepted or already had it), so a collector outage delays data instead of losing it.
-//! The queue is bounded: past [`MAX_QUEUED`] snapshots the oldest is dropped and logged.
+//! The queue is bounded: past [`MAX_QUEUED`] snapshots the oldest is dropped and logged. A
+//! refusal of the snapshot itself (4xx) drops it; a refusal of the sender (403: the collector
+//! does not take this certificate for this agent yet) keeps it for when the pin is added.
 //!
 //! To an `https://` collector the agent presents its `[tls]` key pair as its client
 //! certificate (the collector takes a snapshot only in the name of the agent the
@@ -184,7 +186,10 @@ impl Reporter {
                 continue;
             }
             let reason = response.text().await.unwrap_or_default();
-            if status.is_client_error() {
+            // A 403 is about who is asking, not about the snapshot: the collector does not
+            // know this agent's certificate yet (a pin still to add), so the agent keeps its
+            // data and asks again next interval, as for a 503 (the queue stays bounded).
+            if status.is_client_error() && status != reqwest::StatusCode::FORBIDDEN {
                 // It will never be accepted; keeping it would block every later snapshot.
                 self.queue.pop_front();
             }
@@ -195,5 +200,76 @@ impl Reporter {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A collector stand-in on loopback answering each request with the next of `statuses`.
+    async fn answering(statuses: Vec<u16>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            for status in statuses {
+                let (mut s, _) = listener.accept().await.unwrap();
+                // The request is small: headers and a JSON body in one read or a few.
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf))
+                    .await
+                    .unwrap_or(Ok(0))
+                {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 7\r\nconnection: close\r\n\r\nreason\n"
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            }
+        });
+        url
+    }
+
+    fn reporter(url: String) -> Reporter {
+        let identity = Identity {
+            id: "az-1".parse().unwrap(),
+            cloud: xcbench_snapshot::Cloud::Azure,
+            region: "eastus".into(),
+            zone: String::new(),
+        };
+        let link = CollectorLink {
+            url,
+            report_interval: Duration::from_secs(1),
+            fingerprint: None,
+            plain_http: false,
+        };
+        Reporter::new(identity, Some(&link), None, 1).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_forbidden_sender_keeps_its_snapshots_a_refused_snapshot_goes() {
+        let url = answering(vec![403, 403, 200, 422]).await;
+        let mut r = reporter(url);
+        let mut recorder = Recorder::new();
+        r.take_snapshot(&mut recorder, ResponderCounters::default(), 10);
+        // 403: the collector does not take this certificate yet; the snapshot stays.
+        let e = r.flush().await.unwrap_err();
+        assert!(matches!(e, ReportError::Refused { status: 403, .. }), "{e}");
+        assert_eq!(r.queued(), 1);
+        r.take_snapshot(&mut recorder, ResponderCounters::default(), 20);
+        assert!(r.flush().await.is_err());
+        assert_eq!(r.queued(), 2, "both kept while forbidden");
+        // The pin is added: 200 for the oldest, then 422 (over the series limit) for the
+        // next, which will never be taken and goes.
+        let e = r.flush().await.unwrap_err();
+        assert!(matches!(e, ReportError::Refused { status: 422, .. }), "{e}");
+        assert_eq!(r.queued(), 0);
     }
 }

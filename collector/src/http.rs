@@ -3,8 +3,8 @@
 //! hostile body never holds up scrapes.
 //!
 //! `POST /api/v1/snapshots` (JSON snapshot; 200 `accepted` or `duplicate`, 400 undecodable,
-//! 403 not from that agent's certificate (with `[tls]`), 422 refused by the store, 503 not stored (the agent keeps it and tries again), each with
-//! the reason), `GET /api/v1/history` (see [`history_query`]), `GET /api/v1/mesh` (see
+//! 403 not from that agent's certificate (with `[tls]`), 422 refused by the store, 503 not
+//! stored (the agent keeps it and tries again), each with the reason), `GET /api/v1/history` (see [`history_query`]), `GET /api/v1/mesh` (see
 //! [`mesh_file`]), `GET /metrics`, `GET /healthz`.
 //!
 //! A snapshot is acknowledged only after the history committed it (fsync): the store checks
@@ -107,10 +107,9 @@ async fn ingest(
         }
     };
     if let Some(trust) = &state.trust {
+        let now_ns = (state.clock)();
         let now =
-            rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_nanos((state
-                .clock)(
-            )));
+            rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_nanos(now_ns));
         let verdict = lock(trust)
             .current
             .authorize(&peer.chain, &snapshot.agent.id, now);
