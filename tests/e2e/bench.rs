@@ -144,14 +144,17 @@ fn same_bytes_each_way(protocol: &[&str]) -> Value {
         for suffix in ["", "_bidir_reverse"].iter().take(flows) {
             let sent = &end[format!("sum_sent{suffix}")];
             let received = &end[format!("sum_received{suffix}")];
+            // Data flowed (what is counted is checked below): speed is for benchmarks, and a
+            // debug build's QUIC, 2 streams each way beside another test on 2 cores, once
+            // moved 9.7 MB in its counted 1.1 s (68 Mbit/s).
             let bytes = sent["bytes"].as_u64().unwrap();
-            assert!(bytes > 10_000_000, "{args:?}: {sent}");
+            assert!(bytes > 1_000_000, "{args:?}: {sent}");
             // Totals leave out the warm-up; without one every byte is in both totals.
             if !args.contains(&"-O") {
                 assert_eq!(received["bytes"].as_u64(), Some(bytes), "{args:?}: {end}");
             }
             let rate = received["bits_per_second"].as_f64().unwrap();
-            assert!(rate > 1e8, "{args:?}: {rate}");
+            assert!(rate > 1e7, "{args:?}: {rate}");
         }
         // Per stream too: what the kernel took on one end reached the other's application.
         for s in end["streams"].as_array().unwrap() {

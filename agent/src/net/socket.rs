@@ -16,7 +16,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use xcbench_snapshot::TimestampSource;
 
-use super::clock::{moment_before, now};
+use super::clock::{correlated, moment_before};
 use crate::probe::Moment;
 
 /// Socket buffer size asked for (the kernel caps it at net.core.{r,w}mem_max).
@@ -187,7 +187,8 @@ fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let user = now();
+        // Both clocks at one instant: a kernel stamp is mapped through this pair.
+        let user = correlated();
         let mut kernel_ns = None;
         let mut ttl = None;
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
@@ -326,6 +327,7 @@ pub fn set_read_mark(fd: &impl AsRawFd, bytes: usize) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::clock::now;
 
     #[tokio::test]
     async fn kernel_timestamp_and_ttl_on_loopback() {
