@@ -12,7 +12,7 @@ use crate::support::http::http_get;
 use crate::support::machine;
 use crate::support::metrics::{parse_metrics, sample};
 use crate::support::ports::{free_agent_ports, free_tcp_port, free_udp_port};
-use crate::support::proc::{stdout_json, Proc, TempDir, BIN};
+use crate::support::proc::{bin, stdout_json, Proc, TempDir};
 use crate::support::tls::{ca_issued, tls_identity, tls_section, tls_section_ca};
 use crate::support::wait_for;
 
@@ -62,7 +62,7 @@ fn peer_with(allow: &[&str], extra: &str) -> Peer {
 fn spawn_agent(cfg: &std::path::Path, port: u16) -> Proc {
     let agent = Proc::spawn(
         "oci agent",
-        Command::new(BIN).args(["agent", "--config"]).arg(cfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(cfg),
     );
     wait_for(Duration::from_secs(10), || {
         std::net::TcpStream::connect(("127.0.0.1", port + 2)).ok()
@@ -94,7 +94,7 @@ fn bench_as(
             "[agent]\nid = \"{id}\"\ncloud = \"azure\"\nregion = \"r\"\n\n[reflector]\nlisten = []\n{tls}\n[[peers]]\nid = \"oci\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"127.0.0.1:{port}\"\n{pin}"
         ),
     );
-    Command::new(BIN)
+    Command::new(bin())
         .args(["bench", "--config"])
         .arg(&cfg)
         .arg("oci")
@@ -236,7 +236,7 @@ fn strangers_and_a_second_test_are_refused_and_garbage_is_dropped() {
     let out = bench(&p, "az", &["-t", "1s"]);
     assert!(out.status.success());
     let cfg = p.dir.path().join("az.toml");
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["bench", "--config"])
         .arg(&cfg)
         .arg("nobody")

@@ -13,7 +13,7 @@ use crate::support::https::https;
 use crate::support::machine;
 use crate::support::metrics::{check_direction, parse_metrics, sample};
 use crate::support::ports::{free_tcp_port, free_udp_port};
-use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::tls::{tls_identity, tls_identity_of_collector, tls_section};
 use crate::support::{tool, wait_for};
 
@@ -34,7 +34,7 @@ fn agent_over_https(
     let cfg = dir.write(&format!("{id}-as-{key}.toml"), &toml);
     Proc::spawn(
         &format!("agent {id} (key {key})"),
-        Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&cfg),
     )
 }
 
@@ -57,7 +57,9 @@ fn agents_report_over_mutual_tls_and_only_in_their_own_name() {
     let pin_fp: xcbench_agent::tls::Fingerprint = pin.parse().unwrap();
     let _collector = Proc::spawn(
         "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&ccfg),
+        Command::new(bin())
+            .args(["collector", "--config"])
+            .arg(&ccfg),
     );
     // Readers need no client certificate.
     wait_for(Duration::from_secs(10), || {
@@ -188,7 +190,7 @@ fn agents_report_over_mutual_tls_and_only_in_their_own_name() {
         "defaults:\n  select: { src_agent: az-1, dst_agent: oci-1 }\nobjectives:\n  - { name: rtt-p50, indicator: rtt, quantile: p50, at_most: 1s }\n",
     );
     let gate = |extra: &[&str]| {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["gate", "--slo"])
             .arg(&slo)
             .args(["--collector", &url, "--window", "5m"])

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::support::machine;
-use crate::support::proc::{stdout_json, TempDir, BIN};
+use crate::support::proc::{bin, stdout_json, TempDir};
 use crate::support::repo_path;
 
 #[test]
@@ -16,7 +16,7 @@ fn bad_config_exits_2_naming_file_field_value() {
         "agent.toml",
         "[agent]\nid = \"a\"\ncloud = \"azure\"\nregion = \"r\"\n\n[[peers]]\nid = \"b\"\ncloud = \"oci\"\nregion = \"r\"\naddress = \"127.0.0.1\"\ninterval = \"0ms\"\n",
     );
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["agent", "--config"])
         .arg(&cfg)
         .output()
@@ -31,7 +31,7 @@ fn bad_config_exits_2_naming_file_field_value() {
         "{err}"
     );
 
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["agent", "--config", "/nonexistent/agent.toml"])
         .output()
         .unwrap();
@@ -39,7 +39,7 @@ fn bad_config_exits_2_naming_file_field_value() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/agent.toml: cannot read"));
 
     let ccfg = dir.write("collector.toml", "window = \"forever\"\n");
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["collector", "--config"])
         .arg(&ccfg)
         .output()
@@ -49,7 +49,7 @@ fn bad_config_exits_2_naming_file_field_value() {
         String::from_utf8_lossy(&out.stderr).contains("window = \"forever\": must be a duration")
     );
 
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["demo", "--duration", "soon"])
         .output()
         .unwrap();
@@ -59,7 +59,7 @@ fn bad_config_exits_2_naming_file_field_value() {
 #[test]
 fn demo_prints_a_table_for_both_directions() {
     let _turn = machine::shared();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["demo", "--duration", "2s", "--interval", "5ms"])
         .output()
         .unwrap();
@@ -109,7 +109,7 @@ fn demo_prints_a_table_for_both_directions() {
 #[test]
 fn demo_json_counts_settle() {
     let _turn = machine::shared();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["demo", "--duration", "1s", "--interval", "5ms", "--json"])
         .output()
         .unwrap();

@@ -17,7 +17,7 @@ use crate::support::agents::spawn_collector;
 use crate::support::http::http_get;
 use crate::support::machine;
 use crate::support::ports::{free_agent_ports, free_tcp_port};
-use crate::support::proc::{Proc, TempDir, BIN};
+use crate::support::proc::{bin, Proc, TempDir};
 use crate::support::tls::{tls_identity, tls_identity_of_collector, tls_section};
 use crate::support::{repo_path, required, tool, wait_for};
 
@@ -86,7 +86,7 @@ fn agents(dir: &TempDir, collector: &str, pin: &str) -> Vec<Proc> {
         let path = dir.write(&format!("{id}.toml"), &cfg);
         procs.push(Proc::spawn(
             id,
-            Command::new(BIN).args(["agent", "--config"]).arg(&path),
+            Command::new(bin()).args(["agent", "--config"]).arg(&path),
         ));
     }
     procs
@@ -195,7 +195,7 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
     })
     .expect("collector healthz over HTTPS");
     let slo_rules = dir.path().join("slo.rules.yml");
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["slo", "rules"])
         .arg(&slo_file)
         .arg("-o")

@@ -306,7 +306,7 @@ fn check_cloud_init(path: &Path, mesh: &Path, keys: Option<&Path>) {
             .replace("/var/lib/xcbench", scratch.to_str().unwrap()),
     )
     .unwrap();
-    let out = Command::new(crate::support::proc::BIN)
+    let out = Command::new(crate::support::proc::bin())
         .args(["identity", "--config"])
         .arg(&local)
         .output()

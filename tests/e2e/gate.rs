@@ -11,12 +11,12 @@ use crate::support::agents::{spawn_collector, spawn_pair};
 use crate::support::http::http_get;
 use crate::support::machine;
 use crate::support::ports::{free_tcp_port, free_udp_port};
-use crate::support::proc::{TempDir, BIN};
+use crate::support::proc::{bin, TempDir};
 use crate::support::{tool, wait_for};
 
 fn gate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     // The test may itself run under GitHub Actions: only what the case sets applies.
-    let out: Output = Command::new(BIN)
+    let out: Output = Command::new(bin())
         .arg("gate")
         .args(args)
         .env_remove("GITHUB_ACTIONS")
@@ -101,7 +101,7 @@ fn gate_judges_a_live_pair_and_exits_by_verdict() {
             ([127, 0, 0, 1], free_udp_port()).into(),
         ],
         "5ms",
-        [Command::new(BIN), Command::new(BIN)],
+        [Command::new(bin()), Command::new(bin())],
     );
     // Past the first 10 s slot boundary after 6 s of probes, the window is covered.
     wait_for(Duration::from_secs(30), || {
@@ -361,7 +361,7 @@ fn the_collector_exports_exact_threshold_counts_and_verdicts() {
             ([127, 0, 0, 1], free_udp_port()).into(),
         ],
         "5ms",
-        [Command::new(BIN), Command::new(BIN)],
+        [Command::new(bin()), Command::new(bin())],
     );
     let verdict = |text: &str, objective: &str, v: &str| {
         text.contains(&format!(
@@ -469,7 +469,7 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
     .expect("collector healthz");
     // The same SLOs as Prometheus rules (`xcbench slo rules`), executed on the live data.
     let rules = dir.path().join("slo.rules.yml");
-    let generated = Command::new(BIN)
+    let generated = Command::new(bin())
         .args(["slo", "rules"])
         .arg(&slo_file)
         .arg("-o")
@@ -512,7 +512,7 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
             ([127, 0, 0, 1], free_udp_port()).into(),
         ],
         "5ms",
-        [Command::new(BIN), Command::new(BIN)],
+        [Command::new(bin()), Command::new(bin())],
     );
     std::thread::sleep(Duration::from_secs(6));
     crate::support::proc::terminate_all(agents);
@@ -643,7 +643,7 @@ fn gate_measure_probes_the_peers_itself() {
     );
     let _reflector = crate::support::proc::Proc::spawn(
         "oci agent",
-        Command::new(BIN).args(["agent", "--config"]).arg(&far),
+        Command::new(bin()).args(["agent", "--config"]).arg(&far),
     );
     let near = dir.write(
         "az.toml",

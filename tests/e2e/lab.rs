@@ -15,7 +15,7 @@ use crate::support::agents::agent_toml;
 use crate::support::machine;
 use crate::support::metrics::{parse_metrics, sample};
 use crate::support::netns::{enter, metrics_in, netns_available};
-use crate::support::proc::{stdout_json, terminate_all, Proc, TempDir, BIN};
+use crate::support::proc::{bin, stdout_json, terminate_all, Proc, TempDir};
 use crate::support::tls::{tls_identity, tls_section};
 use crate::support::wait_for;
 
@@ -35,7 +35,7 @@ struct Lab {
 
 impl Lab {
     fn up(name: &str, sets: &[&str]) -> Lab {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.args(["lab", "up", "--name", name, "--profile", "clean"]);
         for s in sets {
             c.args(["--set", s]);
@@ -52,14 +52,14 @@ impl Lab {
     }
 
     fn exec(&self, host: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.args(["lab", "exec", "--name", &self.name, host, "--"])
             .args(args);
         c
     }
 
     fn truth(&self) -> Value {
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["lab", "truth", "--name", &self.name])
             .output()
             .unwrap();
@@ -70,7 +70,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new(BIN)
+        let _ = Command::new(bin())
             .args(["lab", "down", "--name", &self.name])
             .status();
     }
@@ -224,7 +224,7 @@ fn run_case_then<T>(
         "collector",
         &mut lab.exec(
             "azure",
-            &[BIN, "collector", "--config", ccfg.to_str().unwrap()],
+            &[bin(), "collector", "--config", ccfg.to_str().unwrap()],
         ),
     );
     let url = format!("http://{collector}");
@@ -248,7 +248,7 @@ fn run_case_then<T>(
     );
     let reflector = Proc::spawn(
         "oci agent",
-        &mut lab.exec("oci", &[BIN, "agent", "--config", rcfg.to_str().unwrap()]),
+        &mut lab.exec("oci", &[bin(), "agent", "--config", rcfg.to_str().unwrap()]),
     );
     let pcfg = dir.write(
         "az.toml",
@@ -268,7 +268,10 @@ fn run_case_then<T>(
     std::thread::sleep(Duration::from_millis(700));
     let prober = Proc::spawn(
         "az agent",
-        &mut lab.exec("azure", &[BIN, "agent", "--config", pcfg.to_str().unwrap()]),
+        &mut lab.exec(
+            "azure",
+            &[bin(), "agent", "--config", pcfg.to_str().unwrap()],
+        ),
     );
     std::thread::sleep(Duration::from_secs(secs));
     terminate_all(vec![prober]);
@@ -530,7 +533,7 @@ fn udp_across(from_ns: &str, to_ns: &str, to: SocketAddr, payload: &[u8]) -> Opt
 #[test]
 fn mesh_crash_recovery_and_cleanup() {
     let Some(_g) = lab_ok() else { return };
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args([
             "lab",
             "up",
@@ -562,7 +565,7 @@ fn mesh_crash_recovery_and_cleanup() {
     let truth = guard.truth();
     assert_eq!(truth["forward"]["udp"]["delivered"], 1, "{truth}");
 
-    let err = Command::new(BIN)
+    let err = Command::new(bin())
         .args(["lab", "exec", "--name", "xlife", "gcp", "--", "true"])
         .output()
         .unwrap();
@@ -582,7 +585,7 @@ fn mesh_crash_recovery_and_cleanup() {
         .unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(wait_for(Duration::from_secs(5), || {
-        (!Command::new(BIN)
+        (!Command::new(bin())
             .args(["lab", "truth", "--name", "xlife"])
             .output()
             .unwrap()
@@ -591,7 +594,7 @@ fn mesh_crash_recovery_and_cleanup() {
         .then_some(())
     })
     .is_some());
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["lab", "up", "--name", "xlife", "--profile", "clean"])
         .output()
         .unwrap();
@@ -606,7 +609,7 @@ fn mesh_crash_recovery_and_cleanup() {
         "fresh counters"
     );
 
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["lab", "down", "--name", "xlife"])
         .output()
         .unwrap();
@@ -859,7 +862,7 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
     );
     let _reflector = Proc::spawn(
         "oci agent",
-        &mut lab.exec("oci", &[BIN, "agent", "--config", rcfg.to_str().unwrap()]),
+        &mut lab.exec("oci", &[bin(), "agent", "--config", rcfg.to_str().unwrap()]),
     );
     let pcfg = dir.write(
         "az.toml",
@@ -875,7 +878,7 @@ fn tcp_udp_and_quic_throughput_fill_a_rate_limited_link() {
         let out = lab
             .exec(
                 "azure",
-                &[&[BIN, "bench", "--config", cfg, "oci"], args, &["--json"]].concat(),
+                &[&[bin(), "bench", "--config", cfg, "oci"], args, &["--json"]].concat(),
             )
             .output()
             .unwrap();
@@ -1083,7 +1086,7 @@ fn the_gate_judges_known_impairments() {
             let url = format!("http://{collector}");
             let run = |json: bool| {
                 let mut args = vec![
-                    BIN,
+                    bin(),
                     "gate",
                     "--slo",
                     file.to_str().unwrap(),
@@ -1185,7 +1188,7 @@ fn preflight_names_the_blocked_port_and_finds_the_mtu() {
     );
     let _oci = Proc::spawn(
         "oci agent",
-        &mut lab.exec("oci", &[BIN, "agent", "--config", rcfg.to_str().unwrap()]),
+        &mut lab.exec("oci", &[bin(), "agent", "--config", rcfg.to_str().unwrap()]),
     );
     let pcfg = dir.write(
         "az.toml",
@@ -1217,7 +1220,7 @@ fn preflight_names_the_blocked_port_and_finds_the_mtu() {
         lab.exec(
             "azure",
             &[
-                BIN,
+                bin(),
                 "preflight",
                 "--config",
                 pcfg.to_str().unwrap(),
@@ -1279,7 +1282,7 @@ fn preflight_names_the_blocked_port_and_finds_the_mtu() {
         .exec(
             "azure",
             &[
-                BIN,
+                bin(),
                 "preflight",
                 "--config",
                 pcfg.to_str().unwrap(),

@@ -13,7 +13,7 @@ use crate::support::http::{http_get, http_post};
 use crate::support::machine;
 use crate::support::metrics::{check_direction, check_direction_with, parse_metrics, sample};
 use crate::support::ports::{free_tcp_port, free_udp_port, free_udp_port_pair};
-use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::tls::{tls_identity, tls_section};
 use crate::support::{repo_path, tool, wait_for};
 
@@ -44,7 +44,7 @@ fn run_pair(probe_for: Duration) -> Pair {
         &url,
         [a, b],
         "5ms",
-        [Command::new(BIN), Command::new(BIN)],
+        [Command::new(bin()), Command::new(bin())],
     );
     std::thread::sleep(probe_for);
     terminate_all(agents);
@@ -243,7 +243,7 @@ fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
     );
     let agent = Proc::spawn(
         "agent",
-        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&acfg),
     );
 
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -368,7 +368,7 @@ fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
     let bcfg = dir.write("b.toml", &agent_toml("oci-1", "oci", b, &url, &[], "5ms"));
     let agent_b = Proc::spawn(
         "agent b",
-        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&bcfg),
     );
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
     probe
@@ -393,7 +393,7 @@ fn dead_peer_does_not_delay_others_and_collector_outage_loses_nothing() {
     );
     let agent_a = Proc::spawn(
         "agent a",
-        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&acfg),
     );
     // The collector is down for the first 1.5 s: ~7 reports queue up in each agent.
     std::thread::sleep(Duration::from_millis(1500));
@@ -444,7 +444,7 @@ fn tcp_probes_count_and_garbage_closes_only_its_connection() {
     let bcfg = dir.write("b.toml", &agent_toml("oci-1", "oci", b, &url, &[], "5ms"));
     let agent_b = Proc::spawn(
         "agent b",
-        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&bcfg),
     );
     // The responder listens on the same port number over TCP.
     let mut garbage = wait_for(Duration::from_secs(10), || {
@@ -459,7 +459,7 @@ fn tcp_probes_count_and_garbage_closes_only_its_connection() {
     );
     let agent_a = Proc::spawn(
         "agent a",
-        Command::new(BIN).args(["agent", "--config"]).arg(&acfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&acfg),
     );
     std::thread::sleep(Duration::from_millis(500));
     garbage
@@ -567,7 +567,7 @@ fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
     );
     let agent_b = Proc::spawn(
         "agent b",
-        Command::new(BIN).args(["agent", "--config"]).arg(&bcfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&bcfg),
     );
     // The QUIC responder is up once its port (STAMP's + 1) is taken.
     wait_for(Duration::from_secs(10), || {
@@ -588,7 +588,7 @@ fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
         let cfg = dir.write(&format!("{id}.toml"), &text);
         agents.push(Proc::spawn(
             id,
-            Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
+            Command::new(bin()).args(["agent", "--config"]).arg(&cfg),
         ));
     }
     std::thread::sleep(Duration::from_millis(2500));
@@ -694,7 +694,7 @@ fn collector_killed_five_times_loses_nothing_it_acknowledged() {
         &url,
         [a, b],
         "5ms",
-        [Command::new(BIN), Command::new(BIN)],
+        [Command::new(bin()), Command::new(bin())],
     );
     let sent = |m: &BTreeMap<String, f64>| {
         sample(

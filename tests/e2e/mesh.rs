@@ -13,13 +13,13 @@ use crate::support::http::{http_get, http_get_with};
 use crate::support::machine;
 use crate::support::metrics::{parse_metrics, sample};
 use crate::support::ports::{free_tcp_port, free_udp_port};
-use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::{repo_path, wait_for};
 
 #[test]
 fn mesh_check_prints_the_sample_and_refuses_a_broken_mesh() {
     let _turn = machine::shared();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["mesh", "check", "deploy/mesh.sample.toml"])
         .current_dir(repo_path(""))
         .output()
@@ -41,7 +41,7 @@ fn mesh_check_prints_the_sample_and_refuses_a_broken_mesh() {
             "[\"10.20.0.0/16\", \"10.10.128.0/17\"]",
         ),
     );
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["mesh", "check"])
         .arg(&broken)
         .output()
@@ -78,7 +78,10 @@ fn spawn_agent(dir: &TempDir, id: &str, mesh_url: &str) -> Proc {
         &format!("{id}.toml"),
         &format!("[agent]\nid = \"{id}\"\nmesh = \"{mesh_url}\"\n"),
     );
-    Proc::spawn(id, Command::new(BIN).args(["agent", "--config"]).arg(&cfg))
+    Proc::spawn(
+        id,
+        Command::new(bin()).args(["agent", "--config"]).arg(&cfg),
+    )
 }
 
 /// Runs an agent that must stop at start: its output.
@@ -87,7 +90,10 @@ fn failed_agent(dir: &TempDir, id: &str, mesh_url: &str) -> Output {
         &format!("{id}.toml"),
         &format!("[agent]\nid = \"{id}\"\nmesh = \"{mesh_url}\"\n"),
     );
-    let mut p = Proc::spawn(id, Command::new(BIN).args(["agent", "--config"]).arg(&cfg));
+    let mut p = Proc::spawn(
+        id,
+        Command::new(bin()).args(["agent", "--config"]).arg(&cfg),
+    );
     wait_for(Duration::from_secs(15), || {
         p.child.try_wait().ok().flatten()
     })

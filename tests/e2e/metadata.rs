@@ -14,7 +14,7 @@ use crate::support::agents::spawn_collector;
 use crate::support::http::http_get;
 use crate::support::machine;
 use crate::support::ports::{free_tcp_port, free_udp_port};
-use crate::support::proc::{Proc, TempDir, BIN};
+use crate::support::proc::{bin, Proc, TempDir};
 use crate::support::wait_for;
 
 /// What the stand-in answers a request head with: status and body, or `None` to hold the
@@ -142,7 +142,7 @@ fn labels_reach_the_collector(id: &str, imds: &Imds, labels: &str) -> String {
     // The start log is read as plain text.
     let agent = Proc::spawn(
         "agent",
-        Command::new(BIN)
+        Command::new(bin())
             .env("NO_COLOR", "1")
             .args(["agent", "--config"])
             .arg(&cfg),
@@ -205,7 +205,7 @@ fn run_without_metadata(url: &str) -> (Output, Duration) {
         &auto_agent_toml("lost", url, "http://127.0.0.1:9"),
     );
     let started = Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["agent", "--config"])
         .arg(&cfg)
         .stdout(Stdio::piped())

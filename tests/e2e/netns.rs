@@ -10,7 +10,7 @@ use crate::support::agents::spawn_pair_tls;
 use crate::support::machine;
 use crate::support::metrics::{check_direction, parse_metrics, sample};
 use crate::support::netns::{https_metrics_in, netns_available, Netns};
-use crate::support::proc::{terminate_all, Proc, TempDir, BIN};
+use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::tls::{tls_identity, tls_identity_of_collector};
 
 #[test]
@@ -38,7 +38,7 @@ fn agent_pair_across_namespaces() {
     let pin = tls_identity_of_collector(&ccfg);
     let _collector = Proc::spawn(
         "collector",
-        ns.command(&az, BIN)
+        ns.command(&az, bin())
             .args(["collector", "--config"])
             .arg(&ccfg),
     );
@@ -53,7 +53,7 @@ fn agent_pair_across_namespaces() {
         &pin,
         [a, b],
         "5ms",
-        [ns.command(&az, BIN), ns.command(&oci, BIN)],
+        [ns.command(&az, bin()), ns.command(&oci, bin())],
     );
     std::thread::sleep(Duration::from_secs(2));
     terminate_all(agents);

@@ -11,11 +11,11 @@ use std::time::Duration;
 use crate::support::agents::agent_toml;
 use crate::support::machine;
 use crate::support::ports::free_udp_port;
-use crate::support::proc::{Proc, TempDir, BIN};
+use crate::support::proc::{bin, Proc, TempDir};
 use crate::support::wait_for;
 
 fn preflight(cfg: &std::path::Path) -> (i32, String) {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["preflight", "--timeout", "300ms", "--config"])
         .arg(cfg)
         .output()
@@ -37,7 +37,7 @@ fn preflight_tells_ready_closed_and_public_apart() {
     );
     let _agent = Proc::spawn(
         "oci agent",
-        Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&cfg),
     );
     let closed: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
     let with_peer = |name: &str, peer: &str| {

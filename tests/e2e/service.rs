@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::https::https;
 use crate::support::machine;
 use crate::support::ports::{free_tcp_port, free_udp_port_pair};
-use crate::support::proc::{Proc, TempDir, BIN};
+use crate::support::proc::{bin, Proc, TempDir};
 use crate::support::tls::identity_with;
 use crate::support::{repo_path, required, tool, wait_for};
 
@@ -80,7 +80,9 @@ fn agent_and_collector_tell_systemd_they_are_ready_alive_and_stopping() {
     notifies(
         &dir,
         "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&cfg),
+        Command::new(bin())
+            .args(["collector", "--config"])
+            .arg(&cfg),
         &format!("listening on {addr}"),
     );
     let port = free_udp_port_pair();
@@ -91,7 +93,7 @@ fn agent_and_collector_tell_systemd_they_are_ready_alive_and_stopping() {
     notifies(
         &dir,
         "agent",
-        Command::new(BIN).args(["agent", "--config"]).arg(&cfg),
+        Command::new(bin()).args(["agent", "--config"]).arg(&cfg),
         "probing",
     );
     // A watchdog meant for another process (WATCHDOG_PID) is not pinged; readiness still is.
@@ -99,7 +101,7 @@ fn agent_and_collector_tell_systemd_they_are_ready_alive_and_stopping() {
     let socket = UnixDatagram::bind(&path).unwrap();
     let _collector = Proc::spawn(
         "collector for pid 1",
-        Command::new(BIN)
+        Command::new(bin())
             .args(["collector", "--config"])
             .arg(dir.path().join("collector.toml"))
             .env("NOTIFY_SOCKET", &path)
@@ -151,7 +153,7 @@ fn the_package_installs_runs_and_its_units_are_hardened() {
     };
     let dir = TempDir::new("package");
     let deb = run(Command::new(repo_path("scripts/package"))
-        .args(["--fast", "--binary", BIN, "--out"])
+        .args(["--fast", "--binary", bin(), "--out"])
         .arg(dir.path()));
     let deb = std::path::PathBuf::from(deb.trim());
     let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));

@@ -8,11 +8,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::support::machine;
-use crate::support::proc::{TempDir, BIN};
+use crate::support::proc::{bin, TempDir};
 use crate::support::{repo_path, tool};
 
 fn slo_rules(args: &[&str]) -> Output {
-    Command::new(BIN)
+    Command::new(bin())
         .args(["slo", "rules"])
         .args(args)
         .current_dir(repo_path(""))

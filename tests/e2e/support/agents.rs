@@ -4,14 +4,16 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use super::proc::{Proc, TempDir, BIN};
+use super::proc::{bin, Proc, TempDir};
 
 /// `xcbench collector` listening on `addr`, with more config lines `extra`.
 pub(crate) fn spawn_collector(dir: &TempDir, addr: SocketAddr, extra: &str) -> Proc {
     let cfg = dir.write("collector.toml", &format!("listen = \"{addr}\"\n{extra}"));
     Proc::spawn(
         "collector",
-        Command::new(BIN).args(["collector", "--config"]).arg(&cfg),
+        Command::new(bin())
+            .args(["collector", "--config"])
+            .arg(&cfg),
     )
 }
 

@@ -6,7 +6,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_xcbench");
+/// The `xcbench` binary under test: `XCBENCH_BIN` when set (scripts/test points it at the
+/// release build, the binary users run and the package holds), else the debug one cargo
+/// built beside this test binary.
+pub(crate) fn bin() -> &'static str {
+    static BIN_PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN_PATH.get_or_init(|| {
+        std::env::var("XCBENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_xcbench").to_owned())
+    })
+}
 
 /// A directory removed on drop.
 pub(crate) struct TempDir(pub PathBuf);

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use super::proc::{TempDir, BIN};
+use super::proc::{bin, TempDir};
 
 /// Generates an agent's TLS key pair in `dir` with `xcbench identity`; its fingerprint.
 pub(crate) fn tls_identity(dir: &TempDir, id: &str) -> String {
@@ -15,10 +15,10 @@ pub(crate) fn tls_identity(dir: &TempDir, id: &str) -> String {
             keys.display()
         ),
     );
-    identity_with(BIN, "--config", &cfg)
+    identity_with(bin(), "--config", &cfg)
 }
 
-/// What `BIN identity FLAG cfg` printed: a fingerprint, once it succeeded.
+/// What `bin() identity FLAG cfg` printed: a fingerprint, once it succeeded.
 pub(crate) fn identity_with(bin: &str, flag: &str, cfg: &std::path::Path) -> String {
     let out = Command::new(bin)
         .args(["identity", flag])
@@ -80,5 +80,5 @@ pub(crate) fn tls_section_ca(dir: &TempDir, name: &str) -> String {
 /// `xcbench identity --collector FILE`: the fingerprint of the collector's key pair (made in
 /// its `tls.dir` at first use), for agents and the gate to pin.
 pub(crate) fn tls_identity_of_collector(cfg: &std::path::Path) -> String {
-    identity_with(BIN, "--collector", cfg)
+    identity_with(bin(), "--collector", cfg)
 }
