@@ -21,8 +21,9 @@ use crate::support::wait_for;
 
 /// Tolerance between xcbench's one-way delay and the time the emulator actually held the
 /// packets: what remains is the kernel path into and out of the TUN devices.
-/// Measured errors are +16 to +33 us with the release binary; CI runs the debug build of
-/// agents and emulator, which adds user-space cost before `sendto`, hence the headroom.
+/// Measured errors are +16 to +33 us with the release binary, which scripts/test (and so
+/// CI) runs; a plain `cargo test` runs the debug build of agents and emulator, which adds
+/// user-space cost before `sendto`, hence the headroom.
 const OWD_TOLERANCE_S: f64 = 75e-6;
 /// At p99 the same comparison also carries scheduling noise of a 2-core machine running the
 /// emulator, two agents and a collector (T1 and T3 are read in user space before `sendto`);
@@ -765,7 +766,7 @@ fn quic_handshakes_and_rr_match_the_link() {
         );
     }
     // A full handshake is one round trip plus both sides' crypto and scheduling: 1.2 ms over
-    // the link with release binaries here, 6.5-8.4 ms with the debug build CI runs and
+    // the link with release binaries here, 6.5-8.4 ms with the debug build (plain cargo test) and
     // 12.5 ms once on a clean clone with both cores busy; 14 ms headroom still tells one
     // round trip from two (60 ms).
     let connect = q("quic", "connect", "0.5");
