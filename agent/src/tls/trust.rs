@@ -88,26 +88,7 @@ pub fn client_crypto_for(
     resume: bool,
     alpn: &[u8],
 ) -> Result<Arc<QuicClientConfig>, TlsError> {
-    let provider = provider();
-    let ca = ca
-        .map(|roots| {
-            WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
-                .map_err(TlsError::Ca)
-        })
-        .transpose()?;
-    let verifier = Arc::new(ServerVerifier {
-        pinned,
-        ca,
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TlsError::Rustls)?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(TlsError::KeyPair)?;
+    let mut config = rustls_client(Some(identity), pinned, ca)?;
     config.alpn_protocols = vec![alpn.to_vec()];
     if resume {
         config.enable_early_data = true;
@@ -154,6 +135,18 @@ pub fn https_client(
     pinned: Option<Fingerprint>,
     ca: Option<Arc<RootCertStore>>,
 ) -> Result<rustls::ClientConfig, TlsError> {
+    let mut config = rustls_client(identity, pinned, ca)?;
+    config.alpn_protocols = vec![ALPN_HTTP.to_vec()];
+    Ok(config)
+}
+
+/// A TLS 1.3 client that accepts the server by `pinned` or through `ca`, presenting
+/// `identity` when given: what QUIC probes, throughput tests and HTTPS share.
+fn rustls_client(
+    identity: Option<&TlsIdentity>,
+    pinned: Option<Fingerprint>,
+    ca: Option<Arc<RootCertStore>>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
     let ca = ca
         .map(|roots| {
@@ -172,14 +165,12 @@ pub fn https_client(
         .map_err(TlsError::Rustls)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match identity {
+    match identity {
         Some(id) => builder
             .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
-            .map_err(TlsError::KeyPair)?,
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![ALPN_HTTP.to_vec()];
-    Ok(config)
+            .map_err(TlsError::KeyPair),
+        None => Ok(builder.with_no_client_auth()),
+    }
 }
 
 /// Whom the collector takes snapshots from: agents pinned by fingerprint (the mesh file's
