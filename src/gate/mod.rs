@@ -56,12 +56,16 @@ pub struct HttpsTrust {
 pub enum SourceError {
     #[error("{kind} {url}: not a base URL such as http://127.0.0.1:9862")]
     Url { kind: &'static str, url: String },
-    /// An `https://` source with nothing to know it by, or a CA file that does not load.
-    #[error("{kind} {url}: {message}")]
-    Trust {
+    /// An `https://` source with nothing to know it by.
+    #[error("{kind} {url}: https:// needs --collector-fingerprint (the collector's pinned certificate) or --ca (a CA that vouches for its name)")]
+    NoTrust { kind: &'static str, url: String },
+    /// `--ca` does not load, or the TLS configuration does not build.
+    #[error("{kind} {url}: tls")]
+    Tls {
         kind: &'static str,
         url: String,
-        message: String,
+        #[source]
+        source: xcbench_agent::tls::TlsError,
     },
     #[error("{kind} {url}: cannot be reached")]
     Unreachable {
@@ -141,10 +145,10 @@ impl Api {
                 url: url.into(),
             });
         }
-        let trust = |message: String| SourceError::Trust {
+        let tls = |source| SourceError::Tls {
             kind,
             url: url.into(),
-            message,
+            source,
         };
         let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
@@ -152,18 +156,18 @@ impl Api {
             .no_proxy();
         if base.starts_with("https://") {
             if https.pin.is_none() && https.ca.is_none() {
-                return Err(trust(
-                    "https:// needs --collector-fingerprint (the collector's pinned certificate) or --ca (a CA that vouches for its name)".into(),
-                ));
+                return Err(SourceError::NoTrust {
+                    kind,
+                    url: url.into(),
+                });
             }
             let ca = https
                 .ca
                 .as_deref()
                 .map(xcbench_agent::tls::load_ca)
                 .transpose()
-                .map_err(|e| trust(format!("--ca: {e}")))?;
-            let config = xcbench_agent::tls::https_client(None, https.pin, ca)
-                .map_err(|e| trust(format!("tls: {e}")))?;
+                .map_err(tls)?;
+            let config = xcbench_agent::tls::https_client(None, https.pin, ca).map_err(tls)?;
             builder = builder.use_preconfigured_tls(config).https_only(true);
         }
         let client = builder.build().map_err(|source| SourceError::Unreachable {
@@ -238,7 +242,9 @@ impl GateError {
         match self {
             // A malformed --collector/--prometheus URL is a bad flag, not an unread source.
             GateError::Config(_)
-            | GateError::Source(SourceError::Url { .. } | SourceError::Trust { .. }) => 2,
+            | GateError::Source(
+                SourceError::Url { .. } | SourceError::NoTrust { .. } | SourceError::Tls { .. },
+            ) => 2,
             GateError::Source(_) | GateError::Measure(_) => 4,
         }
     }

@@ -11,5 +11,5 @@ pub mod trust;
 pub use identity::{load_ca, Fingerprint, KeySource, TlsError, TlsIdentity, CERT_FILE, KEY_FILE};
 pub use trust::{
     client_crypto, client_crypto_for, https_client, https_server, names_peer, server_crypto,
-    server_name, ClientTrust, Forbidden, KnownPeers, ALPN, ALPN_HTTP, ALPN_THROUGHPUT,
+    server_name, CaVerdict, ClientTrust, Forbidden, KnownPeers, ALPN, ALPN_HTTP, ALPN_THROUGHPUT,
 };

@@ -48,18 +48,13 @@ pub fn server_crypto(
                 .map_err(TlsError::Ca)
         })
         .transpose()?;
-    let verifier = Arc::new(ClientVerifier {
+    let verifier = ClientVerifier {
         allowed,
         ca,
         any_key: false,
         algorithms: provider.signature_verification_algorithms,
-    });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TlsError::Rustls)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(TlsError::KeyPair)?;
+    };
+    let mut config = rustls_server(provider, identity, verifier)?;
     config.alpn_protocols = vec![ALPN.to_vec(), ALPN_THROUGHPUT.to_vec()];
     // quinn's requirement for 0-RTT: unlimited early data (flow control bounds it).
     config.max_early_data_size = u32::MAX;
@@ -111,20 +106,30 @@ pub const ALPN_HTTP: &[u8] = b"http/1.1";
 /// can follow the mesh file without a restart and a refusal can say why.
 pub fn https_server(identity: &TlsIdentity) -> Result<rustls::ServerConfig, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(ClientVerifier {
+    let verifier = ClientVerifier {
         allowed: HashSet::new(),
         ca: None,
         any_key: true,
         algorithms: provider.signature_verification_algorithms,
-    });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(TlsError::Rustls)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(TlsError::KeyPair)?;
+    };
+    let mut config = rustls_server(provider, identity, verifier)?;
     config.alpn_protocols = vec![ALPN_HTTP.to_vec()];
     Ok(config)
+}
+
+/// A TLS 1.3 server presenting `identity`, its clients checked by `verifier`: what the
+/// QUIC responder and the collector's HTTPS listener share.
+fn rustls_server(
+    provider: Arc<CryptoProvider>,
+    identity: &TlsIdentity,
+    verifier: ClientVerifier,
+) -> Result<rustls::ServerConfig, TlsError> {
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(TlsError::Rustls)?
+        .with_client_cert_verifier(Arc::new(verifier))
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(TlsError::KeyPair)
 }
 
 /// An HTTPS client of the collector: accepts the collector by its pinned fingerprint or
@@ -191,7 +196,7 @@ impl std::fmt::Debug for ClientTrust {
 }
 
 /// Why a client may not report as the agent it names (the collector answers 403).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Forbidden {
     #[error("no client certificate: agents report with their [tls] key pair")]
     NoCertificate,
@@ -211,8 +216,19 @@ pub enum Forbidden {
         fingerprint: Fingerprint,
         claimed: AgentId,
         /// What the CA said, or that there is none.
-        ca: String,
+        ca: CaVerdict,
     },
+}
+
+/// Why the CA did not vouch for an unpinned agent's certificate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CaVerdict {
+    #[error("no CA is configured (tls.ca)")]
+    NoCa,
+    #[error("tls.ca does not vouch for it: {0}")]
+    NotIssued(rustls::Error),
+    #[error("its CA-issued certificate does not carry the name {0}")]
+    OtherName(AgentId),
 }
 
 impl ClientTrust {
@@ -273,22 +289,20 @@ impl ClientTrust {
                 claimed: claimed.clone(),
             });
         }
-        let unknown = |ca: String| Forbidden::Unknown {
+        let unknown = |ca: CaVerdict| Forbidden::Unknown {
             fingerprint,
             claimed: claimed.clone(),
             ca,
         };
         let Some(ca) = &self.ca else {
-            return Err(unknown("no CA is configured (tls.ca)".into()));
+            return Err(unknown(CaVerdict::NoCa));
         };
         ca.verify_client_cert(end, intermediates, now)
-            .map_err(|e| unknown(format!("tls.ca does not vouch for it: {e}")))?;
+            .map_err(|e| unknown(CaVerdict::NotIssued(e)))?;
         if names_peer(end, claimed.as_str()) {
             Ok(())
         } else {
-            Err(unknown(format!(
-                "its CA-issued certificate does not carry the name {claimed}"
-            )))
+            Err(unknown(CaVerdict::OtherName(claimed.clone())))
         }
     }
 }
