@@ -265,11 +265,18 @@ impl Recorder {
                 s.timestamping = source;
                 s.record(Metric::Rtt, rtt_ns);
             }
+            Event::ClockMoved { .. } => {
+                c.received += 1;
+                c.clock_steps += 1;
+            }
             Event::Reply(r) => {
                 c.received += 1;
                 c.reordered += u64::from(r.reordered);
                 s.timestamping = source;
-                s.record(Metric::Rtt, r.rtt_ns);
+                // No RTT means no one-way delays either: counted once, below.
+                if let Some(rtt_ns) = r.rtt_ns {
+                    s.record(Metric::Rtt, rtt_ns);
+                }
                 match r.one_way {
                     // Without synchronized clocks a one-way delay can come out negative; the
                     // histogram holds it as 0 and the clock error estimate says how far to
@@ -406,7 +413,7 @@ mod tests {
 
         let reply = Reply {
             seq: 0,
-            rtt_ns: 2_000_000,
+            rtt_ns: Some(2_000_000),
             one_way: Some((-5, 1_000_000)),
             ipdv: [Some((-3_000, 4_000)), None],
             reordered: true,
@@ -460,6 +467,21 @@ mod tests {
         assert_eq!((s.counters.received, s.counters.clock_steps), (1, 1));
         let metrics: Vec<Metric> = s.histograms.iter().map(|h| h.metric).collect();
         assert_eq!(metrics, vec![Metric::Rtt]);
+        // A reply whose reflector claims a dwell longer than the round trip: answered, one
+        // clock step, and nothing in any histogram (not an RTT of 0).
+        let moved = Reply {
+            rtt_ns: None,
+            ..stepped
+        };
+        rec.handle_event(&key, &Event::Reply(moved), TimestampSource::User);
+        rec.handle_event(&key, &Event::ClockMoved { seq: 1 }, TimestampSource::User);
+        let s = rec.take_series().remove(0);
+        assert_eq!((s.counters.received, s.counters.clock_steps), (2, 2));
+        assert!(
+            s.histograms.iter().all(|h| h.count == 0),
+            "{:?}",
+            s.histograms
+        );
     }
 
     #[test]

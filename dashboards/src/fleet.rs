@@ -117,7 +117,7 @@ pub(crate) fn dashboard() -> Dashboard {
             Panel::new(
                 Kind::TimeSeries,
                 "Probes skipped and clock steps",
-                "Per second over each $__rate_interval: probes the schedule called for that a prober skipped after a stall (an overloaded agent), and replies whose one-way delays were discarded because the wall clock stepped.",
+                "Per second over each $__rate_interval: probes the schedule called for that a prober skipped after a stall (an overloaded agent), and replies whose delays were discarded because a clock stepped (the prober's wall clock while the probe was out, or the far end's inside its dwell).",
                 Unit::PerSecond,
             )
             .target(Target::series(

@@ -90,8 +90,10 @@ pub struct Counters {
     /// Resume probes that had no session ticket to resume with (a full handshake instead).
     #[serde(default)]
     pub zero_rtt_unavailable: u64,
-    /// Replies whose one-way delays were discarded because the prober's wall clock stepped
-    /// while the probe was out (their round trip, timed on the monotonic clock, is kept).
+    /// Replies whose delays were discarded because a clock stepped: the prober's wall clock
+    /// while the probe was out (one-way delays discarded; the round trip, timed on the
+    /// monotonic clock, is kept), or the far end's between its receive and send stamps (a
+    /// dwell at least as long as the round trip: nothing recorded).
     #[serde(default)]
     pub clock_steps: u64,
     /// Probes the schedule called for that the prober skipped after a stall of a whole

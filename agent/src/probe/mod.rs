@@ -68,6 +68,16 @@ pub fn stepped(from: Moment, to: Moment) -> bool {
     (wall - mono as i128).unsigned_abs() > u128::from(step_tolerance_ns(mono))
 }
 
+/// A round trip: `elapsed_ns` from T1 to T4 on this host's monotonic clock, less the
+/// reflector's dwell from T2 to T3 on its wall clock. `None` when the dwell is as long as the
+/// whole round trip or longer: the two sends inside every round trip take time, so a clock
+/// moved (the reflector's stepped between its stamps, or this host's between T4's kernel
+/// stamp and its reading), and any figure, 0 among them, would be made up.
+pub fn less_dwell(elapsed_ns: u64, t2: u64, t3: u64) -> Option<u64> {
+    let dwell = t3.saturating_sub(t2);
+    (dwell < elapsed_ns).then(|| elapsed_ns - dwell)
+}
+
 /// The smaller of two optional deadlines.
 pub fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     match (a, b) {
@@ -110,6 +120,11 @@ pub enum Event {
     Rtt {
         seq: u32,
         rtt_ns: u64,
+    },
+    /// A response whose responder claims a dwell as long as the round trip or longer
+    /// ([`less_dwell`]): answered, with no round trip to record.
+    ClockMoved {
+        seq: u32,
     },
 }
 
@@ -191,9 +206,11 @@ mod tests {
                 }
                 Event::Duplicate { .. } => t.dup += 1,
                 Event::Late { .. } => t.late += 1,
-                Event::Malformed | Event::Unmatched | Event::Rtt { .. } | Event::Skipped { .. } => {
-                    t.other += 1
-                }
+                Event::Malformed
+                | Event::Unmatched
+                | Event::Rtt { .. }
+                | Event::ClockMoved { .. }
+                | Event::Skipped { .. } => t.other += 1,
             }
         }
         t
@@ -221,7 +238,7 @@ mod tests {
         assert_eq!((t.sent, t.replies, t.lost), (100, 100, 0));
         for r in replies(&events) {
             // NTP timestamps carry 2^-32 s; conversions round to within 1 ns each.
-            assert!(r.rtt_ns.abs_diff(4 * MS) <= 2, "{r:?}");
+            assert!(r.rtt_ns.unwrap().abs_diff(4 * MS) <= 2, "{r:?}");
             let (f, b) = r.one_way.unwrap();
             assert!(f.abs_diff(3 * MS as i64) <= 2, "{r:?}");
             assert!(b.abs_diff(MS as i64) <= 2, "{r:?}");
@@ -308,7 +325,7 @@ mod tests {
         let r = replies(&events);
         let r40 = r.iter().find(|r| r.seq == 40).unwrap();
         assert!(r40.reordered);
-        assert!(r40.rtt_ns.abs_diff(17 * MS) <= 2);
+        assert!(r40.rtt_ns.unwrap().abs_diff(17 * MS) <= 2);
         // IPDV by sequence, completed when the late reply arrives:
         // D(40) - D(39) = +15 ms back, and D(41) - D(40) = -15 ms back.
         let [before, after] = r40.ipdv.map(Option::unwrap);
@@ -358,7 +375,7 @@ mod tests {
         assert_eq!((t.sent, t.replies, t.lost, t.late), (40, 40, 0, 0));
         let r = replies(&events);
         for reply in &r {
-            assert!(reply.rtt_ns.abs_diff(4 * MS) <= 2, "{reply:?}");
+            assert!(reply.rtt_ns.unwrap().abs_diff(4 * MS) <= 2, "{reply:?}");
         }
         let stepped: Vec<u32> = r
             .iter()
@@ -373,6 +390,40 @@ mod tests {
         // IPDV never spans the step: the pairs (19, 20) and (20, 21) are missing.
         let ipdv: usize = r.iter().map(|r| r.ipdv.iter().flatten().count()).sum();
         assert_eq!(ipdv, 39 - 2);
+    }
+
+    #[test]
+    fn a_reflector_clock_step_inside_its_dwell_records_no_round_trip() {
+        // The reflector holds each probe 1 ms; its wall clock jumps 10 ms forward at 102.5 ms,
+        // inside probe 10's dwell (sent at 100 ms, received at 102, answered at 103). That
+        // reply claims an 11 ms dwell in a 5 ms round trip: no RTT and no one-way delays,
+        // where clipping the dwell made an RTT of 0. Every other round trip stays exact.
+        let pair = Pair {
+            forward_delay_ns: 2 * MS,
+            reverse_delay_ns: 2 * MS,
+            dwell_ns: MS,
+            far_wall_step: Some((102 * MS + MS / 2, 10 * MS as i64)),
+            ..Pair::default()
+        };
+        let config = SenderConfig {
+            interval_ns: 10 * MS,
+            timeout_ns: 100 * MS,
+            packet_len: 44,
+        };
+        let events = pair.run(Sender::new(config, 0), Stamp::default(), 20);
+        let t = tally(&events);
+        assert_eq!((t.sent, t.replies, t.lost), (20, 20, 0));
+        let r = replies(&events);
+        let without: Vec<u32> = r
+            .iter()
+            .filter(|r| r.rtt_ns.is_none())
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(without, vec![10]);
+        assert!(r[10].one_way.is_none() && r[10].ipdv == [None, None]);
+        for reply in r.iter().filter(|r| r.seq != 10) {
+            assert_eq!(reply.rtt_ns, Some(4 * MS), "{reply:?}");
+        }
     }
 
     #[test]

@@ -87,11 +87,11 @@ impl RrSession {
             }
             self.pending.remove(i);
             let elapsed = t4.mono_ns.saturating_sub(t1.mono_ns);
-            let dwell = frame.t3.saturating_sub(frame.t2).min(elapsed);
-            self.events.push_back(Event::Rtt {
-                seq,
-                rtt_ns: elapsed - dwell,
-            });
+            self.events
+                .push_back(match super::less_dwell(elapsed, frame.t2, frame.t3) {
+                    Some(rtt_ns) => Event::Rtt { seq, rtt_ns },
+                    None => Event::ClockMoved { seq },
+                });
         } else if self.expired.contains(&frame.seq) {
             self.events.push_back(Event::Late { seq: frame.seq });
         } else {
@@ -351,5 +351,36 @@ mod tests {
         // The second copy of each answers a request no longer outstanding and not expired.
         let unmatched = events.iter().filter(|e| **e == Event::Unmatched).count();
         assert_eq!(unmatched, 2);
+    }
+
+    #[test]
+    fn a_responder_dwell_longer_than_the_round_trip_is_no_round_trip() {
+        // The responder's clock jumps 20 ms forward inside request 3's 100 us dwell: that
+        // response is answered (not lost, not unmatched) with no RTT; the others are exact.
+        let cfg = SenderConfig {
+            interval_ns: 10 * MS,
+            timeout_ns: 500 * MS,
+            packet_len: 100,
+        };
+        let pair = Pair {
+            forward_delay_ns: 2 * MS,
+            reverse_delay_ns: 3 * MS,
+            dwell_ns: 100_000,
+            far_wall_step: Some((32 * MS + 50_000, 20 * MS as i64)),
+            ..Pair::default()
+        };
+        let events = pair.run(RrSession::new(cfg, 0), Responder, 10);
+        let rtts: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Rtt { rtt_ns, .. } => Some(*rtt_ns),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rtts, vec![5 * MS; 9]);
+        assert!(events.contains(&Event::ClockMoved { seq: 3 }), "{events:?}");
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, Event::Lost { .. } | Event::Unmatched)));
     }
 }

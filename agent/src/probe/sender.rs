@@ -59,10 +59,11 @@ pub struct SenderConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Reply {
     pub seq: u32,
-    /// Monotonic T4 - T1 minus the reflector's dwell T3 - T2.
-    pub rtt_ns: u64,
+    /// Monotonic T4 - T1 minus the reflector's dwell T3 - T2; `None` when that dwell is as
+    /// long as the whole round trip or longer ([`super::less_dwell`]).
+    pub rtt_ns: Option<u64>,
     /// One-way delays (forward T2 - T1, reverse T4 - T3) from the two wall clocks; `None`
-    /// when this host's wall clock stepped while the probe was out.
+    /// when this host's wall clock stepped while the probe was out, or when the RTT is.
     pub one_way: Option<(i64, i64)>,
     /// IPDV samples (forward, reverse) completed by this reply: the pair (n-1, n) if n-1 was
     /// answered, and the pair (n, n+1) if n+1 was answered first (reordering).
@@ -246,12 +247,8 @@ impl Sender {
         let t1 = slot.t1;
         let t2 = p.receive_timestamp.to_unix_ns();
         let t3 = p.timestamp.to_unix_ns();
-        let elapsed = t4.mono_ns.saturating_sub(t1.mono_ns);
-        // A step of the reflector's clock between T2 and T3 could claim more dwell than the
-        // whole round trip took.
-        let dwell = t3.saturating_sub(t2).min(elapsed);
-        let rtt_ns = elapsed - dwell;
-        let one_way = (!stepped(t1, t4))
+        let rtt_ns = super::less_dwell(t4.mono_ns.saturating_sub(t1.mono_ns), t2, t3);
+        let one_way = (rtt_ns.is_some() && !stepped(t1, t4))
             .then(|| (t2 as i64 - t1.wall_ns as i64, t4.wall_ns as i64 - t3 as i64));
 
         let delays = |s: Option<&Slot>| match s?.state {

@@ -1,8 +1,8 @@
 //! A virtual-clock pair for tests (quinn's `Pair` habit): any [`Probe`] against its far end
 //! (a STAMP [`Reflector`], or a request/response [`Responder`]) over an in-memory link with
 //! per-direction delay, loss, duplication and extra delay (to reorder) chosen per probe, and
-//! an optional step of the probing host's wall clock, so tests know exactly what every
-//! figure must be.
+//! an optional step of either host's wall clock, so tests know exactly what every figure
+//! must be.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -72,6 +72,8 @@ pub(crate) struct Pair {
     pub(crate) extra_reverse_delay_ns: HashMap<u32, u64>,
     /// At this monotonic time the probing host's wall clock jumps by this much.
     pub(crate) sender_wall_step: Option<(u64, i64)>,
+    /// At this (virtual) time the far host's wall clock jumps by this much.
+    pub(crate) far_wall_step: Option<(u64, i64)>,
 }
 
 enum Delivery {
@@ -133,11 +135,11 @@ impl Pair {
             if next_delivery == Some(now) {
                 match queue.pop() {
                     Delivery::ToFar(seq, bytes) => {
-                        if !far.answer(now, &bytes, &mut answer) {
+                        if !far.answer(self.far_wall(now), &bytes, &mut answer) {
                             continue;
                         }
                         let t3 = now + self.dwell_ns;
-                        far.stamp(&mut answer, t3);
+                        far.stamp(&mut answer, self.far_wall(t3));
                         if self.drop_reverse.contains(&seq) {
                             continue;
                         }
@@ -178,13 +180,22 @@ impl Pair {
 
     /// The probing host's clocks at virtual time `now`.
     fn moment(&self, now: u64) -> Moment {
-        let step = match self.sender_wall_step {
-            Some((at, by)) if now >= at => by,
-            _ => 0,
-        };
         Moment {
             mono_ns: now,
-            wall_ns: now.saturating_add_signed(step),
+            wall_ns: wall(self.sender_wall_step, now),
         }
+    }
+
+    /// The far host's wall clock at virtual time `now`.
+    fn far_wall(&self, now: u64) -> u64 {
+        wall(self.far_wall_step, now)
+    }
+}
+
+/// A wall clock that reads virtual time, stepped by `by` from `at` on.
+fn wall(step: Option<(u64, i64)>, now: u64) -> u64 {
+    match step {
+        Some((at, by)) if now >= at => now.saturating_add_signed(by),
+        _ => now,
     }
 }

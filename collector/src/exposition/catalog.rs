@@ -149,7 +149,7 @@ catalog! {
     PROBES_SKIPPED_TOTAL = "xcbench_probes_skipped_total", Counter, Unitless,
         "Probes the schedule called for that the prober skipped after a stall of a whole interval or more.";
     PROBES_CLOCK_STEPS_TOTAL = "xcbench_probes_clock_steps_total", Counter, Unitless,
-        "Replies whose one-way delays were discarded because the prober's wall clock stepped while the probe was out (their RTT, timed on the monotonic clock, counts).";
+        "Replies whose delays were discarded because a clock stepped: the prober's wall clock while the probe was out (one-way delays discarded, the RTT, timed on the monotonic clock, counts), or the far end's between its receive and send stamps (a dwell at least as long as the round trip: nothing recorded).";
     PROBE_INFO = "xcbench_probe_info", Gauge, Unitless,
         "How a series is measured: timestamping=kernel (SO_TIMESTAMPNS) or user (clock read after recvmsg).";
     RTT_SECONDS = "xcbench_rtt_seconds", Histogram, Seconds,

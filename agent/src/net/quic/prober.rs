@@ -456,10 +456,9 @@ async fn resumed_request(
     };
     let f = Frame::decode(&data).ok()?;
     let answer = (f.kind == FrameType::Response && f.seq == seq && f.t1 == t0.wall_ns).then(|| {
-        let elapsed = t4.saturating_sub(t0.mono_ns);
-        Event::Rtt {
-            seq,
-            rtt_ns: elapsed - f.t3.saturating_sub(f.t2).min(elapsed),
+        match crate::probe::less_dwell(t4.saturating_sub(t0.mono_ns), f.t2, f.t3) {
+            Some(rtt_ns) => Event::Rtt { seq, rtt_ns },
+            None => Event::ClockMoved { seq },
         }
     });
     {
