@@ -14,7 +14,10 @@ fn feed(mut p: impl Probe, data: &[u8]) {
         while let Some(e) = p.poll_event() {
             match e {
                 Event::Sent { .. } => sent += 1,
-                Event::Lost { .. } | Event::Reply(_) | Event::Rtt { .. } => settled += 1,
+                Event::Lost { .. }
+                | Event::Reply(_)
+                | Event::Rtt { .. }
+                | Event::ClockMoved { .. } => settled += 1,
                 _ => {}
             }
         }
