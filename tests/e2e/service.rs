@@ -156,6 +156,11 @@ fn the_package_installs_runs_and_its_units_are_hardened() {
         .args(["--fast", "--binary", bin(), "--out"])
         .arg(dir.path()));
     let deb = std::path::PathBuf::from(deb.trim());
+    eprintln!(
+        "package: {} bytes, from a {}-byte binary",
+        std::fs::metadata(&deb).unwrap().len(),
+        std::fs::metadata(bin()).unwrap().len()
+    );
     let contents = run(Command::new("dpkg-deb").arg("--contents").arg(&deb));
     for path in [
         "./usr/bin/xcbench",
@@ -181,6 +186,13 @@ fn the_package_installs_runs_and_its_units_are_hardened() {
     // Both units rate OK (2.x or lower) from the package's copy.
     let unpacked = dir.path().join("unpacked");
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&unpacked));
+    // The packaged binary carries no debug info (the release profile's line tables), but
+    // its symbol table, which backtraces name functions from.
+    let sections = run(Command::new("readelf")
+        .args(["--section-headers", "--wide"])
+        .arg(unpacked.join("usr/bin/xcbench")));
+    assert!(!sections.contains(".debug_info"), "{sections}");
+    assert!(sections.contains(".symtab"), "{sections}");
     for unit in ["xcbench-agent.service", "xcbench-collector.service"] {
         let score = exposure(&analyze, &unpacked.join("lib/systemd/system").join(unit));
         assert!(
