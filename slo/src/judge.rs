@@ -779,42 +779,14 @@ fn read_increase(o: &Objective, e: &Evidence, quantile: Quantile, threshold: u64
     r
 }
 
-/// Data-quality guards: each returns the reason the data is not good enough to judge.
-fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode, String)> {
+/// The guards on the agents behind the evidence: one silent at the window's end, snapshots
+/// dropped or a restart inside the window.
+fn agent_guards(
+    e: &Evidence,
+    j: &crate::objective::Judging,
+    now: u64,
+) -> Vec<(ReasonCode, String)> {
     let mut out = Vec::new();
-    let j = &o.judging;
-    if e.series == 0 && !matches!(o.indicator, Indicator::Goodput(_)) {
-        out.push((
-            ReasonCode::NoSeries,
-            format!("the selection ({}) matched no series", o.select),
-        ));
-        return out;
-    }
-    let probe_based = !matches!(o.indicator, Indicator::Goodput(_));
-    if probe_based && r.samples > 0 && r.samples < j.min_probes {
-        out.push((
-            ReasonCode::FewSamples,
-            format!(
-                "{} samples, fewer than min_probes = {}",
-                count(r.samples),
-                count(j.min_probes)
-            ),
-        ));
-    }
-    if o.indicator == Indicator::RttIncreaseUnderLoad {
-        if let Some(b) = &e.baseline {
-            if b.count() > 0 && b.count() < j.min_probes {
-                out.push((
-                    ReasonCode::FewSamples,
-                    format!(
-                        "{} idle samples, fewer than min_probes = {}",
-                        count(b.count()),
-                        count(j.min_probes)
-                    ),
-                ));
-            }
-        }
-    }
     let end = e.to_unix_ns.min(now);
     let age = j.max_report_age.as_nanos() as u64;
     for a in &e.agents {
@@ -856,6 +828,48 @@ fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode,
             }
         }
     }
+    out
+}
+
+/// Data-quality guards: each returns the reason the data is not good enough to judge.
+fn guard(o: &Objective, e: &Evidence, r: &Reading, now: u64) -> Vec<(ReasonCode, String)> {
+    let mut out = Vec::new();
+    let j = &o.judging;
+    if e.series == 0 && !matches!(o.indicator, Indicator::Goodput(_)) {
+        out.push((
+            ReasonCode::NoSeries,
+            format!("the selection ({}) matched no series", o.select),
+        ));
+        // An agent the source saw just before the window says why.
+        out.extend(agent_guards(e, j, now));
+        return out;
+    }
+    let probe_based = !matches!(o.indicator, Indicator::Goodput(_));
+    if probe_based && r.samples > 0 && r.samples < j.min_probes {
+        out.push((
+            ReasonCode::FewSamples,
+            format!(
+                "{} samples, fewer than min_probes = {}",
+                count(r.samples),
+                count(j.min_probes)
+            ),
+        ));
+    }
+    if o.indicator == Indicator::RttIncreaseUnderLoad {
+        if let Some(b) = &e.baseline {
+            if b.count() > 0 && b.count() < j.min_probes {
+                out.push((
+                    ReasonCode::FewSamples,
+                    format!(
+                        "{} idle samples, fewer than min_probes = {}",
+                        count(b.count()),
+                        count(j.min_probes)
+                    ),
+                ));
+            }
+        }
+    }
+    out.extend(agent_guards(e, j, now));
     let window = e.to_unix_ns.saturating_sub(e.from_unix_ns) as f64 / 1e9;
     let covered = covered_seconds(e);
     if probe_based && window > 0.0 && covered / window < j.min_coverage {
@@ -1054,6 +1068,17 @@ mod tests {
             "{:?}",
             r.reasons
         );
+        // Nothing in the window from an agent the source saw just before it: that agent
+        // fell silent, and the reasons say so beside "no series".
+        let mut e = Evidence {
+            series: 0,
+            ..evidence(10_000, 0)
+        };
+        e.agents[0].last_report_unix_ns = NOW - 600_000_000_000;
+        let r = judge(&o, e, NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive);
+        assert!(r.codes.contains(&ReasonCode::NoSeries), "{:?}", r.codes);
+        assert!(r.codes.contains(&ReasonCode::AgentSilent), "{:?}", r.codes);
         // An agent that went silent 10 minutes ago.
         let mut e = evidence(10_000, 0);
         e.agents[0].last_report_unix_ns = NOW - 600_000_000_000;

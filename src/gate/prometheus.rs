@@ -228,16 +228,24 @@ impl PrometheusSource {
                 .await?;
         }
         let window_s = (to.saturating_sub(from) / 1_000_000_000).max(1);
-        // Series and agents seen anywhere in the window, not only at its end: an agent
-        // whose series went stale must still be found silent.
+        // Series seen anywhere in the window, not only at its end; agents seen there or
+        // within one window's length before it (as the collector's history lists them): an
+        // agent whose series went stale, even just before the window, must be found silent.
         let series = self
             .instant(
                 &format!("count_over_time(xcbench_probes_sent_total{m}[{window_s}s])"),
                 to,
             )
             .await?;
+        let lookback_s = 2 * window_s;
+        let seen = self
+            .instant(
+                &format!("count_over_time(xcbench_probes_sent_total{m}[{lookback_s}s])"),
+                to,
+            )
+            .await?;
         let agents: Vec<String> = {
-            let mut a: Vec<String> = series
+            let mut a: Vec<String> = seen
                 .iter()
                 .filter_map(|s| s.metric.get("src_agent").cloned())
                 .collect();
@@ -248,7 +256,7 @@ impl PrometheusSource {
         let mut records = Vec::new();
         for agent in &agents {
             let q = format!(
-                "max(max_over_time(xcbench_agent_last_report_timestamp_seconds{{agent=\"{}\"}}[{window_s}s]))",
+                "max(max_over_time(xcbench_agent_last_report_timestamp_seconds{{agent=\"{}\"}}[{lookback_s}s]))",
                 agent.replace('"', "")
             );
             let last = self.instant(&q, to).await?;

@@ -537,15 +537,15 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
     // Two scrapes after the last snapshot, so Prometheus holds the final counts.
     std::thread::sleep(Duration::from_secs(3));
     let to = format!("{:.3}", unix_now());
-    let run = |file: &std::path::Path, source: &[&str]| {
+    let run_in = |file: &std::path::Path, (from, to): (&str, &str), source: &[&str]| {
         let mut args = vec![
             "--slo",
             file.to_str().unwrap(),
             "--json",
             "--from",
-            &from,
+            from,
             "--to",
-            &to,
+            to,
         ];
         args.extend_from_slice(source);
         let (code, out, err) = gate(&args, &[]);
@@ -553,6 +553,7 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
             serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
         (code, v)
     };
+    let run = |file: &std::path::Path, source: &[&str]| run_in(file, (&from, &to), source);
     let collector_url = format!("http://{addr}");
     let prom_url = format!("http://{prom}");
     let (c_code, c) = run(&slo_file, &["--collector", &collector_url]);
@@ -634,6 +635,37 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
         certain <= exact + 0.5,
         "bucket count {certain} above the exact {exact}"
     );
+
+    // A window after the agents stopped: neither source has a sample in it, and both say
+    // why, naming the agents that fell silent just before it (max_report_age 2 s here).
+    let silent = dir.write(
+        "silent.yaml",
+        "defaults:\n  min_coverage: 0%\n  max_report_age: 2s\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n  - { name: rtt-p99, indicator: rtt, quantile: p99, at_most: 50ms }\n",
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let later = format!("{:.3}", unix_now());
+    for (name, source) in [
+        ("collector", ["--collector", collector_url.as_str()]),
+        ("prometheus", ["--prometheus", prom_url.as_str()]),
+    ] {
+        let (code, v) = run_in(&silent, (&to, &later), &source);
+        let o = &v["objectives"][0];
+        eprintln!("after the run, {name}: {o}");
+        assert_eq!(code, 3, "{name}: inconclusive");
+        assert!(
+            o["codes"]
+                .as_array()
+                .unwrap()
+                .contains(&"agent_silent".into()),
+            "{name}: {o}"
+        );
+        assert!(
+            o["reasons"]
+                .to_string()
+                .contains("agent az-1 stopped reporting"),
+            "{name}: {o}"
+        );
+    }
 }
 
 fn unix_now() -> f64 {
