@@ -322,15 +322,30 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_stream_session_over_the_virtual_link_times_every_round_trip() {
-        // A lossless stream: 2 ms out, 3 ms back, 100 us in the responder; one response
-        // duplicated on the way back (a retransmission both copies of which arrived).
+    /// `requests` requests every 10 ms (500 ms timeout) over `pair`, against the responder.
+    fn over_the_link(pair: Pair, requests: u32) -> Vec<Event> {
         let cfg = SenderConfig {
             interval_ns: 10 * MS,
             timeout_ns: 500 * MS,
             packet_len: 100,
         };
+        pair.run(RrSession::new(cfg, 0), Responder, requests)
+    }
+
+    fn rtts(events: &[Event]) -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Rtt { rtt_ns, .. } => Some(*rtt_ns),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_session_over_the_virtual_link_times_every_round_trip() {
+        // A lossless stream: 2 ms out, 3 ms back, 100 us in the responder; one response
+        // duplicated on the way back (a retransmission both copies of which arrived).
         let pair = Pair {
             forward_delay_ns: 2 * MS,
             reverse_delay_ns: 3 * MS,
@@ -339,15 +354,8 @@ mod tests {
             duplicate_forward: [8].into_iter().collect(),
             ..Pair::default()
         };
-        let events = pair.run(RrSession::new(cfg, 0), Responder, 20);
-        let rtts: Vec<u64> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Rtt { rtt_ns, .. } => Some(*rtt_ns),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(rtts, vec![5 * MS; 20]);
+        let events = over_the_link(pair, 20);
+        assert_eq!(rtts(&events), vec![5 * MS; 20]);
         // The second copy of each answers a request no longer outstanding and not expired.
         let unmatched = events.iter().filter(|e| **e == Event::Unmatched).count();
         assert_eq!(unmatched, 2);
@@ -357,11 +365,6 @@ mod tests {
     fn a_responder_dwell_longer_than_the_round_trip_is_no_round_trip() {
         // The responder's clock jumps 20 ms forward inside request 3's 100 us dwell: that
         // response is answered (not lost, not unmatched) with no RTT; the others are exact.
-        let cfg = SenderConfig {
-            interval_ns: 10 * MS,
-            timeout_ns: 500 * MS,
-            packet_len: 100,
-        };
         let pair = Pair {
             forward_delay_ns: 2 * MS,
             reverse_delay_ns: 3 * MS,
@@ -369,15 +372,8 @@ mod tests {
             far_wall_step: Some((32 * MS + 50_000, 20 * MS as i64)),
             ..Pair::default()
         };
-        let events = pair.run(RrSession::new(cfg, 0), Responder, 10);
-        let rtts: Vec<u64> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Rtt { rtt_ns, .. } => Some(*rtt_ns),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(rtts, vec![5 * MS; 9]);
+        let events = over_the_link(pair, 10);
+        assert_eq!(rtts(&events), vec![5 * MS; 9]);
         assert!(events.contains(&Event::ClockMoved { seq: 3 }), "{events:?}");
         assert!(!events
             .iter()
