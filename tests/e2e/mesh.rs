@@ -2,7 +2,9 @@
 //! golden file has it, exit 2 for a broken mesh); a collector serving a mesh to agents that
 //! know only their id and its URL, probing each other, then following changes of the file
 //! without a restart (a third agent joins; a broken change is not served); an agent the
-//! mesh does not list, and a collector with no mesh, stop an agent with exit code 2.
+//! mesh does not list, and a collector with no mesh, stop an agent with exit code 2. The
+//! same over HTTPS, as deployed: the mesh fetched by the collector's pin, the agents' own
+//! fingerprints in it pinned by the collector for their reports.
 
 use std::net::SocketAddr;
 use std::process::{Command, Output};
@@ -10,10 +12,12 @@ use std::time::Duration;
 
 use crate::support::agents::spawn_collector;
 use crate::support::http::{http_get, http_get_with};
+use crate::support::https::https;
 use crate::support::machine;
 use crate::support::metrics::{parse_metrics, sample};
 use crate::support::ports::{free_tcp_port, free_udp_port};
 use crate::support::proc::{bin, terminate_all, Proc, TempDir};
+use crate::support::tls::{tls_identity, tls_identity_of_collector, tls_section};
 use crate::support::{repo_path, wait_for};
 
 #[test]
@@ -74,9 +78,14 @@ fn loopback_mesh(collector: SocketAddr, agents: &[(&str, &str, SocketAddr)]) -> 
 
 /// An agent that knows only its id and where the mesh is.
 fn spawn_agent(dir: &TempDir, id: &str, mesh_url: &str) -> Proc {
+    spawn_agent_with(dir, id, mesh_url, "")
+}
+
+/// As [`spawn_agent`], with `more` after the `[agent]` lines (a pin, a `[tls]` section).
+fn spawn_agent_with(dir: &TempDir, id: &str, mesh_url: &str, more: &str) -> Proc {
     let cfg = dir.write(
         &format!("{id}.toml"),
-        &format!("[agent]\nid = \"{id}\"\nmesh = \"{mesh_url}\"\n"),
+        &format!("[agent]\nid = \"{id}\"\nmesh = \"{mesh_url}\"\n{more}"),
     );
     Proc::spawn(
         id,
@@ -246,4 +255,140 @@ fn a_collector_without_a_mesh_answers_404_and_the_agent_stops() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot fetch"), "{stderr}");
+}
+
+#[test]
+fn agents_fetch_the_mesh_over_https_and_report_by_its_pins() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("mesh-tls");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let (a, b): (SocketAddr, SocketAddr) = (
+        ([127, 0, 0, 1], free_udp_port()).into(),
+        ([127, 0, 0, 2], free_udp_port()).into(),
+    );
+    let (fp_az, fp_oci) = (tls_identity(&dir, "az-1"), tls_identity(&dir, "oci-1"));
+    // The collector's key pair first (its pin goes into the mesh it serves), then the
+    // collector with the mesh: no pins of its own, the mesh's agent fingerprints are them.
+    let keys = format!(
+        "\n[tls]\ndir = \"{}\"\n",
+        dir.path().join("collector-keys").display()
+    );
+    let pin = tls_identity_of_collector(
+        &dir.write("identity.toml", &format!("listen = \"{addr}\"\n{keys}")),
+    );
+    let pin_fp: xcbench_agent::tls::Fingerprint = pin.parse().unwrap();
+    let mesh = loopback_mesh(addr, &[("az-1", "azure", a), ("oci-1", "oci", b)])
+        .replace(
+            &format!("collector = \"http://{addr}\"\n"),
+            &format!("collector = \"https://{addr}\"\ncollector_fingerprint = \"{pin}\"\n"),
+        )
+        .replace(
+            "id = \"az-1\"\n",
+            &format!("id = \"az-1\"\nfingerprint = \"{fp_az}\"\n"),
+        )
+        .replace(
+            "id = \"oci-1\"\n",
+            &format!("id = \"oci-1\"\nfingerprint = \"{fp_oci}\"\n"),
+        );
+    let mesh_path = dir.write("mesh.toml", &mesh);
+    let ccfg = dir.write(
+        "collector.toml",
+        &format!(
+            "listen = \"{addr}\"\nmesh = \"{}\"\n{keys}",
+            mesh_path.display()
+        ),
+    );
+    let _collector = Proc::spawn(
+        "collector",
+        Command::new(bin())
+            .args(["collector", "--config"])
+            .arg(&ccfg),
+    );
+    let get = |path: &str| https(addr, "GET", path, b"", pin_fp, None).ok();
+    wait_for(Duration::from_secs(10), || {
+        get("/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("the collector answers over HTTPS");
+    assert_eq!(get("/api/v1/mesh").unwrap(), (200, mesh));
+
+    // Each agent knows its id, the mesh's URL and the collector's pin, and has its key pair.
+    let url = format!("https://{addr}/api/v1/mesh");
+    let more = |id: &str| {
+        format!(
+            "mesh_fingerprint = \"{pin}\"\n{}",
+            tls_section(&dir, id, &[])
+        )
+    };
+    let agents = vec![
+        spawn_agent_with(&dir, "az-1", &url, &more("az-1")),
+        spawn_agent_with(&dir, "oci-1", &url, &more("oci-1")),
+    ];
+    let metrics = || {
+        let (status, text) = get("/metrics")?;
+        (status == 200).then(|| parse_metrics(&text))
+    };
+    for (src, dst) in [("az-1", "oci-1"), ("oci-1", "az-1")] {
+        let (s, d) = (
+            format!("src_agent=\"{src}\""),
+            format!("dst_agent=\"{dst}\""),
+        );
+        wait_for(Duration::from_secs(15), || {
+            sample(
+                &metrics()?,
+                "xcbench_probes_received_total",
+                &[&s, &d, "protocol=\"udp\"", "load=\"idle\""],
+            )
+            .filter(|v| *v > 0.0)
+        })
+        .unwrap_or_else(|| panic!("{src} -> {dst}: no replies reported over HTTPS"));
+    }
+    let m = metrics().unwrap();
+    let snapshots = |result: &str| {
+        sample(
+            &m,
+            "xcbench_collector_snapshots_total",
+            &[&format!("result=\"{result}\"")],
+        )
+        .unwrap_or(0.0)
+    };
+    let (accepted, forbidden) = (snapshots("accepted"), snapshots("forbidden"));
+    eprintln!("mesh over HTTPS: {accepted} snapshots accepted, {forbidden} forbidden");
+    assert!(
+        accepted >= 2.0 && forbidden == 0.0,
+        "{accepted} {forbidden}"
+    );
+
+    // An agent pinning some other certificate for the collector never takes its mesh.
+    let wrong = format!(
+        "mesh_fingerprint = \"{fp_az}\"\n{}",
+        tls_section(&dir, "oci-1", &[])
+    );
+    let mut p = spawn_agent_with(&dir, "oci-9", &url, &wrong);
+    let code = wait_for(Duration::from_secs(15), || {
+        p.child.try_wait().ok().flatten()
+    })
+    .expect("an agent with the wrong pin stopped");
+    let out = p.terminate(Duration::from_secs(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "wrong pin: exit {:?}: {}",
+        code.code(),
+        stderr
+            .lines()
+            .rfind(|l| l.contains("cannot fetch"))
+            .unwrap_or("")
+    );
+    assert!(!code.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("agent.mesh = \"{url}\": cannot fetch")),
+        "{stderr}"
+    );
+    // The refusal names both certificates: the one the collector showed, the one pinned.
+    assert!(
+        stderr.contains(&format!(
+            "the peer's certificate is {pin}, not the pinned {fp_az}, and no CA is configured (tls.ca)"
+        )),
+        "{stderr}"
+    );
+    terminate_all(agents);
 }

@@ -359,8 +359,56 @@ impl KnownPeers {
     }
 }
 
-fn refused() -> rustls::Error {
-    rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+/// Why a peer's certificate was refused: it is not the one trusted by fingerprint, and no CA
+/// is configured to vouch for it instead. rustls shows a custom certificate error with
+/// `{:?}`, so Debug is the same sentence as Display: the fingerprint presented, the one
+/// expected.
+struct NotPinned {
+    presented: Fingerprint,
+    expected: Expected,
+}
+
+enum Expected {
+    /// A server: the one fingerprint pinned for it, if any.
+    Server(Option<Fingerprint>),
+    /// A client: how many fingerprints are allowed.
+    Clients(usize),
+}
+
+impl std::fmt::Display for NotPinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let presented = self.presented;
+        match self.expected {
+            Expected::Server(Some(pin)) => write!(
+                f,
+                "the peer's certificate is {presented}, not the pinned {pin}"
+            )?,
+            Expected::Server(None) => {
+                write!(f, "the peer's certificate {presented} is not pinned")?
+            }
+            Expected::Clients(n) => write!(
+                f,
+                "the client's certificate {presented} is none of the {n} allowed fingerprints"
+            )?,
+        }
+        f.write_str(", and no CA is configured (tls.ca)")
+    }
+}
+
+impl std::fmt::Debug for NotPinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for NotPinned {}
+
+fn refused(cert: &CertificateDer<'_>, expected: Expected) -> rustls::Error {
+    let why = NotPinned {
+        presented: Fingerprint::of(cert),
+        expected,
+    };
+    rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(why))))
 }
 
 #[derive(Debug)]
@@ -386,7 +434,7 @@ impl ServerCertVerifier for ServerVerifier {
             Some(ca) => {
                 ca.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             }
-            None => Err(refused()),
+            None => Err(refused(end_entity, Expected::Server(self.pinned))),
         }
     }
 
@@ -444,7 +492,7 @@ impl ClientCertVerifier for ClientVerifier {
         }
         match &self.ca {
             Some(ca) => ca.verify_client_cert(end_entity, intermediates, now),
-            None => Err(refused()),
+            None => Err(refused(end_entity, Expected::Clients(self.allowed.len()))),
         }
     }
 
