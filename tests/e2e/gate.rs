@@ -415,8 +415,15 @@ fn the_collector_exports_exact_threshold_counts_and_verdicts() {
             .zip(within.as_array().unwrap().iter().skip(3))
             .map(|(le, w)| format!("{} <= {le} s", w["at_most"]))
             .collect();
+        // Replies whose dwell swallowed the round trip (a clock moved) carry no RTT.
+        let clock_steps = crate::support::metrics::sample(
+            &m,
+            "xcbench_probes_clock_steps_total",
+            &[&format!("src_agent=\"{src}\""), "protocol=\"udp\""],
+        )
+        .expect("xcbench_probes_clock_steps_total of the STAMP series");
         eprintln!(
-            "{src}: {samples} samples, {within_50ms} <= 50ms, {within_1us} <= 1us; low tail {}; history {within}",
+            "{src}: {samples} samples, {within_50ms} <= 50ms, {within_1us} <= 1us; low tail {}; {clock_steps} clock steps; history {within}",
             tail.join(", ")
         );
         assert!(samples > 1_000.0);
@@ -431,7 +438,7 @@ fn the_collector_exports_exact_threshold_counts_and_verdicts() {
         // a reply whose dwell swallowed its round trip (a clock step) records none.
         assert_eq!(
             within_1us, 0.0,
-            "no loopback RTT is 1 us: low tail {tail:?}"
+            "no loopback RTT is 1 us: low tail {tail:?}, {clock_steps} clock steps"
         );
     }
     let Some(promtool) = tool("promtool", "CI") else {
