@@ -3,13 +3,19 @@
 //!
 //! # Layout
 //! - [`identity`]: the key pair, fingerprints, the CA file.
-//! - [`trust`]: rustls configurations for both sides, verifiers, [`KnownPeers`].
+//! - [`config`]: the rustls configurations for both sides of QUIC and HTTPS, the ALPNs.
+//! - [`trust`]: the verifiers (pins or a CA), peer names, [`KnownPeers`].
+//! - [`admission`]: whom the collector takes snapshots from, [`ClientTrust`].
 
+pub mod admission;
+pub mod config;
 pub mod identity;
 pub mod trust;
 
-pub use identity::{load_ca, Fingerprint, KeySource, TlsError, TlsIdentity, CERT_FILE, KEY_FILE};
-pub use trust::{
-    client_crypto, client_crypto_for, https_client, https_server, names_peer, server_crypto,
-    server_name, CaVerdict, ClientTrust, Forbidden, KnownPeers, ALPN, ALPN_HTTP, ALPN_THROUGHPUT,
+pub use admission::{CaVerdict, ClientTrust, Forbidden};
+pub use config::{
+    client_crypto, client_crypto_for, https_client, https_server, server_crypto, ALPN, ALPN_HTTP,
+    ALPN_THROUGHPUT,
 };
+pub use identity::{load_ca, Fingerprint, KeySource, TlsError, TlsIdentity, CERT_FILE, KEY_FILE};
+pub use trust::{names_peer, server_name, KnownPeers};
