@@ -178,6 +178,40 @@ pub(crate) enum MeshCommand {
         /// The mesh file (see deploy/mesh.sample.toml).
         mesh: PathBuf,
     },
+    /// Print the network rules each side needs (the rules `check` lists), one a line with
+    /// tab-separated fields: cloud, way, transport, ports (comma-separated), purpose, its
+    /// order, the remote end (CIDRs comma-separated, or the collector's host), the purpose in
+    /// words. What the deploy scripts read; --json for other tools.
+    Rules {
+        /// The mesh file.
+        mesh: PathBuf,
+        /// Only this side's rules.
+        #[arg(long, value_parser = parse_side)]
+        side: Option<xcbench_snapshot::Cloud>,
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one agent of a mesh as the deploy scripts need it, one `key<TAB>value` a line:
+    /// id, cloud, region, address, ip, port, quic_address, quic_port, address_space (its
+    /// side's, comma-separated), peer_address_space (the other side's). --json for tools.
+    Agent {
+        /// The mesh file.
+        mesh: PathBuf,
+        /// The agent's id.
+        id: String,
+        /// One JSON object instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `azure` or `oci`.
+fn parse_side(s: &str) -> Result<xcbench_snapshot::Cloud, String> {
+    match s.parse() {
+        Ok(c @ (xcbench_snapshot::Cloud::Azure | xcbench_snapshot::Cloud::Oci)) => Ok(c),
+        _ => Err(format!("{s:?}: expected azure or oci")),
+    }
 }
 
 /// `xcbench gate`: the SLO file, the source, the window and the outputs.

@@ -347,13 +347,43 @@ fn slo(command: SloCommand) -> ExitCode {
 
 /// `xcbench mesh check`: the report on stdout, or the error and exit code 2.
 fn mesh(command: MeshCommand) -> ExitCode {
-    let MeshCommand::Check { mesh } = command;
-    match xcbench_agent::config::mesh::MeshFile::load(&mesh) {
-        Ok(m) => {
-            print!("{}", output::mesh::render_check(&m));
+    let load = |path: &std::path::Path| xcbench_agent::config::mesh::MeshFile::load(path);
+    match command {
+        MeshCommand::Check { mesh } => match load(&mesh) {
+            Ok(m) => {
+                print!("{}", output::mesh::render_check(&m));
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage(e),
+        },
+        MeshCommand::Rules { mesh, side, json } => match load(&mesh) {
+            Ok(m) if json => {
+                println!("{:#}", output::mesh::rules_json(&m, side));
+                ExitCode::SUCCESS
+            }
+            Ok(m) => {
+                print!("{}", output::mesh::rules_lines(&m, side));
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage(e),
+        },
+        MeshCommand::Agent { mesh, id, json } => {
+            let m = match load(&mesh) {
+                Ok(m) => m,
+                Err(e) => return usage(e),
+            };
+            match output::mesh::agent(&m, &id) {
+                Some(a) if json => println!("{a:#}"),
+                Some(a) => print!("{}", output::mesh::agent_lines(&a)),
+                None => {
+                    return usage(format!(
+                        "{}: no agent {id:?} in [[azure.agents]] or [[oci.agents]]",
+                        mesh.display()
+                    ))
+                }
+            }
             ExitCode::SUCCESS
         }
-        Err(e) => usage(e),
     }
 }
 

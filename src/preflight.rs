@@ -3,98 +3,22 @@
 //! carries private traffic only), each port the agent will use answering (STAMP, TCP, QUIC,
 //! throughput data), the path MTU, and locally the clock's sync state and kernel receive
 //! timestamps. For every blocked port it writes the Azure CLI and OCI CLI commands that open
-//! it. Which ports, what an address is, and the commands are decided here without I/O; the
+//! it. Which ports, what an address is, and the commands' text are the fleet's facts
+//! (`xcbench_agent::config::{network, mesh::cidr, cloud}`), as `mesh check` reads them; the
 //! sockets are in `xcbench_agent::net::preflight`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
+use xcbench_agent::config::cloud;
+pub use xcbench_agent::config::mesh::cidr::AddressClass;
+pub use xcbench_agent::config::network::Transport;
+use xcbench_agent::config::network::{self, Purpose};
+use xcbench_agent::config::Protocols;
 use xcbench_agent::net::preflight::{self as probe, PathMtu, PortState};
 use xcbench_agent::{AgentConfig, PeerConfig};
 use xcbench_snapshot::{Cloud, Protocol};
-
-/// What kind of address a peer has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AddressClass {
-    /// RFC 1918: 10/8, 172.16/12, 192.168/16.
-    Rfc1918,
-    /// RFC 6598 shared address space, 100.64/10.
-    Rfc6598,
-    /// IPv6 unique local, fc00::/7.
-    UniqueLocal,
-    /// 127/8, ::1: the tests' hosts, never a real peer.
-    Loopback,
-    /// 198.18/15 (RFC 2544): the lab's benchmarking addresses.
-    Benchmarking,
-    /// Anything else: not carried by a private interconnect.
-    Public,
-}
-
-impl AddressClass {
-    pub fn of(ip: IpAddr) -> AddressClass {
-        match ip {
-            IpAddr::V4(v4) => {
-                let o = v4.octets();
-                if v4.is_private() {
-                    AddressClass::Rfc1918
-                } else if o[0] == 100 && (64..128).contains(&o[1]) {
-                    AddressClass::Rfc6598
-                } else if v4.is_loopback() {
-                    AddressClass::Loopback
-                } else if o[0] == 198 && (o[1] == 18 || o[1] == 19) {
-                    AddressClass::Benchmarking
-                } else {
-                    AddressClass::Public
-                }
-            }
-            IpAddr::V6(v6) => {
-                if v6.is_loopback() {
-                    AddressClass::Loopback
-                } else if v6.segments()[0] & 0xfe00 == 0xfc00 {
-                    AddressClass::UniqueLocal
-                } else if let Some(v4) = v6.to_ipv4_mapped() {
-                    AddressClass::of(IpAddr::V4(v4))
-                } else {
-                    AddressClass::Public
-                }
-            }
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            AddressClass::Rfc1918 => "private (RFC 1918)",
-            AddressClass::Rfc6598 => "private (RFC 6598 shared space)",
-            AddressClass::UniqueLocal => "private (IPv6 unique local)",
-            AddressClass::Loopback => "loopback (tests only)",
-            AddressClass::Benchmarking => "benchmarking range 198.18/15 (the lab)",
-            AddressClass::Public => "PUBLIC: the interconnect carries private addresses only",
-        }
-    }
-
-    pub fn allowed(self) -> bool {
-        self != AddressClass::Public
-    }
-}
-
-/// The transport a port is checked over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
 
 /// How a port is probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,76 +30,64 @@ pub enum Check {
     Datagram,
 }
 
-/// One port the agent will use toward a peer.
+/// One port the agent will use toward a peer, and every purpose it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedPort {
     pub addr: SocketAddr,
     pub transport: Transport,
-    pub purpose: &'static str,
+    pub purposes: Vec<Purpose>,
     pub check: Check,
 }
 
-/// The ports the agent's config uses toward `peer`: STAMP always; TCP probes and QUIC by the
-/// peer's protocols; scheduled throughput tests' data ports (TCP and UDP port + 2, QUIC
-/// port + 3) when the schedule tests this peer.
+impl PlannedPort {
+    /// Its purposes in words, as `mesh check` names them.
+    pub fn purpose(&self) -> String {
+        purpose_text(&self.purposes)
+    }
+}
+
+/// Purposes in words, joined.
+pub fn purpose_text(purposes: &[Purpose]) -> String {
+    let texts: Vec<&str> = purposes.iter().map(|p| p.text()).collect();
+    texts.join(" and ")
+}
+
+/// The ports the agent's config uses toward `peer`, from the fleet's one planner
+/// ([`network::needs`]), one check per transport and port: STAMP always (the path MTU is
+/// measured with it), TCP probes and QUIC by the peer's protocols (QUIC only with `[tls]`),
+/// and the data ports of the scheduled tests that test this peer.
 pub fn plan(config: &AgentConfig, peer: &PeerConfig) -> Vec<PlannedPort> {
-    let a = peer.address;
-    let mut out = vec![PlannedPort {
-        addr: a,
-        transport: Transport::Udp,
-        purpose: "STAMP probes",
-        check: Check::Stamp,
-    }];
-    if peer.probe.protocols.tcp {
-        out.push(PlannedPort {
-            addr: a,
-            transport: Transport::Tcp,
-            purpose: "TCP probes",
-            check: Check::TcpConnect,
-        });
-    }
-    let quic = peer.probe.protocols.quic && config.tls.is_some();
-    let schedule = config
-        .throughput
-        .schedule
-        .as_ref()
-        .filter(|s| s.peers.contains(&peer.identity.id) && config.tls.is_some());
-    if quic || schedule.is_some() {
-        out.push(PlannedPort {
-            addr: peer.quic_address,
-            transport: Transport::Udp,
-            purpose: if quic {
-                "QUIC probes (and throughput test control)"
-            } else {
-                "throughput test control (QUIC)"
-            },
-            check: Check::Quic,
-        });
-    }
-    if let Some(s) = schedule {
-        let data = |offset: u16| SocketAddr::new(a.ip(), a.port().wrapping_add(offset));
-        for p in &s.protocols {
-            out.push(match p {
-                Protocol::Tcp => PlannedPort {
-                    addr: data(2),
-                    transport: Transport::Tcp,
-                    purpose: "TCP throughput test data",
-                    check: Check::TcpConnect,
-                },
-                Protocol::Udp => PlannedPort {
-                    addr: data(2),
-                    transport: Transport::Udp,
-                    purpose: "UDP throughput test data",
-                    check: Check::Datagram,
-                },
-                Protocol::Quic => PlannedPort {
-                    addr: data(3),
-                    transport: Transport::Udp,
-                    purpose: "QUIC throughput test data",
-                    check: Check::Quic,
-                },
-            });
+    let tls = config.tls.is_some();
+    let protocols = Protocols {
+        udp: true,
+        quic: peer.probe.protocols.quic && tls,
+        ..peer.probe.protocols
+    };
+    let tests: &[Protocol] = match &config.throughput.schedule {
+        Some(s) if tls && s.peers.contains(&peer.identity.id) => &s.protocols,
+        _ => &[],
+    };
+    let mut out: Vec<PlannedPort> = Vec::new();
+    for need in network::needs(peer.address, peer.quic_address, protocols, tests) {
+        if let Some(p) = out
+            .iter_mut()
+            .find(|p| p.addr == need.addr && p.transport == need.transport)
+        {
+            p.purposes.push(need.purpose);
+            continue;
         }
+        let check = match need.purpose {
+            Purpose::Stamp => Check::Stamp,
+            Purpose::QuicProbes | Purpose::TestControl | Purpose::TestQuic => Check::Quic,
+            Purpose::TestUdp => Check::Datagram,
+            Purpose::TcpProbes | Purpose::TestTcp | Purpose::Collector => Check::TcpConnect,
+        };
+        out.push(PlannedPort {
+            addr: need.addr,
+            transport: need.transport,
+            purposes: vec![need.purpose],
+            check,
+        });
     }
     out
 }
@@ -186,46 +98,6 @@ pub struct Fix {
     /// Where the rule goes, for people.
     pub place: String,
     pub command: String,
-}
-
-fn cidr(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(_) => format!("{ip}/32"),
-        IpAddr::V6(_) => format!("{ip}/128"),
-    }
-}
-
-/// `az network nsg rule create ...` for traffic from `from` to `to`'s `port`.
-fn azure_rule(inbound: bool, from: IpAddr, to: IpAddr, port: u16, t: Transport) -> String {
-    let proto = match t {
-        Transport::Udp => "Udp",
-        Transport::Tcp => "Tcp",
-    };
-    format!(
-        "az network nsg rule create --resource-group <RESOURCE_GROUP> --nsg-name <NSG_NAME> --name xcbench-{}-{port}-{} --priority <PRIORITY> --direction {} --access Allow --protocol {proto} --source-address-prefixes {} --source-port-ranges '*' --destination-address-prefixes {} --destination-port-ranges {port}",
-        t.as_str(),
-        if inbound { "in" } else { "out" },
-        if inbound { "Inbound" } else { "Outbound" },
-        cidr(from),
-        cidr(to),
-    )
-}
-
-/// `oci network nsg rules add ...` for traffic from `from` to `to`'s `port`.
-fn oci_rule(ingress: bool, from: IpAddr, to: IpAddr, port: u16, t: Transport) -> String {
-    let (number, options) = match t {
-        Transport::Udp => ("17", "udpOptions"),
-        Transport::Tcp => ("6", "tcpOptions"),
-    };
-    let (direction, peer_key, peer_type_key, peer) = if ingress {
-        ("INGRESS", "source", "sourceType", from)
-    } else {
-        ("EGRESS", "destination", "destinationType", to)
-    };
-    format!(
-        "oci network nsg rules add --nsg-id <NSG_OCID> --security-rules '[{{\"direction\":\"{direction}\",\"protocol\":\"{number}\",\"{peer_key}\":\"{}\",\"{peer_type_key}\":\"CIDR_BLOCK\",\"isStateless\":false,\"{options}\":{{\"destinationPortRange\":{{\"min\":{port},\"max\":{port}}}}}}}]'",
-        cidr(peer)
-    )
 }
 
 /// The rules that open `port` from this host (`local`, in cloud `ours`) to a peer in cloud
@@ -243,11 +115,11 @@ pub fn fixes(
     let inbound = |cloud: Cloud| -> Vec<Fix> {
         let az = Fix {
             place: "Azure, inbound on the peer's NSG".into(),
-            command: azure_rule(true, local, peer, port, t),
+            command: cloud::azure_rule(true, local, peer, port, t),
         };
         let oci = Fix {
             place: "OCI, ingress on the peer's NSG (for a security list, add the same rule in the console: `oci network security-list update --ingress-security-rules` replaces the whole list)".into(),
-            command: oci_rule(true, local, peer, port, t),
+            command: cloud::oci_rule(true, local, peer, port, t),
         };
         match cloud {
             Cloud::Azure => vec![az],
@@ -259,11 +131,11 @@ pub fn fixes(
     match ours {
         Cloud::Azure => out.push(Fix {
             place: "Azure, outbound on this host's NSG (only if egress is restricted)".into(),
-            command: azure_rule(false, local, peer, port, t),
+            command: cloud::azure_rule(false, local, peer, port, t),
         }),
         Cloud::Oci => out.push(Fix {
             place: "OCI, egress on this host's NSG (only if egress is restricted)".into(),
-            command: oci_rule(false, local, peer, port, t),
+            command: cloud::oci_rule(false, local, peer, port, t),
         }),
         _ => {}
     }
@@ -275,7 +147,7 @@ pub fn fixes(
 pub struct PortResult {
     pub port: u16,
     pub transport: Transport,
-    pub purpose: &'static str,
+    pub purpose: String,
     #[serde(flatten)]
     pub state: PortState,
     /// Commands that open it, when it is blocked.
@@ -385,7 +257,7 @@ pub fn run(config: &AgentConfig, timeout: Duration) -> Report {
                         result.ports.push(PortResult {
                             port: p.addr.port(),
                             transport: p.transport,
-                            purpose: p.purpose,
+                            purpose: p.purpose(),
                             state,
                             fixes,
                         });
@@ -394,7 +266,7 @@ pub fn run(config: &AgentConfig, timeout: Duration) -> Report {
                         "{}/{} ({}): {e}",
                         p.transport.as_str(),
                         p.addr.port(),
-                        p.purpose
+                        p.purpose()
                     )),
                 }
             }
@@ -425,23 +297,6 @@ pub fn run(config: &AgentConfig, timeout: Duration) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_classified() {
-        let c = |s: &str| AddressClass::of(s.parse().unwrap());
-        assert_eq!(c("10.1.2.3"), AddressClass::Rfc1918);
-        assert_eq!(c("172.31.255.1"), AddressClass::Rfc1918);
-        assert_eq!(c("172.32.0.1"), AddressClass::Public);
-        assert_eq!(c("192.168.0.1"), AddressClass::Rfc1918);
-        assert_eq!(c("100.64.0.1"), AddressClass::Rfc6598);
-        assert_eq!(c("100.128.0.1"), AddressClass::Public);
-        assert_eq!(c("fd00::1"), AddressClass::UniqueLocal);
-        assert_eq!(c("2001:db8::1"), AddressClass::Public);
-        assert_eq!(c("::ffff:10.0.0.1"), AddressClass::Rfc1918);
-        assert_eq!(c("198.18.2.1"), AddressClass::Benchmarking);
-        assert_eq!(c("8.8.8.8"), AddressClass::Public);
-        assert!(!c("8.8.8.8").allowed() && c("127.0.0.1").allowed());
-    }
 
     #[test]
     fn the_fix_for_a_blocked_port_names_the_port_protocol_and_addresses() {

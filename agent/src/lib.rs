@@ -16,16 +16,16 @@
 //!   snapshot deltas.
 //! - [`report`]: the snapshot queue and its delivery to the collector.
 //! - [`config`]: `agent.toml` into typed values; every default in [`config::defaults`].
-//! - [`tls`]: the agent's key pair, fingerprints, and peer trust for QUIC.
-
+//! - [`tls`]: key pairs, fingerprints, the rustls configurations of QUIC and HTTPS, peer
+//!   trust, and whom the collector admits.
 //!
-//! The `net` feature (on by default) brings `agent`, `config`, `net`, `report` and `tls` and
-//! their dependencies; without it the crate is `wire`, `probe` and `record` only, sans-IO by
-//! construction.
+//! Features: `config` brings `config` and `tls` (what the collector takes: no sockets);
+//! `net` (on by default) adds `net`, `report` and `agent`. Without either the crate is
+//! `wire`, `probe` and `record` only, sans-IO by construction.
 
 #[cfg(feature = "net")]
 pub mod agent;
-#[cfg(feature = "net")]
+#[cfg(feature = "config")]
 pub mod config;
 #[cfg(feature = "net")]
 pub mod net;
@@ -33,11 +33,11 @@ pub mod probe;
 pub mod record;
 #[cfg(feature = "net")]
 pub mod report;
-#[cfg(feature = "net")]
+#[cfg(feature = "config")]
 pub mod tls;
 pub mod wire;
 
 #[cfg(feature = "net")]
 pub use agent::{run, Agent, AgentError};
-#[cfg(feature = "net")]
+#[cfg(feature = "config")]
 pub use config::{AgentConfig, ConfigError, PeerConfig};

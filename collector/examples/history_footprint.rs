@@ -6,7 +6,7 @@
 //!
 //!   cargo run --release -p xcbench-collector --example history_footprint
 
-use xcbench_collector::history::History;
+use xcbench_collector::db::History;
 use xcbench_collector::store::history::Tiers;
 use xcbench_snapshot::{
     Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,

@@ -25,8 +25,8 @@ use xcbench_snapshot::{Histograms, Metric, Snapshot, MAX_SNAPSHOT_BYTES};
 use xcbench_agent::tls::{ClientTrust, Fingerprint};
 use xcbench_snapshot::AgentId;
 
+use crate::db::History;
 use crate::exposition::{self, Clock};
-use crate::history::History;
 use crate::listener::Peer;
 use crate::mesh::MeshSource;
 use crate::store::history::Selection;

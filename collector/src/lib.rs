@@ -19,7 +19,7 @@
 //! - [`store`]: sans-IO merged histograms, counters, sliding window, idempotent ingest.
 //! - [`exposition`]: the scrape-time Prometheus collector, the metric catalog, families by
 //!   area, and text rendering.
-//! - [`history`]: the durable history (redb): append before acknowledging, downsample,
+//! - [`db`]: the durable history (redb): append before acknowledging, downsample,
 //!   query, restore after a restart.
 //! - [`slo`]: the SLO file at the collector: exact threshold counts, verdicts on a timer,
 //!   and the reading of history answers the gate shares.
@@ -32,8 +32,8 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod db;
 pub mod exposition;
-pub mod history;
 mod http;
 pub mod listener;
 pub mod mesh;
@@ -46,8 +46,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use config::CollectorConfig;
+use db::History;
 use exposition::{Clock, StoreCollector};
-use history::History;
 use http::AppState;
 use store::Store;
 
@@ -62,7 +62,7 @@ pub enum CollectorError {
     #[error("http server: {0}")]
     Serve(std::io::Error),
     #[error(transparent)]
-    History(#[from] history::HistoryError),
+    History(#[from] db::HistoryError),
     /// The key pair or CA of `[tls]` could not be loaded.
     #[error("tls")]
     Tls(#[from] xcbench_agent::tls::TlsError),

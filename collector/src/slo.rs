@@ -12,7 +12,7 @@ use xcbench_slo::objective::{Comparison, Direction, Indicator, LoadChoice, Objec
 use xcbench_slo::{judge, ObjectiveResult, SloFile};
 use xcbench_snapshot::{Flow, HdrCodecError, LatencyHistogram, Metric, ThroughputOutcome};
 
-use crate::history::{History, HistoryError};
+use crate::db::{History, HistoryError};
 use crate::store::history::{HistoryAnswer, Selection};
 
 /// The history selection of an objective's labels (`load` as given; `Any` reads both).

@@ -1,14 +1,17 @@
 //! What `xcbench mesh check` prints for a valid mesh: its sides, every directed pair with
 //! its protocols, the series the collector will hold (as it counts them), the network rules
-//! each side needs, and warnings (a golden file pins the sample's).
+//! each side needs, and warnings (a golden file pins the sample's); and what `xcbench mesh
+//! rules` and `mesh agent` print for the deploy scripts (lines) and other tools (JSON).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use xcbench_agent::config::mesh::plan::{Transport, Way};
+use serde_json::{json, Value};
+use xcbench_agent::config::mesh::plan::{Remote, Rule, Way};
 use xcbench_agent::config::mesh::MeshFile;
 use xcbench_agent::record::probe_kinds;
 use xcbench_slo::text::{duration, span};
+use xcbench_snapshot::{AgentId, Cloud};
 
 /// `100ms`, `10s`, `5m`, `1h`, `1h30m`.
 fn short(d: Duration) -> String {
@@ -150,10 +153,7 @@ pub fn render_check(mesh: &MeshFile) -> String {
                 Way::Inbound => ("inbound ", "from"),
                 Way::Outbound => ("outbound", "to  "),
             };
-            let transport = match r.transport {
-                Transport::Udp => "udp",
-                Transport::Tcp => "tcp",
-            };
+            let transport = r.transport.as_str();
             let ports: Vec<String> = r.ports.iter().map(u16::to_string).collect();
             let _ = writeln!(
                 t,
@@ -175,6 +175,138 @@ pub fn render_check(mesh: &MeshFile) -> String {
     t
 }
 
+fn way(w: Way) -> &'static str {
+    match w {
+        Way::Inbound => "inbound",
+        Way::Outbound => "outbound",
+    }
+}
+
+fn remote_text(r: &Remote) -> String {
+    match r {
+        Remote::Space(blocks) => {
+            let text: Vec<String> = blocks.iter().map(|b| b.to_string()).collect();
+            text.join(",")
+        }
+        Remote::Host(h) => h.clone(),
+    }
+}
+
+fn ports_text(r: &Rule) -> String {
+    let ports: Vec<String> = r.ports.iter().map(u16::to_string).collect();
+    ports.join(",")
+}
+
+/// `mesh rules`: a rule a line, tab-separated (see the command's help for the fields).
+pub fn rules_lines(mesh: &MeshFile, side: Option<Cloud>) -> String {
+    let mut t = String::new();
+    for s in mesh
+        .rules()
+        .iter()
+        .filter(|s| side.is_none_or(|c| c == s.cloud))
+    {
+        for r in &s.rules {
+            let _ = writeln!(
+                t,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                s.cloud.as_str(),
+                way(r.way),
+                r.transport.as_str(),
+                ports_text(r),
+                r.purpose.key(),
+                r.purpose.order(),
+                remote_text(&r.remote),
+                r.purpose.text()
+            );
+        }
+    }
+    t
+}
+
+/// `mesh rules --json`: every side (or one) with its address space and rules.
+pub fn rules_json(mesh: &MeshFile, side: Option<Cloud>) -> Value {
+    let sides: Vec<Value> = mesh
+        .rules()
+        .iter()
+        .filter(|s| side.is_none_or(|c| c == s.cloud))
+        .map(|s| {
+            let rules: Vec<Value> = s
+                .rules
+                .iter()
+                .map(|r| {
+                    let remote = match &r.remote {
+                        Remote::Space(blocks) => json!({
+                            "address_space": blocks.iter().map(|b| b.to_string()).collect::<Vec<_>>()
+                        }),
+                        Remote::Host(h) => json!({ "host": h }),
+                    };
+                    json!({
+                        "way": way(r.way),
+                        "transport": r.transport,
+                        "ports": r.ports,
+                        "purpose": r.purpose,
+                        "order": r.purpose.order(),
+                        "text": r.purpose.text(),
+                        "remote": remote,
+                    })
+                })
+                .collect();
+            json!({
+                "cloud": s.cloud.as_str(),
+                "address_space": s.address_space.iter().map(|b| b.to_string()).collect::<Vec<_>>(),
+                "rules": rules,
+            })
+        })
+        .collect();
+    json!({ "mesh": mesh.file, "sides": sides })
+}
+
+/// `mesh agent ID`: the agent as the deploy scripts need it; `None` when the mesh has no
+/// such agent.
+pub fn agent(mesh: &MeshFile, id: &str) -> Option<Value> {
+    let id: AgentId = id.parse().ok()?;
+    let found = mesh.find(&id)?;
+    let other = mesh
+        .sides()
+        .into_iter()
+        .find(|s| s.cloud != found.side.cloud)?;
+    let blocks = |s: &xcbench_agent::config::mesh::Side| -> Vec<String> {
+        s.address_space.iter().map(|b| b.to_string()).collect()
+    };
+    let a = found.agent;
+    Some(json!({
+        "id": a.identity.id.as_str(),
+        "cloud": found.side.cloud.as_str(),
+        "region": a.identity.region,
+        "address": a.address.to_string(),
+        "ip": a.address.ip().to_string(),
+        "port": a.address.port(),
+        "quic_address": a.quic_address.to_string(),
+        "quic_port": a.quic_address.port(),
+        "address_space": blocks(found.side),
+        "peer_address_space": blocks(other),
+    }))
+}
+
+/// `mesh agent ID` as `key<TAB>value` lines, arrays comma-separated.
+pub fn agent_lines(agent: &Value) -> String {
+    let mut t = String::new();
+    if let Some(fields) = agent.as_object() {
+        for (k, v) in fields {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => {
+                    let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                    items.join(",")
+                }
+                other => other.to_string(),
+            };
+            let _ = writeln!(t, "{k}\t{text}");
+        }
+    }
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,11 +319,14 @@ mod tests {
         crate::output::check_golden("mesh_check.txt", &render_check(&mesh));
     }
 
-    /// The README's excerpt of the report is the golden file's, line for line.
+    /// The excerpt of the report in docs/agents-and-mesh.md is the golden file's, line for line.
     #[test]
     fn the_readme_excerpt_is_the_report() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let readme = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/agents-and-mesh.md"
+        ))
+        .unwrap();
         let golden = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/golden/mesh_check.txt"
@@ -201,11 +336,11 @@ mod tests {
             .split("```\ndeploy/mesh.sample.toml: valid\n")
             .nth(1)
             .and_then(|rest| rest.split("```").next())
-            .expect("README.md shows the sample's mesh check");
+            .expect("docs/agents-and-mesh.md shows the sample's mesh check");
         for line in excerpt.lines().filter(|l| l.trim() != "...") {
             assert!(
                 golden.lines().any(|g| g == line),
-                "README.md: {line:?} is not in the report"
+                "docs/agents-and-mesh.md: {line:?} is not in the report"
             );
         }
     }

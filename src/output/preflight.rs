@@ -30,6 +30,10 @@ fn state_text(s: PortState) -> (String, &'static str) {
     }
 }
 
+/// The purpose column: wide enough for the longest a port has (QUIC probes and test control
+/// on one port).
+const PURPOSE_WIDTH: usize = 48;
+
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -50,7 +54,7 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<10} {:<44} {:<7} {}",
+            "  {:<10} {:<PURPOSE_WIDTH$} {:<7} {}",
             "address",
             "",
             verdict,
@@ -60,7 +64,7 @@ pub fn render(r: &Report) -> String {
             let (text, verdict) = state_text(port.state);
             let _ = writeln!(
                 out,
-                "  {:<10} {:<44} {:<7} {text}",
+                "  {:<10} {:<PURPOSE_WIDTH$} {:<7} {text}",
                 format!("{}/{}", port.transport.as_str(), port.port),
                 port.purpose,
                 verdict
@@ -83,7 +87,11 @@ pub fn render(r: &Report) -> String {
                 ),
                 None => "no STAMP packet of 576 bytes or more was reflected with DF".into(),
             };
-            let _ = writeln!(out, "  {:<10} {:<44} {:<7} {text}", "path MTU", "", "");
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<PURPOSE_WIDTH$} {:<7} {text}",
+                "path MTU", "", ""
+            );
         }
         for e in &p.errors {
             let _ = writeln!(out, "  error: {e}");
@@ -129,7 +137,8 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preflight::{fixes, AddressClass, PeerResult, PortResult, Transport};
+    use crate::preflight::{fixes, purpose_text, AddressClass, PeerResult, PortResult, Transport};
+    use xcbench_agent::config::network::Purpose;
     use xcbench_agent::net::preflight::PathMtu;
     use xcbench_snapshot::Cloud;
 
@@ -137,10 +146,10 @@ mod tests {
     #[test]
     fn report_text_is_golden() {
         let (local, peer) = ("10.10.0.5".parse().unwrap(), "10.20.0.5".parse().unwrap());
-        let port = |port, transport, purpose, state| PortResult {
+        let port = |port, transport, purpose: &str, state| PortResult {
             port,
             transport,
-            purpose,
+            purpose: purpose.to_owned(),
             state,
             fixes: if state == PortState::Silent {
                 fixes(local, Cloud::Azure, peer, Cloud::Oci, port, transport)
@@ -173,7 +182,7 @@ mod tests {
                     port(
                         863,
                         Transport::Udp,
-                        "QUIC probes (and throughput test control)",
+                        &purpose_text(&[Purpose::QuicProbes, Purpose::TestControl]),
                         PortState::Open { rtt_us: 1_690 },
                     ),
                 ],

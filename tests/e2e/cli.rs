@@ -146,19 +146,20 @@ fn demo_json_counts_settle() {
 #[test]
 fn sample_configs_parse_and_are_in_the_readme() {
     let _turn = machine::shared();
-    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let agents_doc = std::fs::read_to_string(repo_path("docs/agents-and-mesh.md")).unwrap();
+    let collector_doc = std::fs::read_to_string(repo_path("docs/collector.md")).unwrap();
     let agent = std::fs::read_to_string(repo_path("agent/agent.sample.toml")).unwrap();
     let c = xcbench_agent::AgentConfig::parse("agent.sample.toml", &agent).unwrap();
     assert!(!c.peers.is_empty());
     assert!(
-        readme.contains(&agent),
-        "README shows agent/agent.sample.toml verbatim"
+        agents_doc.contains(&agent),
+        "docs/agents-and-mesh.md shows agent/agent.sample.toml verbatim"
     );
     let collector = std::fs::read_to_string(repo_path("collector/collector.sample.toml")).unwrap();
     xcbench_collector::CollectorConfig::parse("collector.sample.toml", &collector).unwrap();
     assert!(
-        readme.contains(&collector),
-        "README shows collector/collector.sample.toml verbatim"
+        collector_doc.contains(&collector),
+        "docs/collector.md shows collector/collector.sample.toml verbatim"
     );
     // The collector config the package installs.
     let packaged = std::fs::read_to_string(repo_path("deploy/etc/collector.toml")).unwrap();

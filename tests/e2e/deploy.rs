@@ -4,15 +4,16 @@
 //! Debian's `cloud-init schema` validates, stays under OCI's 32,000-byte metadata limit
 //! base64-encoded, and carries the mesh byte for byte and the key pair with private
 //! permissions. Agents sharing an NSG make the same rules (Azure: same names and priorities;
-//! OCI: added once), and every form of agent address is read.
+//! OCI: added once). A port changed in a mesh moves `mesh check`, `mesh rules`, the scripts'
+//! rules and preflight alike: the scripts ask the binary (`xcbench mesh rules`, `mesh agent`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::machine;
-use crate::support::proc::TempDir;
-use crate::support::tls::tls_identity;
+use crate::support::proc::{bin, TempDir};
+use crate::support::tls::{tls_identity, tls_section};
 use crate::support::{repo_path, tool};
 
 /// A directory with `az` and `oci` that append their arguments (one call a line, arguments
@@ -57,6 +58,7 @@ fn run_script(dir: &TempDir, bin: &Path, name: &str, args: &[&str]) -> (bool, St
     let out = Command::new(repo_path(&format!("scripts/deploy/{name}")))
         .args(args)
         .env("PATH", path)
+        .env("XCBENCH", crate::support::proc::bin())
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -179,7 +181,7 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
     assert!(calls(&dir).is_empty(), "a dry run called {:?}", calls(&dir));
     assert_eq!(
         printed.matches("az network nsg rule create").count(),
-        6,
+        7,
         "{printed}"
     );
     assert!(printed.contains("az vm create"), "{printed}");
@@ -195,8 +197,8 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
         "the cloud-init's sizes: {said}"
     );
     let az = calls(&dir);
-    assert_eq!(az.len(), 7, "6 rules and the VM: {az:?}");
-    let ports: Vec<(String, String)> = az[..6]
+    assert_eq!(az.len(), 8, "7 rules and the VM: {az:?}");
+    let ports: Vec<(String, String)> = az[..7]
         .iter()
         .map(|c| {
             assert_eq!(&c[..4], ["az", "network", "nsg", "rule"]);
@@ -216,12 +218,13 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
         ("Udp", "862"),
         ("Tcp", "862"),
         ("Udp", "863"),
+        ("Udp", "863"),
         ("Tcp", "864"),
         ("Udp", "864"),
         ("Udp", "865"),
     ];
     assert_eq!(ports, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
-    let vm = &az[6];
+    let vm = &az[7];
     assert_eq!(&vm[..3], ["az", "vm", "create"]);
     assert_eq!(arg(vm, "--private-ip-address"), "10.10.1.4");
     assert_eq!(arg(vm, "--public-ip-address"), "");
@@ -231,7 +234,7 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
     let mut oci_run = oci_args(mesh_s, "oci-ashburn-db1");
     oci_run.push("--run");
     script(&dir, &bin, "oci-instance", &oci_run);
-    let oci = &calls(&dir)[7..];
+    let oci = &calls(&dir)[8..];
     assert_eq!(
         oci.len(),
         3,
@@ -241,7 +244,7 @@ fn deploy_scripts_launch_both_sides_with_a_valid_cloud_init() {
     assert_eq!(&oci[1][..5], ["oci", "network", "nsg", "rules", "add"]);
     let rules: serde_json::Value = serde_json::from_str(arg(&oci[1], "--security-rules")).unwrap();
     let rules = rules.as_array().unwrap();
-    assert_eq!(rules.len(), 6);
+    assert_eq!(rules.len(), 7);
     assert!(rules
         .iter()
         .all(|r| r["source"] == "10.10.0.0/16" && r["direction"] == "INGRESS"));
@@ -306,7 +309,7 @@ fn check_cloud_init(path: &Path, mesh: &Path, keys: Option<&Path>) {
             .replace("/var/lib/xcbench", scratch.to_str().unwrap()),
     )
     .unwrap();
-    let out = Command::new(crate::support::proc::bin())
+    let out = Command::new(bin())
         .args(["identity", "--config"])
         .arg(&local)
         .output()
@@ -364,18 +367,18 @@ fn azure_agents_sharing_an_nsg_make_the_same_rules() {
         args.push("--run");
         script(&dir, &bin, "azure-vm", &args);
         let made = calls(&dir)[before..].to_vec();
-        assert_eq!(made.len(), 7, "6 rules and the VM: {made:?}");
-        assert_eq!(&made[6][..3], ["az", "vm", "create"]);
+        assert_eq!(made.len(), 8, "7 rules and the VM: {made:?}");
+        assert_eq!(&made[7][..3], ["az", "vm", "create"]);
         runs.push(made);
     }
-    let (first, second) = (&runs[0][..6], &runs[1][..6]);
+    let (first, second) = (&runs[0][..7], &runs[1][..7]);
     let names: BTreeSet<&str> = first.iter().map(|c| arg(c, "--name")).collect();
     let priorities: BTreeSet<u32> = first
         .iter()
         .map(|c| arg(c, "--priority").parse().unwrap())
         .collect();
-    assert_eq!(names.len(), 6, "a name per rule: {first:?}");
-    assert_eq!(priorities.len(), 6, "a priority per rule: {first:?}");
+    assert_eq!(names.len(), 7, "a name per rule: {first:?}");
+    assert_eq!(priorities.len(), 7, "a priority per rule: {first:?}");
     assert!(priorities.iter().all(|p| (100..=4096).contains(p)));
     assert!(names.iter().all(|n| n.len() <= 80
         && n.chars()
@@ -406,13 +409,14 @@ fn azure_agents_sharing_an_nsg_make_the_same_rules() {
             ["862", "8862"],
             ["862", "8862"],
             ["863", "8863"],
+            ["863", "8863"],
             ["864", "8864"],
             ["864", "8864"],
             ["865", "8865"],
         ]
     );
-    assert_eq!(arg(&runs[0][6], "--private-ip-address"), "10.10.1.4");
-    assert_eq!(arg(&runs[1][6], "--private-ip-address"), "10.10.1.5");
+    assert_eq!(arg(&runs[0][7], "--private-ip-address"), "10.10.1.4");
+    assert_eq!(arg(&runs[1][7], "--private-ip-address"), "10.10.1.5");
 }
 
 #[test]
@@ -463,8 +467,8 @@ fn oci_rules_are_added_once_per_nsg() {
     let rules: serde_json::Value =
         serde_json::from_str(arg(&first[1], "--security-rules")).unwrap();
     let rules = rules.as_array().unwrap().clone();
-    // 6 purposes, each on the default plan's port and db2's 8862 plan's, from one Azure block.
-    assert_eq!(rules.len(), 12, "{rules:?}");
+    // 7 purposes, each on the default plan's port and db2's 8862 plan's, from one Azure block.
+    assert_eq!(rules.len(), 14, "{rules:?}");
     assert!(rules
         .iter()
         .all(|r| r["source"] == "10.10.0.0/16" && r["direction"] == "INGRESS"));
@@ -474,7 +478,7 @@ fn oci_rules_are_added_once_per_nsg() {
         .collect();
     assert_eq!(
         described.len(),
-        12,
+        14,
         "descriptions are the rules' keys: {described:?}"
     );
     let ports: BTreeSet<u64> = rules
@@ -508,7 +512,7 @@ fn oci_rules_are_added_once_per_nsg() {
     assert_eq!(&second[0][..5], ["oci", "network", "nsg", "rules", "list"]);
     assert_eq!(&second[1][..4], ["oci", "compute", "instance", "launch"]);
     assert_eq!(arg(&second[1], "--private-ip"), "10.20.1.11");
-    assert!(said.contains("12 of the 12 rules already"), "{said}");
+    assert!(said.contains("14 of the 14 rules already"), "{said}");
 
     // One rule gone from the NSG: the next agent adds that one only.
     dir.write("oci.reply", &listed(&rules[1..]));
@@ -580,70 +584,162 @@ fn cloud_init_size_is_checked_base64_encoded() {
     assert!(!dir.path().join("oci.yaml").exists());
 }
 
+/// One port changed in a mesh moves every reader of the fleet's plan: oci-2 answers on 9100
+/// instead of 862, and `xcbench mesh check`, `mesh rules`, the OCI script's NSG rules and
+/// `xcbench preflight` (from an agent whose peers come from that mesh) all name 9100 to 9103
+/// where they named 862 to 865. `mesh rules` is the reference; the others are held to it.
 #[test]
-fn agent_addresses_in_every_form() {
+fn a_port_change_in_the_mesh_moves_mesh_check_preflight_and_the_scripts() {
     let _turn = machine::shared();
-    let dir = TempDir::new("deploy-addresses");
-    let lib = repo_path("scripts/deploy/lib.sh");
-    let bash = |body: &str, args: &[&str]| {
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(format!("set -euo pipefail; . \"$1\"; shift; {body}"))
-            .arg("bash")
-            .arg(&lib)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{body}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        text.lines()
-            .map(|l| l.trim_end().to_owned())
-            .collect::<Vec<_>>()
-    };
-    let forms = [
-        ("10.0.0.5", "10.0.0.5"),
-        ("10.0.0.5:8862", "10.0.0.5 8862"),
-        ("[fd00:20::11]:8862", "fd00:20::11 8862"),
-        ("[fd00:20::11]", "fd00:20::11"),
-        ("fd00:20::11", "fd00:20::11"),
-        ("10.0.0.5:99999", "refused"),
-        ("[fd00::5", "refused"),
-        ("host.example:862", "refused"),
-    ];
-    let inputs: Vec<&str> = forms.iter().map(|(a, _)| *a).collect();
-    let got = bash(
-        r#"for a in "$@"; do split_address "$a" || echo refused; done"#,
-        &inputs[..],
-    );
-    let want: Vec<&str> = forms.iter().map(|(_, w)| *w).collect();
-    assert_eq!(got, want);
-
-    // A custom port moves the agent's whole plan; an address space may span lines.
+    let dir = TempDir::new("deploy-ports");
+    let stand_in = stand_ins(&dir);
+    tls_identity(&dir, "az-1");
+    let pin = format!("sha256:{}", "ab".repeat(32));
     let mesh = dir.write(
         "mesh.toml",
-        &test_mesh().replace(
-            "address_space = [\"10.20.0.0/16\", \"10.21.0.0/16\"]",
-            "address_space = [\n  \"10.20.0.0/16\",  # first\n  \"10.21.0.0/16\",\n]",
+        &format!(
+            "[mesh]\ncollector = \"http://127.0.0.1:9\"\nallow_loopback = true\n\n[mesh.probe]\nprotocols = [\"udp\", \"tcp\", \"quic\"]\n\n[mesh.schedule]\nevery = \"1h\"\nduration = \"10s\"\nprotocols = [\"tcp\"]\n\n[azure]\naddress_space = [\"127.0.0.1/32\"]\n\n[[azure.agents]]\nid = \"az-1\"\nregion = \"eastus\"\naddress = \"127.0.0.1\"\nfingerprint = \"{pin}\"\n\n[oci]\naddress_space = [\"127.0.0.2/31\"]\n\n[[oci.agents]]\nid = \"oci-1\"\nregion = \"us-ashburn-1\"\naddress = \"127.0.0.2\"\nfingerprint = \"{pin}\"\n\n[[oci.agents]]\nid = \"oci-2\"\nregion = \"us-ashburn-1\"\naddress = \"127.0.0.3:9100\"\nfingerprint = \"{pin}\"\n"
         ),
     );
-    let got = bash(
-        r#"mesh_space "$1" oci; mesh_agent_ports "$1" oci-ashburn-db2"#,
-        &[mesh.to_str().unwrap()],
-    );
+    let run = |args: &[&str]| {
+        let out = Command::new(bin()).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mesh_s = mesh.to_str().unwrap();
+
+    // The reference: OCI's inbound rules, as (transport, port, purpose in words).
+    let (code, lines, err) = run(&["mesh", "rules", mesh_s, "--side", "oci"]);
+    assert_eq!(code, Some(0), "{err}");
+    let mut planned: BTreeSet<(String, u16, String)> = BTreeSet::new();
+    for l in lines.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f.len(), 8, "{l:?}");
+        assert_eq!(f[0], "oci");
+        if f[1] != "inbound" || f[4] == "collector" {
+            continue;
+        }
+        for port in f[3].split(',') {
+            planned.insert((f[2].to_owned(), port.parse().unwrap(), f[7].to_owned()));
+        }
+    }
+    let ports: BTreeSet<u16> = planned.iter().map(|p| p.1).collect();
     assert_eq!(
-        got,
-        [
-            "10.20.0.0/16,10.21.0.0/16",
-            "stamp udp 8862",
-            "tcp-probes tcp 8862",
-            "quic udp 8863",
-            "tcp-data tcp 8864",
-            "udp-data udp 8864",
-            "quic-data udp 8865",
-        ]
+        ports,
+        BTreeSet::from([862, 863, 864, 865, 9100, 9101, 9102, 9103]),
+        "{lines}"
+    );
+    let (_, json, _) = run(&["mesh", "rules", mesh_s, "--side", "oci", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["sides"].as_array().unwrap().len(), 1);
+    assert_eq!(json["sides"][0]["rules"][0]["purpose"], "stamp");
+    assert_eq!(
+        json["sides"][0]["rules"][0]["ports"],
+        serde_json::json!([862, 9100])
+    );
+
+    // mesh check lists the same rules.
+    let (code, check, err) = run(&["mesh", "check", mesh_s]);
+    assert_eq!(code, Some(0), "{err}");
+    let oci_part = check.split("\n  oci (").nth(1).expect("oci's rules");
+    for l in lines.lines().filter(|l| l.contains("\tinbound\t")) {
+        let f: Vec<&str> = l.split('\t').collect();
+        let want = format!("inbound  {} {:<6} from", f[2], f[3]);
+        assert!(
+            oci_part
+                .lines()
+                .any(|c| c.contains(&want) && c.ends_with(f[7])),
+            "mesh check lacks {want:?} {}: {check}",
+            f[7]
+        );
+    }
+
+    // The OCI script adds exactly those rules.
+    let mut args = oci_args(mesh_s, "oci-2");
+    args.push("--run");
+    script(&dir, &stand_in, "oci-instance", &args);
+    let made = calls(&dir);
+    let added: serde_json::Value = serde_json::from_str(arg(&made[1], "--security-rules")).unwrap();
+    let added: BTreeSet<(String, u16, String)> = added
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let (transport, options) = match r["protocol"].as_str() {
+                Some("6") => ("tcp", &r["tcpOptions"]),
+                _ => ("udp", &r["udpOptions"]),
+            };
+            let port = options["destinationPortRange"]["min"].as_u64().unwrap() as u16;
+            let text = r["description"].as_str().unwrap();
+            let purpose = text
+                .strip_prefix("xcbench ")
+                .and_then(|t| t.split(&format!(" {transport}/{port} ")).next())
+                .unwrap();
+            (transport.to_owned(), port, purpose.to_owned())
+        })
+        .collect();
+    assert_eq!(added, planned);
+
+    // Preflight from az-1 checks oci-2's ports where the plan puts them (each port once,
+    // nothing sent but to loopback; the closed ports are refused at once).
+    let cfg = dir.write(
+        "az-1.toml",
+        &(format!("[agent]\nid = \"az-1\"\nmesh = \"{mesh_s}\"\n")
+            + &tls_section(&dir, "az-1", &[])),
+    );
+    let (code, report, err) = run(&[
+        "preflight",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--timeout",
+        "200ms",
+        "--json",
+    ]);
+    assert_eq!(code, Some(1), "closed ports fail preflight: {report}{err}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let oci2 = report["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "oci-2")
+        .expect("oci-2 checked");
+    let checked: BTreeSet<(String, u16)> = oci2["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["transport"].as_str().unwrap().to_owned(),
+                p["port"].as_u64().unwrap() as u16,
+            )
+        })
+        .collect();
+    assert_eq!(
+        checked,
+        BTreeSet::from([
+            ("udp".to_owned(), 9100),
+            ("tcp".to_owned(), 9100),
+            ("udp".to_owned(), 9101),
+            ("tcp".to_owned(), 9102),
+        ]),
+        "{oci2}"
+    );
+    let in_plan: BTreeSet<(String, u16)> = planned.iter().map(|p| (p.0.clone(), p.1)).collect();
+    assert!(
+        checked.is_subset(&in_plan),
+        "{checked:?} not in {in_plan:?}"
+    );
+    let quic = oci2["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == 9101)
+        .unwrap();
+    assert_eq!(
+        quic["purpose"],
+        "QUIC probes and throughput tests: control (QUIC)"
     );
 }

@@ -17,6 +17,9 @@ mod cli;
 mod deploy;
 // The Grafana dashboards: every query executed against a real Prometheus; the schema.
 mod dashboards;
+// The user guide against the code: docs/development.md's Layout names every directory and
+// module, and every path it names exists.
+mod docs;
 // `xcbench gate` on a live loopback pair: verdicts, exit codes, outputs, bad input.
 mod gate;
 // xcbench held to the lab emulator's ground truth (root only).

@@ -13,15 +13,20 @@
 //! - [`mesh`]: `mesh.toml`, one file for both sides: parsing, what an agent derives from
 //!   it, and what `xcbench mesh check` reports (pure).
 //! - [`metadata`]: `cloud = "auto"`: instance metadata documents into labels (pure).
+//! - [`network`]: the fleet's network facts: the port plan, what probing and testing a
+//!   peer needs (transport, port, purpose).
+//! - [`cloud`]: the Azure and OCI CLI commands that open a port.
 //! - [`probe`]: how a peer is probed, in range-checked newtypes.
 //! - [`throughput`]: `[bench]` and `[bench.schedule]`.
 //! - [`tls`](mod@tls): `[tls]`.
-//! - [`units`]: durations, rates, addresses, the port plan, and the error context.
+//! - [`units`]: durations, rates, addresses, and the error context.
 
+pub mod cloud;
 mod collector;
 pub mod defaults;
 pub mod mesh;
 pub mod metadata;
+pub mod network;
 pub mod probe;
 mod raw;
 pub mod throughput;
@@ -35,6 +40,7 @@ use xcbench_snapshot::{AgentId, Cloud, Expected, Identity, TimestampSource};
 
 use self::mesh::derive::{MeshLink, MeshSource};
 use self::metadata::{AutoLabels, MetadataUrl};
+pub use self::network::PortPlan;
 use self::probe::parse_probe;
 pub use self::probe::{
     ConnectInterval, Dscp, LossTimeout, OutOfRange, PayloadSize, ProbeInterval, ProbeSettings,
@@ -42,7 +48,7 @@ pub use self::probe::{
 };
 pub use self::throughput::{ThroughputLimits, ThroughputSchedule};
 pub use self::tls::TlsConfig;
-pub use self::units::{parse_duration_text, parse_rate, ConfigError, PortPlan};
+pub use self::units::{parse_duration_text, parse_rate, ConfigError};
 pub use crate::tls::{Fingerprint, KeySource};
 use collector::parse_collector;
 pub use collector::CollectorLink;
@@ -101,7 +107,7 @@ pub struct AgentConfig {
     pub timestamps: TimestampSource,
     /// Where the STAMP error estimate comes from: the kernel's NTP state (`auto`, the
     /// default) or a declared bound.
-    pub clock_error: crate::net::clock::ClockErrorSource,
+    pub clock_error: crate::wire::error_estimate::ClockErrorSource,
     pub reflector: ReflectorConfig,
     pub collector: Option<CollectorLink>,
     /// The key pair and trust for QUIC; without it QUIC is off.
@@ -164,8 +170,8 @@ impl AgentConfig {
                 .map_err(|e: Expected| cx.err("agent.timestamps", format!("{t:?}"), e.0))?,
         };
         let clock_error = match raw.agent.clock_error.as_deref() {
-            None | Some("auto") => crate::net::clock::ClockErrorSource::Kernel,
-            Some(t) => crate::net::clock::ClockErrorSource::Declared(
+            None | Some("auto") => crate::wire::error_estimate::ClockErrorSource::Kernel,
+            Some(t) => crate::wire::error_estimate::ClockErrorSource::Declared(
                 within(
                     &cx,
                     "agent.clock_error",

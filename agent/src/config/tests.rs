@@ -150,7 +150,7 @@ fn defaults_apply() {
         err(&bad),
         "agent.toml: agent.timestamps = \"nic\": must be one of kernel, user"
     );
-    use crate::net::clock::ClockErrorSource;
+    use crate::wire::error_estimate::ClockErrorSource;
     let with = |v: &str| {
         MINIMAL.replace(
             "region = \"eastus\"",

@@ -1,12 +1,13 @@
 //! The grammar both of the agent's config sections share, and the values built from it:
-//! durations, rates, addresses, ranges checked once ([`within`]), the port plan, and
-//! [`Ctx`], which names the file and field in every error.
+//! durations, rates, addresses, ranges checked once ([`within`]), and [`Ctx`], which names
+//! the file and field in every error. The ports an address implies are [`super::network`]'s.
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use super::defaults::STAMP_PORT;
+use super::network::PortPlan;
 pub use xcbench_snapshot::config_text::ConfigError;
 
 /// Where errors come from: the file, for messages that name it.
@@ -113,57 +114,6 @@ pub(crate) fn parse_address(cx: &Ctx, field: &str, text: &str) -> Result<SocketA
     };
     PortPlan::new(addr.port()).map_err(|expected| cx.err(field, format!("{text:?}"), expected))?;
     Ok(addr)
-}
-
-/// The ports an agent answers on, all counted from its STAMP port: STAMP (UDP) and TCP
-/// probes on it, QUIC probes on +1, throughput data on +2 (TCP and UDP), QUIC throughput
-/// data on +3. Port 0 (tests) means any free port for each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PortPlan {
-    stamp: u16,
-}
-
-impl PortPlan {
-    pub const QUIC_OFFSET: u16 = 1;
-    pub const DATA_OFFSET: u16 = 2;
-    pub const QUIC_DATA_OFFSET: u16 = 3;
-
-    /// The plan from a STAMP port; the last offset must still be a port.
-    pub fn new(stamp: u16) -> Result<PortPlan, &'static str> {
-        if stamp != 0 && stamp > u16::MAX - Self::QUIC_DATA_OFFSET {
-            return Err("must leave room for the QUIC and throughput ports above it: a port of at most 65532");
-        }
-        Ok(PortPlan { stamp })
-    }
-
-    fn offset(self, by: u16) -> u16 {
-        match self.stamp {
-            0 => 0,
-            p => p + by,
-        }
-    }
-
-    pub fn stamp(self) -> u16 {
-        self.stamp
-    }
-
-    pub fn quic(self) -> u16 {
-        self.offset(Self::QUIC_OFFSET)
-    }
-
-    pub fn data(self) -> u16 {
-        self.offset(Self::DATA_OFFSET)
-    }
-
-    pub fn quic_data(self) -> u16 {
-        self.offset(Self::QUIC_DATA_OFFSET)
-    }
-
-    /// `addr` with its port replaced by `port(plan)`.
-    pub fn at(addr: SocketAddr, port: impl Fn(PortPlan) -> u16) -> SocketAddr {
-        let plan = PortPlan::new(addr.port()).unwrap_or(PortPlan { stamp: 0 });
-        SocketAddr::new(addr.ip(), port(plan))
-    }
 }
 
 #[cfg(test)]

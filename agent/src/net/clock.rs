@@ -4,6 +4,7 @@
 //! from the kernel's NTP state (adjtimex), or declared in the configuration.
 
 use crate::probe::Moment;
+use crate::wire::error_estimate::ClockErrorSource;
 use crate::wire::ErrorEstimate;
 
 fn read(clock: libc::clockid_t) -> u64 {
@@ -109,19 +110,6 @@ pub fn clock_state() -> ClockState {
         synchronized: rc != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0,
         max_error_ns: (tx.maxerror.max(0) as u64).saturating_mul(1_000),
     }
-}
-
-/// Where the clock's STAMP error estimate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClockErrorSource {
-    /// The kernel's NTP state (adjtimex: STA_UNSYNC and maxerror), what chrony and ntpd
-    /// keep up to date.
-    #[default]
-    Kernel,
-    /// Declared in the configuration, in nanoseconds, as synchronised: for clocks the
-    /// kernel's NTP state does not describe (PTP through phc2sys, a clock shared with the
-    /// peer as in the lab). The operator vouches for it.
-    Declared(u64),
 }
 
 /// The clock's STAMP error estimate, re-read from the kernel at most once a second: it moves

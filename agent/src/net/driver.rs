@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use xcbench_snapshot::TimestampSource;
 
-use super::clock::{now, now_mono_ns, ClockErrorSource, EstimateCache};
+use super::clock::{now, now_mono_ns, EstimateCache};
 use super::lock;
 use super::timer::DeadlineTimer;
 use crate::probe::{earliest, Event, Probe};
 use crate::record::{Recorder, SeriesKey};
+use crate::wire::error_estimate::ClockErrorSource;
 
 /// What a transport delivered.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -11,13 +11,14 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use xcbench_snapshot::{ProbeKind, Protocol, TimestampSource};
 
-use super::clock::{now_unix_ns, ClockErrorSource, EstimateCache};
+use super::clock::{now_unix_ns, EstimateCache};
 use super::driver::{drive, Delivery, Transport};
 use super::lock;
 use super::socket::ProbeSocket;
 use crate::config::PeerConfig;
 use crate::probe::{Event, Reflector, Sender, SenderConfig};
 use crate::record::{Recorder, SeriesKey};
+use crate::wire::error_estimate::ClockErrorSource;
 use crate::wire::{ReflectedPacket, Timestamp, MAX_PACKET_LEN};
 
 /// Reflects on `socket` until `stop` changes.

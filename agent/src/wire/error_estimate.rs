@@ -1,6 +1,20 @@
 //! The 16-bit Error Estimate field (RFC 4656 section 4.1.2, used by RFC 8762):
 //! S (clock synchronized to UTC), Z (0 = NTP, 1 = PTP timestamp format), 6-bit Scale and
-//! 8-bit Multiplier; the error is Multiplier * 2^(Scale - 32) seconds.
+//! 8-bit Multiplier; the error is Multiplier * 2^(Scale - 32) seconds. Also where an agent's
+//! estimate comes from ([`ClockErrorSource`]): the configuration names it, `net::clock` reads it.
+
+/// Where the clock's STAMP error estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockErrorSource {
+    /// The kernel's NTP state (adjtimex: STA_UNSYNC and maxerror), what chrony and ntpd
+    /// keep up to date.
+    #[default]
+    Kernel,
+    /// Declared in the configuration, in nanoseconds, as synchronised: for clocks the
+    /// kernel's NTP state does not describe (PTP through phc2sys, a clock shared with the
+    /// peer as in the lab). The operator vouches for it.
+    Declared(u64),
+}
 
 /// A decoded error estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -401,16 +401,17 @@ mod tests {
         assert!(RTT_WINDOW_SECONDS.help(300).contains(" last 300s "));
     }
 
-    /// Every family is in the README's metrics table, under its full name (so a search for
+    /// Every family is in docs/metrics.md's metrics table, under its full name (so a search for
     /// the name finds it) and with its type; the table lists nothing the catalog lacks.
     #[test]
     fn readme_metrics_table_matches_the_catalog() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-            .expect("README.md at the workspace root");
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"))
+                .expect("docs/metrics.md at the workspace root");
         let section = readme
             .split("\n## ")
             .find(|s| s.starts_with("Metrics\n"))
-            .expect("README.md has a \"## Metrics\" section");
+            .expect("docs/metrics.md has a \"## Metrics\" section");
         let catalog: BTreeMap<&str, &MetricDef> = ALL.iter().map(|d| (d.name(), *d)).collect();
         let mut documented = BTreeSet::new();
         for row in section.lines().filter(|l| l.starts_with("| `")) {
@@ -418,13 +419,13 @@ mod tests {
             let (names, kind) = (cells[1], cells[2]);
             for name in names.split('`').skip(1).step_by(2) {
                 let name = name.split('{').next().expect("split yields one part");
-                let def = catalog
-                    .get(name)
-                    .unwrap_or_else(|| panic!("README.md lists {name}, which the catalog lacks"));
+                let def = catalog.get(name).unwrap_or_else(|| {
+                    panic!("docs/metrics.md lists {name}, which the catalog lacks")
+                });
                 assert_eq!(
                     kind,
                     def.kind().as_str(),
-                    "README.md: {name} is a {}",
+                    "docs/metrics.md: {name} is a {}",
                     def.kind().as_str()
                 );
                 documented.insert(name);
@@ -437,7 +438,7 @@ mod tests {
             .collect();
         assert!(
             missing.is_empty(),
-            "README.md \"## Metrics\" must list (full name, type) {missing:?}"
+            "docs/metrics.md \"## Metrics\" must list (full name, type) {missing:?}"
         );
     }
 }

@@ -12,9 +12,23 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use xcbench_snapshot::{Counters, Load, Metric, ProbeKind, Protocol, SeriesSnapshot};
+use xcbench_snapshot::{
+    Counters, Load, Metric, ProbeKind, Protocol, SeriesSnapshot, ThroughputResult,
+};
 
-use super::{SeriesKey, Sparse};
+use super::{AgentState, SeriesKey, Sparse, ThroughputKey};
+
+/// A series as the history gives it back: its totals since it first reported, and its finest
+/// slots (start, record) since the time asked for.
+pub type RestoredSeries = (SeriesKey, SlotRecord, Vec<(u64, SlotRecord)>);
+
+/// What the history holds about the past, for the store after a restart.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub series: Vec<RestoredSeries>,
+    pub agents: Vec<AgentState>,
+    pub tests: Vec<(ThroughputKey, ThroughputResult)>,
+}
 
 /// One resolution: slots of `slot_ns`, kept `keep_ns` (from the slot's end) before they
 /// merge into the next tier, or, in the last tier, leave the history.

@@ -408,7 +408,7 @@ impl Store {
     /// Takes back what a durable history held before a restart: each series' totals and
     /// recent slots (samples of the last window, stamped with their slot's start), the
     /// agents' high-water marks and counters, and the scheduled tests.
-    pub fn restore(&mut self, restored: crate::history::Restored, now: u64) {
+    pub fn restore(&mut self, restored: history::Restored, now: u64) {
         for (key, total, recent) in restored.series {
             let state = self.series.entry(key).or_insert_with(SeriesState::empty);
             state.counters = total.counters;

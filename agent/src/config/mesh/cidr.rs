@@ -119,6 +119,79 @@ impl FromStr for Cidr {
     }
 }
 
+/// What kind of address an agent has: what a mesh admits ([`Scope`]) and what preflight
+/// says of each peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressClass {
+    /// RFC 1918: 10/8, 172.16/12, 192.168/16.
+    Rfc1918,
+    /// RFC 6598 shared address space, 100.64/10.
+    Rfc6598,
+    /// IPv6 unique local, fc00::/7.
+    UniqueLocal,
+    /// 127/8, ::1: the tests' hosts, never a real peer.
+    Loopback,
+    /// 198.18/15 (RFC 2544): the lab's benchmarking addresses.
+    Benchmarking,
+    /// Anything else: not carried by a private interconnect.
+    Public,
+}
+
+impl AddressClass {
+    /// The class of one address (an IPv4-mapped IPv6 address as its IPv4 one).
+    pub fn of(ip: IpAddr) -> AddressClass {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        RANGES
+            .iter()
+            .find(|(range, _)| {
+                let range: Cidr = range.parse().expect("the address ranges parse");
+                range.contains(ip)
+            })
+            .map_or(AddressClass::Public, |(_, class)| *class)
+    }
+
+    /// A private interconnect carries it: RFC 1918, RFC 6598 or IPv6 unique local.
+    pub fn private(self) -> bool {
+        matches!(
+            self,
+            AddressClass::Rfc1918 | AddressClass::Rfc6598 | AddressClass::UniqueLocal
+        )
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            AddressClass::Rfc1918 => "private (RFC 1918)",
+            AddressClass::Rfc6598 => "private (RFC 6598 shared space)",
+            AddressClass::UniqueLocal => "private (IPv6 unique local)",
+            AddressClass::Loopback => "loopback (tests only)",
+            AddressClass::Benchmarking => "benchmarking range 198.18/15 (the lab)",
+            AddressClass::Public => "PUBLIC: the interconnect carries private addresses only",
+        }
+    }
+
+    pub fn allowed(self) -> bool {
+        self != AddressClass::Public
+    }
+}
+
+/// Every range that is not public, with its class: RFC 1918, RFC 6598 (shared address
+/// space, which OCI and carrier NAT use), IPv6 unique local, loopback, and RFC 2544's
+/// benchmarking range (the lab's).
+const RANGES: [(&str, AddressClass); 8] = [
+    ("10.0.0.0/8", AddressClass::Rfc1918),
+    ("172.16.0.0/12", AddressClass::Rfc1918),
+    ("192.168.0.0/16", AddressClass::Rfc1918),
+    ("100.64.0.0/10", AddressClass::Rfc6598),
+    ("fc00::/7", AddressClass::UniqueLocal),
+    ("127.0.0.0/8", AddressClass::Loopback),
+    ("::1/128", AddressClass::Loopback),
+    ("198.18.0.0/15", AddressClass::Benchmarking),
+];
+
 /// Which addresses a mesh may use: the private ranges, and loopback only where a test says
 /// so (`mesh.allow_loopback`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,17 +199,6 @@ pub enum Scope {
     Private,
     PrivateOrLoopback,
 }
-
-/// RFC 1918, RFC 6598 (shared address space, which OCI and carrier NAT use) and IPv6 unique
-/// local addresses.
-const PRIVATE: [&str; 5] = [
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "fc00::/7",
-];
-const LOOPBACK: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
 impl Scope {
     /// What an address outside the scope is told.
@@ -147,15 +209,13 @@ impl Scope {
         }
     }
 
-    /// Whether every address of `block` is in scope.
+    /// Whether every address of `block` is in scope: it lies inside one range of an
+    /// admitted [`AddressClass`].
     pub fn admits(self, block: &Cidr) -> bool {
-        let loopback: &[&str] = match self {
-            Scope::Private => &[],
-            Scope::PrivateOrLoopback => &LOOPBACK,
-        };
-        PRIVATE.iter().chain(loopback).any(|r| {
-            let range: Cidr = r.parse().expect("the private ranges parse");
-            block.within(&range)
+        RANGES.iter().any(|(range, class)| {
+            let admitted = class.private()
+                || (self == Scope::PrivateOrLoopback && *class == AddressClass::Loopback);
+            admitted && block.within(&range.parse().expect("the address ranges parse"))
         })
     }
 }
@@ -222,5 +282,22 @@ mod tests {
         assert!(Scope::PrivateOrLoopback.admits(&c("127.0.0.2/31")));
         assert!(Scope::PrivateOrLoopback.admits(&Cidr::host("::1".parse().unwrap())));
         assert!(!Scope::PrivateOrLoopback.admits(&c("8.8.8.0/24")));
+    }
+
+    #[test]
+    fn addresses_are_classified() {
+        let c = |s: &str| AddressClass::of(s.parse().unwrap());
+        assert_eq!(c("10.1.2.3"), AddressClass::Rfc1918);
+        assert_eq!(c("172.31.255.1"), AddressClass::Rfc1918);
+        assert_eq!(c("172.32.0.1"), AddressClass::Public);
+        assert_eq!(c("192.168.0.1"), AddressClass::Rfc1918);
+        assert_eq!(c("100.64.0.1"), AddressClass::Rfc6598);
+        assert_eq!(c("100.128.0.1"), AddressClass::Public);
+        assert_eq!(c("fd00::1"), AddressClass::UniqueLocal);
+        assert_eq!(c("2001:db8::1"), AddressClass::Public);
+        assert_eq!(c("::ffff:10.0.0.1"), AddressClass::Rfc1918);
+        assert_eq!(c("198.18.2.1"), AddressClass::Benchmarking);
+        assert_eq!(c("8.8.8.8"), AddressClass::Public);
+        assert!(!c("8.8.8.8").allowed() && c("127.0.0.1").allowed());
     }
 }

@@ -1,8 +1,8 @@
 //! What a mesh makes of the network, as `xcbench mesh check` reports it: the directed
 //! pairs ([`MeshFile::pairs`]), the series the collector will hold ([`MeshFile::series`],
 //! counted as the collector counts them), and the rules each side's network security
-//! groups or security lists need ([`MeshFile::rules`]). Azure NSGs and OCI security lists
-//! are stateful, so a rule admits the flow it starts and the replies.
+//! groups or security lists need ([`MeshFile::rules`], from [`network::needs`]). Azure NSGs
+//! and OCI security lists are stateful, so a rule admits the flow it starts and the replies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -12,7 +12,7 @@ use xcbench_snapshot::{Cloud, Flow, Load, Protocol};
 
 use super::cidr::Cidr;
 use super::{MeshAgent, MeshFile, Side};
-use crate::config::PortPlan;
+use crate::config::network::{self, Purpose, Transport};
 use crate::probe::throughput::report::flows;
 use crate::record::probe_kinds;
 
@@ -76,41 +76,6 @@ impl SeriesPlan {
 pub enum Way {
     Inbound,
     Outbound,
-}
-
-/// The transport a rule admits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-/// What a rule is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Purpose {
-    Stamp,
-    TcpProbes,
-    QuicProbes,
-    TestControl,
-    TestTcp,
-    TestUdp,
-    TestQuic,
-    Collector,
-}
-
-impl Purpose {
-    pub fn text(self) -> &'static str {
-        match self {
-            Purpose::Stamp => "STAMP probes",
-            Purpose::TcpProbes => "TCP probes",
-            Purpose::QuicProbes => "QUIC probes",
-            Purpose::TestControl => "throughput tests: control (QUIC)",
-            Purpose::TestTcp => "throughput tests: TCP data",
-            Purpose::TestUdp => "throughput tests: UDP data",
-            Purpose::TestQuic => "throughput tests: QUIC data",
-            Purpose::Collector => "reports to the collector",
-        }
-    }
 }
 
 /// The other end of a rule.
@@ -341,30 +306,17 @@ impl MeshFile {
     }
 
     /// What probing (and, with a schedule, testing) `peer` takes: transport, port, why.
+    /// With a schedule every test protocol's data port is opened, not only the scheduled
+    /// ones: `xcbench bench` by hand may test any protocol.
     fn needs(&self, peer: &MeshAgent) -> Vec<(Transport, u16, Purpose)> {
-        let stamp = peer.address.port();
-        let quic = peer.quic_address.port();
-        let mut needs: Vec<_> = peer
-            .probe
-            .protocols
-            .chosen()
-            .map(|p| match p {
-                Protocol::Udp => (Transport::Udp, stamp, Purpose::Stamp),
-                Protocol::Tcp => (Transport::Tcp, stamp, Purpose::TcpProbes),
-                Protocol::Quic => (Transport::Udp, quic, Purpose::QuicProbes),
-            })
-            .collect();
-        if self.schedule.is_some() {
-            let data = PortPlan::at(peer.address, PortPlan::data).port();
-            let quic_data = PortPlan::at(peer.address, PortPlan::quic_data).port();
-            needs.extend([
-                (Transport::Udp, quic, Purpose::TestControl),
-                (Transport::Tcp, data, Purpose::TestTcp),
-                (Transport::Udp, data, Purpose::TestUdp),
-                (Transport::Udp, quic_data, Purpose::TestQuic),
-            ]);
-        }
-        needs
+        let tests: &[Protocol] = match self.schedule {
+            Some(_) => &[Protocol::Tcp, Protocol::Udp, Protocol::Quic],
+            None => &[],
+        };
+        network::needs(peer.address, peer.quic_address, peer.probe.protocols, tests)
+            .into_iter()
+            .map(|n| (n.transport, n.addr.port(), n.purpose))
+            .collect()
     }
 
     /// The collector's host and TCP port, from its URL.

@@ -162,7 +162,8 @@ fn series_are_counted_as_the_collector_counts_them() {
 
 #[test]
 fn rules_admit_the_probes_the_tests_and_the_collector() {
-    use plan::{Purpose, Transport, Way};
+    use crate::config::network::{Purpose, Transport};
+    use plan::Way;
     let m = MeshFile::parse("m", SAMPLE).unwrap();
     let rules = m.rules();
     assert_eq!(rules.len(), 2);

@@ -21,8 +21,8 @@ use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefi
 use xcbench_snapshot::{Histograms, Metric, Snapshot, ThroughputResult};
 
 use crate::store::history::{
-    AgentSeen, Fate, Fold, HistoryAnswer, Selection, SeriesLabels, SlotCodecError, SlotRecord,
-    TestSeen, Tiers,
+    AgentSeen, Fate, Fold, HistoryAnswer, Restored, Selection, SeriesLabels, SlotCodecError,
+    SlotRecord, TestSeen, Tiers,
 };
 use crate::store::{AgentState, SeriesKey, ThroughputKey};
 
@@ -79,18 +79,6 @@ db_error!(
 struct TestRecord {
     key: ThroughputKey,
     result: ThroughputResult,
-}
-
-/// A series as the history gives it back: its totals since it first reported, and its finest
-/// slots (start, record) since the time asked for.
-pub type RestoredSeries = (SeriesKey, SlotRecord, Vec<(u64, SlotRecord)>);
-
-/// What the history holds about the past, for the store after a restart.
-#[derive(Debug, Default)]
-pub struct Restored {
-    pub series: Vec<RestoredSeries>,
-    pub agents: Vec<AgentState>,
-    pub tests: Vec<(ThroughputKey, ThroughputResult)>,
 }
 
 /// What one downsampling pass did.
