@@ -808,7 +808,25 @@ fn quic_handshakes_and_rr_match_the_link() {
         link + 1.5e-3,
         1.5e-3,
     );
-    assert_eq!(quic("xcbench_quic_lost_packets_total", "rr"), 0.0);
+    // quinn declares a packet lost by RFC 9002's heuristics: 3 packets, or 9/8 of an RTT,
+    // behind a newer acknowledged one. On two busy cores a late acknowledgement can make it
+    // declare one lost that arrives after all (spurious: its frames are sent again, and no
+    // probe was lost, as asserted above); a clean-clone run once counted 1 here on a link
+    // that dropped nothing. So hold quinn's count to the ground truth (whatever the link
+    // dropped besides MTU probes, which quinn counts apart) plus a spurious allowance of 1
+    // per 100 rr probes, at least 2: a real loss path (a dropping link) still shows.
+    let dropped = ["forward", "reverse"]
+        .iter()
+        .map(|d| o.drops(d) - o.udp(d, "dropped_mtu"))
+        .sum::<f64>();
+    let sent = quic("xcbench_probes_sent_total", "rr");
+    let lost = quic("xcbench_quic_lost_packets_total", "rr");
+    let allowed = dropped + (sent / 100.0).max(2.0);
+    eprintln!("quinn lost {lost} packets; the link dropped {dropped}; {sent} rr probes");
+    assert!(
+        lost <= allowed,
+        "quinn lost {lost} packets: more than the link's {dropped} drops and a spurious 1% ({allowed})"
+    );
 }
 
 #[test]

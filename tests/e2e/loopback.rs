@@ -633,7 +633,16 @@ fn quic_probes_count_pin_the_peer_and_refuse_strangers() {
     assert_eq!(zero_rtt("rejected") + zero_rtt("unavailable"), 0.0);
     assert!(get("az-1", "xcbench_quic_rtt_seconds", "rr") > 0.0);
     assert!(get("az-1", "xcbench_quic_mtu_bytes", "rr") >= 1200.0);
-    assert_eq!(get("az-1", "xcbench_quic_lost_packets_total", "rr"), 0.0);
+    // Loopback drops nothing, but quinn's loss detection is a heuristic (RFC 9002: 3
+    // packets or 9/8 of an RTT behind a newer acknowledged one) that a preempted
+    // acknowledgement can trip on two busy cores: a spurious allowance of 1 per 100 rr
+    // probes, at least 2 (lab::quic_handshakes_and_rr_match_the_link says more).
+    let lost = get("az-1", "xcbench_quic_lost_packets_total", "rr");
+    let rr = get("az-1", "xcbench_probes_sent_total", "rr");
+    assert!(
+        lost <= (rr / 100.0).max(2.0),
+        "quinn lost {lost} packets on loopback over {rr} rr probes"
+    );
     let reflector =
         |name: &str| sample(&m, name, &["agent=\"oci-1\"", "protocol=\"quic\""]).unwrap();
     assert_eq!(
