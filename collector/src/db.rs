@@ -20,10 +20,9 @@ use std::path::{Path, PathBuf};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use xcbench_snapshot::{Histograms, Metric, Snapshot, ThroughputResult};
 
-use crate::store::history::{
-    AgentSeen, Fate, Fold, HistoryAnswer, Restored, Selection, SeriesLabels, SlotCodecError,
-    SlotRecord, TestSeen, Tiers,
-};
+use xcbench_snapshot::history::{AgentSeen, HistoryAnswer, Selection, SeriesLabels, TestSeen};
+
+use crate::store::history::{selects, Fate, Fold, Restored, SlotCodecError, SlotRecord, Tiers};
 use crate::store::{AgentState, SeriesKey, ThroughputKey};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -292,7 +291,7 @@ impl History {
         let mut fold = Fold::default();
         let mut series = Vec::new();
         let mut seen: BTreeMap<String, AgentSeen> = BTreeMap::new();
-        for (id, key) in self.keys.iter().filter(|(_, k)| selection.matches(k)) {
+        for (id, key) in self.keys.iter().filter(|(_, k)| selects(selection, k)) {
             let mut has_data = false;
             for (tier, t) in self.tiers.get().iter().enumerate() {
                 // Every slot that overlaps the range, counted whole: the one holding `from`

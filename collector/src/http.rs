@@ -29,8 +29,8 @@ use crate::db::History;
 use crate::exposition::{self, Clock};
 use crate::listener::Peer;
 use crate::mesh::MeshSource;
-use crate::store::history::Selection;
 use crate::store::{Ingest, Store};
+use xcbench_snapshot::history::Selection;
 
 /// What every handler shares.
 pub(crate) struct AppState {
@@ -184,7 +184,7 @@ fn anyhow_chain(e: &dyn std::error::Error) -> String {
 /// `src_region`, `dst_agent`, `dst_cloud`, `dst_region`, `protocol`, `kind`, `load` (exact
 /// matches), `metric` (comma-separated: `rtt`, `one_way_forward`, ...; default `rtt`),
 /// `from` and `to` (Unix seconds; default the last hour), `le` (comma-separated thresholds in
-/// seconds). Answers the JSON of [`crate::store::history::HistoryAnswer`], 400 naming the
+/// seconds). Answers the JSON of [`xcbench_snapshot::history::HistoryAnswer`], 400 naming the
 /// parameter otherwise.
 async fn history_query(
     State(state): State<Arc<AppState>>,
@@ -253,41 +253,19 @@ impl HistoryQuery {
     /// From the URL's parameters; the error names the parameter, the value and what was
     /// expected.
     fn parse(p: &HashMap<String, String>, now: u64) -> Result<HistoryQuery, QueryError> {
-        const KNOWN: [&str; 13] = [
-            "src_agent",
-            "src_cloud",
-            "src_region",
-            "dst_agent",
-            "dst_cloud",
-            "dst_region",
-            "protocol",
-            "kind",
-            "load",
-            "metric",
-            "from",
-            "to",
-            "le",
-        ];
-        if let Some(k) = p.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        const RANGE: [&str; 4] = ["metric", "from", "to", "le"];
+        let known = || Selection::LABELS.iter().chain(&RANGE);
+        if let Some(k) = p.keys().find(|k| !known().any(|n| n == k)) {
+            let names: Vec<&str> = known().copied().collect();
             return Err(QueryError {
                 param: k.clone(),
                 value: String::new(),
-                expected: format!("unknown parameter; expected one of {}", KNOWN.join(", ")),
+                expected: format!("unknown parameter; expected one of {}", names.join(", ")),
             });
         }
         let bad = QueryError::new;
-        let text = |name: &str| p.get(name).cloned();
-        fn label<T: std::str::FromStr<Err = xcbench_snapshot::Expected>>(
-            p: &HashMap<String, String>,
-            name: &str,
-        ) -> Result<Option<T>, QueryError> {
-            p.get(name)
-                .map(|v| {
-                    v.parse()
-                        .map_err(|e: xcbench_snapshot::Expected| QueryError::new(name, v, &e.0))
-                })
-                .transpose()
-        }
+        let selection = Selection::from_pairs(|name| p.get(name).map(String::as_str))
+            .map_err(|e| bad(e.name, &e.value, &e.expected))?;
         let seconds = |name: &str, v: &str| -> Result<u64, QueryError> {
             unix_seconds(v).ok_or_else(|| bad(name, v, "must be Unix seconds, e.g. 1764500000"))
         };
@@ -336,17 +314,7 @@ impl HistoryQuery {
                 .collect::<Result<_, _>>()?,
         };
         Ok(HistoryQuery {
-            selection: Selection {
-                src_agent: text("src_agent"),
-                src_cloud: text("src_cloud"),
-                src_region: text("src_region"),
-                dst_agent: text("dst_agent"),
-                dst_cloud: text("dst_cloud"),
-                dst_region: text("dst_region"),
-                protocol: label(p, "protocol")?,
-                kind: label(p, "kind")?,
-                load: label(p, "load")?,
-            },
+            selection,
             from,
             to,
             metrics,

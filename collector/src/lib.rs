@@ -139,7 +139,7 @@ impl Collector {
             None => History::in_memory(config.history.clone())?,
         };
         if let Some(slo) = &config.slo {
-            store.set_thresholds(slo::thresholds(slo));
+            store.set_thresholds(slo.thresholds());
         }
         let mesh = config
             .mesh

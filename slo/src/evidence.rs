@@ -1,10 +1,15 @@
 //! What a source hands the gate for one objective: the samples' distribution at full
 //! resolution, the counters, the series over the window, the agents' reporting record and
 //! the throughput tests. The collector's history, a Prometheus server and a local
-//! measurement all reduce to this; judging it is the same code for all three.
+//! measurement all reduce to this; judging it is the same code for all three. A history
+//! answer becomes evidence here ([`from_history`]), and two selections' evidence one
+//! ([`combine`]).
 
 use serde::Serialize;
-use xcbench_snapshot::Counters;
+use xcbench_snapshot::history::HistoryAnswer;
+use xcbench_snapshot::{Counters, Flow, HdrCodecError, LatencyHistogram, ThroughputOutcome};
+
+use crate::objective::{Direction, Indicator, Objective};
 
 /// One histogram bucket: every sample in it lies in `low..=high` (HdrHistogram's
 /// equivalent range: 0.1% wide, or 512 ns at the bottom; a classic bucket's edges when a
@@ -183,6 +188,116 @@ pub struct WithinCount {
     pub within: u64,
     /// On neither side for sure (a bucket straddles the threshold).
     pub straddling: u64,
+}
+
+/// What a collector's history answer says about `o` (the collector's own judge and the
+/// gate's collector source read it the same way).
+pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCodecError> {
+    let distribution = match a.metrics.first() {
+        Some(m) if m.count > 0 => {
+            let h = LatencyHistogram::decode_base64(&m.hdr)?;
+            let layout = h.inner();
+            Distribution::from_buckets(h.buckets(), |v| layout.lowest_equivalent(v))
+        }
+        _ => Distribution::default(),
+    };
+    let direction = match o.indicator {
+        Indicator::Goodput(d) => d,
+        _ => None,
+    };
+    let tests = a
+        .tests
+        .iter()
+        .filter(|t| match direction {
+            None => true,
+            Some(Direction::Forward) => t.flow == Flow::Forward,
+            Some(Direction::Reverse) => t.flow == Flow::Reverse,
+        })
+        .map(|t| TestRecord {
+            started_unix_ns: t.started_unix_ns,
+            outcome: match t.outcome {
+                ThroughputOutcome::Ok => "ok",
+                ThroughputOutcome::Refused => "refused",
+                ThroughputOutcome::Failed => "failed",
+            }
+            .to_owned(),
+            goodput_bits_per_second: if t.receiver_ns > 0 {
+                t.receiver_bytes as f64 * 8.0 / (t.receiver_ns as f64 / 1e9)
+            } else {
+                0.0
+            },
+        })
+        .collect();
+    Ok(Evidence {
+        from_unix_ns: a.from_unix_ns,
+        to_unix_ns: a.to_unix_ns,
+        covered: a.covered_from_unix_ns.zip(a.covered_to_unix_ns),
+        series: a.series.len(),
+        counters: a.counters,
+        distribution,
+        baseline: None,
+        slots: a
+            .slots
+            .iter()
+            .map(|s| SlotPoint {
+                start_unix_ns: s.start_ns,
+                slot_ns: s.slot_ns,
+                sent: s.sent,
+                lost: s.lost,
+                samples: s.samples,
+                sum_ns: s.sum_ns,
+                within: s.within,
+            })
+            .collect(),
+        clock_error_max_ns: a.clock_error_max_ns,
+        agents: a
+            .agents
+            .iter()
+            .map(|g| AgentRecord {
+                agent: g.agent.clone(),
+                last_report_unix_ns: g.last_report_unix_ns,
+                gaps: g
+                    .gaps
+                    .iter()
+                    .map(|x| Gap {
+                        from_unix_ns: x.from_unix_ns,
+                        to_unix_ns: x.to_unix_ns,
+                        dropped_snapshots: x.dropped_snapshots,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        tests,
+        source_notes: Vec::new(),
+        exact_within: None,
+        unsupported: None,
+    })
+}
+
+/// One objective's evidence from what its [`Objective::selections`] found: the one, or for an increase
+/// under load the loaded samples with the idle ones as baseline (the coverage and agents
+/// of both; the series and counters stay the loaded ones, which the guards divide).
+pub fn combine(found: Vec<Evidence>) -> Evidence {
+    let mut found = found.into_iter();
+    let first = found.next().unwrap_or_default();
+    match found.next() {
+        Some(idle) => with_baseline(first, idle),
+        None => first,
+    }
+}
+
+fn with_baseline(mut load: Evidence, idle: Evidence) -> Evidence {
+    load.baseline = Some(idle.distribution);
+    load.covered = match (load.covered, idle.covered) {
+        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+        (a, b) => a.or(b),
+    };
+    for a in idle.agents {
+        if !load.agents.iter().any(|x| x.agent == a.agent) {
+            load.agents.push(a);
+        }
+    }
+    load
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
+use xcbench_snapshot::history::Selection;
 use xcbench_snapshot::{Load, Metric, ProbeKind, Protocol};
 
 /// A direction along the path, seen from the prober (`src`).
@@ -273,32 +274,24 @@ pub struct Select {
 }
 
 impl Select {
+    /// The history selection of these labels (`load` as given; `Any` reads both).
+    pub fn selection(&self) -> Selection {
+        Selection {
+            src_agent: self.src_agent.clone(),
+            src_cloud: self.src_cloud.clone(),
+            src_region: self.src_region.clone(),
+            dst_agent: self.dst_agent.clone(),
+            dst_cloud: self.dst_cloud.clone(),
+            dst_region: self.dst_region.clone(),
+            protocol: self.protocol,
+            kind: self.kind,
+            load: self.load.load(),
+        }
+    }
+
     /// The labels as (name, value) pairs, as a history query takes them.
     pub fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        let text = [
-            ("src_agent", &self.src_agent),
-            ("src_cloud", &self.src_cloud),
-            ("src_region", &self.src_region),
-            ("dst_agent", &self.dst_agent),
-            ("dst_cloud", &self.dst_cloud),
-            ("dst_region", &self.dst_region),
-        ];
-        for (name, v) in text {
-            if let Some(v) = v {
-                out.push((name, v.clone()));
-            }
-        }
-        if let Some(p) = self.protocol {
-            out.push(("protocol", p.to_string()));
-        }
-        if let Some(k) = self.kind {
-            out.push(("kind", k.to_string()));
-        }
-        if let Some(l) = self.load.load() {
-            out.push(("load", l.to_string()));
-        }
-        out
+        self.selection().to_pairs()
     }
 }
 
@@ -371,4 +364,29 @@ pub struct Objective {
     /// A key objective decides the gate; any other only warns.
     pub key: bool,
     pub judging: Judging,
+}
+
+impl Objective {
+    /// The selections it reads: one, or for an increase under load the loaded samples and
+    /// then the idle ones.
+    pub fn selections(&self) -> Vec<Select> {
+        if self.indicator != Indicator::RttIncreaseUnderLoad {
+            return vec![self.select.clone()];
+        }
+        [LoadChoice::Bench, LoadChoice::Idle]
+            .into_iter()
+            .map(|load| Select {
+                load,
+                ..self.select.clone()
+            })
+            .collect()
+    }
+
+    /// The latency threshold it counts samples against.
+    pub fn threshold_ns(&self) -> Option<u64> {
+        match self.comparison {
+            Comparison::Latency { at_most_ns, .. } => Some(at_most_ns),
+            _ => None,
+        }
+    }
 }

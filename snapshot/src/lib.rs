@@ -9,6 +9,8 @@
 //! - [`label`]: bounded label values (cloud, protocol, probe kind, metric, timestamp source)
 //!   and validated identifiers.
 //! - [`config_text`]: what both configuration files share (reading, errors, durations).
+//! - [`history`]: the history API's contract: [`history::Selection`] with its URL codec,
+//!   and [`history::HistoryAnswer`].
 //! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
 //!   digits) and its V2 codec, which checks the header before allocating.
 //! - this file: the snapshot types and `encode`/`decode`.
@@ -18,6 +20,7 @@
 
 pub mod config_text;
 pub mod histogram;
+pub mod history;
 pub mod label;
 
 use serde::{Deserialize, Serialize};

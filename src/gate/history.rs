@@ -3,10 +3,9 @@
 //! the counters, the slots, the agents' gaps and the throughput tests, and turned into
 //! [`Evidence`]. Nothing is re-bucketed: the histogram arrives as the agents recorded it.
 
-use xcbench_collector::slo;
-use xcbench_collector::store::history::HistoryAnswer;
-use xcbench_slo::evidence::Evidence;
+use xcbench_slo::evidence::{combine, from_history, Evidence};
 use xcbench_slo::objective::Objective;
+use xcbench_snapshot::history::HistoryAnswer;
 
 use super::{Api, SourceError};
 
@@ -24,26 +23,26 @@ impl CollectorSource {
 
     /// Everything the history holds for `o` between `from` and `to` (Unix ns): one query,
     /// or two for an increase under load (loaded, then idle), read the way the collector
-    /// itself reads its history (`xcbench_collector::slo`).
+    /// itself reads its history (`xcbench_slo::evidence::from_history`).
     pub async fn evidence(
         &self,
         o: &Objective,
         from: u64,
         to: u64,
     ) -> Result<Evidence, SourceError> {
-        let threshold = slo::threshold_ns(o);
+        let threshold = o.threshold_ns();
         let mut found = Vec::new();
-        for select in slo::selections(o) {
+        for select in o.selections() {
             let answer = self.query(&select.pairs(), o, from, to, threshold).await?;
             found.push(
-                slo::evidence(o, answer).map_err(|source| SourceError::Histogram {
+                from_history(o, answer).map_err(|source| SourceError::Histogram {
                     kind: self.api.kind,
                     url: self.api.base.clone(),
                     source,
                 })?,
             );
         }
-        Ok(slo::combine(found))
+        Ok(combine(found))
     }
 
     async fn query(

@@ -178,12 +178,12 @@ impl PrometheusSource {
                 ..Evidence::default()
             });
         }
-        let selects = xcbench_collector::slo::selections(o);
+        let selects = o.selections();
         let mut found = Vec::new();
         for select in &selects {
             found.push(self.one(o, select, from, to, &mut notes).await?);
         }
-        let mut e = xcbench_collector::slo::combine(found);
+        let mut e = xcbench_slo::evidence::combine(found);
         notes.push(
             "through Prometheus the agents' dropped snapshots and restarts are not visible"
                 .to_owned(),
@@ -361,7 +361,7 @@ impl PrometheusSource {
                 .filter(|b| b.count > 0)
                 .collect(),
         };
-        let Some(threshold) = xcbench_collector::slo::threshold_ns(o) else {
+        let Some(threshold) = o.threshold_ns() else {
             e.slots = slots;
             return Ok(e);
         };

@@ -1,9 +1,10 @@
 //! The history's sans-IO half: what one series measured in one time slot ([`SlotRecord`]:
 //! counters and sparse histograms, all additive, in a compact binary form), the tiers slots
 //! age through ([`Tiers`]: 10 s slots for 6 h, then 1 min for 7 days, then 10 min for 90
-//! days by default), which series a query selects ([`Selection`]), and what a query over a
-//! time range answers ([`HistoryAnswer`]). Downsampling merges a tier's slots into the next
-//! tier's by addition, so every count survives it exactly.
+//! days by default), and how a query's slots fold into its answer ([`Fold`]; the answer and
+//! the selection are the API's contract, in `xcbench_snapshot::history`). Downsampling
+//! merges a tier's slots into the next tier's by addition, so every count survives it
+//! exactly.
 //!
 //! Slot times are the agents' `interval_end_unix_ns` (the end of the interval the samples
 //! were taken in), not the collector's receive time: snapshots an agent queued through a
@@ -11,9 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use xcbench_snapshot::{
-    Counters, Load, Metric, ProbeKind, Protocol, SeriesSnapshot, ThroughputResult,
+use xcbench_snapshot::{Counters, Metric, SeriesSnapshot, ThroughputResult};
+
+use xcbench_snapshot::history::{
+    AgentSeen, HistoryAnswer, MetricAnswer, Selection, SeriesLabels, SlotPoint, Within,
+    ANSWER_QUANTILES,
 };
 
 use super::{AgentState, SeriesKey, Sparse, ThroughputKey};
@@ -363,181 +366,16 @@ impl SlotRecord {
     }
 }
 
-/// Which series a query selects: every label given must match exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Selection {
-    pub src_agent: Option<String>,
-    pub src_cloud: Option<String>,
-    pub src_region: Option<String>,
-    pub dst_agent: Option<String>,
-    pub dst_cloud: Option<String>,
-    pub dst_region: Option<String>,
-    pub protocol: Option<Protocol>,
-    pub kind: Option<ProbeKind>,
-    pub load: Option<Load>,
-}
-
-impl Selection {
-    pub fn matches(&self, key: &SeriesKey) -> bool {
-        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        is(&self.src_agent, key.source.id.as_str())
-            && is(&self.src_cloud, key.source.cloud.as_str())
-            && is(&self.src_region, &key.source.region)
-            && is(&self.dst_agent, key.peer.id.as_str())
-            && is(&self.dst_cloud, key.peer.cloud.as_str())
-            && is(&self.dst_region, &key.peer.region)
-            && self.protocol.is_none_or(|p| p == key.protocol)
-            && self.kind.is_none_or(|k| k == key.kind)
-            && self.load.is_none_or(|l| l == key.load)
-    }
-}
-
-/// A series a query matched, by its labels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeriesLabels {
-    pub src_agent: String,
-    pub src_cloud: String,
-    pub src_region: String,
-    pub dst_agent: String,
-    pub dst_cloud: String,
-    pub dst_region: String,
-    pub protocol: Protocol,
-    pub kind: ProbeKind,
-    pub load: Load,
+/// `selection` picks the series `key` names.
+pub fn selects(selection: &Selection, key: &SeriesKey) -> bool {
+    selection.matches(&key.source, &key.peer, key.protocol, key.kind, key.load)
 }
 
 impl From<&SeriesKey> for SeriesLabels {
     fn from(k: &SeriesKey) -> SeriesLabels {
-        SeriesLabels {
-            src_agent: k.source.id.to_string(),
-            src_cloud: k.source.cloud.to_string(),
-            src_region: k.source.region.clone(),
-            dst_agent: k.peer.id.to_string(),
-            dst_cloud: k.peer.cloud.to_string(),
-            dst_region: k.peer.region.clone(),
-            protocol: k.protocol,
-            kind: k.kind,
-            load: k.load,
-        }
+        SeriesLabels::of(&k.source, &k.peer, k.protocol, k.kind, k.load)
     }
 }
-
-/// A latency threshold and the samples within it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Within {
-    pub threshold_ns: u64,
-    /// Samples certainly at or below the threshold.
-    pub at_most: u64,
-    /// Samples whose HdrHistogram bucket straddles the threshold (within 0.1% or 512 ns of
-    /// it): not known to be either side.
-    pub straddling: u64,
-}
-
-/// One metric over the range, merged over the selected series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricAnswer {
-    pub metric: Metric,
-    pub count: u64,
-    pub sum_ns: u64,
-    /// The merged HdrHistogram, V2 serialized, base64 (the snapshot's layout).
-    pub hdr: String,
-    /// (quantile, bucket's highest equivalent value in ns); 1.0 is the maximum.
-    pub quantiles: Vec<(f64, u64)>,
-    pub within: Vec<Within>,
-}
-
-/// One slot of the range, summed over the selected series: the series over the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotPoint {
-    pub start_ns: u64,
-    pub slot_ns: u64,
-    pub sent: u64,
-    pub received: u64,
-    pub lost: u64,
-    /// Samples of the first metric asked for, and their exact sum.
-    pub samples: u64,
-    pub sum_ns: u64,
-    /// Samples of that metric within the first threshold asked for (certain ones).
-    pub within: u64,
-}
-
-/// A stretch with no data from an agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentGap {
-    pub from_unix_ns: u64,
-    pub to_unix_ns: u64,
-    /// Snapshots the agent dropped from its queue (its report sequence jumped); 0 when it
-    /// restarted (a new instance) and the gap is the time it was down.
-    pub dropped_snapshots: u64,
-}
-
-/// An agent that measured a selected series, when the collector last heard from it, and
-/// its gaps that overlap the range.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentSeen {
-    pub agent: String,
-    pub last_report_unix_ns: u64,
-    #[serde(default)]
-    pub gaps: Vec<AgentGap>,
-}
-
-/// One direction of a scheduled throughput test whose agents, peer and protocol the
-/// selection matches (probe kind and load do not apply), started inside the range.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestSeen {
-    /// The agent that ran the test, and its peer.
-    pub src_agent: String,
-    pub dst_agent: String,
-    pub protocol: Protocol,
-    pub flow: xcbench_snapshot::Flow,
-    pub outcome: xcbench_snapshot::ThroughputOutcome,
-    pub started_unix_ns: u64,
-    /// Bytes delivered to the receiving application, over the receiver's counted time.
-    pub receiver_bytes: u64,
-    pub receiver_ns: u64,
-}
-
-impl Selection {
-    /// Whether a throughput test run by `source` toward `peer` over `protocol` is selected.
-    pub fn matches_test(
-        &self,
-        source: &xcbench_snapshot::Identity,
-        peer: &xcbench_snapshot::Identity,
-        protocol: Protocol,
-    ) -> bool {
-        let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
-        is(&self.src_agent, source.id.as_str())
-            && is(&self.src_cloud, source.cloud.as_str())
-            && is(&self.src_region, &source.region)
-            && is(&self.dst_agent, peer.id.as_str())
-            && is(&self.dst_cloud, peer.cloud.as_str())
-            && is(&self.dst_region, &peer.region)
-            && self.protocol.is_none_or(|p| p == protocol)
-    }
-}
-
-/// What a history query answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryAnswer {
-    /// The range asked for, and the span of the slots that answered it: every slot that
-    /// overlaps the range counts whole, so the span can start before `from` and end after
-    /// `to` by up to a slot.
-    pub from_unix_ns: u64,
-    pub to_unix_ns: u64,
-    pub covered_from_unix_ns: Option<u64>,
-    pub covered_to_unix_ns: Option<u64>,
-    pub series: Vec<SeriesLabels>,
-    pub counters: Counters,
-    pub metrics: Vec<MetricAnswer>,
-    pub slots: Vec<SlotPoint>,
-    pub clock_error_max_ns: Option<u64>,
-    pub agents: Vec<AgentSeen>,
-    #[serde(default)]
-    pub tests: Vec<TestSeen>,
-}
-
-/// Quantiles every answer carries.
-pub const ANSWER_QUANTILES: [f64; 8] = [0.5, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1.0];
 
 /// Folds the slots of a query into its answer.
 #[derive(Debug, Clone, Default)]

@@ -93,7 +93,7 @@ pub struct MetricState {
     pub sum_ns: u64,
     /// Samples since the start at or below each SLO threshold of this metric (the store's
     /// [`Store::thresholds`], in order), counted exactly from the full-resolution buckets.
-    pub within: Vec<history::Within>,
+    pub within: Vec<xcbench_snapshot::history::Within>,
     window: Window,
 }
 
@@ -104,7 +104,7 @@ impl MetricState {
         if self.within.len() != thresholds.len() {
             self.within = thresholds
                 .iter()
-                .map(|t| history::Within {
+                .map(|t| xcbench_snapshot::history::Within {
                     threshold_ns: *t,
                     at_most: 0,
                     straddling: 0,
@@ -174,7 +174,7 @@ pub struct AgentState {
     /// Stretches with no data from the agent: snapshots it dropped (a jump in its report
     /// sequence) or the time it was down (a new instance); the latest [`MAX_GAPS`].
     #[serde(default)]
-    pub gaps: Vec<history::AgentGap>,
+    pub gaps: Vec<xcbench_snapshot::history::AgentGap>,
 }
 
 /// Gaps kept per agent.
@@ -211,7 +211,7 @@ impl AgentState {
             if self.gaps.len() == MAX_GAPS {
                 self.gaps.remove(0);
             }
-            self.gaps.push(history::AgentGap {
+            self.gaps.push(xcbench_snapshot::history::AgentGap {
                 from_unix_ns: self.last_interval_end_ns,
                 to_unix_ns: snapshot.interval_start_unix_ns,
                 dropped_snapshots: dropped,

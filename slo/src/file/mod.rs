@@ -20,11 +20,14 @@ mod node;
 pub mod openslo;
 mod settle;
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 use xcbench_snapshot::config_text::ConfigError;
+use xcbench_snapshot::Metric;
 
-use crate::objective::{Judging, Objective, Select, Window};
+use crate::objective::{Indicator, Judging, Objective, Select, Window};
 use node::{with_child, Node, Path};
 use settle::{parse_comparison, parse_judging, parse_select, settle, JUDGING_KEYS};
 
@@ -69,6 +72,22 @@ pub struct SloFile {
     pub objectives: Vec<Objective>,
     /// OpenSLO documents left out, and why (another metric source, say).
     pub skipped: Vec<String>,
+}
+
+impl SloFile {
+    /// The latency thresholds of its objectives, per metric: what the collector's store
+    /// counts exactly (an increase under load has none: its threshold is over a baseline).
+    pub fn thresholds(&self) -> BTreeMap<Metric, Vec<u64>> {
+        let mut out: BTreeMap<Metric, Vec<u64>> = BTreeMap::new();
+        for o in &self.objectives {
+            if let (Some(metric), Some(t)) = (o.indicator.metric(), o.threshold_ns()) {
+                if o.indicator != Indicator::RttIncreaseUnderLoad {
+                    out.entry(metric).or_default().push(t);
+                }
+            }
+        }
+        out
+    }
 }
 
 const TOP_KEYS: [&str; 3] = ["version", "defaults", "objectives"];
@@ -213,7 +232,7 @@ fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
             n.get("indicator").ok_or_else(|| {
                 n.missing(
                     "indicator",
-                    format!("one of {}", crate::objective::Indicator::NAMES.join(", ")),
+                    format!("one of {}", Indicator::NAMES.join(", ")),
                 )
             })?,
             file,
