@@ -3,8 +3,8 @@
 //! of each crate's `src/`, and every repository path it names exists. A module added, renamed
 //! or removed fails here, by its path, until the Layout says so.
 //!
-//! A module counts as named when its path appears whole (`collector/src/db.rs`,
-//! `src/gate/`), or, in the tree, under its crate's line as `src/db.rs` or `db.rs`. A name
+//! A module counts as named when its path appears whole (`collector/src/mesh.rs`,
+//! `src/gate/`), or, in the tree, under its crate's line as `src/mesh.rs` or `mesh.rs`. A name
 //! only counts when no path character comes right before it, so `store/history.rs` does not
 //! name a first-level `history.rs`, nor `agent/src/cli.rs` the binary's `src/cli.rs`.
 

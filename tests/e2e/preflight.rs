@@ -2,7 +2,7 @@
 //! host is ready (exit 0); a peer where nothing listens is "closed", told apart from a
 //! blocked port and given no firewall commands (exit 1); a public address fails without a
 //! packet sent. The blocked-port case with its commands and the path MTU run in the lab
-//! (`lab::preflight_names_the_blocked_port_and_finds_the_mtu`).
+//! (`lab::preflight::preflight_names_the_blocked_port_and_finds_the_mtu`).
 
 use std::net::SocketAddr;
 use std::process::Command;

@@ -1,0 +1,275 @@
+//! The durable history held to its promises: downsampling keeps every count, a reopened
+//! history restores what was acknowledged, queries select and report gaps and tests.
+
+use super::*;
+use crate::store::history::Tier;
+use crate::store::tests::snapshot;
+use crate::store::{BucketBounds, Store};
+use xcbench_snapshot::Counters;
+
+const S: u64 = 1_000_000_000;
+const T0: u64 = 1_700_000_000 * S;
+
+fn lowest(v: u64) -> u64 {
+    xcbench_snapshot::LatencyHistogram::new()
+        .inner()
+        .lowest_equivalent(v)
+}
+
+/// Snapshot `seq`, measured up to `at`: `n` RTTs of 1 ms + seq us, all answered.
+fn at(seq: u64, at: u64, n: u64) -> Snapshot {
+    let rtts: Vec<u64> = (0..n).map(|i| 1_000_000 + seq * 1_000 + i).collect();
+    let mut s = snapshot(
+        seq,
+        &rtts,
+        Counters {
+            sent: n,
+            received: n,
+            ..Counters::default()
+        },
+    );
+    s.interval_end_unix_ns = at;
+    s
+}
+
+fn append(h: &mut History, s: &Snapshot) {
+    let hist = s.decode_histograms().unwrap();
+    h.append(s, &hist, s.interval_end_unix_ns).unwrap();
+}
+
+fn everything(h: &History, thresholds: &[u64]) -> HistoryAnswer {
+    h.query(
+        &Selection::default(),
+        0,
+        u64::MAX,
+        &[Metric::Rtt],
+        thresholds,
+        lowest,
+    )
+    .unwrap()
+}
+
+#[test]
+fn downsampling_keeps_every_count_and_the_merged_histogram() {
+    let tiers = Tiers::new(vec![
+        Tier {
+            slot_ns: 10 * S,
+            keep_ns: 60 * S,
+        },
+        Tier {
+            slot_ns: 60 * S,
+            keep_ns: 600 * S,
+        },
+        Tier {
+            slot_ns: 600 * S,
+            keep_ns: 3_600 * S,
+        },
+    ])
+    .unwrap();
+    let mut h = History::in_memory(tiers).unwrap();
+    // Ten minutes of reports every 5 s.
+    for seq in 1..=120 {
+        append(&mut h, &at(seq, T0 + seq * 5 * S, 10));
+    }
+    let thresholds = [1_050_000, 1_100_000];
+    let before = everything(&h, &thresholds);
+    assert_eq!(before.counters.sent, 1_200);
+    assert_eq!(before.metrics[0].count, 1_200);
+    let fine = h.footprint().unwrap();
+    assert!(fine[0].0 >= 60 && fine[1].0 == 0, "{fine:?}");
+    // Long after: every 10 s slot is past its minute and every 1 m slot past its 10
+    // minutes, so they merge up, by addition.
+    let m = h.migrate(T0 + 1_200 * S + 605 * S).unwrap();
+    assert!(m.merged > 0 && m.expired == 0, "{m:?}");
+    let coarse = h.footprint().unwrap();
+    assert_eq!(coarse[0].0, 0, "{coarse:?}");
+    let after = everything(&h, &thresholds);
+    assert_eq!(after.counters, before.counters);
+    assert_eq!(
+        after.metrics, before.metrics,
+        "the merged histogram is identical"
+    );
+    assert!(after.slots.len() < before.slots.len());
+    // Past the last tier: the slots leave the history.
+    let m = h.migrate(T0 + 100 * 3_600 * S).unwrap();
+    assert!(m.expired > 0);
+    assert_eq!(everything(&h, &[]).counters.sent, 0);
+}
+
+#[test]
+fn a_reopened_history_restores_totals_high_water_marks_and_the_window() {
+    let dir = std::env::temp_dir().join(format!("xcbench-history-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    const BUCKETS: BucketBounds = BucketBounds::new(&[1_000_000, 2_000_000]);
+    let mut first = Store::new(300 * S, 10 * S, 100, BUCKETS);
+    {
+        let mut h = History::open(&dir, Tiers::default()).unwrap();
+        for seq in 1..=4 {
+            let s = at(seq, T0 + seq * 10 * S, 25);
+            let hist = s.decode_histograms().unwrap();
+            assert_eq!(first.check(&s), Ok(crate::store::Ingest::Accepted));
+            h.append(&s, &hist, T0 + seq * 10 * S).unwrap();
+            first.apply(&s, &hist, T0 + seq * 10 * S);
+        }
+    }
+    let h = History::open(&dir, Tiers::default()).unwrap();
+    let now = T0 + 60 * S;
+    let mut second = Store::new(300 * S, 10 * S, 100, BUCKETS);
+    second.restore(h.restore(now - 300 * S).unwrap(), now);
+    let (k1, s1) = first.series().next().unwrap();
+    let (k2, s2) = second.series().next().unwrap();
+    assert_eq!(k1, k2);
+    assert_eq!(s2.counters, s1.counters);
+    let (m1, m2) = (&s1.metrics[&Metric::Rtt], &s2.metrics[&Metric::Rtt]);
+    assert_eq!(
+        (m2.count, m2.sum_ns, &m2.buckets),
+        (m1.count, m1.sum_ns, &m1.buckets)
+    );
+    assert_eq!(
+        m2.window().count(),
+        100,
+        "the last 5 minutes are back in the window"
+    );
+    // The high-water mark came back: the last report again is a duplicate.
+    let again = at(4, T0 + 40 * S, 25);
+    assert_eq!(second.check(&again), Ok(crate::store::Ingest::Duplicate));
+    assert_eq!(
+        second.check(&at(5, T0 + 50 * S, 1)),
+        Ok(crate::store::Ingest::Accepted)
+    );
+    drop(h);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn queries_select_by_label_and_count_within_thresholds() {
+    let mut h = History::in_memory(Tiers::default()).unwrap();
+    append(&mut h, &at(1, T0, 100));
+    let sel = |kind: &str| Selection {
+        kind: Some(kind.parse().unwrap()),
+        ..Selection::default()
+    };
+    let none = h
+        .query(&sel("rr"), 0, u64::MAX, &[Metric::Rtt], &[], lowest)
+        .unwrap();
+    assert!(none.series.is_empty() && none.metrics[0].count == 0);
+    let a = h
+        .query(
+            &sel("stamp"),
+            0,
+            u64::MAX,
+            &[Metric::Rtt],
+            &[1_001_049, 2_000_000],
+            lowest,
+        )
+        .unwrap();
+    assert_eq!(a.series.len(), 1);
+    assert_eq!(a.agents[0].agent, "az-eastus-app1");
+    // 100 samples 1,001,000 .. 1,001,099 ns; the threshold 1,001,049 falls inside a
+    // 0.1%-wide bucket: what it holds is reported as straddling, not guessed.
+    let w = &a.metrics[0].within;
+    assert_eq!((w[1].at_most, w[1].straddling), (100, 0));
+    assert!(w[0].straddling > 0, "{w:?}");
+    assert!(
+        w[0].at_most <= 50 && w[0].at_most + w[0].straddling >= 50,
+        "{w:?}"
+    );
+    let hist = xcbench_snapshot::LatencyHistogram::decode_base64(&a.metrics[0].hdr).unwrap();
+    assert_eq!(hist.len(), 100);
+    // Outside the range: nothing.
+    let early = h
+        .query(
+            &Selection::default(),
+            0,
+            T0 - 20 * S,
+            &[Metric::Rtt],
+            &[],
+            lowest,
+        )
+        .unwrap();
+    assert_eq!(early.counters.sent, 0);
+}
+
+#[test]
+fn queries_report_gaps_and_scheduled_tests() {
+    use xcbench_snapshot::{Flow, Protocol, ThroughputCounts, ThroughputOutcome};
+    let mut h = History::in_memory(Tiers::default()).unwrap();
+    let with_start = |seq: u64, instance: u64, start: u64| {
+        let mut s = at(seq, start + 10 * S, 10);
+        s.instance = instance;
+        s.interval_start_unix_ns = start;
+        s
+    };
+    let mut first = with_start(1, 1, T0);
+    first.throughput.push(ThroughputResult {
+        peer: first.series[0].peer.clone(),
+        protocol: Protocol::Tcp,
+        flow: Flow::Forward,
+        outcome: ThroughputOutcome::Ok,
+        started_unix_ns: T0 + S,
+        counts: ThroughputCounts {
+            receiver_bytes: 1_250_000_000,
+            receiver_ns: 10 * S,
+            ..ThroughputCounts::default()
+        },
+        interval_min_bytes_per_second: 0,
+    });
+    append(&mut h, &first);
+    append(&mut h, &with_start(2, 1, T0 + 10 * S));
+    // Reports 3 and 4 were dropped by the agent: a gap of 20 s.
+    append(&mut h, &with_start(5, 1, T0 + 40 * S));
+    // The agent restarted two minutes later.
+    append(&mut h, &with_start(1, 2, T0 + 170 * S));
+    let a = everything(&h, &[]);
+    let gaps = &a.agents[0].gaps;
+    assert_eq!(gaps.len(), 2, "{gaps:?}");
+    assert_eq!(
+        (
+            gaps[0].from_unix_ns,
+            gaps[0].to_unix_ns,
+            gaps[0].dropped_snapshots
+        ),
+        (T0 + 20 * S, T0 + 40 * S, 2)
+    );
+    assert_eq!(
+        (
+            gaps[1].from_unix_ns,
+            gaps[1].to_unix_ns,
+            gaps[1].dropped_snapshots
+        ),
+        (T0 + 50 * S, T0 + 170 * S, 0)
+    );
+    assert_eq!(a.tests.len(), 1);
+    assert_eq!(a.tests[0].receiver_bytes, 1_250_000_000);
+    // A range after the gaps shows none; a UDP selection shows no TCP test.
+    let later = h
+        .query(
+            &Selection::default(),
+            T0 + 170 * S,
+            u64::MAX,
+            &[Metric::Rtt],
+            &[],
+            lowest,
+        )
+        .unwrap();
+    assert!(later.agents[0].gaps.is_empty() && later.tests.is_empty());
+    let udp = Selection {
+        protocol: Some(Protocol::Udp),
+        ..Selection::default()
+    };
+    let a = h
+        .query(&udp, 0, u64::MAX, &[Metric::Rtt], &[], lowest)
+        .unwrap();
+    assert!(a.tests.is_empty());
+    // The agent's last report ended at T0 + 180 s. A window just after it holds no data
+    // but still lists the agent (silent since), one a range's length later does not.
+    let after = |from: u64, to: u64| {
+        h.query(&Selection::default(), from, to, &[Metric::Rtt], &[], lowest)
+            .unwrap()
+    };
+    let silent = after(T0 + 200 * S, T0 + 260 * S);
+    assert!(silent.series.is_empty());
+    assert_eq!(silent.agents.len(), 1, "{silent:?}");
+    assert_eq!(silent.agents[0].last_report_unix_ns, T0 + 180 * S);
+    assert!(after(T0 + 400 * S, T0 + 460 * S).agents.is_empty());
+}

@@ -1,0 +1,334 @@
+//! The verdicts held to their promises: each kind of objective passes, fails or stays
+//! inconclusive as its exact bounds say, and every data-quality guard says why.
+
+use super::*;
+use crate::evidence::{AgentRecord, Distribution, Gap, TestRecord};
+use crate::file::SloFile;
+use xcbench_snapshot::Counters;
+
+const NOW: u64 = 1_796_065_200_000_000_000; // 2026-11-30T19:00:00Z
+const HOUR: u64 = 3_600_000_000_000;
+
+fn objective(body: &str) -> Objective {
+    let text = format!("objectives:\n  - name: o\n{body}");
+    SloFile::parse("t.yaml", &text)
+        .unwrap()
+        .objectives
+        .remove(0)
+}
+
+/// An hour of data from one agent, `n` RTT samples, `slow` of them at 5 ms and the
+/// rest at 1 ms.
+fn evidence(n: u64, slow: u64) -> Evidence {
+    let buckets = [(1_000_447, n - slow), (5_001_215, slow)];
+    Evidence {
+        from_unix_ns: NOW - HOUR,
+        to_unix_ns: NOW,
+        covered: Some((NOW - HOUR, NOW)),
+        series: 1,
+        counters: Counters {
+            sent: n,
+            received: n,
+            ..Counters::default()
+        },
+        distribution: Distribution::from_buckets(buckets, |h| h - h / 1_000),
+        agents: vec![AgentRecord {
+            agent: "azure-1".to_owned(),
+            last_report_unix_ns: NOW - 5_000_000_000,
+            gaps: vec![],
+        }],
+        ..Evidence::default()
+    }
+}
+
+const P99: &str = "    indicator: rtt\n    quantile: p99\n    at_most: 2ms\n";
+
+#[test]
+fn a_quantile_passes_fails_or_asks_for_more_from_its_bound() {
+    let o = objective(P99);
+    // 10,000 samples, 50 slow: 99.5% within, lower bound above 99%.
+    let r = judge(&o, evidence(10_000, 50), NOW);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("9,950 of 10,000 samples <= 2ms"),
+        "{}",
+        r.reasons[0]
+    );
+    assert!(r.bound.unwrap().lower.unwrap() >= 0.99);
+    // 10,000 samples, 200 slow: 98% within, upper bound under 99%.
+    let r = judge(&o, evidence(10_000, 200), NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert_eq!(r.value_text, "5.001ms");
+    // 200 samples, none slow: not yet 299 (the rule of three at 95%).
+    let r = judge(&o, evidence(200, 0), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert_eq!(r.need_more.unwrap().probes, 299);
+    assert!(
+        r.reasons[0].contains("need about 99 more probes (about 29m42s at the current rate)"),
+        "{}",
+        r.reasons[0]
+    );
+}
+
+#[test]
+fn straddling_samples_never_tip_the_verdict() {
+    // The threshold sits inside the 5 ms bucket: those samples count against both.
+    let o = objective("    indicator: rtt\n    quantile: p50\n    at_most: 5ms\n");
+    let r = judge(&o, evidence(10_000, 9_000), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(r.reasons[0].contains("9,000 more within the histogram's resolution of 5ms"));
+    let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 5ms\n");
+    assert_eq!(
+        judge(&o, evidence(10_000, 1), NOW).verdict,
+        Verdict::Inconclusive
+    );
+    let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 6ms\n");
+    assert_eq!(judge(&o, evidence(10_000, 1), NOW).verdict, Verdict::Pass);
+    let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 4ms\n");
+    assert_eq!(judge(&o, evidence(10_000, 1), NOW).verdict, Verdict::Fail);
+}
+
+#[test]
+fn loss_is_judged_per_direction() {
+    let o = objective("    indicator: loss\n    direction: forward\n    at_most: 0.1%\n");
+    let mut e = evidence(20_000, 0);
+    e.counters = Counters {
+        sent: 20_000,
+        received: 19_800,
+        lost: 200,
+        lost_forward: 200,
+        ..Counters::default()
+    };
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].starts_with("forward loss 1% (200 of 20,000 probes)"),
+        "{}",
+        r.reasons[0]
+    );
+    let o = objective("    indicator: loss\n    direction: reverse\n    at_most: 0.1%\n");
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+}
+
+#[test]
+fn guards_make_a_verdict_inconclusive_and_say_why() {
+    let o = objective(P99);
+    // Nothing selected.
+    let r = judge(
+        &o,
+        Evidence {
+            series: 0,
+            ..evidence(10_000, 0)
+        },
+        NOW,
+    );
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(
+        r.reasons[1].contains("matched no series"),
+        "{:?}",
+        r.reasons
+    );
+    // Nothing in the window from an agent the source saw just before it: that agent
+    // fell silent, and the reasons say so beside "no series".
+    let mut e = Evidence {
+        series: 0,
+        ..evidence(10_000, 0)
+    };
+    e.agents[0].last_report_unix_ns = NOW - 600_000_000_000;
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(r.codes.contains(&ReasonCode::NoSeries), "{:?}", r.codes);
+    assert!(r.codes.contains(&ReasonCode::AgentSilent), "{:?}", r.codes);
+    // An agent that went silent 10 minutes ago.
+    let mut e = evidence(10_000, 0);
+    e.agents[0].last_report_unix_ns = NOW - 600_000_000_000;
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(r.reasons[0].starts_with("the samples alone would pass"));
+    assert!(
+        r.reasons[1].contains("agent azure-1 stopped reporting: last report 10m0s before"),
+        "{:?}",
+        r.reasons
+    );
+    // Dropped snapshots inside the window.
+    let mut e = evidence(10_000, 0);
+    e.agents[0].gaps.push(Gap {
+        from_unix_ns: NOW - HOUR / 2,
+        to_unix_ns: NOW - HOUR / 2 + 30_000_000_000,
+        dropped_snapshots: 3,
+    });
+    let r = judge(&o, e, NOW);
+    assert!(
+        r.reasons[1].contains("agent azure-1 dropped 3 snapshots"),
+        "{:?}",
+        r.reasons
+    );
+    // Data for a quarter of the window.
+    let mut e = evidence(10_000, 0);
+    e.covered = Some((NOW - HOUR / 4, NOW));
+    let r = judge(&o, e, NOW);
+    assert!(
+        r.reasons[1].contains("covers 15m0s of the 1h0m window (25%)"),
+        "{:?}",
+        r.reasons
+    );
+    // The agents skipped 5% of their schedule: the rate fell below the configured one.
+    let mut e = evidence(10_000, 0);
+    e.counters.skipped = 500;
+    let r = judge(&o, e, NOW);
+    assert!(r.codes.contains(&ReasonCode::LowRate), "{:?}", r.reasons);
+    assert!(
+        r.reasons[1].contains("skipped 500 of 10,500 scheduled probes"),
+        "{:?}",
+        r.reasons
+    );
+    // An objective that allows 5% (max_skipped) takes the same 4.8%.
+    let mut lenient = o.clone();
+    lenient.judging.max_skipped = 0.05;
+    let mut e = evidence(10_000, 0);
+    e.counters.skipped = 500;
+    let r = judge(&lenient, e, NOW);
+    assert!(!r.codes.contains(&ReasonCode::LowRate), "{:?}", r.reasons);
+    // Too few samples.
+    let r = judge(&o, evidence(50, 0), NOW);
+    assert!(r
+        .reasons
+        .iter()
+        .any(|x| x.contains("50 samples, fewer than min_probes = 100")));
+}
+
+#[test]
+fn one_way_delay_needs_clocks_good_enough_for_its_threshold() {
+    let o = objective("    indicator: one_way_delay\n    direction: forward\n    quantile: p99\n    at_most: 2ms\n");
+    let mut e = evidence(10_000, 0);
+    let r = judge(&o, e.clone(), NOW);
+    assert!(
+        r.reasons[1].contains("no clock error estimate"),
+        "{:?}",
+        r.reasons
+    );
+    e.clock_error_max_ns = Some(500_000);
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(
+        r.reasons[1].contains("500us is more than max_clock_error = 10% of the 2ms threshold"),
+        "{:?}",
+        r.reasons
+    );
+    e.clock_error_max_ns = Some(100_000);
+    assert_eq!(judge(&o, e, NOW).verdict, Verdict::Pass);
+}
+
+#[test]
+fn the_increase_under_load_bounds_both_quantiles() {
+    let o = objective("    indicator: rtt_increase_under_load\n    quantile: p99\n    at_most: 2ms\n    min_coverage: 0%\n");
+    let idle = evidence(10_000, 0).distribution;
+    let mut e = evidence(10_000, 5_000); // half the samples under load at 5 ms
+    e.baseline = Some(idle.clone());
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert_eq!(r.value_text, "4.001ms");
+    e.distribution = idle.clone();
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+    e.baseline = None;
+    assert_eq!(judge(&o, e, NOW).verdict, Verdict::Inconclusive);
+}
+
+#[test]
+fn goodput_reads_every_test_and_never_passes_without_one() {
+    let o = objective("    indicator: goodput\n    at_least: 500M\n");
+    let mut e = Evidence {
+        from_unix_ns: NOW - HOUR,
+        to_unix_ns: NOW,
+        ..Evidence::default()
+    };
+    assert_eq!(judge(&o, e.clone(), NOW).verdict, Verdict::Inconclusive);
+    let test = |g: f64| TestRecord {
+        started_unix_ns: NOW - HOUR / 2,
+        outcome: "ok".to_owned(),
+        goodput_bits_per_second: g,
+    };
+    e.tests = vec![test(9.4e8), test(9.1e8)];
+    assert_eq!(judge(&o, e.clone(), NOW).verdict, Verdict::Pass);
+    // A test that failed measured nothing: no pass on it.
+    let mut with_failed = e.clone();
+    with_failed.tests.push(TestRecord {
+        outcome: "failed".to_owned(),
+        goodput_bits_per_second: 0.0,
+        ..test(0.0)
+    });
+    let r = judge(&o, with_failed, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("1 more refused or failed"),
+        "{:?}",
+        r.reasons
+    );
+    e.tests.push(test(4.0e8));
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.value_text, "slowest 400Mbit/s");
+}
+
+#[test]
+fn a_hole_in_the_slots_is_not_coverage_and_counts_must_add_up() {
+    let o = objective(P99);
+    // Six 10-minute slots, the middle four empty: a stalled agent, no sequence jump.
+    let mut e = evidence(10_000, 0);
+    e.slots = (0..6u64)
+        .map(|i| crate::evidence::SlotPoint {
+            start_unix_ns: NOW - HOUR + i * HOUR / 6,
+            slot_ns: HOUR / 6,
+            sent: if i == 0 || i == 5 { 5_000 } else { 0 },
+            lost: 0,
+            samples: if i == 0 || i == 5 { 5_000 } else { 0 },
+            sum_ns: 0,
+            within: 0,
+        })
+        .collect();
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(r.codes.contains(&ReasonCode::Coverage), "{:?}", r.reasons);
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("covers 20m0s of the 1h0m window")),
+        "{:?}",
+        r.reasons
+    );
+    // A source whose within and straddling exceed its samples is not believed.
+    let mut e = evidence(10_000, 0);
+    e.exact_within = Some(crate::evidence::WithinCount {
+        samples: 100,
+        within: 99,
+        straddling: 5,
+    });
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(r.reasons[0].contains("do not add up"), "{:?}", r.reasons);
+}
+
+#[test]
+fn the_gate_fails_on_a_key_failure_and_lists_warnings() {
+    let o = objective(P99);
+    let mut warn = o.clone();
+    warn.key = false;
+    warn.name = "w".to_owned();
+    let pass = judge(&o, evidence(10_000, 0), NOW);
+    let fail = judge(&o, evidence(10_000, 500), NOW);
+    let warned = judge(&warn, evidence(10_000, 500), NOW);
+    let g = GateResult::new("t".into(), NOW, vec![pass.clone(), warned.clone()]);
+    assert_eq!((g.verdict, g.exit_code), (Verdict::Pass, 0));
+    assert_eq!(g.summary.warnings, ["w: fail"]);
+    let g = GateResult::new("t".into(), NOW, vec![pass.clone(), fail]);
+    assert_eq!((g.verdict, g.exit_code), (Verdict::Fail, 1));
+    let inc = judge(&o, evidence(20, 0), NOW);
+    let g = GateResult::new("t".into(), NOW, vec![pass, inc]);
+    assert_eq!((g.verdict, g.exit_code), (Verdict::Inconclusive, 3));
+    // Only warnings: nothing decided.
+    let g = GateResult::new("t".into(), NOW, vec![warned]);
+    assert_eq!(g.verdict, Verdict::Inconclusive);
+    assert_eq!(g.evaluated_at, "2026-11-30T19:00:00Z");
+}

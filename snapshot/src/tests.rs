@@ -1,0 +1,162 @@
+//! The snapshot format held to its contract: round trips, the wire text, and what decoding
+//! refuses.
+
+use super::*;
+
+pub(crate) fn sample() -> Snapshot {
+    let mut h = LatencyHistogram::new();
+    h.record_ns(1_500_000);
+    h.record_ns(2_000_000);
+    Snapshot {
+        format: FORMAT_VERSION,
+        agent: Identity {
+            id: "az-eastus-1".parse().unwrap(),
+            cloud: Cloud::Azure,
+            region: "eastus".into(),
+            zone: "1".into(),
+        },
+        instance: 7,
+        seq: 3,
+        interval_start_unix_ns: 10,
+        interval_end_unix_ns: 20,
+        responders: ResponderCounters::default(),
+        sender: SenderCounters::default(),
+        throughput: vec![],
+        throughput_flows: vec![],
+        series: vec![SeriesSnapshot {
+            peer: Identity {
+                id: "oci-ashburn-1".parse().unwrap(),
+                cloud: Cloud::Oci,
+                region: "us-ashburn-1".into(),
+                zone: String::new(),
+            },
+            protocol: Protocol::Udp,
+            kind: ProbeKind::Stamp,
+            load: Load::Idle,
+            timestamping: TimestampSource::Kernel,
+            counters: Counters {
+                sent: 3,
+                received: 2,
+                lost: 1,
+                ..Counters::default()
+            },
+            histograms: vec![HistogramDelta {
+                metric: Metric::Rtt,
+                count: 2,
+                sum_ns: 3_500_000,
+                hdr: h.encode_base64(),
+            }],
+            jitter_forward_ns: Some(1000),
+            jitter_reverse_ns: None,
+            clock_error_ns: Some(5000),
+            clock_synchronized: Some(false),
+            tcp: None,
+            quic: None,
+        }],
+    }
+}
+
+#[test]
+fn round_trip() {
+    let s = sample();
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    assert_eq!(Snapshot::decode(&buf).unwrap(), s);
+}
+
+#[test]
+fn responder_counts_keep_the_flat_wire_names() {
+    let mut s = sample();
+    s.responders.tcp.refused = 3;
+    s.responders.udp.reflected = 9;
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    let text = String::from_utf8(buf.clone()).unwrap();
+    assert!(text.contains(r#""reflector":{"reflected":9,"#), "{text}");
+    assert!(text.contains(r#""tcp_refused":3"#), "{text}");
+    assert_eq!(Snapshot::decode(&buf).unwrap(), s);
+    // A format-1 agent that never heard of TCP or QUIC responders.
+    let old = text.replace(
+        r#""reflector":{"reflected":9,"malformed":0,"refused":0,"tcp_reflected":0,"tcp_malformed":0,"tcp_refused":3,"quic_reflected":0,"quic_malformed":0,"quic_refused":0}"#,
+        r#""reflector":{"reflected":9,"malformed":0,"refused":0}"#,
+    );
+    assert_ne!(old, text);
+    let decoded = Snapshot::decode(old.as_bytes()).unwrap();
+    assert_eq!(decoded.responders.udp.reflected, 9);
+    assert_eq!(decoded.responders.tcp, ResponderCount::default());
+    let mut sum = decoded.responders;
+    sum.add(&s.responders);
+    assert_eq!((sum.udp.reflected, sum.get(Protocol::Tcp).refused), (18, 3));
+}
+
+#[test]
+fn rejects_count_mismatch_naming_field() {
+    let mut s = sample();
+    s.series[0].histograms[0].count = 5;
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    let err = Snapshot::decode(&buf).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "snapshot series[0].histograms[0].count = 5: must equal the histogram's total count 2"
+    );
+}
+
+#[test]
+fn rejects_bad_identifier_and_duplicates() {
+    let mut buf = Vec::new();
+    let mut s = sample();
+    s.series.push(s.series[0].clone());
+    s.encode(&mut buf);
+    let err = Snapshot::decode(&buf).unwrap_err().to_string();
+    assert!(err.contains("series[1].peer.id"), "{err}");
+
+    let text = String::from_utf8(buf)
+        .unwrap()
+        .replace("az-eastus-1", "bad id!");
+    let err = Snapshot::decode(text.as_bytes()).unwrap_err().to_string();
+    assert!(err.contains("agent"), "{err}");
+}
+
+/// A declared test direction's peer is held to the same label rules as a series' peer,
+/// and an older agent's snapshot without the field still decodes.
+#[test]
+fn declared_test_directions_are_checked_and_optional() {
+    let mut s = sample();
+    let mut peer = s.series[0].peer.clone();
+    peer.region = "bad\"region".into();
+    s.throughput_flows = vec![ThroughputFlow {
+        peer,
+        protocol: Protocol::Udp,
+        flow: Flow::Forward,
+    }];
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    let err = Snapshot::decode(&buf).unwrap_err().to_string();
+    assert!(err.contains("bench_flows[0].peer"), "{err}");
+    let mut buf = Vec::new();
+    sample().encode(&mut buf);
+    assert!(!String::from_utf8_lossy(&buf).contains("bench_flows"));
+    assert!(Snapshot::decode(&buf).unwrap().throughput_flows.is_empty());
+}
+
+#[test]
+fn rejects_garbage_and_oversize() {
+    assert!(matches!(
+        Snapshot::decode(b"{not json"),
+        Err(SnapshotError::Json(_))
+    ));
+    let big = vec![b' '; MAX_SNAPSHOT_BYTES + 1];
+    assert!(matches!(
+        Snapshot::decode(&big),
+        Err(SnapshotError::TooLarge { .. })
+    ));
+    let mut s = sample();
+    s.seq = 0;
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    assert!(Snapshot::decode(&buf)
+        .unwrap_err()
+        .to_string()
+        .contains("seq = 0"));
+}

@@ -1,0 +1,234 @@
+//! The same run judged from the collector's history and from a real Prometheus scraping
+//! the collector.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use super::gate;
+use crate::support::agents::{spawn_collector, spawn_pair};
+use crate::support::http::http_get;
+use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::proc::{bin, TempDir};
+use crate::support::{machine, tool, wait_for};
+
+/// The same run judged from the collector's history and from a real Prometheus scraping
+/// the collector: over a window holding the whole run, the exact counters make the counts
+/// equal; a threshold the collector was not told about falls back to the classic buckets,
+/// whose straddling band must contain the history's exact count.
+#[test]
+fn prometheus_and_the_collector_agree_on_the_same_run() {
+    let _turn = machine::shared();
+    let Some(prometheus) = tool("prometheus", "CI") else {
+        return;
+    };
+    let dir = TempDir::new("gate-prom");
+    let known = "defaults:\n  min_coverage: 0%\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n\
+  - { name: loss, indicator: loss, at_most: 5% }\n\
+  - { name: rtt-p99, indicator: rtt, quantile: p99, at_most: 50ms }\n\
+  - { name: rtt-p50-40us, indicator: rtt, quantile: p50, at_most: 40us, key: false }\n";
+    let slo_file = dir.write("slo.yaml", known);
+    // 45 us is not in the collector's SLO file: no exact counter for it.
+    let unknown = dir.write(
+        "unknown.yaml",
+        "defaults:\n  min_coverage: 0%\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n  - { name: rtt-p50-45us, indicator: rtt, quantile: p50, at_most: 45us }\n",
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let _collector = spawn_collector(
+        &dir,
+        addr,
+        &format!("slo = \"{}\"\nslo_interval = \"1s\"\n", slo_file.display()),
+    );
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    // The same SLOs as Prometheus rules (`xcbench slo rules`), executed on the live data.
+    let rules = dir.path().join("slo.rules.yml");
+    let generated = Command::new(bin())
+        .args(["slo", "rules"])
+        .arg(&slo_file)
+        .arg("-o")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    // The period's ratio is evaluated every 5m in production; every second here, so every
+    // rule has run within the test.
+    let text = std::fs::read_to_string(&rules).unwrap();
+    assert!(text.contains("    interval: 5m\n"));
+    std::fs::write(
+        &rules,
+        text.replace("    interval: 5m\n", "    interval: 1s\n"),
+    )
+    .unwrap();
+    let (_server, prom) = crate::support::prometheus::spawn(
+        &prometheus,
+        &dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n",
+            rules.display()
+        ),
+    );
+    wait_for(Duration::from_secs(60), || {
+        let (_, body) = http_get(prom, "/api/v1/query?query=up")?;
+        body.contains("\"1\"]").then_some(())
+    })
+    .expect("Prometheus scrapes the collector");
+    let from = format!("{:.3}", unix_now() - 1.0);
+    let agents = spawn_pair(
+        &dir,
+        &format!("http://{addr}"),
+        [
+            ([127, 0, 0, 1], free_udp_port()).into(),
+            ([127, 0, 0, 1], free_udp_port()).into(),
+        ],
+        "5ms",
+        [Command::new(bin()), Command::new(bin())],
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    crate::support::proc::terminate_all(agents);
+    // Two scrapes after the last snapshot, so Prometheus holds the final counts.
+    std::thread::sleep(Duration::from_secs(3));
+    let to = format!("{:.3}", unix_now());
+    let run_in = |file: &std::path::Path, (from, to): (&str, &str), source: &[&str]| {
+        let mut args = vec![
+            "--slo",
+            file.to_str().unwrap(),
+            "--json",
+            "--from",
+            from,
+            "--to",
+            to,
+        ];
+        args.extend_from_slice(source);
+        let (code, out, err) = gate(&args, &[]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (code, v)
+    };
+    let run = |file: &std::path::Path, source: &[&str]| run_in(file, (&from, &to), source);
+    let collector_url = format!("http://{addr}");
+    let prom_url = format!("http://{prom}");
+    let (c_code, c) = run(&slo_file, &["--collector", &collector_url]);
+    let (p_code, p) = run(&slo_file, &["--prometheus", &prom_url]);
+    eprintln!("collector: {c}\nprometheus: {p}");
+    assert_eq!((c_code, p_code), (0, 0), "both pass");
+    for i in 0..3 {
+        let (a, b) = (&c["objectives"][i], &p["objectives"][i]);
+        assert_eq!(a["verdict"], b["verdict"], "{}", a["name"]);
+        assert_eq!(
+            a["samples"], b["samples"],
+            "{}: exact counts agree",
+            a["name"]
+        );
+        assert_eq!(a["observed"], b["observed"], "{}", a["name"]);
+    }
+    // Every generated rule evaluated without error on xcbench's data, and the 5m error
+    // ratios read what the run did: no loss, no RTT above 50 ms, a share above 40 us.
+    let rules_health = wait_for(Duration::from_secs(20), || {
+        let (_, body) = http_get(prom, "/api/v1/rules")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let all: Vec<serde_json::Value> = v["data"]["groups"]
+            .as_array()?
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let ok = !all.is_empty()
+            && all.iter().all(|r| {
+                r["health"] == "ok"
+                    && !r["lastEvaluation"]
+                        .as_str()
+                        .unwrap_or("0001")
+                        .starts_with("0001")
+            });
+        ok.then_some(all.len())
+    });
+    assert!(
+        rules_health.is_some(),
+        "every generated rule evaluates with health ok"
+    );
+    let ratio = |objective: &str| -> Option<f64> {
+        let q = format!("xcbench_slo:error_ratio:rate5m{{objective=\"{objective}\"}}");
+        let (_, body) = http_get(
+            prom,
+            &format!(
+                "/api/v1/query?query={}",
+                q.replace('{', "%7B")
+                    .replace('}', "%7D")
+                    .replace('"', "%22")
+                    .replace(':', "%3A")
+            ),
+        )?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    };
+    let ratios = wait_for(Duration::from_secs(20), || {
+        Some((ratio("loss")?, ratio("rtt-p99")?, ratio("rtt-p50-40us")?))
+    })
+    .expect("the generated error-ratio rules record a value");
+    eprintln!(
+        "generated rules ({} of them): 5m error ratios {ratios:?}",
+        rules_health.unwrap()
+    );
+    assert_eq!((ratios.0, ratios.1), (0.0, 0.0));
+    assert!((0.0..=1.0).contains(&ratios.2), "{}", ratios.2);
+
+    // Without an exact counter: the buckets' straddling band holds the exact count.
+    let (_, c) = run(&unknown, &["--collector", &collector_url]);
+    let (_, p) = run(&unknown, &["--prometheus", &prom_url]);
+    let (a, b) = (&c["objectives"][0], &p["objectives"][0]);
+    eprintln!("45us: collector {a}\nprometheus {b}");
+    assert_eq!(a["samples"], b["samples"]);
+    let n = a["samples"].as_f64().unwrap();
+    let exact = a["observed"].as_f64().unwrap() * n;
+    let certain = b["observed"].as_f64().unwrap() * n;
+    let reasons = b["reasons"].to_string();
+    assert!(reasons.contains("classic buckets"), "{reasons}");
+    assert!(
+        certain <= exact + 0.5,
+        "bucket count {certain} above the exact {exact}"
+    );
+
+    // A window after the agents stopped: neither source has a sample in it, and both say
+    // why, naming the agents that fell silent just before it (max_report_age 2 s here).
+    let silent = dir.write(
+        "silent.yaml",
+        "defaults:\n  min_coverage: 0%\n  max_report_age: 2s\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n  - { name: rtt-p99, indicator: rtt, quantile: p99, at_most: 50ms }\n",
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let later = format!("{:.3}", unix_now());
+    for (name, source) in [
+        ("collector", ["--collector", collector_url.as_str()]),
+        ("prometheus", ["--prometheus", prom_url.as_str()]),
+    ] {
+        let (code, v) = run_in(&silent, (&to, &later), &source);
+        let o = &v["objectives"][0];
+        eprintln!("after the run, {name}: {o}");
+        assert_eq!(code, 3, "{name}: inconclusive");
+        assert!(
+            o["codes"]
+                .as_array()
+                .unwrap()
+                .contains(&"agent_silent".into()),
+            "{name}: {o}"
+        );
+        assert!(
+            o["reasons"]
+                .to_string()
+                .contains("agent az-1 stopped reporting"),
+            "{name}: {o}"
+        );
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
