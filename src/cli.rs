@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use xcbench_agent::config::defaults;
 use xcbench_agent::wire::throughput::{Direction, Protocol, TestSpec};
+use xcbench_agent::wire::UNAUTH_LEN;
 
 #[derive(Parser)]
 #[command(
@@ -85,23 +86,28 @@ pub(crate) enum Command {
         command: MeshCommand,
     },
     /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
-    Demo {
-        /// How long to probe, e.g. 10s.
-        #[arg(long, default_value = "10s", value_parser = parse_duration)]
-        duration: Duration,
-        /// Time between probes, e.g. 10ms.
-        #[arg(long, default_value = "10ms", value_parser = parse_duration)]
-        interval: Duration,
-        /// STAMP packet size in bytes (44..=1472 on loopback here).
-        #[arg(long, default_value_t = 44, value_parser = clap::value_parser!(u16).range(44..=1472))]
-        payload_size: u16,
-        /// Print the result as JSON instead of a table (no progress lines).
-        #[arg(long)]
-        json: bool,
-        /// Receive timestamps: kernel (default) or user (to compare with user-space tools).
-        #[arg(long, default_value = "kernel", value_parser = parse_timestamps)]
-        timestamps: xcbench_snapshot::TimestampSource,
-    },
+    Demo(DemoArgs),
+}
+
+/// `xcbench demo`: how long, how often, how big.
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// How long to probe, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Time between probes, e.g. 10ms.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// STAMP packet size in bytes (up to 1472 on loopback here).
+    #[arg(long, default_value_t = UNAUTH_LEN as u16,
+          value_parser = clap::value_parser!(u16).range(UNAUTH_LEN as i64..=1472))]
+    pub payload_size: u16,
+    /// Print the result as JSON instead of a table (no progress lines).
+    #[arg(long)]
+    pub json: bool,
+    /// Receive timestamps: kernel (default) or user (to compare with user-space tools).
+    #[arg(long, default_value = "kernel", value_parser = parse_timestamps)]
+    pub timestamps: xcbench_snapshot::TimestampSource,
 }
 
 #[derive(Subcommand)]

@@ -177,8 +177,10 @@ pub async fn run(
         // The TCP responder takes the port number the kernel chose for UDP; that number can
         // be busy on TCP (another program's connection), so try a few ports.
         let mut attempt = 0;
+        let resolved = xcbench_agent::Resolved::already(config)
+            .expect("the demo's agents need no start-up step: no metadata, no mesh");
         agents.push(loop {
-            match Agent::bind(config.clone()) {
+            match Agent::bind(resolved.clone()) {
                 Err(xcbench_agent::AgentError::Bind { .. }) if attempt < 10 => attempt += 1,
                 other => break other?,
             }

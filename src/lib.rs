@@ -1,8 +1,9 @@
-//! The `xcbench` package: one thin binary (`src/main.rs`) over the agent, collector and lab
+//! The `xcbench` package: one thin binary (`src/main.rs`, `src/commands/`) over the agent, collector and lab
 //! libraries, plus the demo that composes them and what a person reads.
 //!
 //! # Layout
-//! - `src/main.rs`: parse, tracing, dispatch, exit codes; `src/cli.rs`: the command line.
+//! - `src/main.rs`: parse, tracing, the exit code; `src/cli.rs`: the command line;
+//!   `src/commands/`: one module per subcommand.
 //! - [`demo`]: `xcbench demo`, two loopback agents and a collector in one process.
 //! - [`gate`]: `xcbench gate`: an SLO file judged from a source (the collector's history).
 //! - [`slo`]: `xcbench slo rules`: an SLO file as Prometheus recording rules and alerts.

@@ -5,8 +5,10 @@
 //! the socket systemd names in `$NOTIFY_SOCKET`; without it (not under systemd) nothing is
 //! sent and the binary runs the same.
 
+use std::future::Future;
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +97,32 @@ pub fn notify(notifier: Option<&Arc<Notifier>>, state: &str) {
             tracing::warn!(error = %e, state, "systemd notification not sent");
         }
     }
+}
+
+/// A bound service run under systemd's protocol: `READY=1` with `status` now (call it once
+/// every port is bound), watchdog pings while `run` runs, `STOPPING=1` when `shutdown`
+/// resolves. `run` is handed the future that tells it to stop.
+pub async fn serve<T, F>(
+    status: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    run: impl FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+) -> T
+where
+    F: Future<Output = T>,
+{
+    let notifier = Notifier::from_env().map(Arc::new);
+    notify(notifier.as_ref(), &format!("READY=1\nSTATUS={status}"));
+    let pings = notifier.clone().map(|n| tokio::spawn(n.keep_alive()));
+    let stopping = notifier.clone();
+    let result = run(Box::pin(async move {
+        shutdown.await;
+        notify(stopping.as_ref(), "STOPPING=1");
+    }))
+    .await;
+    if let Some(p) = pings {
+        p.abort();
+    }
+    result
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use xcbench_snapshot::{Protocol, ResponderCount, ResponderCounters};
 
 use crate::config::mesh::derive::MeshUpdate;
-use crate::config::{AgentConfig, PeerConfig, PortPlan};
+use crate::config::{AgentConfig, PeerConfig, PortPlan, Resolved};
 use crate::net::mesh::MeshWatch;
 use crate::net::quic::endpoint::Services;
 use crate::net::socket::ProbeSocket;
@@ -47,15 +47,9 @@ pub enum AgentError {
     /// `cloud = "auto"` could not be resolved (a configuration matter: exit code 2).
     #[error(transparent)]
     Metadata(#[from] net::metadata::MetadataError),
-    /// [`Agent::bind`] was handed `cloud = "auto"` before [`net::metadata::resolve`].
-    #[error("agent.cloud = \"auto\": instance metadata must be read before binding (xcbench_agent::run does)")]
-    Unresolved,
     /// `[agent] mesh` could not be read, fetched or applied.
     #[error(transparent)]
     Mesh(#[from] net::mesh::MeshError),
-    /// [`Agent::bind`] was handed a configuration whose mesh was not applied yet.
-    #[error("agent.mesh: the mesh must be applied before binding (xcbench_agent::run does)")]
-    MeshUnresolved,
 }
 
 /// The tasks that probe the current peers, and what stops them.
@@ -123,14 +117,9 @@ impl Counters {
 impl Agent {
     /// Binds every responder: STAMP and TCP at each listen address, QUIC at its port + 1,
     /// throughput data at the first address's + 2 and + 3 (port 0 stays "any"). The labels
-    /// must be resolved ([`net::metadata::resolve`]).
-    pub fn bind(config: AgentConfig) -> Result<Agent, AgentError> {
-        if config.auto.is_some() {
-            return Err(AgentError::Unresolved);
-        }
-        if !config.peers_known() {
-            return Err(AgentError::MeshUnresolved);
-        }
+    /// were resolved at start ([`resolve`]).
+    pub fn bind(config: Resolved) -> Result<Agent, AgentError> {
+        let config = config.into_config();
         let reflectors = bind_reflectors(&config)?;
         let tcp_listeners = match config.reflector.tcp {
             true => bind_tcp(&reflectors)?,
@@ -602,14 +591,24 @@ fn quic_server_crypto(
     Ok(tls::server_crypto(&t.identity, allowed, t.ca.clone())?)
 }
 
-/// Reads instance metadata (`cloud = "auto"`), binds and runs an agent until `shutdown`
+/// Start-up, in its one order: labels from instance metadata (`cloud = "auto"`, asked of
+/// `lookup`), then the mesh (read, or fetched from the collector, and applied).
+pub async fn resolve(
+    config: AgentConfig,
+    lookup: &net::metadata::Lookup,
+) -> Result<Resolved, AgentError> {
+    let config = net::metadata::resolve(config, lookup).await?;
+    let config = net::mesh::resolve(config).await?;
+    Ok(Resolved::already(config).expect("metadata read and the mesh applied"))
+}
+
+/// Resolves (instance metadata, then the mesh), binds and runs an agent until `shutdown`
 /// resolves.
 pub async fn run(
     config: AgentConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let config = net::metadata::resolve(config, &net::metadata::Lookup::default()).await?;
-    let config = net::mesh::resolve(config).await?;
+    let config = resolve(config, &net::metadata::Lookup::default()).await?;
     Agent::bind(config)?.run(shutdown).await
 }
 

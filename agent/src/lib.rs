@@ -38,6 +38,6 @@ pub mod tls;
 pub mod wire;
 
 #[cfg(feature = "net")]
-pub use agent::{run, Agent, AgentError};
+pub use agent::{resolve, run, Agent, AgentError};
 #[cfg(feature = "config")]
-pub use config::{AgentConfig, ConfigError, PeerConfig};
+pub use config::{AgentConfig, ConfigError, PeerConfig, Resolved};

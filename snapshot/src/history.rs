@@ -79,9 +79,9 @@ impl Selection {
         get: impl Fn(&str) -> Option<&'a str>,
     ) -> Result<Selection, LabelRefused> {
         let text = |name: &str| get(name).map(str::to_owned);
-        fn label<'a, T: std::str::FromStr<Err = Expected>>(
+        fn label<T: std::str::FromStr<Err = Expected>>(
             name: &'static str,
-            v: Option<&'a str>,
+            v: Option<&str>,
         ) -> Result<Option<T>, LabelRefused> {
             v.map(|v| {
                 v.parse().map_err(|e: Expected| LabelRefused {

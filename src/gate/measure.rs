@@ -49,14 +49,10 @@ pub async fn measure(
     file: &str,
     duration: Duration,
 ) -> Result<Measured, MeasureError> {
-    let config = xcbench_agent::net::metadata::resolve(config, &Default::default())
-        .await
-        .map_err(AgentError::from)?;
-    // A mesh's peers (and its collector, replaced below by the one in this process).
-    let mut config = xcbench_agent::net::mesh::resolve(config)
-        .await
-        .map_err(AgentError::from)?;
-    if config.peers.is_empty() {
+    // Labels from instance metadata, then a mesh's peers (and its collector, replaced below
+    // by the one in this process).
+    let mut config = xcbench_agent::resolve(config, &Default::default()).await?;
+    if config.config().peers.is_empty() {
         return Err(MeasureError::NoPeers(file.to_owned()));
     }
     let collector = Collector::bind(&CollectorConfig {
@@ -69,13 +65,13 @@ pub async fn measure(
     let task = tokio::spawn(collector.serve(async {
         let _ = stopped.await;
     }));
-    config.collector = Some(CollectorLink {
+    config.set_collector(Some(CollectorLink {
         url: url.clone(),
         report_interval: REPORT_EVERY,
         // The gate's own collector on loopback.
         fingerprint: None,
         plain_http: false,
-    });
+    }));
     let from_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let agent = Agent::bind(config)?;
     tracing::info!(

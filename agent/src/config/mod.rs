@@ -120,10 +120,40 @@ pub struct AgentConfig {
     pub mesh: Option<MeshLink>,
 }
 
+/// An agent configuration whose start-up steps are done: its labels read from instance
+/// metadata (`cloud = "auto"`) and its mesh applied. `crate::agent::resolve` makes one by
+/// taking both steps in order, [`Resolved::already`] from a configuration that needs
+/// neither; `Agent::bind` takes only this, so a step left out is a compile error.
+#[derive(Debug, Clone)]
+pub struct Resolved(AgentConfig);
+
+impl Resolved {
+    /// A configuration that needs no start-up step, or itself back when it does.
+    pub fn already(config: AgentConfig) -> Result<Resolved, Box<AgentConfig>> {
+        match config.auto.is_none() && config.peers_known() {
+            true => Ok(Resolved(config)),
+            false => Err(Box::new(config)),
+        }
+    }
+
+    pub fn config(&self) -> &AgentConfig {
+        &self.0
+    }
+
+    /// Where it reports (the gate's `--measure` points it at a collector of its own).
+    pub fn set_collector(&mut self, link: Option<CollectorLink>) {
+        self.0.collector = link;
+    }
+
+    pub fn into_config(self) -> AgentConfig {
+        self.0
+    }
+}
+
 impl AgentConfig {
     /// Reads and parses a file; the error names the file. A mesh file it names (relative
     /// to its directory) is read and applied too, unless `cloud = "auto"` must be resolved
-    /// first ([`crate::net::mesh::resolve`] does both at start).
+    /// first (`crate::agent::resolve` takes both steps at start).
     pub fn load(path: &std::path::Path) -> Result<AgentConfig, ConfigError> {
         let (file, text) = xcbench_snapshot::config_text::read(path)?;
         let mut config = AgentConfig::parse(&file, &text)?;
