@@ -117,25 +117,8 @@ pub fn parse_ratio(text: &str) -> Option<f64> {
     (v.is_finite() && (0.0..=1.0).contains(&v)).then_some(v)
 }
 
-/// `500M`, `1G`, `200Mbit/s`, `1.5Gbps`, `800000`: bits per second, decimal prefixes.
-pub fn parse_rate(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let t = t
-        .strip_suffix("bit/s")
-        .or_else(|| t.strip_suffix("bps"))
-        .unwrap_or(t);
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
-        Some((i, 'M')) => (&t[..i], 1e6),
-        Some((i, 'G')) => (&t[..i], 1e9),
-        _ => (t, 1.0),
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|v| *v > 0.0 && v.is_finite())
-        .map(|v| (v * mult).round() as u64)
-        .filter(|v| *v > 0)
-}
+/// Bits per second: the grammar every configuration file shares.
+pub use xcbench_snapshot::config_text::parse_rate;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {

@@ -1,5 +1,6 @@
-//! What `agent.toml` and `collector.toml` share: reading the file, the error type (file,
-//! field, value, expectation) and the duration spellings.
+//! What every configuration file shares (`agent.toml`, `collector.toml`, the mesh, the SLO
+//! file): reading the file, the error type (file, field, value, expectation), and the
+//! spellings of durations and rates, each written once.
 
 use std::time::Duration;
 
@@ -50,6 +51,28 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(value * scale).ok()
 }
 
+/// Bits per second with decimal prefixes, as iperf3's `-b` and network engineers write them:
+/// `500M`, `1G`, `200m`, `1.5k`, `800000`, each optionally followed by `bit/s` or `bps`
+/// (`200Mbit/s`, `1.5Gbps`). k, m and g may be either case (bits are never milli).
+pub fn parse_rate(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("bit/s")
+        .or_else(|| t.strip_suffix("bps"))
+        .unwrap_or(t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&t[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&t[..i], 1e9),
+        _ => (t, 1.0),
+    };
+    num.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .map(|v| (v * mult).round() as u64)
+        .filter(|v| *v > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +86,25 @@ mod tests {
         assert_eq!(parse_duration("5"), None);
         assert_eq!(parse_duration("ms"), None);
         assert_eq!(parse_duration("-1s"), None);
+    }
+
+    /// One grammar for agent.toml's rates and the SLO file's: what either took, both take.
+    #[test]
+    fn rates() {
+        for (text, bps) in [
+            ("1G", 1_000_000_000),
+            ("200M", 200_000_000),
+            ("200m", 200_000_000),
+            ("200Mbit/s", 200_000_000),
+            ("1.5Gbps", 1_500_000_000),
+            ("1.5k", 1_500),
+            ("800000", 800_000),
+            (" 500M ", 500_000_000),
+        ] {
+            assert_eq!(parse_rate(text), Some(bps), "{text}");
+        }
+        for bad in ["0", "fast", "-1M", "M", "1T", "inf", "0.0001"] {
+            assert_eq!(parse_rate(bad), None, "{bad}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`label`]: bounded label values (cloud, protocol, probe kind, metric, timestamp source)
 //!   and validated identifiers.
 //! - [`config_text`]: what both configuration files share (reading, errors, durations).
+//! - [`metrics`]: the metric catalog: every family's name, type, unit and help.
 //! - [`history`]: the history API's contract: [`history::Selection`] with its URL codec,
 //!   and [`history::HistoryAnswer`].
 //! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
@@ -23,6 +24,7 @@ pub mod config_text;
 pub mod histogram;
 pub mod history;
 pub mod label;
+pub mod metrics;
 
 use serde::{Deserialize, Serialize};
 

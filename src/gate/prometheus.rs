@@ -15,6 +15,12 @@ use serde::Deserialize;
 use xcbench_slo::evidence::{AgentRecord, Bucket, Distribution, Evidence, SlotPoint, WithinCount};
 use xcbench_slo::objective::{Indicator, Objective, Select};
 use xcbench_slo::text::{duration, threshold_label};
+use xcbench_snapshot::metrics::{
+    AGENT_LAST_REPORT_TIMESTAMP_SECONDS, CLOCK_ERROR_SECONDS, IPDV_SECONDS, ONE_WAY_DELAY_SECONDS,
+    PROBES_DUPLICATED_TOTAL, PROBES_LATE_TOTAL, PROBES_LOST_DIRECTION_TOTAL, PROBES_LOST_TOTAL,
+    PROBES_RECEIVED_TOTAL, PROBES_REORDERED_TOTAL, PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL,
+    RTT_SECONDS, SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL, SLO_WITHIN_TOTAL,
+};
 use xcbench_snapshot::{Counters, Metric};
 
 use super::{unix_seconds as at, Api, SourceError};
@@ -66,11 +72,11 @@ fn matchers(select: &Select, extra: &[(&str, String)]) -> String {
 /// The classic histogram family of a latency metric, and its direction label.
 fn family(metric: Metric) -> (&'static str, Option<&'static str>) {
     match metric {
-        Metric::Rtt => ("xcbench_rtt_seconds", None),
-        Metric::OneWayForward => ("xcbench_one_way_delay_seconds", Some("forward")),
-        Metric::OneWayReverse => ("xcbench_one_way_delay_seconds", Some("reverse")),
-        Metric::IpdvForward => ("xcbench_ipdv_seconds", Some("forward")),
-        Metric::IpdvReverse => ("xcbench_ipdv_seconds", Some("reverse")),
+        Metric::Rtt => (RTT_SECONDS.name(), None),
+        Metric::OneWayForward => (ONE_WAY_DELAY_SECONDS.name(), Some("forward")),
+        Metric::OneWayReverse => (ONE_WAY_DELAY_SECONDS.name(), Some("reverse")),
+        Metric::IpdvForward => (IPDV_SECONDS.name(), Some("forward")),
+        Metric::IpdvReverse => (IPDV_SECONDS.name(), Some("reverse")),
     }
 }
 
@@ -204,13 +210,13 @@ impl PrometheusSource {
         let m = matchers(select, &[]);
         let mut c = Counters::default();
         for (name, target) in [
-            ("xcbench_probes_sent_total", &mut c.sent),
-            ("xcbench_probes_received_total", &mut c.received),
-            ("xcbench_probes_lost_total", &mut c.lost),
-            ("xcbench_probes_duplicated_total", &mut c.duplicated),
-            ("xcbench_probes_reordered_total", &mut c.reordered),
-            ("xcbench_probes_late_total", &mut c.late),
-            ("xcbench_probes_skipped_total", &mut c.skipped),
+            (&PROBES_SENT_TOTAL, &mut c.sent),
+            (&PROBES_RECEIVED_TOTAL, &mut c.received),
+            (&PROBES_LOST_TOTAL, &mut c.lost),
+            (&PROBES_DUPLICATED_TOTAL, &mut c.duplicated),
+            (&PROBES_REORDERED_TOTAL, &mut c.reordered),
+            (&PROBES_LATE_TOTAL, &mut c.late),
+            (&PROBES_SKIPPED_TOTAL, &mut c.skipped),
         ] {
             *target = self.delta(&format!("{name}{m}"), from, to).await?;
         }
@@ -220,11 +226,7 @@ impl PrometheusSource {
         ] {
             let dm = matchers(select, &[("direction", dir.to_owned())]);
             *target = self
-                .delta(
-                    &format!("xcbench_probes_lost_direction_total{dm}"),
-                    from,
-                    to,
-                )
+                .delta(&format!("{PROBES_LOST_DIRECTION_TOTAL}{dm}"), from, to)
                 .await?;
         }
         let window_s = (to.saturating_sub(from) / 1_000_000_000).max(1);
@@ -233,14 +235,14 @@ impl PrometheusSource {
         // agent whose series went stale, even just before the window, must be found silent.
         let series = self
             .instant(
-                &format!("count_over_time(xcbench_probes_sent_total{m}[{window_s}s])"),
+                &format!("count_over_time({PROBES_SENT_TOTAL}{m}[{window_s}s])"),
                 to,
             )
             .await?;
         let lookback_s = 2 * window_s;
         let seen = self
             .instant(
-                &format!("count_over_time(xcbench_probes_sent_total{m}[{lookback_s}s])"),
+                &format!("count_over_time({PROBES_SENT_TOTAL}{m}[{lookback_s}s])"),
                 to,
             )
             .await?;
@@ -256,7 +258,7 @@ impl PrometheusSource {
         let mut records = Vec::new();
         for agent in &agents {
             let q = format!(
-                "max(max_over_time(xcbench_agent_last_report_timestamp_seconds{{agent=\"{}\"}}[{lookback_s}s]))",
+                "max(max_over_time({AGENT_LAST_REPORT_TIMESTAMP_SECONDS}{{agent=\"{}\"}}[{lookback_s}s]))",
                 agent.replace('"', "")
             );
             let last = self.instant(&q, to).await?;
@@ -278,23 +280,23 @@ impl PrometheusSource {
         // ends' difference meaningless: say so rather than count it.
         let resets = self
             .scalar(
-                &format!("sum(resets(xcbench_probes_sent_total{m}[{window_s}s]))"),
+                &format!("sum(resets({PROBES_SENT_TOTAL}{m}[{window_s}s]))"),
                 to,
             )
             .await?;
         let step_s = (window_s / 240).max(1);
         let sent_points = self
-            .range(&format!("xcbench_probes_sent_total{m}"), from, to, step_s)
+            .range(&format!("{PROBES_SENT_TOTAL}{m}"), from, to, step_s)
             .await?;
         let lost_points = self
-            .range(&format!("xcbench_probes_lost_total{m}"), from, to, step_s)
+            .range(&format!("{PROBES_LOST_TOTAL}{m}"), from, to, step_s)
             .await?;
         let covered = match (sent_points.first(), sent_points.last()) {
             (Some(a), Some(b)) => Some((a.0, b.0.max(a.0 + step_s * 1_000_000_000))),
             _ => None,
         };
         let clock_error_max_ns = {
-            let q = format!("max(max_over_time(xcbench_clock_error_seconds{m}[{window_s}s]))");
+            let q = format!("max(max_over_time({CLOCK_ERROR_SECONDS}{m}[{window_s}s]))");
             let v = self.instant(&q, to).await?;
             v.first()
                 .and_then(|s| s.value.as_ref())
@@ -380,19 +382,19 @@ impl PrometheusSource {
             ],
         );
         let has_exact = !self
-            .instant(&format!("xcbench_slo_within_total{exact}"), to)
+            .instant(&format!("{SLO_WITHIN_TOTAL}{exact}"), to)
             .await?
             .is_empty();
         if has_exact {
             let sm = matchers(select, &[("metric", metric.as_str().to_owned())]);
             let samples = self
-                .delta(&format!("xcbench_slo_samples_total{sm}"), from, to)
+                .delta(&format!("{SLO_SAMPLES_TOTAL}{sm}"), from, to)
                 .await?;
             let within = self
-                .delta(&format!("xcbench_slo_within_total{exact}"), from, to)
+                .delta(&format!("{SLO_WITHIN_TOTAL}{exact}"), from, to)
                 .await?;
             let straddling = self
-                .delta(&format!("xcbench_slo_straddling_total{exact}"), from, to)
+                .delta(&format!("{SLO_STRADDLING_TOTAL}{exact}"), from, to)
                 .await?;
             e.exact_within = Some(WithinCount {
                 samples,
@@ -400,17 +402,12 @@ impl PrometheusSource {
                 straddling,
             });
             let within_points: BTreeMap<u64, f64> = self
-                .range(
-                    &format!("xcbench_slo_within_total{exact}"),
-                    from,
-                    to,
-                    step_s,
-                )
+                .range(&format!("{SLO_WITHIN_TOTAL}{exact}"), from, to, step_s)
                 .await?
                 .into_iter()
                 .collect();
             let sample_points: BTreeMap<u64, f64> = self
-                .range(&format!("xcbench_slo_samples_total{sm}"), from, to, step_s)
+                .range(&format!("{SLO_SAMPLES_TOTAL}{sm}"), from, to, step_s)
                 .await?
                 .into_iter()
                 .collect();
@@ -424,7 +421,7 @@ impl PrometheusSource {
                 s.within = d(&within_points);
             }
             notes.push(format!(
-                "counts within {} from the collector's exact counters (xcbench_slo_within_total); the value shown is the classic buckets' quantile",
+                "counts within {} from the collector's exact counters ({SLO_WITHIN_TOTAL}); the value shown is the classic buckets' quantile",
                 duration(threshold)
             ));
         } else {

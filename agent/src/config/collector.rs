@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use xcbench_snapshot::Expected;
-
 use super::raw;
 use super::tls::TlsConfig;
 use super::units::{within, ConfigError, Ctx};
@@ -97,10 +95,7 @@ pub(crate) fn collector_link(
         ));
     }
     let fingerprint = pin
-        .map(|f| {
-            f.parse::<Fingerprint>()
-                .map_err(|e: Expected| cx.err(pin_field, format!("{f:?}"), e.0))
-        })
+        .map(|f| super::units::parse_fingerprint(cx, pin_field, f))
         .transpose()?;
     if fingerprint.is_some() && !https {
         return Err(cx.err(

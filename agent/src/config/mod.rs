@@ -54,7 +54,7 @@ use collector::parse_collector;
 pub use collector::CollectorLink;
 pub(crate) use collector::{check_collector_trust, collector_link, is_loopback_host, url_host};
 use raw::{RawAgentConfig, RawIdentity};
-use units::{parse_address, within, Ctx};
+use units::{parse_address, parse_fingerprint, within, Ctx};
 
 /// A peer to probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,41 +334,73 @@ fn parse_peer(
     tls: Option<&TlsConfig>,
 ) -> Result<PeerConfig, ConfigError> {
     let at = format!("peers[{i}]");
+    let entry = AgentEntry {
+        id: &p.id,
+        cloud: Some(&p.cloud),
+        region: &p.region,
+        zone: p.zone.as_deref(),
+        address: &p.address,
+        quic_address: p.quic_address.as_deref(),
+        fingerprint: p.fingerprint.as_deref(),
+        probe: &p.probe,
+    };
+    let peer = parse_agent_entry(cx, &at, &entry, None, defaults, |field, text| {
+        parse_address(cx, field, text)
+    })?;
+    check_quic_trust(cx, &at, &peer.probe, peer.fingerprint, tls)?;
+    Ok(peer)
+}
+
+/// An agent as a `[[peers]]` entry of agent.toml or an `[[azure.agents]]`/`[[oci.agents]]`
+/// entry of the mesh file names it, as written.
+pub(crate) struct AgentEntry<'a> {
+    pub(crate) id: &'a str,
+    /// `None` where the place in the file says it (a mesh side).
+    pub(crate) cloud: Option<&'a str>,
+    pub(crate) region: &'a str,
+    pub(crate) zone: Option<&'a str>,
+    pub(crate) address: &'a str,
+    pub(crate) quic_address: Option<&'a str>,
+    pub(crate) fingerprint: Option<&'a str>,
+    pub(crate) probe: &'a raw::RawProbe,
+}
+
+/// The one parser of an agent entry, at `at` (`peers[2]`, `oci.agents[0]`): its labels
+/// (`cloud` given by the file's structure, else the entry's), its address and QUIC address
+/// (`address` checks each: a peer's any address, a mesh agent's inside its side), the QUIC
+/// port from the port plan when not given, its pin, and how it is probed over `defaults`.
+pub(crate) fn parse_agent_entry(
+    cx: &Ctx,
+    at: &str,
+    e: &AgentEntry<'_>,
+    cloud: Option<Cloud>,
+    defaults: ProbeSettings,
+    address: impl Fn(&str, &str) -> Result<SocketAddr, ConfigError>,
+) -> Result<PeerConfig, ConfigError> {
     let identity = parse_identity(
         cx,
-        &at,
-        &RawIdentity {
-            id: p.id.clone(),
-            cloud: Some(p.cloud.clone()),
-            region: Some(p.region.clone()),
-            zone: p.zone.clone(),
-            timestamps: None,
-            clock_error: None,
-            metadata_url: None,
-            mesh: None,
-            mesh_fingerprint: None,
-            plain_http: None,
+        at,
+        &Labels {
+            id: e.id,
+            cloud: e.cloud,
+            region: Some(e.region),
+            zone: e.zone,
         },
-        None,
+        cloud,
     )?;
-    let address = parse_address(cx, &format!("{at}.address"), &p.address)?;
-    let quic_address = match &p.quic_address {
-        Some(a) => parse_address(cx, &format!("{at}.quic_address"), a)?,
-        None => PortPlan::at(address, PortPlan::quic),
+    let addr = address(&format!("{at}.address"), e.address)?;
+    let quic_address = match e.quic_address {
+        Some(text) => address(&format!("{at}.quic_address"), text)?,
+        None => PortPlan::at(addr, PortPlan::quic),
     };
-    let fingerprint = p
+    let fingerprint = e
         .fingerprint
-        .as_ref()
-        .map(|f| {
-            f.parse()
-                .map_err(|e: Expected| cx.err(&format!("{at}.fingerprint"), format!("{f:?}"), e.0))
-        })
+        .map(|f| parse_fingerprint(cx, &format!("{at}.fingerprint"), f))
         .transpose()?;
-    let probe = parse_probe(cx, &at, &p.probe, defaults)?;
-    check_quic_trust(cx, &at, &probe, fingerprint, tls)?;
+    let probe = parse_probe(cx, at, e.probe, defaults)?;
     Ok(PeerConfig {
         identity,
-        address,
+        address: addr,
         quic_address,
         fingerprint,
         probe,
@@ -453,10 +485,7 @@ fn parse_mesh_link(cx: &Ctx, text: &str, raw: &RawAgentConfig) -> Result<MeshLin
     let fingerprint = a
         .mesh_fingerprint
         .as_ref()
-        .map(|f| {
-            f.parse::<Fingerprint>()
-                .map_err(|e: Expected| cx.err("agent.mesh_fingerprint", format!("{f:?}"), e.0))
-        })
+        .map(|f| parse_fingerprint(cx, "agent.mesh_fingerprint", f))
         .transpose()?;
     if fingerprint.is_some() && !source.is_https() {
         return Err(cx.err(
@@ -505,7 +534,7 @@ fn parse_agent_identity(
             ))
         }
         // The mesh gives the labels; the region and zone given are checked against it.
-        (None, true) => return Ok((parse_identity(cx, "agent", raw, Some(Cloud::Other))?, None)),
+        (None, true) => return Ok((parse_identity(cx, "agent", &Labels::of(raw), Some(Cloud::Other))?, None)),
         (Some("other"), true) => {
             return Err(cx.err(
                 "agent.cloud",
@@ -530,14 +559,14 @@ fn parse_agent_identity(
                 "must be set, or cloud = \"auto\" to read it from instance metadata",
             ));
         }
-        return Ok((parse_identity(cx, "agent", raw, None)?, None));
+        return Ok((parse_identity(cx, "agent", &Labels::of(raw), None)?, None));
     }
     let url = match &raw.metadata_url {
         None => MetadataUrl::default(),
         Some(text) => MetadataUrl::parse(text)
             .map_err(|e| cx.err("agent.metadata_url", format!("{text:?}"), e.0))?,
     };
-    let identity = parse_identity(cx, "agent", raw, Some(Cloud::Other))?;
+    let identity = parse_identity(cx, "agent", &Labels::of(raw), Some(Cloud::Other))?;
     let auto = AutoLabels {
         url,
         region: raw.region.clone(),
@@ -547,10 +576,29 @@ fn parse_agent_identity(
 }
 
 /// An identity; `cloud` given stands in for the file's (`cloud = "auto"`).
+/// An agent's labels as a file writes them (`agent`, a peer, a mesh agent).
+pub(crate) struct Labels<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) cloud: Option<&'a str>,
+    pub(crate) region: Option<&'a str>,
+    pub(crate) zone: Option<&'a str>,
+}
+
+impl<'a> Labels<'a> {
+    fn of(raw: &'a RawIdentity) -> Labels<'a> {
+        Labels {
+            id: &raw.id,
+            cloud: raw.cloud.as_deref(),
+            region: raw.region.as_deref(),
+            zone: raw.zone.as_deref(),
+        }
+    }
+}
+
 fn parse_identity(
     cx: &Ctx,
     at: &str,
-    raw: &RawIdentity,
+    raw: &Labels<'_>,
     cloud: Option<Cloud>,
 ) -> Result<Identity, ConfigError> {
     let id: AgentId = raw.id.parse().map_err(|_| {
@@ -563,7 +611,7 @@ fn parse_identity(
     let cloud: Cloud = match cloud {
         Some(c) => c,
         None => {
-            let text = raw.cloud.as_deref().unwrap_or_default();
+            let text = raw.cloud.unwrap_or_default();
             text.parse().map_err(|e: Expected| {
                 let expected = match at {
                     "agent" => e.0 + ", or auto (read from instance metadata)",
@@ -573,8 +621,8 @@ fn parse_identity(
             })?
         }
     };
-    let region = raw.region.clone().unwrap_or_default();
-    let zone = raw.zone.clone().unwrap_or_default();
+    let region = raw.region.unwrap_or_default().to_owned();
+    let zone = raw.zone.unwrap_or_default().to_owned();
     for (name, value) in [("region", &region), ("zone", &zone)] {
         xcbench_snapshot::label::check_label_value(value)
             .map_err(|e| cx.err(&format!("{at}.{name}"), format!("{value:?}"), e))?;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use super::raw::RawTls;
 use super::units::{ConfigError, Ctx};
 use crate::tls::{Fingerprint, KeySource};
-use xcbench_snapshot::Expected;
 
 /// The `[tls]` section: identity and whom to trust besides pinned peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,10 +54,7 @@ pub(crate) fn parse_tls(cx: &Ctx, raw: &RawTls) -> Result<TlsConfig, ConfigError
         .allow
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            f.parse()
-                .map_err(|e: Expected| cx.err(&format!("tls.allow[{i}]"), format!("{f:?}"), e.0))
-        })
+        .map(|(i, f)| super::units::parse_fingerprint(cx, &format!("tls.allow[{i}]"), f))
         .collect::<Result<_, _>>()?;
     Ok(TlsConfig { key, ca, allow })
 }

@@ -59,19 +59,8 @@ pub(crate) fn within(
     Ok(d)
 }
 
-/// `1G`, `200M`, `500k`, `1000000`: bits per second, decimal prefixes (as iperf3's -b).
-pub fn parse_rate(text: &str) -> Option<u64> {
-    let (num, mult) = match text.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&text[..i], 1e3),
-        Some((i, 'm' | 'M')) => (&text[..i], 1e6),
-        Some((i, 'g' | 'G')) => (&text[..i], 1e9),
-        _ => (text, 1.0),
-    };
-    num.parse::<f64>()
-        .ok()
-        .filter(|v| *v > 0.0 && v.is_finite())
-        .map(|v| (v * mult) as u64)
-}
+/// Bits per second: the grammar every configuration file shares.
+pub use xcbench_snapshot::config_text::parse_rate;
 
 /// A rate from 1 kbit/s to 100 Gbit/s.
 pub(crate) fn parse_bitrate(cx: &Ctx, field: &str, text: &str) -> Result<u64, ConfigError> {
@@ -84,6 +73,17 @@ pub(crate) fn parse_bitrate(cx: &Ctx, field: &str, text: &str) -> Result<u64, Co
                 "must be a rate such as \"1G\", \"200M\" or \"500k\" (bits/s), 1k to 100G",
             )
         })
+}
+
+/// A certificate fingerprint (`sha256:` and 64 hex digits) in `field`: the one parser for
+/// peers', mesh agents', the collector's and the mesh's pins, and `tls.allow`.
+pub(crate) fn parse_fingerprint(
+    cx: &Ctx,
+    field: &str,
+    text: &str,
+) -> Result<crate::tls::Fingerprint, ConfigError> {
+    text.parse()
+        .map_err(|e: xcbench_snapshot::Expected| cx.err(field, format!("{text:?}"), e.0))
 }
 
 /// An integer within `range`.

@@ -9,14 +9,13 @@
 //!
 //! - this file: [`StoreCollector`], [`families`] (the areas composed), [`render`], and the
 //!   `Families` builder every area pushes through.
-//! - [`catalog`]: every family's name, type, unit and help, in one table.
+//! - `catalog` (`xcbench_snapshot::metrics`): every family's name, type, unit and help, in
+//!   one table shared with the SLO rules, the gate and the dashboards.
 //! - one file per area, as node_exporter has one per collector: `series` (probe series:
 //!   counters, latency histograms and window summaries, jitter, clock, TCP_INFO, quinn path),
 //!   `throughput` (scheduled tests, `xcbench_bench_*`), `agents` (reflector and sender
 //!   counters, last report), `slo` (exact within-threshold counters and the SLO file's
 //!   verdicts), `collector` (the collector's own ingest and series).
-
-pub mod catalog;
 
 mod agents;
 mod collector;
@@ -35,6 +34,7 @@ use xcbench_snapshot::{Identity, Protocol};
 
 use crate::store::Store;
 use catalog::{Kind, MetricDef};
+pub use xcbench_snapshot::metrics as catalog;
 
 pub use series::{LATENCY_BUCKETS, WINDOW_QUANTILES};
 
@@ -144,7 +144,7 @@ impl Families {
             let mut f = MetricFamily::default();
             f.set_name(def.name().to_owned());
             f.set_help(def.help(window_seconds).into_owned());
-            f.set_type(def.kind().metric_type());
+            f.set_type(metric_type(def.kind()));
             f
         });
         family.mut_metric().push(metric);
@@ -184,6 +184,17 @@ fn pair_labels(source: &Identity, peer: &Identity, protocol: Protocol) -> Vec<La
 /// Prometheus' base unit for nanoseconds.
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
+}
+
+/// How the prometheus crate types a family of `kind`.
+fn metric_type(kind: Kind) -> prometheus::proto::MetricType {
+    use prometheus::proto::MetricType;
+    match kind {
+        Kind::Counter => MetricType::COUNTER,
+        Kind::Gauge => MetricType::GAUGE,
+        Kind::Histogram => MetricType::HISTOGRAM,
+        Kind::Summary => MetricType::SUMMARY,
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use promql_parser::parser;
-use xcbench_collector::exposition::catalog::{self, Kind};
+use xcbench_snapshot::metrics::{self as catalog, Kind};
 
 use super::promql::labels_of;
 

@@ -3,6 +3,10 @@
 
 use crate::objective::{Comparison, Direction, Indicator, Objective, Select};
 use crate::text::threshold_label;
+use xcbench_snapshot::metrics::{
+    PROBES_DUPLICATED_TOTAL, PROBES_LATE_TOTAL, PROBES_LOST_DIRECTION_TOTAL, PROBES_LOST_TOTAL,
+    PROBES_RECEIVED_TOTAL, PROBES_REORDERED_TOTAL, SLO_SAMPLES_TOTAL, SLO_WITHIN_TOTAL,
+};
 
 /// An objective's indicator as counters: the error ratio is bad / total.
 pub(super) enum Sli {
@@ -58,9 +62,14 @@ impl Sli {
                 // Whole parts per million: 1 - 0.99 is 0.01, not 0.010000000000000009.
                 let ppm = (quantile.fraction() * 1e6).round() as u64;
                 Ok(Sli::Latency {
-                    samples: format!("xcbench_slo_samples_total{}", with(&[("metric", metric)])),
+                    samples: format!(
+                        "{}{}",
+                        SLO_SAMPLES_TOTAL.name(),
+                        with(&[("metric", metric)])
+                    ),
                     within: format!(
-                        "xcbench_slo_within_total{}",
+                        "{}{}",
+                        SLO_WITHIN_TOTAL.name(),
                         with(&[("metric", metric), ("threshold", &threshold)])
                     ),
                     budget: (1_000_000 - ppm.min(1_000_000)) as f64 / 1e6,
@@ -72,12 +81,13 @@ impl Sli {
                 })
             }
             (ind, Comparison::Ratio { at_most }) => {
-                let received = format!("xcbench_probes_received_total{}", with(&[]));
-                let lost = format!("xcbench_probes_lost_total{}", with(&[]));
+                let received = format!("{}{}", PROBES_RECEIVED_TOTAL.name(), with(&[]));
+                let lost = format!("{}{}", PROBES_LOST_TOTAL.name(), with(&[]));
                 let resolved = vec![received.clone(), lost.clone()];
                 let lost_in = |d: Direction| {
                     format!(
-                        "xcbench_probes_lost_direction_total{}",
+                        "{}{}",
+                        PROBES_LOST_DIRECTION_TOTAL.name(),
                         with(&[("direction", &d.to_string())])
                     )
                 };
@@ -94,17 +104,17 @@ impl Sli {
                         "probes lost in reverse / probes resolved",
                     ),
                     Indicator::Late => (
-                        format!("xcbench_probes_late_total{}", with(&[])),
+                        format!("{}{}", PROBES_LATE_TOTAL.name(), with(&[])),
                         resolved,
                         "late replies / probes resolved",
                     ),
                     Indicator::Duplicates => (
-                        format!("xcbench_probes_duplicated_total{}", with(&[])),
+                        format!("{}{}", PROBES_DUPLICATED_TOTAL.name(), with(&[])),
                         vec![received],
                         "duplicate replies / replies",
                     ),
                     Indicator::Reorders => (
-                        format!("xcbench_probes_reordered_total{}", with(&[])),
+                        format!("{}{}", PROBES_REORDERED_TOTAL.name(), with(&[])),
                         vec![received],
                         "reordered replies / replies",
                     ),

@@ -32,12 +32,11 @@ use xcbench_snapshot::{AgentId, Cloud, Expected, Identity};
 use self::cidr::{Cidr, Scope};
 use self::raw::{RawMeshAgent, RawMeshFile, RawSide};
 use super::probe::parse_probe;
-use super::raw::RawIdentity;
 use super::throughput::parse_rounds;
 use super::units::{parse_address, Ctx};
 use super::{
-    parse_identity, span_hint, CollectorLink, ConfigError, PeerConfig, PortPlan, ProbeSettings,
-    ThroughputSchedule,
+    parse_agent_entry, span_hint, AgentEntry, CollectorLink, ConfigError, PeerConfig,
+    ProbeSettings, ThroughputSchedule,
 };
 use crate::tls::Fingerprint;
 
@@ -319,42 +318,25 @@ fn parse_agent(
     probe: ProbeSettings,
 ) -> Result<MeshAgent, ConfigError> {
     let at = format!("{}.agents[{i}]", side.cloud);
-    let identity = parse_identity(
-        cx,
-        &at,
-        &RawIdentity {
-            id: raw.id.clone(),
-            cloud: None,
-            region: Some(raw.region.clone()),
-            zone: raw.zone.clone(),
-            timestamps: None,
-            clock_error: None,
-            metadata_url: None,
-            mesh: None,
-            mesh_fingerprint: None,
-            plain_http: None,
-        },
-        Some(side.cloud),
-    )?;
-    let address = parse_placed(cx, side, &format!("{at}.address"), &raw.address, scope)?;
-    let quic_address = match &raw.quic_address {
-        Some(text) => parse_placed(cx, side, &format!("{at}.quic_address"), text, scope)?,
-        None => PortPlan::at(address, PortPlan::quic),
+    let entry = AgentEntry {
+        id: &raw.id,
+        cloud: None,
+        region: &raw.region,
+        zone: raw.zone.as_deref(),
+        address: &raw.address,
+        quic_address: raw.quic_address.as_deref(),
+        fingerprint: raw.fingerprint.as_deref(),
+        probe: &raw.probe,
     };
-    let fingerprint = raw
-        .fingerprint
-        .as_ref()
-        .map(|f| {
-            f.parse()
-                .map_err(|e: Expected| cx.err(&format!("{at}.fingerprint"), format!("{f:?}"), e.0))
-        })
-        .transpose()?;
+    let a = parse_agent_entry(cx, &at, &entry, Some(side.cloud), probe, |field, text| {
+        parse_placed(cx, side, field, text, scope)
+    })?;
     Ok(MeshAgent {
-        identity,
-        address,
-        quic_address,
-        fingerprint,
-        probe: parse_probe(cx, &at, &raw.probe, probe)?,
+        identity: a.identity,
+        address: a.address,
+        quic_address: a.quic_address,
+        fingerprint: a.fingerprint,
+        probe: a.probe,
     })
 }
 

@@ -1,12 +1,12 @@
-//! The catalog: every metric family `/metrics` serves, with its name, type, unit and help, in
-//! one table. Exposition pushes families only through these entries ([`MetricDef`] has no
-//! constructor outside this file, and the table's macro lists each one in [`ALL`]), so a name
-//! that is not here cannot be served, and a rename is one line here plus the golden file, the
-//! rules and the README that the tests hold to it.
+//! The metric catalog: every metric family the collector's `/metrics` serves, with its name,
+//! type, unit and help, in one table: the vocabulary the exposition, the SLO rules, the
+//! gate's Prometheus source and the dashboards' lint all read. The collector pushes families
+//! only through these entries ([`MetricDef`] has no constructor outside this file, and the
+//! table's macro lists each one in [`ALL`]), so a name that is not here cannot be served, and
+//! a rename here fails to compile wherever a name is used (the golden file and
+//! docs/metrics.md are held to it by tests).
 
 use std::borrow::Cow;
-
-use prometheus::proto::MetricType;
 
 /// How Prometheus types a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +25,6 @@ impl Kind {
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
             Kind::Summary => "summary",
-        }
-    }
-
-    pub(super) fn metric_type(self) -> MetricType {
-        match self {
-            Kind::Counter => MetricType::COUNTER,
-            Kind::Gauge => MetricType::GAUGE,
-            Kind::Histogram => MetricType::HISTOGRAM,
-            Kind::Summary => MetricType::SUMMARY,
         }
     }
 }
@@ -67,7 +58,7 @@ impl Unit {
 /// `Clone`, so every `&'static MetricDef` is a catalog entry:
 ///
 /// ```compile_fail
-/// # use xcbench_collector::exposition::catalog::{Kind, MetricDef, Unit};
+/// # use xcbench_snapshot::metrics::{Kind, MetricDef, Unit};
 /// let unlisted = MetricDef { name: "xcbench_unlisted", kind: Kind::Gauge, unit: Unit::Unitless, help: "." };
 /// ```
 #[derive(Debug)]
@@ -81,6 +72,13 @@ pub struct MetricDef {
 /// Stands in the help text for the window's length in whole seconds, which the
 /// configuration sets.
 pub const WINDOW_SECONDS: &str = "{window_seconds}";
+
+/// The family's name, so a query can be written `format!("{PROBES_SENT_TOTAL}{{...}}")`.
+impl std::fmt::Display for MetricDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
 
 impl MetricDef {
     pub fn name(&self) -> &'static str {
@@ -127,7 +125,7 @@ macro_rules! catalog {
     };
 }
 
-/// The window summaries' help; the quantiles are [`super::WINDOW_QUANTILES`].
+/// The window summaries' help; the quantiles are the collector's `WINDOW_QUANTILES`.
 const WINDOW_SUMMARY_HELP: &str = "Quantiles (p50, p90, p99, p99.9, max=1) over the last {window_seconds}s from merged HdrHistograms (bucket upper values, 0.1% or 512 ns resolution); _sum/_count cover the same window.";
 
 catalog! {
