@@ -8,53 +8,18 @@
 //! To an `https://` collector the agent presents its `[tls]` key pair as its client
 //! certificate (the collector takes a snapshot only in the name of the agent the
 //! certificate is) and accepts the collector only by its pin or through `tls.ca`
-//! ([`collector_client`], which the mesh fetch uses too).
+//! (`net::http::collector_client`, which the mesh fetch uses too).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::RootCertStore;
 use xcbench_snapshot::{Identity, ResponderCounters, Snapshot, FORMAT_VERSION};
 
 use crate::config::CollectorLink;
+use crate::net::http::collector_client;
+pub use crate::net::http::ClientKeys;
 use crate::record::Recorder;
-use crate::tls::{Fingerprint, TlsError, TlsIdentity};
-
-/// The agent's side of an `https://` collector link: its key pair (its client
-/// certificate) and the CA that may vouch for the collector.
-#[derive(Clone, Copy)]
-pub struct ClientKeys<'a> {
-    pub identity: &'a TlsIdentity,
-    pub ca: Option<&'a Arc<RootCertStore>>,
-}
-
-/// An HTTP client for the collector: no proxy (private addresses only), `timeout` per
-/// request; with `keys`, `https://` only, mutual TLS with the agent's key pair, the
-/// collector known by `pinned` or through the CA.
-pub fn collector_client(
-    timeout: Duration,
-    keys: Option<ClientKeys<'_>>,
-    pinned: Option<Fingerprint>,
-) -> Result<reqwest::Client, TlsError> {
-    let builder = reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .no_proxy();
-    let builder = match keys {
-        None => builder,
-        Some(k) => builder
-            .use_preconfigured_tls(crate::tls::https_client(
-                Some(k.identity),
-                pinned,
-                k.ca.cloned(),
-            )?)
-            .https_only(true),
-    };
-    Ok(builder
-        .build()
-        .expect("an HTTP client with a rustls configuration builds"))
-}
+use crate::tls::TlsError;
 
 /// One hour of 10 s reports.
 pub const MAX_QUEUED: usize = 360;

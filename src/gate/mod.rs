@@ -150,11 +150,7 @@ impl Api {
             url: url.into(),
             source,
         };
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(QUERY_TIMEOUT)
-            .no_proxy();
-        if base.starts_with("https://") {
+        let tls = if base.starts_with("https://") {
             if https.pin.is_none() && https.ca.is_none() {
                 return Err(SourceError::NoTrust {
                     kind,
@@ -167,14 +163,11 @@ impl Api {
                 .map(xcbench_agent::tls::load_ca)
                 .transpose()
                 .map_err(tls)?;
-            let config = xcbench_agent::tls::https_client(None, https.pin, ca).map_err(tls)?;
-            builder = builder.use_preconfigured_tls(config).https_only(true);
-        }
-        let client = builder.build().map_err(|source| SourceError::Unreachable {
-            kind,
-            url: url.into(),
-            source,
-        })?;
+            Some(xcbench_agent::tls::https_client(None, https.pin, ca).map_err(tls)?)
+        } else {
+            None
+        };
+        let client = xcbench_agent::net::http::client(CONNECT_TIMEOUT, QUERY_TIMEOUT, tls);
         Ok(Api { kind, base, client })
     }
 

@@ -1,14 +1,11 @@
 //! `cloud = "auto"` at start: asks Azure IMDS and OCI IMDSv2 at once for this host's
 //! instance metadata, with short timeouts, and resolves the agent's labels from whichever
-//! answers ([`crate::config::metadata`] reads the documents). The client is a minimal
-//! HTTP/1.1 GET over a plain TCP stream: both services must be reached directly, never
-//! through a proxy, and this one cannot be configured to use one.
+//! answers ([`crate::config::metadata`] reads the documents). The client is the one HTTP
+//! client ([`super::http::client`]): both services are reached directly, never through a
+//! proxy, and an answer is read only up to [`Lookup::max_bytes`].
 
-use std::io;
 use std::net::IpAddr;
 use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::metadata::{
     parse_azure, parse_oci_instance, parse_oci_vnics, DocumentError, Endpoint, InstanceMetadata,
@@ -40,16 +37,16 @@ impl Default for Lookup {
 pub enum FetchError {
     #[error("connect timeout after {0:?}")]
     ConnectTimeout(Duration),
+    /// Refused or unreachable: the error chain.
     #[error("connect: {0}")]
-    Connect(io::Error),
+    Connect(String),
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
+    /// Any other failure of the exchange (a malformed answer among them): the error chain.
     #[error("{0}")]
-    Io(io::Error),
+    Http(String),
     #[error("answered HTTP {0}")]
     Status(u16),
-    #[error("malformed HTTP response: {0}")]
-    Malformed(&'static str),
     #[error("answer longer than {0} bytes")]
     TooLarge(usize),
 }
@@ -149,131 +146,53 @@ async fn get(
     endpoint: Endpoint,
     lookup: &Lookup,
 ) -> Result<Vec<u8>, FetchError> {
-    let exchange = async {
-        let connect = tokio::net::TcpStream::connect((base.host(), base.port()));
-        let mut stream = match tokio::time::timeout(lookup.connect_timeout, connect).await {
-            Err(_) => return Err(FetchError::ConnectTimeout(lookup.connect_timeout)),
-            Ok(Err(e)) => return Err(FetchError::Connect(e)),
-            Ok(Ok(s)) => s,
-        };
-        stream
-            .write_all(&request(base, endpoint))
-            .await
-            .map_err(FetchError::Io)?;
-        read_bounded(&mut stream, lookup.max_bytes).await
-    };
-    let raw = tokio::time::timeout(lookup.timeout, exchange)
-        .await
-        .map_err(|_| FetchError::Timeout(lookup.timeout))??;
-    match decode_response(&raw)? {
-        (200, body) => Ok(body),
-        (status, _) => Err(FetchError::Status(status)),
-    }
-}
-
-async fn read_bounded(
-    stream: &mut tokio::net::TcpStream,
-    max: usize,
-) -> Result<Vec<u8>, FetchError> {
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = stream.read(&mut chunk).await.map_err(FetchError::Io)?;
-        if n == 0 {
-            return Ok(raw);
-        }
-        if raw.len() + n > max {
-            return Err(FetchError::TooLarge(max));
-        }
-        raw.extend_from_slice(&chunk[..n]);
-    }
-}
-
-/// The request: one GET with the service's header; the connection closes after the answer,
-/// so the answer ends where the stream does.
-fn request(base: &MetadataUrl, endpoint: Endpoint) -> Vec<u8> {
+    let client = super::http::client(lookup.connect_timeout, lookup.timeout, None);
     let (name, value) = endpoint.header();
-    format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\n{name}: {value}\r\nAccept: application/json\r\nUser-Agent: xcbench\r\nConnection: close\r\n\r\n",
-        endpoint.path_and_query(),
-        base.authority()
-    )
-    .into_bytes()
-}
-
-/// A whole HTTP/1.1 response: its status and body (by Content-Length, chunked, or up to the
-/// end of the stream).
-fn decode_response(raw: &[u8]) -> Result<(u16, Vec<u8>), FetchError> {
-    let end = find(raw, b"\r\n\r\n").ok_or(FetchError::Malformed("no end of headers"))?;
-    let head =
-        std::str::from_utf8(&raw[..end]).map_err(|_| FetchError::Malformed("headers not text"))?;
-    let body = &raw[end + 4..];
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .filter(|l| l.starts_with("HTTP/1."))
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or(FetchError::Malformed("no status line"))?;
-    let (mut chunked, mut length) = (false, None);
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(FetchError::Malformed("header without a colon"));
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.eq_ignore_ascii_case("chunked");
-        } else if name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .parse::<usize>()
-                .map_err(|_| FetchError::Malformed("bad Content-Length"))?;
-            length = Some(n);
+    let url = format!("{base}{}", endpoint.path_and_query());
+    let failed = |e: reqwest::Error| {
+        // The chain: reqwest's own message says little ("error sending request").
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text = format!("{text}: {s}");
+            source = s.source();
         }
-    }
-    let body = match (chunked, length) {
-        (true, _) => dechunk(body)?,
-        (false, Some(n)) => body
-            .get(..n)
-            .ok_or(FetchError::Malformed(
-                "body shorter than its Content-Length",
-            ))?
-            .to_vec(),
-        (false, None) => body.to_vec(),
+        if e.is_timeout() && e.is_connect() {
+            FetchError::ConnectTimeout(lookup.connect_timeout)
+        } else if e.is_timeout() {
+            FetchError::Timeout(lookup.timeout)
+        } else if e.is_connect() {
+            FetchError::Connect(text)
+        } else {
+            FetchError::Http(text)
+        }
     };
-    Ok((status, body))
-}
-
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, FetchError> {
-    let bad = FetchError::Malformed;
-    let mut body = Vec::new();
-    loop {
-        let eol = find(rest, b"\r\n").ok_or(bad("chunk size line"))?;
-        let size = std::str::from_utf8(&rest[..eol])
-            .ok()
-            .map(|s| s.split(';').next().unwrap_or("").trim())
-            .and_then(|s| usize::from_str_radix(s, 16).ok())
-            .ok_or(bad("chunk size"))?;
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        let data = rest.get(..size).ok_or(bad("chunk shorter than its size"))?;
-        body.extend_from_slice(data);
-        rest = rest
-            .get(size..)
-            .and_then(|r| r.strip_prefix(b"\r\n"))
-            .ok_or(bad("chunk not ended by CRLF"))?;
+    let response = client
+        .get(url)
+        .header(name, value)
+        .header("Accept", "application/json")
+        .header("User-Agent", "xcbench")
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = response.status().as_u16();
+    let body = super::http::read_bounded(response, lookup.max_bytes)
+        .await
+        .map_err(|e| match e {
+            super::http::BodyError::TooLarge(n) => FetchError::TooLarge(n),
+            super::http::BodyError::Http(e) => failed(e),
+        })?;
+    match status {
+        200 => Ok(body),
+        status => Err(FetchError::Status(status)),
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     const QUICK: Lookup = Lookup {
@@ -281,50 +200,6 @@ mod tests {
         timeout: Duration::from_millis(500),
         max_bytes: 1 << 16,
     };
-
-    #[test]
-    fn responses_decode() {
-        let r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(decode_response(r).unwrap(), (200, b"{}".to_vec()));
-        let r = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n{\"a\r\n4;x=y\r\n\": 1\r\n1\r\n}\r\n0\r\n\r\n";
-        assert_eq!(decode_response(r).unwrap(), (200, b"{\"a\": 1}".to_vec()));
-        let r = b"HTTP/1.0 400 Bad Request\r\n\r\nno";
-        assert_eq!(decode_response(r).unwrap(), (400, b"no".to_vec()));
-        for (bad, why) in [
-            (
-                &b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"[..],
-                "no end of headers",
-            ),
-            (b"SSH-2.0\r\n\r\n", "no status line"),
-            (
-                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}",
-                "body shorter than its Content-Length",
-            ),
-            (
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\n{}",
-                "chunk shorter than its size",
-            ),
-            (
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                "chunk size",
-            ),
-        ] {
-            match decode_response(bad) {
-                Err(FetchError::Malformed(w)) => assert_eq!(w, why),
-                other => panic!("{other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn requests_carry_the_services_header() {
-        let base = MetadataUrl::default();
-        let r = String::from_utf8(request(&base, Endpoint::AzureInstance)).unwrap();
-        assert!(r.starts_with("GET /metadata/instance?api-version=2021-02-01 HTTP/1.1\r\nHost: 169.254.169.254\r\nMetadata: true\r\n"), "{r}");
-        let r = String::from_utf8(request(&base, Endpoint::OciVnics)).unwrap();
-        assert!(r.contains("GET /opc/v2/vnics/ HTTP/1.1\r\n"));
-        assert!(r.contains("\r\nAuthorization: Bearer Oracle\r\n"));
-    }
 
     /// A loopback metadata service answering `respond(request head)`; `None` holds the
     /// connection open without answering.
@@ -344,7 +219,7 @@ mod tests {
                 tokio::spawn(async move {
                     let mut head = Vec::new();
                     let mut b = [0u8; 1024];
-                    while find(&head, b"\r\n\r\n").is_none() {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
                         match s.read(&mut b).await {
                             Ok(0) | Err(_) => return,
                             Ok(n) => head.extend_from_slice(&b[..n]),
@@ -373,7 +248,10 @@ mod tests {
     async fn oci_is_read_with_its_vnics() {
         let url = serve(|req| {
             let path = req.split(' ').nth(1).unwrap_or("");
-            let authorized = req.contains("\r\nAuthorization: Bearer Oracle\r\n");
+            // Header names are case-insensitive (HTTP/1.1 clients may send them lowercase).
+            let authorized = req
+                .to_ascii_lowercase()
+                .contains("\r\nauthorization: bearer oracle\r\n");
             match path {
                 "/opc/v2/instance/" if authorized => answer(
                     "200 OK",
@@ -396,9 +274,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_document_names_its_endpoint_and_field() {
-        let url = serve(|req| match req.starts_with("GET /metadata/instance?") {
-            true => answer("200 OK", r#"{"compute": {}}"#),
-            false => answer("404 Not Found", ""),
+        // Azure IMDS answers only requests with its header.
+        let url = serve(|req| {
+            let azure = req.starts_with("GET /metadata/instance?")
+                && req.to_ascii_lowercase().contains("\r\nmetadata: true\r\n");
+            match azure {
+                true => answer("200 OK", r#"{"compute": {}}"#),
+                false => answer("404 Not Found", ""),
+            }
         })
         .await;
         let e = read(&url, &QUICK).await.unwrap_err().to_string();
@@ -449,6 +332,24 @@ mod tests {
         assert_eq!(
             e,
             format!("agent.cloud = \"auto\": no instance metadata: Azure IMDS {url}/metadata/instance: no complete answer within 500ms; OCI IMDSv2 {url}/opc/v2/instance/: no complete answer within 500ms; set cloud, region (and zone) by hand")
+        );
+    }
+
+    /// An answer past `max_bytes` is refused as it arrives, not read whole.
+    #[tokio::test]
+    async fn an_oversized_answer_is_refused() {
+        let url = serve(|_| answer("200 OK", &" ".repeat(200_000))).await;
+        let e = read(&url, &QUICK).await.unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                MetadataError::Unavailable {
+                    azure: FetchError::TooLarge(65_536),
+                    oci: FetchError::TooLarge(65_536),
+                    ..
+                }
+            ),
+            "{e}"
         );
     }
 }
