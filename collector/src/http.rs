@@ -22,9 +22,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use xcbench_snapshot::{Histograms, Metric, Snapshot, MAX_SNAPSHOT_BYTES};
 
-use xcbench_agent::tls::{ClientTrust, Fingerprint};
 use xcbench_snapshot::AgentId;
 
+use crate::admission::{Forbidden, Trust};
 use crate::db::History;
 use crate::exposition::{self, Clock};
 use crate::listener::Peer;
@@ -42,28 +42,6 @@ pub(crate) struct AppState {
     pub(crate) mesh: Option<Mutex<MeshSource>>,
     /// With `[tls]`: whom snapshots are taken from.
     pub(crate) trust: Option<Mutex<Trust>>,
-}
-
-/// Whom the collector takes snapshots from: `tls.agents` and the CA, with the mesh file's
-/// pins added as the file changes.
-pub(crate) struct Trust {
-    pub(crate) current: ClientTrust,
-    /// `tls.agents`, which a mesh pin for the same agent does not replace.
-    pub(crate) own: Vec<(AgentId, Fingerprint)>,
-}
-
-/// `tls.agents` and the mesh's pins, `tls.agents` first (it wins for an agent both pin).
-pub(crate) fn pins(
-    own: &[(AgentId, Fingerprint)],
-    mesh: Option<&crate::mesh::ServedMesh>,
-) -> Vec<(AgentId, Fingerprint)> {
-    let mut all = own.to_vec();
-    for (id, fp) in mesh.map(|m| m.pins.as_slice()).unwrap_or_default() {
-        if !all.iter().any(|(known, _)| known == id) {
-            all.push((id.clone(), *fp));
-        }
-    }
-    all
 }
 
 /// Every route, over `state`.
@@ -91,12 +69,7 @@ async fn ingest(
 ) -> impl IntoResponse {
     // A client without a certificate is refused before its body is decoded.
     if state.trust.is_some() && peer.chain.is_empty() {
-        return forbidden(
-            &state,
-            &peer,
-            None,
-            &xcbench_agent::tls::Forbidden::NoCertificate,
-        );
+        return forbidden(&state, &peer, None, &Forbidden::NoCertificate);
     }
     let (snapshot, histograms) = match Snapshot::decode_with_histograms(&body) {
         Ok(s) => s,
@@ -133,7 +106,7 @@ fn forbidden(
     state: &AppState,
     peer: &Peer,
     claimed: Option<&AgentId>,
-    why: &xcbench_agent::tls::Forbidden,
+    why: &Forbidden,
 ) -> (StatusCode, String) {
     lock(&state.store).handle_forbidden();
     tracing::warn!(addr = %peer.addr, agent = ?claimed.map(AgentId::as_str), reason = %why, "snapshot forbidden");

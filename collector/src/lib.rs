@@ -16,6 +16,8 @@
 //!
 //! # Layout
 //! - [`config`]: `collector.toml` into typed values.
+//! - [`admission`]: who may report: the pins (`tls.agents`, the mesh file's), the CA, the
+//!   verdict per snapshot (403 otherwise), refreshed as the mesh file changes.
 //! - [`store`]: sans-IO merged histograms, counters, sliding window, idempotent ingest.
 //! - [`exposition`]: the scrape-time Prometheus collector, the metric catalog, families by
 //!   area, and text rendering.
@@ -31,6 +33,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod config;
 pub mod db;
 pub mod exposition;
@@ -114,10 +117,9 @@ impl Collector {
                         .map(xcbench_agent::tls::load_ca)
                         .transpose()?;
                 let server = xcbench_agent::tls::https_server(&identity)?;
-                let trust = xcbench_agent::tls::ClientTrust::new(t.agents.clone(), ca)?;
                 (
                     listener::Incoming::tls(tcp, server).map_err(bind_error)?,
-                    Some((trust, t.agents.clone())),
+                    Some((t.agents.clone(), ca)),
                 )
             }
             None => {
@@ -149,13 +151,9 @@ impl Collector {
         if let Some(m) = &mesh {
             store.set_mesh_agents(m.served().agents.clone());
         }
-        let trust = trust.map(|(trust, own)| {
-            let pins = http::pins(&own, mesh.as_ref().map(|m| m.served()));
-            http::Trust {
-                current: trust.with_pins(pins),
-                own,
-            }
-        });
+        let trust = trust
+            .map(|(own, ca)| admission::Trust::new(own, ca, mesh.as_ref().map(|m| m.served())))
+            .transpose()?;
         let now = clock();
         store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
         let store = Arc::new(Mutex::new(store));
@@ -278,9 +276,7 @@ async fn reload_mesh(state: Arc<AppState>) {
                     "mesh file changed: serving it"
                 );
                 if let Some(trust) = &state.trust {
-                    let mut trust = http::lock(trust);
-                    let pins = http::pins(&trust.own, Some(&served));
-                    trust.current = trust.current.with_pins(pins);
+                    http::lock(trust).refresh(&served);
                 }
                 http::lock(&state.store).set_mesh_agents(served.agents);
                 refused = None;

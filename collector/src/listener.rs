@@ -2,7 +2,7 @@
 //! opt-out), or TLS 1.3 whose clients may present a certificate. Each connection carries its
 //! [`Peer`] (address, and the certificate chain it presented) to the handlers, which decide
 //! per request whether the client may report as the agent it names
-//! ([`xcbench_agent::tls::ClientTrust`]).
+//! ([`crate::admission::ClientTrust`]).
 //!
 //! Handshakes run beside the accept loop, each bounded by [`HANDSHAKE_TIMEOUT`], so a client
 //! that connects and stays silent holds up nobody; a failed handshake is logged and dropped.

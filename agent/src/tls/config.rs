@@ -89,7 +89,7 @@ pub const ALPN_HTTP: &[u8] = b"http/1.1";
 /// The collector's HTTPS server: presents `identity`, and asks every client for a
 /// certificate without demanding one (Prometheus and the gate read without one). A
 /// certificate a client does present must prove its key in the handshake; whose it is, is
-/// decided per request against the pins and the CA ([`ClientTrust::authorize`]), so the pins
+/// decided per request against the pins and the CA (the collector's `admission::ClientTrust::authorize`), so the pins
 /// can follow the mesh file without a restart and a refusal can say why.
 pub fn https_server(identity: &TlsIdentity) -> Result<rustls::ServerConfig, TlsError> {
     let provider = provider();

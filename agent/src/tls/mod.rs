@@ -5,14 +5,11 @@
 //! - [`identity`]: the key pair, fingerprints, the CA file.
 //! - [`config`]: the rustls configurations for both sides of QUIC and HTTPS, the ALPNs.
 //! - [`trust`]: the verifiers (pins or a CA), peer names, [`KnownPeers`].
-//! - [`admission`]: whom the collector takes snapshots from, [`ClientTrust`].
 
-pub mod admission;
 pub mod config;
 pub mod identity;
 pub mod trust;
 
-pub use admission::{CaVerdict, ClientTrust, Forbidden};
 pub use config::{
     client_crypto, client_crypto_for, https_client, https_server, server_crypto, ALPN, ALPN_HTTP,
     ALPN_THROUGHPUT,

@@ -23,7 +23,8 @@ use xcbench_snapshot::AgentId;
 
 use super::identity::Fingerprint;
 
-pub(super) fn provider() -> Arc<CryptoProvider> {
+/// The rustls crypto provider every xcbench TLS end uses (ring).
+pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -187,7 +188,8 @@ pub(super) struct ClientVerifier {
     pub(super) allowed: HashSet<Fingerprint>,
     pub(super) ca: Option<Arc<dyn ClientCertVerifier>>,
     /// The collector's listener: any certificate, or none, as long as the client proves it
-    /// holds the key (the TLS 1.3 CertificateVerify); [`ClientTrust`] decides per request.
+    /// holds the key (the TLS 1.3 CertificateVerify); the collector's admission decides per
+    /// request.
     pub(super) any_key: bool,
     pub(super) algorithms: WebPkiSupportedAlgorithms,
 }

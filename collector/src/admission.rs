@@ -1,7 +1,9 @@
-//! Whom the collector takes snapshots from ([`ClientTrust`]): a snapshot is accepted only
-//! from the certificate that belongs to the agent it names, pinned for it (the mesh file's
-//! fingerprints and `tls.agents`) or, for an agent nobody pins, issued by `tls.ca` with the
-//! agent's id among its names; every other is [`Forbidden`] (HTTP 403).
+//! Who may report to the collector, in one place: the policy ([`ClientTrust`]: a snapshot
+//! is accepted only from the certificate that belongs to the agent it names, pinned for it
+//! or, for an agent nobody pins, issued by `tls.ca` with the agent's id among its names;
+//! every other is [`Forbidden`], HTTP 403), the pins it holds ([`pins`]: `tls.agents` and
+//! the mesh file's fingerprints), and their state while the collector runs ([`Trust`]:
+//! built at bind, refreshed when the mesh file changes).
 
 use std::sync::Arc;
 
@@ -9,10 +11,11 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
+use xcbench_agent::tls::trust::{names_peer, provider};
+use xcbench_agent::tls::{Fingerprint, TlsError};
 use xcbench_snapshot::AgentId;
 
-use super::identity::{Fingerprint, TlsError};
-use super::trust::{names_peer, provider};
+use crate::mesh::ServedMesh;
 
 /// Whom the collector takes snapshots from: agents pinned by fingerprint (the mesh file's
 /// and `tls.agents`), and, with a CA, agents whose CA-issued certificate carries their id.
@@ -143,10 +146,57 @@ impl ClientTrust {
     }
 }
 
+/// Whom the collector takes snapshots from while it runs: `tls.agents` and the CA, with the
+/// mesh file's pins added as the file changes.
+pub(crate) struct Trust {
+    pub(crate) current: ClientTrust,
+    /// `tls.agents`, which a mesh pin for the same agent does not replace.
+    own: Vec<(AgentId, Fingerprint)>,
+}
+
+impl Trust {
+    /// `tls.agents` (`own`) and the CA, with the pins of the mesh served at start.
+    pub(crate) fn new(
+        own: Vec<(AgentId, Fingerprint)>,
+        ca: Option<Arc<RootCertStore>>,
+        mesh: Option<&ServedMesh>,
+    ) -> Result<Trust, TlsError> {
+        let current = ClientTrust::new(pins(&own, mesh), ca)?;
+        Ok(Trust { current, own })
+    }
+
+    /// The mesh file changed: its pins replace the last file's (`tls.agents` stay).
+    pub(crate) fn refresh(&mut self, mesh: &ServedMesh) {
+        self.current = self.current.with_pins(pins(&self.own, Some(mesh)));
+    }
+}
+
+/// `tls.agents` and the mesh's pins, `tls.agents` first (it wins for an agent both pin).
+pub(crate) fn pins(
+    own: &[(AgentId, Fingerprint)],
+    mesh: Option<&ServedMesh>,
+) -> Vec<(AgentId, Fingerprint)> {
+    let mut all = own.to_vec();
+    for (id, fp) in mesh.map(|m| m.pins.as_slice()).unwrap_or_default() {
+        if !all.iter().any(|(known, _)| known == id) {
+            all.push((id.clone(), *fp));
+        }
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::trust::tests::cert;
+
+    /// A self-signed certificate carrying `names`.
+    fn cert(names: &[&str]) -> CertificateDer<'static> {
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
 
     #[test]
     fn the_collector_takes_an_agent_only_on_its_own_certificate() {
