@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use xcbench_agent::config::defaults;
 use xcbench_agent::wire::throughput::{Direction, Protocol, TestSpec};
 use xcbench_agent::wire::UNAUTH_LEN;
+use xcbench_slo::text::span;
 
 #[derive(Parser)]
 #[command(
@@ -87,6 +88,29 @@ pub(crate) enum Command {
     },
     /// Two loopback agents (azure, oci) and a collector; prints a per-pair table.
     Demo(DemoArgs),
+    /// Print the man page or a shell's completions, made from these very definitions (what
+    /// the Debian package installs).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+/// What `xcbench generate` prints.
+#[derive(Subcommand)]
+pub(crate) enum Generate {
+    /// The man pages (roff): xcbench(1) on stdout; with --dir, it and one page per
+    /// subcommand (xcbench-agent(1), xcbench-mesh-check(1), ...) written there.
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Completions for a shell: bash, zsh or fish.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `xcbench demo`: how long, how often, how big.
@@ -165,9 +189,12 @@ pub(crate) enum SloCommand {
     Rules {
         /// The SLO file: xcbench's YAML format or OpenSLO v1 (see slo/slo.sample.yaml).
         slo: PathBuf,
-        /// The period error budgets are spent over (default 30d); every alert window
-        /// scales with it (5m, 30m, 1h, 2h, 6h, 1d, 3d at 30d). From 6d to 365d.
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = parse_duration, help = format!(
+            "The period error budgets are spent over (default {}); every alert window scales with it (5m, 30m, 1h, 2h, 6h, 1d, 3d at 30d). From {} to {}",
+            days(xcbench_slo::rules::DEFAULT_PERIOD),
+            days(xcbench_slo::rules::MIN_PERIOD),
+            days(xcbench_slo::rules::MAX_PERIOD)
+        ))]
         period: Option<Duration>,
         /// Write the rule file here instead of to stdout.
         #[arg(long, short, value_name = "FILE")]
@@ -227,7 +254,7 @@ pub(crate) struct GateArgs {
     #[arg(long)]
     pub slo: PathBuf,
     /// The collector whose history is judged.
-    #[arg(long, default_value = "http://127.0.0.1:9862")]
+    #[arg(long, default_value_t = format!("http://{}", xcbench_collector::config::DEFAULT_LISTEN))]
     pub collector: String,
     /// An https:// collector's certificate fingerprint (`xcbench identity --collector
     /// collector.toml` prints it).
@@ -269,6 +296,21 @@ pub(crate) struct GateArgs {
     pub report: Option<PathBuf>,
 }
 
+/// Whole days, as `30d`, for help texts.
+fn days(d: Duration) -> String {
+    format!("{}d", d.as_secs() / 86_400)
+}
+
+/// Bits per second as the rate grammar writes them: `1M`, `200k`, `1G`.
+fn rate(bps: u64) -> String {
+    match bps {
+        b if b % 1_000_000_000 == 0 => format!("{}G", b / 1_000_000_000),
+        b if b % 1_000_000 == 0 => format!("{}M", b / 1_000_000),
+        b if b % 1_000 == 0 => format!("{}k", b / 1_000),
+        b => b.to_string(),
+    }
+}
+
 fn parse_fingerprint(s: &str) -> Result<xcbench_agent::tls::Fingerprint, String> {
     s.parse().map_err(|e: xcbench_snapshot::Expected| e.0)
 }
@@ -290,14 +332,14 @@ pub(crate) struct BenchArgs {
     pub config: PathBuf,
     /// The peer's id in agent.toml.
     pub peer: String,
-    /// Test length, e.g. 10s (default 10s).
-    #[arg(long, short = 't', value_parser = parse_duration)]
+    #[arg(long, short = 't', value_parser = parse_duration,
+          help = format!("Test length, e.g. 30s (default {})", span(defaults::THROUGHPUT_DURATION)))]
     pub time: Option<Duration>,
     /// Leading time left out of the totals (slow start), e.g. 1s.
     #[arg(long, short = 'O', default_value = "0s", value_parser = parse_duration_or_zero)]
     pub omit: Duration,
-    /// Interval between live lines (default 1s).
-    #[arg(long, short = 'i', value_parser = parse_duration)]
+    #[arg(long, short = 'i', value_parser = parse_duration,
+          help = format!("Interval between live lines (default {})", span(defaults::THROUGHPUT_INTERVAL)))]
     pub interval: Option<Duration>,
     /// Parallel streams.
     #[arg(long, short = 'P', default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=128))]
@@ -314,12 +356,16 @@ pub(crate) struct BenchArgs {
     /// QUIC: one quinn connection per stream, windows sized to the path (see --window).
     #[arg(long, short = 'q')]
     pub quic: bool,
-    /// Rate per direction, split over the streams, e.g. 1G, 200M: UDP's sending rate
-    /// (default 1M); a cap for TCP and QUIC (none by default).
-    #[arg(long, short = 'b', value_parser = parse_bitrate)]
+    #[arg(long, short = 'b', value_parser = parse_bitrate, help = format!(
+        "Rate per direction, split over the streams, e.g. 1G, 200M: UDP's sending rate (default {}); a cap for TCP and QUIC (none by default)",
+        rate(defaults::THROUGHPUT_UDP_RATE_BPS)
+    ))]
     pub bitrate: Option<u64>,
-    /// Bytes per write (TCP, default 131072) or per datagram (UDP, default 1372).
-    #[arg(long, short = 'l')]
+    #[arg(long, short = 'l', help = format!(
+        "Bytes per write (TCP, default {}) or per datagram (UDP, default {})",
+        defaults::write_bytes(Protocol::Tcp),
+        defaults::write_bytes(Protocol::Udp)
+    ))]
     pub length: Option<u32>,
     /// Congestion control of the senders: a kernel name for TCP (cubic, bbr, ...), or
     /// cubic, newreno or bbr for QUIC.

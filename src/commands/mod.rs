@@ -7,12 +7,14 @@
 //! - [`identity`]: the fingerprint to pin, an agent's or the collector's.
 //! - [`preflight`], [`bench`], [`gate`], [`demo`]: checks, tests and verdicts.
 //! - [`lab`], [`slo`], [`mesh`]: files and namespaces, no runtime.
+//! - [`generate`]: the man pages and shell completions, from the clap definitions.
 
 pub(crate) mod agent;
 pub(crate) mod bench;
 pub(crate) mod collector;
 pub(crate) mod demo;
 pub(crate) mod gate;
+pub(crate) mod generate;
 pub(crate) mod identity;
 pub(crate) mod lab;
 pub(crate) mod mesh;
@@ -92,6 +94,7 @@ pub(crate) fn run(command: Command) -> Result<Outcome, CommandError> {
         Command::Bench(args) => on_runtime(bench::run(args)),
         Command::Gate(args) => on_runtime(gate::run(args)),
         Command::Demo(args) => on_runtime(demo::run(args)),
+        Command::Generate { what } => generate::run(what),
     }
 }
 

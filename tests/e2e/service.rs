@@ -172,6 +172,12 @@ fn the_package_installs_runs_and_its_units_are_hardened() {
         "./usr/share/xcbench/dashboards/provisioning/datasources/xcbench.yaml",
         "./usr/share/xcbench/dashboards/xcbench.rules.yml",
         "./usr/share/doc/xcbench/copyright",
+        "./usr/share/doc/xcbench/docs/gate.md",
+        "./usr/share/man/man1/xcbench.1.gz",
+        "./usr/share/man/man1/xcbench-mesh-rules.1.gz",
+        "./usr/share/bash-completion/completions/xcbench",
+        "./usr/share/zsh/vendor-completions/_xcbench",
+        "./usr/share/fish/vendor_completions.d/xcbench.fish",
     ] {
         assert!(contents.contains(path), "{path} missing:\n{contents}");
     }
@@ -193,6 +199,19 @@ fn the_package_installs_runs_and_its_units_are_hardened() {
         .arg(unpacked.join("usr/bin/xcbench")));
     assert!(!sections.contains(".debug_info"), "{sections}");
     assert!(sections.contains(".symtab"), "{sections}");
+    // A man page per subcommand, each naming its flags as --help does; completions that
+    // know the subcommands.
+    let page = run(Command::new("gzip")
+        .arg("-dc")
+        .arg(unpacked.join("usr/share/man/man1/xcbench-gate.1.gz")));
+    assert!(
+        page.contains(".TH xcbench-gate 1") && page.contains("\\-\\-prometheus"),
+        "{page}"
+    );
+    let bash =
+        std::fs::read_to_string(unpacked.join("usr/share/bash-completion/completions/xcbench"))
+            .unwrap();
+    assert!(bash.contains("preflight") && bash.contains("--collector-fingerprint"));
     for unit in ["xcbench-agent.service", "xcbench-collector.service"] {
         let score = exposure(&analyze, &unpacked.join("lib/systemd/system").join(unit));
         assert!(
