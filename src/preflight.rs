@@ -68,7 +68,7 @@ pub fn plan(config: &AgentConfig, peer: &PeerConfig) -> Vec<PlannedPort> {
         _ => &[],
     };
     let mut out: Vec<PlannedPort> = Vec::new();
-    for need in network::needs(peer.address, peer.quic_address, protocols, tests) {
+    for need in network::needs(peer.address, peer.quic_address, protocols.chosen(), tests) {
         if let Some(p) = out
             .iter_mut()
             .find(|p| p.addr == need.addr && p.transport == need.transport)

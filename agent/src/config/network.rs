@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use xcbench_snapshot::Protocol;
 
-use super::probe::Protocols;
-
 /// The ports an agent answers on, all counted from its STAMP port: STAMP (UDP) and TCP
 /// probes on it, QUIC probes on +1, throughput data on +2 (TCP and UDP), QUIC throughput
 /// data on +3. Port 0 (tests) means any free port for each.
@@ -155,14 +153,15 @@ pub struct Need {
     pub purpose: Purpose,
 }
 
-/// What probing a peer over `protocols` and testing it over `tests` takes: STAMP (UDP) and
+/// What probing a peer over `probes` (its chosen protocols) and testing it over `tests`
+/// takes: STAMP (UDP) and
 /// TCP probes on its STAMP port, QUIC probes on `quic_address`; with any test, test control
 /// (QUIC) on `quic_address` and each test protocol's data port from the [`PortPlan`]. In
 /// [`Purpose`] order.
 pub fn needs(
     address: SocketAddr,
     quic_address: SocketAddr,
-    protocols: Protocols,
+    probes: impl IntoIterator<Item = Protocol>,
     tests: &[Protocol],
 ) -> Vec<Need> {
     let need = |transport, addr, purpose| Need {
@@ -170,8 +169,8 @@ pub fn needs(
         addr,
         purpose,
     };
-    let mut out: Vec<Need> = protocols
-        .chosen()
+    let mut out: Vec<Need> = probes
+        .into_iter()
         .map(|p| match p {
             Protocol::Udp => need(Transport::Udp, address, Purpose::Stamp),
             Protocol::Tcp => need(Transport::Tcp, address, Purpose::TcpProbes),
@@ -203,11 +202,7 @@ mod tests {
     fn needs_follow_the_port_plan_protocols_and_tests() {
         let a: SocketAddr = "10.20.0.5:8862".parse().unwrap();
         let q = PortPlan::at(a, PortPlan::quic);
-        let all = Protocols {
-            udp: true,
-            tcp: true,
-            quic: true,
-        };
+        let all = [Protocol::Udp, Protocol::Tcp, Protocol::Quic];
         let got: Vec<(Transport, u16, Purpose)> =
             needs(a, q, all, &[Protocol::Quic, Protocol::Tcp])
                 .iter()
@@ -224,12 +219,7 @@ mod tests {
                 (Transport::Udp, 8865, Purpose::TestQuic),
             ]
         );
-        let udp_only = Protocols {
-            udp: true,
-            tcp: false,
-            quic: false,
-        };
-        assert_eq!(needs(a, q, udp_only, &[]).len(), 1);
+        assert_eq!(needs(a, q, [Protocol::Udp], &[]).len(), 1);
         for (i, p) in Purpose::ALL.iter().enumerate() {
             assert_eq!(p.order(), i);
             assert!(p.key().chars().all(|c| c.is_ascii_lowercase() || c == '-'));

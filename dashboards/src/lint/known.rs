@@ -1,16 +1,13 @@
 //! The metrics and labels a dashboard may read: label names per sample name from the
-//! collector's golden `/metrics` (each family of its catalog), and the shipped recording
-//! rules with the labels their expressions leave.
+//! collector's golden `/metrics` (each family of its catalog); the shipped recording rules
+//! with the labels their expressions leave are added by `promql`'s `Known::load`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use promql_parser::parser;
 use xcbench_snapshot::metrics::{self as catalog, Kind};
 
-use super::promql::labels_of;
-
-fn repo(path: &str) -> PathBuf {
+pub(super) fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
@@ -21,7 +18,9 @@ pub(super) struct Known {
 }
 
 impl Known {
-    pub(super) fn load() -> Known {
+    /// What the collector serves: label names per sample from its golden `/metrics`, and
+    /// the catalog's counters. [`Known::load`] adds the recording rules.
+    pub(super) fn served() -> Known {
         let mut labels: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let golden = std::fs::read_to_string(repo("collector/tests/golden/metrics.txt")).unwrap();
         for line in golden
@@ -66,30 +65,6 @@ impl Known {
                 "{sample}: not in the golden /metrics"
             );
         }
-        // The recording rules, in file order: the labels their expressions leave, plus the
-        // ones the rule sets.
-        let mut known = Known { labels, counters };
-        for file in ["dashboards/xcbench.rules.yml", "tests/golden/slo_rules.yml"] {
-            let text = std::fs::read_to_string(repo(file)).unwrap();
-            let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-            for g in v["groups"].as_sequence().unwrap() {
-                for r in g["rules"].as_sequence().unwrap() {
-                    let Some(name) = r["record"].as_str() else {
-                        continue;
-                    };
-                    let expr = r["expr"].as_str().unwrap();
-                    let mut problems = Vec::new();
-                    let ast = parser::parse(expr).unwrap();
-                    let mut set = labels_of(&known, &ast, name, &mut problems)
-                        .unwrap_or_else(|| panic!("{file} {name}: labels unknown"));
-                    assert!(problems.is_empty(), "{file}: {problems:?}");
-                    if let Some(extra) = r["labels"].as_mapping() {
-                        set.extend(extra.keys().filter_map(|k| k.as_str().map(str::to_owned)));
-                    }
-                    known.labels.insert(name.to_owned(), set);
-                }
-            }
-        }
-        known
+        Known { labels, counters }
     }
 }

@@ -6,9 +6,40 @@ use std::time::Duration;
 
 use promql_parser::parser::{self, Expr};
 
-use super::known::Known;
+use super::known::{repo, Known};
 
 /// What `$__rate_interval` and `$__range` stand in for while parsing, to be recognised after.
+impl Known {
+    /// What a dashboard may read: what the collector serves ([`Known::served`]) and the
+    /// shipped recording rules, in file order, with the labels their expressions leave plus
+    /// the ones each rule sets.
+    pub(super) fn load() -> Known {
+        let mut known = Known::served();
+        for file in ["dashboards/xcbench.rules.yml", "tests/golden/slo_rules.yml"] {
+            let text = std::fs::read_to_string(repo(file)).unwrap();
+            let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            for g in v["groups"].as_sequence().unwrap() {
+                for r in g["rules"].as_sequence().unwrap() {
+                    let Some(name) = r["record"].as_str() else {
+                        continue;
+                    };
+                    let expr = r["expr"].as_str().unwrap();
+                    let mut problems = Vec::new();
+                    let ast = parser::parse(expr).unwrap();
+                    let mut set = labels_of(&known, &ast, name, &mut problems)
+                        .unwrap_or_else(|| panic!("{file} {name}: labels unknown"));
+                    assert!(problems.is_empty(), "{file}: {problems:?}");
+                    if let Some(extra) = r["labels"].as_mapping() {
+                        set.extend(extra.keys().filter_map(|k| k.as_str().map(str::to_owned)));
+                    }
+                    known.labels.insert(name.to_owned(), set);
+                }
+            }
+        }
+        known
+    }
+}
+
 pub(super) const RATE_SENTINEL: u64 = 7_777;
 pub(super) const RANGE_SENTINEL: u64 = 8_888;
 pub(super) const BUILTINS: &[&str] = &["__rate_interval", "__range", "__interval"];

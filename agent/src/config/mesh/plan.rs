@@ -313,10 +313,15 @@ impl MeshFile {
             Some(_) => &[Protocol::Tcp, Protocol::Udp, Protocol::Quic],
             None => &[],
         };
-        network::needs(peer.address, peer.quic_address, peer.probe.protocols, tests)
-            .into_iter()
-            .map(|n| (n.transport, n.addr.port(), n.purpose))
-            .collect()
+        network::needs(
+            peer.address,
+            peer.quic_address,
+            peer.probe.protocols.chosen(),
+            tests,
+        )
+        .into_iter()
+        .map(|n| (n.transport, n.addr.port(), n.purpose))
+        .collect()
     }
 
     /// The collector's host and TCP port, from its URL.
