@@ -427,7 +427,11 @@ fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    xcbench_agent::config::parse_duration_text(s)
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{s:?}: must be a duration such as \"10s\" or \"10ms\""))
+    match xcbench_agent::config::parse_duration_text(s) {
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err(format!("{s:?}: must be more than 0, e.g. \"10ms\"")),
+        None => Err(format!(
+            "{s:?}: must be a duration such as \"10s\" or \"10ms\""
+        )),
+    }
 }

@@ -1,7 +1,8 @@
 //! The agent assembled: [`Agent::bind`] binds every responder (STAMP, TCP, QUIC, throughput
 //! data) from the port plan of each listen address, and [`Agent::run`] starts the
 //! responders, the probers, the throughput scheduler and the load follower, reports every
-//! interval, and shuts down in order, each a small named step. With a mesh, every report
+//! interval (without a collector, a one-line summary per peer in the log instead), and shuts
+//! down in order, each a small named step. With a mesh, every report
 //! interval it also looks for a newer mesh; one that changes the peers restarts the probers
 //! (and the scheduler) with them, while the responders and the reporter keep running.
 
@@ -224,7 +225,7 @@ impl Agent {
                 &mut lock(&recorder),
                 counters.take(),
                 net::clock::now_unix_ns(),
-            );
+            )
         };
         // The first snapshot goes out at once, so configured series appear at zero.
         report(&mut reporter);
@@ -236,7 +237,10 @@ impl Agent {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = ticker.tick() => {
-                    report(&mut reporter);
+                    let snapshot = report(&mut reporter);
+                    if self.config.collector.is_none() {
+                        log_summary(&snapshot, interval);
+                    }
                     flush(&mut reporter).await;
                     if let Some(update) = self.newer_mesh(mesh.as_mut()).await {
                         retired.retain(|t| !t.is_finished());
@@ -625,6 +629,31 @@ fn spawn_session(
             tracing::error!(peer = %id, error = %e, "{what} probe session failed");
         }
     })
+}
+
+/// Without a collector nothing else shows the agent at work: one line every report
+/// interval, per peer the probes sent, answered and lost (all protocols together).
+fn log_summary(snapshot: &xcbench_snapshot::Snapshot, interval: Duration) {
+    let mut peers: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
+    for s in &snapshot.series {
+        let p = peers.entry(s.peer.id.as_str()).or_default();
+        p.0 += s.counters.sent;
+        p.1 += s.counters.received;
+        p.2 += s.counters.lost;
+    }
+    if peers.is_empty() {
+        return;
+    }
+    let text: Vec<String> = peers
+        .iter()
+        .map(|(id, (sent, answered, lost))| {
+            format!("{id}: sent {sent}, answered {answered}, lost {lost}")
+        })
+        .collect();
+    tracing::info!(
+        "probes in the last {interval:?} (no [collector]; this line every {interval:?}): {}",
+        text.join("; ")
+    );
 }
 
 async fn flush(reporter: &mut Reporter) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use xcbench_agent::config::document;
 use xcbench_agent::tls::{Fingerprint, KeySource};
 use xcbench_snapshot::AgentId;
 
@@ -110,16 +111,26 @@ struct RawTier {
 }
 
 impl CollectorConfig {
+    /// Reads and parses a file; the files `[tls]` names are checked here too (they must be
+    /// there and readable, `tls.dir` a directory), so each error names its field.
     pub fn load(path: &std::path::Path) -> Result<CollectorConfig, ConfigError> {
         let (file, text) = xcbench_snapshot::config_text::read(path)?;
-        CollectorConfig::parse(&file, &text)
+        let config = CollectorConfig::parse(&file, &text)?;
+        if let Some(t) = &config.tls {
+            xcbench_agent::config::tls::check_files(&file, &t.key, t.ca.as_deref())
+                .map_err(document::capped)?;
+        }
+        Ok(config)
     }
 
+    /// Parses TOML text; `file` only names the source in errors. An `slo` or `mesh` file it
+    /// names is read and checked.
     pub fn parse(file: &str, text: &str) -> Result<CollectorConfig, ConfigError> {
-        let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: file.to_owned(),
-            message: e.message().to_owned(),
-        })?;
+        CollectorConfig::parse_raw(file, text).map_err(document::capped)
+    }
+
+    fn parse_raw(file: &str, text: &str) -> Result<CollectorConfig, ConfigError> {
+        let raw: Raw = document::from_toml(file, text)?;
         let err = |field: &str, value: String, expected: &str| ConfigError::Field {
             file: file.to_owned(),
             field: field.to_owned(),
@@ -129,11 +140,16 @@ impl CollectorConfig {
         let mut c = CollectorConfig::default();
         if let Some(l) = raw.listen {
             c.listen = l.parse().map_err(|_| {
-                err(
-                    "listen",
-                    format!("{l:?}"),
-                    "must be IP:port, e.g. \"0.0.0.0:9862\"",
-                )
+                let port = l.rsplit_once(':').map(|(_, p)| p).unwrap_or_default();
+                let beyond = !port.is_empty()
+                    && port.len() <= 19
+                    && port.chars().all(|c| c.is_ascii_digit())
+                    && port.parse::<u64>().is_ok_and(|p| p > 65_535);
+                let expected = match beyond {
+                    true => format!("must be IP:port with a port of at most 65535: {port} is not a port, e.g. \"0.0.0.0:9862\" or \"[::]:9862\""),
+                    false => "must be IP:port, e.g. \"0.0.0.0:9862\"".to_owned(),
+                };
+                err("listen", format!("{l:?}"), &expected)
             })?;
         }
         for (field, value, target, min) in [
@@ -187,7 +203,10 @@ impl CollectorConfig {
                 return Err(err("slo", "\"\"".into(), "must be an SLO file's path"));
             }
             // The SLO file's own errors name it, its field and value.
-            c.slo = Some(xcbench_slo::SloFile::load(std::path::Path::new(&path))?);
+            c.slo = Some(
+                xcbench_slo::SloFile::load(std::path::Path::new(&path))
+                    .map_err(|e| named_in(e, &err, "slo", &path, "an SLO file"))?,
+            );
         }
         if let Some(path) = raw.mesh {
             if path.is_empty() {
@@ -195,7 +214,8 @@ impl CollectorConfig {
             }
             // Checked now, so a bad mesh stops the start; its own errors name it, its
             // field and value.
-            xcbench_agent::config::mesh::MeshFile::load(std::path::Path::new(&path))?;
+            xcbench_agent::config::mesh::MeshFile::load(std::path::Path::new(&path))
+                .map_err(|e| named_in(e, &err, "mesh", &path, "a mesh file"))?;
             c.mesh = Some(PathBuf::from(path));
         }
         if let Some(text) = raw.slo_interval {
@@ -210,6 +230,13 @@ impl CollectorConfig {
                 })?;
         }
         c.plain_http = raw.plain_http.unwrap_or(false);
+        if c.plain_http && raw.tls.is_some() {
+            return Err(err(
+                "plain_http",
+                "true".into(),
+                "must not be set with [tls]: the collector then serves HTTPS only (remove plain_http, or [tls] to serve plain HTTP)",
+            ));
+        }
         if let Some(t) = raw.tls {
             c.tls = Some(parse_tls(&err, t)?);
         }
@@ -243,6 +270,25 @@ impl CollectorConfig {
                 .map_err(|e| err("history", format!("{} tiers", tiers.len()), &e.to_string()))?;
         }
         Ok(c)
+    }
+}
+
+/// A file this one names (`field = path`) that cannot be read is this file's error, naming
+/// the field; errors inside it name that file.
+fn named_in(
+    e: ConfigError,
+    err: &dyn Fn(&str, String, &str) -> ConfigError,
+    field: &str,
+    path: &str,
+    what: &str,
+) -> ConfigError {
+    match e {
+        ConfigError::Read { message, .. } => err(
+            field,
+            format!("{path:?}"),
+            &format!("must be {what} that can be read: {message}"),
+        ),
+        other => other,
     }
 }
 
@@ -350,9 +396,9 @@ mod tests {
         let missing = CollectorConfig::parse("c.toml", "slo = \"/nonexistent/slo.yaml\"")
             .unwrap_err()
             .to_string();
-        assert!(
-            missing.starts_with("/nonexistent/slo.yaml: cannot read"),
-            "{missing}"
+        assert_eq!(
+            missing,
+            "c.toml: slo = \"/nonexistent/slo.yaml\": must be an SLO file that can be read: No such file or directory (os error 2)"
         );
         assert_eq!(
             CollectorConfig::parse("c.toml", "slo_interval = \"0s\"")
@@ -366,9 +412,9 @@ mod tests {
         let missing = CollectorConfig::parse("c.toml", "mesh = \"/nonexistent/mesh.toml\"")
             .unwrap_err()
             .to_string();
-        assert!(
-            missing.starts_with("/nonexistent/mesh.toml: cannot read"),
-            "{missing}"
+        assert_eq!(
+            missing,
+            "c.toml: mesh = \"/nonexistent/mesh.toml\": must be a mesh file that can be read: No such file or directory (os error 2)"
         );
         // Off loopback: mutual TLS, or plain HTTP only on purpose.
         assert_eq!(
@@ -404,6 +450,74 @@ mod tests {
         assert!(CollectorConfig::parse("c.toml", "windw = \"1m\"")
             .unwrap_err()
             .to_string()
-            .contains("unknown field `windw`"));
+            .starts_with("c.toml: windw = \"1m\": is not a field here (line 1): expected one of listen, window, "));
+    }
+
+    /// Issue 21: contradictions and ranges named; the files `[tls]` names checked at load;
+    /// an SLO file nested deep refused fast; errors in arrays of tables placed.
+    #[test]
+    // How fast the refusal is: the one clock read here.
+    #[allow(clippy::disallowed_methods)]
+    fn issue_21_refusals() {
+        let err = |text: &str| {
+            CollectorConfig::parse("c.toml", text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("listen = \"0.0.0.0:9862\"\nplain_http = true\n[tls]\ndir = \"/var/lib/x\"\n"),
+            "c.toml: plain_http = true: must not be set with [tls]: the collector then serves HTTPS only (remove plain_http, or [tls] to serve plain HTTP)"
+        );
+        assert_eq!(
+            err("listen = \"127.0.0.1:70000\""),
+            "c.toml: listen = \"127.0.0.1:70000\": must be IP:port with a port of at most 65535: 70000 is not a port, e.g. \"0.0.0.0:9862\" or \"[::]:9862\""
+        );
+        assert_eq!(
+            err("history = [\n  { slot = \"10s\", keep = \"1h\" },\n  { slot = 5, keep = \"2h\" },\n]\n"),
+            "c.toml: history[1].slot = 5: must be a string in quotes (line 3)"
+        );
+        assert_eq!(
+            err("max_series = \"many\""),
+            "c.toml: max_series = \"many\": must be an integer (line 1)"
+        );
+
+        let dir =
+            std::env::temp_dir().join(format!("xcbench-collector-config-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let load = |text: &str| {
+            let path = dir.join("collector.toml");
+            std::fs::write(&path, text).unwrap();
+            CollectorConfig::load(&path)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            load(&format!("[tls]\ncert = \"{d}/c.pem\"\nkey = \"{d}/c.key\"\n")),
+            Err(format!("{d}/collector.toml: tls.cert = \"{d}/c.pem\": must be a readable PEM file: No such file or directory (os error 2)"))
+        );
+        std::fs::write(dir.join("file"), "").unwrap();
+        assert_eq!(
+            load(&format!("[tls]\ndir = \"{d}/file\"\n")),
+            Err(format!("{d}/collector.toml: tls.dir = \"{d}/file\": must be a directory (the agent.crt and agent.key pair is kept there, generated at first start): it is a file"))
+        );
+        let deep = dir.join("deep.yaml");
+        std::fs::write(
+            &deep,
+            format!(
+                "version: 1\nobjectives: {}{}\n",
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            ),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            load(&format!("slo = \"{}\"\n", deep.display())),
+            Err(format!("{}: line 2 (under objectives): nested deeper than 32 levels of [ and {{ (an SLO file needs two or three): refused before parsing", deep.display()))
+        );
+        assert!(started.elapsed() < Duration::from_secs(1));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,6 +13,12 @@ mod bench;
 mod channel;
 // The binary's contract: exit codes, error messages, the demo's output, the sample configs.
 mod cli;
+// Bad configuration through the binary: exit 2, one line naming the file and the field; an
+// agent without a collector shows it is at work.
+mod config_errors;
+// Random mutations of every config file through the real loaders (and a few through the
+// binary): a configuration or a one-line error naming the file and a field, within a second.
+mod config_fuzz;
 // The deploy scripts with stand-in az and oci; the cloud-init they render.
 mod deploy;
 // The Grafana dashboards: every query executed against a real Prometheus; the schema.

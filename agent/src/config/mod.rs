@@ -7,6 +7,8 @@
 //!
 //! # Layout
 //! - this file: [`AgentConfig`], its sections and peers, and `load`/`parse`.
+//! - [`document`]: the TOML text into raw values; errors placed at their field and line,
+//!   what they echo of the input capped.
 //! - `collector`: `[collector]` and the mesh's collector: URL, pin, plain-HTTP opt-out.
 //! - [`raw`]: the file as serde reads it (unknown fields refused).
 //! - [`defaults`]: every default.
@@ -24,6 +26,7 @@
 pub mod cloud;
 mod collector;
 pub mod defaults;
+pub mod document;
 pub mod mesh;
 pub mod metadata;
 pub mod network;
@@ -54,7 +57,7 @@ use collector::parse_collector;
 pub use collector::CollectorLink;
 pub(crate) use collector::{check_collector_trust, collector_link, is_loopback_host, url_host};
 use raw::{RawAgentConfig, RawIdentity};
-use units::{parse_address, parse_fingerprint, within, Ctx};
+use units::{parse_address, parse_fingerprint, parse_peer_address, within, Ctx};
 
 /// A peer to probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,9 +157,13 @@ impl AgentConfig {
     /// Reads and parses a file; the error names the file. A mesh file it names (relative
     /// to its directory) is read and applied too, unless `cloud = "auto"` must be resolved
     /// first (`crate::agent::resolve` takes both steps at start).
+    /// The files `[tls]` names are checked here too ([`tls::check_files`]).
     pub fn load(path: &std::path::Path) -> Result<AgentConfig, ConfigError> {
         let (file, text) = xcbench_snapshot::config_text::read(path)?;
         let mut config = AgentConfig::parse(&file, &text)?;
+        if let Some(t) = &config.tls {
+            tls::check_files(&file, &t.key, t.ca.as_deref()).map_err(document::capped)?;
+        }
         if let Some(MeshLink {
             source: MeshSource::File(mesh_path),
             ..
@@ -167,7 +174,15 @@ impl AgentConfig {
                 *mesh_path = dir.join(&*mesh_path);
             }
             if config.auto.is_none() {
-                let mesh = mesh::MeshFile::load(mesh_path)?;
+                let mesh = mesh::MeshFile::load(mesh_path).map_err(|e| match e {
+                    // Unreadable, it is this file's error; errors inside name the mesh file.
+                    ConfigError::Read { message, .. } => Ctx { file: &file }.err(
+                        "agent.mesh",
+                        format!("{:?}", mesh_path.display().to_string()),
+                        format!("must be a mesh file that can be read: {message}"),
+                    ),
+                    other => other,
+                })?;
                 config = config.with_mesh(&mesh)?;
             }
         }
@@ -181,10 +196,11 @@ impl AgentConfig {
 
     /// Parses TOML text; `file` only names the source in errors.
     pub fn parse(file: &str, text: &str) -> Result<AgentConfig, ConfigError> {
-        let raw: RawAgentConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: file.to_owned(),
-            message: e.message().to_owned() + &span_hint(text, e.span()),
-        })?;
+        AgentConfig::parse_raw(file, text).map_err(document::capped)
+    }
+
+    fn parse_raw(file: &str, text: &str) -> Result<AgentConfig, ConfigError> {
+        let raw: RawAgentConfig = document::from_toml(file, text)?;
         let cx = Ctx { file };
         let mesh = raw
             .agent
@@ -246,6 +262,13 @@ impl AgentConfig {
         let mut peers = Vec::with_capacity(raw.peers.len());
         for (i, p) in raw.peers.iter().enumerate() {
             let peer = parse_peer(&cx, i, p, defaults, tls.as_ref())?;
+            if peer.identity.id == identity.id {
+                return Err(cx.err(
+                    &format!("peers[{i}].id"),
+                    format!("{:?}", p.id),
+                    "must not be this agent's own id (agent.id): an agent does not probe itself",
+                ));
+            }
             if peers
                 .iter()
                 .any(|q: &PeerConfig| q.identity.id == peer.identity.id)
@@ -302,6 +325,16 @@ fn parse_reflector(
         .enumerate()
         .map(|(i, a)| parse_address(cx, &format!("reflector.listen[{i}]"), a))
         .collect::<Result<_, _>>()?;
+    // Port 0 asks for any free port, so it may repeat; any other address binds once.
+    for (i, a) in r.listen.iter().enumerate() {
+        if let Some(j) = r.listen[..i].iter().position(|b| b == a && a.port() != 0) {
+            return Err(cx.err(
+                &format!("reflector.listen[{i}]"),
+                format!("{:?}", raw.listen[i]),
+                format!("must be unique: reflector.listen[{j}] is the same address, and an address is bound once"),
+            ));
+        }
+    }
     if let Some(n) = raw.max_sessions {
         r.max_sessions = units::int_within(
             cx,
@@ -334,6 +367,7 @@ fn parse_peer(
     tls: Option<&TlsConfig>,
 ) -> Result<PeerConfig, ConfigError> {
     let at = format!("peers[{i}]");
+    let probe = p.probe();
     let entry = AgentEntry {
         id: &p.id,
         cloud: Some(&p.cloud),
@@ -342,12 +376,17 @@ fn parse_peer(
         address: &p.address,
         quic_address: p.quic_address.as_deref(),
         fingerprint: p.fingerprint.as_deref(),
-        probe: &p.probe,
+        probe: &probe,
     };
     let peer = parse_agent_entry(cx, &at, &entry, None, defaults, |field, text| {
-        parse_address(cx, field, text)
+        parse_peer_address(cx, field, text)
     })?;
-    check_quic_trust(cx, &at, &peer.probe, peer.fingerprint, tls)?;
+    // QUIC the peer takes from [probe_defaults] is named there.
+    let protocols_at = match p.protocols {
+        None => "probe_defaults",
+        Some(_) => &at,
+    };
+    check_quic_trust(cx, (protocols_at, &at), &peer.probe, peer.fingerprint, tls)?;
     Ok(peer)
 }
 
@@ -407,11 +446,11 @@ pub(crate) fn parse_agent_entry(
     })
 }
 
-/// A peer probed over QUIC (settings at `at`) needs this agent's key pair, and the peer's
-/// pinned fingerprint or a CA.
+/// A peer probed over QUIC needs this agent's key pair, and the peer's pinned fingerprint
+/// or a CA. `protocols_at` is where its protocols are set, `at` the peer's entry.
 fn check_quic_trust(
     cx: &Ctx,
-    at: &str,
+    (protocols_at, at): (&str, &str),
     probe: &ProbeSettings,
     fingerprint: Option<Fingerprint>,
     tls: Option<&TlsConfig>,
@@ -421,7 +460,7 @@ fn check_quic_trust(
     }
     match tls {
         None => Err(cx.err(
-            &format!("{at}.protocols"),
+            &format!("{protocols_at}.protocols"),
             "[.., \"quic\"]",
             "quic needs a [tls] section (the agent's key pair)",
         )),
@@ -506,16 +545,6 @@ fn parse_mesh_link(cx: &Ctx, text: &str, raw: &RawAgentConfig) -> Result<MeshLin
         fingerprint,
         plain_http,
     })
-}
-
-fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    match span {
-        Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!(" (line {line})")
-        }
-        None => String::new(),
-    }
 }
 
 /// `[agent]`: who this agent is; with `cloud = "auto"`, what instance metadata fills in

@@ -1,5 +1,5 @@
 //! `agent.toml` as serde reads it: every section and field, unknown ones refused, nothing
-//! checked yet. The typed values are built from these in the sibling modules.
+//! checked yet (no `#[serde(flatten)]`: it would hide where a bad key or value is). The typed values are built from these in the sibling modules.
 
 use serde::Deserialize;
 
@@ -114,6 +114,25 @@ pub(crate) struct RawPeer {
     pub(crate) address: String,
     pub(crate) quic_address: Option<String>,
     pub(crate) fingerprint: Option<String>,
-    #[serde(flatten)]
-    pub(crate) probe: RawProbe,
+    // The probe fields, written out rather than `#[serde(flatten)]`: serde then names the
+    // valid keys of an unknown one, and a wrong type is placed at its key, not its table.
+    pub(crate) interval: Option<String>,
+    pub(crate) payload_size: Option<i64>,
+    pub(crate) dscp: Option<i64>,
+    pub(crate) loss_timeout: Option<String>,
+    pub(crate) protocols: Option<Vec<String>>,
+    pub(crate) connect_interval: Option<String>,
+}
+
+impl RawPeer {
+    pub(crate) fn probe(&self) -> RawProbe {
+        RawProbe {
+            interval: self.interval.clone(),
+            payload_size: self.payload_size,
+            dscp: self.dscp,
+            loss_timeout: self.loss_timeout.clone(),
+            protocols: self.protocols.clone(),
+            connect_interval: self.connect_interval.clone(),
+        }
+    }
 }

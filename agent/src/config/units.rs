@@ -2,7 +2,7 @@
 //! durations, rates, addresses, ranges checked once ([`within`]), and [`Ctx`], which names
 //! the file and field in every error. The ports an address implies are [`super::network`]'s.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -100,20 +100,88 @@ pub(crate) fn int_within<T: TryFrom<i64>>(
     T::try_from(value).map_err(|_| cx.err(field, value, expected))
 }
 
-/// `IP:port`, `[IPv6]:port`, or a bare IP (port 862), whose port leaves room for the
-/// [`PortPlan`].
+/// `IP:port`, `[IPv6]:port`, or a bare IP (`[IPv6]` too; port 862), whose port leaves room
+/// for the [`PortPlan`]. An IPv6 address written bare whose last group could be a port
+/// (`fd00::5:862`) is refused as ambiguous: brackets say which is meant.
 pub(crate) fn parse_address(cx: &Ctx, field: &str, text: &str) -> Result<SocketAddr, ConfigError> {
-    let addr = match (text.parse::<SocketAddr>(), text.parse::<IpAddr>()) {
-        (Ok(a), _) => a,
-        (_, Ok(ip)) => SocketAddr::new(ip, STAMP_PORT),
-        _ => return Err(cx.err(
-            field,
-            format!("{text:?}"),
-            "must be an IP address with an optional port, e.g. \"10.1.0.5\" or \"10.1.0.5:862\"",
-        )),
+    const EXAMPLES: &str = "e.g. \"10.1.0.5\", \"10.1.0.5:862\", \"fd00::5\" or \"[fd00::5]:862\"";
+    let bracketed = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .and_then(|t| t.parse::<Ipv6Addr>().ok());
+    let addr = match (
+        text.parse::<SocketAddr>(),
+        text.parse::<IpAddr>(),
+        bracketed,
+    ) {
+        (Ok(a), _, _) => a,
+        (_, Ok(IpAddr::V6(ip)), _) => {
+            if let Some((host, port)) = port_in_last_group(text) {
+                return Err(cx.err(
+                    field,
+                    format!("{text:?}"),
+                    format!("is ambiguous: write \"[{host}]:{port}\" for port {port} of {host}, or \"[{ip}]\" for that address at port {STAMP_PORT}"),
+                ));
+            }
+            SocketAddr::new(IpAddr::V6(ip), STAMP_PORT)
+        }
+        (_, Ok(ip), _) => SocketAddr::new(ip, STAMP_PORT),
+        (_, _, Some(ip)) => SocketAddr::new(IpAddr::V6(ip), STAMP_PORT),
+        _ => {
+            let expected = match port_beyond_range(text) {
+                Some(port) => format!("must be an IP address with a port of at most 65532: {port} is not a port ({EXAMPLES})"),
+                None => format!("must be an IP address with an optional port, {EXAMPLES}"),
+            };
+            return Err(cx.err(field, format!("{text:?}"), expected));
+        }
     };
     PortPlan::new(addr.port()).map_err(|expected| cx.err(field, format!("{text:?}"), expected))?;
     Ok(addr)
+}
+
+/// A peer's address: [`parse_address`], and a port other than 0 (any free port, which only
+/// a listening socket can ask for).
+pub(crate) fn parse_peer_address(
+    cx: &Ctx,
+    field: &str,
+    text: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let addr = parse_address(cx, field, text)?;
+    if addr.port() == 0 {
+        return Err(cx.err(
+            field,
+            format!("{text:?}"),
+            "must have a port from 1 to 65532 (or none: 862): port 0 means any free port, which only reflector.listen may ask for",
+        ));
+    }
+    Ok(addr)
+}
+
+/// A bare IPv6 address whose last group reads as a port number after an address
+/// (`fd00::5:862`): that address and port.
+fn port_in_last_group(text: &str) -> Option<(Ipv6Addr, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port
+        .chars()
+        .all(|c| c.is_ascii_digit())
+        .then(|| port.parse().ok())??;
+    let host: Ipv6Addr = host.parse().ok()?;
+    (port != 0).then_some((host, port))
+}
+
+/// `IP:port` whose port is a number too large to be one.
+fn port_beyond_range(text: &str) -> Option<u64> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host_ok = host.parse::<std::net::Ipv4Addr>().is_ok()
+        || host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .is_some_and(|h| h.parse::<Ipv6Addr>().is_ok());
+    let digits = !port.is_empty() && port.len() <= 19 && port.chars().all(|c| c.is_ascii_digit());
+    match host_ok && digits {
+        true => port.parse().ok().filter(|p| *p > u64::from(u16::MAX)),
+        false => None,
+    }
 }
 
 #[cfg(test)]

@@ -123,35 +123,53 @@ const OBJECTIVE_KEYS: [&str; 17] = [
     "max_skipped",
 ];
 
-/// Largest SLO file read (bytes): far above any real one, small enough to refuse junk.
-pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest SLO file read (bytes): far above any real one (1,000 objectives fit), small
+/// enough that parsing junk stays fast.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of flow collections (`[`, `{`) an SLO file may have: the formats need two
+/// or three, and the YAML parser's time grows with the square of it (100,000 deep took
+/// seconds), so deeper is refused before parsing.
+pub const MAX_NESTING: usize = 32;
 /// Most objectives in one file.
 pub const MAX_OBJECTIVES: usize = 1_000;
 
 impl SloFile {
-    /// Reads and parses a file; errors name it.
+    /// Reads and parses a file; errors name it. No more than [`MAX_FILE_BYTES`] is read
+    /// (a larger file, or a device that never ends, is refused).
     pub fn load(path: &std::path::Path) -> Result<SloFile, ConfigError> {
-        let (file, text) = xcbench_snapshot::config_text::read(path)?;
+        use std::io::Read;
+        let file = path.display().to_string();
+        let unread = |e: std::io::Error| ConfigError::Read {
+            file: file.clone(),
+            message: e.to_string(),
+        };
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(unread)?
+            .take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(unread)?;
+        if text.len() > MAX_FILE_BYTES {
+            let size = std::fs::metadata(path).map_or(text.len() as u64, |m| m.len());
+            return Err(too_large(&file, size.max(text.len() as u64)));
+        }
         SloFile::parse(&file, &text)
     }
 
-    /// Parses YAML text; `file` names the source in errors.
+    /// Parses YAML text; `file` names the source in errors. What an error echoes of the
+    /// input is cut short (`xcbench_snapshot::config_text::ECHO_CHARS`).
     pub fn parse(file: &str, text: &str) -> Result<SloFile, ConfigError> {
+        SloFile::parse_text(file, text).map_err(node::capped)
+    }
+
+    fn parse_text(file: &str, text: &str) -> Result<SloFile, ConfigError> {
         if text.len() > MAX_FILE_BYTES {
-            return Err(ConfigError::Syntax {
-                file: file.to_owned(),
-                message: format!(
-                    "{} bytes: larger than the {MAX_FILE_BYTES} bytes an SLO file may have",
-                    text.len()
-                ),
-            });
+            return Err(too_large(file, text.len() as u64));
         }
+        node::check_nesting(file, text, MAX_NESTING)?;
         let mut docs = Vec::new();
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
-            let v = Value::deserialize(doc).map_err(|e| ConfigError::Syntax {
-                file: file.to_owned(),
-                message: e.to_string(),
-            })?;
+            let v = Value::deserialize(doc).map_err(|e| yaml_error(file, text, &e))?;
             if !v.is_null() {
                 docs.push(v);
             }
@@ -176,6 +194,55 @@ impl SloFile {
             });
         }
         parse_xcbench(file, first)
+    }
+}
+
+/// The YAML parser's error, placed: its line (and column) when the message lacks it; a key
+/// given twice named as a field.
+fn yaml_error(file: &str, text: &str, e: &serde_yaml_ng::Error) -> ConfigError {
+    let message = e.to_string();
+    let located = message.contains(" line ") || e.location().is_some();
+    if let Some(key) = message
+        .strip_prefix("duplicate entry with key ")
+        .filter(|_| !located)
+    {
+        let key = key.trim_matches('"');
+        // The key's second line, where it is given again (the parser does not say).
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                let l = l.trim_start().trim_start_matches("- ");
+                l.strip_prefix(key)
+                    .or_else(|| l.strip_prefix(&format!("{key:?}")))
+                    .is_some_and(|rest| rest.starts_with(':'))
+            })
+            .nth(1)
+            .map(|(i, _)| format!(" (line {})", i + 1))
+            .unwrap_or_default();
+        return ConfigError::Field {
+            file: file.to_owned(),
+            field: key.to_owned(),
+            value: "(given twice)".to_owned(),
+            expected: format!("must be given once in its mapping{line}"),
+        };
+    }
+    let message = match (message.contains(" line "), e.location()) {
+        (false, Some(at)) => format!("{message} at line {} column {}", at.line(), at.column()),
+        _ => message,
+    };
+    ConfigError::Syntax {
+        file: file.to_owned(),
+        message,
+    }
+}
+
+fn too_large(file: &str, bytes: u64) -> ConfigError {
+    ConfigError::Syntax {
+        file: file.to_owned(),
+        message: format!(
+            "{bytes} bytes: larger than the {MAX_FILE_BYTES} bytes an SLO file may have"
+        ),
     }
 }
 

@@ -237,3 +237,88 @@ fn defaults_apply_and_objectives_override_them() {
         }
     );
 }
+
+/// Issue 21: deep nesting is refused before the YAML parser sees it (its time grows with
+/// the square of the depth: 100,000 deep kept `slo rules` busy past 15 s).
+#[test]
+// How fast the refusal is: the one clock read here.
+#[allow(clippy::disallowed_methods)]
+fn deep_nesting_is_refused_before_parsing() {
+    let started = std::time::Instant::now();
+    for (open, close) in [("[", "]"), ("{a: ", "}")] {
+        let deep = format!(
+            "version: 1\nobjectives: {}{}\n",
+            open.repeat(100_000),
+            close.repeat(100_000)
+        );
+        let e = SloFile::parse("slo.yaml", &deep).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "slo.yaml: line 2 (under objectives): nested deeper than 32 levels of [ and { (an SLO file needs two or three): refused before parsing"
+        );
+    }
+    // Unclosed, and behind a comment, a quote and a block scalar that hold brackets.
+    let hidden = format!(
+        "# [[[[ {{\ndescription: \"[[[ ]]]] ']'\"\nnote: |\n  ]]]] '\n  [[[[\nx: '[ ''\n  ]]'\nobjectives: {}\n",
+        "[".repeat(50_000)
+    );
+    let e = SloFile::parse("slo.yaml", &hidden).unwrap_err().to_string();
+    assert!(
+        e.starts_with("slo.yaml: line 8 (under objectives): nested deeper"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    // Brackets that are text (in a plain scalar, a comment, quotes, a block scalar) and
+    // flow collections as deep as the formats go are not refused for it.
+    let deep_text = format!(
+        "# {}\nversion: 1\nobjectives:\n  - name: a\n    description: see {} and \"{}\"\n    notes: >\n      {}\n    indicator: loss\n    at_most: 1%\n    select: {{ src_agent: a, dst_agent: b }}\n",
+        "[".repeat(100),
+        "[".repeat(100),
+        "{".repeat(100),
+        "[".repeat(100),
+    );
+    let e = SloFile::parse("slo.yaml", &deep_text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("objectives[0]"),
+        "refused for its keys, not its depth: {e}"
+    );
+    let ok = deep_text.replace("    notes: >\n", "    description2: >\n");
+    assert!(!SloFile::parse("slo.yaml", &ok)
+        .unwrap_err()
+        .to_string()
+        .contains("nested"));
+    SloFile::parse("slo.sample.yaml", SAMPLE).unwrap();
+    SloFile::parse("openslo.sample.yaml", OPENSLO).unwrap();
+}
+
+#[test]
+fn large_files_are_refused_and_echoes_capped() {
+    let big = format!("version: 1\n# {}\n", "x".repeat(MAX_FILE_BYTES));
+    assert_eq!(
+        SloFile::parse("slo.yaml", &big).unwrap_err().to_string(),
+        format!(
+            "slo.yaml: {} bytes: larger than the 1048576 bytes an SLO file may have",
+            big.len()
+        )
+    );
+    let name = "n".repeat(500_000);
+    let e = SloFile::parse(
+        "slo.yaml",
+        &format!(
+            "version: 1\nobjectives:\n  - name: {name}\n    indicator: loss\n    at_most: 1%\n"
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.len() < 300, "{e}");
+    assert!(
+        e.starts_with("slo.yaml: objectives[0].name = \"nnnn") && e.contains("... (500002 bytes)"),
+        "{e}"
+    );
+}

@@ -224,7 +224,7 @@ impl AgentConfig {
                 .find(&peer.identity.id)
                 .map(|f| f.field())
                 .unwrap_or_default();
-            check_quic_trust(&mcx, &at, &peer.probe, peer.fingerprint, tls)?;
+            check_quic_trust(&mcx, (&at, &at), &peer.probe, peer.fingerprint, tls)?;
             peers.push(peer.as_peer());
         }
         let mut config = self.clone();

@@ -33,10 +33,10 @@ use self::cidr::{Cidr, Scope};
 use self::raw::{RawMeshAgent, RawMeshFile, RawSide};
 use super::probe::parse_probe;
 use super::throughput::parse_rounds;
-use super::units::{parse_address, Ctx};
+use super::units::{parse_peer_address, Ctx};
 use super::{
-    parse_agent_entry, span_hint, AgentEntry, CollectorLink, ConfigError, PeerConfig,
-    ProbeSettings, ThroughputSchedule,
+    parse_agent_entry, AgentEntry, CollectorLink, ConfigError, PeerConfig, ProbeSettings,
+    ThroughputSchedule,
 };
 use crate::tls::Fingerprint;
 
@@ -121,10 +121,11 @@ impl MeshFile {
 
     /// Parses TOML text; `file` only names the source in errors.
     pub fn parse(file: &str, text: &str) -> Result<MeshFile, ConfigError> {
-        let raw: RawMeshFile = toml::from_str(text).map_err(|e| ConfigError::Syntax {
-            file: file.to_owned(),
-            message: e.message().to_owned() + &span_hint(text, e.span()),
-        })?;
+        MeshFile::parse_raw(file, text).map_err(super::document::capped)
+    }
+
+    fn parse_raw(file: &str, text: &str) -> Result<MeshFile, ConfigError> {
+        let raw: RawMeshFile = super::document::from_toml(file, text)?;
         let cx = Ctx { file };
         let m = &raw.mesh;
         let allow_loopback = m.allow_loopback.unwrap_or(false);
@@ -318,6 +319,7 @@ fn parse_agent(
     probe: ProbeSettings,
 ) -> Result<MeshAgent, ConfigError> {
     let at = format!("{}.agents[{i}]", side.cloud);
+    let own = raw.probe();
     let entry = AgentEntry {
         id: &raw.id,
         cloud: None,
@@ -326,7 +328,7 @@ fn parse_agent(
         address: &raw.address,
         quic_address: raw.quic_address.as_deref(),
         fingerprint: raw.fingerprint.as_deref(),
-        probe: &raw.probe,
+        probe: &own,
     };
     let a = parse_agent_entry(cx, &at, &entry, Some(side.cloud), probe, |field, text| {
         parse_placed(cx, side, field, text, scope)
@@ -349,7 +351,7 @@ fn parse_placed(
     text: &str,
     scope: Scope,
 ) -> Result<SocketAddr, ConfigError> {
-    let addr = parse_address(cx, field, text)?;
+    let addr = parse_peer_address(cx, field, text)?;
     let ip: IpAddr = addr.ip();
     if !scope.admits(&Cidr::host(ip)) {
         return Err(cx.err(field, format!("{text:?}"), scope.expected()));

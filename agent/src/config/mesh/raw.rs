@@ -46,6 +46,24 @@ pub(crate) struct RawMeshAgent {
     pub(crate) address: String,
     pub(crate) quic_address: Option<String>,
     pub(crate) fingerprint: Option<String>,
-    #[serde(flatten)]
-    pub(crate) probe: RawProbe,
+    // The probe fields, as `[[peers]]` writes them out (see `RawPeer`).
+    pub(crate) interval: Option<String>,
+    pub(crate) payload_size: Option<i64>,
+    pub(crate) dscp: Option<i64>,
+    pub(crate) loss_timeout: Option<String>,
+    pub(crate) protocols: Option<Vec<String>>,
+    pub(crate) connect_interval: Option<String>,
+}
+
+impl RawMeshAgent {
+    pub(crate) fn probe(&self) -> RawProbe {
+        RawProbe {
+            interval: self.interval.clone(),
+            payload_size: self.payload_size,
+            dscp: self.dscp,
+            loss_timeout: self.loss_timeout.clone(),
+            protocols: self.protocols.clone(),
+            connect_interval: self.connect_interval.clone(),
+        }
+    }
 }
