@@ -11,6 +11,7 @@
 //!   what they echo of the input capped.
 //! - `collector`: `[collector]` and the mesh's collector: URL, pin, plain-HTTP opt-out.
 //! - [`raw`]: the file as serde reads it (unknown fields refused).
+//! - `entry`: the labels and agent entries agent.toml and the mesh file share, one parser.
 //! - [`defaults`]: every default.
 //! - [`mesh`]: `mesh.toml`, one file for both sides: parsing, what an agent derives from
 //!   it, and what `xcbench mesh check` reports (pure).
@@ -27,6 +28,7 @@ pub mod cloud;
 mod collector;
 pub mod defaults;
 pub mod document;
+mod entry;
 pub mod mesh;
 pub mod metadata;
 pub mod network;
@@ -39,7 +41,7 @@ pub mod units;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use xcbench_snapshot::{AgentId, Cloud, Expected, Identity, TimestampSource};
+use xcbench_snapshot::{Cloud, Expected, Identity, TimestampSource};
 
 use self::mesh::derive::{MeshLink, MeshSource};
 use self::metadata::{AutoLabels, MetadataUrl};
@@ -56,6 +58,7 @@ pub use crate::tls::{Fingerprint, KeySource};
 use collector::parse_collector;
 pub use collector::CollectorLink;
 pub(crate) use collector::{check_collector_trust, collector_link, is_loopback_host, url_host};
+pub(crate) use entry::{parse_agent_entry, parse_identity, AgentEntry, Labels};
 use raw::{RawAgentConfig, RawIdentity};
 use units::{parse_address, parse_fingerprint, parse_peer_address, within, Ctx};
 
@@ -390,62 +393,6 @@ fn parse_peer(
     Ok(peer)
 }
 
-/// An agent as a `[[peers]]` entry of agent.toml or an `[[azure.agents]]`/`[[oci.agents]]`
-/// entry of the mesh file names it, as written.
-pub(crate) struct AgentEntry<'a> {
-    pub(crate) id: &'a str,
-    /// `None` where the place in the file says it (a mesh side).
-    pub(crate) cloud: Option<&'a str>,
-    pub(crate) region: &'a str,
-    pub(crate) zone: Option<&'a str>,
-    pub(crate) address: &'a str,
-    pub(crate) quic_address: Option<&'a str>,
-    pub(crate) fingerprint: Option<&'a str>,
-    pub(crate) probe: &'a raw::RawProbe,
-}
-
-/// The one parser of an agent entry, at `at` (`peers[2]`, `oci.agents[0]`): its labels
-/// (`cloud` given by the file's structure, else the entry's), its address and QUIC address
-/// (`address` checks each: a peer's any address, a mesh agent's inside its side), the QUIC
-/// port from the port plan when not given, its pin, and how it is probed over `defaults`.
-pub(crate) fn parse_agent_entry(
-    cx: &Ctx,
-    at: &str,
-    e: &AgentEntry<'_>,
-    cloud: Option<Cloud>,
-    defaults: ProbeSettings,
-    address: impl Fn(&str, &str) -> Result<SocketAddr, ConfigError>,
-) -> Result<PeerConfig, ConfigError> {
-    let identity = parse_identity(
-        cx,
-        at,
-        &Labels {
-            id: e.id,
-            cloud: e.cloud,
-            region: Some(e.region),
-            zone: e.zone,
-        },
-        cloud,
-    )?;
-    let addr = address(&format!("{at}.address"), e.address)?;
-    let quic_address = match e.quic_address {
-        Some(text) => address(&format!("{at}.quic_address"), text)?,
-        None => PortPlan::at(addr, PortPlan::quic),
-    };
-    let fingerprint = e
-        .fingerprint
-        .map(|f| parse_fingerprint(cx, &format!("{at}.fingerprint"), f))
-        .transpose()?;
-    let probe = parse_probe(cx, at, e.probe, defaults)?;
-    Ok(PeerConfig {
-        identity,
-        address: addr,
-        quic_address,
-        fingerprint,
-        probe,
-    })
-}
-
 /// A peer probed over QUIC needs this agent's key pair, and the peer's pinned fingerprint
 /// or a CA. `protocols_at` is where its protocols are set, `at` the peer's entry.
 fn check_quic_trust(
@@ -605,64 +552,5 @@ fn parse_agent_identity(
 }
 
 /// An identity; `cloud` given stands in for the file's (`cloud = "auto"`).
-/// An agent's labels as a file writes them (`agent`, a peer, a mesh agent).
-pub(crate) struct Labels<'a> {
-    pub(crate) id: &'a str,
-    pub(crate) cloud: Option<&'a str>,
-    pub(crate) region: Option<&'a str>,
-    pub(crate) zone: Option<&'a str>,
-}
-
-impl<'a> Labels<'a> {
-    fn of(raw: &'a RawIdentity) -> Labels<'a> {
-        Labels {
-            id: &raw.id,
-            cloud: raw.cloud.as_deref(),
-            region: raw.region.as_deref(),
-            zone: raw.zone.as_deref(),
-        }
-    }
-}
-
-fn parse_identity(
-    cx: &Ctx,
-    at: &str,
-    raw: &Labels<'_>,
-    cloud: Option<Cloud>,
-) -> Result<Identity, ConfigError> {
-    let id: AgentId = raw.id.parse().map_err(|_| {
-        cx.err(
-            &format!("{at}.id"),
-            format!("{:?}", raw.id),
-            "must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
-        )
-    })?;
-    let cloud: Cloud = match cloud {
-        Some(c) => c,
-        None => {
-            let text = raw.cloud.unwrap_or_default();
-            text.parse().map_err(|e: Expected| {
-                let expected = match at {
-                    "agent" => e.0 + ", or auto (read from instance metadata)",
-                    _ => e.0,
-                };
-                cx.err(&format!("{at}.cloud"), format!("{text:?}"), expected)
-            })?
-        }
-    };
-    let region = raw.region.unwrap_or_default().to_owned();
-    let zone = raw.zone.unwrap_or_default().to_owned();
-    for (name, value) in [("region", &region), ("zone", &zone)] {
-        xcbench_snapshot::label::check_label_value(value)
-            .map_err(|e| cx.err(&format!("{at}.{name}"), format!("{value:?}"), e))?;
-    }
-    Ok(Identity {
-        id,
-        cloud,
-        region,
-        zone,
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests;

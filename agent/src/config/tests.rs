@@ -1,6 +1,7 @@
 //! Tests of `agent.toml` parsing: defaults, the sample, and errors that name the field.
 
 use super::*;
+use xcbench_snapshot::AgentId;
 
 /// A peer at `addr` probed over every transport every 10 ms, lost after 200 ms.
 pub(crate) fn peer_at(addr: SocketAddr) -> PeerConfig {

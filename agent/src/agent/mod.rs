@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use xcbench_snapshot::{Protocol, ResponderCount, ResponderCounters};
 
 use crate::config::mesh::derive::MeshUpdate;
-use crate::config::{AgentConfig, PeerConfig, PortPlan, Resolved};
+use crate::config::{AgentConfig, PeerConfig, Resolved};
 use crate::net::mesh::MeshWatch;
 use crate::net::quic::endpoint::Services;
 use crate::net::socket::ProbeSocket;
@@ -25,10 +25,13 @@ use crate::net::throughput::server::{DataListener, Server};
 use crate::net::throughput::slot::{follow_load, TestSlot};
 use crate::net::throughput::Client;
 use crate::net::{self, lock};
-use crate::probe::{Reflector, ReflectorLimits};
+use crate::probe::Reflector;
 use crate::record::{probe_kinds, Recorder};
 use crate::report::Reporter;
 use crate::tls;
+
+mod bind;
+use bind::{bind_quic, bind_reflectors, bind_tcp, bind_throughput, quic_server_crypto};
 
 /// How long the reflector keeps answering after this agent's own probes have settled, so a
 /// peer stopping at the same moment still gets replies to its last probes.
@@ -495,104 +498,6 @@ impl Agent {
         }
         tasks
     }
-}
-
-fn bind_reflectors(config: &AgentConfig) -> Result<Vec<BoundReflector>, AgentError> {
-    let limits = ReflectorLimits {
-        max_sessions: config.reflector.max_sessions,
-        ..ReflectorLimits::default()
-    };
-    config
-        .reflector
-        .listen
-        .iter()
-        .map(|addr| {
-            ProbeSocket::bind(*addr, 0, config.timestamps)
-                .map(|s| (s, Arc::new(Mutex::new(Reflector::new(limits)))))
-                .map_err(|source| AgentError::Bind {
-                    addr: *addr,
-                    source,
-                })
-        })
-        .collect()
-}
-
-/// TCP probes are answered on the same port numbers the STAMP sockets got.
-fn bind_tcp(reflectors: &[BoundReflector]) -> Result<Vec<tokio::net::TcpListener>, AgentError> {
-    reflectors
-        .iter()
-        .map(|(socket, _)| {
-            let addr = socket.local_addr().map_err(|source| AgentError::Bind {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source,
-            })?;
-            std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|_| l))
-                .and_then(tokio::net::TcpListener::from_std)
-                .map_err(|source| AgentError::Bind { addr, source })
-        })
-        .collect()
-}
-
-/// QUIC is answered at port + 1 of each STAMP address.
-fn bind_quic(config: &AgentConfig, t: &TlsState) -> Result<Vec<quinn::Endpoint>, AgentError> {
-    let crypto = quic_server_crypto(config, t)?;
-    config
-        .reflector
-        .listen
-        .iter()
-        .map(|listen| {
-            let addr = PortPlan::at(*listen, PortPlan::quic);
-            net::quic::server_endpoint(addr, crypto.clone())
-                .map_err(|source| AgentError::Bind { addr, source })
-        })
-        .collect()
-}
-
-/// Throughput tests: control over QUIC, data at the first address's port + 2 and + 3.
-fn bind_throughput(
-    config: &AgentConfig,
-    t: &TlsState,
-    slot: &Arc<TestSlot>,
-) -> Result<Option<Throughput>, AgentError> {
-    let (Some(listen), true) = (config.reflector.listen.first(), config.throughput.enabled) else {
-        return Ok(None);
-    };
-    let b = &config.throughput;
-    let allow = tls::KnownPeers::new(
-        config
-            .peers
-            .iter()
-            .filter(|p| b.allow.contains(&p.identity.id))
-            .map(|p| (p.identity.id.clone(), p.fingerprint)),
-    );
-    let (server, listener) = Server::bind(
-        *listen,
-        b.serve_limits(),
-        allow,
-        t.identity.clone(),
-        slot.clone(),
-    )
-    .map_err(|source| AgentError::Bind {
-        addr: PortPlan::at(*listen, PortPlan::data),
-        source,
-    })?;
-    Ok(Some(Throughput { server, listener }))
-}
-
-/// The QUIC responder's TLS side: clients are trusted by the configured peers'
-/// fingerprints, `tls.allow`, or the CA. quinn fixes the server config of a connection
-/// attempt when its first packet arrives, so it must be right before any peer connects.
-fn quic_server_crypto(
-    config: &AgentConfig,
-    t: &TlsState,
-) -> Result<Arc<quinn::crypto::rustls::QuicServerConfig>, AgentError> {
-    let mut allowed: std::collections::HashSet<_> =
-        config.peers.iter().filter_map(|p| p.fingerprint).collect();
-    if let Some(c) = &config.tls {
-        allowed.extend(c.allow.iter().copied());
-    }
-    Ok(tls::server_crypto(&t.identity, allowed, t.ca.clone())?)
 }
 
 /// Start-up, in its one order: labels from instance metadata (`cloud = "auto"`, asked of
