@@ -13,17 +13,8 @@ use crate::objective::{
 };
 use crate::text::{parse_rate, parse_ratio, parse_time};
 
-pub(crate) const SELECT_KEYS: [&str; 9] = [
-    "src_agent",
-    "src_cloud",
-    "src_region",
-    "dst_agent",
-    "dst_cloud",
-    "dst_region",
-    "protocol",
-    "kind",
-    "load",
-];
+/// An objective's `select:` keys: the history API's selection labels, written once.
+pub(crate) const SELECT_KEYS: [&str; 9] = xcbench_snapshot::history::Selection::LABELS;
 
 impl Default for Select {
     fn default() -> Self {
