@@ -37,18 +37,30 @@ impl Default for Lookup {
 pub enum FetchError {
     #[error("connect timeout after {0:?}")]
     ConnectTimeout(Duration),
-    /// Refused or unreachable: the error chain.
-    #[error("connect: {0}")]
-    Connect(String),
+    /// Refused or unreachable.
+    #[error("connect: {}", chain(.0))]
+    Connect(#[source] reqwest::Error),
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
-    /// Any other failure of the exchange (a malformed answer among them): the error chain.
-    #[error("{0}")]
-    Http(String),
+    /// Any other failure of the exchange (a malformed answer among them).
+    #[error("{}", chain(.0))]
+    Http(#[source] reqwest::Error),
     #[error("answered HTTP {0}")]
     Status(u16),
     #[error("answer longer than {0} bytes")]
     TooLarge(usize),
+}
+
+/// An error with its sources, `: `-joined: reqwest's own message ("error sending request")
+/// says little without them, and the metadata error is printed as one line.
+fn chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
 }
 
 /// Why `cloud = "auto"` could not be resolved.
@@ -96,9 +108,10 @@ pub async fn resolve(config: AgentConfig, lookup: &Lookup) -> Result<AgentConfig
 /// This host's instance metadata: Azure and OCI are asked at once; Azure's document is taken
 /// if both answer.
 pub async fn read(base: &MetadataUrl, lookup: &Lookup) -> Result<InstanceMetadata, MetadataError> {
+    let client = super::http::client(lookup.connect_timeout, lookup.timeout, None);
     let (azure, oci) = tokio::join!(
-        get(base, Endpoint::AzureInstance, lookup),
-        get(base, Endpoint::OciInstance, lookup)
+        get(&client, base, Endpoint::AzureInstance, lookup),
+        get(&client, base, Endpoint::OciInstance, lookup)
     );
     let document = |endpoint: Endpoint| {
         move |problem| MetadataError::Document {
@@ -111,7 +124,7 @@ pub async fn read(base: &MetadataUrl, lookup: &Lookup) -> Result<InstanceMetadat
         (Ok(body), _) => parse_azure(&body).map_err(document(Endpoint::AzureInstance)),
         (Err(_), Ok(body)) => {
             let mut found = parse_oci_instance(&body).map_err(document(Endpoint::OciInstance))?;
-            found.instance.private_ip = oci_private_ip(base, lookup)
+            found.instance.private_ip = oci_private_ip(&client, base, lookup)
                 .await
                 .map_err(document(Endpoint::OciVnics))?;
             Ok(found)
@@ -127,10 +140,11 @@ pub async fn read(base: &MetadataUrl, lookup: &Lookup) -> Result<InstanceMetadat
 /// The first VNIC's private address. Some shapes serve no VNICs document: that is logged,
 /// not fatal (the address is information only); a malformed one is an error.
 async fn oci_private_ip(
+    client: &reqwest::Client,
     base: &MetadataUrl,
     lookup: &Lookup,
 ) -> Result<Option<IpAddr>, DocumentError> {
-    match get(base, Endpoint::OciVnics, lookup).await {
+    match get(client, base, Endpoint::OciVnics, lookup).await {
         Ok(body) => parse_oci_vnics(&body),
         Err(e) => {
             let at = Endpoint::OciVnics.describe(base);
@@ -142,30 +156,18 @@ async fn oci_private_ip(
 
 /// GET one document: its body when the service answers 200.
 async fn get(
+    client: &reqwest::Client,
     base: &MetadataUrl,
     endpoint: Endpoint,
     lookup: &Lookup,
 ) -> Result<Vec<u8>, FetchError> {
-    let client = super::http::client(lookup.connect_timeout, lookup.timeout, None);
     let (name, value) = endpoint.header();
     let url = format!("{base}{}", endpoint.path_and_query());
-    let failed = |e: reqwest::Error| {
-        // The chain: reqwest's own message says little ("error sending request").
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        if e.is_timeout() && e.is_connect() {
-            FetchError::ConnectTimeout(lookup.connect_timeout)
-        } else if e.is_timeout() {
-            FetchError::Timeout(lookup.timeout)
-        } else if e.is_connect() {
-            FetchError::Connect(text)
-        } else {
-            FetchError::Http(text)
-        }
+    let failed = |e: reqwest::Error| match (e.is_timeout(), e.is_connect()) {
+        (true, true) => FetchError::ConnectTimeout(lookup.connect_timeout),
+        (true, false) => FetchError::Timeout(lookup.timeout),
+        (false, true) => FetchError::Connect(e),
+        (false, false) => FetchError::Http(e),
     };
     let response = client
         .get(url)
