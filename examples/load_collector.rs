@@ -110,6 +110,7 @@ async fn main() {
                         clock_synchronized: Some(true),
                         tcp: None,
                         quic: None,
+                        earlier_directions: Vec::new(),
                     }
                 })
                 .collect();

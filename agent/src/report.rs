@@ -91,16 +91,17 @@ impl Reporter {
         responders: ResponderCounters,
         now_ns: u64,
     ) -> Snapshot {
+        let interval_end_unix_ns = now_ns.max(self.interval_start_ns);
         let snapshot = Snapshot {
             format: FORMAT_VERSION,
             agent: self.agent.clone(),
             instance: self.instance,
             seq: self.next_seq,
             interval_start_unix_ns: self.interval_start_ns,
-            interval_end_unix_ns: now_ns.max(self.interval_start_ns),
+            interval_end_unix_ns,
             responders,
             sender: recorder.take_sender_counters(),
-            series: recorder.take_series(),
+            series: recorder.take_series(interval_end_unix_ns),
             throughput: recorder.take_throughput(),
             throughput_flows: recorder.scheduled().to_vec(),
         };

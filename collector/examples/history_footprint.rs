@@ -101,6 +101,7 @@ fn main() {
                 clock_synchronized: Some(true),
                 tcp: None,
                 quic: None,
+                earlier_directions: Vec::new(),
             }],
         };
         let hist = snapshot.decode_histograms().unwrap();

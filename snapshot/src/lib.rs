@@ -64,9 +64,14 @@ pub struct Counters {
     pub received: u64,
     /// Probes whose own timeout expired without a reply.
     pub lost: u64,
-    /// Lost probes attributed to the forward direction (never reached the reflector).
+    /// Lost probes attributed to the forward direction (never reached the reflector), of
+    /// those lost in this interval. A run of losses is split by direction only when the next
+    /// probe is answered: a split learnt later comes in [`SeriesSnapshot::earlier_directions`]
+    /// of a later snapshot, dated to this interval; `lost - lost_forward - lost_reverse` is
+    /// the loss whose direction is unknown (not yet, or never: a reflector restarted).
     pub lost_forward: u64,
-    /// Lost probes attributed to the reverse direction (reflected, reply not back in time).
+    /// Lost probes attributed to the reverse direction (reflected, reply not back in time),
+    /// of those lost in this interval.
     pub lost_reverse: u64,
     /// Extra copies of a reply already accepted.
     pub duplicated: u64,
@@ -175,6 +180,38 @@ pub struct SeriesSnapshot {
     /// quinn's path statistics of the last QUIC probe connection.
     #[serde(default)]
     pub quic: Option<QuicPath>,
+    /// Loss directions learnt in this interval for probes lost in earlier ones, each dated
+    /// by the end of the interval whose snapshot counted the loss (at most
+    /// [`MAX_EARLIER_DIRECTIONS`], each before this snapshot's interval).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_directions: Vec<EarlierDirections>,
+}
+
+/// Most [`EarlierDirections`] one series of a snapshot may carry.
+pub const MAX_EARLIER_DIRECTIONS: usize = 1024;
+
+/// Directions of probes lost in an earlier interval, learnt since: they belong with that
+/// interval's loss (the collector's history adds them to its slot; the counters it exports
+/// add them on arrival).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierDirections {
+    /// `interval_end_unix_ns` of the snapshot that counted the loss.
+    pub interval_end_unix_ns: u64,
+    pub lost_forward: u64,
+    pub lost_reverse: u64,
+}
+
+impl SeriesSnapshot {
+    /// This interval's counters with the directions learnt for earlier intervals added:
+    /// what the series' running totals grow by.
+    pub fn counters_with_earlier(&self) -> Counters {
+        let mut c = self.counters;
+        for e in &self.earlier_directions {
+            c.lost_forward += e.lost_forward;
+            c.lost_reverse += e.lost_reverse;
+        }
+        c
+    }
 }
 
 /// quinn's view of a QUIC probe connection's path (gauges; the counters are in [`Counters`]).
@@ -487,6 +524,7 @@ impl Snapshot {
                     "must be unique per protocol, kind and load within a snapshot",
                 ));
             }
+            check_earlier(&at, s, self.interval_start_unix_ns)?;
             let mut metrics = std::collections::HashSet::new();
             let mut series = Vec::with_capacity(s.histograms.len());
             for (j, h) in s.histograms.iter().enumerate() {
@@ -520,6 +558,34 @@ impl Snapshot {
         }
         Ok(decoded)
     }
+}
+
+fn check_earlier(at: &str, s: &SeriesSnapshot, start: u64) -> Result<(), SnapshotError> {
+    let earlier = &s.earlier_directions;
+    if earlier.len() > MAX_EARLIER_DIRECTIONS {
+        return Err(SnapshotError::field(
+            format!("{at}.earlier_directions"),
+            format!("{} entries", earlier.len()),
+            format!("at most {MAX_EARLIER_DIRECTIONS}"),
+        ));
+    }
+    for (k, e) in earlier.iter().enumerate() {
+        if e.interval_end_unix_ns > start {
+            return Err(SnapshotError::field(
+                format!("{at}.earlier_directions[{k}].interval_end_unix_ns"),
+                e.interval_end_unix_ns,
+                format!("must not be after this snapshot's interval_start_unix_ns {start}"),
+            ));
+        }
+        if e.lost_forward.checked_add(e.lost_reverse).is_none() {
+            return Err(SnapshotError::field(
+                format!("{at}.earlier_directions[{k}].lost_reverse"),
+                e.lost_reverse,
+                "lost_forward + lost_reverse must fit in 64 bits",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_identity(at: &str, identity: &Identity) -> Result<(), SnapshotError> {

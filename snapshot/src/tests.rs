@@ -52,6 +52,7 @@ pub(crate) fn sample() -> Snapshot {
             clock_synchronized: Some(false),
             tcp: None,
             quic: None,
+            earlier_directions: Vec::new(),
         }],
     }
 }
@@ -159,4 +160,34 @@ fn rejects_garbage_and_oversize() {
         .unwrap_err()
         .to_string()
         .contains("seq = 0"));
+}
+
+#[test]
+fn directions_learnt_late_must_be_dated_before_the_interval() {
+    let mut s = sample();
+    let earlier = EarlierDirections {
+        interval_end_unix_ns: 10,
+        lost_forward: 3,
+        lost_reverse: 1,
+    };
+    s.series[0].earlier_directions = vec![earlier];
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    assert_eq!(Snapshot::decode(&buf).unwrap(), s, "round trip");
+    assert_eq!(s.series[0].counters_with_earlier().lost_reverse, 1);
+    s.series[0].earlier_directions[0].interval_end_unix_ns = 11;
+    buf.clear();
+    s.encode(&mut buf);
+    assert_eq!(
+        Snapshot::decode(&buf).unwrap_err().to_string(),
+        "snapshot series[0].earlier_directions[0].interval_end_unix_ns = 11: must not be \
+         after this snapshot's interval_start_unix_ns 10"
+    );
+    s.series[0].earlier_directions = vec![earlier; MAX_EARLIER_DIRECTIONS + 1];
+    buf.clear();
+    s.encode(&mut buf);
+    assert!(Snapshot::decode(&buf)
+        .unwrap_err()
+        .to_string()
+        .contains("at most 1024"));
 }

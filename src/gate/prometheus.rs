@@ -6,8 +6,8 @@
 //! and the samples between the two edges count as straddling: that is the whole error the
 //! bucket edges add, and the verdict never rests on it. The coverage and the series over
 //! the window come from range queries. What Prometheus does not carry (the agents' dropped
-//! snapshots and restarts, each scheduled test's goodput) is said in a note, or the
-//! objective is inconclusive.
+//! snapshots and restarts, each scheduled test's goodput, loss directions dated with the
+//! losses) is said in a note, or the objective is inconclusive.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +17,9 @@ use xcbench_slo::objective::{Indicator, Objective, Select};
 use xcbench_slo::text::{duration, threshold_label};
 use xcbench_snapshot::metrics::{
     AGENT_LAST_REPORT_TIMESTAMP_SECONDS, CLOCK_ERROR_SECONDS, IPDV_SECONDS, ONE_WAY_DELAY_SECONDS,
-    PROBES_DUPLICATED_TOTAL, PROBES_LATE_TOTAL, PROBES_LOST_DIRECTION_TOTAL, PROBES_LOST_TOTAL,
-    PROBES_RECEIVED_TOTAL, PROBES_REORDERED_TOTAL, PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL,
-    RTT_SECONDS, SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL, SLO_WITHIN_TOTAL,
+    PROBES_DUPLICATED_TOTAL, PROBES_LATE_TOTAL, PROBES_LOST_TOTAL, PROBES_RECEIVED_TOTAL,
+    PROBES_REORDERED_TOTAL, PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL, RTT_SECONDS,
+    SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL, SLO_WITHIN_TOTAL,
 };
 use xcbench_snapshot::{Counters, Metric};
 
@@ -184,6 +184,17 @@ impl PrometheusSource {
                 ..Evidence::default()
             });
         }
+        if let Indicator::Loss(Some(_)) = o.indicator {
+            return Ok(Evidence {
+                from_unix_ns: from,
+                to_unix_ns: to,
+                unsupported: Some(
+                    "loss directions are learnt when a later probe is answered and Prometheus dates them then, maybe in another window (the collector's history dates them with the losses): judge directional loss from the collector"
+                        .to_owned(),
+                ),
+                ..Evidence::default()
+            });
+        }
         let selects = o.selections();
         let mut found = Vec::new();
         for select in &selects {
@@ -219,15 +230,6 @@ impl PrometheusSource {
             (&PROBES_SKIPPED_TOTAL, &mut c.skipped),
         ] {
             *target = self.delta(&format!("{name}{m}"), from, to).await?;
-        }
-        for (dir, target) in [
-            ("forward", &mut c.lost_forward),
-            ("reverse", &mut c.lost_reverse),
-        ] {
-            let dm = matchers(select, &[("direction", dir.to_owned())]);
-            *target = self
-                .delta(&format!("{PROBES_LOST_DIRECTION_TOTAL}{dm}"), from, to)
-                .await?;
         }
         let window_s = (to.saturating_sub(from) / 1_000_000_000).max(1);
         // Series seen anywhere in the window, not only at its end; agents seen there or

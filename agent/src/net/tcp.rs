@@ -452,7 +452,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let _ = stop.send(true);
         run.await.unwrap().unwrap();
-        let series = lock(&recorder).take_series();
+        let series = lock(&recorder).take_series(0);
         let c = series[0].counters;
         assert!(c.sent >= 20, "{c:?}");
         assert_eq!((c.received, c.lost), (c.sent, 0), "{c:?}");
@@ -469,7 +469,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let _ = stop.send(true);
         run.await.unwrap().unwrap();
-        let c = lock(&recorder).take_series()[0].counters;
+        let c = lock(&recorder).take_series(0)[0].counters;
         assert!(c.sent >= 10, "{c:?}");
         assert_eq!((c.received, c.lost), (0, c.sent), "{c:?}");
     }

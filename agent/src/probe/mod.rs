@@ -97,10 +97,14 @@ pub enum Event {
     Lost {
         seq: u32,
     },
-    /// Direction of losses, attributed once a later probe was answered.
+    /// Direction of a run of losses (probes `first..=last`, wire sequences), split once the
+    /// next probe was answered; `unattributed` when the reflector's counter cannot tell.
     LossDirection {
+        first: u32,
+        last: u32,
         forward: u64,
         reverse: u64,
+        unattributed: u64,
     },
     Duplicate {
         seq: u32,
@@ -184,6 +188,7 @@ mod tests {
         lost: u64,
         forward: u64,
         reverse: u64,
+        unattributed: u64,
         dup: u64,
         late: u64,
         reordered: u64,
@@ -200,9 +205,15 @@ mod tests {
                     t.reordered += u64::from(r.reordered);
                 }
                 Event::Lost { .. } => t.lost += 1,
-                Event::LossDirection { forward, reverse } => {
+                Event::LossDirection {
+                    forward,
+                    reverse,
+                    unattributed,
+                    ..
+                } => {
                     t.forward += forward;
                     t.reverse += reverse;
+                    t.unattributed += unattributed;
                 }
                 Event::Duplicate { .. } => t.dup += 1,
                 Event::Late { .. } => t.late += 1,
@@ -272,6 +283,39 @@ mod tests {
     }
 
     #[test]
+    fn a_run_the_reflector_counter_cannot_explain_is_unattributed() {
+        // The reflector restarts while 30..40 are dropped on the way out: its counter starts
+        // again at 0, below the anchor. Today's reverse-by-clamping would call all ten
+        // reverse; they are unattributed, and the runs around them stay exact.
+        let events = stamp(Pair {
+            forward_delay_ns: MS,
+            reverse_delay_ns: MS,
+            drop_forward: (5..7).chain(30..40).collect(),
+            drop_reverse: [60, 61].into_iter().collect(),
+            far_restart_at: Some(35),
+            ..Pair::default()
+        });
+        let t = tally(&events);
+        assert_eq!(
+            (t.lost, t.forward, t.reverse, t.unattributed),
+            (14, 2, 2, 10)
+        );
+        let runs: Vec<(u32, u32, u64)> = events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::LossDirection {
+                    first,
+                    last,
+                    unattributed,
+                    ..
+                } => Some((first, last, unattributed)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(runs, [(5, 6, 0), (30, 39, 10), (60, 61, 0)]);
+    }
+
+    #[test]
     fn a_probe_is_lost_at_its_own_timeout_not_before() {
         let pair = Pair {
             forward_delay_ns: MS,
@@ -316,6 +360,7 @@ mod tests {
                 lost: 1,
                 forward: 0,
                 reverse: 1,
+                unattributed: 0,
                 dup: 1,
                 late: 1,
                 reordered: 1,

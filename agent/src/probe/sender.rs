@@ -18,7 +18,10 @@
 //! between two answered probes s_a < s_b with reflector sequences r_a < r_b, the reflector
 //! received r_b - r_a - 1 of the probes in between; those that were lost were lost on the way
 //! back, the rest on the way out. The split is therefore known once the next probe after a
-//! loss is answered; total loss is known at each probe's timeout.
+//! loss is answered; total loss is known at each probe's timeout. A counter that moved
+//! impossibly (backwards, not at all, or past more probes than the run holds: a reflector
+//! restarted, its session evicted, a NAT rebound the source port, this sender restarted on
+//! the same port) says nothing about the run: its losses stay *unattributed*, never guessed.
 //!
 //! IPDV (RFC 5481) is taken between probes n-1 and n when both were answered (so the clock
 //! offset cancels); jitter is the RFC 3550 running estimate over replies in arrival order.
@@ -113,6 +116,8 @@ pub struct Sender {
     attr_cursor: u64,
     attr_anchor: Option<u32>,
     attr_run: u64,
+    /// First sequence of the run of losses being counted.
+    attr_first: u64,
     highest_answered: Option<u64>,
     jitter: (Rfc3550, Rfc3550),
     events: VecDeque<Event>,
@@ -130,6 +135,7 @@ impl Sender {
             attr_cursor: 0,
             attr_anchor: None,
             attr_run: 0,
+            attr_first: 0,
             highest_answered: None,
             jitter: (Rfc3550::default(), Rfc3550::default()),
             events: VecDeque::new(),
@@ -289,35 +295,43 @@ impl Sender {
     }
 
     /// Walks settled probes in sequence order and splits each run of losses by direction at
-    /// the next answered probe.
+    /// the next answered probe (one event per run, naming its sequences).
     fn attribute(&mut self) {
-        let (mut forward, mut reverse) = (0, 0);
         while let Some(slot) = self.slot(self.attr_cursor) {
             match slot.state {
                 State::Pending => break,
-                State::Lost | State::LateAnswered => self.attr_run += 1,
+                State::Lost | State::LateAnswered => {
+                    if self.attr_run == 0 {
+                        self.attr_first = self.attr_cursor;
+                    }
+                    self.attr_run += 1;
+                }
                 State::Answered { reflector_seq, .. } => {
                     if self.attr_run > 0 {
-                        // Probes in the run the reflector saw (its counter moved past them).
+                        let run = self.attr_run;
+                        // Probes in the run the reflector saw (its counter moved past them);
+                        // `None` when the counter moved impossibly.
                         let seen = match self.attr_anchor {
                             Some(r_a) => {
-                                u64::from(reflector_seq.wrapping_sub(r_a)).saturating_sub(1)
+                                let moved = u64::from(reflector_seq.wrapping_sub(r_a));
+                                (moved >= 1 && moved - 1 <= run).then(|| moved - 1)
                             }
-                            None => u64::from(reflector_seq),
+                            None => Some(u64::from(reflector_seq)).filter(|&n| n <= run),
                         };
-                        let back = seen.min(self.attr_run);
-                        reverse += back;
-                        forward += self.attr_run - back;
+                        let (forward, reverse) = seen.map_or((0, 0), |back| (run - back, back));
+                        self.events.push_back(Event::LossDirection {
+                            first: self.attr_first as u32,
+                            last: (self.attr_cursor - 1) as u32,
+                            forward,
+                            reverse,
+                            unattributed: run - forward - reverse,
+                        });
                         self.attr_run = 0;
                     }
                     self.attr_anchor = Some(reflector_seq);
                 }
             }
             self.attr_cursor += 1;
-        }
-        if forward + reverse > 0 {
-            self.events
-                .push_back(Event::LossDirection { forward, reverse });
         }
     }
 

@@ -20,6 +20,8 @@ pub(crate) trait Far {
     fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool;
     /// Writes the send time T3 into the answer, right before it leaves.
     fn stamp(&self, out: &mut Vec<u8>, t3: u64);
+    /// The far process restarts: whatever state it kept is gone.
+    fn restart(&mut self) {}
 }
 
 /// A STAMP session-reflector as the far end.
@@ -42,6 +44,10 @@ impl Far for Stamp {
 
     fn stamp(&self, out: &mut Vec<u8>, t3: u64) {
         ReflectedPacket::stamp_transmit(out, Timestamp::from_unix_ns(t3));
+    }
+
+    fn restart(&mut self) {
+        *self = Stamp::default();
     }
 }
 
@@ -74,6 +80,8 @@ pub(crate) struct Pair {
     pub(crate) sender_wall_step: Option<(u64, i64)>,
     /// At this (virtual) time the far host's wall clock jumps by this much.
     pub(crate) far_wall_step: Option<(u64, i64)>,
+    /// The far end restarts before the first probe of at least this sequence reaches it.
+    pub(crate) far_restart_at: Option<u32>,
 }
 
 enum Delivery {
@@ -127,6 +135,7 @@ impl Pair {
         let mut queue = Queue::default();
         let (mut events, mut sent) = (Vec::new(), 0u32);
         let (mut buf, mut answer) = (Vec::new(), Vec::new());
+        let mut far_restart = self.far_restart_at;
         loop {
             let next_delivery = queue.next_at();
             let Some(now) = super::earliest(probe.poll_timeout(), next_delivery) else {
@@ -135,6 +144,10 @@ impl Pair {
             if next_delivery == Some(now) {
                 match queue.pop() {
                     Delivery::ToFar(seq, bytes) => {
+                        if far_restart.is_some_and(|at| seq >= at) {
+                            far.restart();
+                            far_restart = None;
+                        }
                         if !far.answer(self.far_wall(now), &bytes, &mut answer) {
                             continue;
                         }

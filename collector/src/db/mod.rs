@@ -208,6 +208,14 @@ impl History {
                 let record = SlotRecord::of(s, hists);
                 merge(&mut slots, (id, 0, start), &record)?;
                 merge(&mut totals, id, &record)?;
+                // Directions learnt for earlier losses join those losses' slot (a slot
+                // migrated meanwhile gets them when this finest one migrates: by addition).
+                for e in &s.earlier_directions {
+                    let late = SlotRecord::of_directions(e);
+                    let at = self.tiers.slot_start(0, e.interval_end_unix_ns);
+                    merge(&mut slots, (id, 0, at), &late)?;
+                    merge(&mut totals, id, &late)?;
+                }
             }
             let mut agents = txn.open_table(AGENTS)?;
             let id = snapshot.agent.id.as_str();

@@ -273,3 +273,48 @@ fn queries_report_gaps_and_scheduled_tests() {
     assert_eq!(silent.agents[0].last_report_unix_ns, T0 + 180 * S);
     assert!(after(T0 + 400 * S, T0 + 460 * S).agents.is_empty());
 }
+
+#[test]
+fn directions_learnt_late_join_the_slot_of_their_losses() {
+    let tiers = Tiers::new(vec![Tier {
+        slot_ns: 10 * S,
+        keep_ns: 600 * S,
+    }])
+    .unwrap();
+    let mut h = History::in_memory(tiers).unwrap();
+    // 12:00:05: 20 probes lost, directions unknown yet (a run still open).
+    let mut first = at(1, T0 + 5 * S, 0);
+    first.series[0].counters = Counters {
+        sent: 20,
+        lost: 20,
+        ..Counters::default()
+    };
+    append(&mut h, &first);
+    // 12:00:25: the run closes: all 20 were lost on the way out.
+    let mut second = at(2, T0 + 25 * S, 10);
+    second.interval_start_unix_ns = T0 + 5 * S;
+    second.series[0].earlier_directions = vec![xcbench_snapshot::EarlierDirections {
+        interval_end_unix_ns: T0 + 5 * S,
+        lost_forward: 20,
+        lost_reverse: 0,
+    }];
+    append(&mut h, &second);
+    let window = |from: u64, to: u64| {
+        h.query(&Selection::default(), from, to, &[Metric::Rtt], &[], lowest)
+            .unwrap()
+            .counters
+    };
+    let early = window(T0, T0 + 10 * S);
+    assert_eq!(
+        (early.lost, early.lost_forward),
+        (20, 20),
+        "dated with the losses"
+    );
+    let late = window(T0 + 20 * S, T0 + 30 * S);
+    assert_eq!(
+        (late.lost, late.lost_forward),
+        (0, 0),
+        "not in the window that learnt them"
+    );
+    assert_eq!(everything(&h, &[]).counters.lost_forward, 20);
+}

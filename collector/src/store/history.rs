@@ -285,6 +285,20 @@ impl SlotRecord {
         }
     }
 
+    /// The record of directions learnt late for an earlier interval's losses: counters
+    /// only.
+    pub fn of_directions(e: &xcbench_snapshot::EarlierDirections) -> SlotRecord {
+        SlotRecord {
+            counters: Counters {
+                lost_forward: e.lost_forward,
+                lost_reverse: e.lost_reverse,
+                ..Default::default()
+            },
+            metrics: Default::default(),
+            clock_error_max_ns: None,
+        }
+    }
+
     /// Merges `other` in: addition, so merging slots never changes a count.
     pub fn add(&mut self, other: &SlotRecord) {
         self.counters.add(&other.counters);

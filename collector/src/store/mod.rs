@@ -312,7 +312,9 @@ impl Store {
             timestamping: s.timestamping,
             ..SeriesState::empty()
         });
-        state.counters.add(&s.counters);
+        // Directions learnt late for earlier losses count on arrival here (the history
+        // dates them to the slot of those losses).
+        state.counters.add(&s.counters_with_earlier());
         if !s.histograms.is_empty() {
             state.timestamping = s.timestamping;
         }

@@ -55,6 +55,7 @@ pub(crate) fn snapshot(seq: u64, rtts_ns: &[u64], counters: Counters) -> Snapsho
             clock_synchronized: Some(false),
             tcp: None,
             quic: None,
+            earlier_directions: Vec::new(),
         }],
     }
 }

@@ -127,26 +127,85 @@ pub(super) fn read_latency(
     r
 }
 
-pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs: f64) -> Reading {
-    let c = e.counters;
-    let (x, n, what, of) = match o.indicator {
-        Indicator::Loss(None) => (c.lost, c.received + c.lost, "loss", "probes"),
-        Indicator::Loss(Some(crate::objective::Direction::Forward)) => (
-            c.lost_forward,
-            c.received + c.lost,
-            "forward loss",
-            "probes",
-        ),
-        Indicator::Loss(Some(crate::objective::Direction::Reverse)) => (
-            c.lost_reverse,
-            c.received + c.lost,
-            "reverse loss",
-            "probes",
-        ),
-        Indicator::Duplicates => (c.duplicated, c.received, "duplicates", "replies"),
-        Indicator::Reorders => (c.reordered, c.received, "reordering", "replies"),
-        _ => (c.late, c.received + c.lost, "late replies", "probes"),
+/// A ratio's counts: what is certainly counted (`x` of `n`, for a fail) and the worst case
+/// the data allows (`x_worst` of `n_worst`, for a pass). They differ for directional loss
+/// when some losses have no direction.
+struct RatioCounts {
+    x: u64,
+    n: u64,
+    x_worst: u64,
+    n_worst: u64,
+    /// Losses of unknown direction, for the reason text.
+    unattributed: u64,
+}
+
+/// The counts of a ratio objective; `Err` with the reason when the counters contradict each
+/// other.
+fn ratio_counts(
+    indicator: Indicator,
+    c: &xcbench_snapshot::Counters,
+) -> Result<RatioCounts, String> {
+    use crate::objective::Direction;
+    let plain = |x: u64, n: u64| RatioCounts {
+        x,
+        n,
+        x_worst: x,
+        n_worst: n,
+        unattributed: 0,
     };
+    let resolved = c.received + c.lost;
+    Ok(match indicator {
+        Indicator::Loss(None) => plain(c.lost, resolved),
+        Indicator::Loss(Some(direction)) => {
+            // Losses whose direction the reflector's counter could not tell (a reflector
+            // restarted, a run still open at the window's end) are counted against a pass in
+            // the direction judged and for neither side's fail.
+            let Some(u) = c.lost.checked_sub(c.lost_forward + c.lost_reverse) else {
+                return Err(format!(
+                    "the source's counts do not add up: {} lost forward and {} in reverse of {} lost (a snapshot missing?)",
+                    count(c.lost_forward),
+                    count(c.lost_reverse),
+                    count(c.lost)
+                ));
+            };
+            match direction {
+                Direction::Forward => RatioCounts {
+                    x: c.lost_forward,
+                    n: resolved,
+                    x_worst: c.lost_forward + u,
+                    n_worst: resolved,
+                    unattributed: u,
+                },
+                // Of the probes that reached the reflector: those answered and those whose
+                // reply was lost (all of the unattributed, at worst).
+                Direction::Reverse => RatioCounts {
+                    x: c.lost_reverse,
+                    n: c.received + c.lost_reverse,
+                    x_worst: c.lost_reverse + u,
+                    n_worst: c.received + c.lost_reverse + u,
+                    unattributed: u,
+                },
+            }
+        }
+        Indicator::Duplicates => plain(c.duplicated, c.received),
+        Indicator::Reorders => plain(c.reordered, c.received),
+        _ => plain(c.late, resolved),
+    })
+}
+
+pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs: f64) -> Reading {
+    let (what, of) = match o.indicator {
+        Indicator::Loss(None) => ("loss", "probes"),
+        Indicator::Loss(Some(crate::objective::Direction::Forward)) => ("forward loss", "probes"),
+        Indicator::Loss(Some(crate::objective::Direction::Reverse)) => {
+            ("reverse loss", "probes that reached the reflector")
+        }
+        Indicator::Duplicates => ("duplicates", "replies"),
+        Indicator::Reorders => ("reordering", "replies"),
+        _ => ("late replies", "probes"),
+    };
+    let counts = ratio_counts(o.indicator, &e.counters);
+    let (x, n) = counts.as_ref().map_or((0, 0), |k| (k.x, k.n));
     let conf = percent(o.judging.confidence);
     let observed = (n > 0).then(|| x as f64 / n as f64);
     let mut r = Reading {
@@ -160,22 +219,42 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         reason: String::new(),
         need_more: None,
     };
-    if n == 0 {
+    let k = match counts {
+        Ok(k) => k,
+        Err(reason) => {
+            r.reason = reason;
+            return r;
+        }
+    };
+    if k.n_worst == 0 {
         r.reason = format!("no {of} resolved");
         return r;
     }
-    let lower = lower_bound(x, n, o.judging.confidence);
-    let upper = upper_bound(x, n, o.judging.confidence);
+    let cf = o.judging.confidence;
+    let lower = if k.n > 0 {
+        lower_bound(k.x, k.n, cf)
+    } else {
+        0.0
+    };
+    let upper = upper_bound(k.x_worst, k.n_worst, cf);
     r.bound = Some(Bound {
         lower: Some(lower),
         upper: Some(upper),
-        confidence: o.judging.confidence,
+        confidence: cf,
     });
+    let unknown = if k.unattributed > 0 {
+        format!(
+            "; {} more lost in an unknown direction, counted against a pass and not for a fail",
+            count(k.unattributed)
+        )
+    } else {
+        String::new()
+    };
     let share = format!(
-        "{what} {} ({} of {} {of})",
+        "{what} {} ({} of {} {of}{unknown})",
         r.value_text,
-        count(x),
-        count(n)
+        count(k.x),
+        count(k.n)
     );
     let limit = percent(at_most);
     if upper <= at_most {
@@ -185,18 +264,24 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         r.verdict = Verdict::Fail;
         r.reason = format!("{share}; {conf} lower bound {} > {limit}", percent(lower));
     } else {
-        let p = x as f64 / n as f64;
-        let cf = o.judging.confidence;
-        let probes = if p < at_most {
-            trials_to_decide(x, n, true, |k, n| upper_bound(k, n, cf) <= at_most)
+        let p = k.x_worst as f64 / k.n_worst as f64;
+        let probes = if k.unattributed > 0 {
+            // More probes do not place losses whose direction is unknown.
+            None
+        } else if p < at_most {
+            trials_to_decide(k.x, k.n, true, |k, n| upper_bound(k, n, cf) <= at_most)
         } else if p > at_most {
-            trials_to_decide(x, n, false, |k, n| lower_bound(k, n, cf) > at_most)
+            trials_to_decide(k.x, k.n, false, |k, n| lower_bound(k, n, cf) > at_most)
         } else {
             None
         };
-        r.need_more = need(probes, n, covered_secs);
+        r.need_more = need(probes, k.n, covered_secs);
         let tail = match &r.need_more {
-            Some(m) => need_more_text(m, n, of),
+            Some(m) => need_more_text(m, k.n, of),
+            None if k.unattributed > 0 => format!(
+                "the {} losses of unknown direction could put it on either side of {limit}",
+                count(k.unattributed)
+            ),
             None => format!("the observed {what} sits too close to {limit} to decide"),
         };
         r.reason = format!(

@@ -112,6 +112,71 @@ fn loss_is_judged_per_direction() {
 }
 
 #[test]
+fn losses_of_unknown_direction_confirm_neither_a_pass_nor_a_fail() {
+    // A reflector restarted mid-window: 2,000 of 4,000 probes lost, no direction known.
+    let forward = objective("    indicator: loss\n    direction: forward\n    at_most: 1%\n");
+    let reverse = objective("    indicator: loss\n    direction: reverse\n    at_most: 1%\n");
+    let mut e = evidence(4_000, 0);
+    e.counters = Counters {
+        sent: 4_000,
+        received: 2_000,
+        lost: 2_000,
+        ..Counters::default()
+    };
+    for o in [&forward, &reverse] {
+        let r = judge(o, e.clone(), NOW);
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+        assert!(
+            r.reasons[0].contains("2,000 more lost in an unknown direction"),
+            "{}",
+            r.reasons[0]
+        );
+        assert!(r.need_more.is_none(), "more probes place nothing");
+    }
+    // Known directions decide around them: 100 forward of 4,000 fails whatever the 5
+    // unknown were, and reverse passes even counting all 5 as reverse.
+    e.counters = Counters {
+        sent: 4_000,
+        received: 3_895,
+        lost: 105,
+        lost_forward: 100,
+        ..Counters::default()
+    };
+    assert_eq!(judge(&forward, e.clone(), NOW).verdict, Verdict::Fail);
+    let r = judge(&reverse, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+    // Directions adding up to more than the losses: a snapshot missing; no verdict.
+    e.counters.lost_reverse = 10;
+    let r = judge(&forward, e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(r.reasons[0].contains("do not add up"), "{}", r.reasons[0]);
+}
+
+#[test]
+fn reverse_loss_is_a_share_of_the_probes_that_reached_the_reflector() {
+    // Half the probes lost on the way out, 10% of the rest on the way back: 10% reverse
+    // loss, not 5% (of all probes).
+    let o = objective("    indicator: loss\n    direction: reverse\n    at_most: 6%\n");
+    let mut e = evidence(10_000, 0);
+    e.counters = Counters {
+        sent: 10_000,
+        received: 4_500,
+        lost: 5_500,
+        lost_forward: 5_000,
+        lost_reverse: 500,
+        ..Counters::default()
+    };
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0]
+            .starts_with("reverse loss 10% (500 of 5,000 probes that reached the reflector)"),
+        "{}",
+        r.reasons[0]
+    );
+}
+
+#[test]
 fn guards_make_a_verdict_inconclusive_and_say_why() {
     let o = objective(P99);
     // Nothing selected.

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{lab_ok, run_case_then};
+use super::{lab_ok, run_case_restarting, run_case_then, Case};
 use crate::support::proc::bin;
 
 /// The gate on a link with known impairments: RTT passes, forward loss (2%) fails while the
@@ -113,4 +113,81 @@ fn the_gate_judges_known_impairments() {
     // 2-core machine was seen adding 1.8 ms at p99.)
     assert_eq!(verdict("forward-owd"), "pass", "{}", reasons("forward-owd"));
     assert_eq!(verdict("reverse-owd"), "fail", "{}", reasons("reverse-owd"));
+}
+
+/// A reflector killed mid-window and started again, on a link that drops nothing: its
+/// counter starts over, so the losses while it was down have no known direction. Forward
+/// loss must not pass and reverse loss must not fail (before: forward passed with 0 and
+/// reverse failed with every loss); plain loss fails, as it is.
+#[test]
+fn a_reflector_restarted_mid_window_decides_no_direction() {
+    let Some(_g) = lab_ok() else { return };
+    let slo = "defaults:\n  select: { src_agent: az, dst_agent: oci }\nobjectives:\n\
+  - { name: loss, indicator: loss, at_most: 1% }\n\
+  - { name: forward-loss, indicator: loss, direction: forward, at_most: 1% }\n\
+  - { name: reverse-loss, indicator: loss, direction: reverse, at_most: 1% }\n";
+    let case = Case {
+        lab_name: "xrestart",
+        sets: &["delay=1ms"],
+        secs: 14,
+        restart: Some((5, 3)),
+    };
+    let (o, (code, json)) = run_case_restarting(case, "", "", "", |lab, collector, dir| {
+        let file = dir.write("slo.yaml", slo);
+        let url = format!("http://{collector}");
+        let out = lab
+            .exec(
+                "azure",
+                &[
+                    bin(),
+                    "gate",
+                    "--slo",
+                    file.to_str().unwrap(),
+                    "--collector",
+                    &url,
+                    "--window",
+                    "12s",
+                    "--json",
+                ],
+            )
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            serde_json::from_slice::<Value>(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))),
+        )
+    });
+    assert_eq!(
+        (o.drops("forward"), o.drops("reverse")),
+        (0.0, 0.0),
+        "the link dropped nothing: {}",
+        o.truth
+    );
+    let lost = o.get("xcbench_probes_lost_total", &[]);
+    assert!(lost > 1_000.0, "3 s without a reflector at 1,000/s: {lost}");
+    let objective = |name: &str| {
+        json["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {json}"))
+            .clone()
+    };
+    let verdict = |name: &str| objective(name)["verdict"].as_str().unwrap().to_owned();
+    let reasons = |name: &str| objective(name)["reasons"].to_string();
+    for name in ["loss", "forward-loss", "reverse-loss"] {
+        eprintln!("{name}: {} {}", verdict(name), reasons(name));
+    }
+    assert_eq!(verdict("loss"), "fail", "{}", reasons("loss"));
+    assert_eq!(code, Some(1), "{json}");
+    for name in ["forward-loss", "reverse-loss"] {
+        assert_eq!(verdict(name), "inconclusive", "{}", reasons(name));
+        assert!(
+            reasons(name).contains("in an unknown direction"),
+            "{}",
+            reasons(name)
+        );
+    }
 }

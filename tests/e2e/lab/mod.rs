@@ -223,6 +223,38 @@ fn run_case_then<T>(
     agent_section: &str,
     then: impl FnOnce(&Lab, SocketAddr, &TempDir) -> T,
 ) -> (Outcome, T) {
+    let case = Case {
+        lab_name,
+        sets,
+        secs,
+        restart: None,
+    };
+    run_case_restarting(case, peer_extra, agent_extra, agent_section, then)
+}
+
+/// A lab case's link and schedule: `secs` of probing, and optionally the reflector killed
+/// `restart.0` seconds in and started again `restart.1` seconds later.
+struct Case<'a> {
+    lab_name: &'a str,
+    sets: &'a [&'a str],
+    secs: u64,
+    restart: Option<(u64, u64)>,
+}
+
+/// As [`run_case_then`], for any [`Case`].
+fn run_case_restarting<T>(
+    case: Case,
+    peer_extra: &str,
+    agent_extra: &str,
+    agent_section: &str,
+    then: impl FnOnce(&Lab, SocketAddr, &TempDir) -> T,
+) -> (Outcome, T) {
+    let Case {
+        lab_name,
+        sets,
+        secs,
+        restart,
+    } = case;
     let section = |toml: String| {
         toml.replacen(
             "\n\n[reflector]",
@@ -265,10 +297,13 @@ fn run_case_then<T>(
         "oci.toml",
         &(section(agent_toml("oci", "oci", oci, &url, &[], "1ms")) + &oci_tls),
     );
-    let reflector = Proc::spawn(
-        "oci agent",
-        &mut lab.exec("oci", &[bin(), "agent", "--config", rcfg.to_str().unwrap()]),
-    );
+    let spawn_reflector = || {
+        Proc::spawn(
+            "oci agent",
+            &mut lab.exec("oci", &[bin(), "agent", "--config", rcfg.to_str().unwrap()]),
+        )
+    };
+    let mut reflector = spawn_reflector();
     let pcfg = dir.write(
         "az.toml",
         &(section(agent_toml(
@@ -292,7 +327,17 @@ fn run_case_then<T>(
             &[bin(), "agent", "--config", pcfg.to_str().unwrap()],
         ),
     );
-    std::thread::sleep(Duration::from_secs(secs));
+    match restart {
+        None => std::thread::sleep(Duration::from_secs(secs)),
+        Some((after, down)) => {
+            std::thread::sleep(Duration::from_secs(after));
+            // Killed, as a crash or a host restart would.
+            drop(reflector);
+            std::thread::sleep(Duration::from_secs(down));
+            reflector = spawn_reflector();
+            std::thread::sleep(Duration::from_secs(secs.saturating_sub(after + down)));
+        }
+    }
     terminate_all(vec![prober]);
     terminate_all(vec![reflector]);
     let text = metrics_in(&format!("{lab_name}-azure"), collector);
