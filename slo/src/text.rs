@@ -69,11 +69,26 @@ pub fn span(d: Duration) -> String {
 
 /// A ratio as a percentage: `0.1%`, `0.0123%`, `99.5%` (four significant digits).
 pub fn percent(ratio: f64) -> String {
+    percent_to(ratio, 4)
+}
+
+/// `ratio` as a percentage with enough digits (four significant at least) to tell it from
+/// `other` printed the same way: a bound beside the objective it is compared with never
+/// reads "99% < 99%".
+pub fn percent_beside(ratio: f64, other: f64) -> String {
+    (4..=12)
+        .map(|sig| percent_to(ratio, sig))
+        .zip((4..=12).map(|sig| percent_to(other, sig)))
+        .find(|(a, b)| a != b)
+        .map_or_else(|| percent(ratio), |(a, _)| a)
+}
+
+fn percent_to(ratio: f64, significant: i32) -> String {
     let p = ratio * 100.0;
     if p == 0.0 {
         return "0%".to_owned();
     }
-    let digits = (3 - p.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    let digits = (significant - 1 - p.abs().log10().floor() as i32).clamp(0, 12) as usize;
     let mut text = format!("{p:.digits$}");
     if text.contains('.') {
         while text.ends_with('0') {

@@ -252,6 +252,9 @@ struct Reading {
     samples: u64,
     reason: String,
     need_more: Option<NeedMore>,
+    /// A fail that is an observed fact (a sample above a `max`, a test below a `min`), not
+    /// an inference: no data-quality guard can undo it.
+    certain: bool,
 }
 
 /// Judges one objective from what the source found, at `now` (Unix ns).
@@ -291,8 +294,21 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         Verdict::Inconclusive => ReasonCode::Undecided,
         _ => ReasonCode::Bound,
     }];
+    // Missing data cannot undo what was seen; a clock too far off for one-way delay, or a
+    // source that cannot judge the indicator, can.
+    let stands = reading.certain
+        && reading.verdict == Verdict::Fail
+        && !guards
+            .iter()
+            .any(|(code, _)| matches!(code, ReasonCode::ClockError | ReasonCode::Unsupported));
     let verdict = if guards.is_empty() {
         reading.verdict
+    } else if stands {
+        reasons[0] = format!(
+            "{}; a fail whatever the data-quality notes below say",
+            reasons[0]
+        );
+        Verdict::Fail
     } else {
         if reading.verdict != Verdict::Inconclusive {
             reasons[0] = format!(
@@ -301,14 +317,14 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
                 reasons[0]
             );
         }
-        for (code, text) in guards {
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
-            reasons.push(text);
-        }
         Verdict::Inconclusive
     };
+    for (code, text) in guards {
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+        reasons.push(text);
+    }
     reasons.extend(evidence.source_notes.iter().cloned());
     ObjectiveResult {
         name: objective.name.clone(),

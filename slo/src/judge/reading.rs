@@ -6,7 +6,7 @@
 use crate::evidence::{Distribution, Evidence};
 use crate::objective::{Indicator, Objective, Quantile};
 use crate::stats::{lower_bound, trials_to_decide, upper_bound};
-use crate::text::{duration, percent, rate, signed_duration};
+use crate::text::{duration, percent, percent_beside, rate, signed_duration};
 
 use super::{count, need, need_more_text, Bound, Reading, Verdict};
 
@@ -39,6 +39,7 @@ pub(super) fn read_latency(
         samples: n,
         reason: String::new(),
         need_more: None,
+        certain: false,
     };
     if n == 0 {
         r.reason = "no samples".to_owned();
@@ -70,6 +71,7 @@ pub(super) fn read_latency(
             format!("max {} <= {t} over {} samples (the observed maximum: no bound on samples not taken)", r.value_text, count(n))
         } else if k + s < n {
             r.verdict = Verdict::Fail;
+            r.certain = true;
             format!(
                 "{} samples above {t} (max {})",
                 count(n - k - s),
@@ -93,13 +95,13 @@ pub(super) fn read_latency(
         r.verdict = Verdict::Pass;
         r.reason = format!(
             "{share}{straddle}; {conf} lower bound {} >= {qp}",
-            percent(lower)
+            percent_beside(lower, q)
         );
     } else if upper < q {
         r.verdict = Verdict::Fail;
         r.reason = format!(
             "{share}{straddle}; {conf} upper bound {} < {qp}",
-            percent(upper)
+            percent_beside(upper, q)
         );
     } else {
         let heading_pass = k as f64 / n as f64 >= q;
@@ -119,9 +121,9 @@ pub(super) fn read_latency(
             None => "the observed fraction sits too close to the objective for any practical number of probes to decide".to_owned(),
         };
         r.reason = format!(
-            "{share}{straddle}; {conf} bounds {}..{} include {qp}: {tail}",
-            percent(lower),
-            percent(upper)
+            "{share}{straddle}; one-sided {conf} bounds {}..{} include {qp}: {tail}",
+            percent_beside(lower, q),
+            percent_beside(upper, q)
         );
     }
     r
@@ -218,6 +220,7 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         samples: n,
         reason: String::new(),
         need_more: None,
+        certain: false,
     };
     let k = match counts {
         Ok(k) => k,
@@ -259,10 +262,16 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
     let limit = percent(at_most);
     if upper <= at_most {
         r.verdict = Verdict::Pass;
-        r.reason = format!("{share}; {conf} upper bound {} <= {limit}", percent(upper));
+        r.reason = format!(
+            "{share}; {conf} upper bound {} <= {limit}",
+            percent_beside(upper, at_most)
+        );
     } else if lower > at_most {
         r.verdict = Verdict::Fail;
-        r.reason = format!("{share}; {conf} lower bound {} > {limit}", percent(lower));
+        r.reason = format!(
+            "{share}; {conf} lower bound {} > {limit}",
+            percent_beside(lower, at_most)
+        );
     } else {
         let p = k.x_worst as f64 / k.n_worst as f64;
         let probes = if k.unattributed > 0 {
@@ -285,9 +294,9 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
             None => format!("the observed {what} sits too close to {limit} to decide"),
         };
         r.reason = format!(
-            "{share}; {conf} bounds {}..{} include {limit}: {tail}",
-            percent(lower),
-            percent(upper)
+            "{share}; one-sided {conf} bounds {}..{} include {limit}: {tail}",
+            percent_beside(lower, at_most),
+            percent_beside(upper, at_most)
         );
     }
     r
@@ -329,6 +338,7 @@ pub(super) fn read_goodput(
         samples: n,
         reason: String::new(),
         need_more: None,
+        certain: false,
     };
     let failed = e.tests.len() as u64 - n;
     if n == 0 {
@@ -349,6 +359,7 @@ pub(super) fn read_goodput(
     if quantile.is_max() || want >= 1.0 {
         if k < n {
             r.verdict = Verdict::Fail;
+            r.certain = true;
             r.reason = format!("{} tests below {limit}: {share}{unknown}", n - k);
         } else if failed == 0 {
             r.verdict = Verdict::Pass;
@@ -374,21 +385,21 @@ pub(super) fn read_goodput(
         r.verdict = Verdict::Pass;
         r.reason = format!(
             "{share}; {conf} lower bound {} >= {}",
-            percent(lower),
+            percent_beside(lower, want),
             percent(want)
         );
     } else if upper < want {
         r.verdict = Verdict::Fail;
         r.reason = format!(
             "{share}; {conf} upper bound {} < {}",
-            percent(upper),
+            percent_beside(upper, want),
             percent(want)
         );
     } else {
         r.reason = format!(
-            "{share}; {conf} bounds {}..{} include {}: more tests needed",
-            percent(lower),
-            percent(upper),
+            "{share}; one-sided {conf} bounds {}..{} include {}: more tests needed",
+            percent_beside(lower, want),
+            percent_beside(upper, want),
             percent(want)
         );
     }
@@ -427,6 +438,7 @@ pub(super) fn read_increase(
         samples: nl.min(ni),
         reason: String::new(),
         need_more: None,
+        certain: false,
     };
     if nl == 0 || ni == 0 {
         r.reason = format!(

@@ -220,7 +220,7 @@ fn guards_make_a_verdict_inconclusive_and_say_why() {
     let mut e = evidence(10_000, 0);
     e.agents[0].gaps.push(Gap {
         from_unix_ns: NOW - HOUR / 2,
-        to_unix_ns: NOW - HOUR / 2 + 30_000_000_000,
+        to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
         dropped_snapshots: 3,
     });
     let r = judge(&o, e, NOW);
@@ -396,4 +396,51 @@ fn the_gate_fails_on_a_key_failure_and_lists_warnings() {
     let g = GateResult::new("t".into(), NOW, vec![warned]);
     assert_eq!(g.verdict, Verdict::Inconclusive);
     assert_eq!(g.evaluated_at, "2026-11-30T19:00:00Z");
+}
+
+#[test]
+fn an_observed_violation_fails_whatever_the_guards_say() {
+    // max <= 4ms with a 5 ms sample, and the agent down 10 minutes in the window: still a
+    // fail.
+    let o = objective("    indicator: rtt\n    quantile: max\n    at_most: 4ms\n");
+    let mut e = evidence(10_000, 1);
+    e.agents[0].gaps = vec![Gap {
+        from_unix_ns: NOW - HOUR / 2,
+        to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
+        dropped_snapshots: 0,
+    }];
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].ends_with("a fail whatever the data-quality notes below say"),
+        "{:?}",
+        r.reasons
+    );
+    assert!(
+        r.codes.contains(&ReasonCode::AgentRestarted),
+        "{:?}",
+        r.codes
+    );
+    // A p99 fail is an inference from the samples there are: the guard keeps it open.
+    let o = objective("    indicator: rtt\n    quantile: p50\n    at_most: 4ms\n");
+    let mut slow = evidence(10_000, 9_000);
+    slow.agents = e.agents.clone();
+    let r = judge(&o, slow, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+}
+
+#[test]
+fn a_bound_is_printed_apart_from_the_objective() {
+    assert_eq!(crate::text::percent(0.989951), "99%");
+    assert_eq!(crate::text::percent_beside(0.989951, 0.99), "98.995%");
+    assert_eq!(crate::text::percent_beside(0.990638, 0.99), "99.06%");
+    assert_eq!(crate::text::percent_beside(0.99, 0.99), "99%");
+    // 197,916 of 200,000 within 2ms: the upper bound 98.995% reads below 99%.
+    let r = judge(&objective(P99), evidence(200_000, 2_084), NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("upper bound 98.995% < 99%"),
+        "{}",
+        r.reasons[0]
+    );
 }
