@@ -47,6 +47,8 @@ struct SeriesRecord {
     counters: Counters,
     metrics: BTreeMap<Metric, MetricRecord>,
     jitter: Option<(f64, f64)>,
+    /// The interval's largest clock error estimate, and whether every reply said both
+    /// clocks were synchronized.
     clock: Option<(u64, bool)>,
     tcp: Option<TcpInfo>,
     quic: Option<QuicPath>,
@@ -163,7 +165,7 @@ impl SeriesRecord {
             jitter_forward_ns: self.jitter.map(|j| j.0.round() as u64),
             jitter_reverse_ns: self.jitter.map(|j| j.1.round() as u64),
             clock_error_ns: self.clock.map(|c| c.0),
-            clock_synchronized: self.clock.map(|c| c.1),
+            clock_synchronized: self.clock.take().map(|c| c.1),
             tcp: self.tcp,
             quic: self.quic,
             earlier_directions: {
@@ -473,7 +475,12 @@ impl Recorder {
                     s.record(Metric::IpdvReverse, b.unsigned_abs());
                 }
                 s.jitter = Some((r.jitter_forward_ns, r.jitter_reverse_ns));
-                s.clock = Some((r.clock_error_ns, r.synchronized));
+                // The largest error estimate of the interval (a one-way delay is judged
+                // within it), synchronized only if every reply said so.
+                s.clock = Some(match s.clock {
+                    Some((e, sync)) => (e.max(r.clock_error_ns), sync && r.synchronized),
+                    None => (r.clock_error_ns, r.synchronized),
+                });
             }
         }
     }

@@ -168,10 +168,11 @@ pub struct SeriesSnapshot {
     pub jitter_forward_ns: Option<u64>,
     #[serde(default)]
     pub jitter_reverse_ns: Option<u64>,
-    /// Combined (sender + reflector) clock error estimate from the last reply, per RFC 8762.
+    /// Combined (sender + reflector) clock error estimate, per RFC 8762: the largest of the
+    /// interval's replies (`None` when none came).
     #[serde(default)]
     pub clock_error_ns: Option<u64>,
-    /// Whether both ends reported synchronized clocks in the last reply.
+    /// Whether both ends reported synchronized clocks in every reply of the interval.
     #[serde(default)]
     pub clock_synchronized: Option<bool>,
     /// The kernel's view of the last TCP probe connection (TCP_INFO).

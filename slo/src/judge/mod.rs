@@ -276,6 +276,14 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
             evidence.exact_within,
             quantile,
             at_most_ns,
+            // A one-way delay is as good as the two clocks agree: judged within their
+            // combined error either side of the threshold.
+            objective
+                .indicator
+                .is_one_way()
+                .then_some(evidence.clock_error_max_ns)
+                .flatten()
+                .unwrap_or(0),
             covered_secs,
         ),
         Comparison::Ratio { at_most } => read_ratio(objective, &evidence, at_most, covered_secs),

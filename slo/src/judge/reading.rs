@@ -16,10 +16,17 @@ pub(super) fn read_latency(
     exact: Option<crate::evidence::WithinCount>,
     quantile: Quantile,
     threshold: u64,
+    clock_error_ns: u64,
     covered_secs: f64,
 ) -> Reading {
     let c = o.judging.confidence;
     let (n, k, s) = match exact {
+        _ if clock_error_ns > 0 => {
+            // Certainly within: at or below T - E; possibly: up to T + E.
+            let (k, _) = d.within(threshold.saturating_sub(clock_error_ns));
+            let (k_hi, s_hi) = d.within(threshold.saturating_add(clock_error_ns));
+            (d.count(), k, (k_hi + s_hi).saturating_sub(k))
+        }
         Some(w) => (w.samples, w.within, w.straddling),
         None => {
             let (k, s) = d.within(threshold);
@@ -55,8 +62,22 @@ pub(super) fn read_latency(
         );
         return r;
     }
-    let share = format!("{} of {} samples <= {t}", count(k), count(n));
-    let straddle = if s > 0 {
+    let share = if clock_error_ns > 0 {
+        format!(
+            "{} of {} samples <= {t} less the clocks' error",
+            count(k),
+            count(n)
+        )
+    } else {
+        format!("{} of {} samples <= {t}", count(k), count(n))
+    };
+    let straddle = if s > 0 && clock_error_ns > 0 {
+        format!(
+            " ({} more within the clocks' error of {} around {t}, counted against the verdict)",
+            count(s),
+            duration(clock_error_ns)
+        )
+    } else if s > 0 {
         format!(
             " ({} more within the histogram's resolution of {t}, counted against the verdict)",
             count(s)

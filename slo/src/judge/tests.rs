@@ -444,3 +444,28 @@ fn a_bound_is_printed_apart_from_the_objective() {
         r.reasons[0]
     );
 }
+
+#[test]
+fn one_way_delay_is_judged_within_the_clocks_error() {
+    // Measured 1.95 ms for every probe, clocks within 0.2 ms of each other: the truth may be
+    // 2.15 ms, so p99 <= 2ms cannot pass (it did, counting against 2 ms itself); at 3 ms
+    // it passes, at 1.5 ms it fails.
+    let mut e = evidence(10_000, 0);
+    e.distribution = Distribution::from_buckets([(1_950_719, 10_000)], |h| h - h / 1_000);
+    e.clock_error_max_ns = Some(200_000);
+    let at = |t: &str| {
+        let o = objective(&format!(
+            "    indicator: one_way_delay\n    direction: forward\n    quantile: p99\n    at_most: {t}\n    max_clock_error: 20%\n"
+        ));
+        judge(&o, e.clone(), NOW)
+    };
+    let r = at("2ms");
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("10,000 more within the clocks' error of 200us around 2ms"),
+        "{}",
+        r.reasons[0]
+    );
+    assert_eq!(at("3ms").verdict, Verdict::Pass);
+    assert_eq!(at("1.5ms").verdict, Verdict::Fail);
+}
