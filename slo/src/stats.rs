@@ -3,9 +3,9 @@
 //!
 //! The bounds are one-sided at the confidence level asked for: with 95%, a "pass" drawn from
 //! a lower bound is wrong at most 5% of the time when the true fraction sits just below the
-//! objective (and the same for "fail" from an upper bound). They treat probes as
-//! independent trials; probes a few milliseconds apart on one path are not quite that, so
-//! the bounds are the best the counts support, not a guarantee about a bursty path.
+//! objective (and the same for "fail" from an upper bound), for independent trials. Probes a
+//! few milliseconds apart on one path are not that: [`dispersion`] estimates from per-slot
+//! counts how much less they are worth, and the `_dispersed` bounds take it into account.
 
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients: about 15 significant digits).
 fn ln_gamma(x: f64) -> f64 {
@@ -106,19 +106,70 @@ fn beta_quantile(p: f64, a: f64, b: f64) -> f64 {
 
 /// The fraction's lower bound at `confidence` after `k` successes in `n` trials.
 pub fn lower_bound(k: u64, n: u64, confidence: f64) -> f64 {
-    if k == 0 || n == 0 {
-        return 0.0;
-    }
-    let k = k.min(n);
-    beta_quantile(1.0 - confidence, k as f64, (n - k + 1) as f64)
+    lower_bound_of(k as f64, n as f64, confidence)
 }
 
 /// The fraction's upper bound at `confidence` after `k` successes in `n` trials.
 pub fn upper_bound(k: u64, n: u64, confidence: f64) -> f64 {
-    if n == 0 || k >= n {
+    upper_bound_of(k as f64, n as f64, confidence)
+}
+
+/// [`lower_bound`] over counts divided by the dispersion `phi` (an effective sample: the
+/// quasi-binomial widening; `phi` = 1 is the exact bound).
+pub fn lower_bound_dispersed(k: u64, n: u64, phi: f64, confidence: f64) -> f64 {
+    lower_bound_of(k as f64 / phi, n as f64 / phi, confidence)
+}
+
+/// [`upper_bound`] over counts divided by the dispersion `phi`.
+pub fn upper_bound_dispersed(k: u64, n: u64, phi: f64, confidence: f64) -> f64 {
+    upper_bound_of(k as f64 / phi, n as f64 / phi, confidence)
+}
+
+fn lower_bound_of(k: f64, n: f64, confidence: f64) -> f64 {
+    if k <= 0.0 || n <= 0.0 {
+        return 0.0;
+    }
+    let k = k.min(n);
+    beta_quantile(1.0 - confidence, k, n - k + 1.0)
+}
+
+fn upper_bound_of(k: f64, n: f64, confidence: f64) -> f64 {
+    if n <= 0.0 || k >= n {
         return 1.0;
     }
-    beta_quantile(confidence, (k + 1) as f64, (n - k) as f64)
+    beta_quantile(confidence, k + 1.0, n - k)
+}
+
+/// Fewest slots holding trials from which [`dispersion`] estimates anything.
+pub const MIN_DISPERSION_SLOTS: usize = 10;
+
+/// How much more the per-slot counts `(x_i, n_i)` vary than independent trials would:
+/// Pearson's chi-square over its degrees of freedom, the quasi-binomial dispersion phi.
+/// Probes seconds apart on one path are lost (or slow) together in a burst or an outage, so
+/// `n` of them carry the information of about `n / phi` independent ones. At least 1 (never
+/// narrower than the exact bound); `None` from fewer than [`MIN_DISPERSION_SLOTS`] slots
+/// with trials, or when every trial went one way (nothing varies).
+pub fn dispersion(slots: impl IntoIterator<Item = (u64, u64)>) -> Option<f64> {
+    let slots: Vec<(f64, f64)> = slots
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .map(|(x, n)| (x.min(n) as f64, n as f64))
+        .collect();
+    if slots.len() < MIN_DISPERSION_SLOTS {
+        return None;
+    }
+    let (x, n) = slots
+        .iter()
+        .fold((0.0, 0.0), |(x, n), s| (x + s.0, n + s.1));
+    let p = x / n;
+    if p <= 0.0 || p >= 1.0 {
+        return None;
+    }
+    let chi2: f64 = slots
+        .iter()
+        .map(|&(x, n)| (x - n * p).powi(2) / (n * p * (1.0 - p)))
+        .sum();
+    Some((chi2 / (slots.len() - 1) as f64).max(1.0))
 }
 
 /// The most trials this module searches for (beyond it, "too close to decide").
@@ -257,6 +308,29 @@ mod tests {
         assert_eq!(
             trials_to_decide(1_000, 1_000, false, |k, n| lower_bound(k, n, 0.95) >= 0.99),
             Some(1_000)
+        );
+    }
+
+    #[test]
+    fn dispersion_sees_a_burst_and_not_independent_losses() {
+        // 360 slots of 100 probes: one 6 s burst (60 lost in one slot) against the same 60
+        // spread over the hour.
+        let burst = (0..360).map(|i| (if i == 100 { 60 } else { 0 }, 100));
+        let phi = dispersion(burst).unwrap();
+        assert!((55.0..65.0).contains(&phi), "{phi}");
+        let spread = (0..360).map(|i| (u64::from(i % 6 == 0), 100));
+        assert_eq!(dispersion(spread), Some(1.0));
+        assert_eq!(dispersion((0..9).map(|_| (1, 10))), None, "too few slots");
+        assert_eq!(dispersion((0..20).map(|_| (0, 10))), None, "nothing varies");
+        // The review's example: 60 of 36,000 fails a 0.1% objective as if iid (lower bound
+        // 0.133%), and with phi = 60 (600 effective probes, 1 loss) it cannot.
+        assert!(lower_bound(60, 36_000, 0.95) > 0.001);
+        let lo = lower_bound_dispersed(60, 36_000, phi, 0.95);
+        let hi = upper_bound_dispersed(60, 36_000, phi, 0.95);
+        assert!(lo < 0.001 && hi > 0.001, "{lo} {hi}");
+        assert_eq!(
+            lower_bound_dispersed(60, 36_000, 1.0, 0.95),
+            lower_bound(60, 36_000, 0.95)
         );
     }
 }

@@ -175,6 +175,14 @@ pub struct ObjectiveResult {
     pub codes: Vec<ReasonCode>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub need_more: Option<NeedMore>,
+    /// How much more the per-slot counts vary than independent probes would (the
+    /// quasi-binomial dispersion, at least 1), when the window held enough slots to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispersion: Option<f64>,
+    /// The samples' worth as independent trials: `samples / dispersion`; the bounds are
+    /// taken over it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective_samples: Option<u64>,
     /// What the gate read, for reports (not in the JSON).
     #[serde(skip)]
     pub evidence: Evidence,
@@ -255,6 +263,8 @@ struct Reading {
     /// A fail that is an observed fact (a sample above a `max`, a test below a `min`), not
     /// an inference: no data-quality guard can undo it.
     certain: bool,
+    /// Over-dispersion of the per-slot counts, when estimated (see `stats::dispersion`).
+    dispersion: Option<f64>,
 }
 
 /// Judges one objective from what the source found, at `now` (Unix ns).
@@ -270,22 +280,7 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         Comparison::Latency {
             quantile,
             at_most_ns,
-        } => read_latency(
-            objective,
-            &evidence.distribution,
-            evidence.exact_within,
-            quantile,
-            at_most_ns,
-            // A one-way delay is as good as the two clocks agree: judged within their
-            // combined error either side of the threshold.
-            objective
-                .indicator
-                .is_one_way()
-                .then_some(evidence.clock_error_max_ns)
-                .flatten()
-                .unwrap_or(0),
-            covered_secs,
-        ),
+        } => read_latency(objective, &evidence, quantile, at_most_ns, covered_secs),
         Comparison::Ratio { at_most } => read_ratio(objective, &evidence, at_most, covered_secs),
         Comparison::Goodput {
             quantile,
@@ -357,6 +352,10 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         verdict,
         reasons,
         codes,
+        dispersion: reading.dispersion,
+        effective_samples: reading
+            .dispersion
+            .map(|phi| (reading.samples as f64 / phi).round() as u64),
         need_more: if verdict == Verdict::Inconclusive {
             reading.need_more
         } else {

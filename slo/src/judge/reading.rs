@@ -5,22 +5,34 @@
 
 use crate::evidence::{Distribution, Evidence};
 use crate::objective::{Indicator, Objective, Quantile};
-use crate::stats::{lower_bound, trials_to_decide, upper_bound};
+use crate::stats::{
+    dispersion, lower_bound, lower_bound_dispersed, trials_to_decide, upper_bound,
+    upper_bound_dispersed,
+};
 use crate::text::{duration, percent, percent_beside, rate, signed_duration};
 
 use super::{count, need, need_more_text, Bound, Reading, Verdict};
 
 pub(super) fn read_latency(
     o: &Objective,
-    d: &Distribution,
-    exact: Option<crate::evidence::WithinCount>,
+    e: &Evidence,
     quantile: Quantile,
     threshold: u64,
-    clock_error_ns: u64,
     covered_secs: f64,
 ) -> Reading {
     let c = o.judging.confidence;
-    let (n, k, s) = match exact {
+    let d = &e.distribution;
+    // A one-way delay is as good as the two clocks agree: judged within their combined
+    // error either side of the threshold.
+    let clock_error_ns = o
+        .indicator
+        .is_one_way()
+        .then_some(e.clock_error_max_ns)
+        .flatten()
+        .unwrap_or(0);
+    // The slots say how much slow samples cluster in time (not for a maximum: a census).
+    let e_slots = if quantile.is_max() { &[][..] } else { &e.slots };
+    let (n, k, s) = match e.exact_within {
         _ if clock_error_ns > 0 => {
             // Certainly within: at or below T - E; possibly: up to T + E.
             let (k, _) = d.within(threshold.saturating_sub(clock_error_ns));
@@ -47,6 +59,7 @@ pub(super) fn read_latency(
         reason: String::new(),
         need_more: None,
         certain: false,
+        dispersion: None,
     };
     if n == 0 {
         r.reason = "no samples".to_owned();
@@ -103,8 +116,18 @@ pub(super) fn read_latency(
         };
         return r;
     }
-    let lower = lower_bound(k, n, c);
-    let upper = upper_bound(k + s, n, c);
+    // Slow samples cluster in time (a congested minute): the slots say how much.
+    let (phi, dispersed) = clustering(
+        e_slots
+            .iter()
+            .map(|p| (p.samples - p.within.min(p.samples), p.samples)),
+        n,
+        "slow samples",
+    );
+    r.dispersion = phi;
+    let phi = phi.unwrap_or(1.0);
+    let lower = lower_bound_dispersed(k, n, phi, c);
+    let upper = upper_bound_dispersed(k + s, n, phi, c);
     r.bound = Some(Bound {
         lower: Some(lower),
         upper: Some(upper),
@@ -112,6 +135,7 @@ pub(super) fn read_latency(
     });
     let conf = percent(c);
     let qp = percent(q);
+    let straddle = straddle + &dispersed;
     if lower >= q {
         r.verdict = Verdict::Pass;
         r.reason = format!(
@@ -127,9 +151,9 @@ pub(super) fn read_latency(
     } else {
         let heading_pass = k as f64 / n as f64 >= q;
         let probes = if heading_pass {
-            trials_to_decide(k, n, false, |k, n| lower_bound(k, n, c) >= q)
+            trials_dispersed(k, n, phi, false, |k, n| lower_bound(k, n, c) >= q)
         } else if ((k + s) as f64 / n as f64) < q {
-            trials_to_decide(k + s, n, true, |k, n| upper_bound(k, n, c) < q)
+            trials_dispersed(k + s, n, phi, true, |k, n| upper_bound(k, n, c) < q)
         } else {
             None
         };
@@ -148,6 +172,50 @@ pub(super) fn read_latency(
         );
     }
     r
+}
+
+/// The dispersion of per-slot counts `(bad, of)` when they show any (phi > 1), and the text
+/// that says so: "; the losses cluster in time (dispersion 60 over 360 slots): worth 600
+/// independent probes, the bounds widened to match".
+fn clustering(
+    slots: impl Iterator<Item = (u64, u64)>,
+    n: u64,
+    what: &str,
+) -> (Option<f64>, String) {
+    let slots: Vec<(u64, u64)> = slots.collect();
+    match dispersion(slots.iter().copied()) {
+        Some(phi) if phi > 1.0 => {
+            let used = slots.iter().filter(|s| s.1 > 0).count();
+            (
+                Some(phi),
+                format!(
+                    "; the {what} cluster in time (dispersion {phi:.1} over {used} slots): worth {} independent probes, the bounds widened to match",
+                    count((n as f64 / phi).round() as u64)
+                ),
+            )
+        }
+        Some(phi) => (Some(phi), String::new()),
+        None => (None, String::new()),
+    }
+}
+
+/// [`trials_to_decide`] for counts worth `n / phi` independent trials: the trials it takes,
+/// in probes.
+fn trials_dispersed(
+    k: u64,
+    n: u64,
+    phi: f64,
+    round_up: bool,
+    decides: impl Fn(u64, u64) -> bool,
+) -> Option<u64> {
+    if phi <= 1.0 {
+        return trials_to_decide(k, n, round_up, decides);
+    }
+    let (ke, ne) = (
+        (k as f64 / phi).round() as u64,
+        ((n as f64 / phi).round() as u64).max(1),
+    );
+    trials_to_decide(ke.min(ne), ne, round_up, decides).map(|t| (t as f64 * phi).ceil() as u64)
 }
 
 /// A ratio's counts: what is certainly counted (`x` of `n`, for a fail) and the worst case
@@ -242,6 +310,7 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         reason: String::new(),
         need_more: None,
         certain: false,
+        dispersion: None,
     };
     let k = match counts {
         Ok(k) => k,
@@ -255,12 +324,16 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         return r;
     }
     let cf = o.judging.confidence;
-    let lower = if k.n > 0 {
-        lower_bound(k.x, k.n, cf)
-    } else {
-        0.0
+    // Losses cluster in time (a burst, an outage): the slots say how much. The other ratios
+    // have no per-slot counts and stay exact.
+    let (phi, dispersed) = match o.indicator {
+        Indicator::Loss(_) => clustering(e.slots.iter().map(|p| (p.lost, p.sent)), k.n, "losses"),
+        _ => (None, String::new()),
     };
-    let upper = upper_bound(k.x_worst, k.n_worst, cf);
+    r.dispersion = phi;
+    let phi = phi.unwrap_or(1.0);
+    let lower = lower_bound_dispersed(k.x, k.n, phi, cf);
+    let upper = upper_bound_dispersed(k.x_worst, k.n_worst, phi, cf);
     r.bound = Some(Bound {
         lower: Some(lower),
         upper: Some(upper),
@@ -275,7 +348,7 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         String::new()
     };
     let share = format!(
-        "{what} {} ({} of {} {of}{unknown})",
+        "{what} {} ({} of {} {of}{unknown}){dispersed}",
         r.value_text,
         count(k.x),
         count(k.n)
@@ -299,9 +372,9 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
             // More probes do not place losses whose direction is unknown.
             None
         } else if p < at_most {
-            trials_to_decide(k.x, k.n, true, |k, n| upper_bound(k, n, cf) <= at_most)
+            trials_dispersed(k.x, k.n, phi, true, |k, n| upper_bound(k, n, cf) <= at_most)
         } else if p > at_most {
-            trials_to_decide(k.x, k.n, false, |k, n| lower_bound(k, n, cf) > at_most)
+            trials_dispersed(k.x, k.n, phi, false, |k, n| lower_bound(k, n, cf) > at_most)
         } else {
             None
         };
@@ -360,6 +433,7 @@ pub(super) fn read_goodput(
         reason: String::new(),
         need_more: None,
         certain: false,
+        dispersion: None,
     };
     let failed = e.tests.len() as u64 - n;
     if n == 0 {
@@ -460,6 +534,7 @@ pub(super) fn read_increase(
         reason: String::new(),
         need_more: None,
         certain: false,
+        dispersion: None,
     };
     if nl == 0 || ni == 0 {
         r.reason = format!(

@@ -2,7 +2,7 @@
 //! inconclusive as its exact bounds say, and every data-quality guard says why.
 
 use super::*;
-use crate::evidence::{AgentRecord, Distribution, Gap, TestRecord};
+use crate::evidence::{AgentRecord, Distribution, Gap, SlotPoint, TestRecord};
 use crate::file::SloFile;
 use xcbench_snapshot::Counters;
 
@@ -343,7 +343,7 @@ fn a_hole_in_the_slots_is_not_coverage_and_counts_must_add_up() {
     // Six 10-minute slots, the middle four empty: a stalled agent, no sequence jump.
     let mut e = evidence(10_000, 0);
     e.slots = (0..6u64)
-        .map(|i| crate::evidence::SlotPoint {
+        .map(|i| SlotPoint {
             start_unix_ns: NOW - HOUR + i * HOUR / 6,
             slot_ns: HOUR / 6,
             sent: if i == 0 || i == 5 { 5_000 } else { 0 },
@@ -468,4 +468,52 @@ fn one_way_delay_is_judged_within_the_clocks_error() {
     );
     assert_eq!(at("3ms").verdict, Verdict::Pass);
     assert_eq!(at("1.5ms").verdict, Verdict::Fail);
+}
+
+#[test]
+fn losses_that_cluster_widen_the_bounds_by_the_effective_sample() {
+    // 60 of 36,000 probes lost against 0.1%: spread over the hour the gate fails (lower
+    // bound 0.133%); all in one 10 s burst they are one event, worth about 600 probes.
+    let o = objective("    indicator: loss\n    at_most: 0.1%\n");
+    let with_slots = |lost_in: &dyn Fn(u64) -> u64| {
+        let mut e = evidence(36_000, 0);
+        e.counters = Counters {
+            sent: 36_000,
+            received: 35_940,
+            lost: 60,
+            ..Counters::default()
+        };
+        e.slots = (0..360)
+            .map(|i| SlotPoint {
+                start_unix_ns: NOW - HOUR + i * 10_000_000_000,
+                slot_ns: 10_000_000_000,
+                sent: 100,
+                lost: lost_in(i),
+                samples: 100 - lost_in(i),
+                sum_ns: 0,
+                within: 100 - lost_in(i),
+            })
+            .collect();
+        judge(&o, e, NOW)
+    };
+    let iid = with_slots(&|i| u64::from(i % 6 == 0));
+    assert_eq!(iid.verdict, Verdict::Fail, "{:?}", iid.reasons);
+    assert_eq!(iid.dispersion, Some(1.0));
+    assert_eq!(iid.effective_samples, Some(36_000));
+    let burst = with_slots(&|i| if i == 200 { 60 } else { 0 });
+    assert_eq!(burst.verdict, Verdict::Inconclusive, "{:?}", burst.reasons);
+    let phi = burst.dispersion.unwrap();
+    assert!((55.0..65.0).contains(&phi), "{phi}");
+    let n_eff = burst.effective_samples.unwrap();
+    assert!((550..660).contains(&n_eff), "{n_eff}");
+    assert!(
+        burst.reasons[0].contains("the losses cluster in time (dispersion"),
+        "{}",
+        burst.reasons[0]
+    );
+    let (wide, narrow) = (burst.bound.unwrap(), iid.bound.unwrap());
+    assert!(
+        wide.lower.unwrap() < narrow.lower.unwrap() && wide.upper.unwrap() > narrow.upper.unwrap()
+    );
+    eprintln!("iid: {}\nburst: {}", iid.reasons[0], burst.reasons[0]);
 }
