@@ -132,6 +132,9 @@ pub struct SlotPoint {
     pub start_unix_ns: u64,
     pub slot_ns: u64,
     pub sent: u64,
+    /// Replies accepted and probes lost in the slot: the probes it resolved.
+    #[serde(skip)]
+    pub received: u64,
     pub lost: u64,
     /// Samples of the indicator's distribution, their exact sum, and how many lay at or
     /// below the objective's threshold.
@@ -243,6 +246,7 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
                 start_unix_ns: s.start_ns,
                 slot_ns: s.slot_ns,
                 sent: s.sent,
+                received: s.received,
                 lost: s.lost,
                 samples: s.samples,
                 sum_ns: s.sum_ns,

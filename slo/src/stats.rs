@@ -146,13 +146,19 @@ pub const MIN_DISPERSION_SLOTS: usize = 10;
 /// How much more the per-slot counts `(x_i, n_i)` vary than independent trials would:
 /// Pearson's chi-square over its degrees of freedom, the quasi-binomial dispersion phi.
 /// Probes seconds apart on one path are lost (or slow) together in a burst or an outage, so
-/// `n` of them carry the information of about `n / phi` independent ones. At least 1 (never
-/// narrower than the exact bound); `None` from fewer than [`MIN_DISPERSION_SLOTS`] slots
-/// with trials, or when every trial went one way (nothing varies).
-pub fn dispersion(slots: impl IntoIterator<Item = (u64, u64)>) -> Option<f64> {
+/// `n` of them carry the information of about `n / phi` independent ones. Slots holding less
+/// than half the median slot's trials are left out: the part-filled slots where a run starts
+/// or stops, whose losses (declared a timeout after the send) and replies do not line up.
+/// At least 1 (never narrower than the exact bound), with the slots it used; `None` from
+/// fewer than [`MIN_DISPERSION_SLOTS`] slots, or when every trial went one way.
+pub fn dispersion(slots: impl IntoIterator<Item = (u64, u64)>) -> Option<(f64, usize)> {
+    let slots: Vec<(u64, u64)> = slots.into_iter().filter(|&(_, n)| n > 0).collect();
+    let mut sizes: Vec<u64> = slots.iter().map(|s| s.1).collect();
+    sizes.sort_unstable();
+    let median = sizes.get(sizes.len() / 2).copied().unwrap_or(0);
     let slots: Vec<(f64, f64)> = slots
         .into_iter()
-        .filter(|&(_, n)| n > 0)
+        .filter(|&(_, n)| n.saturating_mul(2) >= median)
         .map(|(x, n)| (x.min(n) as f64, n as f64))
         .collect();
     if slots.len() < MIN_DISPERSION_SLOTS {
@@ -169,7 +175,7 @@ pub fn dispersion(slots: impl IntoIterator<Item = (u64, u64)>) -> Option<f64> {
         .iter()
         .map(|&(x, n)| (x - n * p).powi(2) / (n * p * (1.0 - p)))
         .sum();
-    Some((chi2 / (slots.len() - 1) as f64).max(1.0))
+    Some(((chi2 / (slots.len() - 1) as f64).max(1.0), slots.len()))
 }
 
 /// The most trials this module searches for (beyond it, "too close to decide").
@@ -316,10 +322,18 @@ mod tests {
         // 360 slots of 100 probes: one 6 s burst (60 lost in one slot) against the same 60
         // spread over the hour.
         let burst = (0..360).map(|i| (if i == 100 { 60 } else { 0 }, 100));
-        let phi = dispersion(burst).unwrap();
+        let (phi, used) = dispersion(burst).unwrap();
+        assert_eq!(used, 360);
         assert!((55.0..65.0).contains(&phi), "{phi}");
         let spread = (0..360).map(|i| (u64::from(i % 6 == 0), 100));
-        assert_eq!(dispersion(spread), Some(1.0));
+        assert_eq!(dispersion(spread), Some((1.0, 360)));
+        // A part-filled slot at either end is left out.
+        let edges = (0..12).map(|i| match i {
+            0 => (0, 30),
+            11 => (30, 30),
+            _ => (u64::from(i % 2 == 0), 100),
+        });
+        assert_eq!(dispersion(edges), Some((1.0, 10)));
         assert_eq!(dispersion((0..9).map(|_| (1, 10))), None, "too few slots");
         assert_eq!(dispersion((0..20).map(|_| (0, 10))), None, "nothing varies");
         // The review's example: 60 of 36,000 fails a 0.1% objective as if iid (lower bound

@@ -323,17 +323,23 @@ impl PrometheusSource {
         let lost: BTreeMap<u64, f64> = lost_points.into_iter().collect();
         let mut slots: Vec<SlotPoint> = sent_points
             .windows(2)
-            .map(|w| SlotPoint {
-                start_unix_ns: w[0].0,
-                slot_ns: w[1].0 - w[0].0,
-                sent: (w[1].1 - w[0].1).max(0.0) as u64,
-                lost: match (lost.get(&w[0].0), lost.get(&w[1].0)) {
+            .map(|w| {
+                let sent = (w[1].1 - w[0].1).max(0.0) as u64;
+                let lost = match (lost.get(&w[0].0), lost.get(&w[1].0)) {
                     (Some(a), Some(b)) => (b - a).max(0.0) as u64,
                     _ => 0,
-                },
-                samples: 0,
-                sum_ns: 0,
-                within: 0,
+                };
+                SlotPoint {
+                    start_unix_ns: w[0].0,
+                    slot_ns: w[1].0 - w[0].0,
+                    sent,
+                    // Not queried: the probes sent, less those lost, stand in for it.
+                    received: sent.saturating_sub(lost),
+                    lost,
+                    samples: 0,
+                    sum_ns: 0,
+                    within: 0,
+                }
             })
             .collect();
         let Some(metric) = o.indicator.metric() else {

@@ -331,6 +331,7 @@ objectives:
                     start_unix_ns: NOW - HOUR + i * HOUR / 6,
                     slot_ns: HOUR / 6,
                     sent: n / 6,
+                    received: n / 6 - if i == 3 { counters.lost } else { 0 },
                     lost: if i == 3 { counters.lost } else { 0 },
                     samples: n / 6,
                     sum_ns: n / 6 * 1_000_447,

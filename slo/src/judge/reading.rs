@@ -182,19 +182,15 @@ fn clustering(
     n: u64,
     what: &str,
 ) -> (Option<f64>, String) {
-    let slots: Vec<(u64, u64)> = slots.collect();
-    match dispersion(slots.iter().copied()) {
-        Some(phi) if phi > 1.0 => {
-            let used = slots.iter().filter(|s| s.1 > 0).count();
-            (
+    match dispersion(slots) {
+        Some((phi, used)) if phi > 1.0 => (
                 Some(phi),
                 format!(
                     "; the {what} cluster in time (dispersion {phi:.1} over {used} slots): worth {} independent probes, the bounds widened to match",
                     count((n as f64 / phi).round() as u64)
                 ),
-            )
-        }
-        Some(phi) => (Some(phi), String::new()),
+            ),
+        Some((phi, _)) => (Some(phi), String::new()),
         None => (None, String::new()),
     }
 }
@@ -327,7 +323,11 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
     // Losses cluster in time (a burst, an outage): the slots say how much. The other ratios
     // have no per-slot counts and stay exact.
     let (phi, dispersed) = match o.indicator {
-        Indicator::Loss(_) => clustering(e.slots.iter().map(|p| (p.lost, p.sent)), k.n, "losses"),
+        Indicator::Loss(_) => clustering(
+            e.slots.iter().map(|p| (p.lost, p.received + p.lost)),
+            k.n,
+            "losses",
+        ),
         _ => (None, String::new()),
     };
     r.dispersion = phi;

@@ -131,6 +131,7 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
         sets: &["delay=1ms"],
         secs: 14,
         restart: Some((5, 3)),
+        collector_toml: "",
     };
     let (o, (code, json)) = run_case_restarting(case, "", "", "", |lab, collector, dir| {
         let file = dir.write("slo.yaml", slo);
@@ -190,4 +191,89 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
             reasons(name)
         );
     }
+}
+
+/// The same loss rate, spread evenly or in bursts (Gilbert-Elliott, bursts of 25 probes
+/// on average): judged from 1 s slots, the bursty run's losses are found to cluster, its
+/// bounds are taken over the effective sample (far fewer than the probes sent) and are
+/// wider; the spread run's dispersion stays near 1.
+#[test]
+fn bursty_loss_is_worth_fewer_probes_than_spread_loss() {
+    let Some(_g) = lab_ok() else { return };
+    let slo = "defaults:\n  select: { src_agent: az, dst_agent: oci }\nobjectives:\n\
+  - { name: loss, indicator: loss, at_most: 1% }\n";
+    let judge = |lab_name: &str, sets: &[&str]| {
+        let case = Case {
+            lab_name,
+            sets,
+            secs: 16,
+            restart: None,
+            collector_toml: "history = [{ slot = \"1s\", keep = \"1h\" }]",
+        };
+        let (o, json) = run_case_restarting(case, "", "", "", |lab, collector, dir| {
+            let file = dir.write("slo.yaml", slo);
+            let url = format!("http://{collector}");
+            let out = lab
+                .exec(
+                    "azure",
+                    &[
+                        bin(),
+                        "gate",
+                        "--slo",
+                        file.to_str().unwrap(),
+                        "--collector",
+                        &url,
+                        "--window",
+                        "14s",
+                        "--json",
+                    ],
+                )
+                .output()
+                .unwrap();
+            serde_json::from_slice::<Value>(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+        });
+        let r = json["objectives"][0].clone();
+        eprintln!(
+            "{lab_name}: samples {} dispersion {} effective {} bound {} {}: {}",
+            r["samples"],
+            r["dispersion"],
+            r["effective_samples"],
+            r["bound"],
+            r["verdict"],
+            r["reasons"][0]
+        );
+        (o, r)
+    };
+    let (spread_o, spread) = judge("xspread", &["loss=2.4%"]);
+    let (burst_o, burst) = judge(
+        "xbursts",
+        &["burst_p=0.1%", "burst_r=4%", "burst_loss_bad=100%"],
+    );
+    assert!(spread_o.drops("forward") > 100.0, "{}", spread_o.truth);
+    assert!(
+        burst_o.udp("forward", "dropped_burst") > 100.0,
+        "{}",
+        burst_o.truth
+    );
+    let phi = |r: &Value| r["dispersion"].as_f64().unwrap_or_else(|| panic!("{r}"));
+    let samples = |r: &Value| r["samples"].as_f64().unwrap();
+    let effective = |r: &Value| r["effective_samples"].as_f64().unwrap();
+    let width = |r: &Value| {
+        let b = &r["bound"];
+        b["upper"].as_f64().unwrap() - b["lower"].as_f64().unwrap()
+    };
+    // Ten 1 s slots of independent losses: chi-square/9 stays under 4 but for 3 runs in
+    // 100,000.
+    assert!(phi(&spread) < 4.0, "{spread}");
+    assert!(phi(&burst) > 8.0, "{burst}");
+    assert!(effective(&burst) < samples(&burst) / 8.0, "{burst}");
+    assert!(width(&burst) > 2.0 * width(&spread), "{burst} {spread}");
+    assert!(
+        burst["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("cluster in time"),
+        "{burst}"
+    );
 }

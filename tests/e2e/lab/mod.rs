@@ -228,17 +228,20 @@ fn run_case_then<T>(
         sets,
         secs,
         restart: None,
+        collector_toml: "",
     };
     run_case_restarting(case, peer_extra, agent_extra, agent_section, then)
 }
 
 /// A lab case's link and schedule: `secs` of probing, and optionally the reflector killed
-/// `restart.0` seconds in and started again `restart.1` seconds later.
+/// `restart.0` seconds in and started again `restart.1` seconds later; `collector_toml`
+/// lines go to the collector's configuration.
 struct Case<'a> {
     lab_name: &'a str,
     sets: &'a [&'a str],
     secs: u64,
     restart: Option<(u64, u64)>,
+    collector_toml: &'a str,
 }
 
 /// As [`run_case_then`], for any [`Case`].
@@ -254,6 +257,7 @@ fn run_case_restarting<T>(
         sets,
         secs,
         restart,
+        collector_toml,
     } = case;
     let section = |toml: String| {
         toml.replacen(
@@ -269,7 +273,9 @@ fn run_case_restarting<T>(
         "c.toml",
         // The lab's collector is plain HTTP on a namespace address, on purpose (the mutual
         // TLS channel is tested in netns and loopback).
-        &format!("listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\n"),
+        &format!(
+            "listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\n{collector_toml}\n"
+        ),
     );
     let _c = Proc::spawn(
         "collector",
