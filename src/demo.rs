@@ -144,6 +144,9 @@ pub async fn run(
         identity("azure-demo", Cloud::Azure, "eastus"),
         identity("oci-demo", Cloud::Oci, "us-ashburn-1"),
     ];
+    // The judged span holds every report the agents make: their first is measured from
+    // when they are bound, their last when their shutdown drained the probes still out.
+    let first_report_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let mut agents = Vec::new();
     for id in &identities {
         let config = AgentConfig {
@@ -231,7 +234,6 @@ pub async fn run(
     }
 
     let started = tokio::time::Instant::now();
-    let started_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let deadline = started + config.duration;
     tokio::pin!(shutdown);
     let mut tick =
@@ -248,16 +250,16 @@ pub async fn run(
             }
         }
     }
-    // The run ends here: the agents' shutdown (a last report, up to 5 s) is not part of it.
-    let stopped_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let _ = stop_agents.send(());
     for t in tasks {
         if let Ok(result) = t.await {
             result?;
         }
     }
+    let last_report_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let rows = rows(&lock(&store));
-    let gate = judge_run(&url, started_unix_ns, stopped_unix_ns).await;
+    // The demo's collector holds this run alone: judged over all of it.
+    let gate = judge_run(&url, first_report_unix_ns, last_report_unix_ns).await;
     let _ = stop_collector.send(());
     let _ = collector_task.await;
     if rows.iter().all(|r| r.received == 0) {

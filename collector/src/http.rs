@@ -171,10 +171,14 @@ async fn history_query(
     let layout = xcbench_snapshot::LatencyHistogram::new();
     let lowest = move |v: u64| layout.inner().lowest_equivalent(v);
     let answer = tokio::task::spawn_blocking(move || {
+        let span = crate::store::history::Span {
+            from: query.from,
+            to: query.to,
+            now,
+        };
         lock(&state.history).query(
             &query.selection,
-            query.from,
-            query.to,
+            span,
             &query.metrics,
             &query.thresholds_ns,
             lowest,

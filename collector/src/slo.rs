@@ -33,10 +33,10 @@ pub fn judge_all(
         let thresholds: Vec<u64> = o.threshold_ns().into_iter().collect();
         let mut found = Vec::new();
         for select in o.selections() {
+            let span = crate::store::history::Span { from, to, now };
             let answer = history.lock().unwrap_or_else(|p| p.into_inner()).query(
                 &select.selection(),
-                from,
-                to,
+                span,
                 &metrics,
                 &thresholds,
                 lowest,

@@ -25,7 +25,9 @@ use xcbench_snapshot::{Histograms, Metric, Snapshot, ThroughputResult};
 
 use xcbench_snapshot::history::{AgentSeen, HistoryAnswer, Selection, SeriesLabels, TestSeen};
 
-use crate::store::history::{selects, Fate, Fold, Restored, SlotCodecError, SlotRecord, Tiers};
+use crate::store::history::{
+    selects, Fate, Fold, Restored, SlotCodecError, SlotRecord, Span, Tiers,
+};
 use crate::store::{AgentState, SeriesKey, ThroughputKey};
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -205,7 +207,11 @@ impl History {
                         id
                     }
                 };
-                let record = SlotRecord::of(s, hists);
+                let measured = (
+                    snapshot.interval_start_unix_ns,
+                    snapshot.interval_end_unix_ns,
+                );
+                let record = SlotRecord::of(s, hists, measured);
                 merge(&mut slots, (id, 0, start), &record)?;
                 merge(&mut totals, id, &record)?;
                 // Directions learnt for earlier losses join those losses' slot (a slot
@@ -290,12 +296,12 @@ impl History {
     pub fn query(
         &self,
         selection: &Selection,
-        from: u64,
-        to: u64,
+        span: Span,
         metrics: &[Metric],
         thresholds_ns: &[u64],
         lowest: impl Fn(u64) -> u64,
     ) -> Result<HistoryAnswer, HistoryError> {
+        let Span { from, to, now } = span;
         let txn = self.db.begin_read()?;
         let slots = txn.open_table(SLOTS)?;
         let agents = txn.open_table(AGENTS)?;
@@ -305,12 +311,21 @@ impl History {
         for (id, key) in self.keys.iter().filter(|(_, k)| selects(selection, k)) {
             let mut has_data = false;
             for (tier, t) in self.tiers.get().iter().enumerate() {
-                // Every slot that overlaps the range, counted whole: the one holding `from`
-                // starts up to a slot before it.
+                // Only slots measured wholly inside the range: data from outside it never
+                // decides a verdict (the coverage says what the edges cost). The slot
+                // holding `to` counts when `to` is now: nothing after it exists yet.
                 let first = from.saturating_sub(t.slot_ns - 1);
                 for entry in slots.range((*id, tier as u8, first)..(*id, tier as u8, to))? {
                     let (k, v) = entry?;
-                    fold.handle_slot(k.value().2, t.slot_ns, &SlotRecord::decode(v.value())?);
+                    let start = k.value().2;
+                    let record = SlotRecord::decode(v.value())?;
+                    let (a, b) = record
+                        .measured
+                        .unwrap_or((start, start.saturating_add(t.slot_ns)));
+                    if a < from || (b > to && to < now) {
+                        continue;
+                    }
+                    fold.handle_slot(start, t.slot_ns, &record);
                     has_data = true;
                 }
             }

@@ -10,6 +10,15 @@ use xcbench_snapshot::Counters;
 const S: u64 = 1_000_000_000;
 const T0: u64 = 1_700_000_000 * S;
 
+/// `[from, to)` read long after: only slots wholly inside count.
+fn span(from: u64, to: u64) -> Span {
+    Span {
+        from,
+        to,
+        now: u64::MAX,
+    }
+}
+
 fn lowest(v: u64) -> u64 {
     xcbench_snapshot::LatencyHistogram::new()
         .inner()
@@ -28,6 +37,7 @@ fn at(seq: u64, at: u64, n: u64) -> Snapshot {
             ..Counters::default()
         },
     );
+    s.interval_start_unix_ns = at.saturating_sub(5 * S);
     s.interval_end_unix_ns = at;
     s
 }
@@ -40,8 +50,7 @@ fn append(h: &mut History, s: &Snapshot) {
 fn everything(h: &History, thresholds: &[u64]) -> HistoryAnswer {
     h.query(
         &Selection::default(),
-        0,
-        u64::MAX,
+        span(0, u64::MAX),
         &[Metric::Rtt],
         thresholds,
         lowest,
@@ -150,14 +159,13 @@ fn queries_select_by_label_and_count_within_thresholds() {
         ..Selection::default()
     };
     let none = h
-        .query(&sel("rr"), 0, u64::MAX, &[Metric::Rtt], &[], lowest)
+        .query(&sel("rr"), span(0, u64::MAX), &[Metric::Rtt], &[], lowest)
         .unwrap();
     assert!(none.series.is_empty() && none.metrics[0].count == 0);
     let a = h
         .query(
             &sel("stamp"),
-            0,
-            u64::MAX,
+            span(0, u64::MAX),
             &[Metric::Rtt],
             &[1_001_049, 2_000_000],
             lowest,
@@ -180,8 +188,7 @@ fn queries_select_by_label_and_count_within_thresholds() {
     let early = h
         .query(
             &Selection::default(),
-            0,
-            T0 - 20 * S,
+            span(0, T0 - 20 * S),
             &[Metric::Rtt],
             &[],
             lowest,
@@ -245,8 +252,7 @@ fn queries_report_gaps_and_scheduled_tests() {
     let later = h
         .query(
             &Selection::default(),
-            T0 + 170 * S,
-            u64::MAX,
+            span(T0 + 170 * S, u64::MAX),
             &[Metric::Rtt],
             &[],
             lowest,
@@ -258,14 +264,20 @@ fn queries_report_gaps_and_scheduled_tests() {
         ..Selection::default()
     };
     let a = h
-        .query(&udp, 0, u64::MAX, &[Metric::Rtt], &[], lowest)
+        .query(&udp, span(0, u64::MAX), &[Metric::Rtt], &[], lowest)
         .unwrap();
     assert!(a.tests.is_empty());
     // The agent's last report ended at T0 + 180 s. A window just after it holds no data
     // but still lists the agent (silent since), one a range's length later does not.
     let after = |from: u64, to: u64| {
-        h.query(&Selection::default(), from, to, &[Metric::Rtt], &[], lowest)
-            .unwrap()
+        h.query(
+            &Selection::default(),
+            span(from, to),
+            &[Metric::Rtt],
+            &[],
+            lowest,
+        )
+        .unwrap()
     };
     let silent = after(T0 + 200 * S, T0 + 260 * S);
     assert!(silent.series.is_empty());
@@ -300,9 +312,15 @@ fn directions_learnt_late_join_the_slot_of_their_losses() {
     }];
     append(&mut h, &second);
     let window = |from: u64, to: u64| {
-        h.query(&Selection::default(), from, to, &[Metric::Rtt], &[], lowest)
-            .unwrap()
-            .counters
+        h.query(
+            &Selection::default(),
+            span(from, to),
+            &[Metric::Rtt],
+            &[],
+            lowest,
+        )
+        .unwrap()
+        .counters
     };
     let early = window(T0, T0 + 10 * S);
     assert_eq!(
@@ -317,4 +335,46 @@ fn directions_learnt_late_join_the_slot_of_their_losses() {
         "not in the window that learnt them"
     );
     assert_eq!(everything(&h, &[]).counters.lost_forward, 20);
+}
+
+#[test]
+fn slots_at_the_window_edges_bring_no_data_from_outside_it() {
+    let tiers = Tiers::new(vec![Tier {
+        slot_ns: 10 * S,
+        keep_ns: 600 * S,
+    }])
+    .unwrap();
+    let mut h = History::in_memory(tiers).unwrap();
+    // Reports at 12:00:05, :15, :25 (each measured over the 5 s before; slots :00, :10,
+    // :20), 10 samples each.
+    for seq in 1..=3 {
+        append(&mut h, &at(seq, T0 + (seq * 10 - 5) * S, 10));
+    }
+    let read = |from: u64, to: u64, now: u64| {
+        h.query(
+            &Selection::default(),
+            Span { from, to, now },
+            &[Metric::Rtt],
+            &[],
+            lowest,
+        )
+        .unwrap()
+    };
+    // 12:00:03 to 12:00:23, read at 12:05: slot :00 (measured from :00) and slot :20
+    // (measured to :25) are left out; the answer says it read :10 to :20.
+    let past = read(T0 + 3 * S, T0 + 23 * S, T0 + 300 * S);
+    assert_eq!(past.counters.sent, 10);
+    assert_eq!(
+        (past.covered_from_unix_ns, past.covered_to_unix_ns),
+        (Some(T0 + 10 * S), Some(T0 + 20 * S))
+    );
+    // The same window read at 12:00:23 (it ends now): the filling slot :20 counts.
+    assert_eq!(read(T0 + 3 * S, T0 + 23 * S, T0 + 23 * S).counters.sent, 20);
+    // Slot :20 measured by :25 lies inside a window to :27.
+    assert_eq!(
+        read(T0 + 3 * S, T0 + 27 * S, T0 + 300 * S).counters.sent,
+        20
+    );
+    // Aligned to the slots, everything.
+    assert_eq!(read(T0, T0 + 30 * S, T0 + 300 * S).counters.sent, 30);
 }

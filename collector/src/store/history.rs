@@ -147,6 +147,11 @@ pub struct SlotRecord {
     pub metrics: BTreeMap<Metric, Sparse>,
     /// The largest combined clock error estimate reported in the slot (bounds one-way delay).
     pub clock_error_max_ns: Option<u64>,
+    /// When what the slot holds was measured: the earliest interval start and the latest
+    /// interval end of its snapshots (a snapshot's samples may begin a report interval
+    /// before the slot). `None` for records written before this was kept, and for
+    /// directions learnt late (no samples): read as the slot's own bounds.
+    pub measured: Option<(u64, u64)>,
 }
 
 /// Why stored bytes were not a slot record.
@@ -272,8 +277,13 @@ impl Reader<'_> {
 
 impl SlotRecord {
     /// The record of one series' snapshot (its decoded histograms beside it).
-    pub fn of(series: &SeriesSnapshot, histograms: &[Vec<(u64, u64)>]) -> SlotRecord {
+    pub fn of(
+        series: &SeriesSnapshot,
+        histograms: &[Vec<(u64, u64)>],
+        measured: (u64, u64),
+    ) -> SlotRecord {
         SlotRecord {
+            measured: Some(measured),
             counters: series.counters,
             metrics: series
                 .histograms
@@ -296,6 +306,7 @@ impl SlotRecord {
             },
             metrics: Default::default(),
             clock_error_max_ns: None,
+            measured: None,
         }
     }
 
@@ -309,10 +320,15 @@ impl SlotRecord {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        self.measured = match (self.measured, other.measured) {
+            (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+            (a, b) => a.or(b),
+        };
     }
 
     /// `version 1 | counters: n, n varints | clock error + 1 (0: none) | metrics: n, then per
-    /// metric: code, sum, buckets: n, then (value delta, count) varints`.
+    /// metric: code, sum, buckets: n, then (value delta, count) varints | [measured from,
+    /// measured length]` (the last pair absent in records written before it was kept).
     pub fn encode(&self, buf: &mut Vec<u8>) {
         buf.push(SLOT_VERSION);
         let counters = counters_to_array(&self.counters);
@@ -335,6 +351,10 @@ impl SlotRecord {
                 last = value;
             }
         }
+        if let Some((from, to)) = self.measured {
+            put_varint(buf, from);
+            put_varint(buf, to.saturating_sub(from));
+        }
     }
 
     pub fn decode(buf: &[u8]) -> Result<SlotRecord, SlotCodecError> {
@@ -350,6 +370,7 @@ impl SlotRecord {
             counters: counters_from_slice(&counters),
             metrics: BTreeMap::new(),
             clock_error_max_ns: clock.checked_sub(1),
+            measured: None,
         };
         for _ in 0..r.varint()? {
             let code = r.varint()?;
@@ -373,6 +394,11 @@ impl SlotRecord {
                 .metrics
                 .insert(metric, Sparse::from_buckets(&buckets, sum));
         }
+        // Records written before the measured span was kept end here.
+        if r.at < buf.len() {
+            let first = r.varint()?;
+            record.measured = Some((first, first.saturating_add(r.varint()?)));
+        }
         if r.at != buf.len() {
             return Err(SlotCodecError::Trailing(buf.len() - r.at));
         }
@@ -389,6 +415,15 @@ impl From<&SeriesKey> for SeriesLabels {
     fn from(k: &SeriesKey) -> SeriesLabels {
         SeriesLabels::of(&k.source, &k.peer, k.protocol, k.kind, k.load)
     }
+}
+
+/// The time a history query reads, `[from, to)`, and the collector's clock: a slot that
+/// ends after `to` is read only when `to` is now or later (the slot is still filling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub from: u64,
+    pub to: u64,
+    pub now: u64,
 }
 
 /// Folds the slots of a query into its answer.
@@ -502,6 +537,7 @@ mod tests {
                 ..Counters::default()
             },
             clock_error_max_ns: (!seed.is_multiple_of(3)).then_some(seed * 1_000),
+            measured: Some((seed * 10, seed * 10 + 5)),
             ..SlotRecord::default()
         };
         let buckets: Vec<(u64, u64)> = (0..20)

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{slo, FAIL, PASS};
+use super::{slo, FAIL, ONE_SECOND_SLOTS, PASS};
 use crate::support::agents::{spawn_collector, spawn_pair};
 use crate::support::http::http_get;
 use crate::support::ports::{free_tcp_port, free_udp_port};
@@ -30,7 +30,10 @@ fn the_collector_exports_exact_threshold_counts_and_verdicts() {
     let _collector = spawn_collector(
         &dir,
         addr,
-        &format!("slo = \"{}\"\nslo_interval = \"1s\"\n", slo_file.display()),
+        &format!(
+            "slo = \"{}\"\nslo_interval = \"1s\"\n{ONE_SECOND_SLOTS}",
+            slo_file.display()
+        ),
     );
     wait_for(Duration::from_secs(10), || {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)

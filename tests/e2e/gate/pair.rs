@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{gate, slo, verdicts, FAIL, INCONCLUSIVE, PASS};
+use super::{gate, slo, verdicts, FAIL, INCONCLUSIVE, ONE_SECOND_SLOTS, PASS};
 use crate::support::agents::{spawn_collector, spawn_pair};
 use crate::support::http::http_get;
 use crate::support::ports::{free_tcp_port, free_udp_port};
@@ -18,7 +18,11 @@ fn gate_judges_a_live_pair_and_exits_by_verdict() {
     let dir = TempDir::new("gate");
     let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
     let data = dir.path().join("data");
-    let _collector = spawn_collector(&dir, addr, &format!("data_dir = \"{}\"\n", data.display()));
+    let _collector = spawn_collector(
+        &dir,
+        addr,
+        &format!("data_dir = \"{}\"\n{ONE_SECOND_SLOTS}", data.display()),
+    );
     wait_for(Duration::from_secs(10), || {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)
     })
@@ -35,11 +39,12 @@ fn gate_judges_a_live_pair_and_exits_by_verdict() {
         "5ms",
         [Command::new(bin()), Command::new(bin())],
     );
-    // Past the first 10 s slot boundary after 6 s of probes, the window is covered.
+    // After 9 s of probes the 8 s window is covered (but its first 1 s slot, which holds a
+    // report measured from before the window).
     wait_for(Duration::from_secs(30), || {
         let (_, body) = http_get(addr, "/api/v1/history?src_agent=az-1&kind=stamp&from=0")?;
         let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (started.elapsed() > Duration::from_secs(8) && v["counters"]["received"].as_u64()? > 1_200)
+        (started.elapsed() > Duration::from_secs(9) && v["counters"]["received"].as_u64()? > 1_200)
             .then_some(())
     })
     .expect("a second of history");

@@ -23,12 +23,12 @@ fn the_gate_judges_known_impairments() {
     let (o, (code, table, json)) = run_case_then(
         "xgate",
         &["delay=8ms", "forward.delay=2ms", "forward.loss=2%"],
-        12,
+        14,
         "",
         "",
         // Both namespaces read this host's one clock: the agents declare it.
         "clock_error = \"1us\"",
-        |lab, collector, dir| {
+        |lab, collector, dir, ran| {
             let file = dir.write("slo.yaml", slo);
             let url = format!("http://{collector}");
             let run = |json: bool| {
@@ -39,8 +39,10 @@ fn the_gate_judges_known_impairments() {
                     file.to_str().unwrap(),
                     "--collector",
                     &url,
-                    "--window",
-                    "10s",
+                    "--from",
+                    &ran.from,
+                    "--to",
+                    &ran.to,
                 ];
                 if json {
                     args.push("--json");
@@ -133,7 +135,7 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
         restart: Some((5, 3)),
         collector_toml: "",
     };
-    let (o, (code, json)) = run_case_restarting(case, "", "", "", |lab, collector, dir| {
+    let (o, (code, json)) = run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
         let file = dir.write("slo.yaml", slo);
         let url = format!("http://{collector}");
         let out = lab
@@ -146,8 +148,10 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
                     file.to_str().unwrap(),
                     "--collector",
                     &url,
-                    "--window",
-                    "12s",
+                    "--from",
+                    &ran.from,
+                    "--to",
+                    &ran.to,
                     "--json",
                 ],
             )
@@ -208,9 +212,9 @@ fn bursty_loss_is_worth_fewer_probes_than_spread_loss() {
             sets,
             secs: 16,
             restart: None,
-            collector_toml: "history = [{ slot = \"1s\", keep = \"1h\" }]",
+            collector_toml: "",
         };
-        let (o, json) = run_case_restarting(case, "", "", "", |lab, collector, dir| {
+        let (o, json) = run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
             let file = dir.write("slo.yaml", slo);
             let url = format!("http://{collector}");
             let out = lab
@@ -223,8 +227,10 @@ fn bursty_loss_is_worth_fewer_probes_than_spread_loss() {
                         file.to_str().unwrap(),
                         "--collector",
                         &url,
-                        "--window",
-                        "14s",
+                        "--from",
+                        &ran.from,
+                        "--to",
+                        &ran.to,
                         "--json",
                     ],
                 )

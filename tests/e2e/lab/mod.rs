@@ -206,7 +206,7 @@ fn run_case_full(
         peer_extra,
         agent_extra,
         "",
-        |_, _, _| (),
+        |_, _, _, _| (),
     )
     .0
 }
@@ -221,7 +221,7 @@ fn run_case_then<T>(
     peer_extra: &str,
     agent_extra: &str,
     agent_section: &str,
-    then: impl FnOnce(&Lab, SocketAddr, &TempDir) -> T,
+    then: impl FnOnce(&Lab, SocketAddr, &TempDir, Ran) -> T,
 ) -> (Outcome, T) {
     let case = Case {
         lab_name,
@@ -244,13 +244,21 @@ struct Case<'a> {
     collector_toml: &'a str,
 }
 
+/// Whole Unix seconds (as `--from`/`--to` take them) inside a run: from a second after the
+/// prober started to its stop. Slots of 1 s then lie wholly inside (but the first: its
+/// first report was measured from before `from`).
+struct Ran {
+    from: String,
+    to: String,
+}
+
 /// As [`run_case_then`], for any [`Case`].
 fn run_case_restarting<T>(
     case: Case,
     peer_extra: &str,
     agent_extra: &str,
     agent_section: &str,
-    then: impl FnOnce(&Lab, SocketAddr, &TempDir) -> T,
+    then: impl FnOnce(&Lab, SocketAddr, &TempDir, Ran) -> T,
 ) -> (Outcome, T) {
     let Case {
         lab_name,
@@ -273,8 +281,9 @@ fn run_case_restarting<T>(
         "c.toml",
         // The lab's collector is plain HTTP on a namespace address, on purpose (the mutual
         // TLS channel is tested in netns and loopback).
+        // 1 s history slots: a gate over a few seconds of the run reads whole slots.
         &format!(
-            "listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\n{collector_toml}\n"
+            "listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\nhistory = [{{ slot = \"1s\", keep = \"1h\" }}]\n{collector_toml}\n"
         ),
     );
     let _c = Proc::spawn(
@@ -326,6 +335,13 @@ fn run_case_restarting<T>(
     );
     // Reflector first, so the prober's first probes are not lost to start-up.
     std::thread::sleep(Duration::from_millis(700));
+    let unix_s = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let started = unix_s();
     let prober = Proc::spawn(
         "az agent",
         &mut lab.exec(
@@ -344,11 +360,15 @@ fn run_case_restarting<T>(
             std::thread::sleep(Duration::from_secs(secs.saturating_sub(after + down)));
         }
     }
+    let ran = Ran {
+        from: format!("{}", (started + 1.0).ceil()),
+        to: format!("{}", unix_s().floor()),
+    };
     terminate_all(vec![prober]);
     terminate_all(vec![reflector]);
     let text = metrics_in(&format!("{lab_name}-azure"), collector);
     let truth = lab.truth();
-    let after = then(&lab, collector, &dir);
+    let after = then(&lab, collector, &dir, ran);
     (
         Outcome {
             m: parse_metrics(&text),
