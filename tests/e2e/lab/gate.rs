@@ -133,6 +133,7 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
         sets: &["delay=1ms"],
         secs: 14,
         restart: Some((5, 3)),
+        outage: None,
         collector_toml: "",
     };
     let (o, (code, json)) = run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
@@ -212,6 +213,7 @@ fn bursty_loss_is_worth_fewer_probes_than_spread_loss() {
             sets,
             secs: 16,
             restart: None,
+            outage: None,
             collector_toml: "",
         };
         let (o, json) = run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
@@ -282,4 +284,86 @@ fn bursty_loss_is_worth_fewer_probes_than_spread_loss() {
             .contains("cluster in time"),
         "{burst}"
     );
+}
+
+/// A forward outage (every probe dropped on its way in for 3 s) that ends exactly where one
+/// window ends and the next begins. The run of losses is split by direction only when a
+/// probe after it is answered, in the second window: the split is dated with the losses,
+/// so the first window's forward loss fails (before: it passed with 0 forward) and the
+/// second window, which lost nothing of its own, passes (before: it was charged the whole
+/// outage and failed).
+#[test]
+fn an_outage_across_the_window_end_is_charged_to_its_own_window() {
+    let Some(_g) = lab_ok() else { return };
+    // Windows of 7 to 9 s lose their first 1 s slot (a report measured from before them).
+    let slo = "defaults:\n  select: { src_agent: az, dst_agent: oci }\n  min_coverage: 80%\nobjectives:\n\
+  - { name: forward-loss, indicator: loss, direction: forward, at_most: 1% }\n\
+  - { name: loss, indicator: loss, at_most: 1% }\n";
+    let case = Case {
+        lab_name: "xoutage",
+        sets: &["delay=1ms"],
+        secs: 18,
+        restart: None,
+        outage: Some((6, 3)),
+        collector_toml: "",
+    };
+    let (o, (first, second, dropped)) =
+        run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
+            let file = dir.write("slo.yaml", slo);
+            let url = format!("http://{collector}");
+            let (end, dropped) = ran.outage.expect("the outage ran");
+            let end = end.to_string();
+            let judge = |from: &str, to: &str| {
+                let out = lab
+                    .exec(
+                        "azure",
+                        &[
+                            bin(),
+                            "gate",
+                            "--slo",
+                            file.to_str().unwrap(),
+                            "--collector",
+                            &url,
+                            "--from",
+                            from,
+                            "--to",
+                            to,
+                            "--json",
+                        ],
+                    )
+                    .output()
+                    .unwrap();
+                serde_json::from_slice::<Value>(&out.stdout)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+            };
+            (judge(&ran.from, &end), judge(&end, &ran.to), dropped)
+        });
+    let lost = o.get("xcbench_probes_lost_total", &[]);
+    let forward = o.get(
+        "xcbench_probes_lost_direction_total",
+        &["direction=\"forward\""],
+    );
+    eprintln!("nftables dropped {dropped}; xcbench lost {lost}, {forward} forward");
+    assert!(dropped > 2_000, "3 s at 1,000/s: {dropped}");
+    assert_eq!(lost, dropped as f64, "every drop is a loss, and nothing else");
+    assert_eq!(forward, lost, "all forward, once the run closed");
+    let objective = |json: &Value, name: &str| {
+        json["objectives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {json}"))
+            .clone()
+    };
+    for (window, json) in [("first", &first), ("second", &second)] {
+        for name in ["forward-loss", "loss"] {
+            let r = objective(json, name);
+            eprintln!("{window} {name}: {} {}", r["verdict"], r["reasons"][0]);
+        }
+    }
+    assert_eq!(objective(&first, "forward-loss")["verdict"], "fail", "{first}");
+    assert_eq!(objective(&first, "loss")["verdict"], "fail", "{first}");
+    assert_eq!(objective(&second, "forward-loss")["verdict"], "pass", "{second}");
+    assert_eq!(objective(&second, "loss")["verdict"], "pass", "{second}");
 }

@@ -228,19 +228,23 @@ fn run_case_then<T>(
         sets,
         secs,
         restart: None,
+        outage: None,
         collector_toml: "",
     };
     run_case_restarting(case, peer_extra, agent_extra, agent_section, then)
 }
 
 /// A lab case's link and schedule: `secs` of probing, and optionally the reflector killed
-/// `restart.0` seconds in and started again `restart.1` seconds later; `collector_toml`
-/// lines go to the collector's configuration.
+/// `restart.0` seconds in and started again `restart.1` seconds later, or every probe
+/// dropped on its way in (nftables in the oci namespace) from the first whole second after
+/// `outage.0` seconds for `outage.1` seconds; `collector_toml` lines go to the collector's
+/// configuration.
 struct Case<'a> {
     lab_name: &'a str,
     sets: &'a [&'a str],
     secs: u64,
     restart: Option<(u64, u64)>,
+    outage: Option<(u64, u64)>,
     collector_toml: &'a str,
 }
 
@@ -250,6 +254,8 @@ struct Case<'a> {
 struct Ran {
     from: String,
     to: String,
+    /// When the outage ended (a whole Unix second), and the probes it dropped.
+    outage: Option<(u64, u64)>,
 }
 
 /// As [`run_case_then`], for any [`Case`].
@@ -265,6 +271,7 @@ fn run_case_restarting<T>(
         sets,
         secs,
         restart,
+        outage,
         collector_toml,
     } = case;
     let section = |toml: String| {
@@ -349,9 +356,48 @@ fn run_case_restarting<T>(
             &[bin(), "agent", "--config", pcfg.to_str().unwrap()],
         ),
     );
-    match restart {
-        None => std::thread::sleep(Duration::from_secs(secs)),
-        Some((after, down)) => {
+    let mut outage_seen = None;
+    match (restart, outage) {
+        (None, None) => std::thread::sleep(Duration::from_secs(secs)),
+        (_, Some((after, down))) => {
+            std::thread::sleep(Duration::from_secs(after));
+            let nft = |args: &str| {
+                let out = lab
+                    .exec("oci", &["sh", "-c", &format!("nft {args}")])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "nft {args}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            nft("add table inet xcbench_outage");
+            nft("add counter inet xcbench_outage dropped");
+            nft("'add chain inet xcbench_outage input { type filter hook input priority 0; }'");
+            // From a whole second, so a window can end exactly where the outage does.
+            let begin = unix_s().ceil();
+            std::thread::sleep(Duration::from_secs_f64((begin - unix_s()).max(0.0)));
+            nft("add rule inet xcbench_outage input udp dport 862 counter name dropped drop");
+            let end = begin as u64 + down;
+            std::thread::sleep(Duration::from_secs_f64((end as f64 - unix_s()).max(0.0)));
+            // The rule goes first, then the count is read: it holds every drop.
+            nft("flush chain inet xcbench_outage input");
+            let listed = nft("list counter inet xcbench_outage dropped");
+            nft("delete table inet xcbench_outage");
+            let dropped = listed
+                .split("packets ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no counter in {listed}"));
+            outage_seen = Some((end, dropped));
+            std::thread::sleep(Duration::from_secs_f64(
+                (started + secs as f64 - unix_s()).max(0.0),
+            ));
+        }
+        (Some((after, down)), None) => {
             std::thread::sleep(Duration::from_secs(after));
             // Killed, as a crash or a host restart would.
             drop(reflector);
@@ -363,6 +409,7 @@ fn run_case_restarting<T>(
     let ran = Ran {
         from: format!("{}", (started + 1.0).ceil()),
         to: format!("{}", unix_s().floor()),
+        outage: outage_seen,
     };
     terminate_all(vec![prober]);
     terminate_all(vec![reflector]);
