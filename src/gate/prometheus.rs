@@ -286,7 +286,23 @@ impl PrometheusSource {
                 to,
             )
             .await?;
-        let step_s = (window_s / 240).max(1);
+        // Between scrapes a range query repeats the last sample: a step shorter than the
+        // scrape interval would read as a hole. The interval is read from the data: the
+        // most samples any selected series holds over the last five minutes (or the
+        // window).
+        let look_s = window_s.min(300);
+        let scraped = self
+            .scalar(
+                &format!("max(count_over_time({PROBES_SENT_TOTAL}{m}[{look_s}s]))"),
+                to,
+            )
+            .await?;
+        let scrape_s = if scraped >= 2.0 {
+            (look_s as f64 / (scraped - 1.0)).ceil() as u64
+        } else {
+            1
+        };
+        let step_s = (window_s / 240).max(scrape_s).max(1);
         let sent_points = self
             .range(&format!("{PROBES_SENT_TOTAL}{m}"), from, to, step_s)
             .await?;
@@ -356,16 +372,27 @@ impl PrometheusSource {
         let buckets = self
             .bucket_counts(&format!("{fam}_bucket{bm}"), from, to)
             .await?;
+        // The collector files a sample under the first edge at or above its HdrHistogram
+        // bucket's lowest value: bucket `le` holds values up to the highest equivalent of
+        // `le`, and from just above the highest equivalent of the edge below.
+        let layout = xcbench_snapshot::LatencyHistogram::new();
+        let holds_up_to = |edge: u64| {
+            if edge == u64::MAX {
+                u64::MAX
+            } else {
+                layout.inner().highest_equivalent(edge)
+            }
+        };
         e.distribution = Distribution {
             buckets: buckets
                 .iter()
                 .scan(0u64, |low, (le, count)| {
                     let b = Bucket {
                         low_ns: *low,
-                        high_ns: *le,
+                        high_ns: holds_up_to(*le),
                         count: *count,
                     };
-                    *low = le.saturating_add(1);
+                    *low = holds_up_to(*le).saturating_add(1);
                     Some(b)
                 })
                 .filter(|b| b.count > 0)
@@ -393,11 +420,47 @@ impl PrometheusSource {
             .instant(&format!("{SLO_WITHIN_TOTAL}{exact}"), to)
             .await?
             .is_empty();
-        if has_exact {
-            let sm = matchers(select, &[("metric", metric.as_str().to_owned())]);
-            let samples = self
-                .delta(&format!("{SLO_SAMPLES_TOTAL}{sm}"), from, to)
-                .await?;
+        let sm = matchers(select, &[("metric", metric.as_str().to_owned())]);
+        let classic_samples: u64 = buckets.iter().map(|b| b.1).sum();
+        let exact_samples = match has_exact {
+            true => Some(
+                self.delta(&format!("{SLO_SAMPLES_TOTAL}{sm}"), from, to)
+                    .await?,
+            ),
+            false => None,
+        };
+        // Exact counters missing at `from` are no count: a collector given the SLO file (or
+        // a threshold) since starts them at the series' lifetime totals, and a difference
+        // from nothing would judge all of it. They must exist at both ends and count the
+        // samples the histogram counts; otherwise the classic buckets judge.
+        // A series new inside the window starts every counter at 0 (both missing at
+        // `from` is fine); one that had samples at `from` must have had this threshold's
+        // count too.
+        let within_at_from = has_exact
+            && self
+                .scalar(&format!("count({SLO_WITHIN_TOTAL}{exact})"), from)
+                .await?
+                == self
+                    .scalar(&format!("count({SLO_SAMPLES_TOTAL}{sm})"), from)
+                    .await?;
+        let exact_samples = match exact_samples {
+            Some(n) if n != classic_samples || !within_at_from => {
+                let how = if n != classic_samples {
+                    format!("{n} samples counted where the histogram counted {classic_samples}")
+                } else {
+                    format!(
+                        "{SLO_WITHIN_TOTAL} for {} missing at its start",
+                        duration(threshold)
+                    )
+                };
+                notes.push(format!(
+                    "the exact counters did not exist through the whole window (the collector was given the SLO file, or this threshold, inside it: {how}), so the classic buckets judge"
+                ));
+                None
+            }
+            other => other,
+        };
+        if let Some(samples) = exact_samples {
             let within = self
                 .delta(&format!("{SLO_WITHIN_TOTAL}{exact}"), from, to)
                 .await?;
@@ -438,15 +501,7 @@ impl PrometheusSource {
             // the threshold only when everything its edge can hold is: the highest value
             // equivalent to the edge at or below the threshold. The rest up to the next
             // edge above the threshold straddles it.
-            let layout = xcbench_snapshot::LatencyHistogram::new();
-            let holds_up_to = |edge: u64| {
-                if edge == u64::MAX {
-                    u64::MAX
-                } else {
-                    layout.inner().highest_equivalent(edge)
-                }
-            };
-            let samples: u64 = buckets.iter().map(|b| b.1).sum();
+            let samples = classic_samples;
             let within: u64 = buckets
                 .iter()
                 .filter(|b| holds_up_to(b.0) <= threshold)
@@ -473,8 +528,12 @@ impl PrometheusSource {
                 within,
                 straddling,
             });
+            let why = match has_exact {
+                true => "the exact counters cannot be differenced",
+                false => "no exact counters (give the collector the SLO file)",
+            };
             notes.push(format!(
-                "no exact counters for {} (give the collector the SLO file): classic buckets; the samples filed between the edges {} and {} ({}) count as straddling",
+                "{why} for {}: classic buckets; the samples filed between the edges {} and {} ({}) count as straddling",
                 duration(threshold),
                 duration(lower),
                 if upper == u64::MAX { "+Inf".to_owned() } else { duration(upper) },

@@ -34,11 +34,15 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
         "defaults:\n  min_coverage: 0%\n  select: { src_cloud: azure, dst_cloud: oci }\nobjectives:\n  - { name: rtt-p50-45us, indicator: rtt, quantile: p50, at_most: 45us }\n",
     );
     let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-    let _collector = spawn_collector(
-        &dir,
-        addr,
-        &format!("slo = \"{}\"\nslo_interval = \"1s\"\n", slo_file.display()),
-    );
+    let data = dir.path().join("data");
+    let config = |slo: &std::path::Path| {
+        format!(
+            "slo = \"{}\"\nslo_interval = \"1s\"\ndata_dir = \"{}\"\n",
+            slo.display(),
+            data.display()
+        )
+    };
+    let collector = spawn_collector(&dir, addr, &config(&slo_file));
     wait_for(Duration::from_secs(10), || {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)
     })
@@ -79,7 +83,8 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
         body.contains("\"1\"]").then_some(())
     })
     .expect("Prometheus scrapes the collector");
-    let from = format!("{:.3}", unix_now() - 1.0);
+    let from_s = unix_now() - 1.0;
+    let from = format!("{from_s:.3}");
     let agents = spawn_pair(
         &dir,
         &format!("http://{addr}"),
@@ -224,6 +229,49 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
             "{name}: {o}"
         );
     }
+
+    // The collector restarted with a threshold it did not count before (45 us): its exact
+    // counters start at the series' lifetime totals (restored from data_dir). Over a window
+    // that began before the restart, a difference from nothing is no count: the gate sees
+    // that they grew by more than the histogram did and judges from the classic buckets
+    // (before: the whole run's samples counted for a window holding part of it).
+    drop(collector);
+    let both = dir.write(
+        "both.yaml",
+        &format!(
+            "{known}- {{ name: rtt-p50-45us, indicator: rtt, quantile: p50, at_most: 45us }}\n"
+        ),
+    );
+    let restarted = spawn_collector(&dir, addr, &config(&both));
+    if wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .is_none()
+    {
+        let out = restarted.terminate(Duration::from_secs(2));
+        panic!(
+            "no collector after the restart: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Two scrapes of the new counters.
+    std::thread::sleep(Duration::from_secs(3));
+    let mid = format!("{:.3}", from_s + 4.0);
+    let now = format!("{:.3}", unix_now());
+    let (_, p) = run_in(&unknown, (&mid, &now), &["--prometheus", &prom_url]);
+    let o = &p["objectives"][0];
+    eprintln!("45us after the restart, prometheus: {o}");
+    assert!(
+        o["reasons"]
+            .to_string()
+            .contains("did not exist through the whole window"),
+        "{o}"
+    );
+    let part = o["samples"].as_f64().unwrap();
+    assert!(
+        part > 0.0 && part < n,
+        "{part} samples over part of the run, the whole run held {n}"
+    );
 }
 
 fn unix_now() -> f64 {

@@ -345,7 +345,10 @@ fn an_outage_across_the_window_end_is_charged_to_its_own_window() {
     );
     eprintln!("nftables dropped {dropped}; xcbench lost {lost}, {forward} forward");
     assert!(dropped > 2_000, "3 s at 1,000/s: {dropped}");
-    assert_eq!(lost, dropped as f64, "every drop is a loss, and nothing else");
+    assert_eq!(
+        lost, dropped as f64,
+        "every drop is a loss, and nothing else"
+    );
     assert_eq!(forward, lost, "all forward, once the run closed");
     let objective = |json: &Value, name: &str| {
         json["objectives"]
@@ -362,8 +365,16 @@ fn an_outage_across_the_window_end_is_charged_to_its_own_window() {
             eprintln!("{window} {name}: {} {}", r["verdict"], r["reasons"][0]);
         }
     }
-    assert_eq!(objective(&first, "forward-loss")["verdict"], "fail", "{first}");
+    assert_eq!(
+        objective(&first, "forward-loss")["verdict"],
+        "fail",
+        "{first}"
+    );
     assert_eq!(objective(&first, "loss")["verdict"], "fail", "{first}");
-    assert_eq!(objective(&second, "forward-loss")["verdict"], "pass", "{second}");
+    assert_eq!(
+        objective(&second, "forward-loss")["verdict"],
+        "pass",
+        "{second}"
+    );
     assert_eq!(objective(&second, "loss")["verdict"], "pass", "{second}");
 }
