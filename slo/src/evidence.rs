@@ -181,6 +181,9 @@ pub struct Evidence {
     pub source_notes: Vec<String>,
     /// The source cannot judge this indicator at all (why): inconclusive.
     pub unsupported: Option<String>,
+    /// Selected series that held data before the window and none in it, as
+    /// `src -> dst protocol/kind`.
+    pub quiet_series: Vec<String>,
 }
 
 /// Samples of a latency metric against one threshold, as a source counted them.
@@ -275,6 +278,16 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
         source_notes: Vec::new(),
         exact_within: None,
         unsupported: None,
+        quiet_series: a
+            .quiet
+            .iter()
+            .map(|q| {
+                format!(
+                    "{} -> {} {}/{}",
+                    q.src_agent, q.dst_agent, q.protocol, q.kind
+                )
+            })
+            .collect(),
     })
 }
 
@@ -292,6 +305,7 @@ pub fn combine(found: Vec<Evidence>) -> Evidence {
 
 fn with_baseline(mut load: Evidence, idle: Evidence) -> Evidence {
     load.baseline = Some(idle.distribution);
+    load.quiet_series.extend(idle.quiet_series);
     load.covered = match (load.covered, idle.covered) {
         (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
         (a, b) => a.or(b),

@@ -244,9 +244,9 @@ impl Selection {
 /// What a history query answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryAnswer {
-    /// The range asked for, and the span of the slots that answered it: every slot that
-    /// overlaps the range counts whole, so the span can start before `from` and end after
-    /// `to` by up to a slot.
+    /// The range asked for, and the span of the slots that answered it: only slots measured
+    /// wholly inside the range count (the one holding `to` too when `to` is the collector's
+    /// now), so the span can be shorter than the range by up to a slot at each end.
     pub from_unix_ns: u64,
     pub to_unix_ns: u64,
     pub covered_from_unix_ns: Option<u64>,
@@ -259,6 +259,11 @@ pub struct HistoryAnswer {
     pub agents: Vec<AgentSeen>,
     #[serde(default)]
     pub tests: Vec<TestSeen>,
+    /// Series the selection matches that held data in the day before the range (or one
+    /// range's length, if longer) and none inside it: what a verdict on the others would
+    /// leave out. Series under load (`bench`) come and go with the tests and are not listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quiet: Vec<SeriesLabels>,
 }
 
 /// Quantiles every answer carries.

@@ -92,6 +92,9 @@ pub struct Migrated {
     pub expired: u64,
 }
 
+/// A day in nanoseconds: how long a series that went quiet is missed by a window.
+const DAY_NS: u64 = 86_400_000_000_000;
+
 /// The database and the series ids it has handed out.
 pub struct History {
     db: Database,
@@ -307,9 +310,15 @@ impl History {
         let agents = txn.open_table(AGENTS)?;
         let mut fold = Fold::default();
         let mut series = Vec::new();
+        let mut quiet = Vec::new();
         let mut seen: BTreeMap<String, AgentSeen> = BTreeMap::new();
+        // How far back a series that went quiet is still expected in the window.
+        let expected_since = from.saturating_sub((to.saturating_sub(from)).max(DAY_NS));
         for (id, key) in self.keys.iter().filter(|(_, k)| selects(selection, k)) {
             let mut has_data = false;
+            // The end of the latest data at or before `to`: the agent's last report as of
+            // the window's end, for a window in the past.
+            let mut last_by_to = None::<u64>;
             for (tier, t) in self.tiers.get().iter().enumerate() {
                 // Only slots measured wholly inside the range: data from outside it never
                 // decides a verdict (the coverage says what the edges cost). The slot
@@ -322,31 +331,63 @@ impl History {
                     let (a, b) = record
                         .measured
                         .unwrap_or((start, start.saturating_add(t.slot_ns)));
+                    if b > to {
+                        // Reports straddled the window's end: the agent ran then.
+                        last_by_to = last_by_to.max(Some(to));
+                    }
                     if a < from || (b > to && to < now) {
                         continue;
                     }
                     fold.handle_slot(start, t.slot_ns, &record);
                     has_data = true;
+                    last_by_to = last_by_to.max(Some(b.min(to)));
                 }
             }
             if has_data {
                 series.push(SeriesLabels::from(key));
+            } else {
+                // The latest slot before the window, any tier.
+                for (tier, t) in self.tiers.get().iter().enumerate() {
+                    let range = (*id, tier as u8, expected_since)..(*id, tier as u8, from);
+                    if let Some(entry) = slots.range(range)?.next_back() {
+                        let (k, v) = entry?;
+                        let start = k.value().2;
+                        let end = SlotRecord::decode(v.value())?
+                            .measured
+                            .map_or(start.saturating_add(t.slot_ns), |m| m.1);
+                        last_by_to = last_by_to.max(Some(end.min(from)));
+                    }
+                }
+                if last_by_to.is_some() && key.load != xcbench_snapshot::Load::Bench {
+                    quiet.push(SeriesLabels::from(key));
+                }
             }
             let agent = key.source.id.as_str();
-            if seen.contains_key(agent) {
+            if let Some(s) = seen.get_mut(agent) {
+                // Another of its series: its latest data before `to` may be later.
+                if s.last_report_unix_ns < to {
+                    s.last_report_unix_ns = s.last_report_unix_ns.max(last_by_to.unwrap_or(0));
+                }
                 continue;
             }
             if let Some(a) = agents.get(agent)? {
                 let a: AgentState = serde_json::from_slice(a.value())?;
                 let recently = from.saturating_sub(to.saturating_sub(from));
-                if !has_data && !(recently..to).contains(&a.last_report_ns) {
+                // As of the window's end: an agent that reports now may have been silent
+                // then (its data, not its latest report, says).
+                let last_report = if a.last_report_ns <= to {
+                    a.last_report_ns
+                } else {
+                    last_by_to.unwrap_or(0)
+                };
+                if !has_data && !(recently..to).contains(&last_report) {
                     continue;
                 }
                 seen.insert(
                     agent.to_owned(),
                     AgentSeen {
                         agent: agent.to_owned(),
-                        last_report_unix_ns: a.last_report_ns,
+                        last_report_unix_ns: last_report,
                         gaps: a
                             .gaps
                             .into_iter()
@@ -387,6 +428,7 @@ impl History {
         }
         let mut answer = fold.answer(from, to, series, metrics, thresholds_ns, agents, lowest);
         answer.tests = tests;
+        answer.quiet = quiet;
         Ok(answer)
     }
 

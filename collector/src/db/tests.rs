@@ -378,3 +378,54 @@ fn slots_at_the_window_edges_bring_no_data_from_outside_it() {
     // Aligned to the slots, everything.
     assert_eq!(read(T0, T0 + 30 * S, T0 + 300 * S).counters.sent, 30);
 }
+
+#[test]
+fn a_series_that_went_quiet_is_named_and_silence_is_read_as_of_the_window() {
+    let tiers = Tiers::new(vec![Tier {
+        slot_ns: 10 * S,
+        keep_ns: 3_600 * S,
+    }])
+    .unwrap();
+    let mut h = History::in_memory(tiers).unwrap();
+    let other = |mut s: Snapshot| {
+        s.agent.id = "az-2".parse().unwrap();
+        s
+    };
+    // Both agents report every 10 s to 12:01; then only the first, until az-2 comes back
+    // at 12:04; both to 12:05.
+    for i in 1..=30u64 {
+        append(&mut h, &at(i, T0 + i * 10 * S, 10));
+        if i <= 6 || i >= 24 {
+            append(&mut h, &other(at(i, T0 + i * 10 * S, 10)));
+        }
+    }
+    let read = |from: u64, to: u64| {
+        h.query(
+            &Selection::default(),
+            span(from, to),
+            &[Metric::Rtt],
+            &[],
+            lowest,
+        )
+        .unwrap()
+    };
+    let later = read(T0 + 120 * S, T0 + 230 * S);
+    assert_eq!(later.series.len(), 1);
+    let quiet: Vec<&str> = later.quiet.iter().map(|q| q.src_agent.as_str()).collect();
+    assert_eq!(quiet, ["az-2"], "{later:?}");
+    // 12:00:30 to 12:01:00: both reported then.
+    let early = read(T0 + 30 * S, T0 + 60 * S);
+    assert!(early.quiet.is_empty());
+    // As of 12:02:00, az-eastus-app1 had reported (it reports now too), and az-2 had
+    // been silent since 12:01:00, whatever it does later.
+    let before = |a: &HistoryAnswer, id: &str| {
+        a.agents
+            .iter()
+            .find(|x| x.agent == id)
+            .map(|x| x.last_report_unix_ns)
+    };
+    let window = read(T0 + 70 * S, T0 + 120 * S);
+    assert_eq!(before(&window, "az-2"), Some(T0 + 60 * S), "{window:?}");
+    assert!(before(&window, "az-eastus-app1").unwrap() >= T0 + 110 * S);
+    assert!(before(&window, "az-eastus-app1").unwrap() <= T0 + 120 * S);
+}

@@ -518,6 +518,7 @@ impl Fold {
             clock_error_max_ns: self.total.clock_error_max_ns,
             agents,
             tests: Vec::new(),
+            quiet: Vec::new(),
         }
     }
 }

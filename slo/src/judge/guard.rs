@@ -106,6 +106,19 @@ pub(super) fn guard(
         }
     }
     out.extend(agent_guards(e, j, now));
+    if !e.quiet_series.is_empty() {
+        let shown: Vec<&str> = e.quiet_series.iter().take(3).map(String::as_str).collect();
+        let more = e.quiet_series.len().saturating_sub(shown.len());
+        out.push((
+            ReasonCode::MissingSeries,
+            format!(
+                "{} selected series held data in the day before the window and none in it ({}{}): a verdict would rest on the others",
+                e.quiet_series.len(),
+                shown.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            ),
+        ));
+    }
     let window = e.to_unix_ns.saturating_sub(e.from_unix_ns) as f64 / 1e9;
     let covered = covered_seconds(e);
     if probe_based && window > 0.0 && covered / window < j.min_coverage {

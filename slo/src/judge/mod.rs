@@ -77,10 +77,12 @@ pub enum ReasonCode {
     Coverage,
     ClockError,
     LowRate,
+    /// Selected series that held data before the window and none in it.
+    MissingSeries,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 12] = [
+    pub const ALL: [ReasonCode; 13] = [
         ReasonCode::Bound,
         ReasonCode::Undecided,
         ReasonCode::Unsupported,
@@ -93,6 +95,7 @@ impl ReasonCode {
         ReasonCode::Coverage,
         ReasonCode::ClockError,
         ReasonCode::LowRate,
+        ReasonCode::MissingSeries,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl ReasonCode {
             ReasonCode::Coverage => "coverage",
             ReasonCode::ClockError => "clock_error",
             ReasonCode::LowRate => "low_rate",
+            ReasonCode::MissingSeries => "missing_series",
         }
     }
 }

@@ -519,3 +519,21 @@ fn losses_that_cluster_widen_the_bounds_by_the_effective_sample() {
     );
     eprintln!("iid: {}\nburst: {}", iid.reasons[0], burst.reasons[0]);
 }
+
+#[test]
+fn a_pass_never_rests_on_a_subset_of_the_series() {
+    let mut e = evidence(10_000, 0);
+    e.quiet_series = vec!["az-2 -> oci-1 udp/stamp".to_owned()];
+    let r = judge(&objective(P99), e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(
+        r.codes.contains(&ReasonCode::MissingSeries),
+        "{:?}",
+        r.codes
+    );
+    assert!(
+        r.reasons[1].contains("1 selected series held data in the day before the window and none in it (az-2 -> oci-1 udp/stamp)"),
+        "{:?}",
+        r.reasons
+    );
+}
