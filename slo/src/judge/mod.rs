@@ -133,10 +133,17 @@ pub struct Bound {
 /// What more data would decide an inconclusive objective, at the observed fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct NeedMore {
-    /// The total number of samples that would decide it (those already taken included).
+    /// The total number of samples that would decide it (those already taken included), at
+    /// the least: the count at which the observed fraction, if it held, would just decide
+    /// (about an even chance that it does), and never under `min_probes`.
     pub probes: u64,
-    /// Seconds until then: the samples still missing at the rate samples arrived.
+    /// Seconds until then: the samples still missing at the rate samples arrived (for a
+    /// window that grows: `--from` a fixed time).
     pub seconds: Option<f64>,
+    /// The window that holds that many at the rate samples arrived (for a sliding window:
+    /// `window: 1h` keeps its length, so waiting adds nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_seconds: Option<f64>,
 }
 
 /// The window an objective was judged over.
@@ -414,26 +421,34 @@ fn count(n: u64) -> String {
     out
 }
 
-/// "need about N more probes (about T at the current R/s)".
+/// "need at least N probes (M more): a window of about T at the current rate".
 fn need_more_text(need: &NeedMore, have: u64, what: &str) -> String {
     let more = need.probes.saturating_sub(have);
-    match need.seconds {
+    match need.window_seconds {
         Some(s) if s.is_finite() => format!(
-            "need about {} more {what} (about {} at the current rate)",
+            "need at least {} {what} ({} more): a window of about {} at the current rate",
+            count(need.probes),
             count(more),
             span(Duration::from_secs_f64(s.max(1.0)))
         ),
-        _ => format!("need about {} more {what}", count(more)),
+        _ => format!(
+            "need at least {} {what} ({} more)",
+            count(need.probes),
+            count(more)
+        ),
     }
 }
 
-fn need(probes: Option<u64>, have: u64, covered_secs: f64) -> Option<NeedMore> {
-    let probes = probes?;
+/// What deciding takes: `probes` in all (from the bounds), but never fewer than
+/// `min_probes`, and the wait or the window that holds them at the rate seen.
+fn need(probes: Option<u64>, have: u64, covered_secs: f64, min_probes: u64) -> Option<NeedMore> {
+    let probes = probes?.max(min_probes);
     let rate = have as f64 / covered_secs;
+    let known = covered_secs > 0.0 && rate > 0.0;
     Some(NeedMore {
         probes,
-        seconds: (covered_secs > 0.0 && rate > 0.0)
-            .then(|| probes.saturating_sub(have) as f64 / rate),
+        seconds: known.then(|| probes.saturating_sub(have) as f64 / rate),
+        window_seconds: known.then(|| probes as f64 / rate),
     })
 }
 

@@ -157,11 +157,11 @@ pub(super) fn read_latency(
         } else {
             None
         };
-        r.need_more = need(probes, n, covered_secs);
+        r.need_more = need(probes, n, covered_secs, o.judging.min_probes);
         let tail = match &r.need_more {
             Some(m) => need_more_text(m, n, "probes"),
             None if s > 0 && !heading_pass => format!(
-                "the samples within the histogram's resolution of {t} keep it open; a threshold off a bucket edge, or more probes, would decide"
+                "the samples within the histogram's resolution of {t} keep it open: more probes at the same fractions would not decide; a threshold off a bucket edge would"
             ),
             None => "the observed fraction sits too close to the objective for any practical number of probes to decide".to_owned(),
         };
@@ -378,7 +378,7 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         } else {
             None
         };
-        r.need_more = need(probes, k.n, covered_secs);
+        r.need_more = need(probes, k.n, covered_secs, o.judging.min_probes);
         let tail = match &r.need_more {
             Some(m) => need_more_text(m, k.n, of),
             None if k.unattributed > 0 => format!(

@@ -64,7 +64,9 @@ fn a_quantile_passes_fails_or_asks_for_more_from_its_bound() {
     assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
     assert_eq!(r.need_more.unwrap().probes, 299);
     assert!(
-        r.reasons[0].contains("need about 99 more probes (about 29m42s at the current rate)"),
+        r.reasons[0].contains(
+            "need at least 299 probes (99 more): a window of about 1h29m at the current rate"
+        ),
         "{}",
         r.reasons[0]
     );
@@ -536,4 +538,15 @@ fn a_pass_never_rests_on_a_subset_of_the_series() {
         "{:?}",
         r.reasons
     );
+}
+
+#[test]
+fn the_probes_asked_for_respect_min_probes() {
+    // 200 clean samples decide p99 at 299, but the objective wants 1,000 before any verdict.
+    let o = objective(&format!("{P99}    min_probes: 1000\n"));
+    let r = judge(&o, evidence(200, 0), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    let need = r.need_more.unwrap();
+    assert_eq!(need.probes, 1_000);
+    assert_eq!(need.window_seconds.map(|s| s.round()), Some(18_000.0));
 }
