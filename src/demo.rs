@@ -287,6 +287,7 @@ async fn judge_run(
         "the demo's collector".to_owned(),
         now,
         results,
+        slo.family,
     ))
 }
 

@@ -25,5 +25,5 @@ pub mod text;
 
 pub use evidence::Evidence;
 pub use file::SloFile;
-pub use judge::{judge, GateResult, ObjectiveResult, Verdict};
+pub use judge::{holm, judge, Family, GateResult, ObjectiveResult, Verdict};
 pub use objective::Objective;

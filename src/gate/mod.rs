@@ -302,5 +302,9 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
             config.display()
         ),
     };
-    Ok((slo, GateResult::new(name, evaluated_at, results)))
+    if slo.family == xcbench_slo::Family::Holm {
+        xcbench_slo::holm(&slo.objectives, &mut results, evaluated_at);
+    }
+    let gate = GateResult::new(name, evaluated_at, results, slo.family);
+    Ok((slo, gate))
 }

@@ -100,7 +100,22 @@ pub fn render_table(g: &GateResult) -> String {
         out + "\n"
     };
     let mut out = summary_line(g) + "\n";
-    let _ = writeln!(out, "source: {}; at {}\n", g.source, g.evaluated_at);
+    let _ = writeln!(out, "source: {}; at {}", g.source, g.evaluated_at);
+    let keys = g.objectives.iter().filter(|o| o.key).count();
+    if keys > 1 {
+        let fail = percent(g.summary.fail_confidence);
+        let _ = match g.summary.family {
+            xcbench_slo::Family::Holm => writeln!(
+                out,
+                "a fail of this gate is {fail} sure as a whole ({keys} key objectives, Holm's step-down)"
+            ),
+            xcbench_slo::Family::PerObjective => writeln!(
+                out,
+                "a fail of this gate is at least {fail} sure as a whole ({keys} key objectives, each at its own confidence; `family: holm` in the defaults holds the whole gate to it)"
+            ),
+        };
+    }
+    out.push('\n');
     out.push_str(&line(&headers.map(str::to_owned)));
     for (o, r) in g.objectives.iter().zip(&rows) {
         out.push_str(&line(r));
@@ -373,7 +388,12 @@ objectives:
             ),
             judge(&slo.objectives[3], evidence(36_000, 0, c), NOW),
         ];
-        GateResult::new("collector http://127.0.0.1:9862".into(), NOW, results)
+        GateResult::new(
+            "collector http://127.0.0.1:9862".into(),
+            NOW,
+            results,
+            slo.family,
+        )
     }
 
     #[test]

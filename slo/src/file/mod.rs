@@ -8,6 +8,7 @@
 //! defaults:            # every objective's unless it says otherwise
 //!   window: 1h         # or { from: 2026-11-30T18:00:00Z, to: 2026-11-30T19:00:00Z }
 //!   confidence: 95%
+//!   family: holm       # the gate's fail at 95% as a whole (Holm), not each objective's
 //!   select: { src_cloud: azure, dst_cloud: oci }
 //! objectives:
 //!   - name: db-rtt-p99
@@ -70,6 +71,8 @@ pub enum Format {
 pub struct SloFile {
     pub format: Format,
     pub objectives: Vec<Objective>,
+    /// How the key objectives' fails combine into the gate's (`family:` in the defaults).
+    pub family: crate::judge::Family,
     /// OpenSLO documents left out, and why (another metric source, say).
     pub skipped: Vec<String>,
 }
@@ -91,8 +94,9 @@ impl SloFile {
 }
 
 const TOP_KEYS: [&str; 3] = ["version", "defaults", "objectives"];
-const DEFAULTS_KEYS: [&str; 10] = [
+const DEFAULTS_KEYS: [&str; 11] = [
     "window",
+    "family",
     "confidence",
     "min_probes",
     "max_report_age",
@@ -257,8 +261,18 @@ fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
     let mut base_judging = default_judging();
     let mut base_window = Window::Last(defaults::WINDOW);
     let mut base_key = defaults::KEY;
+    let mut family = crate::judge::Family::default();
     with_child(&root, "defaults", |d| {
         d.fields(&DEFAULTS_KEYS)?;
+        if let Some(f) = with_child(&d, "family", |f| {
+            match f.text().as_deref() {
+            Some("none") => Ok(crate::judge::Family::PerObjective),
+            Some("holm") => Ok(crate::judge::Family::Holm),
+            _ => Err(f.err("must be none (each objective at its confidence) or holm (the gate's fail at that confidence as a whole)")),
+        }
+        })? {
+            family = f;
+        }
         (base_judging, base_window) = parse_judging(&d, base_judging, base_window)?;
         if let Some(k) = with_child(&d, "key", |k| k.bool())? {
             base_key = k;
@@ -331,6 +345,7 @@ fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
     }
     debug_assert!(JUDGING_KEYS.iter().all(|k| OBJECTIVE_KEYS.contains(k)));
     Ok(SloFile {
+        family,
         format: Format::Xcbench,
         objectives,
         skipped: Vec::new(),

@@ -263,6 +263,7 @@ pub(super) fn parse(file: &str, docs: &[Value]) -> Result<SloFile, ConfigError> 
         });
     }
     Ok(SloFile {
+        family: crate::judge::Family::default(),
         format: Format::OpenSlo,
         objectives,
         skipped,

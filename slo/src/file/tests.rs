@@ -20,6 +20,7 @@ fn the_sample_parses_with_the_code_defaults() {
     let rtt = by_name(&f, "stamp-rtt-p99");
     // The sample's defaults block writes out the code's defaults.
     assert_eq!(rtt.judging, default_judging());
+    assert_eq!(f.family, crate::judge::Family::default());
     assert_eq!(rtt.window, Window::Last(defaults::WINDOW));
     assert!(rtt.key);
     assert_eq!(rtt.indicator, Indicator::Rtt);
@@ -112,6 +113,10 @@ fn bad_files_are_refused_with_the_field_the_value_and_what_was_expected() {
         (
             "objective: []".to_owned(),
             "slo.yaml: (top level) = key \"objective\": unknown key; expected one of version, defaults, objectives",
+        ),
+        (
+            format!("defaults:\n  family: bonferroni\n{}", one("    indicator: loss\n    at_most: 1%\n")),
+            "slo.yaml: defaults.family = \"bonferroni\": must be none (each objective at its confidence) or holm (the gate's fail at that confidence as a whole)",
         ),
         (
             one("    indicator: rtt\n    quantile: p99\n    at_most: 5x\n"),
@@ -321,4 +326,16 @@ fn large_files_are_refused_and_echoes_capped() {
         e.starts_with("slo.yaml: objectives[0].name = \"nnnn") && e.contains("... (500002 bytes)"),
         "{e}"
     );
+}
+
+#[test]
+fn the_family_is_read_from_the_defaults() {
+    let text = format!(
+        "defaults:\n  family: holm\n{}",
+        one("    indicator: loss\n    at_most: 1%\n")
+    );
+    let f = SloFile::parse("slo.yaml", &text).unwrap();
+    assert_eq!(f.family, crate::judge::Family::Holm);
+    let plain = SloFile::parse("slo.yaml", &one("    indicator: loss\n    at_most: 1%\n")).unwrap();
+    assert_eq!(plain.family, crate::judge::Family::PerObjective);
 }

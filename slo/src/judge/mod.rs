@@ -13,8 +13,9 @@
 //! one-way threshold, a low probe rate) make the verdict inconclusive and say why.
 //!
 //! This file holds the verdict and result types and [`judge()`] itself; `reading` holds each
-//! kind of objective's statistic and bound, `guard` the data-quality guards, `tests` the
-//! verdicts held to the bounds and guards.
+//! kind of objective's statistic and bound, `guard` the data-quality guards, `family` how
+//! key objectives' fails combine into the gate's (Holm), `tests` the verdicts held to the
+//! bounds and guards.
 
 use std::time::Duration;
 
@@ -24,8 +25,11 @@ use crate::evidence::Evidence;
 use crate::objective::{Comparison, Indicator, Objective, Select};
 use crate::text::span;
 
+mod family;
 mod guard;
 mod reading;
+
+pub use family::{holm, Family};
 
 use guard::guard;
 use reading::{read_goodput, read_increase, read_latency, read_ratio};
@@ -194,6 +198,11 @@ pub struct ObjectiveResult {
     /// taken over it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_samples: Option<u64>,
+    /// The objective's confidence.
+    pub confidence: f64,
+    /// Under `family: holm`, the confidence its fail was judged at in Holm's step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence_tested: Option<f64>,
     /// What the gate read, for reports (not in the JSON).
     #[serde(skip)]
     pub evidence: Evidence,
@@ -215,11 +224,16 @@ pub struct GateResult {
 }
 
 /// Counts by verdict, key objectives and warnings apart.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub key_pass: usize,
     pub key_fail: usize,
     pub key_inconclusive: usize,
+    /// How sure the gate's fail is as a whole: at least `1 - sum(1 - c_i)` over the key
+    /// objectives (Bonferroni), or each one's confidence under `family: holm`.
+    pub fail_confidence: f64,
+    /// `per_objective` or `holm`.
+    pub family: Family,
     /// Non-key objectives that did not pass: listed, never deciding.
     pub warnings: Vec<String>,
 }
@@ -229,8 +243,20 @@ pub const SCHEMA: &str = "xcbench.gate/v1";
 impl GateResult {
     /// Fail if a key objective failed; else inconclusive if one was inconclusive (a gate
     /// with no key objective is inconclusive: nothing decided it); else pass.
-    pub fn new(source: String, now_unix_ns: u64, objectives: Vec<ObjectiveResult>) -> GateResult {
-        let mut summary = Summary::default();
+    pub fn new(
+        source: String,
+        now_unix_ns: u64,
+        objectives: Vec<ObjectiveResult>,
+        family: Family,
+    ) -> GateResult {
+        let mut summary = Summary {
+            family,
+            fail_confidence: family::fail_confidence(
+                family,
+                objectives.iter().filter(|o| o.key).map(|o| o.confidence),
+            ),
+            ..Summary::default()
+        };
         for o in &objectives {
             match (o.key, o.verdict) {
                 (true, Verdict::Pass) => summary.key_pass += 1,
@@ -364,6 +390,8 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
         reasons,
         codes,
         dispersion: reading.dispersion,
+        confidence: objective.judging.confidence,
+        confidence_tested: None,
         effective_samples: reading
             .dispersion
             .map(|phi| (reading.samples as f64 / phi).round() as u64),

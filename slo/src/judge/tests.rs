@@ -387,16 +387,21 @@ fn the_gate_fails_on_a_key_failure_and_lists_warnings() {
     let pass = judge(&o, evidence(10_000, 0), NOW);
     let fail = judge(&o, evidence(10_000, 500), NOW);
     let warned = judge(&warn, evidence(10_000, 500), NOW);
-    let g = GateResult::new("t".into(), NOW, vec![pass.clone(), warned.clone()]);
+    let g = GateResult::new(
+        "t".into(),
+        NOW,
+        vec![pass.clone(), warned.clone()],
+        Family::default(),
+    );
     assert_eq!((g.verdict, g.exit_code), (Verdict::Pass, 0));
     assert_eq!(g.summary.warnings, ["w: fail"]);
-    let g = GateResult::new("t".into(), NOW, vec![pass.clone(), fail]);
+    let g = GateResult::new("t".into(), NOW, vec![pass.clone(), fail], Family::default());
     assert_eq!((g.verdict, g.exit_code), (Verdict::Fail, 1));
     let inc = judge(&o, evidence(20, 0), NOW);
-    let g = GateResult::new("t".into(), NOW, vec![pass, inc]);
+    let g = GateResult::new("t".into(), NOW, vec![pass, inc], Family::default());
     assert_eq!((g.verdict, g.exit_code), (Verdict::Inconclusive, 3));
     // Only warnings: nothing decided.
-    let g = GateResult::new("t".into(), NOW, vec![warned]);
+    let g = GateResult::new("t".into(), NOW, vec![warned], Family::default());
     assert_eq!(g.verdict, Verdict::Inconclusive);
     assert_eq!(g.evaluated_at, "2026-11-30T19:00:00Z");
 }
@@ -549,4 +554,70 @@ fn the_probes_asked_for_respect_min_probes() {
     let need = r.need_more.unwrap();
     assert_eq!(need.probes, 1_000);
     assert_eq!(need.window_seconds.map(|s| s.round()), Some(18_000.0));
+}
+
+#[test]
+fn holm_holds_the_gates_fail_to_the_confidence_as_a_whole() {
+    // Three key objectives: 50 of 10,000 lost against 0.1% (a clear fail), 9,882 of 10,000
+    // within 2 ms against p99 (a fail at 95%: upper bound 98.99%; not at 97.5%), and a pass.
+    let loss = objective("    indicator: loss\n    at_most: 0.1%\n");
+    let p99 = objective(P99);
+    let mut lossy = evidence(10_000, 0);
+    lossy.counters = Counters {
+        sent: 10_000,
+        received: 9_950,
+        lost: 50,
+        ..Counters::default()
+    };
+    let objectives = vec![loss.clone(), p99.clone(), p99.clone()];
+    let mut results = vec![
+        judge(&loss, lossy, NOW),
+        judge(&p99, evidence(10_000, 118), NOW),
+        judge(&p99, evidence(10_000, 0), NOW),
+    ];
+    assert_eq!(
+        results[0].verdict,
+        Verdict::Fail,
+        "{:?}",
+        results[0].reasons
+    );
+    assert_eq!(
+        results[1].verdict,
+        Verdict::Fail,
+        "{:?}",
+        results[1].reasons
+    );
+    assert_eq!(results[2].verdict, Verdict::Pass);
+    let alone = GateResult::new("t".into(), NOW, results.clone(), Family::PerObjective);
+    assert!((alone.summary.fail_confidence - 0.85).abs() < 1e-9);
+    holm(&objectives, &mut results, NOW);
+    assert_eq!(
+        results[0].verdict,
+        Verdict::Fail,
+        "{:?}",
+        results[0].reasons
+    );
+    assert!(
+        results[0]
+            .reasons
+            .last()
+            .unwrap()
+            .contains("Holm: still a fail at 98.33%"),
+        "{:?}",
+        results[0].reasons
+    );
+    assert_eq!(
+        results[1].verdict,
+        Verdict::Inconclusive,
+        "{:?}",
+        results[1].reasons
+    );
+    assert!(
+        results[1].reasons[0].starts_with("a fail at 95% alone, not for the gate as a whole: with 2 key objectives left, Holm's step asks for 97.5%"),
+        "{:?}",
+        results[1].reasons
+    );
+    let g = GateResult::new("t".into(), NOW, results, Family::Holm);
+    assert_eq!(g.summary.fail_confidence, 0.95);
+    assert_eq!(g.verdict, Verdict::Fail);
 }
