@@ -438,6 +438,35 @@ mod tests {
     }
 
     #[test]
+    fn no_ipdv_spans_a_wall_clock_step_between_two_sends() {
+        // The step lands at 206 ms, when no probe is out (20 was answered at 204, 21 leaves
+        // at 210): every reply keeps its one-way delays, but the pair (20, 21) would be an
+        // IPDV of the step's 500 ms. It is not formed; every other pair is 0.
+        let pair = Pair {
+            forward_delay_ns: 2 * MS,
+            reverse_delay_ns: 2 * MS,
+            sender_wall_step: Some((206 * MS, 500 * MS as i64)),
+            ..Pair::default()
+        };
+        let config = SenderConfig {
+            interval_ns: 10 * MS,
+            timeout_ns: 100 * MS,
+            packet_len: 44,
+        };
+        let r = replies(&pair.run(Sender::new(config, 0), Stamp::default(), 40));
+        assert!(r.iter().all(|r| r.one_way.is_some()));
+        let ipdv: Vec<(i64, i64)> = r
+            .iter()
+            .flat_map(|r| r.ipdv.iter().flatten().copied())
+            .collect();
+        assert_eq!(ipdv.len(), 39 - 1, "the pair across the step is missing");
+        assert!(
+            ipdv.iter().all(|(f, b)| f.abs() <= 2 && b.abs() <= 2),
+            "{ipdv:?}"
+        );
+    }
+
+    #[test]
     fn a_reflector_clock_step_inside_its_dwell_records_no_round_trip() {
         // The reflector holds each probe 1 ms; its wall clock jumps 10 ms forward at 102.5 ms,
         // inside probe 10's dwell (sent at 100 ms, received at 102, answered at 103). That

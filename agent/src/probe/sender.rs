@@ -257,9 +257,19 @@ impl Sender {
         let one_way = (rtt_ns.is_some() && !stepped(t1, t4))
             .then(|| (t2 as i64 - t1.wall_ns as i64, t4.wall_ns as i64 - t3 as i64));
 
-        let delays = |s: Option<&Slot>| match s?.state {
-            State::Answered { one_way, .. } => one_way,
-            _ => None,
+        // A neighbour's delays pair with this probe's only if this host's wall clock did not
+        // step between the two sends: a step there would be an IPDV of its size.
+        let delays = |s: Option<&Slot>| {
+            let s = s?;
+            let (a, b) = if s.t1.mono_ns <= t1.mono_ns {
+                (s.t1, t1)
+            } else {
+                (t1, s.t1)
+            };
+            match s.state {
+                State::Answered { one_way, .. } if !stepped(a, b) => one_way,
+                _ => None,
+            }
         };
         let previous = delays(seq.checked_sub(1).and_then(|s| self.slot(s)));
         let next = delays(self.slot(seq + 1));

@@ -152,6 +152,22 @@ pub(super) fn guard(
             }
         }
     }
+    // Replies whose one-way delays (and so IPDV) were dropped for a clock step: the rest are
+    // the replies that came through, and slow ones are out longer, so more often caught.
+    if (o.indicator.is_one_way() || matches!(o.indicator, Indicator::Ipdv(_)))
+        && e.counters.clock_steps as f64 > j.max_skipped * e.counters.received as f64
+    {
+        out.push((
+            ReasonCode::ClockError,
+            format!(
+                "{} of {} replies ({}) came across a clock step and lost their one-way delays, more than max_skipped = {}: the rest are not all the replies",
+                count(e.counters.clock_steps),
+                count(e.counters.received),
+                percent(e.counters.clock_steps as f64 / e.counters.received.max(1) as f64),
+                percent(j.max_skipped)
+            ),
+        ));
+    }
     // Probes the agents' schedules called for but skipped: the rate fell below the
     // configured one (an agent stalled). max_skipped (1% by default) leaves room for a
     // scheduler hiccup.

@@ -621,3 +621,22 @@ fn holm_holds_the_gates_fail_to_the_confidence_as_a_whole() {
     assert_eq!(g.summary.fail_confidence, 0.95);
     assert_eq!(g.verdict, Verdict::Fail);
 }
+
+#[test]
+fn clock_steps_keep_one_way_and_ipdv_objectives_open() {
+    let o = objective(
+        "    indicator: ipdv\n    direction: forward\n    quantile: p99\n    at_most: 2ms\n",
+    );
+    let mut e = evidence(10_000, 0);
+    e.counters.clock_steps = 200;
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(r.codes.contains(&ReasonCode::ClockError), "{:?}", r.codes);
+    assert!(
+        r.reasons[1].starts_with("200 of 10,000 replies (2%) came across a clock step"),
+        "{:?}",
+        r.reasons
+    );
+    e.counters.clock_steps = 50;
+    assert_eq!(judge(&o, e, NOW).verdict, Verdict::Pass);
+}
