@@ -221,3 +221,40 @@ fn scheduled_tests_reach_the_collector_with_latency_under_load() {
         "no queueing seen under load"
     );
 }
+
+/// A scheduled TCP test fills a 50 Mbit/s link whose queue holds 5 ms: the probes it drops
+/// are lost under load, also those declared lost after the test ended (sent in its last
+/// loss timeout). The drops are in `load="bench"`; the idle series, on a path that dropped
+/// nothing while idle, lost nothing (before: the test's last losses went to idle).
+#[test]
+fn losses_at_the_end_of_a_test_belong_to_the_test() {
+    let Some(_g) = lab_ok() else { return };
+    let o = run_case_full(
+        "xtail",
+        &["delay=5ms", "rate=50mbit", "queue=5ms"],
+        13,
+        "",
+        "\n[bench.schedule]\nevery = \"10s\"\nduration = \"4s\"\nomit = \"1s\"\nprotocols = [\"tcp\"]\n",
+    );
+    let lost = |load: &str| {
+        o.get(
+            "xcbench_probes_lost_total",
+            &["kind=\"stamp\"", &format!("load=\"{load}\"")],
+        )
+    };
+    // UDP at the queue: the probes and the agents' QUIC packets (path MTU probes among
+    // them), so an upper bound on the probes dropped.
+    let queued = o.udp("forward", "dropped_queue") + o.udp("reverse", "dropped_queue");
+    eprintln!(
+        "emulator dropped {queued} UDP packets at the queue; probes lost idle {}, under load {}",
+        lost("idle"),
+        lost("bench")
+    );
+    assert!(
+        lost("bench") > 0.0,
+        "the test dropped no probe: {}",
+        o.truth
+    );
+    assert!(lost("bench") <= queued, "{}", o.truth);
+    assert_eq!(lost("idle"), 0.0, "{}", o.truth);
+}
