@@ -115,6 +115,9 @@ pub struct Gap {
     /// Snapshots the agent dropped from its queue (a jump in its report sequence); 0 when
     /// the agent restarted (a new instance) and the gap is the time it was down.
     pub dropped_snapshots: u64,
+    /// Restarts counted somewhere in this stretch when the source knows only how many, not
+    /// when (Prometheus: the window); 0 from the history, whose gaps are the time down.
+    pub restarts: u64,
 }
 
 /// An agent whose series an objective reads.
@@ -270,6 +273,7 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
                         from_unix_ns: x.from_unix_ns,
                         to_unix_ns: x.to_unix_ns,
                         dropped_snapshots: x.dropped_snapshots,
+                        restarts: 0,
                     })
                     .collect(),
             })

@@ -230,6 +230,10 @@ catalog! {
         "Reflected packets that matched no probe sent (unknown sequence, wrong timestamp or source).";
     AGENT_LAST_REPORT_TIMESTAMP_SECONDS = "xcbench_agent_last_report_timestamp_seconds", Gauge, Seconds,
         "When the collector last accepted a snapshot from the agent (collector clock, Unix time).";
+    AGENT_SNAPSHOTS_DROPPED_TOTAL = "xcbench_agent_snapshots_dropped_total", Counter, Unitless,
+        "Snapshots the agent made that never reached the collector (jumps in its report sequence): their samples are missing.";
+    AGENT_RESTARTS_TOTAL = "xcbench_agent_restarts_total", Counter, Unitless,
+        "Times the agent reported as a new instance after an earlier one: it restarted, and measured nothing while down.";
     MESH_AGENT_INFO = "xcbench_mesh_agent_info", Gauge, Unitless,
         "An agent the collector's mesh file lists, by its labels (1): configured, whether it reports or not.";
 

@@ -5,21 +5,24 @@
 //! given the SLO file); without them, the classic histogram buckets around the threshold,
 //! and the samples between the two edges count as straddling: that is the whole error the
 //! bucket edges add, and the verdict never rests on it. The coverage and the series over
-//! the window come from range queries. What Prometheus does not carry (the agents' dropped
-//! snapshots and restarts, each scheduled test's goodput, loss directions dated with the
-//! losses) is said in a note, or the objective is inconclusive.
+//! the window come from range queries; the agents' dropped snapshots and restarts from the
+//! collector's per-agent counters. What Prometheus does not carry (each scheduled test's
+//! goodput, loss directions dated with the losses) makes the objective inconclusive.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use xcbench_slo::evidence::{AgentRecord, Bucket, Distribution, Evidence, SlotPoint, WithinCount};
+use xcbench_slo::evidence::{
+    AgentRecord, Bucket, Distribution, Evidence, Gap, SlotPoint, WithinCount,
+};
 use xcbench_slo::objective::{Indicator, Objective, Select};
 use xcbench_slo::text::{duration, threshold_label};
 use xcbench_snapshot::metrics::{
-    AGENT_LAST_REPORT_TIMESTAMP_SECONDS, CLOCK_ERROR_SECONDS, IPDV_SECONDS, ONE_WAY_DELAY_SECONDS,
-    PROBES_DUPLICATED_TOTAL, PROBES_LATE_TOTAL, PROBES_LOST_TOTAL, PROBES_RECEIVED_TOTAL,
-    PROBES_REORDERED_TOTAL, PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL, RTT_SECONDS,
-    SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL, SLO_WITHIN_TOTAL,
+    AGENT_LAST_REPORT_TIMESTAMP_SECONDS, AGENT_RESTARTS_TOTAL, AGENT_SNAPSHOTS_DROPPED_TOTAL,
+    CLOCK_ERROR_SECONDS, IPDV_SECONDS, ONE_WAY_DELAY_SECONDS, PROBES_DUPLICATED_TOTAL,
+    PROBES_LATE_TOTAL, PROBES_LOST_TOTAL, PROBES_RECEIVED_TOTAL, PROBES_REORDERED_TOTAL,
+    PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL, RTT_SECONDS, SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL,
+    SLO_WITHIN_TOTAL,
 };
 use xcbench_snapshot::{Counters, Metric};
 
@@ -201,10 +204,6 @@ impl PrometheusSource {
             found.push(self.one(o, select, from, to, &mut notes).await?);
         }
         let mut e = xcbench_slo::evidence::combine(found);
-        notes.push(
-            "through Prometheus the agents' dropped snapshots and restarts are not visible"
-                .to_owned(),
-        );
         notes.dedup();
         e.source_notes = notes;
         Ok(e)
@@ -271,10 +270,29 @@ impl PrometheusSource {
                 .and_then(|s| s.value.as_ref())
                 .and_then(|v| v.1.parse::<f64>().ok())
             {
+                // Snapshots that never arrived and restarts inside the window: how many,
+                // not when.
+                let label = format!("{{agent=\"{}\"}}", agent.replace('"', ""));
+                let dropped = self
+                    .delta(&format!("{AGENT_SNAPSHOTS_DROPPED_TOTAL}{label}"), from, to)
+                    .await?;
+                let restarts = self
+                    .delta(&format!("{AGENT_RESTARTS_TOTAL}{label}"), from, to)
+                    .await?;
+                let gaps = if dropped + restarts > 0 {
+                    vec![Gap {
+                        from_unix_ns: from,
+                        to_unix_ns: to,
+                        dropped_snapshots: dropped,
+                        restarts,
+                    }]
+                } else {
+                    Vec::new()
+                };
                 records.push(AgentRecord {
                     agent: agent.clone(),
                     last_report_unix_ns: (last * 1e9) as u64,
-                    gaps: Vec::new(),
+                    gaps,
                 });
             }
         }

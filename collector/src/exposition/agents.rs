@@ -1,6 +1,6 @@
 //! Per-agent families, labelled `agent`, `cloud`, `region`: what the agent's reflector
-//! answered, malformed or refused per protocol, what its sender could not match, when the
-//! collector last heard from it; and the agents the mesh file lists, reporting or not.
+//! answered, malformed or refused per protocol, what its sender could not match, the
+//! snapshots that never arrived and its restarts, when the collector last heard from it; and the agents the mesh file lists, reporting or not.
 
 use xcbench_snapshot::Protocol;
 
@@ -30,6 +30,8 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
         for (def, value) in [
             (&catalog::SENDER_MALFORMED_TOTAL, a.sender.malformed),
             (&catalog::SENDER_UNMATCHED_TOTAL, a.sender.unmatched),
+            (&catalog::AGENT_SNAPSHOTS_DROPPED_TOTAL, a.snapshots_dropped),
+            (&catalog::AGENT_RESTARTS_TOTAL, a.restarts),
         ] {
             f.counter(def, base.clone(), value);
         }

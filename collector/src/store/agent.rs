@@ -20,6 +20,12 @@ pub struct AgentState {
     /// sequence) or the time it was down (a new instance); the latest [`MAX_GAPS`].
     #[serde(default)]
     pub gaps: Vec<xcbench_snapshot::history::AgentGap>,
+    /// Snapshots that never arrived, over the agent's life (the sum of the jumps).
+    #[serde(default)]
+    pub snapshots_dropped: u64,
+    /// New instances after the first.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 /// Gaps kept per agent.
@@ -37,6 +43,8 @@ impl AgentState {
             last_report_ns: now,
             last_interval_end_ns: 0,
             gaps: Vec::new(),
+            snapshots_dropped: 0,
+            restarts: 0,
         }
     }
 
@@ -61,6 +69,10 @@ impl AgentState {
                 to_unix_ns: snapshot.interval_start_unix_ns,
                 dropped_snapshots: dropped,
             });
+        }
+        if self.last_seq > 0 {
+            self.restarts += u64::from(restarted);
+            self.snapshots_dropped += dropped;
         }
         self.identity = snapshot.agent.clone();
         self.instance = snapshot.instance;

@@ -251,3 +251,17 @@ fn scheduled_directions_exist_at_zero_before_a_test() {
     assert_eq!(store.series_count(), 2);
     assert_eq!(store.throughput().next().unwrap().1.tests.ok, 1);
 }
+
+#[test]
+fn dropped_snapshots_and_restarts_are_counted_per_agent() {
+    let mut store = Store::new(60 * S, 10 * S, 100, BUCKETS);
+    let c = Counters::default();
+    for (seq, instance) in [(1, 1), (2, 1), (5, 1), (2, 2)] {
+        let mut s = snapshot(seq, &[], c);
+        s.instance = instance;
+        assert_eq!(ingest(&mut store, &s, seq * S), Ok(Ingest::Accepted));
+    }
+    let a = store.agents().next().unwrap();
+    // 3 and 4 never came; the new instance's 1 never came either.
+    assert_eq!((a.snapshots_dropped, a.restarts), (3, 1));
+}

@@ -39,6 +39,15 @@ fn agent_guards(
                 crate::text::format_time(g.from_unix_ns),
                 crate::text::format_time(g.to_unix_ns)
             );
+            if g.restarts > 0 {
+                out.push((
+                    ReasonCode::AgentRestarted,
+                    format!(
+                        "agent {} restarted {} times between {when}: it measured nothing while down",
+                        a.agent, g.restarts
+                    ),
+                ));
+            }
             if g.dropped_snapshots > 0 {
                 out.push((
                     ReasonCode::DroppedSnapshots,
@@ -47,7 +56,7 @@ fn agent_guards(
                         a.agent, g.dropped_snapshots
                     ),
                 ));
-            } else if g.to_unix_ns - g.from_unix_ns > age {
+            } else if g.restarts == 0 && g.to_unix_ns - g.from_unix_ns > age {
                 out.push((
                     ReasonCode::AgentRestarted,
                     format!(

@@ -224,6 +224,7 @@ fn guards_make_a_verdict_inconclusive_and_say_why() {
         from_unix_ns: NOW - HOUR / 2,
         to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
         dropped_snapshots: 3,
+        restarts: 0,
     });
     let r = judge(&o, e, NOW);
     assert!(
@@ -416,6 +417,7 @@ fn an_observed_violation_fails_whatever_the_guards_say() {
         from_unix_ns: NOW - HOUR / 2,
         to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
         dropped_snapshots: 0,
+        restarts: 0,
     }];
     let r = judge(&o, e.clone(), NOW);
     assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
