@@ -31,19 +31,27 @@ pub fn judge_all(
         let (from, to) = o.window.range(now);
         let metrics: Vec<Metric> = o.indicator.metric().into_iter().collect();
         let thresholds: Vec<u64> = o.threshold_ns().into_iter().collect();
-        let mut found = Vec::new();
-        for select in o.selections() {
-            let span = crate::store::history::Span { from, to, now };
-            let answer = history.lock().unwrap_or_else(|p| p.into_inner()).query(
-                &select.selection(),
-                span,
-                &metrics,
-                &thresholds,
-                lowest,
-            )?;
-            found.push(from_history(o, answer)?);
+        let read = |from: u64, to: u64| -> Result<xcbench_slo::Evidence, JudgeError> {
+            let mut found = Vec::new();
+            for select in o.selections() {
+                let span = crate::store::history::Span { from, to, now };
+                let answer = history.lock().unwrap_or_else(|p| p.into_inner()).query(
+                    &select.selection(),
+                    span,
+                    &metrics,
+                    &thresholds,
+                    lowest,
+                )?;
+                found.push(from_history(o, answer)?);
+            }
+            Ok(combine(found))
+        };
+        let mut evidence = read(from, to)?;
+        if let Some(b) = o.baseline {
+            let (bf, bt) = b.range((from, to));
+            evidence = xcbench_slo::evidence::against(evidence, read(bf, bt)?);
         }
-        results.push(judge(o, combine(found), now));
+        results.push(judge(o, evidence, now));
     }
     Ok(results)
 }

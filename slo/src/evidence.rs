@@ -168,8 +168,11 @@ pub struct Evidence {
     pub counters: Counters,
     /// The indicator's distribution (latency indicators).
     pub distribution: Distribution,
-    /// The idle distribution an increase under load is measured against.
+    /// The idle distribution an increase under load is measured against, or the baseline
+    /// window's distribution (`no_worse_than` objectives).
     pub baseline: Option<Distribution>,
+    /// The baseline window's counters (`no_worse_than` objectives).
+    pub baseline_counters: Option<Counters>,
     pub slots: Vec<SlotPoint>,
     pub clock_error_max_ns: Option<u64>,
     pub agents: Vec<AgentRecord>,
@@ -245,6 +248,7 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
         counters: a.counters,
         distribution,
         baseline: None,
+        baseline_counters: None,
         slots: a
             .slots
             .iter()
@@ -305,6 +309,14 @@ pub fn combine(found: Vec<Evidence>) -> Evidence {
         Some(idle) => with_baseline(first, idle),
         None => first,
     }
+}
+
+/// `window`'s evidence with what `baseline` (the same objective over its baseline window)
+/// found beside it.
+pub fn against(mut window: Evidence, baseline: Evidence) -> Evidence {
+    window.baseline = Some(baseline.distribution);
+    window.baseline_counters = Some(baseline.counters);
+    window
 }
 
 fn with_baseline(mut load: Evidence, idle: Evidence) -> Evidence {

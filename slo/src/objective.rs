@@ -197,6 +197,71 @@ pub enum Comparison {
         quantile: Quantile,
         at_least_bits_per_second: u64,
     },
+    /// No worse than in the baseline window, by at most the margin: a latency quantile
+    /// (`quantile` given) or a ratio (`None`).
+    NoWorse {
+        quantile: Option<Quantile>,
+        margin: Margin,
+    },
+}
+
+/// How much worse than the baseline an objective allows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Margin {
+    /// A quantile larger by at most this many nanoseconds (`+0.5ms`).
+    Latency(u64),
+    /// A quantile larger by at most this share of the baseline's (`10%`).
+    Relative(f64),
+    /// A ratio larger by at most this much (`+0.05%`: percentage points).
+    Points(f64),
+}
+
+impl Margin {
+    /// The most the window's value may be, given the baseline's (ns, or a ratio).
+    pub fn limit(self, baseline: f64) -> f64 {
+        match self {
+            Margin::Latency(ns) => baseline + ns as f64,
+            Margin::Relative(r) => baseline * (1.0 + r),
+            Margin::Points(p) => baseline + p,
+        }
+    }
+}
+
+impl fmt::Display for Margin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Margin::Latency(ns) => write!(f, "+{}", crate::text::duration(*ns)),
+            Margin::Relative(r) => write!(f, "+{}", crate::text::percent(*r)),
+            Margin::Points(p) => write!(f, "+{} (points)", crate::text::percent(*p)),
+        }
+    }
+}
+
+/// The window an objective compares itself with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// The judged window moved back by this much (`baseline: 7d`).
+    Before(#[serde(serialize_with = "crate::text::serialize_duration")] Duration),
+    /// A fixed range, Unix nanoseconds (`baseline: { from, to }`).
+    Range { from_unix_ns: u64, to_unix_ns: u64 },
+}
+
+impl Baseline {
+    /// The baseline's range for a judged window `(from, to)` (Unix ns).
+    pub fn range(self, (from, to): (u64, u64)) -> (u64, u64) {
+        match self {
+            Baseline::Before(d) => {
+                let back = d.as_nanos() as u64;
+                (from.saturating_sub(back), to.saturating_sub(back))
+            }
+            Baseline::Range {
+                from_unix_ns,
+                to_unix_ns,
+            } => (from_unix_ns, to_unix_ns),
+        }
+    }
 }
 
 impl fmt::Display for Comparison {
@@ -225,6 +290,14 @@ impl fmt::Display for Comparison {
                     crate::text::rate(*at_least_bits_per_second as f64)
                 )
             }
+            Comparison::NoWorse {
+                quantile: Some(q),
+                margin,
+            } => write!(f, "{q} <= baseline {margin}"),
+            Comparison::NoWorse {
+                quantile: None,
+                margin,
+            } => write!(f, "<= baseline {margin}"),
         }
     }
 }
@@ -361,6 +434,9 @@ pub struct Objective {
     pub indicator: Indicator,
     pub comparison: Comparison,
     pub window: Window,
+    /// The window it compares itself with (`no_worse_than` objectives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
     /// A key objective decides the gate; any other only warns.
     pub key: bool,
     pub judging: Judging,

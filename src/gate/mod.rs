@@ -119,7 +119,12 @@ pub async fn judge_run(
 ) -> Result<Vec<xcbench_slo::ObjectiveResult>, SourceError> {
     let mut results = Vec::with_capacity(slo.objectives.len());
     for o in &slo.objectives {
-        results.push(judge(o, source.evidence(o, from, to).await?, now));
+        let mut evidence = source.evidence(o, from, to).await?;
+        if let Some(b) = o.baseline {
+            let (bf, bt) = b.range((from, to));
+            evidence = xcbench_slo::evidence::against(evidence, source.evidence(o, bf, bt).await?);
+        }
+        results.push(judge(o, evidence, now));
     }
     Ok(results)
 }
@@ -267,10 +272,18 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
         for o in &slo.objectives {
             let window = req.window.unwrap_or(o.window);
             let (from, to) = window.range(req.now_unix_ns);
-            let evidence = match &reader {
-                Reader::Collector(c) => c.evidence(o, from, to).await?,
-                Reader::Prometheus(p) => p.evidence(o, from, to).await?,
+            let reader = &reader;
+            let read = |from: u64, to: u64| async move {
+                match reader {
+                    Reader::Collector(c) => c.evidence(o, from, to).await,
+                    Reader::Prometheus(p) => p.evidence(o, from, to).await,
+                }
             };
+            let mut evidence = read(from, to).await?;
+            if let Some(b) = o.baseline {
+                let (bf, bt) = b.range((from, to));
+                evidence = xcbench_slo::evidence::against(evidence, read(bf, bt).await?);
+            }
             results.push(judge(o, evidence, req.now_unix_ns));
         }
     }

@@ -181,6 +181,28 @@ fn objective_section(out: &mut String, o: &ObjectiveResult) {
             at_least_bits_per_second,
             ..
         } => goodput_chart(out, o, at_least_bits_per_second as f64),
+        // The two windows' distributions on one chart; a ratio has no per-slot baseline.
+        Comparison::NoWorse {
+            quantile: Some(quantile),
+            ..
+        } => {
+            let mut curves = vec![("window", "#0969da", &o.evidence.distribution)];
+            if let Some(b) = &o.evidence.baseline {
+                curves.push(("baseline", "#8250df", b));
+            }
+            ccdf_chart(out, &curves, None, 1.0 - quantile.fraction());
+        }
+        Comparison::NoWorse { quantile: None, .. } => {
+            slot_chart(
+                out,
+                o,
+                "lost / sent per slot (all directions)",
+                |s| (s.sent > 0).then(|| s.lost as f64 / s.sent as f64),
+                None,
+                percent,
+                false,
+            );
+        }
     }
     out.push_str("</div></section>");
 }

@@ -48,7 +48,8 @@ fn sample_slo_rules_pass_promtool_check() {
     for line in [
         "xcbench slo rules: left out rtt-under-load (rtt_increase_under_load): judged per scheduled throughput test",
         "xcbench slo rules: left out goodput (goodput): judged per scheduled throughput test",
-        "xcbench slo rules: rules for 12 of 14 objectives written to ",
+        "xcbench slo rules: left out rtt-after-migration (rtt): judged against a baseline window",
+        "xcbench slo rules: rules for 12 of 15 objectives written to ",
     ] {
         assert!(err.contains(line), "{err}");
     }

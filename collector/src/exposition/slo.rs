@@ -62,7 +62,9 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
         // Fractions and ratios only: an increase under load is bounded in seconds.
         let ratio = matches!(
             r.comparison,
-            Comparison::Ratio { .. } | Comparison::Goodput { .. }
+            Comparison::Ratio { .. }
+                | Comparison::Goodput { .. }
+                | Comparison::NoWorse { quantile: None, .. }
         ) || matches!(r.comparison, Comparison::Latency { .. })
             && r.indicator != xcbench_slo::objective::Indicator::RttIncreaseUnderLoad;
         if let (Some(b), true) = (r.bound, ratio) {

@@ -28,7 +28,7 @@ use serde_yaml_ng::Value;
 use xcbench_snapshot::config_text::ConfigError;
 use xcbench_snapshot::Metric;
 
-use crate::objective::{Indicator, Judging, Objective, Select, Window};
+use crate::objective::{Comparison, Indicator, Judging, Objective, Select, Window};
 use node::{with_child, Node, Path};
 use settle::{parse_comparison, parse_judging, parse_select, settle, JUDGING_KEYS};
 
@@ -94,8 +94,9 @@ impl SloFile {
 }
 
 const TOP_KEYS: [&str; 3] = ["version", "defaults", "objectives"];
-const DEFAULTS_KEYS: [&str; 11] = [
+const DEFAULTS_KEYS: [&str; 12] = [
     "window",
+    "baseline",
     "family",
     "confidence",
     "min_probes",
@@ -107,8 +108,10 @@ const DEFAULTS_KEYS: [&str; 11] = [
     "key",
     "select",
 ];
-const OBJECTIVE_KEYS: [&str; 17] = [
+const OBJECTIVE_KEYS: [&str; 19] = [
     "name",
+    "baseline",
+    "no_worse_than",
     "description",
     "select",
     "indicator",
@@ -262,8 +265,10 @@ fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
     let mut base_window = Window::Last(defaults::WINDOW);
     let mut base_key = defaults::KEY;
     let mut family = crate::judge::Family::default();
+    let mut base_baseline = None;
     with_child(&root, "defaults", |d| {
         d.fields(&DEFAULTS_KEYS)?;
+        base_baseline = with_child(&d, "baseline", settle::parse_baseline)?;
         if let Some(f) = with_child(&d, "family", |f| {
             match f.text().as_deref() {
             Some("none") => Ok(crate::judge::Family::PerObjective),
@@ -330,6 +335,26 @@ fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
             load_given,
         )?;
         let comparison = parse_comparison(&n, indicator)?;
+        let own = with_child(&n, "baseline", settle::parse_baseline)?;
+        let baseline = match comparison {
+            Comparison::NoWorse { .. } => own.or(base_baseline),
+            _ => own,
+        };
+        match (&comparison, baseline) {
+            (Comparison::NoWorse { .. }, None) => {
+                return Err(n.missing(
+                    "baseline",
+                    "no_worse_than compares with a baseline: 7d (the same window a week before) or { from, to }",
+                ))
+            }
+            (Comparison::NoWorse { .. }, Some(_)) | (_, None) => {}
+            (_, Some(_)) => {
+                let p = n.child_path("baseline");
+                return Err(p
+                    .node(n.get("baseline").unwrap_or(v), file)
+                    .err("a baseline needs no_worse_than (e.g. 10% or +0.5ms on a quantile, +0.05% on a ratio)"));
+            }
+        }
         let (judging, window) = parse_judging(&n, base_judging, base_window)?;
         let key = with_child(&n, "key", |k| k.bool())?.unwrap_or(base_key);
         objectives.push(Objective {
@@ -339,6 +364,7 @@ fn parse_xcbench(file: &str, doc: &Value) -> Result<SloFile, ConfigError> {
             indicator,
             comparison,
             window,
+            baseline,
             key,
             judging,
         });

@@ -238,6 +238,7 @@ pub(super) fn parse(file: &str, docs: &[Value]) -> Result<SloFile, ConfigError> 
                 return Err(o.err(format!("names an objective {full:?} twice")));
             }
             objectives.push(Objective {
+                baseline: None,
                 name: full,
                 description: description.clone(),
                 select: select.clone(),

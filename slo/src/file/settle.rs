@@ -9,7 +9,8 @@ use xcbench_snapshot::{AgentId, Cloud, Expected, ProbeKind, Protocol};
 
 use super::node::{with_child, Node};
 use crate::objective::{
-    Comparison, Direction, Indicator, Judging, LoadChoice, Quantile, Select, Window,
+    Baseline, Comparison, Direction, Indicator, Judging, LoadChoice, Margin, Quantile, Select,
+    Window,
 };
 use crate::text::{parse_rate, parse_ratio, parse_time};
 
@@ -332,6 +333,65 @@ pub(crate) fn parse_comparison(
             None => Ok(()),
         }
     };
+    if let Some((np, nv)) = get("no_worse_than") {
+        refuse(
+            "at_most",
+            "an objective against a baseline takes no_worse_than, not at_most",
+        )?;
+        refuse(
+            "at_least",
+            "an objective against a baseline takes no_worse_than, not at_least",
+        )?;
+        let n = np.node(nv, o.file);
+        let text = n.text().unwrap_or_default();
+        if matches!(
+            indicator,
+            Indicator::Goodput(_) | Indicator::RttIncreaseUnderLoad
+        ) {
+            return Err(
+                n.err("goodput and rtt_increase_under_load are not compared with a baseline")
+            );
+        }
+        if indicator.metric().is_some() {
+            let (qp, qv) = quantile.ok_or_else(|| {
+                o.missing(
+                    "quantile",
+                    "a latency objective against a baseline needs a quantile: p50 .. p99.999",
+                )
+            })?;
+            let qn = qp.node(qv, o.file);
+            let q = qn
+                .text()
+                .and_then(|t| Quantile::parse(&t))
+                .filter(|q| !q.is_max())
+                .ok_or_else(|| {
+                    qn.err("must be p50 .. p99.999: a maximum has no bound to compare")
+                })?;
+            let margin = match text.strip_prefix('+') {
+                Some(d) => parse_duration(d)
+                    .map(|d| d.as_nanos() as u64)
+                    .filter(|ns| *ns <= 60_000_000_000)
+                    .map(Margin::Latency),
+                None => parse_ratio(&text).filter(|r| *r <= 10.0).map(Margin::Relative),
+            }
+            .ok_or_else(|| n.err("must be a share of the baseline's quantile such as 10%, or a time with a plus such as +0.5ms"))?;
+            return Ok(Comparison::NoWorse {
+                quantile: Some(q),
+                margin,
+            });
+        }
+        refuse("quantile", "ratio objectives take no quantile")?;
+        let margin = text
+            .strip_prefix('+')
+            .and_then(parse_ratio)
+            .filter(|p| *p <= 1.0)
+            .map(Margin::Points)
+            .ok_or_else(|| n.err("must be percentage points with a plus, such as +0.05% (a ratio may grow by at most that)"))?;
+        return Ok(Comparison::NoWorse {
+            quantile: None,
+            margin,
+        });
+    }
     if indicator.metric().is_some() {
         refuse("at_least", "latency objectives take at_most (a duration)")?;
         let (qp, qv) = quantile.ok_or_else(|| {
@@ -400,6 +460,20 @@ pub(crate) fn parse_comparison(
     Ok(Comparison::Ratio {
         at_most: parse_positive_ratio(mp.node(mv, o.file))?,
     })
+}
+
+/// A baseline: a duration (the judged window that much earlier: 7d) or `{ from, to }`.
+pub(crate) fn parse_baseline(n: Node<'_>) -> Result<Baseline, ConfigError> {
+    match parse_window(n)? {
+        Window::Last(d) => Ok(Baseline::Before(d)),
+        Window::Range {
+            from_unix_ns,
+            to_unix_ns,
+        } => Ok(Baseline::Range {
+            from_unix_ns,
+            to_unix_ns,
+        }),
+    }
 }
 
 /// A ratio above 0 and at most 1: no number of probes shows a ratio of exactly 0.

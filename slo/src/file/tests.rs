@@ -16,7 +16,7 @@ fn by_name<'a>(f: &'a SloFile, name: &str) -> &'a Objective {
 fn the_sample_parses_with_the_code_defaults() {
     let f = SloFile::parse("slo.sample.yaml", SAMPLE).unwrap();
     assert_eq!(f.format, Format::Xcbench);
-    assert_eq!(f.objectives.len(), 14);
+    assert_eq!(f.objectives.len(), 15);
     let rtt = by_name(&f, "stamp-rtt-p99");
     // The sample's defaults block writes out the code's defaults.
     assert_eq!(rtt.judging, default_judging());
@@ -338,4 +338,51 @@ fn the_family_is_read_from_the_defaults() {
     assert_eq!(f.family, crate::judge::Family::Holm);
     let plain = SloFile::parse("slo.yaml", &one("    indicator: loss\n    at_most: 1%\n")).unwrap();
     assert_eq!(plain.family, crate::judge::Family::PerObjective);
+}
+
+#[test]
+fn a_baseline_and_its_margin_come_together() {
+    use crate::objective::{Baseline, Comparison, Margin};
+    let f = SloFile::parse(
+        "slo.yaml",
+        &one(
+            "    indicator: rtt\n    quantile: p99\n    baseline: 7d\n    no_worse_than: +0.5ms\n",
+        ),
+    )
+    .unwrap();
+    let o = &f.objectives[0];
+    assert_eq!(
+        o.baseline,
+        Some(Baseline::Before(Duration::from_secs(7 * 86_400)))
+    );
+    assert_eq!(
+        o.comparison,
+        Comparison::NoWorse {
+            quantile: Some(Quantile::parse("p99").unwrap()),
+            margin: Margin::Latency(500_000)
+        }
+    );
+    assert_eq!(o.comparison.to_string(), "p99 <= baseline +500us");
+    let bad = |body: &str| {
+        SloFile::parse("slo.yaml", &one(body))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        bad("    indicator: rtt\n    quantile: p99\n    no_worse_than: 10%\n"),
+        "slo.yaml: objectives[0].baseline = (missing): no_worse_than compares with a baseline: 7d (the same window a week before) or { from, to }"
+    );
+    assert!(
+        bad("    indicator: loss\n    baseline: 7d\n    no_worse_than: 10%\n").contains(
+            "objectives[0].no_worse_than = \"10%\": must be percentage points with a plus"
+        )
+    );
+    assert!(
+        bad("    indicator: loss\n    at_most: 1%\n    baseline: 7d\n")
+            .contains("objectives[0].baseline")
+    );
+    assert!(bad(
+        "    indicator: rtt\n    quantile: max\n    baseline: 7d\n    no_worse_than: 10%\n"
+    )
+    .contains("a maximum has no bound to compare"));
 }

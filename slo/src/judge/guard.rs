@@ -114,6 +114,22 @@ pub(super) fn guard(
             }
         }
     }
+    if let Comparison::NoWorse { quantile, .. } = o.comparison {
+        let n = match quantile {
+            Some(_) => e.baseline.as_ref().map_or(0, |d| d.count()),
+            None => e.baseline_counters.map_or(0, |c| c.received + c.lost),
+        };
+        if n > 0 && n < j.min_probes {
+            out.push((
+                ReasonCode::FewSamples,
+                format!(
+                    "{} samples in the baseline, fewer than min_probes = {}",
+                    count(n),
+                    count(j.min_probes)
+                ),
+            ));
+        }
+    }
     out.extend(agent_guards(e, j, now));
     if !e.quiet_series.is_empty() {
         let shown: Vec<&str> = e.quiet_series.iter().take(3).map(String::as_str).collect();

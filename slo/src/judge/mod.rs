@@ -319,6 +319,9 @@ pub fn judge(objective: &Objective, evidence: Evidence, now: u64) -> ObjectiveRe
             at_most_ns,
         } => read_latency(objective, &evidence, quantile, at_most_ns, covered_secs),
         Comparison::Ratio { at_most } => read_ratio(objective, &evidence, at_most, covered_secs),
+        Comparison::NoWorse { quantile, margin } => {
+            reading::read_no_worse(objective, &evidence, quantile, margin)
+        }
         Comparison::Goodput {
             quantile,
             at_least_bits_per_second,

@@ -642,3 +642,61 @@ fn clock_steps_keep_one_way_and_ipdv_objectives_open() {
     e.counters.clock_steps = 50;
     assert_eq!(judge(&o, e, NOW).verdict, Verdict::Pass);
 }
+
+#[test]
+fn an_objective_against_a_baseline_bounds_both_windows() {
+    let p99 = |margin: &str| {
+        objective(&format!(
+            "    indicator: rtt\n    quantile: p99\n    baseline: 7d\n    no_worse_than: {margin}\n"
+        ))
+    };
+    // The window: 10,000 samples, 50 at 5 ms (p99 1 ms); the baseline the same: p99 no
+    // worse by 10% passes.
+    let mut e = evidence(10_000, 50);
+    e.baseline = Some(e.distribution.clone());
+    let r = judge(&p99("10%"), e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.reasons);
+    assert_eq!(r.value_text, "1ms vs 1ms");
+    // The window's p99 at 5 ms (300 slow of 10,000) against a baseline at 1 ms: fails by
+    // a margin of 0.5 ms, passes by one of 10 ms.
+    let mut worse = evidence(10_000, 300);
+    worse.baseline = e.baseline.clone();
+    let r = judge(&p99("+0.5ms"), worse.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("lower bound 4.996ms > the baseline's upper bound 1ms +500us"),
+        "{:?}",
+        r.reasons
+    );
+    assert_eq!(judge(&p99("+10ms"), worse, NOW).verdict, Verdict::Pass);
+    // No baseline data: inconclusive.
+    let r = judge(&p99("10%"), evidence(10_000, 50), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive);
+    assert!(
+        r.reasons[0].contains("0 in the baseline"),
+        "{:?}",
+        r.reasons
+    );
+}
+
+#[test]
+fn a_ratio_against_a_baseline_allows_percentage_points() {
+    let o = objective("    indicator: loss\n    baseline: 7d\n    no_worse_than: +0.1%\n");
+    let counters = |lost: u64| Counters {
+        sent: 20_000,
+        received: 20_000 - lost,
+        lost,
+        ..Counters::default()
+    };
+    let with = |now: u64, before: u64| {
+        let mut e = evidence(20_000, 0);
+        e.counters = counters(now);
+        e.baseline_counters = Some(counters(before));
+        judge(&o, e, NOW)
+    };
+    assert_eq!(with(10, 10).verdict, Verdict::Pass);
+    assert_eq!(with(200, 10).verdict, Verdict::Fail);
+    let r = with(40, 10);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(r.reasons[0].contains("neither decides"), "{:?}", r.reasons);
+}

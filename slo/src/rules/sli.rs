@@ -32,6 +32,7 @@ pub(super) enum Sli {
 }
 
 const PER_TEST: &str = "judged per scheduled throughput test by `xcbench gate`, not a ratio of bad to all events that Prometheus could rate";
+const AGAINST_BASELINE: &str = "judged against a baseline window by `xcbench gate` (two windows' bounds), not a ratio of bad to all events that Prometheus could rate";
 
 impl Sli {
     pub(super) fn of(o: &Objective) -> Result<Sli, &'static str> {
@@ -47,6 +48,7 @@ impl Sli {
         };
         match (o.indicator, o.comparison) {
             (Indicator::Goodput(_) | Indicator::RttIncreaseUnderLoad, _) => Err(PER_TEST),
+            (_, Comparison::NoWorse { .. }) => Err(AGAINST_BASELINE),
             (
                 ind,
                 Comparison::Latency {

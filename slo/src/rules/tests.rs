@@ -57,10 +57,11 @@ fn records(g: &Value) -> Vec<String> {
 fn the_sample_becomes_a_rule_file_with_unique_names() {
     let r = rules(&sample(), DEFAULT_PERIOD).unwrap();
     let groups = parse(&r.yaml);
-    // 14 objectives, goodput and rtt-under-load left out; each a group and a period group.
+    // 15 objectives, goodput, rtt-under-load and the one against a baseline left out; each
+    // a group and a period group.
     assert_eq!(groups.len(), 24);
     let left: Vec<&str> = r.left_out.iter().map(|l| l.objective.as_str()).collect();
-    assert_eq!(left, ["rtt-under-load", "goodput"]);
+    assert_eq!(left, ["rtt-under-load", "goodput", "rtt-after-migration"]);
     assert!(r.left_out[1]
         .to_string()
         .starts_with("goodput (goodput): judged per scheduled throughput test"));

@@ -229,6 +229,7 @@ fn run_case_then<T>(
         secs,
         restart: None,
         outage: None,
+        outage_match: "",
         collector_toml: "",
     };
     run_case_restarting(case, peer_extra, agent_extra, agent_section, then)
@@ -237,14 +238,16 @@ fn run_case_then<T>(
 /// A lab case's link and schedule: `secs` of probing, and optionally the reflector killed
 /// `restart.0` seconds in and started again `restart.1` seconds later, or every probe
 /// dropped on its way in (nftables in the oci namespace) from the first whole second after
-/// `outage.0` seconds for `outage.1` seconds; `collector_toml` lines go to the collector's
-/// configuration.
+/// `outage.0` seconds for `outage.1` seconds (only those probes `outage_match` also matches,
+/// when given: an nftables expression such as `numgen random mod 100 < 5`);
+/// `collector_toml` lines go to the collector's configuration.
 struct Case<'a> {
     lab_name: &'a str,
     sets: &'a [&'a str],
     secs: u64,
     restart: Option<(u64, u64)>,
     outage: Option<(u64, u64)>,
+    outage_match: &'a str,
     collector_toml: &'a str,
 }
 
@@ -272,6 +275,7 @@ fn run_case_restarting<T>(
         secs,
         restart,
         outage,
+        outage_match,
         collector_toml,
     } = case;
     let section = |toml: String| {
@@ -379,7 +383,9 @@ fn run_case_restarting<T>(
             // From a whole second, so a window can end exactly where the outage does.
             let begin = unix_s().ceil();
             std::thread::sleep(Duration::from_secs_f64((begin - unix_s()).max(0.0)));
-            nft("add rule inet xcbench_outage input udp dport 862 counter name dropped drop");
+            nft(&format!(
+                "'add rule inet xcbench_outage input udp dport 862 {outage_match} counter name dropped drop'"
+            ));
             let end = begin as u64 + down;
             std::thread::sleep(Duration::from_secs_f64((end as f64 - unix_s()).max(0.0)));
             // The rule goes first, then the count is read: it holds every drop.
