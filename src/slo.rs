@@ -64,8 +64,8 @@ mod tests {
     fn golden_rules_of_the_sample_slo() {
         let r = rules(&repo("slo/slo.sample.yaml"), None).unwrap();
         check_golden("slo_rules.yml", &r.yaml);
-        assert_eq!((r.with_rules, r.objectives), (12, 14));
-        assert_eq!(r.left_out.len(), 2);
+        assert_eq!((r.with_rules, r.objectives), (12, 15));
+        assert_eq!(r.left_out.len(), 3);
         assert!(r.left_out[0].starts_with("rtt-under-load (rtt_increase_under_load): "));
     }
 

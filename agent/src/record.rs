@@ -398,6 +398,7 @@ impl Recorder {
             }
             Event::Reply(r) => Some(r.seq),
             Event::Lost { seq }
+            | Event::Abandoned { seq }
             | Event::Duplicate { seq }
             | Event::Late { seq }
             | Event::Rtt { seq, .. }
@@ -439,6 +440,7 @@ impl Recorder {
         match *event {
             Event::Sent { .. } => c.sent += 1,
             Event::Lost { .. } => c.lost += 1,
+            Event::Abandoned { .. } => c.abandoned += 1,
             Event::Duplicate { .. } => c.duplicated += 1,
             Event::Late { .. } => c.late += 1,
             Event::Skipped { count } => c.skipped += count,

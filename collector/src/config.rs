@@ -391,7 +391,7 @@ mod tests {
             &format!("slo = \"{slo}\"\nslo_interval = \"10s\""),
         )
         .unwrap();
-        assert_eq!(c.slo.map(|f| f.objectives.len()), Some(14));
+        assert_eq!(c.slo.map(|f| f.objectives.len()), Some(15));
         assert_eq!(c.slo_interval, Duration::from_secs(10));
         let missing = CollectorConfig::parse("c.toml", "slo = \"/nonexistent/slo.yaml\"")
             .unwrap_err()

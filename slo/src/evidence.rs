@@ -190,6 +190,10 @@ pub struct Evidence {
     /// Selected series that held data before the window and none in it, as
     /// `src -> dst protocol/kind`.
     pub quiet_series: Vec<String>,
+    /// The fewest scheduled tests the window must hold (goodput), from the schedules the
+    /// selected agents declare: a round every period, jittered by up to 10%, the first
+    /// anywhere in the window's first period.
+    pub expected_tests: Option<u64>,
 }
 
 /// Samples of a latency metric against one threshold, as a source counted them.
@@ -217,6 +221,7 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
         Indicator::Goodput(d) => d,
         _ => None,
     };
+    let expected_tests = direction_tests(&a, direction);
     let tests = a
         .tests
         .iter()
@@ -296,7 +301,26 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
                 )
             })
             .collect(),
+        expected_tests,
     })
+}
+
+/// The fewest tests the answer's schedules put in its window, for goodput in `direction`
+/// (`None` for both): per declared direction, a round every period jittered by up to 10%
+/// and the first anywhere in the first period, so at least `window / (1.1 period) - 1`.
+fn direction_tests(a: &HistoryAnswer, direction: Option<Direction>) -> Option<u64> {
+    let window = a.to_unix_ns.saturating_sub(a.from_unix_ns) as f64;
+    let flows: Vec<u64> = a
+        .scheduled
+        .iter()
+        .filter(|s| match direction {
+            None => true,
+            Some(Direction::Forward) => s.flow == Flow::Forward,
+            Some(Direction::Reverse) => s.flow == Flow::Reverse,
+        })
+        .map(|s| ((window / (1.1 * s.every_ns.max(1) as f64)).floor() as u64).saturating_sub(1))
+        .collect();
+    (!flows.is_empty()).then(|| flows.iter().sum())
 }
 
 /// One objective's evidence from what its [`Objective::selections`] found: the one, or for an increase

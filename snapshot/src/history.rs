@@ -227,6 +227,18 @@ pub struct TestSeen {
     pub receiver_ns: u64,
 }
 
+/// One direction of scheduled tests an agent declares (its latest report's), whose agents,
+/// peer and protocol the selection matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledSeen {
+    pub src_agent: String,
+    pub dst_agent: String,
+    pub protocol: Protocol,
+    pub flow: Flow,
+    /// The schedule's period.
+    pub every_ns: u64,
+}
+
 impl Selection {
     /// Whether a throughput test run by `source` toward `peer` over `protocol` is selected.
     pub fn matches_test(&self, source: &Identity, peer: &Identity, protocol: Protocol) -> bool {
@@ -264,6 +276,9 @@ pub struct HistoryAnswer {
     /// leave out. Series under load (`bench`) come and go with the tests and are not listed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub quiet: Vec<SeriesLabels>,
+    /// The scheduled test directions the selection matches (when it names no probe kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduled: Vec<ScheduledSeen>,
 }
 
 /// Quantiles every answer carries.

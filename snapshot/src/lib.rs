@@ -111,6 +111,11 @@ pub struct Counters {
     /// interval or more (the probe rate fell below the configured one).
     #[serde(default)]
     pub skipped: u64,
+    /// Requests still out when their connection was torn down (TCP and QUIC request/
+    /// response: a reconnect after another request stalled, or the peer closed it): neither
+    /// answered nor lost for sure.
+    #[serde(default)]
+    pub abandoned: u64,
 }
 
 impl Counters {
@@ -133,6 +138,7 @@ impl Counters {
         self.zero_rtt_unavailable += other.zero_rtt_unavailable;
         self.clock_steps += other.clock_steps;
         self.skipped += other.skipped;
+        self.abandoned += other.abandoned;
     }
 }
 
@@ -391,6 +397,10 @@ pub struct ThroughputFlow {
     pub peer: Identity,
     pub protocol: Protocol,
     pub flow: Flow,
+    /// The schedule's period (a round every this long, jittered by up to 10%): how many
+    /// tests a window should hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_ns: Option<u64>,
 }
 
 /// One direction of a scheduled throughput test, as both ends counted it over the counted

@@ -130,6 +130,7 @@ fn declared_test_directions_are_checked_and_optional() {
         peer,
         protocol: Protocol::Udp,
         flow: Flow::Forward,
+        every_ns: None,
     }];
     let mut buf = Vec::new();
     s.encode(&mut buf);

@@ -19,10 +19,10 @@ use xcbench_slo::objective::{Indicator, Objective, Select};
 use xcbench_slo::text::{duration, threshold_label};
 use xcbench_snapshot::metrics::{
     AGENT_LAST_REPORT_TIMESTAMP_SECONDS, AGENT_RESTARTS_TOTAL, AGENT_SNAPSHOTS_DROPPED_TOTAL,
-    CLOCK_ERROR_SECONDS, IPDV_SECONDS, ONE_WAY_DELAY_SECONDS, PROBES_DUPLICATED_TOTAL,
-    PROBES_LATE_TOTAL, PROBES_LOST_TOTAL, PROBES_RECEIVED_TOTAL, PROBES_REORDERED_TOTAL,
-    PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL, RTT_SECONDS, SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL,
-    SLO_WITHIN_TOTAL,
+    CLOCK_ERROR_SECONDS, IPDV_SECONDS, ONE_WAY_DELAY_SECONDS, PROBES_ABANDONED_TOTAL,
+    PROBES_DUPLICATED_TOTAL, PROBES_LATE_TOTAL, PROBES_LOST_TOTAL, PROBES_RECEIVED_TOTAL,
+    PROBES_REORDERED_TOTAL, PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL, RTT_SECONDS,
+    SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL, SLO_WITHIN_TOTAL,
 };
 use xcbench_snapshot::{Counters, Metric};
 
@@ -227,6 +227,7 @@ impl PrometheusSource {
             (&PROBES_REORDERED_TOTAL, &mut c.reordered),
             (&PROBES_LATE_TOTAL, &mut c.late),
             (&PROBES_SKIPPED_TOTAL, &mut c.skipped),
+            (&PROBES_ABANDONED_TOTAL, &mut c.abandoned),
         ] {
             *target = self.delta(&format!("{name}{m}"), from, to).await?;
         }

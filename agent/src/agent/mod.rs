@@ -299,6 +299,7 @@ impl Agent {
                             peer: peer.identity.clone(),
                             protocol,
                             flow,
+                            every_ns: Some(schedule.every.as_nanos() as u64),
                         });
                     }
                 }

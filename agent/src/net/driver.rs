@@ -109,6 +109,7 @@ where
             .fold(None, |d, (_, p)| earliest(d, p.poll_timeout()));
         timer.arm(deadline)?;
         let mut broken = false;
+        let mut stalled = false;
         tokio::select! {
             _ = stop.changed(), if !stopping => {
                 stopping = true;
@@ -117,8 +118,9 @@ where
             _ = timer.wait() => {
                 let now_mono = now_mono_ns();
                 for (_, p) in probes.iter_mut() {
-                    broken |= p.handle_timeout(now_mono) && transport.reopen_after_stall();
+                    stalled |= p.handle_timeout(now_mono) && transport.reopen_after_stall();
                 }
+                broken |= stalled;
                 let est = estimate.get();
                 for (i, (_, p)) in probes.iter_mut().enumerate() {
                     if p.poll_transmit(now(), est, &mut out) && !transport.send(i, &out).await {
@@ -147,7 +149,9 @@ where
         transport.observe(&recorder, broken);
         if broken {
             transport.disconnect();
-            probes.iter_mut().for_each(|(_, p)| p.handle_disconnect());
+            probes
+                .iter_mut()
+                .for_each(|(_, p)| p.handle_disconnect(stalled));
         }
         let mut rec = None;
         for ((key, p), source) in probes.iter_mut().zip(&sources) {

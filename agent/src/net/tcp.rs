@@ -176,6 +176,12 @@ impl Transport for Stream {
         }
     }
 
+    /// A stall re-opens a connection there is; without one, a request that timed out never
+    /// left (it is lost, and the others are not abandoned).
+    fn reopen_after_stall(&self) -> bool {
+        self.conn.is_some()
+    }
+
     async fn send(&mut self, _: usize, bytes: &[u8]) -> bool {
         match self.conn.as_mut() {
             Some((s, _)) => s.write_all(bytes).await.is_ok(),

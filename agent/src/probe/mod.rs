@@ -97,6 +97,12 @@ pub enum Event {
     Lost {
         seq: u32,
     },
+    /// A request still out when its connection was torn down (a reconnect after another
+    /// request stalled, or the peer closed it): its fate is unknown, counted apart from
+    /// loss.
+    Abandoned {
+        seq: u32,
+    },
     /// Direction of a run of losses (probes `first..=last`, wire sequences), split once the
     /// next probe was answered; `unattributed` when the reflector's counter cannot tell.
     LossDirection {
@@ -150,8 +156,10 @@ pub trait Probe {
     /// when it shows the transport carries something else: close and re-open it.
     fn handle_input(&mut self, at: Moment, bytes: &[u8]) -> bool;
 
-    /// The transport broke: nothing outstanding will be answered.
-    fn handle_disconnect(&mut self);
+    /// The transport broke: nothing outstanding will be answered. `stalled`: this agent
+    /// tore it down because a request stalled for the whole timeout (the others still out
+    /// are then abandoned, their fate unknown); otherwise it broke (lost).
+    fn handle_disconnect(&mut self, stalled: bool);
 
     /// Stops sending; outstanding probes still end answered or lost.
     fn stop(&mut self);
@@ -204,7 +212,7 @@ mod tests {
                     t.replies += 1;
                     t.reordered += u64::from(r.reordered);
                 }
-                Event::Lost { .. } => t.lost += 1,
+                Event::Lost { .. } | Event::Abandoned { .. } => t.lost += 1,
                 Event::LossDirection {
                     forward,
                     reverse,

@@ -177,11 +177,17 @@ impl Probe for RrSession {
         }
     }
 
-    /// Everything outstanding is lost at once (the connection broke).
-    fn handle_disconnect(&mut self) {
+    /// Everything outstanding ends at once: lost when the connection broke (refused, closed
+    /// by the peer); abandoned when this agent tore it down after a request stalled, since
+    /// what became of the others is unknown and counting them lost would charge the path
+    /// with up to timeout/interval losses of the agent's making.
+    fn handle_disconnect(&mut self, stalled: bool) {
         while let Some((seq, _)) = self.pending.pop_front() {
             self.remember_expired(seq);
-            self.events.push_back(Event::Lost { seq });
+            self.events.push_back(match stalled {
+                true => Event::Abandoned { seq },
+                false => Event::Lost { seq },
+            });
         }
     }
 
@@ -261,20 +267,34 @@ mod tests {
     }
 
     #[test]
-    fn disconnect_loses_everything_outstanding() {
+    fn a_stall_abandons_what_is_outstanding_and_a_break_loses_it() {
         let cfg = SenderConfig {
             interval_ns: MS,
             timeout_ns: 100 * MS,
             packet_len: 34,
         };
-        let mut s = RrSession::new(cfg, 0);
-        let mut buf = Vec::new();
-        for t in 0..3 {
-            assert!(s.poll_transmit(Moment::at(t * MS), EST, &mut buf));
-        }
-        s.handle_disconnect();
+        let three_out = || {
+            let mut s = RrSession::new(cfg, 0);
+            let mut buf = Vec::new();
+            for t in 0..3 {
+                assert!(s.poll_transmit(Moment::at(t * MS), EST, &mut buf));
+            }
+            std::iter::from_fn(|| s.poll_event()).for_each(drop);
+            s
+        };
+        let (mut s, mut broken) = (three_out(), three_out());
+        s.handle_disconnect(true);
         assert!(!s.has_pending());
-        let lost = std::iter::from_fn(|| s.poll_event())
+        let events: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+        let abandoned = events
+            .iter()
+            .filter(|e| matches!(e, Event::Abandoned { .. }))
+            .count();
+        assert_eq!(abandoned, 3, "not path loss: {events:?}");
+        assert!(!events.iter().any(|e| matches!(e, Event::Lost { .. })));
+        // A connection that broke (the peer closed it): lost.
+        broken.handle_disconnect(false);
+        let lost = std::iter::from_fn(|| broken.poll_event())
             .filter(|e| matches!(e, Event::Lost { .. }))
             .count();
         assert_eq!(lost, 3);

@@ -411,7 +411,7 @@ impl Probe for Sender {
     }
 
     /// Datagrams have no connection to lose.
-    fn handle_disconnect(&mut self) {}
+    fn handle_disconnect(&mut self, _stalled: bool) {}
 
     fn stop(&mut self) {
         self.next_send_ns = None;

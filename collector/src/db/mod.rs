@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 use xcbench_snapshot::{Histograms, Metric, Snapshot, ThroughputResult};
 
-use xcbench_snapshot::history::{AgentSeen, HistoryAnswer, Selection, SeriesLabels, TestSeen};
+use xcbench_snapshot::history::{
+    AgentSeen, HistoryAnswer, ScheduledSeen, Selection, SeriesLabels, TestSeen,
+};
 
 use crate::store::history::{
     selects, Fate, Fold, Restored, SlotCodecError, SlotRecord, Span, Tiers,
@@ -426,9 +428,33 @@ impl History {
                 receiver_ns: t.result.counts.receiver_ns,
             });
         }
+        let mut scheduled = Vec::new();
+        if selection.kind.is_none() {
+            let agent_table = txn.open_table(AGENTS)?;
+            for entry in agent_table.iter()? {
+                let (_, v) = entry?;
+                let a: AgentState = serde_json::from_slice(v.value())?;
+                for f in &a.flows {
+                    let (Some(every_ns), true) = (
+                        f.every_ns,
+                        selection.matches_test(&a.identity, &f.peer, f.protocol),
+                    ) else {
+                        continue;
+                    };
+                    scheduled.push(ScheduledSeen {
+                        src_agent: a.identity.id.to_string(),
+                        dst_agent: f.peer.id.to_string(),
+                        protocol: f.protocol,
+                        flow: f.flow,
+                        every_ns,
+                    });
+                }
+            }
+        }
         let mut answer = fold.answer(from, to, series, metrics, thresholds_ns, agents, lowest);
         answer.tests = tests;
         answer.quiet = quiet;
+        answer.scheduled = scheduled;
         Ok(answer)
     }
 

@@ -429,3 +429,32 @@ fn a_series_that_went_quiet_is_named_and_silence_is_read_as_of_the_window() {
     assert!(before(&window, "az-eastus-app1").unwrap() >= T0 + 110 * S);
     assert!(before(&window, "az-eastus-app1").unwrap() <= T0 + 120 * S);
 }
+
+#[test]
+fn the_schedules_agents_declare_are_listed_for_test_queries() {
+    use xcbench_snapshot::{Flow, Protocol, ThroughputFlow};
+    let mut h = History::in_memory(Tiers::default()).unwrap();
+    let mut s = at(1, T0 + 10 * S, 10);
+    s.throughput_flows = vec![ThroughputFlow {
+        peer: s.series[0].peer.clone(),
+        protocol: Protocol::Tcp,
+        flow: Flow::Forward,
+        every_ns: Some(600 * S),
+    }];
+    append(&mut h, &s);
+    let a = everything(&h, &[]);
+    assert_eq!(a.scheduled.len(), 1);
+    assert_eq!(
+        (a.scheduled[0].every_ns, a.scheduled[0].flow),
+        (600 * S, Flow::Forward)
+    );
+    // A selection naming a probe kind reads no tests, and no schedules.
+    let stamp = Selection {
+        kind: Some(xcbench_snapshot::ProbeKind::Stamp),
+        ..Selection::default()
+    };
+    let a = h
+        .query(&stamp, span(0, u64::MAX), &[Metric::Rtt], &[], lowest)
+        .unwrap();
+    assert!(a.scheduled.is_empty());
+}

@@ -81,6 +81,7 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
         (&catalog::PROBES_REORDERED_TOTAL, c.reordered),
         (&catalog::PROBES_LATE_TOTAL, c.late),
         (&catalog::PROBES_SKIPPED_TOTAL, c.skipped),
+        (&catalog::PROBES_ABANDONED_TOTAL, c.abandoned),
     ] {
         f.counter(def, base.to_vec(), value);
     }

@@ -26,6 +26,9 @@ pub struct AgentState {
     /// New instances after the first.
     #[serde(default)]
     pub restarts: u64,
+    /// The scheduled test directions of its latest report.
+    #[serde(default)]
+    pub flows: Vec<xcbench_snapshot::ThroughputFlow>,
 }
 
 /// Gaps kept per agent.
@@ -45,6 +48,7 @@ impl AgentState {
             gaps: Vec::new(),
             snapshots_dropped: 0,
             restarts: 0,
+            flows: Vec::new(),
         }
     }
 
@@ -76,6 +80,7 @@ impl AgentState {
         }
         self.identity = snapshot.agent.clone();
         self.instance = snapshot.instance;
+        self.flows.clone_from(&snapshot.throughput_flows);
         self.last_seq = snapshot.seq;
         self.last_report_ns = now;
         self.last_interval_end_ns = self.last_interval_end_ns.max(snapshot.interval_end_unix_ns);

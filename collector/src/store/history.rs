@@ -170,7 +170,7 @@ pub enum SlotCodecError {
 const SLOT_VERSION: u8 = 1;
 
 /// The counters in a fixed order (a new field must be added here, at the end, to compile).
-fn counters_to_array(c: &Counters) -> [u64; 17] {
+fn counters_to_array(c: &Counters) -> [u64; 18] {
     let Counters {
         sent,
         received,
@@ -189,6 +189,7 @@ fn counters_to_array(c: &Counters) -> [u64; 17] {
         zero_rtt_unavailable,
         clock_steps,
         skipped,
+        abandoned,
     } = *c;
     [
         sent,
@@ -208,6 +209,7 @@ fn counters_to_array(c: &Counters) -> [u64; 17] {
         zero_rtt_unavailable,
         clock_steps,
         skipped,
+        abandoned,
     ]
 }
 
@@ -230,8 +232,9 @@ fn counters_from_slice(v: &[u64]) -> Counters {
         zero_rtt_rejected: at(13),
         zero_rtt_unavailable: at(14),
         clock_steps: at(15),
-        // Records written before this counter existed hold 16: it reads as 0.
+        // Records written before a counter existed hold fewer: it reads as 0.
         skipped: at(16),
+        abandoned: at(17),
     }
 }
 
@@ -519,6 +522,7 @@ impl Fold {
             agents,
             tests: Vec::new(),
             quiet: Vec::new(),
+            scheduled: Vec::new(),
         }
     }
 }

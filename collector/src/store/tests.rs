@@ -223,6 +223,7 @@ fn scheduled_directions_exist_at_zero_before_a_test() {
         peer: s.series[0].peer.clone(),
         protocol: Protocol::Udp,
         flow: xcbench_snapshot::Flow::Forward,
+        every_ns: None,
     };
     s.throughput_flows = vec![flow.clone(), flow.clone()];
     let mut store = Store::new(60 * S, 10 * S, 2, BUCKETS);

@@ -90,6 +90,18 @@ pub(super) fn guard(
         return out;
     }
     let probe_based = !matches!(o.indicator, Indicator::Goodput(_));
+    // Goodput over the tests that ran: a schedule that stalled ran fewer than it declares.
+    if let (false, Some(expected)) = (probe_based, e.expected_tests) {
+        let ran = e.tests.len() as u64;
+        if ran < expected {
+            out.push((
+                ReasonCode::LowRate,
+                format!(
+                    "{ran} scheduled tests ran in the window where the agents' schedules call for at least {expected}: the others never started"
+                ),
+            ));
+        }
+    }
     if probe_based && r.samples > 0 && r.samples < j.min_probes {
         out.push((
             ReasonCode::FewSamples,

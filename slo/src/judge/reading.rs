@@ -242,7 +242,15 @@ fn ratio_counts(
     };
     let resolved = c.received + c.lost;
     Ok(match indicator {
-        Indicator::Loss(None) => plain(c.lost, resolved),
+        // Requests a torn-down connection abandoned may or may not have been lost: against
+        // a pass, not for a fail.
+        Indicator::Loss(None) => RatioCounts {
+            x: c.lost,
+            n: resolved,
+            x_worst: c.lost + c.abandoned,
+            n_worst: resolved + c.abandoned,
+            unattributed: 0,
+        },
         Indicator::Loss(Some(direction)) => {
             // Losses whose direction the reflector's counter could not tell (a reflector
             // restarted, a run still open at the window's end) are counted against a pass in
@@ -339,10 +347,16 @@ pub(super) fn read_ratio(o: &Objective, e: &Evidence, at_most: f64, covered_secs
         upper: Some(upper),
         confidence: cf,
     });
+    let abandoned = k.n_worst - k.n;
     let unknown = if k.unattributed > 0 {
         format!(
             "; {} more lost in an unknown direction, counted against a pass and not for a fail",
             count(k.unattributed)
+        )
+    } else if abandoned > 0 {
+        format!(
+            "; {} more abandoned when their connection was torn down, counted against a pass and not for a fail",
+            count(abandoned)
         )
     } else {
         String::new()

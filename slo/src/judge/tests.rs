@@ -700,3 +700,61 @@ fn a_ratio_against_a_baseline_allows_percentage_points() {
     assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
     assert!(r.reasons[0].contains("neither decides"), "{:?}", r.reasons);
 }
+
+#[test]
+fn abandoned_requests_are_not_path_loss_and_not_proof_of_none() {
+    // A TCP rr connection stalled once: 1 request lost at its timeout, 20 more abandoned
+    // when the agent tore the connection down. Loss <= 0.1% of 20,000: 1 lost alone would
+    // pass; 21 might be 0.105%, so no pass; and no fail either.
+    let o = objective("    indicator: loss\n    select: { protocol: tcp }\n    at_most: 0.1%\n");
+    let mut e = evidence(20_000, 0);
+    e.counters = Counters {
+        sent: 20_000,
+        received: 19_979,
+        lost: 1,
+        abandoned: 20,
+        ..Counters::default()
+    };
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(
+        r.reasons[0].contains("20 more abandoned when their connection was torn down"),
+        "{}",
+        r.reasons[0]
+    );
+    e.counters.abandoned = 0;
+    assert_eq!(judge(&o, e, NOW).verdict, Verdict::Pass);
+}
+
+#[test]
+fn goodput_needs_the_tests_its_schedule_calls_for() {
+    // Every test that ran reached the rate, but the schedule calls for at least 4 in the
+    // hour and 1 ran: the others never started (a stalled scheduler), so no pass; a test
+    // below the rate still fails.
+    let o = objective("    indicator: goodput\n    at_least: 500M\n");
+    let test = |g: f64| TestRecord {
+        started_unix_ns: NOW - HOUR / 2,
+        outcome: "ok".to_owned(),
+        goodput_bits_per_second: g,
+    };
+    let mut e = Evidence {
+        from_unix_ns: NOW - HOUR,
+        to_unix_ns: NOW,
+        tests: vec![test(9.4e8)],
+        expected_tests: Some(4),
+        ..Evidence::default()
+    };
+    let r = judge(&o, e.clone(), NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(
+        r.reasons[1].starts_with(
+            "1 scheduled tests ran in the window where the agents' schedules call for at least 4"
+        ),
+        "{:?}",
+        r.reasons
+    );
+    e.tests.push(test(1.0e8));
+    assert_eq!(judge(&o, e.clone(), NOW).verdict, Verdict::Fail);
+    e.tests = vec![test(9.4e8); 4];
+    assert_eq!(judge(&o, e, NOW).verdict, Verdict::Pass);
+}
