@@ -111,9 +111,8 @@ pub struct Counters {
     /// interval or more (the probe rate fell below the configured one).
     #[serde(default)]
     pub skipped: u64,
-    /// Requests still out when their connection was torn down (TCP and QUIC request/
-    /// response: a reconnect after another request stalled, or the peer closed it): neither
-    /// answered nor lost for sure.
+    /// TCP request/response probes still out when the agent tore their connection down after
+    /// another request stalled: neither answered nor lost for sure.
     #[serde(default)]
     pub abandoned: u64,
 }

@@ -147,7 +147,7 @@ catalog! {
     PROBES_SKIPPED_TOTAL = "xcbench_probes_skipped_total", Counter, Unitless,
         "Probes the schedule called for that the prober skipped after a stall of a whole interval or more.";
     PROBES_ABANDONED_TOTAL = "xcbench_probes_abandoned_total", Counter, Unitless,
-        "Requests still out when their connection was torn down (TCP and QUIC request/response: a reconnect after another request stalled, or the peer closed it): neither answered nor lost for sure.";
+        "TCP request/response probes still out when the agent tore their connection down after another request stalled: neither answered nor lost for sure.";
     PROBES_CLOCK_STEPS_TOTAL = "xcbench_probes_clock_steps_total", Counter, Unitless,
         "Replies whose delays were discarded because a clock stepped: the prober's wall clock while the probe was out (one-way delays discarded, the RTT, timed on the monotonic clock, counts), or the far end's between its receive and send stamps (a dwell at least as long as the round trip: nothing recorded).";
     PROBE_INFO = "xcbench_probe_info", Gauge, Unitless,

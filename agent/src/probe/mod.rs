@@ -97,9 +97,8 @@ pub enum Event {
     Lost {
         seq: u32,
     },
-    /// A request still out when its connection was torn down (a reconnect after another
-    /// request stalled, or the peer closed it): its fate is unknown, counted apart from
-    /// loss.
+    /// A request still out when this agent tore its connection down after another request
+    /// stalled: its fate is unknown, counted apart from loss.
     Abandoned {
         seq: u32,
     },
