@@ -1,5 +1,6 @@
 //! A STAMP session-sender and a request/response session fed arbitrary replies and times
-//! between their own probes: no panic, and every probe sent ends answered or lost.
+//! between their own probes: no panic, and every probe sent ends answered, lost or
+//! abandoned (a stalled connection torn down), once.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use xcbench_agent::probe::{Event, Moment, Probe, RrSession, Sender, SenderConfig};
@@ -15,6 +16,7 @@ fn feed(mut p: impl Probe, data: &[u8]) {
             match e {
                 Event::Sent { .. } => sent += 1,
                 Event::Lost { .. }
+                | Event::Abandoned { .. }
                 | Event::Reply(_)
                 | Event::Rtt { .. }
                 | Event::ClockMoved { .. } => settled += 1,
@@ -27,7 +29,8 @@ fn feed(mut p: impl Probe, data: &[u8]) {
         p.handle_timeout(now);
         p.poll_transmit(Moment::at(now), est, &mut buf);
         if !p.handle_input(Moment::at(now), chunk) {
-            p.handle_disconnect();
+            // Either cause: the first byte of the chunk chooses.
+            p.handle_disconnect(chunk[0] % 2 == 0);
         }
         count(&mut p);
     }
@@ -35,7 +38,7 @@ fn feed(mut p: impl Probe, data: &[u8]) {
     p.handle_timeout(u64::MAX / 2);
     count(&mut p);
     assert!(!p.has_pending());
-    assert_eq!(sent, settled, "every probe sent is answered or lost once");
+    assert_eq!(sent, settled, "every probe sent is answered, lost or abandoned once");
 }
 
 fuzz_target!(|data: &[u8]| {
