@@ -12,7 +12,7 @@
 //! agents, dropped snapshots, a window the data does not cover, clocks too coarse for a
 //! one-way threshold, a low probe rate) make the verdict inconclusive and say why.
 //!
-//! This file holds the verdict and result types and [`judge()`] itself; `reading` holds each
+//! This file holds the verdict and result types and [`judge()`] itself; `reading/` holds each
 //! kind of objective's statistic and bound, `guard` the data-quality guards, `family` how
 //! key objectives' fails combine into the gate's (Holm), `tests` the verdicts held to the
 //! bounds and guards.
@@ -302,6 +302,25 @@ struct Reading {
     certain: bool,
     /// Over-dispersion of the per-slot counts, when estimated (see `stats::dispersion`).
     dispersion: Option<f64>,
+}
+
+impl Reading {
+    /// A reading that has decided nothing yet: inconclusive, no value, no bound.
+    fn open() -> Reading {
+        Reading {
+            verdict: Verdict::Inconclusive,
+            statistic: String::new(),
+            observed: None,
+            bound: None,
+            value: None,
+            value_text: "-".to_owned(),
+            samples: 0,
+            reason: String::new(),
+            need_more: None,
+            certain: false,
+            dispersion: None,
+        }
+    }
 }
 
 /// Judges one objective from what the source found, at `now` (Unix ns).

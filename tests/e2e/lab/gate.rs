@@ -2,8 +2,51 @@
 
 use serde_json::Value;
 
-use super::{lab_ok, run_case_restarting, run_case_then, Case};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Output;
+
+use super::{lab_ok, run_case_restarting, run_case_then, Case, Lab};
 use crate::support::proc::bin;
+
+/// `xcbench gate` from the azure host over `span` (whole Unix seconds), `--json` or the
+/// table.
+fn gate(lab: &Lab, collector: SocketAddr, slo: &Path, span: (&str, &str), json: bool) -> Output {
+    let url = format!("http://{collector}");
+    let mut args = vec![
+        bin(),
+        "gate",
+        "--slo",
+        slo.to_str().unwrap(),
+        "--collector",
+        &url,
+        "--from",
+        span.0,
+        "--to",
+        span.1,
+    ];
+    if json {
+        args.push("--json");
+    }
+    lab.exec("azure", &args).output().unwrap()
+}
+
+/// The gate's JSON answer (its stderr shown if there is none).
+fn parsed(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// One objective of a gate's JSON answer, by name.
+fn objective(json: &Value, name: &str) -> Value {
+    json["objectives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing: {json}"))
+        .clone()
+}
 
 /// The gate on a link with known impairments: RTT passes, forward loss (2%) fails while the
 /// clean reverse direction passes, a p99.99 that 10,000 probes cannot show is inconclusive
@@ -30,32 +73,13 @@ fn the_gate_judges_known_impairments() {
         "clock_error = \"1us\"",
         |lab, collector, dir, ran| {
             let file = dir.write("slo.yaml", slo);
-            let url = format!("http://{collector}");
-            let run = |json: bool| {
-                let mut args = vec![
-                    bin(),
-                    "gate",
-                    "--slo",
-                    file.to_str().unwrap(),
-                    "--collector",
-                    &url,
-                    "--from",
-                    &ran.from,
-                    "--to",
-                    &ran.to,
-                ];
-                if json {
-                    args.push("--json");
-                }
-                lab.exec("azure", &args).output().unwrap()
-            };
+            let run = |json: bool| gate(lab, collector, &file, (&ran.from, &ran.to), json);
             let table = run(false);
             let json = run(true);
             (
                 json.status.code(),
                 String::from_utf8_lossy(&table.stdout).into_owned(),
-                serde_json::from_slice::<Value>(&json.stdout)
-                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json.stderr))),
+                parsed(&json),
             )
         },
     );
@@ -66,15 +90,7 @@ fn the_gate_judges_known_impairments() {
         o.truth
     );
     assert_eq!(code, Some(1), "a key objective failed: exit 1\n{table}");
-    let objective = |name: &str| {
-        json["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing: {json}"))
-            .clone()
-    };
+    let objective = |name: &str| objective(&json, name);
     let verdict = |name: &str| objective(name)["verdict"].as_str().unwrap().to_owned();
     let reasons = |name: &str| objective(name)["reasons"].to_string();
     assert_eq!(verdict("rtt-p99"), "pass", "{}", reasons("rtt-p99"));
@@ -139,31 +155,8 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
     };
     let (o, (code, json)) = run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
         let file = dir.write("slo.yaml", slo);
-        let url = format!("http://{collector}");
-        let out = lab
-            .exec(
-                "azure",
-                &[
-                    bin(),
-                    "gate",
-                    "--slo",
-                    file.to_str().unwrap(),
-                    "--collector",
-                    &url,
-                    "--from",
-                    &ran.from,
-                    "--to",
-                    &ran.to,
-                    "--json",
-                ],
-            )
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            serde_json::from_slice::<Value>(&out.stdout)
-                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))),
-        )
+        let out = gate(lab, collector, &file, (&ran.from, &ran.to), true);
+        (out.status.code(), parsed(&out))
     });
     assert_eq!(
         (o.drops("forward"), o.drops("reverse")),
@@ -173,15 +166,7 @@ fn a_reflector_restarted_mid_window_decides_no_direction() {
     );
     let lost = o.get("xcbench_probes_lost_total", &[]);
     assert!(lost > 1_000.0, "3 s without a reflector at 1,000/s: {lost}");
-    let objective = |name: &str| {
-        json["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing: {json}"))
-            .clone()
-    };
+    let objective = |name: &str| objective(&json, name);
     let verdict = |name: &str| objective(name)["verdict"].as_str().unwrap().to_owned();
     let reasons = |name: &str| objective(name)["reasons"].to_string();
     for name in ["loss", "forward-loss", "reverse-loss"] {
@@ -220,28 +205,8 @@ fn bursty_loss_is_worth_fewer_probes_than_spread_loss() {
         };
         let (o, json) = run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
             let file = dir.write("slo.yaml", slo);
-            let url = format!("http://{collector}");
-            let out = lab
-                .exec(
-                    "azure",
-                    &[
-                        bin(),
-                        "gate",
-                        "--slo",
-                        file.to_str().unwrap(),
-                        "--collector",
-                        &url,
-                        "--from",
-                        &ran.from,
-                        "--to",
-                        &ran.to,
-                        "--json",
-                    ],
-                )
-                .output()
-                .unwrap();
-            serde_json::from_slice::<Value>(&out.stdout)
-                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+            let out = gate(lab, collector, &file, (&ran.from, &ran.to), true);
+            parsed(&out)
         });
         let r = json["objectives"][0].clone();
         eprintln!(
@@ -313,31 +278,11 @@ fn an_outage_across_the_window_end_is_charged_to_its_own_window() {
     let (o, (first, second, dropped)) =
         run_case_restarting(case, "", "", "", |lab, collector, dir, ran| {
             let file = dir.write("slo.yaml", slo);
-            let url = format!("http://{collector}");
             let (end, dropped) = ran.outage.expect("the outage ran");
             let end = end.to_string();
             let judge = |from: &str, to: &str| {
-                let out = lab
-                    .exec(
-                        "azure",
-                        &[
-                            bin(),
-                            "gate",
-                            "--slo",
-                            file.to_str().unwrap(),
-                            "--collector",
-                            &url,
-                            "--from",
-                            from,
-                            "--to",
-                            to,
-                            "--json",
-                        ],
-                    )
-                    .output()
-                    .unwrap();
-                serde_json::from_slice::<Value>(&out.stdout)
-                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+                let out = gate(lab, collector, &file, (from, to), true);
+                parsed(&out)
             };
             (judge(&ran.from, &end), judge(&end, &ran.to), dropped)
         });
@@ -353,15 +298,6 @@ fn an_outage_across_the_window_end_is_charged_to_its_own_window() {
         "every drop is a loss, and nothing else"
     );
     assert_eq!(forward, lost, "all forward, once the run closed");
-    let objective = |json: &Value, name: &str| {
-        json["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing: {json}"))
-            .clone()
-    };
     for (window, json) in [("first", &first), ("second", &second)] {
         for name in ["forward-loss", "loss"] {
             let r = objective(json, name);
@@ -409,40 +345,12 @@ fn the_window_is_judged_against_a_baseline() {
             ran.from
         );
         let file = dir.write("slo.yaml", &slo);
-        let url = format!("http://{collector}");
         let (from, to) = (begin.to_string(), end.to_string());
-        let out = lab
-            .exec(
-                "azure",
-                &[
-                    bin(),
-                    "gate",
-                    "--slo",
-                    file.to_str().unwrap(),
-                    "--collector",
-                    &url,
-                    "--from",
-                    &from,
-                    "--to",
-                    &to,
-                    "--json",
-                ],
-            )
-            .output()
-            .unwrap();
-        let json = serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let out = gate(lab, collector, &file, (&from, &to), true);
+        let json = parsed(&out);
         (json, dropped)
     });
-    let objective = |name: &str| {
-        json["objectives"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap_or_else(|| panic!("{name} missing: {json}"))
-            .clone()
-    };
+    let objective = |name: &str| objective(&json, name);
     eprintln!("nftables dropped {dropped} of about 8,000 probes");
     for name in ["loss", "rtt-p99"] {
         let r = objective(name);

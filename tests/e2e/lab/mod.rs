@@ -77,6 +77,21 @@ impl Lab {
         c
     }
 
+    /// `nft ARGS` (a shell line: quote what the shell must not read) in `host`'s namespace;
+    /// its output. A failure fails the test.
+    fn nft(&self, host: &str, args: &str) -> String {
+        let out = self
+            .exec(host, &["sh", "-c", &format!("nft {args}")])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nft {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     fn truth(&self) -> Value {
         let out = Command::new(bin())
             .args(["lab", "truth", "--name", &self.name])
@@ -365,18 +380,7 @@ fn run_case_restarting<T>(
         (None, None) => std::thread::sleep(Duration::from_secs(secs)),
         (_, Some((after, down))) => {
             std::thread::sleep(Duration::from_secs(after));
-            let nft = |args: &str| {
-                let out = lab
-                    .exec("oci", &["sh", "-c", &format!("nft {args}")])
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "nft {args}: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            };
+            let nft = |args: &str| lab.nft("oci", args);
             nft("add table inet xcbench_outage");
             nft("add counter inet xcbench_outage dropped");
             nft("'add chain inet xcbench_outage input { type filter hook input priority 0; }'");

@@ -47,15 +47,7 @@ fn preflight_names_the_blocked_port_and_finds_the_mtu() {
             + &tls_section(&dir, "az", &[])),
     );
     let nft = |args: &str| {
-        let out = lab
-            .exec("oci", &["sh", "-c", &format!("nft {args}")])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "nft {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        lab.nft("oci", args);
     };
     nft("add table inet xcbench_preflight");
     nft("'add chain inet xcbench_preflight input { type filter hook input priority 0; }'");

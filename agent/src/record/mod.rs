@@ -8,8 +8,14 @@
 //! direction only when a later probe is answered, maybe a snapshot or more after the losses
 //! were counted; the split goes to the interval that counted them (in this snapshot's
 //! counters, or as [`EarlierDirections`] for the collector to date).
+//!
+//! # Layout
+//! - this file: the series and their records, the recorder, snapshot deltas.
+//! - `ledger`: each series' recent probes (load at send, loss awaiting a direction) and the
+//!   periods' ends that date a split.
+//! - `tests`: the recorder held to its promises.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
     AgentId, Counters, EarlierDirections, HistogramDelta, Identity, LatencyHistogram, Load, Metric,
@@ -18,6 +24,10 @@ use xcbench_snapshot::{
 };
 
 use crate::probe::Event;
+
+mod ledger;
+
+use ledger::{Ledger, Periods};
 
 /// Identifies one series within an agent.
 pub type SeriesKey = (AgentId, Protocol, ProbeKind);
@@ -61,65 +71,6 @@ struct Loads {
     idle: SeriesRecord,
     under_load: Option<SeriesRecord>,
     ledger: Ledger,
-}
-
-/// Probes a ledger keeps once their outcome is settled (for late replies and duplicates).
-const LEDGER_KEEP: usize = 2048;
-/// Probes a ledger holds at most (losses awaiting a direction through a long outage).
-const LEDGER_MAX: usize = 1 << 17;
-/// Interval ends remembered, to date directions learnt late (older ones stay unattributed).
-const PERIODS_KEPT: usize = 4096;
-/// `Probe::lost_in` of a probe not lost, or whose loss needs no direction.
-const NOT_AWAITING: u64 = u64::MAX;
-
-/// What the recorder remembers of one probe: the load it was sent under, and, while its
-/// loss awaits a direction, the period (snapshot number) that counted the loss.
-#[derive(Debug, Clone, Copy)]
-struct Probe {
-    load: Load,
-    lost_in: u64,
-}
-
-/// A series' recent probes by wire sequence; `front` is the sequence of `probes[0]`.
-#[derive(Default)]
-struct Ledger {
-    front: u32,
-    probes: VecDeque<Probe>,
-}
-
-impl Ledger {
-    fn on_sent(&mut self, seq: u32, load: Load) {
-        let next = self.front.wrapping_add(self.probes.len() as u32);
-        if self.probes.is_empty() || seq != next {
-            // A new prober (its sequences start again): what the old one left is forgotten.
-            self.probes.clear();
-            self.front = seq;
-        }
-        self.probes.push_back(Probe {
-            load,
-            lost_in: NOT_AWAITING,
-        });
-        while self.probes.len() > LEDGER_MAX
-            || (self.probes.len() > LEDGER_KEEP
-                && self
-                    .probes
-                    .front()
-                    .is_some_and(|p| p.lost_in == NOT_AWAITING))
-        {
-            self.probes.pop_front();
-            self.front = self.front.wrapping_add(1);
-        }
-    }
-
-    fn index(&self, seq: u32) -> Option<usize> {
-        let i = seq.wrapping_sub(self.front) as usize;
-        (i < self.probes.len()).then_some(i)
-    }
-
-    fn get_mut(&mut self, seq: u32) -> Option<&mut Probe> {
-        let i = self.index(seq)?;
-        self.probes.get_mut(i)
-    }
 }
 
 impl SeriesRecord {
@@ -209,48 +160,6 @@ impl Loads {
             }
         }
     }
-
-    /// The run `first..=last` of a loss-direction event, whose `total` losses split into
-    /// `forward` and `reverse` (the rest unattributed), split again by the (load, period)
-    /// that counted each loss. The run says how many of its losses went each way, not which:
-    /// each part gets the directions it must have had whichever they were (at least
-    /// `part - (total - forward)` forward), and its remainder stays unattributed. A run
-    /// counted in one part splits exactly.
-    fn split(
-        &mut self,
-        first: u32,
-        last: u32,
-        (total, forward, reverse): (u64, u64, u64),
-        period: u64,
-    ) -> BTreeMap<(Load, u64), (u64, u64)> {
-        let mut parts: BTreeMap<(Load, u64), u64> = BTreeMap::new();
-        let (Some(from), Some(to)) = (self.ledger.index(first), self.ledger.index(last)) else {
-            return BTreeMap::new();
-        };
-        for p in self.ledger.probes.range_mut(from..=to.max(from)) {
-            if p.lost_in != NOT_AWAITING {
-                *parts.entry((p.load, p.lost_in.min(period))).or_default() += 1;
-                p.lost_in = NOT_AWAITING;
-            }
-        }
-        parts
-            .into_iter()
-            .map(|(at, n)| {
-                let f = n.saturating_sub(total - forward);
-                let r = n.saturating_sub(total - reverse);
-                (at, (f, r))
-            })
-            .collect()
-    }
-}
-
-/// The end of period `of`, while it is remembered (`period` is the current one).
-fn period_end(ends: &VecDeque<u64>, period: u64, of: u64) -> Option<u64> {
-    let back = usize::try_from(period.checked_sub(of)?).ok()?;
-    ends.len()
-        .checked_sub(back)
-        .and_then(|i| ends.get(i))
-        .copied()
 }
 
 /// Growth of a QUIC connection's loss counters between two readings.
@@ -280,11 +189,8 @@ pub struct Recorder {
     throughput: Vec<ThroughputResult>,
     /// The directions the schedule tests, declared in every snapshot.
     scheduled: Vec<ThroughputFlow>,
-    /// Snapshots taken so far: the current period's number.
-    period: u64,
-    /// The ends of the last periods (at most [`PERIODS_KEPT`]), `ends[i]` of period
-    /// `period - ends.len() + i`.
-    ends: VecDeque<u64>,
+    /// The snapshots taken so far.
+    periods: Periods,
 }
 
 impl Recorder {
@@ -386,7 +292,7 @@ impl Recorder {
             return;
         }
         let now = self.load_of(&key.0);
-        let period = self.period;
+        let period = self.periods.current();
         let Some(loads) = self.series.get_mut(key) else {
             return;
         };
@@ -411,13 +317,15 @@ impl Recorder {
                 unattributed,
             } => {
                 let total = forward + reverse + unattributed;
-                let split = loads.split(first, last, (total, forward, reverse), period);
+                let split = loads
+                    .ledger
+                    .split(first, last, (total, forward, reverse), period);
                 for ((load, lost_in), (f, r)) in split {
                     let record = loads.record_mut(load);
                     if lost_in == period {
                         record.counters.lost_forward += f;
                         record.counters.lost_reverse += r;
-                    } else if let Some(end) = period_end(&self.ends, period, lost_in) {
+                    } else if let Some(end) = self.periods.end_of(lost_in) {
                         let e = record.earlier.entry(end).or_default();
                         e.0 += f;
                         e.1 += r;
@@ -532,11 +440,7 @@ impl Recorder {
     /// Every series' deltas since the last call, for the interval that ends at
     /// `interval_end_unix_ns`; histograms and counters restart at zero.
     pub fn take_series(&mut self, interval_end_unix_ns: u64) -> Vec<SeriesSnapshot> {
-        self.ends.push_back(interval_end_unix_ns);
-        if self.ends.len() > PERIODS_KEPT {
-            self.ends.pop_front();
-        }
-        self.period += 1;
+        self.periods.handle_end(interval_end_unix_ns);
         let mut out = Vec::with_capacity(self.series.len());
         for ((_, protocol, kind), s) in &mut self.series {
             out.push(s.idle.take(*protocol, *kind, Load::Idle));
@@ -549,294 +453,4 @@ impl Recorder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::probe::Reply;
-    use xcbench_snapshot::Cloud;
-
-    fn oci_1() -> Identity {
-        Identity {
-            id: "oci-1".parse().unwrap(),
-            cloud: Cloud::Oci,
-            region: "r".into(),
-            zone: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_newer_configuration_adds_and_drops_series() {
-        let (a, b) = (
-            oci_1(),
-            Identity {
-                id: "oci-2".parse().unwrap(),
-                ..oci_1()
-            },
-        );
-        let mut rec = Recorder::new();
-        let udp = |p: &Identity| (p.clone(), Protocol::Udp, ProbeKind::Stamp);
-        rec.set_configured(&[udp(&a)], &[]);
-        let peers = |rec: &mut Recorder| -> Vec<String> {
-            rec.take_series(0)
-                .iter()
-                .map(|s| s.peer.id.to_string())
-                .collect()
-        };
-        assert_eq!(peers(&mut rec), ["oci-1"]);
-        rec.set_configured(&[udp(&a), udp(&b)], &[]);
-        assert_eq!(peers(&mut rec), ["oci-1", "oci-2"]);
-        let moved = Identity {
-            region: "r2".into(),
-            ..a.clone()
-        };
-        rec.set_configured(&[udp(&moved)], &[]);
-        let s = rec.take_series(0);
-        assert_eq!(
-            (s.len(), s[0].peer.region.as_str()),
-            (1, "r2"),
-            "relabelled, b dropped"
-        );
-    }
-
-    #[test]
-    fn deltas_reset_between_snapshots() {
-        let peer = oci_1();
-        let key = (peer.id.clone(), Protocol::Udp, ProbeKind::Stamp);
-        let mut rec = Recorder::new();
-        rec.add_series(peer, Protocol::Udp, ProbeKind::Stamp);
-        let first = rec.take_series(0);
-        assert_eq!(first.len(), 1, "configured series exists at zero");
-        assert_eq!(first[0].counters, Counters::default());
-
-        let reply = Reply {
-            seq: 0,
-            rtt_ns: Some(2_000_000),
-            one_way: Some((-5, 1_000_000)),
-            ipdv: [Some((-3_000, 4_000)), None],
-            reordered: true,
-            jitter_forward_ns: 10.4,
-            jitter_reverse_ns: 0.0,
-            clock_error_ns: 7,
-            synchronized: false,
-        };
-        rec.handle_event(&key, &Event::Sent { seq: 0 }, TimestampSource::User);
-        rec.handle_event(&key, &Event::Reply(reply), TimestampSource::User);
-        rec.handle_event(&key, &Event::Unmatched, TimestampSource::User);
-        let s = rec.take_series(0).remove(0);
-        assert_eq!(
-            (s.counters.sent, s.counters.received, s.counters.reordered),
-            (1, 1, 1)
-        );
-        assert_eq!(s.timestamping, TimestampSource::User);
-        assert_eq!(s.jitter_forward_ns, Some(10));
-        let rtt = s
-            .histograms
-            .iter()
-            .find(|h| h.metric == Metric::Rtt)
-            .unwrap();
-        assert_eq!((rtt.count, rtt.sum_ns), (1, 2_000_000));
-        let fwd = s
-            .histograms
-            .iter()
-            .find(|h| h.metric == Metric::OneWayForward)
-            .unwrap();
-        assert_eq!(fwd.sum_ns, 0, "negative one-way delay held as 0");
-        let ipdv = s
-            .histograms
-            .iter()
-            .find(|h| h.metric == Metric::IpdvForward)
-            .unwrap();
-        assert_eq!(ipdv.sum_ns, 3_000);
-        assert_eq!(rec.take_sender_counters().unmatched, 1);
-
-        let again = rec.take_series(0).remove(0);
-        assert_eq!(again.counters, Counters::default());
-        assert!(again.histograms.is_empty());
-
-        // A reply across a clock step: its round trip counts, its one-way delays do not.
-        let stepped = Reply {
-            one_way: None,
-            ipdv: [None, None],
-            ..reply
-        };
-        rec.handle_event(&key, &Event::Reply(stepped), TimestampSource::User);
-        let s = rec.take_series(0).remove(0);
-        assert_eq!((s.counters.received, s.counters.clock_steps), (1, 1));
-        let metrics: Vec<Metric> = s.histograms.iter().map(|h| h.metric).collect();
-        assert_eq!(metrics, vec![Metric::Rtt]);
-        // A reply whose reflector claims a dwell longer than the round trip: answered, one
-        // clock step, and nothing in any histogram (not an RTT of 0).
-        let moved = Reply {
-            rtt_ns: None,
-            ..stepped
-        };
-        rec.handle_event(&key, &Event::Reply(moved), TimestampSource::User);
-        rec.handle_event(&key, &Event::ClockMoved { seq: 1 }, TimestampSource::User);
-        let s = rec.take_series(0).remove(0);
-        assert_eq!((s.counters.received, s.counters.clock_steps), (2, 2));
-        assert!(
-            s.histograms.iter().all(|h| h.count == 0),
-            "{:?}",
-            s.histograms
-        );
-    }
-
-    #[test]
-    fn outcomes_under_load_go_to_their_own_series() {
-        let peer = oci_1();
-        let key = (peer.id.clone(), Protocol::Tcp, ProbeKind::Rr);
-        let mut rec = Recorder::new();
-        rec.add_series(peer.clone(), Protocol::Tcp, ProbeKind::Rr);
-        let rtt = |rec: &mut Recorder, ns| {
-            rec.handle_event(
-                &key,
-                &Event::Rtt { seq: 0, rtt_ns: ns },
-                TimestampSource::Kernel,
-            )
-        };
-        rtt(&mut rec, 1_000_000);
-        rec.set_load(&peer.id, Load::Bench);
-        rtt(&mut rec, 9_000_000);
-        rtt(&mut rec, 8_000_000);
-        rec.set_load(&peer.id, Load::Idle);
-        rtt(&mut rec, 2_000_000);
-        // An unconfigured series stays unrecorded under load too.
-        rec.set_load(&"db9".parse().unwrap(), Load::Bench);
-        rec.handle_event(
-            &("db9".parse().unwrap(), Protocol::Tcp, ProbeKind::Rr),
-            &Event::Rtt { seq: 0, rtt_ns: 1 },
-            TimestampSource::Kernel,
-        );
-        let series = rec.take_series(0);
-        assert_eq!(series.len(), 2);
-        let sum = |load| {
-            let s = series.iter().find(|s| s.load == load).unwrap();
-            (s.counters.received, s.histograms[0].sum_ns)
-        };
-        assert_eq!(sum(Load::Idle), (2, 3_000_000));
-        assert_eq!(sum(Load::Bench), (2, 17_000_000));
-        assert_eq!(
-            series
-                .iter()
-                .find(|s| s.load == Load::Bench)
-                .unwrap()
-                .timestamping,
-            TimestampSource::Kernel
-        );
-    }
-
-    fn stamp_key(rec: &mut Recorder) -> SeriesKey {
-        let peer = oci_1();
-        rec.add_series(peer.clone(), Protocol::Udp, ProbeKind::Stamp);
-        (peer.id, Protocol::Udp, ProbeKind::Stamp)
-    }
-
-    fn run(first: u32, last: u32, forward: u64, reverse: u64, unattributed: u64) -> Event {
-        Event::LossDirection {
-            first,
-            last,
-            forward,
-            reverse,
-            unattributed,
-        }
-    }
-
-    #[test]
-    fn an_outcome_goes_to_the_load_its_probe_was_sent_under() {
-        let mut rec = Recorder::new();
-        let key = stamp_key(&mut rec);
-        let on = |rec: &mut Recorder, e: Event| rec.handle_event(&key, &e, TimestampSource::User);
-        rec.set_load(&key.0, Load::Bench);
-        on(&mut rec, Event::Sent { seq: 0 });
-        on(&mut rec, Event::Sent { seq: 1 });
-        rec.set_load(&key.0, Load::Idle);
-        on(&mut rec, Event::Sent { seq: 2 });
-        // Resolved after the test ended: still the test's.
-        on(&mut rec, Event::Lost { seq: 0 });
-        on(&mut rec, Event::Rtt { seq: 1, rtt_ns: 9 });
-        on(&mut rec, Event::Rtt { seq: 2, rtt_ns: 1 });
-        on(&mut rec, run(0, 0, 1, 0, 0));
-        let series = rec.take_series(10);
-        let get = |load| series.iter().find(|s| s.load == load).unwrap().counters;
-        let (bench, idle) = (get(Load::Bench), get(Load::Idle));
-        assert_eq!(
-            (bench.sent, bench.lost, bench.lost_forward, bench.received),
-            (2, 1, 1, 1)
-        );
-        assert_eq!((idle.sent, idle.lost, idle.received), (1, 0, 1));
-    }
-
-    #[test]
-    fn directions_learnt_late_are_dated_to_the_losses() {
-        let mut rec = Recorder::new();
-        let key = stamp_key(&mut rec);
-        let on = |rec: &mut Recorder, e: Event| rec.handle_event(&key, &e, TimestampSource::User);
-        for seq in 0..6 {
-            on(&mut rec, Event::Sent { seq });
-        }
-        on(&mut rec, Event::Lost { seq: 1 });
-        on(&mut rec, Event::Lost { seq: 2 });
-        let first = rec.take_series(100).remove(0);
-        assert_eq!((first.counters.lost, first.counters.lost_forward), (2, 0));
-        on(&mut rec, Event::Lost { seq: 3 });
-        // The run 1..=3 closes in the second interval: all forward. Two of them were counted
-        // in the first interval, which ended at 100.
-        on(&mut rec, run(1, 3, 3, 0, 0));
-        let second = rec.take_series(200).remove(0);
-        assert_eq!((second.counters.lost, second.counters.lost_forward), (1, 1));
-        assert_eq!(
-            second.earlier_directions,
-            [EarlierDirections {
-                interval_end_unix_ns: 100,
-                lost_forward: 2,
-                lost_reverse: 0
-            }]
-        );
-        assert_eq!(
-            second.counters_with_earlier().lost_forward,
-            3,
-            "the running totals"
-        );
-        assert!(rec.take_series(300)[0].earlier_directions.is_empty());
-    }
-
-    #[test]
-    fn a_mixed_run_across_intervals_keeps_only_the_certain_part() {
-        let mut rec = Recorder::new();
-        let key = stamp_key(&mut rec);
-        let on = |rec: &mut Recorder, e: Event| rec.handle_event(&key, &e, TimestampSource::User);
-        for seq in 0..8 {
-            on(&mut rec, Event::Sent { seq });
-        }
-        for seq in 0..3 {
-            on(&mut rec, Event::Lost { seq });
-        }
-        rec.take_series(100);
-        on(&mut rec, Event::Lost { seq: 3 });
-        // Four lost, three forward and one reverse, which one unknown: the first interval's
-        // three are at least two forward; the second's one could be either.
-        on(&mut rec, run(0, 3, 3, 1, 0));
-        let s = rec.take_series(200).remove(0);
-        assert_eq!((s.counters.lost_forward, s.counters.lost_reverse), (0, 0));
-        assert_eq!(
-            s.earlier_directions,
-            [EarlierDirections {
-                interval_end_unix_ns: 100,
-                lost_forward: 2,
-                lost_reverse: 0
-            }]
-        );
-        // An unattributed run (a reflector restarted) adds nothing, and is not revisited.
-        on(&mut rec, Event::Lost { seq: 5 });
-        on(&mut rec, run(5, 5, 0, 0, 1));
-        on(&mut rec, run(5, 5, 1, 0, 0));
-        let s = rec.take_series(300).remove(0);
-        assert_eq!(
-            (
-                s.counters.lost,
-                s.counters.lost_forward,
-                s.counters.lost_reverse
-            ),
-            (1, 0, 0)
-        );
-    }
-}
+mod tests;
