@@ -320,8 +320,9 @@ fn an_outage_across_the_window_end_is_charged_to_its_own_window() {
 
 /// Before and after: 8 s of a clean link, then 8 s in which 5% of the probes are dropped on
 /// their way in (nftables, counted). Against the clean part as baseline, loss no worse by
-/// 0.5 percentage points fails; the round trip, which did not change, passes p99 no worse
-/// by 1 ms.
+/// 0.5 percentage points fails; the round trip, which did not change, passes p50 no worse
+/// by 1 ms. (Not p99: on two busy cores the RTT's tail moved by 0.6 ms between two 8 s
+/// halves of one clean run, and its bounds then straddled the margin.)
 #[test]
 fn the_window_is_judged_against_a_baseline() {
     let Some(_g) = lab_ok() else { return };
@@ -341,7 +342,7 @@ fn the_window_is_judged_against_a_baseline() {
         let slo = format!(
             "defaults:\n  select: {{ src_agent: az, dst_agent: oci }}\n  min_coverage: 80%\n  baseline: {{ from: {}, to: {begin} }}\nobjectives:\n\
   - {{ name: loss, indicator: loss, no_worse_than: +0.5% }}\n\
-  - {{ name: rtt-p99, indicator: rtt, quantile: p99, no_worse_than: +1ms }}\n",
+  - {{ name: rtt-p50, indicator: rtt, quantile: p50, no_worse_than: +1ms }}\n",
             ran.from
         );
         let file = dir.write("slo.yaml", &slo);
@@ -352,7 +353,7 @@ fn the_window_is_judged_against_a_baseline() {
     });
     let objective = |name: &str| objective(&json, name);
     eprintln!("nftables dropped {dropped} of about 8,000 probes");
-    for name in ["loss", "rtt-p99"] {
+    for name in ["loss", "rtt-p50"] {
         let r = objective(name);
         eprintln!(
             "{name}: {} {} {}",
@@ -361,5 +362,5 @@ fn the_window_is_judged_against_a_baseline() {
     }
     assert!(dropped > 200, "5% of 8 s at 1,000/s: {dropped}");
     assert_eq!(objective("loss")["verdict"], "fail", "{json}");
-    assert_eq!(objective("rtt-p99")["verdict"], "pass", "{json}");
+    assert_eq!(objective("rtt-p50")["verdict"], "pass", "{json}");
 }
