@@ -129,6 +129,8 @@ pub async fn run(
     let collector = Collector::bind(&CollectorConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         window: Duration::from_secs(300),
+        // The table reads one-way windows from the store.
+        exposition: xcbench_collector::exposition::Options::full(),
         ..CollectorConfig::default()
     })
     .await?;

@@ -44,6 +44,8 @@ pub struct CollectorConfig {
     pub tls: Option<CollectorTls>,
     /// Plain HTTP on an address that is not loopback, on purpose (logged at start).
     pub plain_http: bool,
+    /// What `/metrics` serves (`exposition`, `window_summaries`).
+    pub exposition: crate::exposition::Options,
 }
 
 /// `[tls]`: the collector's key pair, and whom it takes snapshots from besides the mesh's
@@ -72,6 +74,7 @@ impl Default for CollectorConfig {
             mesh: None,
             tls: None,
             plain_http: false,
+            exposition: crate::exposition::Options::default(),
         }
     }
 }
@@ -89,6 +92,8 @@ struct Raw {
     slo_interval: Option<String>,
     mesh: Option<String>,
     plain_http: Option<bool>,
+    exposition: Option<String>,
+    window_summaries: Option<Vec<String>>,
     tls: Option<RawTls>,
 }
 
@@ -229,6 +234,32 @@ impl CollectorConfig {
                     )
                 })?;
         }
+        if let Some(e) = raw.exposition {
+            c.exposition.exposition = match e.as_str() {
+                "lean" => crate::exposition::Exposition::Lean,
+                "full" => crate::exposition::Exposition::Full,
+                _ => {
+                    return Err(err(
+                        "exposition",
+                        format!("{e:?}"),
+                        "must be \"lean\" (what the shipped dashboards, rules and gate read) or \"full\" (also every metric's window summary)",
+                    ))
+                }
+            };
+        }
+        if let Some(list) = raw.window_summaries {
+            let mut metrics = std::collections::BTreeSet::new();
+            for (i, m) in list.iter().enumerate() {
+                metrics.insert(m.parse::<xcbench_snapshot::Metric>().map_err(|e| {
+                    err(
+                        &format!("window_summaries[{i}]"),
+                        format!("{m:?}"),
+                        &format!("must be a latency metric: {e}"),
+                    )
+                })?);
+            }
+            c.exposition.window_summaries = metrics;
+        }
         c.plain_http = raw.plain_http.unwrap_or(false);
         if c.plain_http && raw.tls.is_some() {
             return Err(err(
@@ -354,6 +385,33 @@ mod tests {
         );
         let c = CollectorConfig::parse("c.toml", "window = \"1m\"\nwindow_slot = \"5s\"").unwrap();
         assert_eq!((c.window.as_secs(), c.window_slot.as_secs()), (60, 5));
+        let c = CollectorConfig::parse(
+            "c.toml",
+            "exposition = \"full\"\nwindow_summaries = [\"ipdv_forward\", \"rtt\"]",
+        )
+        .unwrap();
+        assert_eq!(c.exposition.exposition, crate::exposition::Exposition::Full);
+        assert_eq!(
+            c.exposition.window_summaries,
+            [
+                xcbench_snapshot::Metric::Rtt,
+                xcbench_snapshot::Metric::IpdvForward
+            ]
+            .into()
+        );
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "exposition = \"slim\"")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: exposition = \"slim\": must be \"lean\" (what the shipped dashboards, rules and gate read) or \"full\" (also every metric's window summary)"
+        );
+        let e = CollectorConfig::parse("c.toml", "window_summaries = [\"rtt\", \"owd\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml: window_summaries[1] = \"owd\": must be a latency metric: "),
+            "{e}"
+        );
         assert_eq!(
             CollectorConfig::parse("c.toml", "listen = \"nope\"")
                 .unwrap_err()

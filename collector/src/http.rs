@@ -36,7 +36,8 @@ use xcbench_snapshot::history::Selection;
 pub(crate) struct AppState {
     pub(crate) store: Arc<Mutex<Store>>,
     pub(crate) history: Arc<Mutex<History>>,
-    pub(crate) registry: prometheus::Registry,
+    /// What `/metrics` serves.
+    pub(crate) exposition: exposition::Options,
     pub(crate) clock: Clock,
     /// The mesh file served to agents, if configured.
     pub(crate) mesh: Option<Mutex<MeshSource>>,
@@ -343,15 +344,23 @@ async fn mesh_file(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
         .into_response()
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let text = exposition::render(&state.registry.gather());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
+/// Renders under the store's lock (expiring the windows first), then sends the pieces
+/// after it is released, so ingest waits only for the rendering.
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+    let format =
+        exposition::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let pieces = {
+        let now = (state.clock)();
+        let mut store = lock(&state.store);
+        store.expire(now);
+        exposition::render(&store, &state.exposition, format)
+    };
+    let body = axum::body::Body::from_stream(futures_util::stream::iter(
+        pieces
+            .into_iter()
+            .map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p))),
+    ));
+    ([(header::CONTENT_TYPE, format.content_type())], body)
 }
 
 #[cfg(test)]

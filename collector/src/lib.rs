@@ -50,7 +50,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use config::CollectorConfig;
 use db::History;
-use exposition::{Clock, StoreCollector};
+use exposition::Clock;
 use http::AppState;
 use store::Store;
 
@@ -136,6 +136,7 @@ impl Collector {
             config.max_series,
             exposition::LATENCY_BUCKETS,
         );
+        store.set_windowed(config.exposition.windowed());
         let history = match &config.data_dir {
             Some(dir) => History::open(dir, config.history.clone())?,
             None => History::in_memory(config.history.clone())?,
@@ -157,16 +158,12 @@ impl Collector {
         let now = clock();
         store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
         let store = Arc::new(Mutex::new(store));
-        let registry = prometheus::Registry::new();
-        registry
-            .register(Box::new(StoreCollector::new(store.clone(), clock.clone())))
-            .expect("a fresh registry takes one collector");
         Ok(Collector {
             listener,
             state: Arc::new(AppState {
                 store,
                 history: Arc::new(Mutex::new(history)),
-                registry,
+                exposition: config.exposition.clone(),
                 clock,
                 mesh: mesh.map(Mutex::new),
                 trust: trust.map(Mutex::new),

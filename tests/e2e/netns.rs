@@ -31,7 +31,7 @@ fn agent_pair_across_namespaces() {
     let ccfg = dir.write(
         "collector.toml",
         &format!(
-            "listen = \"{collector}\"\n\n[tls]\ndir = \"{}\"\nagents = {{ \"az-1\" = \"{fp_az}\", \"oci-1\" = \"{fp_oci}\" }}\n",
+            "listen = \"{collector}\"\nwindow_summaries = [\"rtt\", \"one_way_forward\", \"one_way_reverse\"]\n\n[tls]\ndir = \"{}\"\nagents = {{ \"az-1\" = \"{fp_az}\", \"oci-1\" = \"{fp_oci}\" }}\n",
             dir.path().join("collector-keys").display()
         ),
     );

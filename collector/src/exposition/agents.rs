@@ -5,26 +5,28 @@
 use xcbench_snapshot::Protocol;
 
 use super::catalog;
-use super::{label, seconds, with, Families};
+use super::{seconds, Families, Labels};
 use crate::store::Store;
 
 /// Every agent's families.
 pub(super) fn push_families(f: &mut Families, store: &Store) {
     for a in store.agents() {
-        let base = vec![
-            label("agent", a.identity.id.as_str()),
-            label("cloud", a.identity.cloud.as_str()),
-            label("region", &a.identity.region),
+        let pairs = [
+            ("agent", a.identity.id.as_str()),
+            ("cloud", a.identity.cloud.as_str()),
+            ("region", a.identity.region.as_str()),
         ];
+        let base = Labels::new(&pairs);
         for protocol in Protocol::ALL {
             let r = a.responders.get(*protocol);
-            let labels = with(base.clone(), &[("protocol", protocol.as_str())]);
+            let protocol = [("protocol", protocol.as_str())];
+            let labels = base.and(&protocol);
             for (def, value) in [
                 (&catalog::REFLECTOR_REFLECTED_TOTAL, r.reflected),
                 (&catalog::REFLECTOR_MALFORMED_TOTAL, r.malformed),
                 (&catalog::REFLECTOR_REFUSED_TOTAL, r.refused),
             ] {
-                f.counter(def, labels.clone(), value);
+                f.counter(def, labels, value);
             }
         }
         for (def, value) in [
@@ -33,7 +35,7 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
             (&catalog::AGENT_SNAPSHOTS_DROPPED_TOTAL, a.snapshots_dropped),
             (&catalog::AGENT_RESTARTS_TOTAL, a.restarts),
         ] {
-            f.counter(def, base.clone(), value);
+            f.counter(def, base, value);
         }
         f.gauge(
             &catalog::AGENT_LAST_REPORT_TIMESTAMP_SECONDS,
@@ -42,11 +44,11 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
         );
     }
     for a in store.mesh_agents() {
-        let labels = vec![
-            label("agent", a.id.as_str()),
-            label("cloud", a.cloud.as_str()),
-            label("region", &a.region),
+        let labels = [
+            ("agent", a.id.as_str()),
+            ("cloud", a.cloud.as_str()),
+            ("region", a.region.as_str()),
         ];
-        f.gauge(&catalog::MESH_AGENT_INFO, labels, 1.0);
+        f.gauge(&catalog::MESH_AGENT_INFO, Labels::new(&labels), 1.0);
     }
 }

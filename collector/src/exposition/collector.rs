@@ -2,7 +2,7 @@
 //! `max_series` limit).
 
 use super::catalog;
-use super::{label, Families};
+use super::{Families, Labels};
 use crate::store::Store;
 
 /// The collector's own families.
@@ -16,13 +16,13 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
     ] {
         f.counter(
             &catalog::COLLECTOR_SNAPSHOTS_TOTAL,
-            vec![label("result", result)],
+            Labels::new(&[("result", result)]),
             value,
         );
     }
     f.gauge(
         &catalog::COLLECTOR_SERIES,
-        vec![],
+        Labels::new(&[]),
         store.series_count() as f64,
     );
 }

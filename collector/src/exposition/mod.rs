@@ -1,5 +1,5 @@
-//! `/metrics`: a custom `prometheus` Collector that builds every metric family from the store
-//! at scrape time (no global registry, nothing cached between scrapes).
+//! `/metrics`: every family built from the store at scrape time (nothing cached between
+//! scrapes), written straight into the answer in the format the scraper asked for.
 //!
 //! Series labels: `src_agent`, `src_cloud`, `src_region` (the prober), `dst_agent`,
 //! `dst_cloud`, `dst_region` (the reflector), `protocol`, `kind`, and `load` (`idle`, or
@@ -7,8 +7,10 @@
 //! src -> dst. Scheduled throughput tests (`xcbench_bench_*`) carry the pair, `protocol` and
 //! `direction` (forward: the testing agent sent).
 //!
-//! - this file: [`StoreCollector`], [`families`] (the areas composed), [`render`], and the
-//!   `Families` builder every area pushes through.
+//! - this file: [`Options`] (what is served: `exposition`, `window_summaries`), [`Format`]
+//!   (text or protobuf, by `Accept`), [`render`], and the `Families` builder every area
+//!   pushes through.
+//! - `text` and `proto`: the two wire formats, written without building a model first.
 //! - `catalog` (`xcbench_snapshot::metrics`): every family's name, type, unit and help, in
 //!   one table shared with the SLO rules, the gate and the dashboards.
 //! - one file per area, as node_exporter has one per collector: `series` (probe series:
@@ -19,182 +21,429 @@
 
 mod agents;
 mod collector;
+mod proto;
 mod series;
 mod slo;
+mod text;
 mod throughput;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet};
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::{
-    Counter, Gauge, Histogram, LabelPair, Metric as PMetric, MetricFamily, Summary,
-};
-use xcbench_snapshot::{Identity, Protocol};
+use xcbench_snapshot::{Identity, Metric, Protocol};
 
 use crate::store::Store;
 use catalog::{Kind, MetricDef};
 pub use xcbench_snapshot::metrics as catalog;
 
 pub use series::{LATENCY_BUCKETS, WINDOW_QUANTILES};
+use text::Value;
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// The scrape-time collector over a shared store.
-pub struct StoreCollector {
-    store: Arc<Mutex<Store>>,
-    clock: Clock,
+/// How much `/metrics` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposition {
+    /// What the shipped dashboards, rules and `gate --prometheus` read: every counter and
+    /// gauge, the classic latency buckets, and window summaries only for the metrics in
+    /// [`Options::window_summaries`].
+    Lean,
+    /// Everything, as before `lean` was the default: window summaries of every metric.
+    Full,
 }
 
-impl StoreCollector {
-    pub fn new(store: Arc<Mutex<Store>>, clock: Clock) -> StoreCollector {
-        StoreCollector { store, clock }
+impl Exposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposition::Lean => "lean",
+            Exposition::Full => "full",
+        }
     }
 }
 
-impl Collector for StoreCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        Vec::new()
-    }
+/// What `/metrics` serves: collector.toml's `exposition` and `window_summaries`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub exposition: Exposition,
+    /// Under `lean`, the metrics served with `*_window_seconds` summaries (the pair
+    /// dashboard reads RTT's); `full` serves every metric's.
+    pub window_summaries: BTreeSet<Metric>,
+}
 
-    fn collect(&self) -> Vec<MetricFamily> {
-        let now = (self.clock)();
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.expire(now);
-        families(&store)
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            exposition: Exposition::Lean,
+            window_summaries: [Metric::Rtt].into(),
+        }
     }
 }
 
-/// Every family for the store's current content, sorted by name.
-pub fn families(store: &Store) -> Vec<MetricFamily> {
-    let mut f = Families::new(store.window_ns());
+impl Options {
+    /// Everything (`exposition = "full"`).
+    pub fn full() -> Options {
+        Options {
+            exposition: Exposition::Full,
+            ..Options::default()
+        }
+    }
+
+    /// The metrics whose window the store must keep: those with a summary served. The
+    /// others keep no recent slots at all, which is most of a series' memory.
+    pub fn windowed(&self) -> BTreeSet<Metric> {
+        match self.exposition {
+            Exposition::Full => Metric::ALL.iter().copied().collect(),
+            Exposition::Lean => self.window_summaries.clone(),
+        }
+    }
+}
+
+/// The exposition formats a scraper can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`.
+    Text,
+    /// `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
+    /// encoding=delimited`.
+    Protobuf,
+}
+
+impl Format {
+    /// The format an `Accept` header prefers: protobuf when it is listed with a weight at
+    /// least text's (Prometheus asks so when scraping native histograms), else text.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let (mut proto_q, mut text_q) = (0.0f64, 0.0f64);
+        for entry in accept.split(',') {
+            let mut parts = entry.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let (mut q, mut delimited, mut family) = (1.0, false, false);
+            for p in parts {
+                match p.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
+                    Some(("q", v)) => q = v.parse().unwrap_or(0.0),
+                    Some(("encoding", "delimited")) => delimited = true,
+                    Some(("proto", "io.prometheus.client.MetricFamily")) => family = true,
+                    _ => {}
+                }
+            }
+            match media.as_str() {
+                "application/vnd.google.protobuf" if delimited && family => {
+                    proto_q = proto_q.max(q)
+                }
+                "text/plain" | "*/*" | "text/*" => text_q = text_q.max(q),
+                _ => {}
+            }
+        }
+        if proto_q > 0.0 && proto_q >= text_q {
+            Format::Protobuf
+        } else {
+            Format::Text
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::Protobuf => "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        }
+    }
+}
+
+/// Every family for the store's current content, sorted by name, in `format`: a list of
+/// pieces to send one after another (so the answer is never copied whole once more).
+pub fn render(store: &Store, options: &Options, format: Format) -> Vec<Vec<u8>> {
+    let mut f = Families::new(store, options, format);
     series::push_families(&mut f, store);
     throughput::push_families(&mut f, store);
     agents::push_families(&mut f, store);
     slo::push_families(&mut f, store);
     collector::push_families(&mut f, store);
-    f.into_sorted()
+    f.finish()
 }
 
-/// Renders families in the Prometheus text format.
-pub fn render(families: &[MetricFamily]) -> String {
-    use prometheus::Encoder;
-    let mut out = Vec::new();
-    // Encoding well-formed families into a Vec cannot fail.
-    prometheus::TextEncoder::new()
-        .encode(families, &mut out)
-        .expect("text encoding");
-    String::from_utf8(out).expect("text format is UTF-8")
+/// [`render`] in the text format, as one string.
+pub fn render_text(store: &Store, options: &Options) -> String {
+    String::from_utf8(render(store, options, Format::Text).concat()).expect("text format is UTF-8")
 }
 
-/// Families being built for one scrape, by name. Every push names a catalog entry, which
+/// A metric's labels: borrowed name/value pairs, a base and a few more, so a series' labels
+/// are never copied per sample.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Labels<'a> {
+    base: &'a [(&'a str, &'a str)],
+    extra: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Labels<'a> {
+    pub(super) fn new(base: &'a [(&'a str, &'a str)]) -> Labels<'a> {
+        Labels { base, extra: &[] }
+    }
+
+    /// These labels, then `extra` (once: a second call replaces the first's).
+    pub(super) fn and(self, extra: &'a [(&'a str, &'a str)]) -> Labels<'a> {
+        debug_assert!(self.extra.is_empty(), "labels extended twice");
+        Labels { extra, ..self }
+    }
+
+    pub(super) fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.base.iter().chain(self.extra).copied()
+    }
+}
+
+/// A classic histogram: counts per bucket of the store's bounds (not cumulative, the last
+/// one above every bound), the count and sum in nanoseconds.
+pub(super) struct Classic<'a> {
+    pub(super) buckets: &'a [u64],
+    pub(super) count: u64,
+    pub(super) sum_ns: u64,
+}
+
+/// Families being written for one scrape, by name. Every push names a catalog entry, which
 /// gives the family its name, type and help.
-struct Families {
+struct Families<'o> {
+    format: Format,
+    options: &'o Options,
     window_seconds: u64,
-    by_name: BTreeMap<&'static str, MetricFamily>,
+    /// Each bucket bound in seconds, and as its `le` label.
+    bounds: Vec<(f64, String)>,
+    /// Per family, its samples: text lines, or encoded `Metric` messages.
+    by_name: BTreeMap<&'static str, (&'static MetricDef, Pieces)>,
+    scratch: Vec<u8>,
+    value: Vec<u8>,
 }
 
-impl Families {
-    fn new(window_ns: u64) -> Families {
+impl<'o> Families<'o> {
+    fn new(store: &Store, options: &'o Options, format: Format) -> Families<'o> {
         Families {
-            window_seconds: window_ns / 1_000_000_000,
+            format,
+            options,
+            window_seconds: store.window_ns() / 1_000_000_000,
+            bounds: store
+                .bucket_bounds()
+                .ns()
+                .iter()
+                .map(|b| (seconds(*b), text::float_text(seconds(*b))))
+                .collect(),
             by_name: BTreeMap::new(),
+            scratch: Vec::new(),
+            value: Vec::new(),
         }
     }
 
-    fn counter(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, value: u64) {
-        self.counter_f64(def, labels, value as f64);
+    /// Whether a metric's window summary is served.
+    fn summarized(&self, metric: Metric) -> bool {
+        self.options.exposition == Exposition::Full
+            || self.options.window_summaries.contains(&metric)
     }
 
-    fn counter_f64(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, value: f64) {
-        let mut c = Counter::default();
-        c.set_value(value);
-        let mut m = PMetric::from_label(labels);
-        m.set_counter(c);
-        self.push(def, Kind::Counter, m);
-    }
-
-    fn gauge(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, value: f64) {
-        let mut g = Gauge::default();
-        g.set_value(value);
-        let mut m = PMetric::from_label(labels);
-        m.set_gauge(g);
-        self.push(def, Kind::Gauge, m);
-    }
-
-    fn histogram(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, histogram: Histogram) {
-        let mut m = PMetric::from_label(labels);
-        m.set_histogram(histogram);
-        self.push(def, Kind::Histogram, m);
-    }
-
-    fn summary(&mut self, def: &'static MetricDef, labels: Vec<LabelPair>, summary: Summary) {
-        let mut m = PMetric::from_label(labels);
-        m.set_summary(summary);
-        self.push(def, Kind::Summary, m);
-    }
-
-    /// `kind` is what the metric holds; a catalog entry of another type would be served with
-    /// a TYPE line that contradicts its samples.
-    fn push(&mut self, def: &'static MetricDef, kind: Kind, metric: PMetric) {
+    /// The family's samples so far, checking (in debug builds) that `def` holds `kind`: a
+    /// catalog entry of another type would be served with a TYPE line that contradicts its
+    /// samples.
+    fn family(&mut self, def: &'static MetricDef, kind: Kind) -> &mut Vec<u8> {
         debug_assert_eq!(def.kind(), kind, "{} pushed as a {kind:?}", def.name());
-        let window_seconds = self.window_seconds;
-        let family = self.by_name.entry(def.name()).or_insert_with(|| {
-            let mut f = MetricFamily::default();
-            f.set_name(def.name().to_owned());
-            f.set_help(def.help(window_seconds).into_owned());
-            f.set_type(metric_type(def.kind()));
-            f
-        });
-        family.mut_metric().push(metric);
+        self.by_name
+            .entry(def.name())
+            .or_insert((def, Pieces::default()))
+            .1
+            .buf()
     }
 
-    fn into_sorted(self) -> Vec<MetricFamily> {
-        self.by_name.into_values().collect()
+    fn counter(&mut self, def: &'static MetricDef, labels: Labels<'_>, value: u64) {
+        self.single(def, Kind::Counter, labels, None, Value::Int(value));
+    }
+
+    fn counter_f64(&mut self, def: &'static MetricDef, labels: Labels<'_>, value: f64) {
+        self.single(def, Kind::Counter, labels, None, Value::Float(value));
+    }
+
+    fn gauge(&mut self, def: &'static MetricDef, labels: Labels<'_>, value: f64) {
+        self.single(def, Kind::Gauge, labels, None, Value::Float(value));
+    }
+
+    /// A counter or gauge, with one more label if `extra`.
+    fn single(
+        &mut self,
+        def: &'static MetricDef,
+        kind: Kind,
+        labels: Labels<'_>,
+        extra: Option<(&str, &str)>,
+        value: Value,
+    ) {
+        let format = self.format;
+        let (mut scratch, mut message) = (
+            std::mem::take(&mut self.scratch),
+            std::mem::take(&mut self.value),
+        );
+        let out = self.family(def, kind);
+        match format {
+            Format::Text => text::sample(out, def.name(), "", labels, extra, value),
+            Format::Protobuf => {
+                message.clear();
+                proto::single(&mut message, as_f64(value));
+                let field = if kind == Kind::Counter { 3 } else { 2 };
+                proto::metric(out, &mut scratch, labels, extra, field, &message);
+            }
+        }
+        (self.scratch, self.value) = (scratch, message);
+    }
+
+    fn histogram(&mut self, def: &'static MetricDef, labels: Labels<'_>, h: &Classic<'_>) {
+        let format = self.format;
+        let bounds = std::mem::take(&mut self.bounds);
+        let (mut scratch, mut message) = (
+            std::mem::take(&mut self.scratch),
+            std::mem::take(&mut self.value),
+        );
+        let out = self.family(def, Kind::Histogram);
+        let name = def.name();
+        let sum = seconds(h.sum_ns);
+        match format {
+            Format::Text => text::histogram(out, name, labels, &bounds, h.buckets, h.count, sum),
+            Format::Protobuf => {
+                message.clear();
+                let mut c = 0;
+                proto::classic_histogram(
+                    &mut message,
+                    h.count,
+                    sum,
+                    bounds.iter().enumerate().map(|(i, (upper, _))| {
+                        c += h.buckets.get(i).copied().unwrap_or(0);
+                        (*upper, c)
+                    }),
+                );
+                proto::metric(out, &mut scratch, labels, None, 7, &message);
+            }
+        }
+        self.bounds = bounds;
+        (self.scratch, self.value) = (scratch, message);
+    }
+
+    /// A summary of `quantiles` (quantile, value in seconds).
+    fn summary(
+        &mut self,
+        def: &'static MetricDef,
+        labels: Labels<'_>,
+        quantiles: &[(f64, &str, f64)],
+        count: u64,
+        sum: f64,
+    ) {
+        let format = self.format;
+        let (mut scratch, mut message) = (
+            std::mem::take(&mut self.scratch),
+            std::mem::take(&mut self.value),
+        );
+        let out = self.family(def, Kind::Summary);
+        let name = def.name();
+        match format {
+            Format::Text => {
+                for (_, q, v) in quantiles {
+                    text::sample(
+                        out,
+                        name,
+                        "",
+                        labels,
+                        Some(("quantile", q)),
+                        Value::Float(*v),
+                    );
+                }
+                text::sample(out, name, "_sum", labels, None, Value::Float(sum));
+                text::sample(out, name, "_count", labels, None, Value::Int(count));
+            }
+            Format::Protobuf => {
+                message.clear();
+                let q: Vec<(f64, f64)> = quantiles.iter().map(|(q, _, v)| (*q, *v)).collect();
+                proto::summary(&mut message, count, sum, &q);
+                proto::metric(out, &mut scratch, labels, None, 4, &message);
+            }
+        }
+        (self.scratch, self.value) = (scratch, message);
+    }
+
+    /// Each family, in name order, with its header: the pieces of the answer.
+    fn finish(self) -> Vec<Vec<u8>> {
+        let mut pieces = Vec::with_capacity(2 * self.by_name.len());
+        for (name, (def, body)) in self.by_name {
+            let help = def.help(self.window_seconds);
+            let kind = def.kind().as_str();
+            let mut head = Vec::new();
+            match self.format {
+                Format::Text => text::header(&mut head, name, &help, kind),
+                Format::Protobuf => {
+                    let mut fields = Vec::new();
+                    proto::header(&mut fields, name, &help, kind);
+                    proto::varint(&mut head, (fields.len() + body.len()) as u64);
+                    head.extend_from_slice(&fields);
+                }
+            }
+            pieces.push(head);
+            pieces.extend(body.into_vec());
+        }
+        pieces
     }
 }
 
-fn label(name: &str, value: &str) -> LabelPair {
-    let mut l = LabelPair::default();
-    l.set_name(name.to_owned());
-    l.set_value(value.to_owned());
-    l
+/// Bytes a piece of a family's samples grows to before the next begins.
+const PIECE: usize = 256 * 1024;
+
+/// A family's samples in pieces of about [`PIECE`] bytes: no buffer is ever copied to grow
+/// past that, so a scrape's memory is its answer's size, not twice it.
+#[derive(Default)]
+struct Pieces {
+    full: Vec<Vec<u8>>,
+    current: Vec<u8>,
 }
 
-/// `labels` and then `extra`.
-fn with(mut labels: Vec<LabelPair>, extra: &[(&str, &str)]) -> Vec<LabelPair> {
-    labels.extend(extra.iter().map(|(n, v)| label(n, v)));
-    labels
+impl Pieces {
+    /// Where the next metric goes (a whole metric per call: a piece may pass [`PIECE`] by one).
+    fn buf(&mut self) -> &mut Vec<u8> {
+        if self.current.len() >= PIECE {
+            let next = Vec::with_capacity(PIECE + PIECE / 4);
+            self.full.push(std::mem::replace(&mut self.current, next));
+        }
+        &mut self.current
+    }
+
+    fn len(&self) -> usize {
+        self.full.iter().map(Vec::len).sum::<usize>() + self.current.len()
+    }
+
+    fn into_vec(mut self) -> Vec<Vec<u8>> {
+        self.full.push(self.current);
+        self.full
+    }
+}
+
+fn as_f64(v: Value) -> f64 {
+    match v {
+        Value::Int(i) => i as f64,
+        Value::Float(f) => f,
+    }
 }
 
 /// Who measured whom, over what: the labels probe series and scheduled tests share.
-fn pair_labels(source: &Identity, peer: &Identity, protocol: Protocol) -> Vec<LabelPair> {
-    vec![
-        label("src_agent", source.id.as_str()),
-        label("src_cloud", source.cloud.as_str()),
-        label("src_region", &source.region),
-        label("dst_agent", peer.id.as_str()),
-        label("dst_cloud", peer.cloud.as_str()),
-        label("dst_region", &peer.region),
-        label("protocol", protocol.as_str()),
-    ]
+fn pair_labels<'a>(
+    source: &'a Identity,
+    peer: &'a Identity,
+    protocol: Protocol,
+) -> Vec<(&'a str, &'a str)> {
+    let mut v = Vec::with_capacity(11);
+    v.extend([
+        ("src_agent", source.id.as_str()),
+        ("src_cloud", source.cloud.as_str()),
+        ("src_region", source.region.as_str()),
+        ("dst_agent", peer.id.as_str()),
+        ("dst_cloud", peer.cloud.as_str()),
+        ("dst_region", peer.region.as_str()),
+        ("protocol", protocol.as_str()),
+    ]);
+    v
 }
 
 /// Prometheus' base unit for nanoseconds.
 fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
-}
-
-/// How the prometheus crate types a family of `kind`.
-fn metric_type(kind: Kind) -> prometheus::proto::MetricType {
-    use prometheus::proto::MetricType;
-    match kind {
-        Kind::Counter => MetricType::COUNTER,
-        Kind::Gauge => MetricType::GAUGE,
-        Kind::Histogram => MetricType::HISTOGRAM,
-        Kind::Summary => MetricType::SUMMARY,
-    }
 }
 
 #[cfg(test)]
@@ -358,7 +607,7 @@ mod tests {
 
     #[test]
     fn golden_metrics() {
-        let text = render(&families(&fixed_store()));
+        let text = render_text(&fixed_store(), &Options::full());
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.txt");
         if std::env::var_os("XCBENCH_UPDATE_GOLDEN").is_some() {
             std::fs::write(path, &text).unwrap();
@@ -400,7 +649,7 @@ mod tests {
 
     #[test]
     fn counts_and_quantiles_in_text() {
-        let text = render(&families(&fixed_store()));
+        let text = render_text(&fixed_store(), &Options::default());
         let labels = r#"src_agent="az-eastus-app1",src_cloud="azure",src_region="eastus",dst_agent="oci-ashburn-db1",dst_cloud="oci",dst_region="us-ashburn-1",protocol="udp",kind="stamp",load="idle""#;
         assert!(
             text.contains(&format!("xcbench_probes_sent_total{{{labels}}} 100\n")),
@@ -428,5 +677,105 @@ mod tests {
             .unwrap();
         let v: f64 = p50.rsplit(' ').next().unwrap().parse().unwrap();
         assert!((0.00198..=0.00198 * 1.001).contains(&v), "{p50}");
+    }
+
+    /// `lean` is `full` without the window summaries it was not asked for: the same lines
+    /// otherwise, in the same order.
+    #[test]
+    fn lean_drops_only_the_summaries_not_asked_for() {
+        let store = fixed_store();
+        let full = render_text(&store, &Options::full());
+        let lean = render_text(&store, &Options::default());
+        let unasked = [
+            "xcbench_one_way_delay_window_seconds",
+            "xcbench_ipdv_window_seconds",
+        ];
+        let kept: Vec<&str> = full
+            .lines()
+            .filter(|l| {
+                let name = l
+                    .trim_start_matches("# HELP ")
+                    .trim_start_matches("# TYPE ")
+                    .split(['{', ' '])
+                    .next()
+                    .unwrap();
+                !unasked.iter().any(|u| {
+                    name.strip_prefix(u)
+                        .is_some_and(|rest| rest.is_empty() || rest == "_sum" || rest == "_count")
+                })
+            })
+            .collect();
+        assert!(
+            kept.len() < full.lines().count(),
+            "the fixed store has one-way and IPDV windows"
+        );
+        assert_eq!(lean.lines().collect::<Vec<_>>(), kept);
+        assert!(lean.contains("xcbench_rtt_window_seconds{"));
+        // Asked for none: no window family at all.
+        let none = Options {
+            window_summaries: Default::default(),
+            ..Options::default()
+        };
+        assert!(!render_text(&store, &none).contains("_window_seconds{"));
+    }
+
+    /// The protobuf answer, read by the prometheus crate's own decoder and written out by its
+    /// own text encoder, is the text answer line for line: the same families, metrics,
+    /// labels and values.
+    #[test]
+    fn protobuf_decodes_to_the_text_answer() {
+        use prometheus::Encoder;
+        use protobuf::Message;
+        let store = fixed_store();
+        for options in [Options::default(), Options::full()] {
+            let bytes = render(&store, &options, Format::Protobuf).concat();
+            let mut families = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let (len, used) = read_varint(rest);
+                let end = used + len as usize;
+                families.push(
+                    prometheus::proto::MetricFamily::parse_from_bytes(&rest[used..end]).unwrap(),
+                );
+                rest = &rest[end..];
+            }
+            let mut theirs = Vec::new();
+            prometheus::TextEncoder::new()
+                .encode(&families, &mut theirs)
+                .unwrap();
+            assert_eq!(
+                String::from_utf8(theirs).unwrap(),
+                render_text(&store, &options)
+            );
+        }
+    }
+
+    fn read_varint(b: &[u8]) -> (u64, usize) {
+        let mut v = 0u64;
+        for (i, byte) in b.iter().enumerate() {
+            v |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return (v, i + 1);
+            }
+        }
+        panic!("truncated varint");
+    }
+
+    #[test]
+    fn accept_chooses_the_format() {
+        let prometheus_native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
+        let prometheus_text = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+        for (accept, want) in [
+            (None, Format::Text),
+            (Some(prometheus_native), Format::Protobuf),
+            (Some(prometheus_text), Format::Text),
+            (Some("*/*"), Format::Text),
+            // Protobuf without the delimited MetricFamily parameters is another format.
+            (Some("application/vnd.google.protobuf"), Format::Text),
+            (Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"), Format::Protobuf),
+            (Some("garbage;;q=x,"), Format::Text),
+        ] {
+            assert_eq!(Format::negotiate(accept), want, "{accept:?}");
+        }
     }
 }

@@ -2,11 +2,10 @@
 //! the start and a summary over the window per metric, jitter, the clock, TCP_INFO and quinn
 //! path figures. Owns the latency bucket layout and the window quantiles.
 
-use prometheus::proto::{Bucket, Histogram, LabelPair, Quantile, Summary};
 use xcbench_snapshot::{Metric, ProbeKind, Protocol};
 
 use super::catalog::{self, MetricDef};
-use super::{pair_labels, seconds, with, Families};
+use super::{pair_labels, seconds, Classic, Families, Labels};
 use crate::store::{BucketBounds, MetricState, SeriesKey, SeriesState, Store};
 
 /// Classic histogram buckets for interconnect latencies: fine between 0.5 and 5 ms where
@@ -51,27 +50,31 @@ pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
 
 /// Every probe series' families.
 pub(super) fn push_families(f: &mut Families, store: &Store) {
-    let bounds = store.bucket_bounds();
+    let quantiles: Vec<(f64, String)> = WINDOW_QUANTILES
+        .iter()
+        .map(|q| (*q, super::text::float_text(*q)))
+        .collect();
     for (key, s) in store.series() {
-        let base = series_labels(key);
-        push_probe_counts(f, key, s, &base);
-        push_path(f, s, &base);
-        push_transport(f, key, s, &base);
+        let pairs = series_labels(key);
+        let base = Labels::new(&pairs);
+        push_probe_counts(f, key, s, base);
+        push_path(f, s, base);
+        push_transport(f, key, s, base);
         for &metric in key.kind.metrics() {
-            push_latency(f, metric, s.metrics.get(&metric), bounds, &base);
+            push_latency(f, metric, s.metrics.get(&metric), &quantiles, &pairs);
         }
     }
 }
 
-pub(super) fn series_labels(k: &SeriesKey) -> Vec<LabelPair> {
-    with(
-        pair_labels(&k.source, &k.peer, k.protocol),
-        &[("kind", k.kind.as_str()), ("load", k.load.as_str())],
-    )
+/// The pair, `kind` and `load`.
+pub(super) fn series_labels(k: &SeriesKey) -> Vec<(&str, &str)> {
+    let mut v = pair_labels(&k.source, &k.peer, k.protocol);
+    v.extend([("kind", k.kind.as_str()), ("load", k.load.as_str())]);
+    v
 }
 
 /// Probe outcomes, and losses by direction where the reflector can tell.
-fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &[LabelPair]) {
+fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: Labels<'_>) {
     let c = &s.counters;
     for (def, value) in [
         (&catalog::PROBES_SENT_TOTAL, c.sent),
@@ -83,7 +86,7 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
         (&catalog::PROBES_SKIPPED_TOTAL, c.skipped),
         (&catalog::PROBES_ABANDONED_TOTAL, c.abandoned),
     ] {
-        f.counter(def, base.to_vec(), value);
+        f.counter(def, base, value);
     }
     // Only STAMP's stateful reflector tells which way a probe was lost, and only STAMP
     // measures one-way delay, which a clock step can spoil.
@@ -91,23 +94,19 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &
         for (dir, value) in [("forward", c.lost_forward), ("reverse", c.lost_reverse)] {
             f.counter(
                 &catalog::PROBES_LOST_DIRECTION_TOTAL,
-                with(base.to_vec(), &[("direction", dir)]),
+                base.and(&[("direction", dir)]),
                 value,
             );
         }
-        f.counter(
-            &catalog::PROBES_CLOCK_STEPS_TOTAL,
-            base.to_vec(),
-            c.clock_steps,
-        );
+        f.counter(&catalog::PROBES_CLOCK_STEPS_TOTAL, base, c.clock_steps);
     }
 }
 
 /// How the series is measured, and what the last report said about the path and the clocks.
-fn push_path(f: &mut Families, s: &SeriesState, base: &[LabelPair]) {
+fn push_path(f: &mut Families, s: &SeriesState, base: Labels<'_>) {
     f.gauge(
         &catalog::PROBE_INFO,
-        with(base.to_vec(), &[("timestamping", s.timestamping.as_str())]),
+        base.and(&[("timestamping", s.timestamping.as_str())]),
         1.0,
     );
     for (dir, value) in [
@@ -117,22 +116,22 @@ fn push_path(f: &mut Families, s: &SeriesState, base: &[LabelPair]) {
         if let Some(v) = value {
             f.gauge(
                 &catalog::JITTER_SECONDS,
-                with(base.to_vec(), &[("direction", dir)]),
+                base.and(&[("direction", dir)]),
                 seconds(v),
             );
         }
     }
     if let Some(v) = s.clock_error_ns {
-        f.gauge(&catalog::CLOCK_ERROR_SECONDS, base.to_vec(), seconds(v));
+        f.gauge(&catalog::CLOCK_ERROR_SECONDS, base, seconds(v));
     }
     if let Some(v) = s.clock_synchronized {
         let flag = if v { 1.0 } else { 0.0 };
-        f.gauge(&catalog::CLOCK_SYNCHRONIZED, base.to_vec(), flag);
+        f.gauge(&catalog::CLOCK_SYNCHRONIZED, base, flag);
     }
 }
 
 /// What TCP and quinn said about the probe connections.
-fn push_transport(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &[LabelPair]) {
+fn push_transport(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: Labels<'_>) {
     let c = &s.counters;
     if let Some(t) = s.tcp {
         for (def, value) in [
@@ -149,7 +148,7 @@ fn push_transport(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &[La
                 t.delivery_rate_bytes_per_second as f64,
             ),
         ] {
-            f.gauge(def, base.to_vec(), value);
+            f.gauge(def, base, value);
         }
     }
     if let Some(q) = s.quic {
@@ -158,7 +157,7 @@ fn push_transport(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &[La
             (&catalog::QUIC_CWND_BYTES, q.cwnd_bytes as f64),
             (&catalog::QUIC_MTU_BYTES, f64::from(q.mtu_bytes)),
         ] {
-            f.gauge(def, base.to_vec(), value);
+            f.gauge(def, base, value);
         }
     }
     if key.protocol == Protocol::Quic {
@@ -170,7 +169,7 @@ fn push_transport(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &[La
             ),
             (&catalog::QUIC_BLACK_HOLES_TOTAL, c.quic_black_holes),
         ] {
-            f.counter(def, base.to_vec(), value);
+            f.counter(def, base, value);
         }
     }
     if key.kind == ProbeKind::Resume {
@@ -181,17 +180,13 @@ fn push_transport(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: &[La
         ] {
             f.counter(
                 &catalog::QUIC_ZERO_RTT_TOTAL,
-                with(base.to_vec(), &[("result", result)]),
+                base.and(&[("result", result)]),
                 value,
             );
         }
     }
     if key.protocol == Protocol::Tcp {
-        f.counter(
-            &catalog::TCP_RETRANSMITS_TOTAL,
-            base.to_vec(),
-            c.retransmits,
-        );
+        f.counter(&catalog::TCP_RETRANSMITS_TOTAL, base, c.retransmits);
     }
 }
 
@@ -237,53 +232,51 @@ impl LatencyFamilies {
     }
 }
 
-/// A metric's histogram since the start and its summary over the window; both at zero when
-/// the series has no samples of it yet, so every configured peer has them.
+/// A metric's histogram since the start and (where served) its summary over the window;
+/// both at zero when the series has no samples of it yet, so every configured peer has them.
 fn push_latency(
     f: &mut Families,
     metric: Metric,
     state: Option<&MetricState>,
-    bounds: BucketBounds,
-    base: &[LabelPair],
+    quantiles: &[(f64, String)],
+    pairs: &[(&str, &str)],
 ) {
     let families = LatencyFamilies::of(metric);
+    let direction;
     let labels = match families.direction {
-        Some(d) => with(base.to_vec(), &[("direction", d)]),
-        None => base.to_vec(),
+        Some(d) => {
+            direction = [("direction", d)];
+            Labels::new(pairs).and(&direction)
+        }
+        None => Labels::new(pairs),
     };
-    let mut h = Histogram::default();
-    let mut cumulative = 0;
-    let mut buckets = Vec::with_capacity(bounds.ns().len());
-    for (i, bound) in bounds.ns().iter().enumerate() {
-        cumulative += state.map_or(0, |m| m.buckets.get(i).copied().unwrap_or(0));
-        let mut b = Bucket::default();
-        b.set_upper_bound(seconds(*bound));
-        b.set_cumulative_count(cumulative);
-        buckets.push(b);
-    }
-    h.set_bucket(buckets);
-    h.set_sample_count(state.map_or(0, |m| m.count));
-    h.set_sample_sum(state.map_or(0.0, |m| seconds(m.sum_ns)));
-    f.histogram(families.histogram, labels.clone(), h);
-
-    let window = state.map(|m| m.window());
-    let mut summary = Summary::default();
-    summary.set_quantile(
-        WINDOW_QUANTILES
-            .iter()
-            .map(|q| {
-                let mut quantile = Quantile::default();
-                quantile.set_quantile(*q);
-                quantile.set_value(
-                    window
-                        .and_then(|w| w.quantile(*q))
-                        .map_or(f64::NAN, seconds),
-                );
-                quantile
-            })
-            .collect(),
+    f.histogram(
+        families.histogram,
+        labels,
+        &Classic {
+            buckets: state.map_or(&[][..], |m| m.buckets.as_slice()),
+            count: state.map_or(0, |m| m.count),
+            sum_ns: state.map_or(0, |m| m.sum_ns),
+        },
     );
-    summary.set_sample_count(window.map_or(0, |w| w.count()));
-    summary.set_sample_sum(window.map_or(0.0, |w| seconds(w.sum_ns())));
-    f.summary(families.window, labels, summary);
+    if !f.summarized(metric) {
+        return;
+    }
+    let window = state.map(|m| m.window());
+    let values: Vec<(f64, &str, f64)> = quantiles
+        .iter()
+        .map(|(q, text)| {
+            let v = window
+                .and_then(|w| w.quantile(*q))
+                .map_or(f64::NAN, seconds);
+            (*q, text.as_str(), v)
+        })
+        .collect();
+    f.summary(
+        families.window,
+        labels,
+        &values,
+        window.map_or(0, |w| w.count()),
+        window.map_or(0.0, |w| seconds(w.sum_ns())),
+    );
 }

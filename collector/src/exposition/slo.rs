@@ -10,7 +10,7 @@ use xcbench_slo::Verdict;
 
 use super::catalog;
 use super::series::series_labels;
-use super::{label, seconds, with, Families};
+use super::{seconds, Families, Labels};
 use crate::store::Store;
 
 pub(super) fn push_families(f: &mut Families, store: &Store) {
@@ -19,14 +19,15 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
             if m.within.is_empty() {
                 continue;
             }
-            let base = with(series_labels(key), &[("metric", metric.as_str())]);
-            f.counter(&catalog::SLO_SAMPLES_TOTAL, base.clone(), m.count);
+            let mut pairs = series_labels(key);
+            pairs.push(("metric", metric.as_str()));
+            let base = Labels::new(&pairs);
+            f.counter(&catalog::SLO_SAMPLES_TOTAL, base, m.count);
             for w in &m.within {
-                let labels = with(
-                    base.clone(),
-                    &[("threshold", &threshold_label(w.threshold_ns))],
-                );
-                f.counter(&catalog::SLO_WITHIN_TOTAL, labels.clone(), w.at_most);
+                let threshold = threshold_label(w.threshold_ns);
+                let threshold = [("threshold", threshold.as_str())];
+                let labels = base.and(&threshold);
+                f.counter(&catalog::SLO_WITHIN_TOTAL, labels, w.at_most);
                 f.counter(&catalog::SLO_STRADDLING_TOTAL, labels, w.straddling);
             }
         }
@@ -36,7 +37,7 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
     };
     f.gauge(
         &catalog::SLO_EVALUATED_TIMESTAMP_SECONDS,
-        vec![],
+        Labels::new(&[]),
         seconds(*at),
     );
     for r in results {
@@ -44,18 +45,18 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
         for v in [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive] {
             f.gauge(
                 &catalog::SLO_VERDICT,
-                vec![
-                    label("objective", &r.name),
-                    label("key", key),
-                    label("verdict", v.as_str()),
-                ],
+                Labels::new(&[
+                    ("objective", r.name.as_str()),
+                    ("key", key),
+                    ("verdict", v.as_str()),
+                ]),
                 if r.verdict == v { 1.0 } else { 0.0 },
             );
         }
         for code in ReasonCode::ALL {
             f.gauge(
                 &catalog::SLO_REASON,
-                vec![label("objective", &r.name), label("reason", code.as_str())],
+                Labels::new(&[("objective", r.name.as_str()), ("reason", code.as_str())]),
                 if r.codes.contains(&code) { 1.0 } else { 0.0 },
             );
         }
@@ -71,14 +72,14 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
             if let Some(l) = b.lower {
                 f.gauge(
                     &catalog::SLO_BOUND,
-                    vec![label("objective", &r.name), label("side", "lower")],
+                    Labels::new(&[("objective", r.name.as_str()), ("side", "lower")]),
                     l,
                 );
             }
             if let Some(u) = b.upper {
                 f.gauge(
                     &catalog::SLO_BOUND,
-                    vec![label("objective", &r.name), label("side", "upper")],
+                    Labels::new(&[("objective", r.name.as_str()), ("side", "upper")]),
                     u,
                 );
             }

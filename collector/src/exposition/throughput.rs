@@ -2,21 +2,21 @@
 //! direction: tests by outcome, bytes and counted time per side, retransmissions and
 //! datagrams summed over the tests, and the last test's figures.
 
-use prometheus::proto::LabelPair;
 use xcbench_snapshot::ThroughputOutcome;
 
 use super::catalog;
-use super::{pair_labels, seconds, with, Families};
+use super::{pair_labels, seconds, Families, Labels};
 use crate::store::{Store, ThroughputKey};
 
 /// Every test direction's families.
 pub(super) fn push_families(f: &mut Families, store: &Store) {
     for (key, t) in store.throughput() {
-        let base = throughput_labels(key);
+        let pairs = throughput_labels(key);
+        let base = Labels::new(&pairs);
         for &outcome in ThroughputOutcome::ALL {
             f.counter(
                 &catalog::THROUGHPUT_TESTS_TOTAL,
-                with(base.clone(), &[("result", outcome.as_str())]),
+                base.and(&[("result", outcome.as_str())]),
                 t.tests.get(outcome),
             );
         }
@@ -25,8 +25,9 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
             ("sender", c.sender_bytes, c.sender_ns),
             ("receiver", c.receiver_bytes, c.receiver_ns),
         ] {
-            let labels = with(base.clone(), &[("side", side)]);
-            f.counter(&catalog::THROUGHPUT_BYTES_TOTAL, labels.clone(), bytes);
+            let side = [("side", side)];
+            let labels = base.and(&side);
+            f.counter(&catalog::THROUGHPUT_BYTES_TOTAL, labels, bytes);
             f.counter_f64(&catalog::THROUGHPUT_SECONDS_TOTAL, labels, seconds(ns));
         }
         for (def, value) in [
@@ -34,7 +35,7 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
             (&catalog::THROUGHPUT_DATAGRAMS_TOTAL, c.datagrams),
             (&catalog::THROUGHPUT_DATAGRAMS_LOST_TOTAL, c.datagrams_lost),
         ] {
-            f.counter(def, base.clone(), value);
+            f.counter(def, base, value);
         }
         if let Some(last) = t.last {
             for (def, value) in [
@@ -51,16 +52,15 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
                     seconds(last.started_unix_ns),
                 ),
             ] {
-                f.gauge(def, base.clone(), value);
+                f.gauge(def, base, value);
             }
         }
     }
 }
 
 /// The pair and `direction` (forward: the testing agent sent).
-fn throughput_labels(k: &ThroughputKey) -> Vec<LabelPair> {
-    with(
-        pair_labels(&k.source, &k.peer, k.protocol),
-        &[("direction", k.flow.as_str())],
-    )
+fn throughput_labels(k: &ThroughputKey) -> Vec<(&str, &str)> {
+    let mut v = pair_labels(&k.source, &k.peer, k.protocol);
+    v.push(("direction", k.flow.as_str()));
+    v
 }

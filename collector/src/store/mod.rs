@@ -70,6 +70,8 @@ pub struct Store {
     verdicts: Option<(u64, Vec<xcbench_slo::ObjectiveResult>)>,
     /// The agents the collector's mesh file lists (none without one).
     mesh_agents: Vec<Identity>,
+    /// The metrics whose recent samples are kept in a window (see [`Store::set_windowed`]).
+    windowed: BTreeSet<Metric>,
     pub ingest: IngestCounters,
 }
 
@@ -83,6 +85,7 @@ impl Store {
             thresholds: BTreeMap::new(),
             verdicts: None,
             mesh_agents: Vec::new(),
+            windowed: Metric::ALL.iter().copied().collect(),
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
@@ -110,6 +113,13 @@ impl Store {
             t.dedup();
         }
         self.thresholds = thresholds;
+    }
+
+    /// Keeps windows (the recent slots behind window quantiles) only for `metrics`; every
+    /// metric's by default. A window holds a histogram per slot, most of a series' memory,
+    /// so the exposition asks only for those it serves a summary of. Set before ingest.
+    pub fn set_windowed(&mut self, metrics: BTreeSet<Metric>) {
+        self.windowed = metrics;
     }
 
     pub fn thresholds(&self, metric: Metric) -> &[u64] {
@@ -230,8 +240,10 @@ impl Store {
             }
             for (start, slot) in recent {
                 for (metric, h) in slot.metrics {
-                    let m = state.metrics.entry(metric).or_default();
-                    m.window.handle_samples(&self.window, h, start.min(now));
+                    if self.windowed.contains(&metric) {
+                        let m = state.metrics.entry(metric).or_default();
+                        m.window.handle_samples(&self.window, h, start.min(now));
+                    }
                 }
             }
         }
@@ -340,8 +352,13 @@ impl Store {
             }
             m.count += delta.count;
             m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);
-            m.window
-                .handle_samples(&self.window, Sparse::from_buckets(hist, delta.sum_ns), now);
+            if self.windowed.contains(&delta.metric) {
+                m.window.handle_samples(
+                    &self.window,
+                    Sparse::from_buckets(hist, delta.sum_ns),
+                    now,
+                );
+            }
         }
     }
 

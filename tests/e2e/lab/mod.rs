@@ -309,7 +309,7 @@ fn run_case_restarting<T>(
         // TLS channel is tested in netns and loopback).
         // 1 s history slots: a gate over a few seconds of the run reads whole slots.
         &format!(
-            "listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\nhistory = [{{ slot = \"1s\", keep = \"1h\" }}]\n{collector_toml}\n"
+            "listen = \"{collector}\"\nwindow = \"1h\"\nplain_http = true\nwindow_summaries = [\"rtt\", \"one_way_forward\", \"one_way_reverse\"]\nhistory = [{{ slot = \"1s\", keep = \"1h\" }}]\n{collector_toml}\n"
         ),
     );
     let _c = Proc::spawn(

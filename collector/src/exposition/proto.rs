@@ -1,0 +1,134 @@
+//! The Prometheus protobuf exposition (`io.prometheus.client.MetricFamily`, varint-length
+//! delimited), written straight from the store's numbers: the same samples as the text
+//! format, labels once per metric instead of once per line, and room for native histograms.
+//!
+//! Only the wire format is written here (field numbers of `metrics.proto`); which families
+//! and samples are served is the exposition's.
+
+use super::Labels;
+
+/// `MetricType` values.
+pub(super) fn type_number(kind: &str) -> u64 {
+    match kind {
+        "counter" => 0,
+        "gauge" => 1,
+        "summary" => 2,
+        "histogram" => 4,
+        other => unreachable!("no metric type {other}"),
+    }
+}
+
+/// A family's own fields (name, help, type), to come before its metrics.
+pub(super) fn header(out: &mut Vec<u8>, name: &str, help: &str, kind: &str) {
+    bytes_field(out, 1, name.as_bytes());
+    bytes_field(out, 2, help.as_bytes());
+    varint_field(out, 3, type_number(kind));
+}
+
+/// A metric (field 4 of its family) of labels and one value message: `value_field` is 2
+/// (gauge), 3 (counter), 4 (summary) or 7 (histogram), `value` its encoded message.
+pub(super) fn metric(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    labels: Labels<'_>,
+    extra: Option<(&str, &str)>,
+    value_field: u32,
+    value: &[u8],
+) {
+    scratch.clear();
+    for (n, v) in labels.iter().chain(extra) {
+        let len = field_len(1, n.len()) + field_len(2, v.len());
+        tag(scratch, 1, 2);
+        varint(scratch, len as u64);
+        bytes_field(scratch, 1, n.as_bytes());
+        bytes_field(scratch, 2, v.as_bytes());
+    }
+    bytes_field(scratch, value_field, value);
+    bytes_field(out, 4, scratch);
+}
+
+/// A counter's or gauge's message: `value = 1`.
+pub(super) fn single(out: &mut Vec<u8>, value: f64) {
+    double_field(out, 1, value);
+}
+
+/// A summary's message.
+pub(super) fn summary(out: &mut Vec<u8>, count: u64, sum: f64, quantiles: &[(f64, f64)]) {
+    varint_field(out, 1, count);
+    double_field(out, 2, sum);
+    for (q, v) in quantiles {
+        tag(out, 3, 2);
+        varint(out, 18);
+        double_field(out, 1, *q);
+        double_field(out, 2, *v);
+    }
+}
+
+/// A classic histogram's message: cumulative counts at upper bounds in seconds (no +Inf
+/// bucket: the count is that).
+pub(super) fn classic_histogram(
+    out: &mut Vec<u8>,
+    count: u64,
+    sum: f64,
+    buckets: impl Iterator<Item = (f64, u64)>,
+) {
+    varint_field(out, 1, count);
+    double_field(out, 2, sum);
+    let mut bucket = Vec::with_capacity(20);
+    for (upper, cumulative) in buckets {
+        bucket.clear();
+        varint_field(&mut bucket, 1, cumulative);
+        double_field(&mut bucket, 2, upper);
+        bytes_field(out, 3, &bucket);
+    }
+}
+
+fn tag(out: &mut Vec<u8>, field: u32, wire: u8) {
+    varint(out, (u64::from(field) << 3) | u64::from(wire));
+}
+
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+/// Bytes a length-delimited field of `len` bytes takes (fields below 16: a one-byte tag).
+fn field_len(field: u32, len: usize) -> usize {
+    debug_assert!(field < 16);
+    1 + varint_len(len as u64) + len
+}
+
+pub(super) fn varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+    tag(out, field, 0);
+    varint(out, v);
+}
+
+pub(super) fn double_field(out: &mut Vec<u8>, field: u32, v: f64) {
+    tag(out, field, 1);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+pub(super) fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    tag(out, field, 2);
+    varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// A signed field in zigzag (`sint32`, `sint64`).
+#[allow(dead_code)]
+pub(super) fn sint_field(out: &mut Vec<u8>, field: u32, v: i64) {
+    tag(out, field, 0);
+    varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
