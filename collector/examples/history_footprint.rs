@@ -2,7 +2,7 @@
 //! samples per report; RTT around 1.5 ms with a 1% tail, one-way delays around half of it,
 //! IPDV around 20 us), then downsampled, bytes per tier (keys and values; the database file
 //! adds its page slack). Prints the steady-state size per series under the default tiers
-//! (10 s for 6 h, 1 min for 7 days, 10 min for 90 days).
+//! (see `Tiers::default`).
 //!
 //!   cargo run --release -p xcbench-collector --example history_footprint
 
@@ -109,31 +109,34 @@ fn main() {
             .unwrap();
     }
     let day_end = t0 + reports * 10 * S;
-    let at = |h: &History| h.footprint().unwrap();
-    let tier0 = at(&h)[0].1;
-    // Past the first tier's 6 h: the day's 10 s slots become 1 min slots.
-    h.migrate(day_end + 6 * 3_600 * S + 60 * S).unwrap();
-    let tier1 = at(&h)[1].1;
-    h.migrate(day_end + 7 * 86_400 * S + 600 * S).unwrap();
-    let tier2 = at(&h)[2].1;
+    let tiers = Tiers::default();
     let mb = |b: f64| b / 1e6;
+    let human = |ns: u64| match ns / S {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    };
     println!("one series, one day of 10 probes/s, five latency histograms:");
-    println!(
-        "  as 10 s slots: {:.2} MB/day   (kept 6 h:  {:.2} MB)",
-        mb(tier0 as f64),
-        mb(tier0 as f64 / 4.0)
-    );
-    println!(
-        "  as 1 min slots: {:.2} MB/day  (kept 7 d:  {:.2} MB)",
-        mb(tier1 as f64),
-        mb(tier1 as f64 * 7.0)
-    );
-    println!(
-        "  as 10 min slots: {:.2} MB/day (kept 90 d: {:.2} MB)",
-        mb(tier2 as f64),
-        mb(tier2 as f64 * 90.0)
-    );
-    let steady = tier0 as f64 / 4.0 + tier1 as f64 * 7.0 + tier2 as f64 * 90.0;
+    let mut steady = 0.0;
+    let mut passed = 0;
+    for (i, tier) in tiers.get().iter().enumerate() {
+        // Past the tiers before this one: the day's slots are now this tier's.
+        if i > 0 {
+            h.migrate(day_end + passed + tier.slot_ns).unwrap();
+        }
+        passed += tier.keep_ns;
+        let per_day = h.footprint().unwrap()[i].1 as f64;
+        let kept = per_day * tier.keep_ns as f64 / (86_400 * S) as f64;
+        steady += kept;
+        println!(
+            "  as {} slots: {:.2} MB/day, kept {}: {:.2} MB",
+            human(tier.slot_ns),
+            mb(per_day),
+            human(tier.keep_ns),
+            mb(kept)
+        );
+    }
     println!(
         "  steady state under the default tiers: {:.1} MB per series",
         mb(steady)

@@ -132,6 +132,38 @@ impl LatencyHistogram {
     }
 }
 
+/// Bits below the smallest bucket width (512 ns: the largest power of two <= [`LOWEST_NS`]).
+const UNIT_MAGNITUDE: u32 = 9;
+/// Half the sub-buckets per power of two, as a power of two: 3 digits need 2,048 sub-buckets
+/// (the next power of two at or above 2 x 10^3), half of them 1,024.
+const HALF_SUB_BUCKETS_MAGNITUDE: u32 = 10;
+
+/// The position of the bucket holding `value_ns` among all buckets of the layout, counted
+/// from 0 at the smallest value: HdrHistogram's own index (magnitude, then sub-bucket), so
+/// neighbouring buckets have neighbouring positions and a run of them codes in a byte each.
+pub fn bucket_position(value_ns: u64) -> u64 {
+    let v = value_ns.min(HIGHEST_NS);
+    let mask = ((1u64 << (HALF_SUB_BUCKETS_MAGNITUDE + 1)) - 1) << UNIT_MAGNITUDE;
+    let bucket = u64::from(64 - UNIT_MAGNITUDE - HALF_SUB_BUCKETS_MAGNITUDE - 1)
+        - u64::from((v | mask).leading_zeros());
+    let sub = v >> (bucket + u64::from(UNIT_MAGNITUDE));
+    ((bucket + 1) << HALF_SUB_BUCKETS_MAGNITUDE) + sub - (1 << HALF_SUB_BUCKETS_MAGNITUDE)
+}
+
+/// The highest value of the bucket at `position` (see [`bucket_position`]); `None` past the
+/// layout's last bucket.
+pub fn bucket_value(position: u64) -> Option<u64> {
+    let half = 1u64 << HALF_SUB_BUCKETS_MAGNITUDE;
+    let (bucket, sub) = match (position >> HALF_SUB_BUCKETS_MAGNITUDE).checked_sub(1) {
+        Some(b) => (b, (position & (half - 1)) + half),
+        None => (0, position & (half - 1)),
+    };
+    let shift = bucket + u64::from(UNIT_MAGNITUDE);
+    let lowest = sub.checked_shl(u32::try_from(shift).ok()?)?;
+    let highest = lowest.checked_add((1u64 << shift) - 1)?;
+    (lowest <= HIGHEST_NS && bucket_position(lowest) == position).then_some(highest)
+}
+
 fn check_v2_header(bytes: &[u8]) -> Result<(), HdrCodecError> {
     if bytes.len() < V2_HEADER_LEN {
         return Err(HdrCodecError::Truncated { len: bytes.len() });
@@ -240,5 +272,32 @@ mod tests {
             merged.add(&hb);
             prop_assert_eq!(merged.buckets().collect::<Vec<_>>(), all.buckets().collect::<Vec<_>>());
         }
+    }
+
+    /// Positions are HdrHistogram's buckets: every value maps to the position whose value is
+    /// the library's highest equivalent of it, positions ascend with values without gaps,
+    /// and nothing past 60 s has one.
+    #[test]
+    fn bucket_positions_are_the_librarys_buckets() {
+        let h = LatencyHistogram::new();
+        let mut v = 0u64;
+        let mut last = None;
+        while v <= HIGHEST_NS {
+            let p = bucket_position(v);
+            assert_eq!(
+                bucket_value(p),
+                Some(h.inner().highest_equivalent(v)),
+                "{v}"
+            );
+            if let Some(l) = last {
+                assert!(p == l || p == l + 1, "{v}: {l} -> {p}");
+            }
+            last = Some(p);
+            v = h.inner().next_non_equivalent(v);
+        }
+        let end = last.unwrap();
+        assert_eq!(bucket_value(end + 1), None);
+        assert_eq!(bucket_value(u64::MAX), None);
+        assert!(end < 20_000, "{end} positions");
     }
 }

@@ -491,6 +491,21 @@ impl History {
         Ok(restored)
     }
 
+    /// What the database holds, by redb's own count: bytes of keys and values in every
+    /// table, of its B-tree pages beyond them, and of pages allocated but free (a file
+    /// also grows ahead of its use).
+    pub fn usage(&self) -> Result<Usage, HistoryError> {
+        let txn = self.db.begin_write()?;
+        let stats = txn.stats()?;
+        let usage = Usage {
+            stored_bytes: stats.stored_bytes(),
+            metadata_bytes: stats.metadata_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        };
+        txn.abort()?;
+        Ok(usage)
+    }
+
     /// Stored slots by tier, and the bytes they take (keys and values).
     pub fn footprint(&self) -> Result<Vec<(u64, u64)>, HistoryError> {
         let txn = self.db.begin_read()?;
@@ -505,6 +520,14 @@ impl History {
         let _ = slots.len()?;
         Ok(per_tier)
     }
+}
+
+/// See [`History::usage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub stored_bytes: u64,
+    pub metadata_bytes: u64,
+    pub fragmented_bytes: u64,
 }
 
 /// Adds `record` to what `table` holds at `key`.

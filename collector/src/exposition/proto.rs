@@ -125,10 +125,3 @@ pub(super) fn bytes_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
-
-/// A signed field in zigzag (`sint32`, `sint64`).
-#[allow(dead_code)]
-pub(super) fn sint_field(out: &mut Vec<u8>, field: u32, v: i64) {
-    tag(out, field, 0);
-    varint(out, ((v << 1) ^ (v >> 63)) as u64);
-}

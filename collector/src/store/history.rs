@@ -1,6 +1,6 @@
 //! The history's sans-IO half: what one series measured in one time slot ([`SlotRecord`]:
 //! counters and sparse histograms, all additive, in a compact binary form), the tiers slots
-//! age through ([`Tiers`]: 10 s slots for 6 h, then 1 min for 7 days, then 10 min for 90
+//! age through ([`Tiers`]: 10 s slots for 6 h, then 5 min for 7 days, then 1 h for 90
 //! days by default), and how a query's slots fold into its answer ([`Fold`]; the answer and
 //! the selection are the API's contract, in `xcbench_snapshot::history`). Downsampling
 //! merges a tier's slots into the next tier's by addition, so every count survives it
@@ -79,11 +79,11 @@ impl Default for Tiers {
                 keep_ns: 6 * 3600 * S,
             },
             Tier {
-                slot_ns: 60 * S,
+                slot_ns: 300 * S,
                 keep_ns: 7 * 86_400 * S,
             },
             Tier {
-                slot_ns: 600 * S,
+                slot_ns: 3_600 * S,
                 keep_ns: 90 * 86_400 * S,
             },
         ])
@@ -159,15 +159,23 @@ pub struct SlotRecord {
 pub enum SlotCodecError {
     #[error("slot record: {0} bytes end inside a value")]
     Truncated(usize),
-    #[error("slot record: version {0}, expected 1")]
+    #[error("slot record: version {0}, expected 1 or 2")]
     Version(u8),
     #[error("slot record: metric code {0} is none this version knows")]
     Metric(u64),
+    #[error("slot record: bucket position {0} is past the histogram layout's last")]
+    Position(u64),
+    #[error("slot record: a run of {0} buckets, expected 1 up to the buckets left")]
+    Run(u64),
     #[error("slot record: {0} bytes left over")]
     Trailing(usize),
 }
 
-const SLOT_VERSION: u8 = 1;
+/// Buckets as (value delta, count): written when a value is not a bucket's highest
+/// equivalent (never, from agents' histograms), and read from files written before version 2.
+const SLOT_VALUES: u8 = 1;
+/// Buckets as runs of neighbouring HdrHistogram positions: a byte or two per bucket.
+const SLOT_RUNS: u8 = 2;
 
 /// The counters in a fixed order (a new field must be added here, at the end, to compile).
 fn counters_to_array(c: &Counters) -> [u64; 18] {
@@ -236,6 +244,15 @@ fn counters_from_slice(v: &[u64]) -> Counters {
         skipped: at(16),
         abandoned: at(17),
     }
+}
+
+/// A signed difference as an unsigned varint value: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -329,11 +346,22 @@ impl SlotRecord {
         };
     }
 
-    /// `version 1 | counters: n, n varints | clock error + 1 (0: none) | metrics: n, then per
-    /// metric: code, sum, buckets: n, then (value delta, count) varints | [measured from,
-    /// measured length]` (the last pair absent in records written before it was kept).
+    /// `version | counters: n, n varints | clock error + 1 (0: none) | metrics: n, then per
+    /// metric: code, sum, buckets: n, then the buckets | [measured from, measured length]`
+    /// (the last pair absent in records written before it was kept). Version 2 writes the
+    /// buckets as runs of neighbouring positions (see [`bucket_position`]): `gap from the
+    /// last run's end, run length x 2 + (1 if every count is 1), then unless so each count
+    /// as the zigzag difference from the one before`; version 1 as `(value delta, count)`
+    /// varints, and is written only if some value is not a bucket's highest value.
+    ///
+    /// [`bucket_position`]: xcbench_snapshot::histogram::bucket_position
     pub fn encode(&self, buf: &mut Vec<u8>) {
-        buf.push(SLOT_VERSION);
+        use xcbench_snapshot::histogram::{bucket_position, bucket_value};
+        let runs = self.metrics.values().all(|h| {
+            h.buckets()
+                .all(|(v, _)| bucket_value(bucket_position(v)) == Some(v))
+        });
+        buf.push(if runs { SLOT_RUNS } else { SLOT_VALUES });
         let counters = counters_to_array(&self.counters);
         put_varint(buf, counters.len() as u64);
         counters.iter().for_each(|c| put_varint(buf, *c));
@@ -347,11 +375,30 @@ impl SlotRecord {
             put_varint(buf, code as u64);
             put_varint(buf, h.sum_ns());
             put_varint(buf, h.buckets().count() as u64);
-            let mut last = 0;
-            for (value, count) in h.buckets() {
-                put_varint(buf, value - last);
-                put_varint(buf, count);
-                last = value;
+            if runs {
+                let positions: Vec<(u64, u64)> =
+                    h.buckets().map(|(v, c)| (bucket_position(v), c)).collect();
+                let mut next = 0;
+                for run in positions.chunk_by(|a, b| b.0 == a.0 + 1) {
+                    put_varint(buf, run[0].0 - next);
+                    let ones = run.iter().all(|(_, c)| *c == 1);
+                    put_varint(buf, ((run.len() as u64) << 1) | u64::from(ones));
+                    if !ones {
+                        let mut last = 0u64;
+                        for (_, c) in run {
+                            put_varint(buf, zigzag(c.wrapping_sub(last) as i64));
+                            last = *c;
+                        }
+                    }
+                    next = run[run.len() - 1].0 + 1;
+                }
+            } else {
+                let mut last = 0;
+                for (value, count) in h.buckets() {
+                    put_varint(buf, value - last);
+                    put_varint(buf, count);
+                    last = value;
+                }
             }
         }
         if let Some((from, to)) = self.measured {
@@ -363,7 +410,7 @@ impl SlotRecord {
     pub fn decode(buf: &[u8]) -> Result<SlotRecord, SlotCodecError> {
         let mut r = Reader { buf, at: 0 };
         let version = r.byte()?;
-        if version != SLOT_VERSION {
+        if version != SLOT_VALUES && version != SLOT_RUNS {
             return Err(SlotCodecError::Version(version));
         }
         let n = r.varint()?.min(64);
@@ -388,10 +435,34 @@ impl SlotRecord {
                 return Err(SlotCodecError::Truncated(buf.len()));
             }
             let mut buckets = Vec::with_capacity(n as usize);
-            let mut value = 0u64;
-            for _ in 0..n {
-                value = value.saturating_add(r.varint()?);
-                buckets.push((value, r.varint()?));
+            if version == SLOT_RUNS {
+                let mut next = 0u64;
+                while (buckets.len() as u64) < n {
+                    let start = next.saturating_add(r.varint()?);
+                    let head = r.varint()?;
+                    let (len, ones) = (head >> 1, head & 1 == 1);
+                    if len == 0 || len > n - buckets.len() as u64 {
+                        return Err(SlotCodecError::Run(len));
+                    }
+                    let mut last = 0u64;
+                    for p in start..start.saturating_add(len) {
+                        let value = xcbench_snapshot::histogram::bucket_value(p)
+                            .ok_or(SlotCodecError::Position(p))?;
+                        let count = match ones {
+                            true => 1,
+                            false => last.wrapping_add(unzigzag(r.varint()?) as u64),
+                        };
+                        buckets.push((value, count));
+                        last = count;
+                    }
+                    next = start.saturating_add(len);
+                }
+            } else {
+                let mut value = 0u64;
+                for _ in 0..n {
+                    value = value.saturating_add(r.varint()?);
+                    buckets.push((value, r.varint()?));
+                }
             }
             record
                 .metrics
@@ -580,10 +651,98 @@ mod tests {
         );
         buf.push(0);
         assert_eq!(SlotRecord::decode(&buf), Err(SlotCodecError::Trailing(1)));
-        assert_eq!(SlotRecord::decode(&[2]), Err(SlotCodecError::Version(2)));
+        assert_eq!(SlotRecord::decode(&[3]), Err(SlotCodecError::Version(3)));
+        // Values that are not a bucket's highest are kept as they are (version 1).
+        assert_eq!(buf[0], SLOT_VALUES);
+    }
+
+    /// Agents' histograms (every value a bucket's highest) are written as runs of bucket
+    /// positions, decode to the same buckets, and take a byte or two per bucket where the
+    /// values are dense; the version-1 form of the same record decodes too (files written
+    /// before version 2).
+    #[test]
+    fn histograms_from_agents_are_written_as_runs() {
+        let mut h = xcbench_snapshot::LatencyHistogram::new();
+        let mut x = 7u64;
+        for _ in 0..600 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let tail = if x.is_multiple_of(100) { x % 3_000_000 } else { 0 };
+            h.record_ns(1_450_000 + x % 100_000 + tail);
+        }
+        let buckets: Vec<(u64, u64)> = h.buckets().collect();
+        let mut r = SlotRecord::default();
+        r.metrics
+            .insert(Metric::Rtt, Sparse::from_buckets(&buckets, 999));
+        let mut runs = Vec::new();
+        r.encode(&mut runs);
+        assert_eq!(runs[0], SLOT_RUNS);
+        assert_eq!(SlotRecord::decode(&runs).unwrap(), r);
+        // The same record in version 1, as the encoder wrote it before: the header (18 zero
+        // counters, no clock error, one metric: RTT, its sum and bucket count), then values.
+        let mut header = vec![18];
+        header.extend([0u8; 18]);
+        header.extend([0, 1, 0]);
+        put_varint(&mut header, 999);
+        put_varint(&mut header, buckets.len() as u64);
+        assert_eq!(runs[1..=header.len()], header[..]);
+        let mut v1 = vec![SLOT_VALUES];
+        v1.extend_from_slice(&header);
+        let mut last = 0;
+        for (v, c) in &buckets {
+            put_varint(&mut v1, v - last);
+            put_varint(&mut v1, *c);
+            last = *v;
+        }
+        assert_eq!(SlotRecord::decode(&v1).unwrap(), r);
+        let per_bucket = |len: usize| (len - 1 - header.len()) as f64 / buckets.len() as f64;
+        assert!(
+            per_bucket(runs.len()) < 1.6 && per_bucket(v1.len()) > 2.5,
+            "{} buckets: {} bytes as runs, {} as values",
+            buckets.len(),
+            runs.len(),
+            v1.len()
+        );
+        // A run past the layout's end, or longer than the buckets left, is refused.
+        let one_bucket = |gap: u64, len: u64| {
+            let mut b = vec![SLOT_RUNS, 18];
+            b.extend([0u8; 18]);
+            b.extend([0, 1, 0, 0, 1]);
+            put_varint(&mut b, gap);
+            put_varint(&mut b, len << 1);
+            b.extend([2, 0, 0]);
+            SlotRecord::decode(&b)
+        };
+        assert_eq!(
+            one_bucket(1 << 40, 1),
+            Err(SlotCodecError::Position(1 << 40))
+        );
+        assert_eq!(one_bucket(0, 2), Err(SlotCodecError::Run(2)));
+        assert_eq!(one_bucket(0, 0), Err(SlotCodecError::Run(0)));
+        assert!(one_bucket(2000, 1).is_ok());
     }
 
     proptest! {
+        /// Any agent histogram round-trips through the run form, whatever its counts.
+        #[test]
+        fn runs_round_trip(
+            buckets in proptest::collection::btree_map(0u64..18_000, 1u64..(1 << 40), 0..300),
+            sum in any::<u64>(),
+        ) {
+            use xcbench_snapshot::histogram::bucket_value;
+            let buckets: Vec<(u64, u64)> = buckets
+                .into_iter()
+                .filter_map(|(p, c)| Some((bucket_value(p)?, c)))
+                .collect();
+            let mut r = SlotRecord::default();
+            r.metrics.insert(Metric::OneWayForward, Sparse::from_buckets(&buckets, sum));
+            let mut buf = Vec::new();
+            r.encode(&mut buf);
+            prop_assert_eq!(buf[0], SLOT_RUNS);
+            prop_assert_eq!(SlotRecord::decode(&buf).unwrap(), r);
+        }
+
         #[test]
         fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = SlotRecord::decode(&bytes);
