@@ -20,13 +20,16 @@
 //!   trust, and whom the collector admits.
 //!
 //! Features: `config` brings `config` and `tls` (what the collector takes: no sockets);
-//! `net` (on by default) adds `net`, `report` and `agent`. Without either the crate is
+//! `http` adds the one HTTP client builder (`http`, which the collector's remote write
+//! uses too); `net` (on by default) adds `net`, `report` and `agent`. Without either the crate is
 //! `wire`, `probe` and `record` only, sans-IO by construction.
 
 #[cfg(feature = "net")]
 pub mod agent;
 #[cfg(feature = "config")]
 pub mod config;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod probe;

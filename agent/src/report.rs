@@ -8,7 +8,7 @@
 //! To an `https://` collector the agent presents its `[tls]` key pair as its client
 //! certificate (the collector takes a snapshot only in the name of the agent the
 //! certificate is) and accepts the collector only by its pin or through `tls.ca`
-//! (`net::http::collector_client`, which the mesh fetch uses too).
+//! (`http::collector_client`, which the mesh fetch uses too).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,8 +16,8 @@ use std::time::Duration;
 use xcbench_snapshot::{Identity, ResponderCounters, Snapshot, FORMAT_VERSION};
 
 use crate::config::CollectorLink;
-use crate::net::http::collector_client;
-pub use crate::net::http::ClientKeys;
+use crate::http::collector_client;
+pub use crate::http::ClientKeys;
 use crate::record::Recorder;
 use crate::tls::TlsError;
 

@@ -46,6 +46,8 @@ pub struct CollectorConfig {
     pub plain_http: bool,
     /// What `/metrics` serves (`exposition`, `window_summaries`).
     pub exposition: crate::exposition::Options,
+    /// `[remote_write]`: every snapshot's samples into a Prometheus-compatible store.
+    pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
 }
 
 /// `[tls]`: the collector's key pair, and whom it takes snapshots from besides the mesh's
@@ -75,6 +77,7 @@ impl Default for CollectorConfig {
             tls: None,
             plain_http: false,
             exposition: crate::exposition::Options::default(),
+            remote_write: None,
         }
     }
 }
@@ -95,6 +98,28 @@ struct Raw {
     exposition: Option<String>,
     window_summaries: Option<Vec<String>>,
     tls: Option<RawTls>,
+    remote_write: Option<RawRemoteWrite>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemoteWrite {
+    url: Option<String>,
+    max_samples_per_send: Option<i64>,
+    org_id: Option<String>,
+    basic_auth: Option<RawBasicAuth>,
+    bearer_token_file: Option<String>,
+    ca: Option<String>,
+    retry_on_429: Option<bool>,
+    max_queue_mb: Option<i64>,
+    timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    password_file: String,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +285,9 @@ impl CollectorConfig {
             }
             c.exposition.window_summaries = metrics;
         }
+        if let Some(r) = raw.remote_write {
+            c.remote_write = Some(parse_remote_write(&err, r)?);
+        }
         c.plain_http = raw.plain_http.unwrap_or(false);
         if c.plain_http && raw.tls.is_some() {
             return Err(err(
@@ -321,6 +349,100 @@ fn named_in(
         ),
         other => other,
     }
+}
+
+/// `[remote_write]` into typed values; `err` builds the error naming the field.
+fn parse_remote_write(
+    err: &dyn Fn(&str, String, &str) -> ConfigError,
+    r: RawRemoteWrite,
+) -> Result<crate::remote_write::RemoteWriteConfig, ConfigError> {
+    let url = r.url.ok_or_else(|| {
+        err(
+            "remote_write.url",
+            "(missing)".into(),
+            "must be the receiver's write endpoint, e.g. \"http://prometheus:9090/api/v1/write\"",
+        )
+    })?;
+    let https = url.starts_with("https://");
+    if !(https || url.starts_with("http://")) || url.len() <= "https://".len() {
+        return Err(err(
+            "remote_write.url",
+            format!("{url:?}"),
+            "must be an http:// or https:// URL, e.g. \"http://prometheus:9090/api/v1/write\"",
+        ));
+    }
+    if https && r.ca.is_none() {
+        return Err(err(
+            "remote_write.url",
+            format!("{url:?}"),
+            "is https://: set remote_write.ca, the PEM CA certificates the receiver is checked against",
+        ));
+    }
+    let mut c = crate::remote_write::RemoteWriteConfig::new(&url);
+    if let Some(n) = r.max_samples_per_send {
+        if !(1..=100_000).contains(&n) {
+            return Err(err(
+                "remote_write.max_samples_per_send",
+                n.to_string(),
+                "must be 1 to 100000",
+            ));
+        }
+        c.max_samples_per_send = n as usize;
+    }
+    if let Some(n) = r.max_queue_mb {
+        if !(1..=1_048_576).contains(&n) {
+            return Err(err(
+                "remote_write.max_queue_mb",
+                n.to_string(),
+                "must be 1 to 1048576 (MiB)",
+            ));
+        }
+        c.max_queue_bytes = (n as u64) << 20;
+    }
+    if let Some(t) = r.timeout {
+        c.timeout = xcbench_snapshot::config_text::parse_duration(&t)
+            .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(600))
+            .ok_or_else(|| {
+                err(
+                    "remote_write.timeout",
+                    format!("{t:?}"),
+                    "must be a duration from 1s to 10m, e.g. \"30s\"",
+                )
+            })?;
+    }
+    let path = |field: &str, text: String| match text.is_empty() {
+        true => Err(err(field, "\"\"".into(), "must be a file path")),
+        false => Ok(PathBuf::from(text)),
+    };
+    if let Some(org) = r.org_id {
+        if org.is_empty() || !org.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(err(
+                "remote_write.org_id",
+                format!("{org:?}"),
+                "must be a tenant id of visible ASCII characters",
+            ));
+        }
+        c.org_id = Some(org);
+    }
+    if let Some(b) = r.basic_auth {
+        c.basic_auth = Some((
+            b.username,
+            path("remote_write.basic_auth.password_file", b.password_file)?,
+        ));
+    }
+    if let Some(t) = r.bearer_token_file {
+        if c.basic_auth.is_some() {
+            return Err(err(
+                "remote_write.bearer_token_file",
+                format!("{t:?}"),
+                "must not be set with basic_auth: a request carries one Authorization",
+            ));
+        }
+        c.bearer_token_file = Some(path("remote_write.bearer_token_file", t)?);
+    }
+    c.ca = r.ca.map(|ca| path("remote_write.ca", ca)).transpose()?;
+    c.retry_on_429 = r.retry_on_429.unwrap_or(false);
+    Ok(c)
 }
 
 /// `[tls]` into typed values; `err` builds the error naming the field.
@@ -404,6 +526,51 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "c.toml: exposition = \"slim\": must be \"lean\" (what the shipped dashboards, rules and gate read) or \"full\" (also every metric's window summary)"
+        );
+        let rw = CollectorConfig::parse(
+            "c.toml",
+            "[remote_write]\nurl = \"https://mimir:8080/api/v1/push\"\nca = \"/etc/ca.pem\"\norg_id = \"team-a\"\nmax_samples_per_send = 2000\nmax_queue_mb = 64\nretry_on_429 = true\nbasic_auth = { username = \"u\", password_file = \"/etc/pw\" }\n",
+        )
+        .unwrap()
+        .remote_write
+        .unwrap();
+        assert_eq!(
+            (
+                rw.max_samples_per_send,
+                rw.max_queue_bytes,
+                rw.retry_on_429,
+                rw.org_id.as_deref()
+            ),
+            (2000, 64 << 20, true, Some("team-a"))
+        );
+        let rw_err = |t: &str| {
+            CollectorConfig::parse("c.toml", &format!("[remote_write]\n{t}"))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            rw_err("max_samples_per_send = 500"),
+            "c.toml: remote_write.url = (missing): must be the receiver's write endpoint, e.g. \"http://prometheus:9090/api/v1/write\""
+        );
+        assert_eq!(
+            rw_err("url = \"prometheus:9090\""),
+            "c.toml: remote_write.url = \"prometheus:9090\": must be an http:// or https:// URL, e.g. \"http://prometheus:9090/api/v1/write\""
+        );
+        assert_eq!(
+            rw_err("url = \"https://mimir/api/v1/push\""),
+            "c.toml: remote_write.url = \"https://mimir/api/v1/push\": is https://: set remote_write.ca, the PEM CA certificates the receiver is checked against"
+        );
+        assert_eq!(
+            rw_err("url = \"http://p/w\"\nmax_samples_per_send = 0"),
+            "c.toml: remote_write.max_samples_per_send = 0: must be 1 to 100000"
+        );
+        assert_eq!(
+            rw_err("url = \"http://p/w\"\nbearer_token_file = \"/t\"\nbasic_auth = { username = \"u\", password_file = \"/p\" }"),
+            "c.toml: remote_write.bearer_token_file = \"/t\": must not be set with basic_auth: a request carries one Authorization"
+        );
+        assert_eq!(
+            rw_err("url = \"http://p/w\"\norg_id = \"a b\""),
+            "c.toml: remote_write.org_id = \"a b\": must be a tenant id of visible ASCII characters"
         );
         let e = CollectorConfig::parse("c.toml", "window_summaries = [\"rtt\", \"owd\"]")
             .unwrap_err()

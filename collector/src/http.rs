@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub(crate) history: Arc<Mutex<History>>,
     /// What `/metrics` serves.
     pub(crate) exposition: exposition::Options,
+    /// `[remote_write]`: where every snapshot's samples are queued.
+    pub(crate) remote_write: Option<Arc<crate::remote_write::Writer>>,
     pub(crate) clock: Clock,
     /// The mesh file served to agents, if configured.
     pub(crate) mesh: Option<Mutex<MeshSource>>,
@@ -139,6 +141,16 @@ fn store_snapshot(
         ));
     }
     store.apply(snapshot, histograms, now);
+    if let Some(w) = &state.remote_write {
+        let requests = exposition::remote_write(
+            &store,
+            &state.exposition,
+            snapshot,
+            w.config.max_samples_per_send,
+        );
+        drop(store);
+        w.queue(&requests);
+    }
     Ok("accepted\n")
 }
 

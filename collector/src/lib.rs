@@ -40,6 +40,7 @@ pub mod exposition;
 mod http;
 pub mod listener;
 pub mod mesh;
+pub mod remote_write;
 pub mod slo;
 pub mod store;
 
@@ -72,6 +73,8 @@ pub enum CollectorError {
     /// The mesh file could not be read or is not valid.
     #[error(transparent)]
     Mesh(#[from] xcbench_snapshot::config_text::ConfigError),
+    #[error(transparent)]
+    RemoteWrite(#[from] remote_write::RemoteWriteError),
 }
 
 /// How often aged history slots move to their next tier.
@@ -155,6 +158,15 @@ impl Collector {
         let trust = trust
             .map(|(own, ca)| admission::Trust::new(own, ca, mesh.as_ref().map(|m| m.served())))
             .transpose()?;
+        let remote_write = config
+            .remote_write
+            .clone()
+            .map(|rw| {
+                let stats = Arc::new(remote_write::Stats::default());
+                store.remote_write = Some(stats.clone());
+                remote_write::Writer::open(rw, config.data_dir.as_deref(), stats).map(Arc::new)
+            })
+            .transpose()?;
         let now = clock();
         store.restore(history.restore(now.saturating_sub(store.window_ns()))?, now);
         let store = Arc::new(Mutex::new(store));
@@ -164,6 +176,7 @@ impl Collector {
                 store,
                 history: Arc::new(Mutex::new(history)),
                 exposition: config.exposition.clone(),
+                remote_write,
                 clock,
                 mesh: mesh.map(Mutex::new),
                 trust: trust.map(Mutex::new),
@@ -194,6 +207,11 @@ impl Collector {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), CollectorError> {
         let migrate = tokio::spawn(migrate_history(self.state.clone()));
+        let send = self
+            .state
+            .remote_write
+            .clone()
+            .map(|w| tokio::spawn(remote_write::send_loop(w, self.state.clock.clone())));
         let reload = self
             .state
             .mesh
@@ -208,6 +226,9 @@ impl Collector {
             .await
             .map_err(CollectorError::Serve);
         migrate.abort();
+        if let Some(s) = send {
+            s.abort();
+        }
         if let Some(r) = reload {
             r.abort();
         }

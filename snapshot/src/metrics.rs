@@ -260,6 +260,20 @@ catalog! {
         "Snapshots received, by result (duplicate = already taken, acknowledged, not counted again; forbidden = not from that agent's certificate).";
     COLLECTOR_SERIES = "xcbench_collector_series", Gauge, Unitless,
         "Series held by the collector.";
+    REMOTE_WRITE_SENT_SAMPLES_TOTAL = "xcbench_remote_write_sent_samples_total", Counter, Unitless,
+        "Samples the remote-write receiver accepted (2xx), each stamped with the end of the interval it was measured in.";
+    REMOTE_WRITE_SENT_BYTES_TOTAL = "xcbench_remote_write_sent_bytes_total", Counter, Bytes,
+        "Bytes of accepted remote-write requests as sent (protobuf, snappy-compressed).";
+    REMOTE_WRITE_RETRIES_TOTAL = "xcbench_remote_write_retries_total", Counter, Unitless,
+        "Remote-write requests tried again: no answer, a 5xx, or a 429 with retry_on_429.";
+    REMOTE_WRITE_DROPPED_SAMPLES_TOTAL = "xcbench_remote_write_dropped_samples_total", Counter, Unitless,
+        "Samples given up, by reason (rejected = a 4xx answer, queue_full = the oldest beyond max_queue_mb, not_queued = the queue could not be written).";
+    REMOTE_WRITE_QUEUE_SAMPLES = "xcbench_remote_write_queue_samples", Gauge, Unitless,
+        "Samples waiting in the durable remote-write queue.";
+    REMOTE_WRITE_QUEUE_BYTES = "xcbench_remote_write_queue_bytes", Gauge, Bytes,
+        "Bytes of the requests waiting in the durable remote-write queue (uncompressed).";
+    REMOTE_WRITE_LAST_SENT_TIMESTAMP_SECONDS = "xcbench_remote_write_last_sent_timestamp_seconds", Gauge, Seconds,
+        "When the receiver last accepted a request (collector clock, Unix seconds).";
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ impl Api {
         } else {
             None
         };
-        let client = xcbench_agent::net::http::client(CONNECT_TIMEOUT, QUERY_TIMEOUT, tls);
+        let client = xcbench_agent::http::client(CONNECT_TIMEOUT, QUERY_TIMEOUT, tls);
         Ok(Api { kind, base, client })
     }
 

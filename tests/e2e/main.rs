@@ -39,6 +39,8 @@ mod mesh;
 mod metadata;
 // `xcbench preflight` on loopback: ready, closed, public.
 mod preflight;
+// Remote write into Debian's Prometheus and VictoriaMetrics, compared sample for sample.
+mod remote_write;
 // Deployment: systemd's notify protocol; the Debian package, installed (root) and its units.
 mod service;
 // Two agents in network namespaces joined by a veth pair (root only).

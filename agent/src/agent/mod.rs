@@ -209,7 +209,7 @@ impl Agent {
         let mut probers = self.start_probers(&recorder)?;
         // Probers of peers a newer mesh replaced, settling their last probes.
         let mut retired: Vec<JoinHandle<()>> = Vec::new();
-        let keys = self.tls.as_ref().map(|t| net::http::ClientKeys {
+        let keys = self.tls.as_ref().map(|t| crate::http::ClientKeys {
             identity: &t.identity,
             ca: t.ca.as_ref(),
         });

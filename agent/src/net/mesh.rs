@@ -9,7 +9,7 @@ use crate::config::defaults::{MESH_FETCH_TIMEOUT, MESH_MAX_BYTES};
 use crate::config::mesh::derive::{MeshLink, MeshSource};
 use crate::config::mesh::MeshFile;
 use crate::config::{AgentConfig, ConfigError};
-use crate::net::http::ClientKeys;
+use crate::http::ClientKeys;
 use crate::tls::{TlsError, TlsIdentity};
 
 /// Why the mesh could not be had or used.
@@ -76,7 +76,7 @@ impl MeshWatch {
         let keys = keys.filter(|_| link.source.is_https());
         Ok(MeshWatch {
             source: link.source.clone(),
-            client: super::http::collector_client(MESH_FETCH_TIMEOUT, keys, link.fingerprint)?,
+            client: crate::http::collector_client(MESH_FETCH_TIMEOUT, keys, link.fingerprint)?,
             etag: None,
             last: None,
             timeout: MESH_FETCH_TIMEOUT,

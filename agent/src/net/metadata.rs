@@ -1,7 +1,7 @@
 //! `cloud = "auto"` at start: asks Azure IMDS and OCI IMDSv2 at once for this host's
 //! instance metadata, with short timeouts, and resolves the agent's labels from whichever
 //! answers ([`crate::config::metadata`] reads the documents). The client is the one HTTP
-//! client ([`super::http::client`]): both services are reached directly, never through a
+//! client ([`crate::http::client`]): both services are reached directly, never through a
 //! proxy, and an answer is read only up to [`Lookup::max_bytes`].
 
 use std::net::IpAddr;
@@ -108,7 +108,7 @@ pub async fn resolve(config: AgentConfig, lookup: &Lookup) -> Result<AgentConfig
 /// This host's instance metadata: Azure and OCI are asked at once; Azure's document is taken
 /// if both answer.
 pub async fn read(base: &MetadataUrl, lookup: &Lookup) -> Result<InstanceMetadata, MetadataError> {
-    let client = super::http::client(lookup.connect_timeout, lookup.timeout, None);
+    let client = crate::http::client(lookup.connect_timeout, lookup.timeout, None);
     let (azure, oci) = tokio::join!(
         get(&client, base, Endpoint::AzureInstance, lookup),
         get(&client, base, Endpoint::OciInstance, lookup)
@@ -178,11 +178,11 @@ async fn get(
         .await
         .map_err(failed)?;
     let status = response.status().as_u16();
-    let body = super::http::read_bounded(response, lookup.max_bytes)
+    let body = crate::http::read_bounded(response, lookup.max_bytes)
         .await
         .map_err(|e| match e {
-            super::http::BodyError::TooLarge(n) => FetchError::TooLarge(n),
-            super::http::BodyError::Http(e) => failed(e),
+            crate::http::BodyError::TooLarge(n) => FetchError::TooLarge(n),
+            crate::http::BodyError::Http(e) => failed(e),
         })?;
     match status {
         200 => Ok(body),

@@ -21,7 +21,6 @@
 pub mod clock;
 pub mod driver;
 pub mod fresh;
-pub mod http;
 pub mod limits;
 pub mod mesh;
 pub mod metadata;

@@ -163,6 +163,50 @@ pub fn render(store: &Store, options: &Options, format: Format) -> Vec<Vec<u8>> 
     f.finish()
 }
 
+/// The remote-write samples of what `snapshot` changed, as the store holds it once the
+/// snapshot is applied: its series (probe families and exact SLO counts), its scheduled
+/// tests and its agent, each sample stamped with the end of the snapshot's interval (the
+/// agent's clock: a backlog lands where it was measured). Window summaries, the mesh list,
+/// the SLO verdicts and the collector's own families are not in it: they are of the
+/// collector's moment, not of a measured interval. Encoded `WriteRequest` bodies
+/// (uncompressed) of at most `max_samples` samples each, with their sample counts.
+pub fn remote_write(
+    store: &Store,
+    options: &Options,
+    snapshot: &xcbench_snapshot::Snapshot,
+    max_samples: usize,
+) -> Vec<(usize, Vec<u8>)> {
+    let mut f = Families::new(store, options, Format::Text);
+    f.remote = Some(Remote {
+        timestamp_ms: (snapshot.interval_end_unix_ns / 1_000_000) as i64,
+        max_samples: max_samples.max(1),
+        requests: Vec::new(),
+    });
+    for s in &snapshot.series {
+        let key = crate::store::SeriesKey::of(&snapshot.agent, s);
+        if let Some(state) = store.series_state(&key) {
+            series::push_series(&mut f, &key, state);
+            slo::push_series(&mut f, &key, state);
+        }
+    }
+    let mut tests: Vec<crate::store::ThroughputKey> = snapshot
+        .throughput
+        .iter()
+        .map(|t| crate::store::ThroughputKey::of(&snapshot.agent, t))
+        .collect();
+    tests.sort();
+    tests.dedup();
+    for key in &tests {
+        if let Some(state) = store.test_state(key) {
+            throughput::push_test(&mut f, key, state);
+        }
+    }
+    if let Some(agent) = store.agent(&snapshot.agent.id) {
+        agents::push_agent(&mut f, agent);
+    }
+    f.remote.map(|r| r.requests).unwrap_or_default()
+}
+
 /// [`render`] in the text format, as one string.
 pub fn render_text(store: &Store, options: &Options) -> String {
     String::from_utf8(render(store, options, Format::Text).concat()).expect("text format is UTF-8")
@@ -210,8 +254,21 @@ struct Families<'o> {
     bounds: Vec<(f64, String)>,
     /// Per family, its samples: text lines, or encoded `Metric` messages.
     by_name: BTreeMap<&'static str, (&'static MetricDef, Pieces)>,
+    /// Window quantiles, and each as its `quantile` label.
+    quantiles: Vec<(f64, String)>,
+    /// Writing remote-write samples instead of a scrape's answer (see [`remote_write`]).
+    remote: Option<Remote>,
     scratch: Vec<u8>,
     value: Vec<u8>,
+}
+
+/// Samples for remote write: one `TimeSeries` per sample, stamped alike, in requests of at
+/// most `max_samples`.
+struct Remote {
+    timestamp_ms: i64,
+    max_samples: usize,
+    /// Encoded `WriteRequest` bodies and their sample counts; the last is being filled.
+    requests: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'o> Families<'o> {
@@ -227,6 +284,11 @@ impl<'o> Families<'o> {
                 .map(|b| (seconds(*b), text::float_text(seconds(*b))))
                 .collect(),
             by_name: BTreeMap::new(),
+            quantiles: WINDOW_QUANTILES
+                .iter()
+                .map(|q| (*q, text::float_text(*q)))
+                .collect(),
+            remote: None,
             scratch: Vec::new(),
             value: Vec::new(),
         }
@@ -234,7 +296,8 @@ impl<'o> Families<'o> {
 
     /// Whether a metric's window summary is served.
     fn summarized(&self, metric: Metric) -> bool {
-        self.options.exposition == Exposition::Full
+        // A window summary is a figure of the scrape's moment, not of a measured interval.
+        self.remote.is_none() && self.options.exposition == Exposition::Full
             || self.options.window_summaries.contains(&metric)
     }
 
@@ -271,6 +334,10 @@ impl<'o> Families<'o> {
         extra: Option<(&str, &str)>,
         value: Value,
     ) {
+        if self.remote.is_some() {
+            self.remote_sample(def.name(), "", labels, extra, as_f64(value));
+            return;
+        }
         let format = self.format;
         let (mut scratch, mut message) = (
             std::mem::take(&mut self.scratch),
@@ -290,6 +357,32 @@ impl<'o> Families<'o> {
     }
 
     fn histogram(&mut self, def: &'static MetricDef, labels: Labels<'_>, h: &Classic<'_>) {
+        if self.remote.is_some() {
+            let name = def.name();
+            let mut cumulative = 0;
+            for i in 0..self.bounds.len() {
+                cumulative += h.buckets.get(i).copied().unwrap_or(0);
+                let le = std::mem::take(&mut self.bounds[i].1);
+                self.remote_sample(
+                    name,
+                    "_bucket",
+                    labels,
+                    Some(("le", &le)),
+                    cumulative as f64,
+                );
+                self.bounds[i].1 = le;
+            }
+            self.remote_sample(
+                name,
+                "_bucket",
+                labels,
+                Some(("le", "+Inf")),
+                h.count as f64,
+            );
+            self.remote_sample(name, "_sum", labels, None, seconds(h.sum_ns));
+            self.remote_sample(name, "_count", labels, None, h.count as f64);
+            return;
+        }
         let format = self.format;
         let bounds = std::mem::take(&mut self.bounds);
         let (mut scratch, mut message) = (
@@ -320,16 +413,17 @@ impl<'o> Families<'o> {
         (self.scratch, self.value) = (scratch, message);
     }
 
-    /// A summary of `quantiles` (quantile, value in seconds).
+    /// A summary: a value in seconds per [`WINDOW_QUANTILES`] entry.
     fn summary(
         &mut self,
         def: &'static MetricDef,
         labels: Labels<'_>,
-        quantiles: &[(f64, &str, f64)],
+        values: &[f64],
         count: u64,
         sum: f64,
     ) {
         let format = self.format;
+        let quantiles = std::mem::take(&mut self.quantiles);
         let (mut scratch, mut message) = (
             std::mem::take(&mut self.scratch),
             std::mem::take(&mut self.value),
@@ -338,7 +432,7 @@ impl<'o> Families<'o> {
         let name = def.name();
         match format {
             Format::Text => {
-                for (_, q, v) in quantiles {
+                for ((_, q), v) in quantiles.iter().zip(values) {
                     text::sample(
                         out,
                         name,
@@ -353,12 +447,46 @@ impl<'o> Families<'o> {
             }
             Format::Protobuf => {
                 message.clear();
-                let q: Vec<(f64, f64)> = quantiles.iter().map(|(q, _, v)| (*q, *v)).collect();
+                let q: Vec<(f64, f64)> = quantiles
+                    .iter()
+                    .zip(values)
+                    .map(|((q, _), v)| (*q, *v))
+                    .collect();
                 proto::summary(&mut message, count, sum, &q);
                 proto::metric(out, &mut scratch, labels, None, 4, &message);
             }
         }
+        self.quantiles = quantiles;
         (self.scratch, self.value) = (scratch, message);
+    }
+
+    /// One remote-write sample: a `TimeSeries` of its labels (sorted by name, `__name__`
+    /// among them) and one sample at the request's time.
+    fn remote_sample(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: Labels<'_>,
+        extra: Option<(&str, &str)>,
+        value: f64,
+    ) {
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
+        let full = format!("{name}{suffix}");
+        let mut sorted: Vec<(&str, &str)> = labels.iter().chain(extra).collect();
+        sorted.push(("__name__", &full));
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        if remote
+            .requests
+            .last()
+            .is_none_or(|(n, _)| *n >= remote.max_samples)
+        {
+            remote.requests.push((0, Vec::new()));
+        }
+        let (n, body) = remote.requests.last_mut().expect("pushed above");
+        proto::time_series(body, &mut self.scratch, &sorted, value, remote.timestamp_ms);
+        *n += 1;
     }
 
     /// Each family, in name order, with its header: the pieces of the answer.
@@ -458,6 +586,11 @@ mod tests {
     const S: u64 = 1_000_000_000;
 
     fn fixed_store() -> Store {
+        fixed().0
+    }
+
+    /// The fixed store, and the snapshot it took.
+    fn fixed() -> (Store, xcbench_snapshot::Snapshot) {
         let mut store = Store::new(300 * S, 10 * S, 100, LATENCY_BUCKETS);
         // An SLO threshold of 2 ms on RTT, counted exactly per series.
         store.set_thresholds([(Metric::Rtt, vec![2_000_000])].into());
@@ -589,6 +722,22 @@ mod tests {
             region: region.into(),
             zone: String::new(),
         };
+        // Remote write after 3 requests: 1,500 samples sent, one retry, 20 refused.
+        let rw = crate::remote_write::Stats::default();
+        rw.sent_samples
+            .store(1_500, std::sync::atomic::Ordering::Relaxed);
+        rw.sent_bytes
+            .store(41_234, std::sync::atomic::Ordering::Relaxed);
+        rw.retries.store(1, std::sync::atomic::Ordering::Relaxed);
+        rw.rejected_samples
+            .store(20, std::sync::atomic::Ordering::Relaxed);
+        rw.queue_samples
+            .store(480, std::sync::atomic::Ordering::Relaxed);
+        rw.queue_bytes
+            .store(52_000, std::sync::atomic::Ordering::Relaxed);
+        rw.last_sent_ns
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        store.remote_write = Some(std::sync::Arc::new(rw));
         store.set_mesh_agents(vec![
             listed("az-eastus-app1", xcbench_snapshot::Cloud::Azure, "eastus"),
             listed(
@@ -602,7 +751,7 @@ mod tests {
                 "us-ashburn-1",
             ),
         ]);
-        store
+        (store, s)
     }
 
     #[test]
@@ -777,5 +926,129 @@ mod tests {
         ] {
             assert_eq!(Format::negotiate(accept), want, "{accept:?}");
         }
+    }
+
+    /// A protobuf reader just big enough for a `WriteRequest`: (labels, value, timestamp)
+    /// per `TimeSeries`.
+    type Labeled = (Vec<(String, String)>, f64, i64);
+
+    fn read_write_request(mut b: &[u8]) -> Vec<Labeled> {
+        fn field(b: &mut &[u8]) -> (u64, u64, Vec<u8>) {
+            let (key, n) = read_varint(b);
+            *b = &b[n..];
+            match key & 7 {
+                0 => {
+                    let (v, n) = read_varint(b);
+                    *b = &b[n..];
+                    (key >> 3, v, vec![])
+                }
+                1 => {
+                    let v = u64::from_le_bytes(b[..8].try_into().unwrap());
+                    *b = &b[8..];
+                    (key >> 3, v, vec![])
+                }
+                2 => {
+                    let (len, n) = read_varint(b);
+                    let body = b[n..n + len as usize].to_vec();
+                    *b = &b[n + len as usize..];
+                    (key >> 3, 0, body)
+                }
+                w => panic!("wire type {w}"),
+            }
+        }
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let (f, _, ts) = field(&mut b);
+            assert_eq!(f, 1, "WriteRequest holds only timeseries");
+            let mut ts = &ts[..];
+            let (mut labels, mut samples) = (Vec::new(), Vec::new());
+            while !ts.is_empty() {
+                let (f, _, body) = field(&mut ts);
+                let mut body = &body[..];
+                let mut parts = (String::new(), String::new(), 0.0, 0i64);
+                while !body.is_empty() {
+                    match (f, field(&mut body)) {
+                        (1, (1, _, n)) => parts.0 = String::from_utf8(n).unwrap(),
+                        (1, (2, _, v)) => parts.1 = String::from_utf8(v).unwrap(),
+                        (2, (1, bits, _)) => parts.2 = f64::from_bits(bits),
+                        (2, (2, t, _)) => parts.3 = t as i64,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+                match f {
+                    1 => labels.push((parts.0, parts.1)),
+                    2 => samples.push((parts.2, parts.3)),
+                    _ => panic!("field {f} in a TimeSeries"),
+                }
+            }
+            assert_eq!(samples.len(), 1);
+            out.push((labels, samples[0].0, samples[0].1));
+        }
+        out
+    }
+
+    /// A snapshot's remote-write samples are the text answer's lines for its series, tests
+    /// and agent (all but the window summaries), each stamped with the interval's end, in
+    /// requests of at most the size asked, labels sorted by name.
+    #[test]
+    fn remote_write_samples_are_the_answers_lines_of_the_snapshot() {
+        let (store, snapshot) = fixed();
+        let text = render_text(&store, &Options::default());
+        let requests = remote_write(&store, &Options::default(), &snapshot, 100);
+        assert!(requests.len() > 3, "{} requests", requests.len());
+        let mut seen = 0;
+        for (n, body) in &requests {
+            let samples = read_write_request(body);
+            assert_eq!(samples.len(), *n);
+            assert!(*n <= 100);
+            for (labels, value, ts) in samples {
+                assert_eq!(ts, (snapshot.interval_end_unix_ns / 1_000_000) as i64);
+                let names: Vec<&str> = labels.iter().map(|(n, _)| n.as_str()).collect();
+                let mut sorted = names.clone();
+                sorted.sort_unstable();
+                assert_eq!(names, sorted);
+                let name = &labels.iter().find(|(n, _)| n == "__name__").unwrap().1;
+                let rest: Vec<String> = labels
+                    .iter()
+                    .filter(|(n, _)| n != "__name__")
+                    .map(|(n, v)| format!("{n}=\"{v}\""))
+                    .collect();
+                // The same sample among the text lines (label order aside).
+                let found = text.lines().any(|l| {
+                    let Some((series, v)) = l.rsplit_once(' ') else {
+                        return false;
+                    };
+                    let (n, ls) = series.split_once('{').unwrap_or((series, "}"));
+                    let mut ls: Vec<&str> = ls
+                        .trim_end_matches('}')
+                        .split(',')
+                        .filter(|x| !x.is_empty())
+                        .collect();
+                    ls.sort_unstable();
+                    let mut want: Vec<&str> = rest.iter().map(String::as_str).collect();
+                    want.sort_unstable();
+                    n == name
+                        && ls == want
+                        && v.parse::<f64>()
+                            .is_ok_and(|x| x == value || (x.is_nan() && value.is_nan()))
+                });
+                assert!(found, "{name} {rest:?} {value} not in the text answer");
+                seen += 1;
+            }
+        }
+        // Everything of the snapshot's series: the text lines that name its source agent
+        // (as src_agent or agent), but for window summaries and the mesh's list.
+        let own = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.contains("_window_seconds")
+                    && !l.starts_with("xcbench_mesh_agent_info")
+            })
+            .filter(|l| {
+                l.contains("src_agent=\"az-eastus-app1\"") || l.contains("agent=\"az-eastus-app1\"")
+            })
+            .count();
+        assert_eq!(seen, own);
     }
 }

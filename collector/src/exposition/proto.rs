@@ -47,6 +47,30 @@ pub(super) fn metric(
     bytes_field(out, 4, scratch);
 }
 
+/// A remote-write `TimeSeries` (field 1 of a `WriteRequest`): `labels` (already sorted by
+/// name) and one `Sample { value = 1, timestamp = 2 }`.
+pub(super) fn time_series(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    labels: &[(&str, &str)],
+    value: f64,
+    timestamp_ms: i64,
+) {
+    scratch.clear();
+    for (n, v) in labels {
+        let len = field_len(1, n.len()) + field_len(2, v.len());
+        tag(scratch, 1, 2);
+        varint(scratch, len as u64);
+        bytes_field(scratch, 1, n.as_bytes());
+        bytes_field(scratch, 2, v.as_bytes());
+    }
+    let mut sample = Vec::with_capacity(21);
+    double_field(&mut sample, 1, value);
+    varint_field(&mut sample, 2, timestamp_ms as u64);
+    bytes_field(scratch, 2, &sample);
+    bytes_field(out, 1, scratch);
+}
+
 /// A counter's or gauge's message: `value = 1`.
 pub(super) fn single(out: &mut Vec<u8>, value: f64) {
     double_field(out, 1, value);

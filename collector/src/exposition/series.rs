@@ -50,19 +50,20 @@ pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
 
 /// Every probe series' families.
 pub(super) fn push_families(f: &mut Families, store: &Store) {
-    let quantiles: Vec<(f64, String)> = WINDOW_QUANTILES
-        .iter()
-        .map(|q| (*q, super::text::float_text(*q)))
-        .collect();
     for (key, s) in store.series() {
-        let pairs = series_labels(key);
-        let base = Labels::new(&pairs);
-        push_probe_counts(f, key, s, base);
-        push_path(f, s, base);
-        push_transport(f, key, s, base);
-        for &metric in key.kind.metrics() {
-            push_latency(f, metric, s.metrics.get(&metric), &quantiles, &pairs);
-        }
+        push_series(f, key, s);
+    }
+}
+
+/// One probe series' families.
+pub(super) fn push_series(f: &mut Families, key: &SeriesKey, s: &SeriesState) {
+    let pairs = series_labels(key);
+    let base = Labels::new(&pairs);
+    push_probe_counts(f, key, s, base);
+    push_path(f, s, base);
+    push_transport(f, key, s, base);
+    for &metric in key.kind.metrics() {
+        push_latency(f, metric, s.metrics.get(&metric), &pairs);
     }
 }
 
@@ -238,7 +239,6 @@ fn push_latency(
     f: &mut Families,
     metric: Metric,
     state: Option<&MetricState>,
-    quantiles: &[(f64, String)],
     pairs: &[(&str, &str)],
 ) {
     let families = LatencyFamilies::of(metric);
@@ -263,13 +263,12 @@ fn push_latency(
         return;
     }
     let window = state.map(|m| m.window());
-    let values: Vec<(f64, &str, f64)> = quantiles
+    let values: Vec<f64> = WINDOW_QUANTILES
         .iter()
-        .map(|(q, text)| {
-            let v = window
+        .map(|q| {
+            window
                 .and_then(|w| w.quantile(*q))
-                .map_or(f64::NAN, seconds);
-            (*q, text.as_str(), v)
+                .map_or(f64::NAN, seconds)
         })
         .collect();
     f.summary(

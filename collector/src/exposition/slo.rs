@@ -11,26 +11,11 @@ use xcbench_slo::Verdict;
 use super::catalog;
 use super::series::series_labels;
 use super::{seconds, Families, Labels};
-use crate::store::Store;
+use crate::store::{SeriesKey, SeriesState, Store};
 
 pub(super) fn push_families(f: &mut Families, store: &Store) {
     for (key, s) in store.series() {
-        for (metric, m) in &s.metrics {
-            if m.within.is_empty() {
-                continue;
-            }
-            let mut pairs = series_labels(key);
-            pairs.push(("metric", metric.as_str()));
-            let base = Labels::new(&pairs);
-            f.counter(&catalog::SLO_SAMPLES_TOTAL, base, m.count);
-            for w in &m.within {
-                let threshold = threshold_label(w.threshold_ns);
-                let threshold = [("threshold", threshold.as_str())];
-                let labels = base.and(&threshold);
-                f.counter(&catalog::SLO_WITHIN_TOTAL, labels, w.at_most);
-                f.counter(&catalog::SLO_STRADDLING_TOTAL, labels, w.straddling);
-            }
-        }
+        push_series(f, key, s);
     }
     let Some((at, results)) = store.verdicts() else {
         return;
@@ -83,6 +68,26 @@ pub(super) fn push_families(f: &mut Families, store: &Store) {
                     u,
                 );
             }
+        }
+    }
+}
+
+/// One series' exact counts against the SLO thresholds, per latency metric.
+pub(super) fn push_series(f: &mut Families, key: &SeriesKey, s: &SeriesState) {
+    for (metric, m) in &s.metrics {
+        if m.within.is_empty() {
+            continue;
+        }
+        let mut pairs = series_labels(key);
+        pairs.push(("metric", metric.as_str()));
+        let base = Labels::new(&pairs);
+        f.counter(&catalog::SLO_SAMPLES_TOTAL, base, m.count);
+        for w in &m.within {
+            let threshold = threshold_label(w.threshold_ns);
+            let threshold = [("threshold", threshold.as_str())];
+            let labels = base.and(&threshold);
+            f.counter(&catalog::SLO_WITHIN_TOTAL, labels, w.at_most);
+            f.counter(&catalog::SLO_STRADDLING_TOTAL, labels, w.straddling);
         }
     }
 }

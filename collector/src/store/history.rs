@@ -668,7 +668,11 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let tail = if x.is_multiple_of(100) { x % 3_000_000 } else { 0 };
+            let tail = if x.is_multiple_of(100) {
+                x % 3_000_000
+            } else {
+                0
+            };
             h.record_ns(1_450_000 + x % 100_000 + tail);
         }
         let buckets: Vec<(u64, u64)> = h.buckets().collect();

@@ -73,6 +73,8 @@ pub struct Store {
     /// The metrics whose recent samples are kept in a window (see [`Store::set_windowed`]).
     windowed: BTreeSet<Metric>,
     pub ingest: IngestCounters,
+    /// With `[remote_write]`: what it sent, retried, dropped and holds (for `/metrics`).
+    pub remote_write: Option<std::sync::Arc<crate::remote_write::Stats>>,
 }
 
 impl Store {
@@ -92,6 +94,7 @@ impl Store {
             throughput: BTreeMap::new(),
             agents: HashMap::new(),
             ingest: IngestCounters::default(),
+            remote_write: None,
         }
     }
 
@@ -278,6 +281,18 @@ impl Store {
                 m.window.expire(&self.window, now);
             }
         }
+    }
+
+    pub fn series_state(&self, key: &SeriesKey) -> Option<&SeriesState> {
+        self.series.get(key)
+    }
+
+    pub fn test_state(&self, key: &ThroughputKey) -> Option<&ThroughputState> {
+        self.throughput.get(key)
+    }
+
+    pub fn agent(&self, id: &AgentId) -> Option<&AgentState> {
+        self.agents.get(id)
     }
 
     pub fn series(&self) -> impl Iterator<Item = (&SeriesKey, &SeriesState)> {

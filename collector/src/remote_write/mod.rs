@@ -1,0 +1,314 @@
+//! Remote write 1.0 from the collector into a Prometheus-compatible store (Prometheus with
+//! `--web.enable-remote-write-receiver`, Mimir, Thanos Receive, VictoriaMetrics).
+//!
+//! Every accepted snapshot becomes samples of what it changed ([`crate::exposition::remote_write`]:
+//! its series, tests and agent, each sample stamped with the end of the interval it was
+//! measured in), queued durably ([`outbox`]) before the snapshot is acknowledged, and sent
+//! in order, one request at a time, as protobuf + snappy: removed on 2xx; tried again with
+//! backoff on no answer, 5xx, and 429 when `retry_on_429` (after its `Retry-After`); dropped
+//! and counted on any other 4xx. A receiver outage or a collector restart loses nothing the
+//! queue holds; past `max_queue_mb` the oldest requests give way, counted.
+//!
+//! - this file: [`RemoteWriteConfig`], the [`Stats`] `/metrics` serves, [`Writer`] (the
+//!   queue, the stats and the sender's wake-up) and [`send_loop`].
+//! - `outbox`: the durable queue.
+
+pub mod outbox;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::exposition::Clock;
+pub use outbox::Outbox;
+
+/// `[remote_write]` of collector.toml.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteWriteConfig {
+    /// `http://` or `https://` (then with `ca`): the receiver's write endpoint.
+    pub url: String,
+    /// Samples per request (default 500).
+    pub max_samples_per_send: usize,
+    /// `X-Scope-OrgID` (Mimir, Cortex, Thanos Receive tenants).
+    pub org_id: Option<String>,
+    /// Basic auth: the user name and a file holding the password.
+    pub basic_auth: Option<(String, PathBuf)>,
+    /// A file holding a bearer token.
+    pub bearer_token_file: Option<PathBuf>,
+    /// PEM CA certificates an `https://` receiver is checked against.
+    pub ca: Option<PathBuf>,
+    /// Try a 429 again (after its `Retry-After`) instead of dropping the request.
+    pub retry_on_429: bool,
+    /// The queue's bound in bytes (default 1 GiB); past it the oldest requests give way.
+    pub max_queue_bytes: u64,
+    /// Per request (default 30 s).
+    pub timeout: Duration,
+}
+
+impl RemoteWriteConfig {
+    /// `url` with every other field at its default.
+    pub fn new(url: &str) -> RemoteWriteConfig {
+        RemoteWriteConfig {
+            url: url.to_owned(),
+            max_samples_per_send: 500,
+            org_id: None,
+            basic_auth: None,
+            bearer_token_file: None,
+            ca: None,
+            retry_on_429: false,
+            max_queue_bytes: 1 << 30,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What `/metrics` serves of remote write (`xcbench_remote_write_*`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent_samples: AtomicU64,
+    pub sent_bytes: AtomicU64,
+    pub retries: AtomicU64,
+    pub rejected_samples: AtomicU64,
+    pub queue_full_samples: AtomicU64,
+    /// Samples of snapshots whose requests could not be written to the queue (its disk).
+    pub not_queued_samples: AtomicU64,
+    pub queue_samples: AtomicU64,
+    pub queue_bytes: AtomicU64,
+    pub last_sent_ns: AtomicU64,
+}
+
+impl Stats {
+    fn set_depth(&self, d: outbox::Depth) {
+        self.queue_samples.store(d.samples, Ordering::Relaxed);
+        self.queue_bytes.store(d.bytes, Ordering::Relaxed);
+    }
+}
+
+/// Why remote write could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteWriteError {
+    #[error("remote_write: queue: {0}")]
+    Queue(#[from] outbox::QueueError),
+    #[error("remote_write.{field} = {path:?}: must be a file that can be read: {source}")]
+    Secret {
+        field: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("remote_write.ca: {0}")]
+    Ca(#[from] xcbench_agent::tls::TlsError),
+}
+
+/// Remote write as the ingest path and the sender share it.
+pub struct Writer {
+    pub config: RemoteWriteConfig,
+    pub outbox: Outbox,
+    pub stats: Arc<Stats>,
+    pub wake: tokio::sync::Notify,
+    client: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
+}
+
+impl Writer {
+    /// Opens the queue (under `data_dir`, or in memory) and reads the secrets.
+    pub fn open(
+        config: RemoteWriteConfig,
+        data_dir: Option<&std::path::Path>,
+        stats: Arc<Stats>,
+    ) -> Result<Writer, RemoteWriteError> {
+        use reqwest::header::{HeaderValue, AUTHORIZATION};
+        let outbox = match data_dir {
+            Some(d) => Outbox::open(d)?,
+            None => Outbox::in_memory()?,
+        };
+        stats.set_depth(outbox.depth());
+        let read = |field: &'static str, path: &PathBuf| {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim().to_owned())
+                .map_err(|source| RemoteWriteError::Secret {
+                    field,
+                    path: path.clone(),
+                    source,
+                })
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        let fixed = |v: &str| HeaderValue::from_str(v).ok();
+        for (name, value) in [
+            ("content-encoding", "snappy"),
+            ("content-type", "application/x-protobuf"),
+            ("x-prometheus-remote-write-version", "0.1.0"),
+            ("user-agent", concat!("xcbench/", env!("CARGO_PKG_VERSION"))),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        if let Some(org) = config.org_id.as_deref().and_then(fixed) {
+            headers.insert("x-scope-orgid", org);
+        }
+        if let Some((user, file)) = &config.basic_auth {
+            let password = read("basic_auth.password_file", file)?;
+            use base64::Engine as _;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            if let Some(v) = fixed(&format!("Basic {token}")) {
+                headers.insert(AUTHORIZATION, v);
+            }
+        }
+        if let Some(file) = &config.bearer_token_file {
+            let token = read("bearer_token_file", file)?;
+            if let Some(v) = fixed(&format!("Bearer {token}")) {
+                headers.insert(AUTHORIZATION, v);
+            }
+        }
+        let tls = config
+            .ca
+            .as_deref()
+            .map(|ca| {
+                let roots = xcbench_agent::tls::load_ca(ca)?;
+                xcbench_agent::tls::https_client(None, None, Some(roots))
+            })
+            .transpose()?;
+        let client = xcbench_agent::http::client(config.timeout, config.timeout, tls);
+        Ok(Writer {
+            config,
+            outbox,
+            stats,
+            wake: tokio::sync::Notify::new(),
+            client,
+            headers,
+        })
+    }
+
+    /// Queues a snapshot's requests; counts what the bound pushed out, or what could not be
+    /// queued at all.
+    pub fn queue(&self, requests: &[(usize, Vec<u8>)]) {
+        match self.outbox.push(requests, self.config.max_queue_bytes) {
+            Ok(dropped) => {
+                self.stats
+                    .queue_full_samples
+                    .fetch_add(dropped, Ordering::Relaxed);
+                if dropped > 0 {
+                    tracing::warn!(
+                        samples = dropped,
+                        "remote write: queue full, oldest samples dropped"
+                    );
+                }
+            }
+            Err(e) => {
+                let samples: usize = requests.iter().map(|(n, _)| n).sum();
+                self.stats
+                    .not_queued_samples
+                    .fetch_add(samples as u64, Ordering::Relaxed);
+                tracing::error!(error = %e, samples, "remote write: samples not queued");
+            }
+        }
+        self.stats.set_depth(self.outbox.depth());
+        self.wake.notify_one();
+    }
+}
+
+/// Shortest and longest wait before a request is tried again.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A `Retry-After` longer than this is waited for this long.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
+
+/// Sends the queue's requests in order, one at a time, until the task is dropped.
+pub async fn send_loop(writer: Arc<Writer>, clock: Clock) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let w = writer.clone();
+        let front = tokio::task::spawn_blocking(move || w.outbox.front()).await;
+        let request = match front {
+            Ok(Ok(Some(r))) => r,
+            Ok(Ok(None)) => {
+                // Woken by the next queued snapshot, or looked at again in a second.
+                let _ = tokio::time::timeout(Duration::from_secs(1), writer.wake.notified()).await;
+                continue;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "remote write: queue unreadable");
+                tokio::time::sleep(BACKOFF_MAX).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        let body = match snap::raw::Encoder::new().compress_vec(&request.body) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "remote write: request not compressed; dropped");
+                finish(&writer, &request, Done::Rejected).await;
+                continue;
+            }
+        };
+        let size = body.len() as u64;
+        let answer = writer
+            .client
+            .post(&writer.config.url)
+            .headers(writer.headers.clone())
+            .body(body)
+            .send()
+            .await;
+        let wait = match answer {
+            Ok(r) if r.status().is_success() => {
+                writer.stats.sent_bytes.fetch_add(size, Ordering::Relaxed);
+                writer.stats.last_sent_ns.store(clock(), Ordering::Relaxed);
+                finish(&writer, &request, Done::Sent).await;
+                backoff = BACKOFF_MIN;
+                continue;
+            }
+            Ok(r) if r.status().as_u16() == 429 && writer.config.retry_on_429 => {
+                let after = r
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| Duration::from_secs(s).min(RETRY_AFTER_MAX));
+                tracing::warn!(status = 429, "remote write: receiver busy, trying again");
+                after.unwrap_or(backoff)
+            }
+            Ok(r) if r.status().is_server_error() => {
+                tracing::warn!(
+                    status = r.status().as_u16(),
+                    "remote write: receiver failed, trying again"
+                );
+                backoff
+            }
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                tracing::warn!(status, answer = %text.trim(), samples = request.samples, "remote write: request refused; dropped");
+                finish(&writer, &request, Done::Rejected).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "remote write: receiver unreachable, trying again");
+                backoff
+            }
+        };
+        writer.stats.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+enum Done {
+    Sent,
+    Rejected,
+}
+
+/// Takes a request off the queue and counts it.
+async fn finish(writer: &Arc<Writer>, request: &outbox::Request, done: Done) {
+    let counter = match done {
+        Done::Sent => &writer.stats.sent_samples,
+        Done::Rejected => &writer.stats.rejected_samples,
+    };
+    counter.fetch_add(request.samples, Ordering::Relaxed);
+    let (w, id) = (writer.clone(), request.id);
+    match tokio::task::spawn_blocking(move || w.outbox.remove(id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "remote write: sent request not removed"),
+        Err(_) => {}
+    }
+    writer.stats.set_depth(writer.outbox.depth());
+}

@@ -1,0 +1,409 @@
+//! Remote write into real receivers: Debian's Prometheus 2.42 (`--web.enable-remote-write-
+//! receiver`) and VictoriaMetrics 1.79, each fed by a collector that a pair of agents report
+//! to, then asked with the same PromQL and compared with the collector's own `/metrics`
+//! sample for sample; and a receiver outage with the collector killed (SIGKILL) while its
+//! queue held what the receiver had not taken: every snapshot's samples arrive. And the
+//! scrape path beside it: Prometheus in agent mode and vmagent scraping the collector.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::agents::{spawn_collector, spawn_pair};
+use crate::support::http::http_get;
+use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::proc::{bin, terminate_all, Proc, TempDir};
+use crate::support::{machine, tool, wait_for};
+
+/// Families the collector writes: all but those of the collector's own moment (window
+/// summaries, the mesh list, SLO verdicts, its own counters).
+fn written(name: &str) -> bool {
+    !(name.contains("_window_seconds")
+        || name.starts_with("xcbench_collector_")
+        || name.starts_with("xcbench_remote_write_")
+        || name.starts_with("xcbench_mesh_agent_info")
+        || name.starts_with("xcbench_slo_verdict")
+        || name.starts_with("xcbench_slo_reason")
+        || name.starts_with("xcbench_slo_bound")
+        || name.starts_with("xcbench_slo_evaluated"))
+}
+
+/// `name{a="1",b="2"}` with the labels sorted, from a name and label pairs.
+fn key(name: &str, labels: &BTreeMap<String, String>) -> String {
+    let ls: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    format!("{name}{{{}}}", ls.join(","))
+}
+
+/// The collector's text answer: every sample, keyed as [`key`].
+fn collector_samples(text: &str) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+        let labels: BTreeMap<String, String> = labels
+            .trim_end_matches('}')
+            .split("\",")
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once("=\"").unwrap();
+                (k.to_owned(), v.trim_end_matches('"').to_owned())
+            })
+            .collect();
+        out.insert(key(name, &labels), value.parse().unwrap());
+    }
+    out
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An instant query's vector, keyed as [`key`] (with `__name__` as the name).
+fn query(receiver: SocketAddr, q: &str) -> Option<BTreeMap<String, f64>> {
+    let (status, body) = http_get(
+        receiver,
+        &format!("/api/v1/query?query={}&nocache=1", urlencode(q)),
+    )?;
+    if status != 200 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let mut out = BTreeMap::new();
+    for s in v["data"]["result"].as_array()? {
+        let mut labels: BTreeMap<String, String> = s["metric"]
+            .as_object()?
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let name = labels.remove("__name__").unwrap_or_default();
+        out.insert(key(&name, &labels), s["value"][1].as_str()?.parse().ok()?);
+    }
+    Some(out)
+}
+
+/// The collector's `/metrics` once its queue is empty and it has sent something.
+fn drained(collector: SocketAddr) -> String {
+    wait_for(Duration::from_secs(60), || {
+        let (_, text) = http_get(collector, "/metrics")?;
+        let m = collector_samples(&text);
+        (m.get("xcbench_remote_write_queue_samples{}") == Some(&0.0)
+            && m["xcbench_remote_write_sent_samples_total{}"] > 0.0)
+            .then_some(text)
+    })
+    .expect("the collector's remote-write queue never drained")
+}
+
+/// A collector with a durable history and queue, writing to `url`.
+fn collector(dir: &TempDir, addr: SocketAddr, url: &str) -> Proc {
+    let p = spawn_collector(
+        dir,
+        addr,
+        &format!(
+            "data_dir = \"{}\"\n\n[remote_write]\nurl = \"{url}\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    p
+}
+
+/// Two agents probing each other every 10 ms, reporting every 200 ms to `collector`.
+fn pair(dir: &TempDir, collector: SocketAddr) -> Vec<Proc> {
+    let a: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    let b: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    spawn_pair(
+        dir,
+        &format!("http://{collector}"),
+        [a, b],
+        "10ms",
+        [Command::new(bin()), Command::new(bin())],
+    )
+}
+
+/// Debian's Prometheus as a remote-write receiver (no scrapes) on `port`, its data in `dir`.
+fn prometheus(binary: &Path, dir: &TempDir, port: u16) -> Proc {
+    let cfg = dir.write("prometheus.yml", "global:\n  scrape_interval: 15s\n");
+    let p = Proc::spawn(
+        "prometheus",
+        Command::new(binary)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .arg("--log.level=warn"),
+    );
+    wait_for(Duration::from_secs(30), || {
+        http_get(([127, 0, 0, 1], port).into(), "/-/ready").filter(|r| r.0 == 200)
+    })
+    .expect("prometheus ready");
+    p
+}
+
+/// Every written sample of the collector's answer is the receiver's latest of that series,
+/// and the receiver holds one `xcbench_agent_last_report_timestamp_seconds` sample per
+/// accepted snapshot. Counts (integers) always equal; other values equal to the bit when
+/// `floats_exact`, else within `1e-12` relative (VictoriaMetrics 1.79 keeps a float to
+/// about 16 significant digits: a report time in seconds came back 0.2 us off).
+fn compare(collector_text: &str, receiver: SocketAddr, floats_exact: bool) -> usize {
+    let want: BTreeMap<String, f64> = collector_samples(collector_text)
+        .into_iter()
+        .filter(|(k, _)| written(k.split('{').next().unwrap()))
+        .collect();
+    let accepted =
+        collector_samples(collector_text)["xcbench_collector_snapshots_total{result=\"accepted\"}"];
+    let got = wait_for(Duration::from_secs(60), || {
+        let got = query(receiver, "{__name__=~\"xcbench_.+\"}")?;
+        let count = query(
+            receiver,
+            "sum(count_over_time(xcbench_agent_last_report_timestamp_seconds[1h]))",
+        )?;
+        (want.keys().all(|k| got.contains_key(k)) && count.values().next() == Some(&accepted))
+            .then_some(got)
+    });
+    let got = got.unwrap_or_else(|| {
+        let got = query(receiver, "{__name__=~\"xcbench_.+\"}").unwrap_or_default();
+        let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).take(5).collect();
+        panic!(
+            "the receiver lacks {} of {} series (e.g. {missing:?}), or not one sample per accepted snapshot ({accepted}): {:?}",
+            want.keys().filter(|k| !got.contains_key(*k)).count(),
+            want.len(),
+            query(receiver, "sum(count_over_time(xcbench_agent_last_report_timestamp_seconds[1h]))")
+        )
+    });
+    for (k, w) in &want {
+        let g = got[k];
+        let integer = w.fract() == 0.0 && w.abs() < 9e15;
+        let same = if floats_exact || integer {
+            g == *w || (g.is_nan() && w.is_nan())
+        } else {
+            (g - w).abs() <= 1e-12 * w.abs().max(1e-300)
+        };
+        assert!(same, "{k}: collector {w}, receiver {g}");
+    }
+    // Nothing the collector does not serve (but series of the same families it no longer
+    // writes: none here).
+    let extra: Vec<&String> = got
+        .keys()
+        .filter(|k| written(k.split('{').next().unwrap()) && !want.contains_key(*k))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "receiver has series the collector lacks: {extra:?}"
+    );
+    want.len()
+}
+
+#[test]
+fn prometheus_receives_every_sample_the_collector_serves() {
+    let _turn = machine::shared();
+    let Some(prom) = tool("prometheus", "CI") else {
+        return;
+    };
+    let dir = TempDir::new("rw-prom");
+    let port = free_tcp_port();
+    let _receiver = prometheus(&prom, &dir, port);
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let _collector = collector(&dir, addr, &format!("http://127.0.0.1:{port}/api/v1/write"));
+    let agents = pair(&dir, addr);
+    std::thread::sleep(Duration::from_secs(3));
+    terminate_all(agents);
+    let text = drained(addr);
+    let n = compare(&text, ([127, 0, 0, 1], port).into(), true);
+    eprintln!("prometheus: {n} series equal to the collector's /metrics");
+}
+
+#[test]
+fn victoria_metrics_receives_every_sample_the_collector_serves() {
+    let _turn = machine::shared();
+    let Some(vm) = tool("victoria-metrics", "CI") else {
+        return;
+    };
+    let dir = TempDir::new("rw-vm");
+    let port = free_tcp_port();
+    let _receiver = Proc::spawn(
+        "victoria-metrics",
+        Command::new(vm)
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("vm").display()
+            ))
+            .arg("-search.latencyOffset=0s")
+            .arg("-loggerLevel=ERROR"),
+    );
+    let receiver: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for(Duration::from_secs(30), || {
+        http_get(receiver, "/health").filter(|r| r.0 == 200)
+    })
+    .expect("victoria-metrics healthy");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let _collector = collector(&dir, addr, &format!("http://{receiver}/api/v1/write"));
+    let agents = pair(&dir, addr);
+    std::thread::sleep(Duration::from_secs(3));
+    terminate_all(agents);
+    let text = drained(addr);
+    let n = compare(&text, receiver, false);
+    eprintln!("victoria-metrics: {n} series equal to the collector's /metrics");
+}
+
+/// The receiver stops while agents report; the collector queues, is killed with SIGKILL,
+/// starts again and finds its queue; the receiver comes back and gets every snapshot's
+/// samples, once.
+#[test]
+fn a_receiver_outage_and_a_killed_collector_lose_nothing() {
+    let _turn = machine::shared();
+    let Some(prom) = tool("prometheus", "CI") else {
+        return;
+    };
+    let dir = TempDir::new("rw-outage");
+    let port = free_tcp_port();
+    let receiver: SocketAddr = ([127, 0, 0, 1], port).into();
+    let url = format!("http://{receiver}/api/v1/write");
+    let server = prometheus(&prom, &dir, port);
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let first = collector(&dir, addr, &url);
+    let agents = pair(&dir, addr);
+    std::thread::sleep(Duration::from_secs(2));
+    server.terminate(Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    terminate_all(agents);
+    let (_, text) = http_get(addr, "/metrics").unwrap();
+    let before = collector_samples(&text);
+    let queued = before["xcbench_remote_write_queue_samples{}"];
+    let accepted = before["xcbench_collector_snapshots_total{result=\"accepted\"}"];
+    assert!(queued > 0.0, "nothing queued while the receiver was down");
+    assert!(before["xcbench_remote_write_retries_total{}"] > 0.0);
+    drop(first); // SIGKILL
+    let _second = collector(&dir, addr, &url);
+    let (_, text) = http_get(addr, "/metrics").unwrap();
+    assert_eq!(
+        collector_samples(&text)["xcbench_remote_write_queue_samples{}"],
+        queued,
+        "the restarted collector holds what the killed one queued"
+    );
+    let _server = prometheus(&prom, &dir, port);
+    drained(addr);
+    let count = wait_for(Duration::from_secs(60), || {
+        query(
+            receiver,
+            "sum(count_over_time(xcbench_agent_last_report_timestamp_seconds[1h]))",
+        )?
+        .into_values()
+        .next()
+        .filter(|c| *c == accepted)
+    });
+    assert_eq!(
+        count,
+        Some(accepted),
+        "one sample per accepted snapshot after the outage ({queued} samples were queued)"
+    );
+    eprintln!("outage: {queued} samples queued through the outage and a SIGKILL; all {accepted} snapshots' samples arrived");
+}
+
+/// The scrape path, the documented alternative: Prometheus in agent mode and vmagent scrape
+/// the collector and remote-write what they scraped into Prometheus and VictoriaMetrics;
+/// each store ends with the collector's probe counts.
+#[test]
+fn prometheus_agent_mode_and_vmagent_scrape_into_the_stores() {
+    let _turn = machine::shared();
+    let (Some(prom), Some(vm), Some(vmagent)) = (
+        tool("prometheus", "CI"),
+        tool("victoria-metrics", "CI"),
+        tool("vmagent", "CI"),
+    ) else {
+        return;
+    };
+    let dir = TempDir::new("rw-scrape");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let _collector = spawn_collector(&dir, addr, "");
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    let prom_port = free_tcp_port();
+    let store: SocketAddr = ([127, 0, 0, 1], prom_port).into();
+    let _store = prometheus(&prom, &dir, prom_port);
+    let vm_port = free_tcp_port();
+    let vm_addr: SocketAddr = ([127, 0, 0, 1], vm_port).into();
+    let _vm = Proc::spawn(
+        "victoria-metrics",
+        Command::new(vm)
+            .arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("vm").display()
+            ))
+            .arg("-search.latencyOffset=0s")
+            .arg("-loggerLevel=ERROR"),
+    );
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n"
+    );
+    let agent_cfg = dir.write(
+        "agent.yml",
+        &format!("{scrape}remote_write:\n  - url: http://{store}/api/v1/write\n"),
+    );
+    let _agent = Proc::spawn(
+        "prometheus agent",
+        Command::new(&prom)
+            .arg("--enable-feature=agent")
+            .arg(format!("--config.file={}", agent_cfg.display()))
+            .arg(format!(
+                "--storage.agent.path={}",
+                dir.path().join("agent").display()
+            ))
+            .arg(format!(
+                "--web.listen-address=127.0.0.1:{}",
+                free_tcp_port()
+            ))
+            .arg("--log.level=warn"),
+    );
+    let vmagent_cfg = dir.write("vmagent.yml", &scrape);
+    let _vmagent = Proc::spawn(
+        "vmagent",
+        Command::new(vmagent)
+            .arg(format!("-promscrape.config={}", vmagent_cfg.display()))
+            .arg(format!("-remoteWrite.url=http://{vm_addr}/api/v1/write"))
+            .arg(format!(
+                "-remoteWrite.tmpDataPath={}",
+                dir.path().join("vmagent").display()
+            ))
+            .arg(format!("-httpListenAddr=127.0.0.1:{}", free_tcp_port()))
+            .arg("-loggerLevel=ERROR"),
+    );
+    let agents = pair(&dir, addr);
+    std::thread::sleep(Duration::from_secs(3));
+    terminate_all(agents);
+    let (_, text) = http_get(addr, "/metrics").unwrap();
+    let want: f64 = collector_samples(&text)
+        .iter()
+        .filter(|(k, _)| k.starts_with("xcbench_probes_sent_total{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(want > 0.0);
+    for (name, receiver) in [("prometheus agent mode", store), ("vmagent", vm_addr)] {
+        let got = wait_for(Duration::from_secs(60), || {
+            query(receiver, "sum(xcbench_probes_sent_total)")?
+                .into_values()
+                .next()
+                .filter(|v| *v == want)
+        });
+        assert_eq!(got, Some(want), "{name}: the store's sum of probes sent");
+    }
+}
