@@ -271,7 +271,7 @@ catalog! {
     REMOTE_WRITE_QUEUE_SAMPLES = "xcbench_remote_write_queue_samples", Gauge, Unitless,
         "Samples waiting in the durable remote-write queue.";
     REMOTE_WRITE_QUEUE_BYTES = "xcbench_remote_write_queue_bytes", Gauge, Bytes,
-        "Bytes of the requests waiting in the durable remote-write queue (uncompressed).";
+        "Bytes of the requests waiting in the durable remote-write queue (as sent: snappy-compressed).";
     REMOTE_WRITE_LAST_SENT_TIMESTAMP_SECONDS = "xcbench_remote_write_last_sent_timestamp_seconds", Gauge, Seconds,
         "When the receiver last accepted a request (collector clock, Unix seconds).";
 }

@@ -1,4 +1,4 @@
-//! The durable remote-write queue: requests (encoded `WriteRequest` bodies, uncompressed)
+//! The durable remote-write queue: requests (encoded `WriteRequest` bodies, as sent)
 //! in arrival order in a redb table (`remote_write.redb` under `data_dir`, or in memory
 //! without one), each committed with fsync before the snapshot that made it is
 //! acknowledged, removed only once the receiver took it or refused it for good. Bounded in
@@ -8,6 +8,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use redb::{Database, Durability, ReadableTable, TableDefinition};
+
+/// redb's page cache for the queue: requests are written once and read once, in order, so
+/// its default (1 GiB) would only hold pages nobody reads again.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// Request number -> `samples (varint) | body`.
 const QUEUE: TableDefinition<u64, &[u8]> = TableDefinition::new("queue");
@@ -62,7 +66,11 @@ impl Outbox {
     /// `dir/remote_write.redb`, created if missing; what it held is sent first.
     pub fn open(dir: &Path) -> Result<Outbox, QueueError> {
         std::fs::create_dir_all(dir).map_err(|e| QueueError(Box::new(redb::Error::Io(e))))?;
-        Outbox::with(Database::create(dir.join("remote_write.redb"))?)
+        Outbox::with(
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .create(dir.join("remote_write.redb"))?,
+        )
     }
 
     /// A queue that lives as long as the process (no `data_dir`).
