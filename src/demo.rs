@@ -178,6 +178,7 @@ pub async fn run(
             throughput: ThroughputLimits::default(),
             peers: Vec::new(),
             mesh: None,
+            spool: None,
         };
         // The TCP responder takes the port number the kernel chose for UDP; that number can
         // be busy on TCP (another program's connection), so try a few ports.

@@ -5,12 +5,19 @@
 //! refusal of the snapshot itself (4xx) drops it; a refusal of the sender (403: the collector
 //! does not take this certificate for this agent yet) keeps it for when the pin is added.
 //!
+//! With `[agent] spool` every queued snapshot is also a file there (written and synced when
+//! it is taken, removed when the collector acknowledges it or it is given up), and a start
+//! queues what an earlier run left first, oldest first: an agent restarted while its
+//! collector is unreachable loses nothing up to the bound. The collector takes a resend of
+//! what it already has as a duplicate.
+//!
 //! To an `https://` collector the agent presents its `[tls]` key pair as its client
 //! certificate (the collector takes a snapshot only in the name of the agent the
 //! certificate is) and accepts the collector only by its pin or through `tls.ca`
 //! (`http::collector_client`, which the mesh fetch uses too).
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xcbench_snapshot::{Identity, ResponderCounters, Snapshot, FORMAT_VERSION};
@@ -41,16 +48,37 @@ pub enum ReportError {
     },
 }
 
+/// Why reporting could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReporterError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("agent.spool = {path:?}: must be a directory the agent can create, read and write: {source}")]
+    Spool {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A snapshot waiting for the collector: its sequence, its encoded body, and its file in
+/// the spool (if there is one).
+struct Queued {
+    seq: u64,
+    body: Vec<u8>,
+    file: Option<PathBuf>,
+}
+
 /// Builds, queues and sends snapshots for one agent instance.
 pub struct Reporter {
     agent: Identity,
     instance: u64,
     next_seq: u64,
     interval_start_ns: u64,
-    queue: VecDeque<(u64, Vec<u8>)>,
+    queue: VecDeque<Queued>,
     url: Option<String>,
     client: reqwest::Client,
     dropped: u64,
+    spool: Option<PathBuf>,
 }
 
 impl Reporter {
@@ -61,7 +89,8 @@ impl Reporter {
         collector: Option<&CollectorLink>,
         keys: Option<ClientKeys<'_>>,
         started_ns: u64,
-    ) -> Result<Reporter, TlsError> {
+        spool: Option<&Path>,
+    ) -> Result<Reporter, ReporterError> {
         let (keys, pinned) = match collector {
             Some(c) if c.is_https() => (keys, c.fingerprint),
             _ => (None, None),
@@ -72,7 +101,7 @@ impl Reporter {
                 "reporting over plain HTTP (plain_http = true): unauthenticated and unencrypted"
             );
         }
-        Ok(Reporter {
+        let mut reporter = Reporter {
             agent,
             instance: started_ns,
             next_seq: 1,
@@ -81,7 +110,92 @@ impl Reporter {
             url: collector.map(|c| format!("{}{INGEST_PATH}", c.url)),
             client: collector_client(REQUEST_TIMEOUT, keys, pinned)?,
             dropped: 0,
-        })
+            spool: None,
+        };
+        if let (Some(dir), Some(_)) = (spool, collector) {
+            reporter
+                .open_spool(dir)
+                .map_err(|source| ReporterError::Spool {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+        }
+        Ok(reporter)
+    }
+
+    /// Takes the spool: what an earlier run left is queued first, oldest first (file names
+    /// sort as instance, then sequence); unfinished writes are removed.
+    fn open_spool(&mut self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("snapshot") => files.push(path),
+                Some("partial") => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                _ => {}
+            }
+        }
+        files.sort();
+        for path in files {
+            let seq = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.split_once('-'))
+                .and_then(|(_, seq)| seq.parse().ok())
+                .unwrap_or(0);
+            let body = std::fs::read(&path)?;
+            self.enqueue(Queued {
+                seq,
+                body,
+                file: Some(path),
+            });
+        }
+        if !self.queue.is_empty() {
+            tracing::info!(
+                snapshots = self.queue.len(),
+                "spooled snapshots of an earlier run queued first"
+            );
+        }
+        self.spool = Some(dir.to_owned());
+        Ok(())
+    }
+
+    /// The back of the queue; past [`MAX_QUEUED`] the oldest is given up, logged.
+    fn enqueue(&mut self, q: Queued) {
+        if self.queue.len() >= MAX_QUEUED {
+            if let Some(old) = self.queue.pop_front() {
+                forget(&old);
+            }
+            self.dropped += 1;
+            tracing::error!(
+                dropped = self.dropped,
+                "snapshot queue full: oldest snapshot dropped"
+            );
+        }
+        self.queue.push_back(q);
+    }
+
+    /// `body` as a file of the spool, synced: `instance-seq.snapshot`, written aside first so
+    /// a crash leaves no half file under that name. `None` (logged) if it could not be.
+    fn spool_file(&self, seq: u64, body: &[u8]) -> Option<PathBuf> {
+        use std::io::Write;
+        let dir = self.spool.as_ref()?;
+        let name = format!("{:020}-{seq:020}", self.instance);
+        let path = dir.join(format!("{name}.snapshot"));
+        let partial = dir.join(format!("{name}.partial"));
+        let written = std::fs::File::create(&partial)
+            .and_then(|mut f| f.write_all(body).and_then(|()| f.sync_all()))
+            .and_then(|()| std::fs::rename(&partial, &path));
+        match written {
+            Ok(()) => Some(path),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "snapshot kept in memory only: spool not written");
+                None
+            }
+        }
     }
 
     /// Takes the recorder's deltas into a new snapshot at the back of the queue.
@@ -110,15 +224,12 @@ impl Reporter {
         let mut bytes = Vec::new();
         snapshot.encode(&mut bytes);
         if self.url.is_some() {
-            if self.queue.len() >= MAX_QUEUED {
-                self.queue.pop_front();
-                self.dropped += 1;
-                tracing::error!(
-                    dropped = self.dropped,
-                    "snapshot queue full: oldest snapshot dropped"
-                );
-            }
-            self.queue.push_back((snapshot.seq, bytes));
+            let file = self.spool_file(snapshot.seq, &bytes);
+            self.enqueue(Queued {
+                seq: snapshot.seq,
+                body: bytes,
+                file,
+            });
         }
         snapshot
     }
@@ -133,7 +244,7 @@ impl Reporter {
         let Some(url) = self.url.clone() else {
             return Ok(());
         };
-        while let Some((seq, body)) = self.queue.front() {
+        while let Some(Queued { seq, body, .. }) = self.queue.front() {
             let seq = *seq;
             let response = self
                 .client
@@ -148,7 +259,9 @@ impl Reporter {
                 })?;
             let status = response.status();
             if status.is_success() {
-                self.queue.pop_front();
+                if let Some(done) = self.queue.pop_front() {
+                    forget(&done);
+                }
                 continue;
             }
             let reason = response.text().await.unwrap_or_default();
@@ -157,7 +270,9 @@ impl Reporter {
             // data and asks again next interval, as for a 503 (the queue stays bounded).
             if status.is_client_error() && status != reqwest::StatusCode::FORBIDDEN {
                 // It will never be accepted; keeping it would block every later snapshot.
-                self.queue.pop_front();
+                if let Some(refused) = self.queue.pop_front() {
+                    forget(&refused);
+                }
             }
             return Err(ReportError::Refused {
                 seq,
@@ -166,6 +281,16 @@ impl Reporter {
             });
         }
         Ok(())
+    }
+}
+
+/// Removes a snapshot's spool file, if it has one (one left behind is sent again and taken
+/// as a duplicate).
+fn forget(q: &Queued) {
+    if let Some(f) = &q.file {
+        if let Err(e) = std::fs::remove_file(f) {
+            tracing::warn!(error = %e, file = %f.display(), "spooled snapshot not removed");
+        }
     }
 }
 
@@ -216,7 +341,7 @@ mod tests {
             fingerprint: None,
             plain_http: false,
         };
-        Reporter::new(identity, Some(&link), None, 1).unwrap()
+        Reporter::new(identity, Some(&link), None, 1, None).unwrap()
     }
 
     #[tokio::test]
@@ -237,5 +362,73 @@ mod tests {
         let e = r.flush().await.unwrap_err();
         assert!(matches!(e, ReportError::Refused { status: 422, .. }), "{e}");
         assert_eq!(r.queued(), 0);
+    }
+
+    /// Snapshots taken while the collector is unreachable survive the agent's restart in
+    /// the spool, go first (oldest first) once it answers, and leave the spool when taken;
+    /// past the bound the oldest file goes with its snapshot.
+    #[tokio::test]
+    async fn the_spool_keeps_snapshots_across_a_restart() {
+        let dir = std::env::temp_dir().join(format!("xcbench-spool-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let identity = Identity {
+            id: "az-1".parse().unwrap(),
+            cloud: xcbench_snapshot::Cloud::Azure,
+            region: "eastus".into(),
+            zone: String::new(),
+        };
+        let link = |url: String| CollectorLink {
+            url,
+            report_interval: Duration::from_secs(1),
+            fingerprint: None,
+            plain_http: false,
+        };
+        // Nothing listens here: every flush fails.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let mut recorder = Recorder::new();
+        {
+            let mut r = Reporter::new(identity.clone(), Some(&link(closed)), None, 100, Some(&dir))
+                .unwrap();
+            for t in [110, 120, 130] {
+                r.take_snapshot(&mut recorder, ResponderCounters::default(), t);
+            }
+            assert!(r.flush().await.is_err());
+        }
+        let files = || std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(files(), 3, "one file per snapshot not taken");
+        // A partial write of a crashed run is cleared, not sent.
+        std::fs::write(dir.join("x.partial"), b"half").unwrap();
+        let url = answering(vec![200; 4]).await;
+        let mut r = Reporter::new(identity, Some(&link(url)), None, 200, Some(&dir)).unwrap();
+        assert_eq!(r.queued(), 3);
+        let first = r.take_snapshot(&mut recorder, ResponderCounters::default(), 210);
+        assert_eq!((first.instance, first.seq), (200, 1));
+        let order: Vec<u64> = r.queue.iter().map(|q| q.seq).collect();
+        assert_eq!(order, [1, 2, 3, 1], "the earlier run's first, in order");
+        r.flush().await.unwrap();
+        assert_eq!((r.queued(), files()), (0, 0));
+        // Past the bound: the oldest goes, and its file with it.
+        let mut r = Reporter::new(
+            Identity {
+                id: "az-2".parse().unwrap(),
+                cloud: xcbench_snapshot::Cloud::Azure,
+                region: "eastus".into(),
+                zone: String::new(),
+            },
+            Some(&link("http://127.0.0.1:9".into())),
+            None,
+            300,
+            Some(&dir),
+        )
+        .unwrap();
+        for t in 0..(MAX_QUEUED as u64 + 2) {
+            r.take_snapshot(&mut recorder, ResponderCounters::default(), 310 + t);
+        }
+        assert_eq!((r.queued(), files()), (MAX_QUEUED, MAX_QUEUED));
+        assert_eq!(r.queue.front().unwrap().seq, 3);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -54,6 +54,9 @@ pub enum AgentError {
     /// `[agent] mesh` could not be read, fetched or applied.
     #[error(transparent)]
     Mesh(#[from] net::mesh::MeshError),
+    /// `[agent] spool` could not be taken.
+    #[error(transparent)]
+    Reporter(#[from] crate::report::ReporterError),
 }
 
 /// The tasks that probe the current peers, and what stops them.
@@ -222,6 +225,7 @@ impl Agent {
             self.config.collector.as_ref(),
             keys,
             started,
+            self.config.spool.as_deref(),
         )?;
         let report = |reporter: &mut Reporter| {
             reporter.take_snapshot(

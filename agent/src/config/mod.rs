@@ -124,6 +124,10 @@ pub struct AgentConfig {
     /// `[agent] mesh`: the mesh this agent takes its peers from
     /// ([`AgentConfig::with_mesh`]).
     pub mesh: Option<MeshLink>,
+    /// `[agent] spool`: snapshots wait here on disk until the collector takes them, so an
+    /// agent restarted while its collector is unreachable loses none (without it they wait
+    /// in memory).
+    pub spool: Option<std::path::PathBuf>,
 }
 
 /// An agent configuration whose start-up steps are done: its labels read from instance
@@ -247,6 +251,17 @@ impl AgentConfig {
                 ));
             }
         }
+        let spool = match raw.agent.spool.as_deref() {
+            None => None,
+            Some(p) if p.is_empty() || !p.starts_with('/') => {
+                return Err(cx.err(
+                    "agent.spool",
+                    format!("{p:?}"),
+                    "must be an absolute directory path, e.g. \"/var/lib/xcbench/spool\"",
+                ))
+            }
+            Some(p) => Some(std::path::PathBuf::from(p)),
+        };
         let plain_http = raw.agent.plain_http.unwrap_or(false);
         let collector = raw
             .collector
@@ -304,6 +319,7 @@ impl AgentConfig {
             throughput,
             peers,
             mesh,
+            spool,
         })
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct RawIdentity {
     pub(crate) mesh_fingerprint: Option<String>,
     /// Plain `http://` to a collector that is not on loopback, on purpose.
     pub(crate) plain_http: Option<bool>,
+    /// A directory where snapshots wait on disk until the collector takes them.
+    pub(crate) spool: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -174,6 +174,23 @@ fn defaults_apply() {
         err(&with("17s")),
         "agent.toml: agent.clock_error = \"17s\": must be \"auto\" (the kernel's NTP state) or a duration up to 16s, e.g. \"50us\""
     );
+    let spool = |v: &str| {
+        MINIMAL.replace(
+            "region = \"eastus\"",
+            &format!("region = \"eastus\"\nspool = \"{v}\""),
+        )
+    };
+    assert_eq!(
+        AgentConfig::parse("a", &spool("/var/lib/xcbench/spool"))
+            .unwrap()
+            .spool,
+        Some("/var/lib/xcbench/spool".into())
+    );
+    assert_eq!(AgentConfig::parse("a", MINIMAL).unwrap().spool, None);
+    assert_eq!(
+        err(&spool("spool")),
+        "agent.toml: agent.spool = \"spool\": must be an absolute directory path, e.g. \"/var/lib/xcbench/spool\""
+    );
 }
 
 #[test]

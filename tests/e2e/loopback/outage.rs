@@ -1,5 +1,6 @@
 //! Failures on loopback: a dead peer delays no other, a collector outage loses no snapshot,
-//! and a collector killed five times loses nothing it acknowledged.
+//! a collector killed five times loses nothing it acknowledged, and agents restarted while
+//! their collector is unreachable lose no snapshot (their spool).
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -190,4 +191,96 @@ fn collector_killed_five_times_loses_nothing_it_acknowledged() {
         )
     );
     drop(collector);
+}
+
+/// Two agents with a spool report to a collector that is not there, stop, start again (new
+/// instances) and only then find it: every snapshot the first run spooled reached the
+/// collector (sent again afterwards, each is a duplicate), and the spools end empty.
+#[test]
+fn agents_restarted_while_the_collector_is_unreachable_lose_no_snapshot() {
+    let _turn = machine::shared();
+    let dir = TempDir::new("spool");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let url = format!("http://{addr}");
+    let (a, b): (SocketAddr, SocketAddr) = (
+        ([127, 0, 0, 1], free_udp_port()).into(),
+        ([127, 0, 0, 1], free_udp_port()).into(),
+    );
+    let spool = |id: &str| dir.path().join(format!("spool-{id}"));
+    let cfg = |id: &str, cloud: &str, listen, peer: (&str, &str, SocketAddr)| {
+        let t = agent_toml(id, cloud, listen, &url, &[peer], "10ms");
+        let t = t.replacen(
+            "[agent]\n",
+            &format!("[agent]\nspool = \"{}\"\n", spool(id).display()),
+            1,
+        );
+        dir.write(&format!("{id}.toml"), &t)
+    };
+    let configs = [
+        cfg("az-1", "azure", a, ("oci-1", "oci", b)),
+        cfg("oci-1", "oci", b, ("az-1", "azure", a)),
+    ];
+    let run = || -> Vec<Proc> {
+        configs
+            .iter()
+            .map(|c| {
+                Proc::spawn(
+                    "agent",
+                    Command::new(bin()).args(["agent", "--config"]).arg(c),
+                )
+            })
+            .collect()
+    };
+    let files = |id: &str| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(spool(id))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+    let first = run();
+    std::thread::sleep(Duration::from_millis(1500));
+    for p in first {
+        p.terminate(Duration::from_secs(10));
+    }
+    let spooled: Vec<Vec<u8>> = ["az-1", "oci-1"]
+        .iter()
+        .flat_map(|id| files(id))
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(
+        spooled.len() >= 6,
+        "{} snapshots spooled by the first run",
+        spooled.len()
+    );
+    let _collector = spawn_collector(&dir, addr, "");
+    let second = run();
+    wait_for(Duration::from_secs(30), || {
+        (files("az-1").is_empty() && files("oci-1").is_empty()).then_some(())
+    })
+    .expect("the spools never emptied");
+    terminate_all(second);
+    for body in &spooled {
+        let (status, answer) =
+            crate::support::http::http_post(addr, "/api/v1/snapshots", body).unwrap();
+        assert_eq!(
+            (status, answer.as_str()),
+            (200, "duplicate\n"),
+            "a spooled snapshot the collector never got"
+        );
+    }
+    let m = metrics(addr).1;
+    for id in ["az-1", "oci-1"] {
+        assert_eq!(
+            sample(
+                &m,
+                "xcbench_agent_restarts_total",
+                &[&format!("agent=\"{id}\"")]
+            ),
+            Some(1.0),
+            "{id}: the first run and the second, both seen"
+        );
+    }
+    eprintln!(
+        "spool: {} snapshots of a run that never reached its collector arrived after a restart",
+        spooled.len()
+    );
 }
