@@ -97,6 +97,8 @@ struct Raw {
     plain_http: Option<bool>,
     exposition: Option<String>,
     window_summaries: Option<Vec<String>>,
+    native_histograms: Option<String>,
+    native_histogram_error: Option<String>,
     tls: Option<RawTls>,
     remote_write: Option<RawRemoteWrite>,
 }
@@ -284,6 +286,39 @@ impl CollectorConfig {
                 })?);
             }
             c.exposition.window_summaries = metrics;
+        }
+        let error_text = raw.native_histogram_error.unwrap_or_else(|| "1%".into());
+        let error = error_text
+            .strip_suffix('%')
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .filter(|e| *e > 0.0 && *e <= 50.0)
+            .ok_or_else(|| {
+                err(
+                    "native_histogram_error",
+                    format!("{error_text:?}"),
+                    "must be a percentage above 0 and at most 50%, e.g. \"1%\"",
+                )
+            })?;
+        let schema = crate::exposition::Native::schema_for(error / 100.0).ok_or_else(|| {
+            err(
+                "native_histogram_error",
+                format!("{error_text:?}"),
+                "must be at least 0.14% (schema 8, the finest, keeps a value within 0.135%)",
+            )
+        })?;
+        if let Some(n) = raw.native_histograms {
+            c.exposition.native = match n.as_str() {
+                "off" => crate::exposition::Native::Off,
+                "beside" => crate::exposition::Native::Beside { schema },
+                "replace" => crate::exposition::Native::Replace { schema },
+                _ => {
+                    return Err(err(
+                        "native_histograms",
+                        format!("{n:?}"),
+                        "must be \"off\", \"beside\" (native and classic buckets under one name, for a Prometheus that keeps both) or \"replace\" (native only, to protobuf scrapers)",
+                    ))
+                }
+            };
         }
         if let Some(r) = raw.remote_write {
             c.remote_write = Some(parse_remote_write(&err, r)?);
@@ -526,6 +561,27 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "c.toml: exposition = \"slim\": must be \"lean\" (what the shipped dashboards, rules and gate read) or \"full\" (also every metric's window summary)"
+        );
+        let native = CollectorConfig::parse(
+            "c.toml",
+            "native_histograms = \"replace\"\nnative_histogram_error = \"5%\"",
+        )
+        .unwrap();
+        assert_eq!(
+            native.exposition.native,
+            crate::exposition::Native::Replace { schema: 3 }
+        );
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "native_histograms = \"both\"")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: native_histograms = \"both\": must be \"off\", \"beside\" (native and classic buckets under one name, for a Prometheus that keeps both) or \"replace\" (native only, to protobuf scrapers)"
+        );
+        assert_eq!(
+            CollectorConfig::parse("c.toml", "native_histogram_error = \"0.1%\"")
+                .unwrap_err()
+                .to_string(),
+            "c.toml: native_histogram_error = \"0.1%\": must be at least 0.14% (schema 8, the finest, keeps a value within 0.135%)"
         );
         let rw = CollectorConfig::parse(
             "c.toml",

@@ -140,6 +140,7 @@ impl Collector {
             exposition::LATENCY_BUCKETS,
         );
         store.set_windowed(config.exposition.windowed());
+        store.set_native_schema(config.exposition.native.schema());
         let history = match &config.data_dir {
             Some(dir) => History::open(dir, config.history.clone())?,
             None => History::in_memory(config.history.clone())?,

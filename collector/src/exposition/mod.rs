@@ -61,13 +61,54 @@ impl Exposition {
     }
 }
 
-/// What `/metrics` serves: collector.toml's `exposition` and `window_summaries`.
+/// What `/metrics` serves: collector.toml's `exposition`, `window_summaries` and
+/// `native_histograms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub exposition: Exposition,
     /// Under `lean`, the metrics served with `*_window_seconds` summaries (the pair
     /// dashboard reads RTT's); `full` serves every metric's.
     pub window_summaries: BTreeSet<Metric>,
+    /// Native histograms in protobuf answers, and their schema.
+    pub native: Native,
+}
+
+/// Native histograms (protobuf answers only; the text format has none), beside or instead
+/// of the classic buckets under the same family name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Native {
+    Off,
+    /// Both under one name: for a Prometheus that keeps both (2.45 and later with
+    /// `scrape_classic_histograms: true`). Prometheus 2.42 keeps only the native one.
+    Beside {
+        schema: i8,
+    },
+    /// Native only: the classic buckets (`_bucket`) are not served to protobuf scrapers.
+    Replace {
+        schema: i8,
+    },
+}
+
+impl Native {
+    pub fn schema(self) -> Option<i8> {
+        match self {
+            Native::Off => None,
+            Native::Beside { schema } | Native::Replace { schema } => Some(schema),
+        }
+    }
+
+    /// The coarsest schema (-4 ..= 8) whose buckets keep a value within `relative_error` of
+    /// their middle: `(base - 1) / (base + 1) <= relative_error`, `base = 2^(2^-schema)`.
+    /// `None` when even schema 8 is coarser.
+    pub fn schema_for(relative_error: f64) -> Option<i8> {
+        (-4i8..=8).find(|s| Native::error_of(*s) <= relative_error)
+    }
+
+    /// The largest relative distance from a bucket's middle to its edges at `schema`.
+    pub fn error_of(schema: i8) -> f64 {
+        let base = 2f64.powf(2f64.powi(-i32::from(schema)));
+        (base - 1.0) / (base + 1.0)
+    }
 }
 
 impl Default for Options {
@@ -75,6 +116,7 @@ impl Default for Options {
         Options {
             exposition: Exposition::Lean,
             window_summaries: [Metric::Rtt].into(),
+            native: Native::Off,
         }
     }
 }
@@ -242,6 +284,8 @@ pub(super) struct Classic<'a> {
     pub(super) buckets: &'a [u64],
     pub(super) count: u64,
     pub(super) sum_ns: u64,
+    /// Native bucket index -> count, at the store's schema (empty without natives).
+    pub(super) native: Option<&'a BTreeMap<i32, u64>>,
 }
 
 /// Families being written for one scrape, by name. Every push names a catalog entry, which
@@ -389,6 +433,7 @@ impl<'o> Families<'o> {
             std::mem::take(&mut self.scratch),
             std::mem::take(&mut self.value),
         );
+        let native = self.options.native;
         let out = self.family(def, Kind::Histogram);
         let name = def.name();
         let sum = seconds(h.sum_ns);
@@ -397,15 +442,24 @@ impl<'o> Families<'o> {
             Format::Protobuf => {
                 message.clear();
                 let mut c = 0;
+                let classic = !matches!(native, Native::Replace { .. });
                 proto::classic_histogram(
                     &mut message,
                     h.count,
                     sum,
-                    bounds.iter().enumerate().map(|(i, (upper, _))| {
-                        c += h.buckets.get(i).copied().unwrap_or(0);
-                        (*upper, c)
-                    }),
+                    bounds
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (upper, _))| {
+                            c += h.buckets.get(i).copied().unwrap_or(0);
+                            (*upper, c)
+                        })
+                        .filter(|_| classic),
                 );
+                if let Some(schema) = native.schema() {
+                    let empty = BTreeMap::new();
+                    proto::native_histogram(&mut message, schema, h.native.unwrap_or(&empty));
+                }
                 proto::metric(out, &mut scratch, labels, None, 7, &message);
             }
         }
@@ -493,7 +547,15 @@ impl<'o> Families<'o> {
     fn finish(self) -> Vec<Vec<u8>> {
         let mut pieces = Vec::with_capacity(2 * self.by_name.len());
         for (name, (def, body)) in self.by_name {
-            let help = def.help(self.window_seconds);
+            let mut help = def.help(self.window_seconds);
+            if let (Format::Protobuf, Some(schema), Kind::Histogram) =
+                (self.format, self.options.native.schema(), def.kind())
+            {
+                help.to_mut().push_str(&format!(
+                    " Native buckets: schema {schema}, a value within {:.2}% of its bucket's middle (after HdrHistogram's 0.1% or 512 ns).",
+                    100.0 * Native::error_of(schema)
+                ));
+            }
             let kind = def.kind().as_str();
             let mut head = Vec::new();
             match self.format {
@@ -875,8 +937,13 @@ mod tests {
     fn protobuf_decodes_to_the_text_answer() {
         use prometheus::Encoder;
         use protobuf::Message;
-        let store = fixed_store();
-        for options in [Options::default(), Options::full()] {
+        let mut store = fixed_store();
+        store.set_native_schema(Some(6));
+        let beside = Options {
+            native: Native::Beside { schema: 6 },
+            ..Options::default()
+        };
+        for options in [Options::default(), Options::full(), beside] {
             let bytes = render(&store, &options, Format::Protobuf).concat();
             let mut families = Vec::new();
             let mut rest = &bytes[..];
@@ -892,9 +959,16 @@ mod tests {
             prometheus::TextEncoder::new()
                 .encode(&families, &mut theirs)
                 .unwrap();
-            assert_eq!(
-                String::from_utf8(theirs).unwrap(),
-                render_text(&store, &options)
+            // The text format has no native histograms, nor their note in the help.
+            let note = format!(
+                " Native buckets: schema 6, a value within {:.2}% of its bucket's middle (after HdrHistogram's 0.1% or 512 ns).",
+                100.0 * Native::error_of(6)
+            );
+            let theirs = String::from_utf8(theirs).unwrap().replace(&note, "");
+            assert!(
+                theirs == render_text(&store, &options),
+                "protobuf and text differ ({:?})",
+                options.native
             );
         }
     }
@@ -1050,5 +1124,27 @@ mod tests {
             })
             .count();
         assert_eq!(seen, own);
+    }
+
+    /// Every value lies in the native bucket its index names: `(base^(i-1), base^i]`.
+    #[test]
+    fn native_indexes_hold_their_values() {
+        for schema in [0i8, 3, 6, 8] {
+            let base = 2f64.powf(2f64.powi(-i32::from(schema)));
+            let mut v = 1_000u64;
+            while v < 10_000_000_000 {
+                let i = crate::store::native_index(schema, v);
+                let s = v as f64 / 1e9;
+                let (low, high) = (base.powi(i - 1), base.powi(i));
+                assert!(
+                    low < s * (1.0 + 1e-12) && s <= high * (1.0 + 1e-12),
+                    "schema {schema}: {v} ns in bucket {i} ({low}, {high}]"
+                );
+                v = v * 1_013 / 1_000 + 1;
+            }
+        }
+        assert_eq!(Native::schema_for(0.01), Some(6));
+        assert_eq!(Native::schema_for(0.001), None);
+        assert!((Native::error_of(6) - 0.005415).abs() < 1e-6);
     }
 }

@@ -5,6 +5,8 @@
 //! Only the wire format is written here (field numbers of `metrics.proto`); which families
 //! and samples are served is the exposition's.
 
+use std::collections::BTreeMap;
+
 use super::Labels;
 
 /// `MetricType` values.
@@ -105,6 +107,48 @@ pub(super) fn classic_histogram(
         double_field(&mut bucket, 2, upper);
         bytes_field(out, 3, &bucket);
     }
+}
+
+/// A native histogram's fields, appended to a histogram message: `schema`, a zero bucket
+/// that holds nothing (latencies are positive), and the positive buckets as spans of
+/// neighbouring indexes and count deltas. No buckets: one empty span, so a reader still sees
+/// a native histogram.
+pub(super) fn native_histogram(out: &mut Vec<u8>, schema: i8, buckets: &BTreeMap<i32, u64>) {
+    sint_field(out, 5, i64::from(schema));
+    // Prometheus' default zero threshold (2^-128).
+    double_field(out, 6, 2.938_735_877_055_719e-39);
+    varint_field(out, 7, 0);
+    let mut span = Vec::with_capacity(8);
+    let mut spans: Vec<(i32, u32)> = Vec::new();
+    let mut last: Option<i32> = None;
+    for &i in buckets.keys() {
+        match (last, spans.last_mut()) {
+            (Some(l), Some(s)) if i == l + 1 => s.1 += 1,
+            (Some(l), _) => spans.push((i - l - 1, 1)),
+            (None, _) => spans.push((i, 1)),
+        }
+        last = Some(i);
+    }
+    if spans.is_empty() {
+        spans.push((0, 0));
+    }
+    for (offset, length) in spans {
+        span.clear();
+        sint_field(&mut span, 1, i64::from(offset));
+        varint_field(&mut span, 2, u64::from(length));
+        bytes_field(out, 12, &span);
+    }
+    let mut previous = 0i64;
+    for &c in buckets.values() {
+        sint_field(out, 13, c as i64 - previous);
+        previous = c as i64;
+    }
+}
+
+/// A signed field in zigzag (`sint32`, `sint64`).
+fn sint_field(out: &mut Vec<u8>, field: u32, v: i64) {
+    tag(out, field, 0);
+    varint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
 fn tag(out: &mut Vec<u8>, field: u32, wire: u8) {

@@ -257,6 +257,7 @@ fn push_latency(
             buckets: state.map_or(&[][..], |m| m.buckets.as_slice()),
             count: state.map_or(0, |m| m.count),
             sum_ns: state.map_or(0, |m| m.sum_ns),
+            native: state.map(|m| &m.native),
         },
     );
     if !f.summarized(metric) {

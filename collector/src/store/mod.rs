@@ -19,7 +19,7 @@ mod throughput;
 mod window;
 
 pub use agent::{AgentState, MAX_GAPS};
-pub use series::{BucketBounds, MetricState, SeriesKey, SeriesState};
+pub use series::{native_index, BucketBounds, MetricState, SeriesKey, SeriesState};
 pub use sparse::Sparse;
 pub use throughput::{LastTest, TestOutcomes, ThroughputKey, ThroughputState};
 use window::WindowSpan;
@@ -72,6 +72,8 @@ pub struct Store {
     mesh_agents: Vec<Identity>,
     /// The metrics whose recent samples are kept in a window (see [`Store::set_windowed`]).
     windowed: BTreeSet<Metric>,
+    /// With native histograms: their schema (see [`Store::set_native_schema`]).
+    native_schema: Option<i8>,
     pub ingest: IngestCounters,
     /// With `[remote_write]`: what it sent, retried, dropped and holds (for `/metrics`).
     pub remote_write: Option<std::sync::Arc<crate::remote_write::Stats>>,
@@ -88,6 +90,7 @@ impl Store {
             verdicts: None,
             mesh_agents: Vec::new(),
             windowed: Metric::ALL.iter().copied().collect(),
+            native_schema: None,
             max_series,
             template: LatencyHistogram::new(),
             series: BTreeMap::new(),
@@ -123,6 +126,16 @@ impl Store {
     /// so the exposition asks only for those it serves a summary of. Set before ingest.
     pub fn set_windowed(&mut self, metrics: BTreeSet<Metric>) {
         self.windowed = metrics;
+    }
+
+    /// Counts every latency sample into native histogram buckets of `schema` too (see
+    /// [`series::native_index`]). Set before ingest.
+    pub fn set_native_schema(&mut self, schema: Option<i8>) {
+        self.native_schema = schema;
+    }
+
+    pub fn native_schema(&self) -> Option<i8> {
+        self.native_schema
     }
 
     pub fn thresholds(&self, metric: Metric) -> &[u64] {
@@ -237,6 +250,9 @@ impl Store {
                     let lowest_ns = self.template.inner().lowest_equivalent(value);
                     m.buckets[self.buckets.index_of(lowest_ns)] += count;
                     m.count_within(thresholds, value, lowest_ns, count);
+                    if let Some(schema) = self.native_schema {
+                        *m.native.entry(native_index(schema, lowest_ns)).or_insert(0) += count;
+                    }
                 }
                 m.count = h.count();
                 m.sum_ns = h.sum_ns();
@@ -364,6 +380,9 @@ impl Store {
                 let lowest_ns = self.template.inner().lowest_equivalent(value);
                 m.buckets[self.buckets.index_of(lowest_ns)] += count;
                 m.count_within(thresholds, value, lowest_ns, count);
+                if let Some(schema) = self.native_schema {
+                    *m.native.entry(native_index(schema, lowest_ns)).or_insert(0) += count;
+                }
             }
             m.count += delta.count;
             m.sum_ns = m.sum_ns.saturating_add(delta.sum_ns);

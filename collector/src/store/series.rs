@@ -81,7 +81,20 @@ pub struct MetricState {
     /// [`Store::thresholds`](super::Store::thresholds), in order), counted exactly from the
     /// full-resolution buckets.
     pub within: Vec<xcbench_snapshot::history::Within>,
+    /// With native histograms: samples since the start per native bucket index of the
+    /// store's schema (see [`native_index`]).
+    pub native: BTreeMap<i32, u64>,
     pub(super) window: Window,
+}
+
+/// The native histogram bucket (Prometheus' exponential buckets: index `i` holds
+/// `(base^(i-1), base^i]` seconds, `base = 2^(2^-schema)`) of a sample whose HdrHistogram
+/// bucket starts at `lowest_ns`: like the classic buckets, an HdrHistogram bucket a bound
+/// falls inside counts as below it (within 0.1% or 512 ns).
+pub fn native_index(schema: i8, lowest_ns: u64) -> i32 {
+    let seconds = (lowest_ns.max(1) as f64) / 1e9;
+    let scaled = seconds.log2() * 2f64.powi(i32::from(schema));
+    scaled.ceil() as i32
 }
 
 impl MetricState {

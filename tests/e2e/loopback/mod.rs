@@ -39,10 +39,19 @@ struct Pair {
 /// Starts a collector and two agents probing each other every 5 ms for `probe_for`, then
 /// stops the agents gracefully (drain + final snapshot). The collector keeps running.
 fn run_pair(probe_for: Duration) -> Pair {
+    run_pair_with(probe_for, "")
+}
+
+/// As [`run_pair`], with `extra` lines in the collector's configuration.
+fn run_pair_with(probe_for: Duration, extra: &str) -> Pair {
     let dir = TempDir::new("pair");
     let port = free_tcp_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let collector = spawn_collector(&dir, addr, "window = \"5m\"\nwindow_slot = \"1s\"\n");
+    let collector = spawn_collector(
+        &dir,
+        addr,
+        &format!("window = \"5m\"\nwindow_slot = \"1s\"\n{extra}"),
+    );
     wait_for(Duration::from_secs(10), || {
         http_get(addr, "/healthz").filter(|r| r.0 == 200)
     })

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use super::{metrics, run_pair};
+use super::{metrics, run_pair, run_pair_with};
 use crate::support::http::http_get;
 use crate::support::proc::TempDir;
 use crate::support::{machine, repo_path, tool, wait_for};
@@ -88,6 +88,102 @@ fn prometheus_server_scrapes_the_collector() {
         healthy.is_some(),
         "all 8 recording rules evaluated with health ok"
     );
+}
+
+/// Debian's Prometheus 2.42 with `--enable-feature=native-histograms` asks for protobuf and
+/// gets native histograms beside the classic buckets (`native_histograms = "beside"`,
+/// schema 6 for 1%): it keeps only the native ones (2.42 drops a family's classic buckets
+/// when a native histogram has its name: what this test pins), their counts are the
+/// collector's, and their median is the collector's HdrHistogram median within one native
+/// bucket. The text answer keeps the classic buckets.
+#[test]
+fn prometheus_with_native_histograms_keeps_the_native_ones() {
+    let _turn = machine::shared();
+    let Some(prometheus) = tool("prometheus", "CI") else {
+        return;
+    };
+    let pair = run_pair_with(
+        Duration::from_secs(2),
+        "native_histograms = \"beside\"\nnative_histogram_error = \"1%\"\n",
+    );
+    let (text, m) = metrics(pair.addr);
+    assert!(
+        text.contains("xcbench_rtt_seconds_bucket{"),
+        "text keeps classic buckets"
+    );
+    let count: f64 = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("xcbench_rtt_seconds_count{"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(count > 0.0);
+    let dir = TempDir::new("prom-native");
+    let cfg = dir.write(
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{}']\n",
+            pair.addr
+        ),
+    );
+    let port = crate::support::ports::free_tcp_port();
+    let prom: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let _server = crate::support::proc::Proc::spawn(
+        "prometheus",
+        Command::new(&prometheus)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("prom").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=native-histograms")
+            .arg("--log.level=warn"),
+    );
+    let query = |q: &str| -> Option<Vec<serde_json::Value>> {
+        let (status, body) = http_get(prom, &format!("/api/v1/query?query={}", urlencode(q)))?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 200).then(|| v["data"]["result"].as_array().cloned().unwrap_or_default())
+    };
+    let got = wait_for(Duration::from_secs(60), || {
+        let r = query("sum(histogram_count(xcbench_rtt_seconds))")?;
+        let v: f64 = r.first()?["value"][1].as_str()?.parse().ok()?;
+        (v == count).then_some(v)
+    });
+    assert_eq!(got, Some(count), "native counts are the collector's");
+    assert_eq!(
+        query("count(xcbench_rtt_seconds_bucket)").unwrap(),
+        Vec::<serde_json::Value>::new(),
+        "Prometheus 2.42 keeps no classic bucket beside a native histogram of the same name"
+    );
+    for dst in ["oci-1", "az-1"] {
+        let sel = format!("dst_agent=\"{dst}\",kind=\"stamp\",load=\"idle\"");
+        let native: f64 = query(&format!(
+            "histogram_quantile(0.5, xcbench_rtt_seconds{{{sel}}})"
+        ))
+        .unwrap()[0]["value"][1]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let exact = crate::support::metrics::sample(
+            &m,
+            "xcbench_rtt_window_seconds",
+            &[&format!("dst_agent=\"{dst}\""), "quantile=\"0.5\""],
+        )
+        .unwrap();
+        // One schema-6 bucket is 1.09% wide; HdrHistogram adds its bucket: 0.1%, or 512 ns
+        // below about 1 ms (loopback RTTs are a few microseconds: 512 ns is 8% of them).
+        let off = (native - exact).abs() / exact;
+        let hdr = (512e-9 / exact).max(0.001);
+        assert!(
+            off <= 0.0109 + hdr,
+            "->{dst}: native p50 {native}, HdrHistogram {exact}"
+        );
+        eprintln!(
+            "->{dst}: native p50 {native:.7} s against HdrHistogram {exact:.7} s ({:.3}%)",
+            100.0 * off
+        );
+    }
 }
 
 fn urlencode(s: &str) -> String {
