@@ -146,7 +146,13 @@ impl Reporter {
                 .and_then(|s| s.split_once('-'))
                 .and_then(|(_, seq)| seq.parse().ok())
                 .unwrap_or(0);
-            let body = std::fs::read(&path)?;
+            let body = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, file = %path.display(), "spooled snapshot unreadable: left where it is");
+                    continue;
+                }
+            };
             self.enqueue(Queued {
                 seq,
                 body,
@@ -186,9 +192,11 @@ impl Reporter {
         let name = format!("{:020}-{seq:020}", self.instance);
         let path = dir.join(format!("{name}.snapshot"));
         let partial = dir.join(format!("{name}.partial"));
+        // The rename is durable once the directory is synced too.
         let written = std::fs::File::create(&partial)
             .and_then(|mut f| f.write_all(body).and_then(|()| f.sync_all()))
-            .and_then(|()| std::fs::rename(&partial, &path));
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .and_then(|()| std::fs::File::open(dir).and_then(|d| d.sync_all()));
         match written {
             Ok(()) => Some(path),
             Err(e) => {

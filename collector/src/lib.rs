@@ -297,7 +297,34 @@ async fn reload_mesh(state: Arc<AppState>) {
                 if let Some(trust) = &state.trust {
                     http::lock(trust).refresh(&served);
                 }
-                http::lock(&state.store).set_mesh_agents(served.agents);
+                let stale = {
+                    let mut store = http::lock(&state.store);
+                    let gone: Vec<xcbench_snapshot::AgentId> = store
+                        .mesh_agents()
+                        .iter()
+                        .filter(|a| !served.agents.iter().any(|b| b.id == a.id))
+                        .map(|a| a.id.clone())
+                        .collect();
+                    let stale = state
+                        .remote_write
+                        .as_ref()
+                        .filter(|_| !gone.is_empty())
+                        .map(|w| {
+                            exposition::remote_write_stale(
+                                &store,
+                                &state.exposition,
+                                &gone,
+                                (state.clock)(),
+                                w.config.max_samples_per_send,
+                            )
+                        });
+                    store.set_mesh_agents(served.agents);
+                    stale
+                };
+                // Pairs that left the mesh: their series end in the store now.
+                if let (Some(w), Some(requests)) = (state.remote_write.clone(), stale) {
+                    let _ = tokio::task::spawn_blocking(move || w.queue(&requests)).await;
+                }
                 refused = None;
             }
             Err(e) => {

@@ -221,6 +221,7 @@ pub fn remote_write(
     let mut f = Families::new(store, options, Format::Text);
     f.remote = Some(Remote {
         timestamp_ms: (snapshot.interval_end_unix_ns / 1_000_000) as i64,
+        stale: false,
         max_samples: max_samples.max(1),
         requests: Vec::new(),
     });
@@ -244,6 +245,45 @@ pub fn remote_write(
         }
     }
     if let Some(agent) = store.agent(&snapshot.agent.id) {
+        agents::push_agent(&mut f, agent);
+    }
+    f.remote.map(|r| r.requests).unwrap_or_default()
+}
+
+/// Prometheus' stale marker: the NaN a series' last sample is written as when it ends.
+pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// Stale markers at `now_unix_ns` (collector clock) for every remote-written series of the
+/// agents in `gone` (left the mesh): their probe series as prober or reflector, their tests
+/// either way, and their own families; a store then ends those series at once instead of
+/// showing their last value for its lookback.
+pub fn remote_write_stale(
+    store: &Store,
+    options: &Options,
+    gone: &[xcbench_snapshot::AgentId],
+    now_unix_ns: u64,
+    max_samples: usize,
+) -> Vec<(usize, Vec<u8>)> {
+    let mut f = Families::new(store, options, Format::Text);
+    f.remote = Some(Remote {
+        timestamp_ms: (now_unix_ns / 1_000_000) as i64,
+        stale: true,
+        max_samples: max_samples.max(1),
+        requests: Vec::new(),
+    });
+    let left = |a: &Identity| gone.contains(&a.id);
+    for (key, state) in store.series() {
+        if left(&key.source) || left(&key.peer) {
+            series::push_series(&mut f, key, state);
+            slo::push_series(&mut f, key, state);
+        }
+    }
+    for (key, state) in store.throughput() {
+        if left(&key.source) || left(&key.peer) {
+            throughput::push_test(&mut f, key, state);
+        }
+    }
+    for agent in store.agents().filter(|a| left(&a.identity)) {
         agents::push_agent(&mut f, agent);
     }
     f.remote.map(|r| r.requests).unwrap_or_default()
@@ -310,6 +350,8 @@ struct Families<'o> {
 /// most `max_samples`.
 struct Remote {
     timestamp_ms: i64,
+    /// Every value written as Prometheus' stale marker: the series ended.
+    stale: bool,
     max_samples: usize,
     /// Encoded `WriteRequest` bodies and their sample counts; the last is being filled.
     requests: Vec<(usize, Vec<u8>)>,
@@ -341,8 +383,9 @@ impl<'o> Families<'o> {
     /// Whether a metric's window summary is served.
     fn summarized(&self, metric: Metric) -> bool {
         // A window summary is a figure of the scrape's moment, not of a measured interval.
-        self.remote.is_none() && self.options.exposition == Exposition::Full
-            || self.options.window_summaries.contains(&metric)
+        self.remote.is_none()
+            && (self.options.exposition == Exposition::Full
+                || self.options.window_summaries.contains(&metric))
     }
 
     /// The family's samples so far, checking (in debug builds) that `def` holds `kind`: a
@@ -539,6 +582,10 @@ impl<'o> Families<'o> {
             remote.requests.push((0, Vec::new()));
         }
         let (n, body) = remote.requests.last_mut().expect("pushed above");
+        let value = match remote.stale {
+            true => f64::from_bits(STALE_NAN),
+            false => value,
+        };
         proto::time_series(body, &mut self.scratch, &sorted, value, remote.timestamp_ms);
         *n += 1;
     }
@@ -1146,5 +1193,42 @@ mod tests {
         assert_eq!(Native::schema_for(0.01), Some(6));
         assert_eq!(Native::schema_for(0.001), None);
         assert!((Native::error_of(6) - 0.005415).abs() < 1e-6);
+    }
+
+    /// A peer that left the mesh: every written series it is part of (as prober or as
+    /// reflector) ends with a stale marker at the collector's time; its prober's own
+    /// families stay (that agent is still in the mesh).
+    #[test]
+    fn agents_that_left_the_mesh_end_their_series_with_stale_markers() {
+        let (store, snapshot) = fixed();
+        let options = Options::default();
+        let gone: Vec<xcbench_snapshot::AgentId> = vec!["oci-ashburn-db1".parse().unwrap()];
+        let stale = remote_write_stale(&store, &options, &gone, 1_700_000_123 * S, 1_000);
+        let live = remote_write(&store, &options, &snapshot, 1_000);
+        let names = |requests: &[(usize, Vec<u8>)]| {
+            let mut v: Vec<String> = requests
+                .iter()
+                .flat_map(|(_, b)| read_write_request(b))
+                .map(|(labels, _, _)| format!("{labels:?}"))
+                .collect();
+            v.sort();
+            v
+        };
+        let ended: Vec<Labeled> = stale
+            .iter()
+            .flat_map(|(_, b)| read_write_request(b))
+            .collect();
+        assert!(!ended.is_empty());
+        for (labels, value, ts) in &ended {
+            assert_eq!(value.to_bits(), STALE_NAN, "{labels:?}");
+            assert_eq!(*ts, 1_700_000_123_000);
+        }
+        let agent_families = |l: &String| l.contains("\"agent\"");
+        let want: Vec<String> = names(&live)
+            .into_iter()
+            .filter(|l| !agent_families(l))
+            .collect();
+        assert_eq!(names(&stale), want);
+        assert!(remote_write_stale(&store, &options, &[], 0, 1_000).is_empty());
     }
 }

@@ -5,8 +5,9 @@
 //! its series, tests and agent, each sample stamped with the end of the interval it was
 //! measured in), queued durably ([`outbox`]) before the snapshot is acknowledged, and sent
 //! in order, one request at a time, as protobuf + snappy: removed on 2xx; tried again with
-//! backoff on no answer, 5xx, and 429 when `retry_on_429` (after its `Retry-After`); dropped
-//! and counted on any other 4xx. A receiver outage or a collector restart loses nothing the
+//! backoff on no answer, 5xx, 401, 403 and 404 (the sender or the URL is wrong, not the
+//! data), and 429 when `retry_on_429` (after its `Retry-After`); dropped and counted on any
+//! other 4xx. A receiver outage or a collector restart loses nothing the
 //! queue holds; past `max_queue_mb` the oldest requests give way, counted.
 //!
 //! - this file: [`RemoteWriteConfig`], the [`Stats`] `/metrics` serves, [`Writer`] (the
@@ -99,6 +100,10 @@ pub enum RemoteWriteError {
     },
     #[error("remote_write.ca: {0}")]
     Ca(#[from] xcbench_agent::tls::TlsError),
+    #[error(
+        "remote_write.{field}: not valid in an HTTP header (a line break or a control character?)"
+    )]
+    Header { field: &'static str },
 }
 
 /// Remote write as the ingest path and the sender share it.
@@ -134,7 +139,9 @@ impl Writer {
                 })
         };
         let mut headers = reqwest::header::HeaderMap::new();
-        let fixed = |v: &str| HeaderValue::from_str(v).ok();
+        let header = |field: &'static str, v: &str| {
+            HeaderValue::from_str(v).map_err(|_| RemoteWriteError::Header { field })
+        };
         for (name, value) in [
             ("content-encoding", "snappy"),
             ("content-type", "application/x-protobuf"),
@@ -143,23 +150,25 @@ impl Writer {
         ] {
             headers.insert(name, HeaderValue::from_static(value));
         }
-        if let Some(org) = config.org_id.as_deref().and_then(fixed) {
-            headers.insert("x-scope-orgid", org);
+        if let Some(org) = config.org_id.as_deref() {
+            headers.insert("x-scope-orgid", header("org_id", org)?);
         }
         if let Some((user, file)) = &config.basic_auth {
             let password = read("basic_auth.password_file", file)?;
             use base64::Engine as _;
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            if let Some(v) = fixed(&format!("Basic {token}")) {
-                headers.insert(AUTHORIZATION, v);
-            }
+            headers.insert(
+                AUTHORIZATION,
+                header("basic_auth", &format!("Basic {token}"))?,
+            );
         }
         if let Some(file) = &config.bearer_token_file {
             let token = read("bearer_token_file", file)?;
-            if let Some(v) = fixed(&format!("Bearer {token}")) {
-                headers.insert(AUTHORIZATION, v);
-            }
+            headers.insert(
+                AUTHORIZATION,
+                header("bearer_token_file", &format!("Bearer {token}"))?,
+            );
         }
         let tls = config
             .ca
@@ -267,6 +276,13 @@ pub async fn send_loop(writer: Arc<Writer>, clock: Clock) {
                 tracing::warn!(status = 429, "remote write: receiver busy, trying again");
                 after.unwrap_or(backoff)
             }
+            Ok(r) if matches!(r.status().as_u16(), 401 | 403 | 404) => {
+                // Who we are or where we write is wrong (a rotated token, a moved
+                // endpoint): the data is not at fault, so it waits for the fix.
+                let status = r.status().as_u16();
+                tracing::error!(status, url = %writer.config.url, "remote write: receiver refuses the sender; kept, trying again");
+                backoff
+            }
             Ok(r) if r.status().is_server_error() => {
                 tracing::warn!(
                     status = r.status().as_u16(),
@@ -297,16 +313,19 @@ enum Done {
     Rejected,
 }
 
-/// Takes a request off the queue and counts it.
+/// Takes a request off the queue and counts it, unless the queue's bound pushed it out
+/// while it was being sent (then it was counted as `queue_full` already).
 async fn finish(writer: &Arc<Writer>, request: &outbox::Request, done: Done) {
     let counter = match done {
         Done::Sent => &writer.stats.sent_samples,
         Done::Rejected => &writer.stats.rejected_samples,
     };
-    counter.fetch_add(request.samples, Ordering::Relaxed);
     let (w, id) = (writer.clone(), request.id);
     match tokio::task::spawn_blocking(move || w.outbox.remove(id)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(true)) => {
+            counter.fetch_add(request.samples, Ordering::Relaxed);
+        }
+        Ok(Ok(false)) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "remote write: sent request not removed"),
         Err(_) => {}
     }

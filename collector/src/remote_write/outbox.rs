@@ -160,9 +160,11 @@ impl Outbox {
         }))
     }
 
-    /// Removes request `id` (sent, or refused for good). Not synced: a crash before the next
-    /// sync sends it once more, which a receiver takes as the same samples again.
-    pub fn remove(&self, id: u64) -> Result<(), QueueError> {
+    /// Removes request `id` (sent, or refused for good); whether it was still there (the
+    /// bound may have pushed it out meanwhile, and counted it then). Not synced: a crash
+    /// before the next sync sends it once more, which a receiver takes as the same samples
+    /// again.
+    pub fn remove(&self, id: u64) -> Result<bool, QueueError> {
         let mut depth = self.depth.lock().unwrap_or_else(|p| p.into_inner());
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Eventual);
@@ -180,7 +182,7 @@ impl Outbox {
             depth.samples -= samples;
             depth.bytes -= bytes;
         }
-        Ok(())
+        Ok(removed.is_some())
     }
 }
 
@@ -236,7 +238,8 @@ mod tests {
                 (first.id, first.samples, &first.body[..]),
                 (0, 2, &b"ab"[..])
             );
-            q.remove(first.id).unwrap();
+            assert!(q.remove(first.id).unwrap());
+            assert!(!q.remove(first.id).unwrap(), "gone already");
         }
         // A restart finds the rest, and numbers new requests after it.
         let q = Outbox::open(&d).unwrap();

@@ -167,6 +167,8 @@ pub enum SlotCodecError {
     Position(u64),
     #[error("slot record: a run of {0} buckets, expected 1 up to the buckets left")]
     Run(u64),
+    #[error("slot record: bucket position {0} has a count of 0 or past 2^63")]
+    Count(u64),
     #[error("slot record: {0} bytes left over")]
     Trailing(usize),
 }
@@ -429,9 +431,14 @@ impl SlotRecord {
                 .ok_or(SlotCodecError::Metric(code))?;
             let sum = r.varint()?;
             let n = r.varint()?;
-            // Every bucket takes at least two bytes: a count larger than what is left is
-            // corrupt, and no allocation follows it.
-            if n > (buf.len() - r.at) as u64 {
+            // Version 1 spends at least two bytes a bucket; version 2 names each of the
+            // layout's buckets at most once (a run of single samples takes no byte a bucket):
+            // a count past either is corrupt, and no allocation follows it.
+            let most = match version {
+                SLOT_RUNS => xcbench_snapshot::histogram::bucket_position(u64::MAX) + 1,
+                _ => (buf.len() - r.at) as u64,
+            };
+            if n > most {
                 return Err(SlotCodecError::Truncated(buf.len()));
             }
             let mut buckets = Vec::with_capacity(n as usize);
@@ -452,6 +459,10 @@ impl SlotRecord {
                             true => 1,
                             false => last.wrapping_add(unzigzag(r.varint()?) as u64),
                         };
+                        // Only non-empty buckets are written, and no count reaches 2^63.
+                        if count == 0 || count > i64::MAX as u64 {
+                            return Err(SlotCodecError::Count(p));
+                        }
                         buckets.push((value, count));
                         last = count;
                     }
@@ -728,6 +739,21 @@ mod tests {
     }
 
     proptest! {
+        /// Long runs of single samples (a byte or two for the whole run) round-trip, with the
+        /// measured span after them.
+        #[test]
+        fn runs_of_single_samples_round_trip(start in 0u64..17_000, len in 1u64..1_000) {
+            use xcbench_snapshot::histogram::bucket_value;
+            let buckets: Vec<(u64, u64)> = (start..start + len)
+                .filter_map(|p| Some((bucket_value(p)?, 1)))
+                .collect();
+            let mut r = SlotRecord { measured: Some((1_700_000_000_000_000_000, 1_700_000_010_000_000_000)), ..SlotRecord::default() };
+            r.metrics.insert(Metric::Rtt, Sparse::from_buckets(&buckets, 5));
+            let mut buf = Vec::new();
+            r.encode(&mut buf);
+            prop_assert_eq!(SlotRecord::decode(&buf).unwrap(), r);
+        }
+
         /// Any agent histogram round-trips through the run form, whatever its counts.
         #[test]
         fn runs_round_trip(

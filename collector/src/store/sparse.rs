@@ -24,8 +24,9 @@ impl Sparse {
     pub fn from_buckets(buckets: &[(u64, u64)], sum_ns: u64) -> Sparse {
         let mut s = Sparse::default();
         for &(value, count) in buckets {
-            *s.buckets.entry(value).or_insert(0) += count;
-            s.count += count;
+            let b = s.buckets.entry(value).or_insert(0);
+            *b = b.saturating_add(count);
+            s.count = s.count.saturating_add(count);
         }
         s.sum_ns = sum_ns;
         s
