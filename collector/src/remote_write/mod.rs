@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::exposition::Clock;
 pub use outbox::Outbox;
 
 /// `[remote_write]` of collector.toml.
@@ -229,8 +228,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A `Retry-After` longer than this is waited for this long.
 const RETRY_AFTER_MAX: Duration = Duration::from_secs(300);
 
-/// Sends the queue's requests in order, one at a time, until the task is dropped.
-pub async fn send_loop(writer: Arc<Writer>, clock: Clock) {
+/// Sends the queue's requests in order, one at a time, until the task is dropped; `clock`
+/// (Unix ns) dates the last accepted request.
+pub async fn send_loop(writer: Arc<Writer>, clock: Arc<dyn Fn() -> u64 + Send + Sync>) {
     let mut backoff = BACKOFF_MIN;
     loop {
         let w = writer.clone();
