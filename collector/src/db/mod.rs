@@ -148,6 +148,7 @@ impl History {
             txn.open_table(AGENTS)?;
         }
         txn.commit()?;
+        relayout(&db, &tiers)?;
         let mut h = History {
             db,
             tiers,
@@ -534,6 +535,92 @@ pub struct Usage {
     pub stored_bytes: u64,
     pub metadata_bytes: u64,
     pub fragmented_bytes: u64,
+}
+
+/// The tiers a file's slots were written with, as `meta` records them (`tiers`, then
+/// `tier{i}` = slot length in ns); files that predate the record were written with the
+/// tiers configured now, or, when today's default is configured, with the default before it.
+fn written_with(
+    meta: &impl ReadableTable<&'static str, u64>,
+    now: &Tiers,
+) -> Result<Vec<u64>, HistoryError> {
+    let Some(n) = meta.get("tiers")?.map(|v| v.value()) else {
+        let assumed = match *now == Tiers::default() {
+            true => Tiers::before_v2(),
+            false => now.clone(),
+        };
+        return Ok(assumed.get().iter().map(|t| t.slot_ns).collect());
+    };
+    (0..n)
+        .map(|i| {
+            Ok(meta
+                .get(format!("tier{i}").as_str())?
+                .map_or(0, |v| v.value()))
+        })
+        .collect()
+}
+
+/// Moves every slot written under other tiers into the configured ones, by addition (a slot
+/// lands in the finest tier whose slots hold it whole, at that slot's start; its measured
+/// span goes with it), series by series in batches, then records the tiers. Nothing to do
+/// when they are unchanged; a crash part way through does it again on the next open, which
+/// leaves slots already moved where they are.
+fn relayout(db: &Database, tiers: &Tiers) -> Result<(), HistoryError> {
+    let (old, ids) = {
+        let txn = db.begin_read()?;
+        let old = written_with(&txn.open_table(META)?, tiers)?;
+        let ids: Vec<u64> = txn
+            .open_table(SERIES)?
+            .iter()?
+            .map(|e| e.map(|(k, _)| k.value()))
+            .collect::<Result<_, _>>()?;
+        (old, ids)
+    };
+    let now: Vec<u64> = tiers.get().iter().map(|t| t.slot_ns).collect();
+    if old != now {
+        for batch in ids.chunks(MIGRATE_BATCH) {
+            let txn = db.begin_write()?;
+            {
+                let mut slots = txn.open_table(SLOTS)?;
+                for &id in batch {
+                    let mut moved: BTreeMap<(u8, u64), SlotRecord> = BTreeMap::new();
+                    for (tier, slot_ns) in old.iter().enumerate() {
+                        let tier = tier as u8;
+                        let home = tiers.home_of((*slot_ns).max(1));
+                        if home == tier && now.get(usize::from(tier)) == Some(slot_ns) {
+                            continue;
+                        }
+                        let starts: Vec<u64> = slots
+                            .range((id, tier, 0)..=(id, tier, u64::MAX))?
+                            .map(|e| e.map(|(k, _)| k.value().2))
+                            .collect::<Result<_, _>>()?;
+                        for start in starts {
+                            if let Some(v) = slots.remove((id, tier, start))? {
+                                moved
+                                    .entry((home, tiers.slot_start(home, start)))
+                                    .or_default()
+                                    .add(&SlotRecord::decode(v.value())?);
+                            }
+                        }
+                    }
+                    for ((home, start), record) in moved {
+                        merge(&mut slots, (id, home, start), &record)?;
+                    }
+                }
+            }
+            txn.commit()?;
+        }
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert("tiers", now.len() as u64)?;
+        for (i, slot_ns) in now.iter().enumerate() {
+            meta.insert(format!("tier{i}").as_str(), *slot_ns)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// Adds `record` to what `table` holds at `key`.

@@ -458,3 +458,50 @@ fn the_schedules_agents_declare_are_listed_for_test_queries() {
         .unwrap();
     assert!(a.scheduled.is_empty());
 }
+
+/// A file written under the default tiers before version 2 (1 min and 10 min, no record of
+/// them) opened with today's (5 min, 1 h): its slots move to the new tiers by addition, every
+/// count and the merged histogram stay, starts align to the new slots; a second open
+/// changes nothing.
+#[test]
+fn slots_of_the_old_default_tiers_move_into_the_new_ones() {
+    let dir = std::env::temp_dir().join(format!("xcbench-relayout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let thresholds = [1_050_000, 1_100_000];
+    let before = {
+        let mut h = History::open(&dir, Tiers::before_v2()).unwrap();
+        for seq in 1..=240 {
+            append(&mut h, &at(seq, T0 + seq * 5 * S, 10));
+        }
+        // Past 6 h and past 7 d: the 10 s slots become 1 min ones, some of those 10 min.
+        h.migrate(T0 + 1_200 * S + 6 * 3_600 * S + 60 * S).unwrap();
+        h.migrate(T0 + 600 * S + 7 * 86_400 * S + 600 * S).unwrap();
+        let fp = h.footprint().unwrap();
+        assert!(fp[1].0 > 0 && fp[2].0 > 0, "{fp:?}");
+        // As a file of an earlier version: no record of its tiers.
+        let txn = h.db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(META).unwrap();
+            meta.remove("tiers").unwrap();
+            for i in 0..3 {
+                meta.remove(format!("tier{i}").as_str()).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+        everything(&h, &thresholds)
+    };
+    for _ in 0..2 {
+        let h = History::open(&dir, Tiers::default()).unwrap();
+        let after = everything(&h, &thresholds);
+        assert_eq!(after.counters, before.counters);
+        assert_eq!(after.metrics, before.metrics);
+        let txn = h.db.begin_read().unwrap();
+        for entry in txn.open_table(SLOTS).unwrap().iter().unwrap() {
+            let (k, _) = entry.unwrap();
+            let (_, tier, start) = k.value();
+            let slot = Tiers::default().get()[usize::from(tier)].slot_ns;
+            assert_eq!(start % slot, 0, "tier {tier} slot at {start}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -71,6 +71,37 @@ pub enum Fate {
 
 const S: u64 = 1_000_000_000;
 
+impl Tiers {
+    /// The default tiers before slot records version 2 (10 s for 6 h, 1 min for 7 d, 10 min
+    /// for 90 d): what a history file that does not record its tiers was written with, when
+    /// the configuration now asks for today's default.
+    pub fn before_v2() -> Tiers {
+        Tiers(vec![
+            Tier {
+                slot_ns: 10 * S,
+                keep_ns: 6 * 3600 * S,
+            },
+            Tier {
+                slot_ns: 60 * S,
+                keep_ns: 7 * 86_400 * S,
+            },
+            Tier {
+                slot_ns: 600 * S,
+                keep_ns: 90 * 86_400 * S,
+            },
+        ])
+    }
+
+    /// Where a slot of `old_slot_ns` goes in these tiers: the finest tier whose slots are a
+    /// whole number of it (so it falls inside one of them), else the coarsest.
+    pub fn home_of(&self, old_slot_ns: u64) -> u8 {
+        self.0
+            .iter()
+            .position(|t| t.slot_ns >= old_slot_ns && t.slot_ns % old_slot_ns == 0)
+            .unwrap_or(self.0.len() - 1) as u8
+    }
+}
+
 impl Default for Tiers {
     fn default() -> Self {
         Tiers(vec![
