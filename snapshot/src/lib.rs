@@ -14,6 +14,7 @@
 //!   and [`history::HistoryAnswer`].
 //! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
 //!   digits) and its V2 codec, which checks the header before allocating.
+//! - [`varint`]: LEB128 varints and zigzag, for every binary record and protobuf message.
 //! - this file: the snapshot types and `encode`/`decode`.
 //! - `tests`: the format held: round trips, the wire text, what decoding refuses.
 
@@ -25,6 +26,7 @@ pub mod histogram;
 pub mod history;
 pub mod label;
 pub mod metrics;
+pub mod varint;
 
 use serde::{Deserialize, Serialize};
 

@@ -155,6 +155,29 @@ fn prometheus(binary: &Path, dir: &TempDir, port: u16) -> Proc {
     p
 }
 
+/// VictoriaMetrics (Debian's) on a free loopback port, its data in `dir`, fresh samples
+/// searchable at once, once healthy: the process and its address.
+fn victoria_metrics(binary: &Path, dir: &TempDir) -> (Proc, SocketAddr) {
+    let port = free_tcp_port();
+    let p = Proc::spawn(
+        "victoria-metrics",
+        Command::new(binary)
+            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+            .arg(format!(
+                "-storageDataPath={}",
+                dir.path().join("vm").display()
+            ))
+            .arg("-search.latencyOffset=0s")
+            .arg("-loggerLevel=ERROR"),
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for(Duration::from_secs(30), || {
+        http_get(addr, "/health").filter(|r| r.0 == 200)
+    })
+    .expect("victoria-metrics healthy");
+    (p, addr)
+}
+
 /// Every written sample of the collector's answer is the receiver's latest of that series,
 /// and the receiver holds one `xcbench_agent_last_report_timestamp_seconds` sample per
 /// accepted snapshot. Counts (integers) always equal; other values equal to the bit when
@@ -239,23 +262,7 @@ fn victoria_metrics_receives_every_sample_the_collector_serves() {
         return;
     };
     let dir = TempDir::new("rw-vm");
-    let port = free_tcp_port();
-    let _receiver = Proc::spawn(
-        "victoria-metrics",
-        Command::new(vm)
-            .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-            .arg(format!(
-                "-storageDataPath={}",
-                dir.path().join("vm").display()
-            ))
-            .arg("-search.latencyOffset=0s")
-            .arg("-loggerLevel=ERROR"),
-    );
-    let receiver: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_for(Duration::from_secs(30), || {
-        http_get(receiver, "/health").filter(|r| r.0 == 200)
-    })
-    .expect("victoria-metrics healthy");
+    let (_receiver, receiver) = victoria_metrics(&vm, &dir);
     let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
     let _collector = collector(&dir, addr, &format!("http://{receiver}/api/v1/write"));
     let agents = pair(&dir, addr);
@@ -343,19 +350,7 @@ fn prometheus_agent_mode_and_vmagent_scrape_into_the_stores() {
     let prom_port = free_tcp_port();
     let store: SocketAddr = ([127, 0, 0, 1], prom_port).into();
     let _store = prometheus(&prom, &dir, prom_port);
-    let vm_port = free_tcp_port();
-    let vm_addr: SocketAddr = ([127, 0, 0, 1], vm_port).into();
-    let _vm = Proc::spawn(
-        "victoria-metrics",
-        Command::new(vm)
-            .arg(format!("-httpListenAddr=127.0.0.1:{vm_port}"))
-            .arg(format!(
-                "-storageDataPath={}",
-                dir.path().join("vm").display()
-            ))
-            .arg("-search.latencyOffset=0s")
-            .arg("-loggerLevel=ERROR"),
-    );
+    let (_vm, vm_addr) = victoria_metrics(&vm, &dir);
     let scrape = format!(
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: xcbench\n    static_configs:\n      - targets: ['{addr}']\n"
     );

@@ -7,9 +7,10 @@
 //! src -> dst. Scheduled throughput tests (`xcbench_bench_*`) carry the pair, `protocol` and
 //! `direction` (forward: the testing agent sent).
 //!
-//! - this file: [`Options`] (what is served: `exposition`, `window_summaries`), [`Format`]
-//!   (text or protobuf, by `Accept`), [`render`], and the `Families` builder every area
-//!   pushes through.
+//! - this file: [`render`], and the `Families` builder every area pushes through.
+//! - `options`: [`Options`] (what is served: `exposition`, `window_summaries`, native
+//!   histograms) and [`Format`] (text or protobuf, by `Accept`).
+//! - `remote`: the same families as remote-write samples of one snapshot, or as stale markers.
 //! - `text` and `proto`: the two wire formats (and remote write's `WriteRequest`), written
 //!   without building a model first.
 //! - `tests`: the areas against a fixed store, its golden answer and the peers' decoders.
@@ -23,13 +24,15 @@
 
 mod agents;
 mod collector;
+mod options;
 mod proto;
+mod remote;
 mod series;
 mod slo;
 mod text;
 mod throughput;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use xcbench_snapshot::{Identity, Metric, Protocol};
 
@@ -37,163 +40,14 @@ use crate::store::Store;
 use catalog::{Kind, MetricDef};
 pub use xcbench_snapshot::metrics as catalog;
 
+pub use options::{Exposition, Format, Native, Options};
+use remote::Remote;
+pub use remote::{remote_write, remote_write_stale, STALE_NAN};
 pub use series::{LATENCY_BUCKETS, WINDOW_QUANTILES};
 use text::Value;
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
 pub type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// How much `/metrics` serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exposition {
-    /// What the shipped dashboards, rules and `gate --prometheus` read: every counter and
-    /// gauge, the classic latency buckets, and window summaries only for the metrics in
-    /// [`Options::window_summaries`].
-    Lean,
-    /// Everything, as before `lean` was the default: window summaries of every metric.
-    Full,
-}
-
-impl Exposition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Exposition::Lean => "lean",
-            Exposition::Full => "full",
-        }
-    }
-}
-
-/// What `/metrics` serves: collector.toml's `exposition`, `window_summaries` and
-/// `native_histograms`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    pub exposition: Exposition,
-    /// Under `lean`, the metrics served with `*_window_seconds` summaries (the pair
-    /// dashboard reads RTT's); `full` serves every metric's.
-    pub window_summaries: BTreeSet<Metric>,
-    /// Native histograms in protobuf answers, and their schema.
-    pub native: Native,
-}
-
-/// Native histograms (protobuf answers only; the text format has none), beside or instead
-/// of the classic buckets under the same family name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Native {
-    Off,
-    /// Both under one name: for a Prometheus that keeps both (2.45 and later with
-    /// `scrape_classic_histograms: true`). Prometheus 2.42 keeps only the native one.
-    Beside {
-        schema: i8,
-    },
-    /// Native only: the classic buckets (`_bucket`) are not served to protobuf scrapers.
-    Replace {
-        schema: i8,
-    },
-}
-
-impl Native {
-    pub fn schema(self) -> Option<i8> {
-        match self {
-            Native::Off => None,
-            Native::Beside { schema } | Native::Replace { schema } => Some(schema),
-        }
-    }
-
-    /// The coarsest schema (-4 ..= 8) whose buckets keep a value within `relative_error` of
-    /// their middle: `(base - 1) / (base + 1) <= relative_error`, `base = 2^(2^-schema)`.
-    /// `None` when even schema 8 is coarser.
-    pub fn schema_for(relative_error: f64) -> Option<i8> {
-        (-4i8..=8).find(|s| Native::error_of(*s) <= relative_error)
-    }
-
-    /// The largest relative distance from a bucket's middle to its edges at `schema`.
-    pub fn error_of(schema: i8) -> f64 {
-        let base = 2f64.powf(2f64.powi(-i32::from(schema)));
-        (base - 1.0) / (base + 1.0)
-    }
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            exposition: Exposition::Lean,
-            window_summaries: [Metric::Rtt].into(),
-            native: Native::Off,
-        }
-    }
-}
-
-impl Options {
-    /// Everything (`exposition = "full"`).
-    pub fn full() -> Options {
-        Options {
-            exposition: Exposition::Full,
-            ..Options::default()
-        }
-    }
-
-    /// The metrics whose window the store must keep: those with a summary served. The
-    /// others keep no recent slots at all, which is most of a series' memory.
-    pub fn windowed(&self) -> BTreeSet<Metric> {
-        match self.exposition {
-            Exposition::Full => Metric::ALL.iter().copied().collect(),
-            Exposition::Lean => self.window_summaries.clone(),
-        }
-    }
-}
-
-/// The exposition formats a scraper can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// `text/plain; version=0.0.4`.
-    Text,
-    /// `application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
-    /// encoding=delimited`.
-    Protobuf,
-}
-
-impl Format {
-    /// The format an `Accept` header prefers: protobuf when it is listed with a weight at
-    /// least text's (Prometheus asks so when scraping native histograms), else text.
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        let Some(accept) = accept else {
-            return Format::Text;
-        };
-        let (mut proto_q, mut text_q) = (0.0f64, 0.0f64);
-        for entry in accept.split(',') {
-            let mut parts = entry.split(';').map(str::trim);
-            let media = parts.next().unwrap_or("").to_ascii_lowercase();
-            let (mut q, mut delimited, mut family) = (1.0, false, false);
-            for p in parts {
-                match p.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
-                    Some(("q", v)) => q = v.parse().unwrap_or(0.0),
-                    Some(("encoding", "delimited")) => delimited = true,
-                    Some(("proto", "io.prometheus.client.MetricFamily")) => family = true,
-                    _ => {}
-                }
-            }
-            match media.as_str() {
-                "application/vnd.google.protobuf" if delimited && family => {
-                    proto_q = proto_q.max(q)
-                }
-                "text/plain" | "*/*" | "text/*" => text_q = text_q.max(q),
-                _ => {}
-            }
-        }
-        if proto_q > 0.0 && proto_q >= text_q {
-            Format::Protobuf
-        } else {
-            Format::Text
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-            Format::Protobuf => "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
-        }
-    }
-}
 
 /// Every family for the store's current content, sorted by name, in `format`: a list of
 /// pieces to send one after another (so the answer is never copied whole once more).
@@ -205,90 +59,6 @@ pub fn render(store: &Store, options: &Options, format: Format) -> Vec<Vec<u8>> 
     slo::push_families(&mut f, store);
     collector::push_families(&mut f, store);
     f.finish()
-}
-
-/// The remote-write samples of what `snapshot` changed, as the store holds it once the
-/// snapshot is applied: its series (probe families and exact SLO counts), its scheduled
-/// tests and its agent, each sample stamped with the end of the snapshot's interval (the
-/// agent's clock: a backlog lands where it was measured). Window summaries, the mesh list,
-/// the SLO verdicts and the collector's own families are not in it: they are of the
-/// collector's moment, not of a measured interval. Encoded `WriteRequest` bodies
-/// (uncompressed) of at most `max_samples` samples each, with their sample counts.
-pub fn remote_write(
-    store: &Store,
-    options: &Options,
-    snapshot: &xcbench_snapshot::Snapshot,
-    max_samples: usize,
-) -> Vec<(usize, Vec<u8>)> {
-    let mut f = Families::new(store, options, Format::Text);
-    f.remote = Some(Remote {
-        timestamp_ms: (snapshot.interval_end_unix_ns / 1_000_000) as i64,
-        stale: false,
-        max_samples: max_samples.max(1),
-        requests: Vec::new(),
-    });
-    for s in &snapshot.series {
-        let key = crate::store::SeriesKey::of(&snapshot.agent, s);
-        if let Some(state) = store.series_state(&key) {
-            series::push_series(&mut f, &key, state);
-            slo::push_series(&mut f, &key, state);
-        }
-    }
-    let mut tests: Vec<crate::store::ThroughputKey> = snapshot
-        .throughput
-        .iter()
-        .map(|t| crate::store::ThroughputKey::of(&snapshot.agent, t))
-        .collect();
-    tests.sort();
-    tests.dedup();
-    for key in &tests {
-        if let Some(state) = store.test_state(key) {
-            throughput::push_test(&mut f, key, state);
-        }
-    }
-    if let Some(agent) = store.agent(&snapshot.agent.id) {
-        agents::push_agent(&mut f, agent);
-    }
-    f.remote.map(|r| r.requests).unwrap_or_default()
-}
-
-/// Prometheus' stale marker: the NaN a series' last sample is written as when it ends.
-pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-
-/// Stale markers at `now_unix_ns` (collector clock) for every remote-written series of the
-/// agents in `gone` (left the mesh): their probe series as prober or reflector, their tests
-/// either way, and their own families; a store then ends those series at once instead of
-/// showing their last value for its lookback.
-pub fn remote_write_stale(
-    store: &Store,
-    options: &Options,
-    gone: &[xcbench_snapshot::AgentId],
-    now_unix_ns: u64,
-    max_samples: usize,
-) -> Vec<(usize, Vec<u8>)> {
-    let mut f = Families::new(store, options, Format::Text);
-    f.remote = Some(Remote {
-        timestamp_ms: (now_unix_ns / 1_000_000) as i64,
-        stale: true,
-        max_samples: max_samples.max(1),
-        requests: Vec::new(),
-    });
-    let left = |a: &Identity| gone.contains(&a.id);
-    for (key, state) in store.series() {
-        if left(&key.source) || left(&key.peer) {
-            series::push_series(&mut f, key, state);
-            slo::push_series(&mut f, key, state);
-        }
-    }
-    for (key, state) in store.throughput() {
-        if left(&key.source) || left(&key.peer) {
-            throughput::push_test(&mut f, key, state);
-        }
-    }
-    for agent in store.agents().filter(|a| left(&a.identity)) {
-        agents::push_agent(&mut f, agent);
-    }
-    f.remote.map(|r| r.requests).unwrap_or_default()
 }
 
 /// [`render`] in the text format, as one string.
@@ -346,17 +116,6 @@ struct Families<'o> {
     remote: Option<Remote>,
     scratch: Vec<u8>,
     value: Vec<u8>,
-}
-
-/// Samples for remote write: one `TimeSeries` per sample, stamped alike, in requests of at
-/// most `max_samples`.
-struct Remote {
-    timestamp_ms: i64,
-    /// Every value written as Prometheus' stale marker: the series ended.
-    stale: bool,
-    max_samples: usize,
-    /// Encoded `WriteRequest` bodies and their sample counts; the last is being filled.
-    requests: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'o> Families<'o> {
@@ -557,39 +316,6 @@ impl<'o> Families<'o> {
         }
         self.quantiles = quantiles;
         (self.scratch, self.value) = (scratch, message);
-    }
-
-    /// One remote-write sample: a `TimeSeries` of its labels (sorted by name, `__name__`
-    /// among them) and one sample at the request's time.
-    fn remote_sample(
-        &mut self,
-        name: &str,
-        suffix: &str,
-        labels: Labels<'_>,
-        extra: Option<(&str, &str)>,
-        value: f64,
-    ) {
-        let Some(remote) = self.remote.as_mut() else {
-            return;
-        };
-        let full = format!("{name}{suffix}");
-        let mut sorted: Vec<(&str, &str)> = labels.iter().chain(extra).collect();
-        sorted.push(("__name__", &full));
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        if remote
-            .requests
-            .last()
-            .is_none_or(|(n, _)| *n >= remote.max_samples)
-        {
-            remote.requests.push((0, Vec::new()));
-        }
-        let (n, body) = remote.requests.last_mut().expect("pushed above");
-        let value = match remote.stale {
-            true => f64::from_bits(STALE_NAN),
-            false => value,
-        };
-        proto::time_series(body, &mut self.scratch, &sorted, value, remote.timestamp_ms);
-        *n += 1;
     }
 
     /// Each family, in name order, with its header: the pieces of the answer.

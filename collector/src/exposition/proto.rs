@@ -49,16 +49,30 @@ pub(super) fn metric(
     bytes_field(out, 4, scratch);
 }
 
-/// A remote-write `TimeSeries` (field 1 of a `WriteRequest`): `labels` (already sorted by
-/// name) and one `Sample { value = 1, timestamp = 2 }`.
+/// A remote-write `TimeSeries` (field 1 of a `WriteRequest`): `__name__` (the family's
+/// name and suffix, written as one value), `labels` (already sorted by name; every label we
+/// serve starts with a lowercase letter, so `__name__` sorts first) and one
+/// `Sample { value = 1, timestamp = 2 }`.
 pub(super) fn time_series(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
+    [name, suffix]: [&str; 2],
     labels: &[(&str, &str)],
     value: f64,
     timestamp_ms: i64,
 ) {
+    debug_assert!(labels
+        .iter()
+        .all(|(n, _)| n.as_bytes()[0].is_ascii_lowercase()));
     scratch.clear();
+    let value_len = name.len() + suffix.len();
+    tag(scratch, 1, 2);
+    varint(scratch, (field_len(1, 8) + field_len(2, value_len)) as u64);
+    bytes_field(scratch, 1, b"__name__");
+    tag(scratch, 2, 2);
+    varint(scratch, value_len as u64);
+    scratch.extend_from_slice(name.as_bytes());
+    scratch.extend_from_slice(suffix.as_bytes());
     for (n, v) in labels {
         let len = field_len(1, n.len()) + field_len(2, v.len());
         tag(scratch, 1, 2);
@@ -66,10 +80,12 @@ pub(super) fn time_series(
         bytes_field(scratch, 1, n.as_bytes());
         bytes_field(scratch, 2, v.as_bytes());
     }
-    let mut sample = Vec::with_capacity(21);
-    double_field(&mut sample, 1, value);
-    varint_field(&mut sample, 2, timestamp_ms as u64);
-    bytes_field(scratch, 2, &sample);
+    // Sample: a double (1 + 8 bytes) and a varint timestamp.
+    let ts = timestamp_ms as u64;
+    tag(scratch, 2, 2);
+    varint(scratch, (9 + 1 + varint_len(ts)) as u64);
+    double_field(scratch, 1, value);
+    varint_field(scratch, 2, ts);
     bytes_field(out, 1, scratch);
 }
 
@@ -148,29 +164,15 @@ pub(super) fn native_histogram(out: &mut Vec<u8>, schema: i8, buckets: &BTreeMap
 /// A signed field in zigzag (`sint32`, `sint64`).
 fn sint_field(out: &mut Vec<u8>, field: u32, v: i64) {
     tag(out, field, 0);
-    varint(out, ((v << 1) ^ (v >> 63)) as u64);
+    varint(out, zigzag(v));
 }
 
 fn tag(out: &mut Vec<u8>, field: u32, wire: u8) {
     varint(out, (u64::from(field) << 3) | u64::from(wire));
 }
 
-pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
+pub(super) use xcbench_snapshot::varint::put as varint;
+use xcbench_snapshot::varint::{len as varint_len, zigzag};
 
 /// Bytes a length-delimited field of `len` bytes takes (fields below 16: a one-byte tag).
 fn field_len(field: u32, len: usize) -> usize {

@@ -120,7 +120,7 @@ impl Outbox {
             let mut value = Vec::new();
             for (samples, body) in requests {
                 value.clear();
-                put_varint(&mut value, *samples as u64);
+                xcbench_snapshot::varint::put(&mut value, *samples as u64);
                 value.extend_from_slice(body);
                 table.insert(next.next, value.as_slice())?;
                 next.next += 1;
@@ -189,22 +189,10 @@ impl Outbox {
 /// A stored value's sample count and body. Values are only ever written by [`Outbox::push`];
 /// one that does not start with a varint reads as no samples.
 fn split(value: &[u8]) -> (u64, &[u8]) {
-    let mut samples = 0u64;
-    for (i, b) in value.iter().enumerate().take(10) {
-        samples |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return (samples, &value[i + 1..]);
-        }
+    match xcbench_snapshot::varint::get(value) {
+        Some((samples, n)) => (samples, &value[n..]),
+        None => (0, value),
     }
-    (0, value)
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 #[cfg(test)]

@@ -1,0 +1,125 @@
+//! `[remote_write]` of collector.toml: the receiver, its credentials and the queue's bounds,
+//! into [`RemoteWriteConfig`]; each error names its field.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::remote_write::RemoteWriteConfig;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRemoteWrite {
+    pub(super) url: Option<String>,
+    pub(super) max_samples_per_send: Option<i64>,
+    pub(super) org_id: Option<String>,
+    pub(super) basic_auth: Option<RawBasicAuth>,
+    pub(super) bearer_token_file: Option<String>,
+    pub(super) ca: Option<String>,
+    pub(super) retry_on_429: Option<bool>,
+    pub(super) max_queue_mb: Option<i64>,
+    pub(super) timeout: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBasicAuth {
+    pub(super) username: String,
+    pub(super) password_file: String,
+}
+
+/// `[remote_write]` into typed values; `err` builds the error naming the field.
+pub(super) fn parse_remote_write(
+    err: &dyn Fn(&str, String, &str) -> ConfigError,
+    r: RawRemoteWrite,
+) -> Result<RemoteWriteConfig, ConfigError> {
+    let url = r.url.ok_or_else(|| {
+        err(
+            "remote_write.url",
+            "(missing)".into(),
+            "must be the receiver's write endpoint, e.g. \"http://prometheus:9090/api/v1/write\"",
+        )
+    })?;
+    let https = url.starts_with("https://");
+    if !(https || url.starts_with("http://")) || url.len() <= "https://".len() {
+        return Err(err(
+            "remote_write.url",
+            format!("{url:?}"),
+            "must be an http:// or https:// URL, e.g. \"http://prometheus:9090/api/v1/write\"",
+        ));
+    }
+    if https && r.ca.is_none() {
+        return Err(err(
+            "remote_write.url",
+            format!("{url:?}"),
+            "is https://: set remote_write.ca, the PEM CA certificates the receiver is checked against",
+        ));
+    }
+    let mut c = RemoteWriteConfig::new(&url);
+    if let Some(n) = r.max_samples_per_send {
+        if !(1..=100_000).contains(&n) {
+            return Err(err(
+                "remote_write.max_samples_per_send",
+                n.to_string(),
+                "must be 1 to 100000",
+            ));
+        }
+        c.max_samples_per_send = n as usize;
+    }
+    if let Some(n) = r.max_queue_mb {
+        if !(1..=1_048_576).contains(&n) {
+            return Err(err(
+                "remote_write.max_queue_mb",
+                n.to_string(),
+                "must be 1 to 1048576 (MiB)",
+            ));
+        }
+        c.max_queue_bytes = (n as u64) << 20;
+    }
+    if let Some(t) = r.timeout {
+        c.timeout = xcbench_snapshot::config_text::parse_duration(&t)
+            .filter(|d| *d >= Duration::from_secs(1) && *d <= Duration::from_secs(600))
+            .ok_or_else(|| {
+                err(
+                    "remote_write.timeout",
+                    format!("{t:?}"),
+                    "must be a duration from 1s to 10m, e.g. \"30s\"",
+                )
+            })?;
+    }
+    let path = |field: &str, text: String| match text.is_empty() {
+        true => Err(err(field, "\"\"".into(), "must be a file path")),
+        false => Ok(PathBuf::from(text)),
+    };
+    if let Some(org) = r.org_id {
+        if org.is_empty() || !org.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(err(
+                "remote_write.org_id",
+                format!("{org:?}"),
+                "must be a tenant id of visible ASCII characters",
+            ));
+        }
+        c.org_id = Some(org);
+    }
+    if let Some(b) = r.basic_auth {
+        c.basic_auth = Some((
+            b.username,
+            path("remote_write.basic_auth.password_file", b.password_file)?,
+        ));
+    }
+    if let Some(t) = r.bearer_token_file {
+        if c.basic_auth.is_some() {
+            return Err(err(
+                "remote_write.bearer_token_file",
+                format!("{t:?}"),
+                "must not be set with basic_auth: a request carries one Authorization",
+            ));
+        }
+        c.bearer_token_file = Some(path("remote_write.bearer_token_file", t)?);
+    }
+    c.ca = r.ca.map(|ca| path("remote_write.ca", ca)).transpose()?;
+    c.retry_on_429 = r.retry_on_429.unwrap_or(false);
+    Ok(c)
+}
