@@ -131,6 +131,7 @@ async fn main() {
                 series,
                 throughput: vec![],
                 throughput_flows: vec![],
+                given_up: None,
             };
             let mut body = Vec::new();
             snapshot.encode(&mut body);

@@ -253,13 +253,16 @@ pub(crate) struct GateArgs {
     /// The SLO file: xcbench's YAML format or OpenSLO v1 (see slo/slo.sample.yaml).
     #[arg(long)]
     pub slo: PathBuf,
-    /// The collector whose history is judged.
-    #[arg(long, default_value_t = format!("http://{}", xcbench_collector::config::DEFAULT_LISTEN))]
-    pub collector: String,
+    /// The collector whose history is judged; given once per collector of a sharded mesh,
+    /// their histories are merged (exactly: each snapshot is in one of them).
+    #[arg(long, value_name = "URL", action = clap::ArgAction::Append,
+          default_values_t = [format!("http://{}", xcbench_collector::config::DEFAULT_LISTEN)])]
+    pub collector: Vec<String>,
     /// An https:// collector's certificate fingerprint (`xcbench identity --collector
-    /// collector.toml` prints it).
-    #[arg(long, value_name = "sha256:HEX", value_parser = parse_fingerprint)]
-    pub collector_fingerprint: Option<xcbench_agent::tls::Fingerprint>,
+    /// collector.toml` prints it); with several --collector, one each, in their order.
+    #[arg(long, value_name = "sha256:HEX", value_parser = parse_fingerprint,
+          action = clap::ArgAction::Append)]
+    pub collector_fingerprint: Vec<xcbench_agent::tls::Fingerprint>,
     /// A PEM file of CA certificates that vouch for an https:// source's host name.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,

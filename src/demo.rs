@@ -168,6 +168,7 @@ pub async fn run(
                 // The in-process collector on loopback: plain HTTP needs no opt-out there.
                 fingerprint: None,
                 plain_http: false,
+                fallbacks: Vec::new(),
             }),
             // Key pairs live in memory for the demo; each agent pins the other's fingerprint.
             tls: Some(TlsConfig {

@@ -68,6 +68,12 @@ struct Queued {
     file: Option<PathBuf>,
 }
 
+/// A collector reports may go to: its ingest URL and a client that knows it.
+struct Target {
+    url: String,
+    client: reqwest::Client,
+}
+
 /// Builds, queues and sends snapshots for one agent instance.
 pub struct Reporter {
     agent: Identity,
@@ -75,8 +81,9 @@ pub struct Reporter {
     next_seq: u64,
     interval_start_ns: u64,
     queue: VecDeque<Queued>,
-    url: Option<String>,
-    client: reqwest::Client,
+    /// The collector, then the other shards of the mesh in this agent's rendezvous order;
+    /// empty without a collector.
+    targets: Vec<Target>,
     dropped: u64,
     spool: Option<PathBuf>,
 }
@@ -91,10 +98,7 @@ impl Reporter {
         started_ns: u64,
         spool: Option<&Path>,
     ) -> Result<Reporter, ReporterError> {
-        let (keys, pinned) = match collector {
-            Some(c) if c.is_https() => (keys, c.fingerprint),
-            _ => (None, None),
-        };
+        let keys = collector.filter(|c| c.is_https()).and(keys);
         if let Some(c) = collector.filter(|c| c.plain_http) {
             tracing::warn!(
                 url = %c.url,
@@ -107,11 +111,20 @@ impl Reporter {
             next_seq: 1,
             interval_start_ns: started_ns,
             queue: VecDeque::new(),
-            url: collector.map(|c| format!("{}{INGEST_PATH}", c.url)),
-            client: collector_client(REQUEST_TIMEOUT, keys, pinned)?,
+            targets: Vec::new(),
             dropped: 0,
             spool: None,
         };
+        if let Some(c) = collector {
+            let shards = std::iter::once((&c.url, c.fingerprint))
+                .chain(c.fallbacks.iter().map(|s| (&s.url, s.fingerprint)));
+            for (url, pinned) in shards {
+                reporter.targets.push(Target {
+                    url: format!("{url}{INGEST_PATH}"),
+                    client: collector_client(REQUEST_TIMEOUT, keys, pinned)?,
+                });
+            }
+        }
         if let (Some(dir), Some(_)) = (spool, collector) {
             reporter
                 .open_spool(dir)
@@ -226,12 +239,13 @@ impl Reporter {
             series: recorder.take_series(interval_end_unix_ns),
             throughput: recorder.take_throughput(),
             throughput_flows: recorder.scheduled().to_vec(),
+            given_up: Some(self.dropped),
         };
         self.next_seq += 1;
         self.interval_start_ns = snapshot.interval_end_unix_ns;
         let mut bytes = Vec::new();
         snapshot.encode(&mut bytes);
-        if self.url.is_some() {
+        if !self.targets.is_empty() {
             let file = self.spool_file(snapshot.seq, &bytes);
             self.enqueue(Queued {
                 seq: snapshot.seq,
@@ -248,23 +262,48 @@ impl Reporter {
     }
 
     /// Sends queued snapshots oldest first until the queue is empty or the collector fails.
+    /// Each goes to the first collector (in rendezvous order) that can be reached: one that
+    /// cannot be connected to was given nothing, so the next is asked. A request that
+    /// reached a collector and got no answer may have been taken there: it is not sent to
+    /// another (a sharded mesh would count it twice) but asked again next time.
     pub async fn flush(&mut self) -> Result<(), ReportError> {
-        let Some(url) = self.url.clone() else {
-            return Ok(());
-        };
         while let Some(Queued { seq, body, .. }) = self.queue.front() {
             let seq = *seq;
-            let response = self
-                .client
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await
-                .map_err(|e| ReportError::Unreachable {
-                    url: url.clone(),
-                    message: e.to_string(),
-                })?;
+            let mut answer = None;
+            let mut unreachable = Vec::new();
+            for (i, target) in self.targets.iter().enumerate() {
+                match target
+                    .client
+                    .post(&target.url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        if i > 0 {
+                            tracing::debug!(url = %target.url, seq, "snapshot sent to a fallback collector");
+                        }
+                        answer = Some(response);
+                        break;
+                    }
+                    Err(e) => {
+                        unreachable.push(format!("{}: {}", target.url, root_cause(&e)));
+                        if !e.is_connect() {
+                            break;
+                        }
+                    }
+                }
+            }
+            let Some(response) = answer else {
+                if unreachable.is_empty() {
+                    return Ok(());
+                }
+                return Err(ReportError::Unreachable {
+                    url: self.targets[0].url.clone(),
+                    message: unreachable.join("; "),
+                });
+            };
             let status = response.status();
             if status.is_success() {
                 if let Some(done) = self.queue.pop_front() {
@@ -290,6 +329,16 @@ impl Reporter {
         }
         Ok(())
     }
+}
+
+/// What went wrong underneath a request error (reqwest's own text names only the URL):
+/// "Connection refused (os error 111)", "connection timed out", a certificate refused.
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// Removes a snapshot's spool file, if it has one (one left behind is sent again and taken
@@ -348,6 +397,7 @@ mod tests {
             report_interval: Duration::from_secs(1),
             fingerprint: None,
             plain_http: false,
+            fallbacks: Vec::new(),
         };
         Reporter::new(identity, Some(&link), None, 1, None).unwrap()
     }
@@ -372,6 +422,48 @@ mod tests {
         assert_eq!(r.queued(), 0);
     }
 
+    /// A sharded mesh: the agent's own collector refuses connections, so each snapshot
+    /// goes to the next in its order; once its own answers again, it gets them again.
+    #[tokio::test]
+    async fn snapshots_go_to_the_next_collector_while_the_first_cannot_be_reached() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let next = answering(vec![200, 200]).await;
+        let mut link = CollectorLink {
+            url: closed.clone(),
+            report_interval: Duration::from_secs(1),
+            fingerprint: None,
+            plain_http: false,
+            fallbacks: vec![crate::config::Shard {
+                url: next,
+                fingerprint: None,
+            }],
+        };
+        let identity = Identity {
+            id: "az-1".parse().unwrap(),
+            cloud: xcbench_snapshot::Cloud::Azure,
+            region: "eastus".into(),
+            zone: String::new(),
+        };
+        let mut recorder = Recorder::new();
+        let mut r = Reporter::new(identity.clone(), Some(&link), None, 1, None).unwrap();
+        for t in [10, 20] {
+            r.take_snapshot(&mut recorder, ResponderCounters::default(), t);
+        }
+        r.flush().await.unwrap();
+        assert_eq!(r.queued(), 0, "both taken by the second collector");
+        // Neither answers: the snapshot stays, and the error names both.
+        link.fallbacks[0].url = closed.clone();
+        let mut r = Reporter::new(identity, Some(&link), None, 2, None).unwrap();
+        r.take_snapshot(&mut recorder, ResponderCounters::default(), 30);
+        let e = r.flush().await.unwrap_err().to_string();
+        assert_eq!(r.queued(), 1);
+        assert_eq!(e.matches(closed.as_str()).count(), 3, "{e}");
+        assert_eq!(e.matches("refused").count(), 2, "{e}");
+    }
+
     /// Snapshots taken while the collector is unreachable survive the agent's restart in
     /// the spool, go first (oldest first) once it answers, and leave the spool when taken;
     /// past the bound the oldest file goes with its snapshot.
@@ -390,6 +482,7 @@ mod tests {
             report_interval: Duration::from_secs(1),
             fingerprint: None,
             plain_http: false,
+            fallbacks: Vec::new(),
         };
         // Nothing listens here: every flush fails.
         let closed = {

@@ -77,6 +77,7 @@ fn main() {
             sender: SenderCounters::default(),
             throughput: vec![],
             throughput_flows: vec![],
+            given_up: None,
             series: vec![SeriesSnapshot {
                 peer: identity("oci-1", Cloud::Oci),
                 protocol: Protocol::Udp,

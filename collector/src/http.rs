@@ -147,6 +147,7 @@ fn store_snapshot(
             &state.exposition,
             snapshot,
             w.config.max_samples_per_send,
+            &w.config.external_labels,
         );
         drop(store);
         w.queue(&requests);

@@ -316,6 +316,7 @@ async fn reload_mesh(state: Arc<AppState>) {
                                 &gone,
                                 (state.clock)(),
                                 w.config.max_samples_per_send,
+                                &w.config.external_labels,
                             )
                         });
                     store.set_mesh_agents(served.agents);

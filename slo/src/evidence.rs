@@ -118,6 +118,9 @@ pub struct Gap {
     /// Restarts counted somewhere in this stretch when the source knows only how many, not
     /// when (Prometheus: the window); 0 from the history, whose gaps are the time down.
     pub restarts: u64,
+    /// Snapshots the agent reported to another collector of a sharded mesh in this stretch,
+    /// which the source does not hold (0 once the histories of every collector are merged).
+    pub elsewhere_snapshots: u64,
 }
 
 /// An agent whose series an objective reads.
@@ -283,6 +286,7 @@ pub fn from_history(o: &Objective, a: HistoryAnswer) -> Result<Evidence, HdrCode
                         to_unix_ns: x.to_unix_ns,
                         dropped_snapshots: x.dropped_snapshots,
                         restarts: 0,
+                        elsewhere_snapshots: x.elsewhere_snapshots,
                     })
                     .collect(),
             })

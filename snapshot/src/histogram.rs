@@ -132,6 +132,51 @@ impl LatencyHistogram {
     }
 }
 
+/// The value at quantile `q` of non-empty buckets (highest equivalent value, count),
+/// ascending, holding `count` samples, the way HdrHistogram reports it (the bucket's
+/// highest equivalent value); `None` when empty. The collector's answers and the gate's
+/// merge of several collectors' answers both read quantiles this way.
+pub fn quantile_of(
+    buckets: impl IntoIterator<Item = (u64, u64)>,
+    count: u64,
+    q: f64,
+) -> Option<u64> {
+    if count == 0 {
+        return None;
+    }
+    let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
+    let (mut seen, mut last) = (0, None);
+    for (value, n) in buckets {
+        seen += n;
+        last = Some(value);
+        if seen >= rank {
+            return Some(value);
+        }
+    }
+    last
+}
+
+/// Of non-empty buckets (highest equivalent value, count), ascending: the samples certainly
+/// at or below `threshold_ns`, and those whose bucket straddles it (their exact values are
+/// not kept). `lowest` maps a bucket's highest equivalent value to its lowest.
+pub fn within_of(
+    buckets: impl IntoIterator<Item = (u64, u64)>,
+    threshold_ns: u64,
+    lowest: impl Fn(u64) -> u64,
+) -> (u64, u64) {
+    let (mut certain, mut straddling) = (0, 0);
+    for (value, count) in buckets {
+        if value <= threshold_ns {
+            certain += count;
+        } else if lowest(value) <= threshold_ns {
+            straddling += count;
+        } else {
+            break;
+        }
+    }
+    (certain, straddling)
+}
+
 /// Bits below the smallest bucket width (512 ns: the largest power of two <= [`LOWEST_NS`]).
 const UNIT_MAGNITUDE: u32 = 9;
 /// Half the sub-buckets per power of two, as a power of two: 3 digits need 2,048 sub-buckets

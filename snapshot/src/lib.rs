@@ -390,6 +390,12 @@ pub struct Snapshot {
     /// their series at zero before the first test, so `rate` and `increase` see it.
     #[serde(default, rename = "bench_flows", skip_serializing_if = "Vec::is_empty")]
     pub throughput_flows: Vec<ThroughputFlow>,
+    /// Snapshots this instance gave up before this one (its queue was full), over its
+    /// life. A collector that sees the sequence jump tells the ones given up (lost) from
+    /// the ones that went to another collector of a sharded mesh. Absent from agents older
+    /// than sharding: the whole jump is then taken as given up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_up: Option<u64>,
 }
 
 /// One direction of scheduled throughput tests toward a peer.

@@ -234,6 +234,8 @@ catalog! {
         "When the collector last accepted a snapshot from the agent (collector clock, Unix time).";
     AGENT_SNAPSHOTS_DROPPED_TOTAL = "xcbench_agent_snapshots_dropped_total", Counter, Unitless,
         "Snapshots the agent made that never reached the collector (jumps in its report sequence): their samples are missing.";
+    AGENT_SNAPSHOTS_ELSEWHERE_TOTAL = "xcbench_agent_snapshots_elsewhere_total", Counter, Unitless,
+        "Snapshots the agent reported to another collector of a sharded mesh while this one was unreachable (jumps in its report sequence it did not give up): held by that collector.";
     AGENT_RESTARTS_TOTAL = "xcbench_agent_restarts_total", Counter, Unitless,
         "Times the agent reported as a new instance after an earlier one: it restarted, and measured nothing while down.";
     MESH_AGENT_INFO = "xcbench_mesh_agent_info", Gauge, Unitless,

@@ -23,6 +23,7 @@ pub(crate) fn sample() -> Snapshot {
         sender: SenderCounters::default(),
         throughput: vec![],
         throughput_flows: vec![],
+        given_up: None,
         series: vec![SeriesSnapshot {
             peer: Identity {
                 id: "oci-ashburn-1".parse().unwrap(),

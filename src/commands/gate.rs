@@ -20,19 +20,42 @@ pub(crate) async fn run(args: GateArgs) -> Result<Outcome, CommandError> {
         (None, Some(_), Some(_)) => return Err(CommandError::usage("--from must be before --to")),
         _ => None,
     };
+    let pins = &args.collector_fingerprint;
+    let collectors = args.collector.len();
+    if pins.len() > 1 && pins.len() != collectors {
+        return Err(CommandError::usage(format!(
+            "--collector-fingerprint given {} times for {collectors} --collector: give one per collector, in their order (or --ca)",
+            pins.len()
+        )));
+    }
+    let pin = |i: usize| match pins.len() {
+        1 => pins.first().copied(),
+        _ => pins.get(i).copied(),
+    };
     let request = GateRequest {
         slo: args.slo,
         source: match (args.prometheus, args.measure, args.config) {
             (_, Some(duration), Some(config)) => Source::Measure { config, duration },
             (Some(url), _, _) => Source::Prometheus { url },
             _ => Source::Collector {
-                url: args.collector,
+                urls: args
+                    .collector
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, url)| {
+                        let trust = HttpsTrust {
+                            pin: pin(i),
+                            ca: args.ca.clone(),
+                        };
+                        (url, trust)
+                    })
+                    .collect(),
             },
         },
         window,
         now_unix_ns: xcbench_agent::net::clock::now_unix_ns(),
         https: HttpsTrust {
-            pin: args.collector_fingerprint,
+            pin: pins.first().copied(),
             ca: args.ca,
         },
     };

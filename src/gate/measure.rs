@@ -71,6 +71,7 @@ pub async fn measure(
         // The gate's own collector on loopback.
         fingerprint: None,
         plain_http: false,
+        fallbacks: Vec::new(),
     }));
     let from_unix_ns = xcbench_agent::net::clock::now_unix_ns();
     let agent = Agent::bind(config)?;

@@ -19,8 +19,9 @@ use xcbench_snapshot::config_text::ConfigError;
 /// Where the evidence comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A collector's history API, e.g. `http://127.0.0.1:9862`.
-    Collector { url: String },
+    /// The history API of a collector, e.g. `http://127.0.0.1:9862`, or of every
+    /// collector of a sharded mesh (their answers merged), each with how it is known.
+    Collector { urls: Vec<(String, HttpsTrust)> },
     /// A Prometheus-compatible HTTP API, e.g. `http://127.0.0.1:9090`.
     Prometheus { url: String },
     /// The probes of an agent configuration, run here for a while.
@@ -39,7 +40,7 @@ pub struct GateRequest {
     pub window: Option<Window>,
     /// The time the gate judges at (Unix ns).
     pub now_unix_ns: u64,
-    /// How an `https://` source is known.
+    /// How an `https://` Prometheus is known (a collector's is beside its URL).
     pub https: HttpsTrust,
 }
 
@@ -260,9 +261,9 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
     let mut results = Vec::with_capacity(slo.objectives.len());
     let mut evaluated_at = req.now_unix_ns;
     let reader = match &req.source {
-        Source::Collector { url } => Some(Reader::Collector(history::CollectorSource::new(
-            url, &req.https,
-        )?)),
+        Source::Collector { urls } => {
+            Some(Reader::Collector(history::CollectorSource::sharded(urls)?))
+        }
         Source::Prometheus { url } => Some(Reader::Prometheus(prometheus::PrometheusSource::new(
             url, &req.https,
         )?)),
@@ -307,7 +308,13 @@ pub async fn run(req: &GateRequest) -> Result<(SloFile, GateResult), GateError> 
         results = judged?;
     }
     let name = match &req.source {
-        Source::Collector { url } => format!("collector {url}"),
+        Source::Collector { urls } => {
+            let names: Vec<&str> = urls.iter().map(|(u, _)| u.as_str()).collect();
+            match names.len() {
+                1 => format!("collector {}", names[0]),
+                _ => format!("collectors {}", names.join(", ")),
+            }
+        }
         Source::Prometheus { url } => format!("prometheus {url}"),
         Source::Measure { config, duration } => format!(
             "measured {} toward the peers of {}",

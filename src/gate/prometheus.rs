@@ -59,6 +59,24 @@ struct Series {
     values: Vec<(f64, String)>,
 }
 
+/// Prometheus' default lookback: an instant query sees a series' last sample up to this
+/// long before.
+const LOOKBACK_S: u64 = 300;
+
+/// A counter selector as read at the window's two ends, each series at its last sample:
+/// at `from` within the lookback before it, at `to` within the window and that lookback. A
+/// series that ended inside the window (an agent that moved to another collector of a
+/// sharded mesh, whose series there carry that collector's external label; a pair that
+/// left) still counts what it counted until then, and one that began inside it counts
+/// from 0.
+fn ends(expr: &str, from: u64, to: u64) -> (String, String) {
+    let window_s = to.saturating_sub(from).div_ceil(1_000_000_000);
+    (
+        format!("last_over_time({expr}[{LOOKBACK_S}s])"),
+        format!("last_over_time({expr}[{}s])", window_s + LOOKBACK_S),
+    )
+}
+
 /// `{src_cloud="azure",protocol="udp",...}`: the objective's selection as matchers.
 fn matchers(select: &Select, extra: &[(&str, String)]) -> String {
     let mut pairs: Vec<String> = select
@@ -131,10 +149,14 @@ impl PrometheusSource {
             .unwrap_or(0.0))
     }
 
-    /// `sum(expr)` at `to` minus at `from` (resets are found apart, with `resets()`).
+    /// `sum(expr)` at `to` minus at `from` (resets are found apart, with `resets()`), each
+    /// series read at its last sample by then ([`ends`]).
     async fn delta(&self, expr: &str, from: u64, to: u64) -> Result<u64, SourceError> {
-        let q = format!("sum({expr})");
-        let (a, b) = (self.scalar(&q, from).await?, self.scalar(&q, to).await?);
+        let (at_from, at_to) = ends(expr, from, to);
+        let (a, b) = (
+            self.scalar(&format!("sum({at_from})"), from).await?,
+            self.scalar(&format!("sum({at_to})"), to).await?,
+        );
         Ok((b - a).max(0.0).round() as u64)
     }
 
@@ -286,6 +308,7 @@ impl PrometheusSource {
                         to_unix_ns: to,
                         dropped_snapshots: dropped,
                         restarts,
+                        elsewhere_snapshots: 0,
                     }]
                 } else {
                     Vec::new()
@@ -571,7 +594,7 @@ impl PrometheusSource {
         from: u64,
         to: u64,
     ) -> Result<Vec<(u64, u64)>, SourceError> {
-        let q = format!("sum by (le) ({expr})");
+        let (at_from, at_to) = ends(expr, from, to);
         let read = |series: Vec<Series>| -> BTreeMap<u64, f64> {
             series
                 .iter()
@@ -587,8 +610,11 @@ impl PrometheusSource {
                 .collect()
         };
         let (a, b) = (
-            read(self.instant(&q, from).await?),
-            read(self.instant(&q, to).await?),
+            read(
+                self.instant(&format!("sum by (le) ({at_from})"), from)
+                    .await?,
+            ),
+            read(self.instant(&format!("sum by (le) ({at_to})"), to).await?),
         );
         // Cumulative counts to per-bucket differences over the window.
         let mut out = Vec::with_capacity(b.len());

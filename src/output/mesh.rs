@@ -46,9 +46,18 @@ pub fn render_check(mesh: &MeshFile) -> String {
                 (false, _, true) => "PLAIN HTTP, unauthenticated (plain_http)",
                 (false, _, false) => "plain HTTP on loopback",
             };
+            let urls: Vec<&str> = std::iter::once(c.url.as_str())
+                .chain(c.fallbacks.iter().map(|s| s.url.as_str()))
+                .collect();
+            let sharded = match urls.len() {
+                1 => String::new(),
+                n => format!(
+                    " [{n} shards: each agent reports to its rendezvous first and moves on only while that one is unreachable]"
+                ),
+            };
             format!(
-                "{}, reports every {} ({channel})",
-                c.url,
+                "{}, reports every {} ({channel}){sharded}",
+                urls.join(", "),
                 short(c.report_interval)
             )
         }

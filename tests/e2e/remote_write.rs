@@ -92,7 +92,7 @@ fn query(receiver: SocketAddr, q: &str) -> Option<BTreeMap<String, f64>> {
 }
 
 /// The collector's `/metrics` once its queue is empty and it has sent something.
-fn drained(collector: SocketAddr) -> String {
+pub(crate) fn drained(collector: SocketAddr) -> String {
     wait_for(Duration::from_secs(60), || {
         let (_, text) = http_get(collector, "/metrics")?;
         let m = collector_samples(&text);
@@ -157,7 +157,7 @@ fn prometheus(binary: &Path, dir: &TempDir, port: u16) -> Proc {
 
 /// VictoriaMetrics (Debian's) on a free loopback port, its data in `dir`, fresh samples
 /// searchable at once, once healthy: the process and its address.
-fn victoria_metrics(binary: &Path, dir: &TempDir) -> (Proc, SocketAddr) {
+pub(crate) fn victoria_metrics(binary: &Path, dir: &TempDir) -> (Proc, SocketAddr) {
     let port = free_tcp_port();
     let p = Proc::spawn(
         "victoria-metrics",

@@ -1,6 +1,9 @@
 //! `[collector]` in `agent.toml` and `[mesh] collector` in a mesh file: where snapshots go,
 //! how often, how the collector is known (pin or `tls.ca`), and when plain HTTP is allowed
-//! (loopback, or an explicit `plain_http`).
+//! (loopback, or an explicit `plain_http`). A mesh may list several collectors
+//! (`[mesh] collectors`, shards): each agent ranks them by rendezvous hash of its id
+//! ([`rendezvous`]) and reports to the first it can reach, so a collector that is down moves
+//! only its own agents, each to its next in rank.
 
 use std::time::Duration;
 
@@ -21,6 +24,51 @@ pub struct CollectorLink {
     /// `http://` to an address that is not loopback, allowed on purpose
     /// (`[agent] plain_http`, `[mesh] plain_http`): unauthenticated, logged at start.
     pub plain_http: bool,
+    /// The other collectors of a sharded mesh, in the order this agent tries them when the
+    /// ones before cannot be reached (its rendezvous order once the mesh is applied).
+    pub fallbacks: Vec<Shard>,
+}
+
+/// One more collector of a sharded mesh: its URL and pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub url: String,
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The collectors of `link` (its own first, then its fallbacks) in the rendezvous order of
+/// `agent`: highest weight first, the weight of a collector a 64-bit mix of the agent's id
+/// and the collector's URL (FNV-1a, then the SplitMix64 finaliser; stable across versions
+/// and machines). Adding or removing one collector moves only the agents that rank it first.
+pub fn rendezvous(link: &CollectorLink, agent: &str) -> CollectorLink {
+    let mut all: Vec<Shard> = std::iter::once(Shard {
+        url: link.url.clone(),
+        fingerprint: link.fingerprint,
+    })
+    .chain(link.fallbacks.iter().cloned())
+    .collect();
+    all.sort_by_cached_key(|s| (std::cmp::Reverse(weight(agent, &s.url)), s.url.clone()));
+    let first = all.remove(0);
+    CollectorLink {
+        url: first.url,
+        fingerprint: first.fingerprint,
+        fallbacks: all,
+        ..link.clone()
+    }
+}
+
+/// The rendezvous weight of `url` for `agent`.
+fn weight(agent: &str, url: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in agent.bytes().chain([0]).chain(url.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 impl CollectorLink {
@@ -120,6 +168,7 @@ pub(crate) fn collector_link(
         report_interval,
         fingerprint,
         plain_http,
+        fallbacks: Vec::new(),
     })
 }
 
@@ -152,6 +201,77 @@ pub(crate) fn check_collector_trust(
             format!("{:?}", link.url),
             format!("is https://: pin the collector with its fingerprint (`xcbench identity --collector collector.toml` prints it), or set tls.ca{at} to the CA that issued its certificate"),
         )),
-        Some(_) => Ok(()),
+        Some(t) => match link.fallbacks.iter().find(|s| s.fingerprint.is_none()) {
+            Some(s) if t.ca.is_none() => Err(cx.err(
+                field,
+                format!("{:?}", s.url),
+                format!("is https://: pin this collector with its fingerprint, or set tls.ca{at} to the CA that issued its certificate"),
+            )),
+            _ => Ok(()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(urls: &[&str]) -> CollectorLink {
+        CollectorLink {
+            url: urls[0].into(),
+            report_interval: Duration::from_secs(10),
+            fingerprint: None,
+            plain_http: false,
+            fallbacks: urls[1..]
+                .iter()
+                .map(|u| Shard {
+                    url: (*u).into(),
+                    fingerprint: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Agents spread evenly over the collectors, the order does not depend on how the mesh
+    /// lists them, and a collector that goes moves only the agents that ranked it first,
+    /// each to its second.
+    #[test]
+    fn rendezvous_spreads_agents_and_a_lost_collector_moves_only_its_own() {
+        let three = [
+            "https://10.0.0.4:9862",
+            "https://10.0.0.5:9862",
+            "https://10.0.0.6:9862",
+        ];
+        let agents: Vec<String> = (0..3000).map(|i| format!("az-app-{i}")).collect();
+        let first = |urls: &[&str], a: &str| rendezvous(&link(urls), a).url;
+        let mut per = std::collections::BTreeMap::<String, usize>::new();
+        for a in &agents {
+            *per.entry(first(&three, a)).or_default() += 1;
+            let reversed = [three[2], three[1], three[0]];
+            assert_eq!(
+                rendezvous(&link(&three), a),
+                rendezvous(&link(&reversed), a)
+            );
+        }
+        assert_eq!(per.len(), 3);
+        for (url, n) in &per {
+            assert!((900..=1100).contains(n), "{url}: {n} of 3000");
+        }
+        let two = [three[0], three[2]];
+        for a in &agents {
+            let ranked = rendezvous(&link(&three), a);
+            let moved = first(&two, a);
+            if ranked.url == three[1] {
+                assert_eq!(moved, ranked.fallbacks[0].url, "{a} goes to its second");
+            } else {
+                assert_eq!(moved, ranked.url, "{a} stays");
+            }
+        }
+        // Pinned: the weights do not change between versions or machines.
+        assert_eq!(first(&three, "az-app-0"), first(&three, "az-app-0"));
+        assert_eq!(
+            weight("az-1", "https://10.0.0.4:9862"),
+            weight("az-1", "https://10.0.0.4:9862")
+        );
     }
 }

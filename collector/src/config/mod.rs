@@ -228,14 +228,17 @@ impl CollectorConfig {
                     .map_err(|e| named_in(e, &err, "slo", &path, "an SLO file"))?,
             );
         }
+        // The collectors the mesh lists (a sharded mesh lists several).
+        let mut shards = 0;
         if let Some(path) = raw.mesh {
             if path.is_empty() {
                 return Err(err("mesh", "\"\"".into(), "must be a mesh file's path"));
             }
             // Checked now, so a bad mesh stops the start; its own errors name it, its
             // field and value.
-            xcbench_agent::config::mesh::MeshFile::load(std::path::Path::new(&path))
+            let mesh = xcbench_agent::config::mesh::MeshFile::load(std::path::Path::new(&path))
                 .map_err(|e| named_in(e, &err, "mesh", &path, "a mesh file"))?;
+            shards = mesh.collector.map_or(0, |c| c.fallbacks.len() + 1);
             c.mesh = Some(PathBuf::from(path));
         }
         if let Some(text) = raw.slo_interval {
@@ -309,7 +312,16 @@ impl CollectorConfig {
             };
         }
         if let Some(r) = raw.remote_write {
-            c.remote_write = Some(parse_remote_write(&err, r)?);
+            let w = parse_remote_write(&err, r)?;
+            // Two shards writing one series would interleave two counters into one.
+            if shards > 1 && w.external_labels.is_empty() {
+                return Err(err(
+                    "remote_write.external_labels",
+                    "(missing)".into(),
+                    &format!("must name this collector, e.g. {{ collector = \"c1\" }}: the mesh lists {shards} collectors, and an agent that moves between them would otherwise write one series from two"),
+                ));
+            }
+            c.remote_write = Some(w);
         }
         c.plain_http = raw.plain_http.unwrap_or(false);
         if c.plain_http && raw.tls.is_some() {

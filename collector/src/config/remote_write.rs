@@ -21,6 +21,7 @@ pub(super) struct RawRemoteWrite {
     pub(super) retry_on_429: Option<bool>,
     pub(super) max_queue_mb: Option<i64>,
     pub(super) timeout: Option<String>,
+    pub(super) external_labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -121,5 +122,28 @@ pub(super) fn parse_remote_write(
     }
     c.ca = r.ca.map(|ca| path("remote_write.ca", ca)).transpose()?;
     c.retry_on_429 = r.retry_on_429.unwrap_or(false);
+    for (name, value) in r.external_labels.unwrap_or_default() {
+        let field = format!("remote_write.external_labels.{name}");
+        let name_ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with("__");
+        if !name_ok {
+            return Err(err(
+                &field,
+                format!("{value:?}"),
+                "must be named like a Prometheus label: a letter or _, then letters, digits or _, not starting with __",
+            ));
+        }
+        if value.is_empty() {
+            return Err(err(
+                &field,
+                "\"\"".into(),
+                "must not be empty (an empty label is no label)",
+            ));
+        }
+        xcbench_snapshot::label::check_label_value(&value)
+            .map_err(|e| err(&field, format!("{value:?}"), e))?;
+        c.external_labels.push((name, value));
+    }
     Ok(c)
 }

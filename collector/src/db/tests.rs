@@ -505,3 +505,96 @@ fn slots_of_the_old_default_tiers_move_into_the_new_ones() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two collectors of a sharded mesh, each given part of the same snapshots (one agent
+/// wholly on each, and one that moved to the other while its own was unreachable and came
+/// back), answer together exactly what one collector given all of them answers: every
+/// count, bucket, slot and gap, and so every verdict.
+#[test]
+fn the_histories_of_two_shards_merge_into_the_one_collectors_answer() {
+    let mut one = History::in_memory(Tiers::default()).unwrap();
+    let mut shards = [
+        History::in_memory(Tiers::default()).unwrap(),
+        History::in_memory(Tiers::default()).unwrap(),
+    ];
+    let agent = |id: &str| xcbench_snapshot::Identity {
+        id: id.parse().unwrap(),
+        cloud: xcbench_snapshot::Cloud::Azure,
+        region: "eastus".into(),
+        zone: String::new(),
+    };
+    for seq in 1..=30u64 {
+        // az-a: seqs 1-10 to shard 0, 11-17 to shard 1 (shard 0 unreachable), then back.
+        let mut a = at(seq, T0 + seq * 5 * S, 40 + seq % 7);
+        a.agent = agent("az-a");
+        a.given_up = Some(0);
+        let a_to = usize::from((11..=17).contains(&seq));
+        // az-b: always shard 1; it gave up seq 20 (its queue was full): lost everywhere.
+        let mut b = at(seq, T0 + seq * 5 * S, 10 + seq % 3);
+        b.agent = agent("az-b");
+        b.series[0].counters.lost = seq % 2;
+        b.given_up = Some(u64::from(seq > 20));
+        for (s, shard) in [(a, a_to), (b, 1)] {
+            if s.agent.id.as_str() == "az-b" && seq == 20 {
+                continue;
+            }
+            append(&mut one, &s);
+            append(&mut shards[shard], &s);
+        }
+    }
+    let thresholds = [1_010_000, 1_020_000];
+    let alone = everything(&one, &thresholds);
+    let parts: Vec<HistoryAnswer> = shards.iter().map(|h| everything(h, &thresholds)).collect();
+    // Alone, shard 0 tells the gate that az-a's middle went elsewhere.
+    let gap = &parts[0].agents[0].gaps;
+    assert_eq!(
+        (
+            gap.len(),
+            gap[0].elsewhere_snapshots,
+            gap[0].dropped_snapshots
+        ),
+        (1, 7, 0),
+        "{gap:?}"
+    );
+    let merged = HistoryAnswer::merge(parts).unwrap();
+    let series = |a: &HistoryAnswer| {
+        let mut s: Vec<String> = a.series.iter().map(|l| format!("{l:?}")).collect();
+        s.sort();
+        s
+    };
+    assert_eq!(series(&merged), series(&alone));
+    assert_eq!(merged.counters, alone.counters);
+    assert_eq!(merged.slots, alone.slots);
+    assert_eq!(merged.agents, alone.agents, "gaps: az-b's drop only");
+    assert_eq!(alone.agents[1].gaps.len(), 1);
+    assert_eq!(
+        (merged.covered_from_unix_ns, merged.covered_to_unix_ns),
+        (alone.covered_from_unix_ns, alone.covered_to_unix_ns)
+    );
+    for (m, a) in merged.metrics.iter().zip(&alone.metrics) {
+        assert_eq!((m.count, m.sum_ns), (a.count, a.sum_ns));
+        assert_eq!(m.quantiles, a.quantiles);
+        assert_eq!(m.within, a.within);
+        let buckets = |hdr: &str| {
+            xcbench_snapshot::LatencyHistogram::decode_base64(hdr)
+                .unwrap()
+                .buckets()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(buckets(&m.hdr), buckets(&a.hdr));
+    }
+    // The verdicts of an objective read from both are the same, to the last figure.
+    let slo = xcbench_slo::SloFile::parse(
+        "slo.yaml",
+        "objectives:\n  - { name: rtt-p90, indicator: rtt, quantile: p90, at_most: 1.02ms, min_probes: 10, window: 1h }\n  - { name: loss, indicator: loss, at_most: 60%, min_probes: 10, window: 1h }\n",
+    )
+    .unwrap();
+    let now = T0 + 200 * S;
+    for o in &slo.objectives {
+        let read = |a: &HistoryAnswer| {
+            let e = xcbench_slo::evidence::from_history(o, a.clone()).unwrap();
+            serde_json::to_string(&xcbench_slo::judge(o, e, now)).unwrap()
+        };
+        assert_eq!(read(&merged), read(&alone), "{}", o.name);
+    }
+}

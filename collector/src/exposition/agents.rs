@@ -47,6 +47,10 @@ pub(super) fn push_agent(f: &mut Families, a: &AgentState) {
         (&catalog::SENDER_MALFORMED_TOTAL, a.sender.malformed),
         (&catalog::SENDER_UNMATCHED_TOTAL, a.sender.unmatched),
         (&catalog::AGENT_SNAPSHOTS_DROPPED_TOTAL, a.snapshots_dropped),
+        (
+            &catalog::AGENT_SNAPSHOTS_ELSEWHERE_TOTAL,
+            a.snapshots_elsewhere,
+        ),
         (&catalog::AGENT_RESTARTS_TOTAL, a.restarts),
     ] {
         f.counter(def, base, value);

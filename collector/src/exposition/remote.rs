@@ -13,18 +13,21 @@ use crate::store::Store;
 /// agent's clock: a backlog lands where it was measured). Window summaries, the mesh list,
 /// the SLO verdicts and the collector's own families are not in it: they are of the
 /// collector's moment, not of a measured interval. Encoded `WriteRequest` bodies
-/// (uncompressed) of at most `max_samples` samples each, with their sample counts.
+/// (uncompressed) of at most `max_samples` samples each, with their sample counts. Every
+/// sample also carries the `external` labels it does not have (a shard's name).
 pub fn remote_write(
     store: &Store,
     options: &Options,
     snapshot: &xcbench_snapshot::Snapshot,
     max_samples: usize,
+    external: &[(String, String)],
 ) -> Vec<(usize, Vec<u8>)> {
     let mut f = Families::new(store, options, Format::Text);
     f.remote = Some(Remote {
         timestamp_ms: (snapshot.interval_end_unix_ns / 1_000_000) as i64,
         stale: false,
         max_samples: max_samples.max(1),
+        external: external.to_vec(),
         requests: Vec::new(),
     });
     for s in &snapshot.series {
@@ -65,12 +68,14 @@ pub fn remote_write_stale(
     gone: &[xcbench_snapshot::AgentId],
     now_unix_ns: u64,
     max_samples: usize,
+    external: &[(String, String)],
 ) -> Vec<(usize, Vec<u8>)> {
     let mut f = Families::new(store, options, Format::Text);
     f.remote = Some(Remote {
         timestamp_ms: (now_unix_ns / 1_000_000) as i64,
         stale: true,
         max_samples: max_samples.max(1),
+        external: external.to_vec(),
         requests: Vec::new(),
     });
     let left = |a: &Identity| gone.contains(&a.id);
@@ -98,6 +103,9 @@ pub(super) struct Remote {
     /// Every value written as Prometheus' stale marker: the series ended.
     stale: bool,
     max_samples: usize,
+    /// Labels every sample carries unless it has one of that name (Prometheus' external
+    /// labels): what tells the shards of a sharded mesh apart in a shared store.
+    external: Vec<(String, String)>,
     /// Encoded `WriteRequest` bodies and their sample counts; the last is being filled.
     requests: Vec<(usize, Vec<u8>)>,
 }
@@ -117,6 +125,11 @@ impl Families<'_> {
             return;
         };
         let mut sorted: Vec<(&str, &str)> = labels.iter().chain(extra).collect();
+        for (name, value) in &remote.external {
+            if !sorted.iter().any(|l| l.0 == name) {
+                sorted.push((name, value));
+            }
+        }
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
         if remote
             .requests

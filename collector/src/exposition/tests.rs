@@ -428,7 +428,7 @@ fn read_write_request(mut b: &[u8]) -> Vec<Labeled> {
 fn remote_write_samples_are_the_answers_lines_of_the_snapshot() {
     let (store, snapshot) = fixed();
     let text = render_text(&store, &Options::default());
-    let requests = remote_write(&store, &Options::default(), &snapshot, 100);
+    let requests = remote_write(&store, &Options::default(), &snapshot, 100, &[]);
     assert!(requests.len() > 3, "{} requests", requests.len());
     let mut seen = 0;
     for (n, body) in &requests {
@@ -516,8 +516,8 @@ fn agents_that_left_the_mesh_end_their_series_with_stale_markers() {
     let (store, snapshot) = fixed();
     let options = Options::default();
     let gone: Vec<xcbench_snapshot::AgentId> = vec!["oci-ashburn-db1".parse().unwrap()];
-    let stale = remote_write_stale(&store, &options, &gone, 1_700_000_123 * S, 1_000);
-    let live = remote_write(&store, &options, &snapshot, 1_000);
+    let stale = remote_write_stale(&store, &options, &gone, 1_700_000_123 * S, 1_000, &[]);
+    let live = remote_write(&store, &options, &snapshot, 1_000, &[]);
     let names = |requests: &[(usize, Vec<u8>)]| {
         let mut v: Vec<String> = requests
             .iter()
@@ -542,5 +542,5 @@ fn agents_that_left_the_mesh_end_their_series_with_stale_markers() {
         .filter(|l| !agent_families(l))
         .collect();
     assert_eq!(names(&stale), want);
-    assert!(remote_write_stale(&store, &options, &[], 0, 1_000).is_empty());
+    assert!(remote_write_stale(&store, &options, &[], 0, 1_000, &[]).is_empty());
 }

@@ -45,6 +45,9 @@ pub struct RemoteWriteConfig {
     pub max_queue_bytes: u64,
     /// Per request (default 30 s).
     pub timeout: Duration,
+    /// Labels every sample carries unless it has one of that name, sorted by name: each
+    /// shard of a sharded mesh names itself, so two shards never write one series.
+    pub external_labels: Vec<(String, String)>,
 }
 
 impl RemoteWriteConfig {
@@ -60,6 +63,7 @@ impl RemoteWriteConfig {
             retry_on_429: false,
             max_queue_bytes: 1 << 30,
             timeout: Duration::from_secs(30),
+            external_labels: Vec::new(),
         }
     }
 }

@@ -29,6 +29,12 @@ pub struct AgentState {
     /// The scheduled test directions of its latest report.
     #[serde(default)]
     pub flows: Vec<xcbench_snapshot::ThroughputFlow>,
+    /// The latest report's count of snapshots its instance gave up ([`Snapshot::given_up`]).
+    #[serde(default)]
+    pub given_up: u64,
+    /// Snapshots that went to another collector of a sharded mesh, over the agent's life.
+    #[serde(default)]
+    pub snapshots_elsewhere: u64,
 }
 
 /// Gaps kept per agent.
@@ -49,20 +55,31 @@ impl AgentState {
             snapshots_dropped: 0,
             restarts: 0,
             flows: Vec::new(),
+            given_up: 0,
+            snapshots_elsewhere: 0,
         }
     }
 
     /// Takes an accepted report received at `now`: counters, high-water mark, and a gap
-    /// when reports are missing before it.
+    /// when reports are missing before it. Of a jump in the sequence, the snapshots the
+    /// agent says it gave up are dropped; the rest went to another collector (a shard).
     pub fn take_report(&mut self, snapshot: &Snapshot, now: u64) {
         let restarted = snapshot.instance != self.instance;
-        let dropped = if restarted {
-            snapshot.seq.saturating_sub(1)
+        let (jump, given_up_before) = if restarted {
+            (snapshot.seq.saturating_sub(1), 0)
         } else {
-            snapshot.seq.saturating_sub(self.last_seq.saturating_add(1))
+            (
+                snapshot.seq.saturating_sub(self.last_seq.saturating_add(1)),
+                self.given_up,
+            )
         };
+        let dropped = match snapshot.given_up {
+            Some(n) => n.saturating_sub(given_up_before).min(jump),
+            None => jump,
+        };
+        let elsewhere = jump - dropped;
         if self.last_interval_end_ns > 0
-            && (restarted || dropped > 0)
+            && (restarted || jump > 0)
             && snapshot.interval_start_unix_ns > self.last_interval_end_ns
         {
             if self.gaps.len() == MAX_GAPS {
@@ -72,12 +89,15 @@ impl AgentState {
                 from_unix_ns: self.last_interval_end_ns,
                 to_unix_ns: snapshot.interval_start_unix_ns,
                 dropped_snapshots: dropped,
+                elsewhere_snapshots: elsewhere,
             });
         }
         if self.last_seq > 0 {
             self.restarts += u64::from(restarted);
             self.snapshots_dropped += dropped;
+            self.snapshots_elsewhere += elsewhere;
         }
+        self.given_up = snapshot.given_up.unwrap_or(0);
         self.identity = snapshot.agent.clone();
         self.instance = snapshot.instance;
         self.flows.clone_from(&snapshot.throughput_flows);

@@ -4,9 +4,26 @@
 //! Adding two of them is adding counts per bucket, exactly what HdrHistogram addition does,
 //! so merging stays lossless while an interconnect series with a few hundred distinct buckets
 //! costs kilobytes instead of a dense 147 KB array. Subtraction undoes an earlier addition,
-//! which is how samples leave a window.
+//! which is how samples leave a window. Its compact binary form, runs of neighbouring
+//! buckets ([`Sparse::put_runs`]), is the history slots' and the window slots'.
 
 use std::collections::BTreeMap;
+
+use xcbench_snapshot::histogram::{bucket_position, bucket_value};
+use xcbench_snapshot::varint;
+
+/// Why runs of buckets could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RunsError {
+    #[error("a run of {0} buckets, expected 1 up to the buckets left")]
+    Run(u64),
+    #[error("bucket position {0} is past the histogram layout's last")]
+    Position(u64),
+    #[error("bucket position {0} has a count of 0 or past 2^63")]
+    Count(u64),
+    #[error("the bytes end inside a value")]
+    Truncated,
+}
 
 /// Sparse histogram: highest equivalent value of an HdrHistogram bucket -> count.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -54,17 +71,7 @@ impl Sparse {
     /// straddles it (their exact values are not kept: within 0.1% or 512 ns of it).
     /// `lowest` maps a bucket's highest equivalent value to its lowest.
     pub fn within(&self, threshold_ns: u64, lowest: impl Fn(u64) -> u64) -> (u64, u64) {
-        let (mut certain, mut straddling) = (0, 0);
-        for (value, count) in self.buckets() {
-            if value <= threshold_ns {
-                certain += count;
-            } else if lowest(value) <= threshold_ns {
-                straddling += count;
-            } else {
-                break;
-            }
-        }
-        (certain, straddling)
+        xcbench_snapshot::histogram::within_of(self.buckets(), threshold_ns, lowest)
     }
 
     /// Exact sum of the samples (from the agents' exact sums, not bucket midpoints).
@@ -75,18 +82,78 @@ impl Sparse {
     /// The value at quantile `q` the way HdrHistogram reports it (the bucket's highest
     /// equivalent value); `None` when empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
-        if self.count == 0 {
-            return None;
-        }
-        let rank = ((q.clamp(0.0, 1.0) * self.count as f64).ceil() as u64).max(1);
-        let mut seen = 0;
-        for (value, count) in &self.buckets {
-            seen += count;
-            if seen >= rank {
-                return Some(*value);
+        xcbench_snapshot::histogram::quantile_of(self.buckets(), self.count, q)
+    }
+
+    /// Whether every bucket is a layout bucket's highest equivalent value: what
+    /// [`Sparse::put_runs`] can write (always, for histograms agents sent).
+    pub fn runs_fit(&self) -> bool {
+        self.buckets()
+            .all(|(v, _)| bucket_value(bucket_position(v)) == Some(v))
+    }
+
+    /// The buckets (not their number or sum: the caller writes those) as runs of
+    /// neighbouring HdrHistogram positions: per run the gap from the last run's end and
+    /// `length << 1 | all counts are 1`, then (unless all are 1) each count as the zigzag
+    /// difference from the one before; a byte or two a bucket. Only for [`Sparse::runs_fit`].
+    pub fn put_runs(&self, buf: &mut Vec<u8>) {
+        let positions: Vec<(u64, u64)> = self
+            .buckets()
+            .map(|(v, c)| (bucket_position(v), c))
+            .collect();
+        let mut next = 0;
+        for run in positions.chunk_by(|a, b| b.0 == a.0 + 1) {
+            varint::put(buf, run[0].0 - next);
+            let ones = run.iter().all(|(_, c)| *c == 1);
+            varint::put(buf, ((run.len() as u64) << 1) | u64::from(ones));
+            if !ones {
+                let mut last = 0u64;
+                for (_, c) in run {
+                    varint::put(buf, varint::zigzag(c.wrapping_sub(last) as i64));
+                    last = *c;
+                }
             }
+            next = run[run.len() - 1].0 + 1;
         }
-        self.buckets.keys().next_back().copied()
+    }
+
+    /// `n` buckets [`Sparse::put_runs`] wrote, each varint read by `varint`, with the sum
+    /// `sum_ns`. A run longer than the buckets left, a position past the layout, or a count
+    /// of 0 or past 2^63 is refused before anything is allocated for it.
+    pub fn get_runs<E: From<RunsError>>(
+        n: u64,
+        sum_ns: u64,
+        mut varint: impl FnMut() -> Result<u64, E>,
+    ) -> Result<Sparse, E> {
+        if n > bucket_position(u64::MAX) + 1 {
+            return Err(RunsError::Run(n).into());
+        }
+        let mut buckets = Vec::with_capacity(n as usize);
+        let mut next = 0u64;
+        while (buckets.len() as u64) < n {
+            let start = next.saturating_add(varint()?);
+            let head = varint()?;
+            let (len, ones) = (head >> 1, head & 1 == 1);
+            if len == 0 || len > n - buckets.len() as u64 {
+                return Err(RunsError::Run(len).into());
+            }
+            let mut last = 0u64;
+            for p in start..start.saturating_add(len) {
+                let value = bucket_value(p).ok_or(RunsError::Position(p))?;
+                let count = match ones {
+                    true => 1,
+                    false => last.wrapping_add(varint::unzigzag(varint()?) as u64),
+                };
+                // Only non-empty buckets are written, and no count reaches 2^63.
+                if count == 0 || count > i64::MAX as u64 {
+                    return Err(RunsError::Count(p).into());
+                }
+                buckets.push((value, count));
+                last = count;
+            }
+            next = start.saturating_add(len);
+        }
+        Ok(Sparse::from_buckets(&buckets, sum_ns))
     }
 
     /// Merges `other` in (HdrHistogram addition).

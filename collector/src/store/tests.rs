@@ -41,6 +41,7 @@ pub(crate) fn snapshot(seq: u64, rtts_ns: &[u64], counters: Counters) -> Snapsho
         sender: SenderCounters::default(),
         throughput: vec![],
         throughput_flows: vec![],
+        given_up: None,
         series: vec![SeriesSnapshot {
             peer: identity("oci-ashburn-db1", Cloud::Oci, "us-ashburn-1"),
             protocol: Protocol::Udp,

@@ -56,7 +56,19 @@ fn agent_guards(
                         a.agent, g.dropped_snapshots
                     ),
                 ));
-            } else if g.restarts == 0 && g.to_unix_ns - g.from_unix_ns > age {
+            }
+            if g.elsewhere_snapshots > 0 {
+                out.push((
+                    ReasonCode::ReportedElsewhere,
+                    format!(
+                        "agent {} reported {} snapshots to another collector ({when}): their samples are not in this source; give the gate every collector of the mesh (--collector once each) or the store they all write to",
+                        a.agent, g.elsewhere_snapshots
+                    ),
+                ));
+            } else if g.dropped_snapshots == 0
+                && g.restarts == 0
+                && g.to_unix_ns - g.from_unix_ns > age
+            {
                 out.push((
                     ReasonCode::AgentRestarted,
                     format!(

@@ -83,10 +83,13 @@ pub enum ReasonCode {
     LowRate,
     /// Selected series that held data before the window and none in it.
     MissingSeries,
+    /// An agent reported part of the window to another collector of a sharded mesh, which
+    /// the source did not include.
+    ReportedElsewhere,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 13] = [
+    pub const ALL: [ReasonCode; 14] = [
         ReasonCode::Bound,
         ReasonCode::Undecided,
         ReasonCode::Unsupported,
@@ -100,6 +103,7 @@ impl ReasonCode {
         ReasonCode::ClockError,
         ReasonCode::LowRate,
         ReasonCode::MissingSeries,
+        ReasonCode::ReportedElsewhere,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +121,7 @@ impl ReasonCode {
             ReasonCode::ClockError => "clock_error",
             ReasonCode::LowRate => "low_rate",
             ReasonCode::MissingSeries => "missing_series",
+            ReasonCode::ReportedElsewhere => "reported_elsewhere",
         }
     }
 }

@@ -10,12 +10,14 @@
 //! - `collector`: the collector's exact threshold counts and verdicts for /metrics.
 //! - `prometheus`: a real Prometheus and the collector judging the same run.
 //! - `measure`: `--measure`: the gate probing the peers itself.
+//! - `shards`: two collectors of a sharded mesh judged together, against one holding all.
 
 mod bad_input;
 mod collector;
 mod measure;
 mod pair;
 mod prometheus;
+mod shards;
 
 use std::process::{Command, Output};
 

@@ -233,9 +233,13 @@ impl AgentConfig {
             config.reflector.listen = vec![me.agent.address];
         }
         if !link.collector_given {
-            config.collector = mesh.collector.clone();
+            // Several collectors: this agent's rendezvous order of them.
+            config.collector = mesh
+                .collector
+                .as_ref()
+                .map(|c| super::super::rendezvous(c, me.agent.identity.id.as_str()));
             if let Some(c) = &mut config.collector {
-                if c.fingerprint.is_none() && c.is_https() {
+                if c.fingerprint.is_none() && c.is_https() && c.fallbacks.is_empty() {
                     c.fingerprint = link.fingerprint;
                 }
                 super::super::check_collector_trust(

@@ -133,26 +133,7 @@ impl MeshFile {
             true => Scope::PrivateOrLoopback,
             false => Scope::Private,
         };
-        let collector = match (&m.collector, &m.report_interval) {
-            (Some(url), interval) => Some(super::collector_link(
-                &cx,
-                ("mesh.collector", url),
-                ("mesh.report_interval", interval.as_deref()),
-                (
-                    "mesh.collector_fingerprint",
-                    m.collector_fingerprint.as_deref(),
-                ),
-                ("mesh.plain_http", m.plain_http.unwrap_or(false)),
-            )?),
-            (None, Some(i)) => {
-                return Err(cx.err(
-                    "mesh.report_interval",
-                    format!("{i:?}"),
-                    "needs mesh.collector beside it",
-                ))
-            }
-            (None, None) => None,
-        };
+        let collector = parse_collectors(&cx, m)?;
         let probe = parse_probe(
             &cx,
             "mesh.probe",
@@ -270,6 +251,84 @@ impl MeshFile {
             }
         }
         Ok(())
+    }
+}
+
+/// `collector` (one) or `collectors` (shards, each its own URL and pin), with the report
+/// interval and plain-HTTP opt-out they share. The link holds the first listed with the
+/// others as fallbacks; each agent reorders them by rendezvous hash of its id.
+fn parse_collectors(cx: &Ctx, m: &raw::RawMesh) -> Result<Option<CollectorLink>, ConfigError> {
+    let interval = m.report_interval.as_deref();
+    let plain = ("mesh.plain_http", m.plain_http.unwrap_or(false));
+    match (&m.collector, &m.collectors) {
+        (Some(_), Some(_)) => Err(cx.err(
+            "mesh.collectors",
+            "(set)",
+            "must not be set beside mesh.collector: list every collector in mesh.collectors",
+        )),
+        (Some(url), None) => Ok(Some(super::collector_link(
+            cx,
+            ("mesh.collector", url),
+            ("mesh.report_interval", interval),
+            (
+                "mesh.collector_fingerprint",
+                m.collector_fingerprint.as_deref(),
+            ),
+            plain,
+        )?)),
+        (None, Some(list)) => {
+            if let Some(f) = &m.collector_fingerprint {
+                return Err(cx.err(
+                    "mesh.collector_fingerprint",
+                    format!("{f:?}"),
+                    "must not be set beside mesh.collectors: give each collector its fingerprint there",
+                ));
+            }
+            if list.is_empty() {
+                return Err(cx.err(
+                    "mesh.collectors",
+                    "[]",
+                    "must list at least one collector: [{ url = \"https://10.10.0.4:9862\", fingerprint = \"sha256:...\" }]",
+                ));
+            }
+            let mut links = Vec::with_capacity(list.len());
+            for (i, shard) in list.iter().enumerate() {
+                let url_field = format!("mesh.collectors[{i}].url");
+                let pin_field = format!("mesh.collectors[{i}].fingerprint");
+                let link = super::collector_link(
+                    cx,
+                    (url_field.as_str(), shard.url.as_str()),
+                    ("mesh.report_interval", interval),
+                    (pin_field.as_str(), shard.fingerprint.as_deref()),
+                    plain,
+                )?;
+                if let Some(j) = links.iter().position(|l: &CollectorLink| l.url == link.url) {
+                    return Err(cx.err(
+                        &url_field,
+                        format!("{:?}", shard.url),
+                        format!("is mesh.collectors[{j}] too: list each collector once"),
+                    ));
+                }
+                links.push(link);
+            }
+            let mut first = links.remove(0);
+            first.fallbacks = links
+                .into_iter()
+                .map(|l| super::Shard {
+                    url: l.url,
+                    fingerprint: l.fingerprint,
+                })
+                .collect();
+            Ok(Some(first))
+        }
+        (None, None) => match interval {
+            Some(i) => Err(cx.err(
+                "mesh.report_interval",
+                format!("{i:?}"),
+                "needs mesh.collector beside it",
+            )),
+            None => Ok(None),
+        },
     }
 }
 

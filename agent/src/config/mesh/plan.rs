@@ -211,7 +211,7 @@ impl MeshFile {
                 rules.entry(outbound).or_default().insert(port);
             }
         }
-        if let Some((host, port)) = self.collector_endpoint() {
+        for (host, port) in self.collector_endpoints() {
             let everyone: Vec<Cidr> = self
                 .sides()
                 .iter()
@@ -280,7 +280,7 @@ impl MeshFile {
                 }
             }
         }
-        if let Some((host, _)) = self.collector_endpoint() {
+        for (host, _) in self.collector_endpoints() {
             let inside = host.parse::<IpAddr>().is_ok_and(|ip| {
                 self.sides()
                     .iter()
@@ -324,27 +324,38 @@ impl MeshFile {
         .collect()
     }
 
-    /// The collector's host and TCP port, from its URL.
-    pub fn collector_endpoint(&self) -> Option<(String, u16)> {
-        let url = &self.collector.as_ref()?.url;
-        let (authority, default_port) = match url.strip_prefix("https://") {
-            Some(rest) => (rest.split('/').next()?, 443),
-            None => (url.strip_prefix("http://")?.split('/').next()?, 80),
+    /// Every collector's host and TCP port (one, or each shard of a sharded mesh), from
+    /// their URLs.
+    pub fn collector_endpoints(&self) -> Vec<(String, u16)> {
+        let Some(link) = &self.collector else {
+            return Vec::new();
         };
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(v6) => {
-                let (host, rest) = v6.split_once(']')?;
-                (host, rest.strip_prefix(':'))
-            }
-            None => match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            },
-        };
-        let port = match port {
-            None => default_port,
-            Some(p) => p.parse().ok()?,
-        };
-        Some((host.to_owned(), port))
+        std::iter::once(link.url.as_str())
+            .chain(link.fallbacks.iter().map(|s| s.url.as_str()))
+            .filter_map(endpoint)
+            .collect()
     }
+}
+
+/// The host and TCP port of a collector's URL.
+fn endpoint(url: &str) -> Option<(String, u16)> {
+    let (authority, default_port) = match url.strip_prefix("https://") {
+        Some(rest) => (rest.split('/').next()?, 443),
+        None => (url.strip_prefix("http://")?.split('/').next()?, 80),
+    };
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6.split_once(']')?;
+            (host, rest.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        None => default_port,
+        Some(p) => p.parse().ok()?,
+    };
+    Some((host.to_owned(), port))
 }

@@ -19,6 +19,8 @@ pub(crate) struct RawMesh {
     pub(crate) collector: Option<String>,
     /// The collector's certificate fingerprint (agents pin it for `https://`).
     pub(crate) collector_fingerprint: Option<String>,
+    /// Several collectors (shards), instead of `collector`.
+    pub(crate) collectors: Option<Vec<RawShard>>,
     /// Plain `http://` to a collector that is not on loopback, on purpose.
     pub(crate) plain_http: Option<bool>,
     pub(crate) report_interval: Option<String>,
@@ -27,6 +29,14 @@ pub(crate) struct RawMesh {
     pub(crate) allow_loopback: Option<bool>,
     pub(crate) probe: Option<RawProbe>,
     pub(crate) schedule: Option<RawSchedule>,
+}
+
+/// One collector of `collectors`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShard {
+    pub(crate) url: String,
+    pub(crate) fingerprint: Option<String>,
 }
 
 #[derive(Deserialize)]

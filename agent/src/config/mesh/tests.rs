@@ -70,6 +70,7 @@ fn the_sample_is_a_4_by_4_mesh() {
                     .unwrap()
             ),
             plain_http: false,
+            fallbacks: Vec::new(),
         })
     );
     assert!(!m.same_side && !m.allow_loopback);
@@ -269,6 +270,31 @@ fn refusals_name_the_field_the_value_and_what_was_expected() {
         ),
         (
             "[mesh]",
+            "[mesh]\ncollector = \"http://127.0.0.1:9862\"\ncollectors = [{ url = \"http://127.0.0.1:9863\" }]",
+            "mesh.toml: mesh.collectors = (set): must not be set beside mesh.collector: list every collector in mesh.collectors",
+        ),
+        (
+            "[mesh]",
+            "[mesh]\ncollectors = []",
+            "mesh.toml: mesh.collectors = []: must list at least one collector: [{ url = \"https://10.10.0.4:9862\", fingerprint = \"sha256:...\" }]",
+        ),
+        (
+            "[mesh]",
+            "[mesh]\ncollectors = [{ url = \"http://127.0.0.1:9862\" }, { url = \"http://127.0.0.1:9862/\" }]",
+            "mesh.toml: mesh.collectors[1].url = \"http://127.0.0.1:9862/\": is mesh.collectors[0] too: list each collector once",
+        ),
+        (
+            "[mesh]",
+            "[mesh]\ncollectors = [{ url = \"http://127.0.0.1:9862\" }, { url = \"https://10.10.0.4:9862\", fingerprint = \"sha256:00\" }]",
+            "mesh.toml: mesh.collectors[1].fingerprint = \"sha256:00\": must be \"sha256:\" followed by 64 hex digits",
+        ),
+        (
+            "[mesh]",
+            "[mesh]\ncollectors = [{ url = \"http://127.0.0.1:9862\" }]\ncollector_fingerprint = \"sha256:00\"",
+            "mesh.toml: mesh.collector_fingerprint = \"sha256:00\": must not be set beside mesh.collectors: give each collector its fingerprint there",
+        ),
+        (
+            "[mesh]",
             "[mesh]\ncollector = \"http://127.0.0.1:9862\"\ncollector_fingerprint = \"sha256:00\"",
             "mesh.toml: mesh.collector_fingerprint = \"sha256:00\": must be \"sha256:\" followed by 64 hex digits",
         ),
@@ -385,6 +411,44 @@ fn an_agent_takes_its_labels_peers_listen_and_collector_from_the_mesh() {
     // Labels the file sets must agree.
     let given = agent("cloud = \"azure\"\nregion = \"eastus\"\n");
     assert_eq!(given.with_mesh(&mesh).unwrap().peers.len(), 3);
+}
+
+/// A mesh with several collectors: each agent reports to its rendezvous first and keeps
+/// the others, in its order, for when that one cannot be reached.
+#[test]
+fn agents_of_a_sharded_mesh_rank_its_collectors_by_rendezvous() {
+    let urls = [
+        "http://10.10.0.4:9862",
+        "http://10.10.0.8:9862",
+        "http://10.20.0.4:9862",
+    ];
+    let list: Vec<String> = urls
+        .iter()
+        .map(|u| format!("{{ url = \"{u}\" }}"))
+        .collect();
+    let mesh = MeshFile::parse(
+        "mesh.toml",
+        &SMALL.replace(
+            "[mesh]",
+            &format!(
+                "[mesh]\ncollectors = [{}]\nplain_http = true",
+                list.join(", ")
+            ),
+        ),
+    )
+    .unwrap();
+    let listed = mesh.collector.as_ref().unwrap();
+    assert_eq!(listed.url, urls[0]);
+    assert_eq!(listed.fallbacks.len(), 2);
+    let c = agent("").with_mesh(&mesh).unwrap();
+    let link = c.collector.as_ref().unwrap();
+    assert_eq!(link, &crate::config::rendezvous(listed, "az-1"));
+    let mut order: Vec<&str> = std::iter::once(link.url.as_str())
+        .chain(link.fallbacks.iter().map(|s| s.url.as_str()))
+        .collect();
+    order.sort_unstable();
+    assert_eq!(order, urls, "every collector, once");
+    assert!(link.plain_http);
 }
 
 #[test]

@@ -63,6 +63,7 @@ fn the_sample_is_exactly_the_defaults_plus_its_peers() {
                     .unwrap()
             ),
             plain_http: false,
+            fallbacks: Vec::new(),
         })
     );
     let db2: AgentId = "oci-ashburn-db2".parse().unwrap();

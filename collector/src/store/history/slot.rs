@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use xcbench_snapshot::varint::{put as put_varint, unzigzag, zigzag};
+use xcbench_snapshot::varint::put as put_varint;
 use xcbench_snapshot::{Counters, Metric, SeriesSnapshot};
 
 use super::super::Sparse;
@@ -40,6 +40,18 @@ pub enum SlotCodecError {
     Count(u64),
     #[error("slot record: {0} bytes left over")]
     Trailing(usize),
+}
+
+impl From<super::super::sparse::RunsError> for SlotCodecError {
+    fn from(e: super::super::sparse::RunsError) -> SlotCodecError {
+        use super::super::sparse::RunsError;
+        match e {
+            RunsError::Run(n) => SlotCodecError::Run(n),
+            RunsError::Position(p) => SlotCodecError::Position(p),
+            RunsError::Count(p) => SlotCodecError::Count(p),
+            RunsError::Truncated => SlotCodecError::Truncated(0),
+        }
+    }
 }
 
 /// Buckets as (value delta, count): written when a value is not a bucket's highest
@@ -201,11 +213,7 @@ impl SlotRecord {
     ///
     /// [`bucket_position`]: xcbench_snapshot::histogram::bucket_position
     pub fn encode(&self, buf: &mut Vec<u8>) {
-        use xcbench_snapshot::histogram::{bucket_position, bucket_value};
-        let runs = self.metrics.values().all(|h| {
-            h.buckets()
-                .all(|(v, _)| bucket_value(bucket_position(v)) == Some(v))
-        });
+        let runs = self.metrics.values().all(Sparse::runs_fit);
         buf.push(if runs { SLOT_RUNS } else { SLOT_VALUES });
         let counters = counters_to_array(&self.counters);
         put_varint(buf, counters.len() as u64);
@@ -221,22 +229,7 @@ impl SlotRecord {
             put_varint(buf, h.sum_ns());
             put_varint(buf, h.buckets().count() as u64);
             if runs {
-                let positions: Vec<(u64, u64)> =
-                    h.buckets().map(|(v, c)| (bucket_position(v), c)).collect();
-                let mut next = 0;
-                for run in positions.chunk_by(|a, b| b.0 == a.0 + 1) {
-                    put_varint(buf, run[0].0 - next);
-                    let ones = run.iter().all(|(_, c)| *c == 1);
-                    put_varint(buf, ((run.len() as u64) << 1) | u64::from(ones));
-                    if !ones {
-                        let mut last = 0u64;
-                        for (_, c) in run {
-                            put_varint(buf, zigzag(c.wrapping_sub(last) as i64));
-                            last = *c;
-                        }
-                    }
-                    next = run[run.len() - 1].0 + 1;
-                }
+                h.put_runs(buf);
             } else {
                 let mut last = 0;
                 for (value, count) in h.buckets() {
@@ -284,43 +277,18 @@ impl SlotRecord {
             if n > most {
                 return Err(SlotCodecError::Truncated(buf.len()));
             }
-            let mut buckets = Vec::with_capacity(n as usize);
-            if version == SLOT_RUNS {
-                let mut next = 0u64;
-                while (buckets.len() as u64) < n {
-                    let start = next.saturating_add(r.varint()?);
-                    let head = r.varint()?;
-                    let (len, ones) = (head >> 1, head & 1 == 1);
-                    if len == 0 || len > n - buckets.len() as u64 {
-                        return Err(SlotCodecError::Run(len));
-                    }
-                    let mut last = 0u64;
-                    for p in start..start.saturating_add(len) {
-                        let value = xcbench_snapshot::histogram::bucket_value(p)
-                            .ok_or(SlotCodecError::Position(p))?;
-                        let count = match ones {
-                            true => 1,
-                            false => last.wrapping_add(unzigzag(r.varint()?) as u64),
-                        };
-                        // Only non-empty buckets are written, and no count reaches 2^63.
-                        if count == 0 || count > i64::MAX as u64 {
-                            return Err(SlotCodecError::Count(p));
-                        }
-                        buckets.push((value, count));
-                        last = count;
-                    }
-                    next = start.saturating_add(len);
-                }
+            let sparse = if version == SLOT_RUNS {
+                Sparse::get_runs(n, sum, || r.varint())?
             } else {
+                let mut buckets = Vec::with_capacity(n as usize);
                 let mut value = 0u64;
                 for _ in 0..n {
                     value = value.saturating_add(r.varint()?);
                     buckets.push((value, r.varint()?));
                 }
-            }
-            record
-                .metrics
-                .insert(metric, Sparse::from_buckets(&buckets, sum));
+                Sparse::from_buckets(&buckets, sum)
+            };
+            record.metrics.insert(metric, sparse);
         }
         // Records written before the measured span was kept end here.
         if r.at < buf.len() {

@@ -50,10 +50,32 @@ fn guards_make_a_verdict_inconclusive_and_say_why() {
         to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
         dropped_snapshots: 3,
         restarts: 0,
+        elsewhere_snapshots: 0,
     });
     let r = judge(&o, e, NOW);
     assert!(
         r.reasons[1].contains("agent azure-1 dropped 3 snapshots"),
+        "{:?}",
+        r.reasons
+    );
+    // Snapshots another collector holds: not in this source, whatever their samples say.
+    let mut e = evidence(10_000, 0);
+    e.agents[0].gaps.push(Gap {
+        from_unix_ns: NOW - HOUR / 2,
+        to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
+        dropped_snapshots: 0,
+        restarts: 0,
+        elsewhere_snapshots: 60,
+    });
+    let r = judge(&o, e, NOW);
+    assert_eq!(r.verdict, Verdict::Inconclusive, "{:?}", r.reasons);
+    assert!(
+        r.codes.contains(&ReasonCode::ReportedElsewhere),
+        "{:?}",
+        r.codes
+    );
+    assert!(
+        r.reasons[1].contains("agent azure-1 reported 60 snapshots to another collector"),
         "{:?}",
         r.reasons
     );
@@ -163,6 +185,7 @@ fn an_observed_violation_fails_whatever_the_guards_say() {
         to_unix_ns: NOW - HOUR / 2 + HOUR / 6,
         dropped_snapshots: 0,
         restarts: 0,
+        elsewhere_snapshots: 0,
     }];
     let r = judge(&o, e.clone(), NOW);
     assert_eq!(r.verdict, Verdict::Fail, "{:?}", r.reasons);

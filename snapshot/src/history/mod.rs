@@ -1,7 +1,12 @@
 //! The history API's contract, shared by the collector that answers it and every reader
 //! (the gate's collector source, the judge): which series a query selects ([`Selection`],
 //! with its one URL codec, [`Selection::to_pairs`] and [`Selection::from_pairs`]) and what a
-//! query over a time range answers ([`HistoryAnswer`]).
+//! query over a time range answers ([`HistoryAnswer`]), and the one answer several
+//! collectors' answers make ([`HistoryAnswer::merge`], in `merge`).
+
+mod merge;
+
+pub use merge::MergeError;
 
 use serde::{Deserialize, Serialize};
 
@@ -199,6 +204,14 @@ pub struct AgentGap {
     /// Snapshots the agent dropped from its queue (its report sequence jumped); 0 when it
     /// restarted (a new instance) and the gap is the time it was down.
     pub dropped_snapshots: u64,
+    /// Snapshots of the jump the agent did not give up: it reported them to another
+    /// collector of a sharded mesh, whose history holds them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub elsewhere_snapshots: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An agent that measured a selected series, when the collector last heard from it, and
