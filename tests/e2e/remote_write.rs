@@ -2,8 +2,10 @@
 //! receiver`) and VictoriaMetrics 1.79, each fed by a collector that a pair of agents report
 //! to, then asked with the same PromQL and compared with the collector's own `/metrics`
 //! sample for sample; and a receiver outage with the collector killed (SIGKILL) while its
-//! queue held what the receiver had not taken: every snapshot's samples arrive. And the
-//! scrape path beside it: Prometheus in agent mode and vmagent scraping the collector.
+//! queue held what the receiver had not taken: every snapshot's samples arrive; an agent
+//! that leaves the collector's mesh file ends its series in the store at once (stale
+//! markers). And the scrape path beside it: Prometheus in agent mode and vmagent scraping
+//! the collector.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -253,6 +255,90 @@ fn prometheus_receives_every_sample_the_collector_serves() {
     let text = drained(addr);
     let n = compare(&text, ([127, 0, 0, 1], port).into(), true);
     eprintln!("prometheus: {n} series equal to the collector's /metrics");
+}
+
+/// An agent taken out of the collector's mesh file: every series it is part of, as prober
+/// or as peer, ends in Prometheus at once (the stale markers the collector writes), while
+/// the agent that stays keeps its series.
+#[test]
+fn series_of_an_agent_that_leaves_the_mesh_end_in_the_store() {
+    let _turn = machine::shared();
+    let Some(prom) = tool("prometheus", "CI") else {
+        return;
+    };
+    let dir = TempDir::new("rw-stale");
+    let port = free_tcp_port();
+    let _receiver = prometheus(&prom, &dir, port);
+    let receiver: SocketAddr = ([127, 0, 0, 1], port).into();
+    let a: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+    let b: SocketAddr = ([127, 0, 0, 2], free_udp_port()).into();
+    let mesh = |with_oci: bool| {
+        let mut t = format!(
+            "[mesh]\nallow_loopback = true\n\n[azure]\naddress_space = [\"127.0.0.1/32\"]\n\n[[azure.agents]]\nid = \"az-1\"\nregion = \"r-azure\"\naddress = \"{a}\"\n\n[oci]\naddress_space = [\"127.0.0.2/31\"]\n"
+        );
+        if with_oci {
+            t.push_str(&format!(
+                "\n[[oci.agents]]\nid = \"oci-1\"\nregion = \"r-oci\"\naddress = \"{b}\"\n"
+            ));
+        }
+        t
+    };
+    let mesh_file = dir.write("mesh.toml", &mesh(true));
+    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let _collector = spawn_collector(
+        &dir,
+        addr,
+        &format!(
+            "data_dir = \"{}\"\nmesh = \"{}\"\n\n[remote_write]\nurl = \"http://{receiver}/api/v1/write\"\n",
+            dir.path().join("data").display(),
+            mesh_file.display()
+        ),
+    );
+    wait_for(Duration::from_secs(10), || {
+        http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    let agents = spawn_pair(
+        &dir,
+        &format!("http://{addr}"),
+        [a, b],
+        "10ms",
+        [Command::new(bin()), Command::new(bin())],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    terminate_all(agents);
+    drained(addr);
+    let series = |q: &str| query(receiver, q).map(|v| v.len());
+    let oci = "xcbench_probes_sent_total{src_agent=\"oci-1\"}";
+    let to_oci = "xcbench_probes_sent_total{dst_agent=\"oci-1\"}";
+    let own = "xcbench_agent_last_report_timestamp_seconds{agent=\"oci-1\"}";
+    let stays = "xcbench_agent_last_report_timestamp_seconds{agent=\"az-1\"}";
+    assert_eq!(
+        wait_for(Duration::from_secs(10), || series(oci).filter(|n| *n > 0)),
+        Some(1),
+        "oci-1's series are in the store"
+    );
+    assert!(series(to_oci).unwrap() > 0 && series(own) == Some(1));
+    std::fs::write(&mesh_file, mesh(false)).unwrap();
+    // The collector reads its mesh file every second and writes the markers at once.
+    let ended = wait_for(Duration::from_secs(20), || {
+        [oci, to_oci, own]
+            .iter()
+            .all(|q| series(q) == Some(0))
+            .then_some(())
+    });
+    assert!(
+        ended.is_some(),
+        "oci-1's series still answer: {:?} {:?} {:?}",
+        query(receiver, oci),
+        query(receiver, to_oci),
+        query(receiver, own)
+    );
+    assert_eq!(
+        series(stays),
+        Some(1),
+        "az-1 stays in the mesh and in the store"
+    );
 }
 
 #[test]

@@ -154,7 +154,8 @@ impl HistoryAnswer {
             .map(|(mut a, answers)| {
                 if answers > 1 {
                     // Another collector answered for this agent: what it reported there is
-                    // in the merge, and a gap that was only that is no gap.
+                    // in the merge, and a gap that was only that is no gap. (A restart inside
+                    // such a gap is not told apart from the move: both drop nothing.)
                     a.gaps
                         .retain(|g| g.elsewhere_snapshots == 0 || g.dropped_snapshots > 0);
                     for g in &mut a.gaps {
