@@ -43,6 +43,8 @@ mod preflight;
 mod remote_write;
 // Deployment: systemd's notify protocol; the Debian package, installed (root) and its units.
 mod service;
+// Sharded collectors: two judged together as one holding every snapshot; a shared store.
+mod shards;
 // Two agents in network namespaces joined by a veth pair (root only).
 mod netns;
 // `xcbench slo rules`: promtool checks the rules and runs their unit tests.

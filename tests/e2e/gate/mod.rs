@@ -10,20 +10,18 @@
 //! - `collector`: the collector's exact threshold counts and verdicts for /metrics.
 //! - `prometheus`: a real Prometheus and the collector judging the same run.
 //! - `measure`: `--measure`: the gate probing the peers itself.
-//! - `shards`: two collectors of a sharded mesh judged together, against one holding all.
 
 mod bad_input;
 mod collector;
 mod measure;
 mod pair;
 mod prometheus;
-mod shards;
 
 use std::process::{Command, Output};
 
 use crate::support::proc::bin;
 
-fn gate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn gate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     // The test may itself run under GitHub Actions: only what the case sets applies.
     let out: Output = Command::new(bin())
         .arg("gate")
@@ -43,7 +41,7 @@ fn gate(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 /// Objectives over the last 6 s of a loopback pair probing every 5 ms (about 1,200
 /// probes per direction): two that must pass, one that must fail (no loopback round trip
 /// takes 1 us), two that must be inconclusive.
-const PASS: &str = r#"  - name: loss
+pub(crate) const PASS: &str = r#"  - name: loss
     indicator: loss
     at_most: 5%
   - name: rtt-p99
@@ -51,7 +49,7 @@ const PASS: &str = r#"  - name: loss
     quantile: p99
     at_most: 50ms
 "#;
-const FAIL: &str = r#"  - name: rtt-p50-1us
+pub(crate) const FAIL: &str = r#"  - name: rtt-p50-1us
     indicator: rtt
     quantile: p50
     at_most: 1us
@@ -70,12 +68,12 @@ const INCONCLUSIVE: &str = r#"  - name: too-few
 /// History slots of 1 s for the collectors these tests judge: a window of a few seconds
 /// reads only slots measured wholly inside it, so the default 10 s slots would leave it
 /// nearly empty.
-const ONE_SECOND_SLOTS: &str = "history = [{ slot = \"1s\", keep = \"1h\" }]\n";
+pub(crate) const ONE_SECOND_SLOTS: &str = "history = [{ slot = \"1s\", keep = \"1h\" }]\n";
 
 /// An SLO file of `objectives` over the last 8 s; `min_coverage: 75%` because such a short
 /// window loses its first 1 s slot (a report measured from before it) and, while the agents
 /// report, up to one report interval at its end.
-fn slo(objectives: &[&str]) -> String {
+pub(crate) fn slo(objectives: &[&str]) -> String {
     format!(
         "defaults:\n  window: 8s\n  min_coverage: 75%\n  select: {{ src_cloud: azure, dst_cloud: oci }}\nobjectives:\n{}",
         objectives.concat()

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{gate, slo, FAIL, ONE_SECOND_SLOTS, PASS};
+use crate::gate::{gate, slo, FAIL, ONE_SECOND_SLOTS, PASS};
 use crate::support::agents::spawn_collector;
 use crate::support::http::{http_get, http_post};
 use crate::support::metrics::parse_metrics;
