@@ -8,6 +8,10 @@
 // A load generator times its own run.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
+use common::Rng;
+
 use xcbench_snapshot::{
     Cloud, Counters, HistogramDelta, Identity, LatencyHistogram, Load, Metric, ProbeKind, Protocol,
     ResponderCounters, SenderCounters, SeriesSnapshot, Snapshot, TimestampSource, FORMAT_VERSION,
@@ -18,18 +22,6 @@ fn arg(i: usize, default: u64) -> u64 {
         .nth(i)
         .and_then(|a| a.parse().ok())
         .unwrap_or(default)
-}
-
-/// A small deterministic generator (xorshift), so runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn delta(metric: Metric, values: &[u64]) -> HistogramDelta {
@@ -69,12 +61,7 @@ async fn main() {
                     let mut rev = Vec::new();
                     let mut ipdv = Vec::new();
                     for _ in 0..samples {
-                        let base = 1_400_000 + rng.next() % 200_000;
-                        let tail = if rng.next().is_multiple_of(100) {
-                            rng.next() % 5_000_000
-                        } else {
-                            0
-                        };
+                        let (base, tail) = rng.interconnect();
                         let f = base / 2 + tail;
                         rtt.push(base + tail);
                         fwd.push(f);

@@ -17,10 +17,13 @@
 // A load generator times its own run.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::Rng;
 use xcbench_agent::config::mesh::MeshFile;
 use xcbench_agent::http::{collector_client, ClientKeys};
 use xcbench_agent::record::probe_kinds;
@@ -34,18 +37,6 @@ use xcbench_snapshot::{
 const SAMPLES: u64 = 100;
 const VARIANTS: usize = 32;
 
-/// A small deterministic generator (xorshift), so runs are repeatable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// `VARIANTS` histograms of `SAMPLES` values each, per metric, encoded once.
 fn pool(rng: &mut Rng, metric: Metric) -> Vec<HistogramDelta> {
     (0..VARIANTS)
@@ -53,11 +44,7 @@ fn pool(rng: &mut Rng, metric: Metric) -> Vec<HistogramDelta> {
             let mut h = LatencyHistogram::new();
             let mut sum = 0;
             for _ in 0..SAMPLES {
-                let base = 1_400_000 + rng.next() % 200_000;
-                let tail = match rng.next() % 100 {
-                    0 => rng.next() % 5_000_000,
-                    _ => 0,
-                };
+                let (base, tail) = rng.interconnect();
                 let v = match metric {
                     Metric::Rtt => base + tail,
                     Metric::OneWayForward | Metric::OneWayReverse => base / 2 + tail / 2,
