@@ -109,8 +109,8 @@ pub struct Counters {
     /// dwell at least as long as the round trip: nothing recorded).
     #[serde(default)]
     pub clock_steps: u64,
-    /// Probes the schedule called for that the prober skipped after a stall of a whole
-    /// interval or more (the probe rate fell below the configured one).
+    /// Probes the schedule called for that the prober skipped after a stall longer than 10 ms
+    /// or one interval, whichever is longer (the probe rate fell below the configured one).
     #[serde(default)]
     pub skipped: u64,
     /// TCP request/response probes still out when the agent tore their connection down after

@@ -145,7 +145,7 @@ catalog! {
     PROBES_LATE_TOTAL = "xcbench_probes_late_total", Counter, Unitless,
         "Replies that arrived after their probe was counted lost.";
     PROBES_SKIPPED_TOTAL = "xcbench_probes_skipped_total", Counter, Unitless,
-        "Probes the schedule called for that the prober skipped after a stall of a whole interval or more.";
+        "Probes the schedule called for that the prober skipped after a stall longer than 10 ms or one interval, whichever is longer.";
     PROBES_ABANDONED_TOTAL = "xcbench_probes_abandoned_total", Counter, Unitless,
         "TCP request/response probes still out when the agent tore their connection down after another request stalled: neither answered nor lost for sure.";
     PROBES_CLOCK_STEPS_TOTAL = "xcbench_probes_clock_steps_total", Counter, Unitless,

@@ -121,7 +121,8 @@ pub enum Event {
     Malformed,
     /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
     Unmatched,
-    /// Probes the schedule called for that a stall of a whole interval or more skipped.
+    /// Probes the schedule called for that a stall longer than [`sender::CATCH_UP_NS`] (or one
+    /// interval, if longer) skipped.
     Skipped {
         count: u64,
     },
@@ -561,6 +562,43 @@ mod tests {
         assert_eq!(skipped, 9);
         assert!(s.poll_transmit(Moment::at(110 * MS), est, &mut buf));
         assert_eq!(3 + skipped, 12, "slots 0, 10, ..., 110 ms");
+    }
+
+    #[test]
+    fn a_stall_shorter_than_the_catch_up_is_made_up_and_a_longer_one_skipped() {
+        let fast = SenderConfig {
+            interval_ns: MS,
+            ..config()
+        };
+        let est = ErrorEstimate::from_error_ns(1, false);
+        let mut buf = Vec::new();
+        let skipped = |s: &mut Sender| -> u64 {
+            std::iter::from_fn(|| s.poll_event())
+                .filter_map(|e| match e {
+                    Event::Skipped { count } => Some(count),
+                    _ => None,
+                })
+                .sum()
+        };
+        // Stalled 8 ms at 1 ms: the probes due at 0..=8 ms all go out at 8 ms, one after
+        // another, and the schedule goes on at 9 ms.
+        let mut s = Sender::new(fast, 0);
+        let mut sent = 0;
+        while s.poll_transmit(Moment::at(8 * MS), est, &mut buf) {
+            sent += 1;
+        }
+        assert_eq!((sent, skipped(&mut s)), (9, 0));
+        assert_eq!(s.poll_timeout(), Some(9 * MS));
+        // Stalled 30 ms, longer than CATCH_UP_NS: the probe due at 0 goes out now, the slots
+        // at 1..=30 ms are skipped and counted.
+        let mut s = Sender::new(fast, 0);
+        assert!(s.poll_transmit(Moment::at(30 * MS), est, &mut buf));
+        assert!(!s.poll_transmit(Moment::at(30 * MS), est, &mut buf));
+        assert_eq!(skipped(&mut s), 30);
+        assert_eq!(s.poll_timeout(), Some(31 * MS));
+        // The bound between the two: the slot after the late one is 10 ms late.
+        assert_eq!(sender::next_slot(0, MS, 10 * MS), (MS, 0));
+        assert_eq!(sender::next_slot(0, MS, 11 * MS), (12 * MS, 11));
     }
 
     #[test]

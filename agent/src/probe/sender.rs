@@ -36,13 +36,21 @@ use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
 /// by live probes, only by history kept for late and duplicate detection.
 pub const MAX_WINDOW: usize = 1 << 17;
 
+/// How late the next slot may be and still be made up: the probes of a shorter stall go out
+/// at once, one after another (at most 10, at the smallest interval of 1 ms). A scheduler
+/// delay of a few milliseconds is ordinary on a busy cloud VM (steal time, a neighbour's
+/// burst); sending those probes late keeps the configured count (each carries the time it
+/// really left) instead of counting the host's hiccup against the gate's `max_skipped`.
+pub const CATCH_UP_NS: u64 = 10_000_000;
+
 /// The send time after a probe due at `due` went out at `now`, and how many slots were
-/// skipped: a fixed schedule (a wake-up a little late is made up by the next probe), but
-/// after a stall of a whole interval or more the missed slots are skipped instead of sent
-/// in a burst, and counted (a probe rate below the configured one shows in the data).
+/// skipped: a fixed schedule (a wake-up late by less than [`CATCH_UP_NS`], or one interval
+/// if that is longer, is made up by sending the missed probes at once), but after a longer
+/// stall the missed slots are skipped instead of sent in a burst, and counted (a probe rate
+/// below the configured one shows in the data).
 pub fn next_slot(due: u64, interval: u64, now: u64) -> (u64, u64) {
     let next = due + interval;
-    if next + interval <= now {
+    if next + interval.max(CATCH_UP_NS) <= now {
         (now + interval, (now - next) / interval + 1)
     } else {
         (next, 0)

@@ -437,7 +437,7 @@ fn run_case_restarting<T>(
 
 /// The machine to this lab case alone (see `support::machine`), or None (skip) without
 /// namespaces.
-fn lab_ok() -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
+fn lab_ok() -> Option<machine::Alone> {
     if !netns_available() {
         return None;
     }
