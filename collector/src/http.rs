@@ -142,13 +142,7 @@ fn store_snapshot(
     }
     store.apply(snapshot, histograms, now);
     if let Some(w) = &state.remote_write {
-        let requests = exposition::remote_write(
-            &store,
-            &state.exposition,
-            snapshot,
-            w.config.max_samples_per_send,
-            &w.config.external_labels,
-        );
+        let requests = exposition::remote_write(&store, &state.exposition, snapshot, &w.config);
         drop(store);
         w.queue(&requests);
     }

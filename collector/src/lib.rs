@@ -140,7 +140,7 @@ impl Collector {
             exposition::LATENCY_BUCKETS,
         );
         store.set_windowed(config.exposition.windowed());
-        store.set_native_schema(config.exposition.native.schema());
+        store.set_native_schema(config.native_schema());
         let history = match &config.data_dir {
             Some(dir) => History::open(dir, config.history.clone())?,
             None => History::in_memory(config.history.clone())?,
@@ -315,8 +315,7 @@ async fn reload_mesh(state: Arc<AppState>) {
                                 &state.exposition,
                                 &gone,
                                 (state.clock)(),
-                                w.config.max_samples_per_send,
-                                &w.config.external_labels,
+                                &w.config,
                             )
                         });
                     store.set_mesh_agents(served.agents);

@@ -57,6 +57,9 @@ pub struct CollectorConfig {
     pub exposition: crate::exposition::Options,
     /// `[remote_write]`: every snapshot's samples into a Prometheus-compatible store.
     pub remote_write: Option<crate::remote_write::RemoteWriteConfig>,
+    /// The native histogram schema of `native_histogram_error`, whether or not anything
+    /// writes native histograms (see [`CollectorConfig::native_schema`]).
+    pub native_histogram_schema: i8,
 }
 
 /// `[tls]`: the collector's key pair, and whom it takes snapshots from besides the mesh's
@@ -87,6 +90,8 @@ impl Default for CollectorConfig {
             plain_http: false,
             exposition: crate::exposition::Options::default(),
             remote_write: None,
+            native_histogram_schema: crate::exposition::Native::schema_for(0.01)
+                .expect("1% has a schema"),
         }
     }
 }
@@ -131,6 +136,19 @@ struct RawTier {
 }
 
 impl CollectorConfig {
+    /// The schema the store counts native histogram buckets at: `native_histogram_error`'s,
+    /// when `/metrics` serves native histograms or remote write writes them; else none.
+    pub fn native_schema(&self) -> Option<i8> {
+        let remote = self
+            .remote_write
+            .as_ref()
+            .is_some_and(|w| w.histograms == crate::remote_write::Histograms::Native);
+        self.exposition
+            .native
+            .schema()
+            .or(remote.then_some(self.native_histogram_schema))
+    }
+
     /// Reads and parses a file; the files `[tls]` names are checked here too (they must be
     /// there and readable, `tls.dir` a directory), so each error names its field.
     pub fn load(path: &std::path::Path) -> Result<CollectorConfig, ConfigError> {
@@ -297,6 +315,7 @@ impl CollectorConfig {
                 "must be at least 0.14% (schema 8, the finest, keeps a value within 0.135%)",
             )
         })?;
+        c.native_histogram_schema = schema;
         if let Some(n) = raw.native_histograms {
             c.exposition.native = match n.as_str() {
                 "off" => crate::exposition::Native::Off,

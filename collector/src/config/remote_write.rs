@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::remote_write::RemoteWriteConfig;
+use crate::remote_write::{Histograms, RemoteWriteConfig};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +22,7 @@ pub(super) struct RawRemoteWrite {
     pub(super) max_queue_mb: Option<i64>,
     pub(super) timeout: Option<String>,
     pub(super) external_labels: Option<std::collections::BTreeMap<String, String>>,
+    pub(super) histograms: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +145,19 @@ pub(super) fn parse_remote_write(
         xcbench_snapshot::label::check_label_value(&value)
             .map_err(|e| err(&field, format!("{value:?}"), e))?;
         c.external_labels.push((name, value));
+    }
+    if let Some(h) = r.histograms {
+        c.histograms = match h.as_str() {
+            "classic" => Histograms::Classic,
+            "native" => Histograms::Native,
+            _ => {
+                return Err(err(
+                    "remote_write.histograms",
+                    format!("{h:?}"),
+                    "must be \"classic\" (_bucket, _sum and _count: every receiver, the shipped dashboards and gate --prometheus) or \"native\" (one native histogram each: Prometheus 2.40+ with native histograms enabled, Mimir)",
+                ))
+            }
+        };
     }
     Ok(c)
 }

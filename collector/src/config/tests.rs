@@ -97,6 +97,23 @@ fn defaults_and_errors() {
         rw_err("url = \"http://p/w\"\norg_id = \"a b\""),
         "c.toml: remote_write.org_id = \"a b\": must be a tenant id of visible ASCII characters"
     );
+    assert_eq!(
+        rw_err("url = \"http://p/w\"\nhistograms = \"exponential\""),
+        "c.toml: remote_write.histograms = \"exponential\": must be \"classic\" (_bucket, _sum and _count: every receiver, the shipped dashboards and gate --prometheus) or \"native\" (one native histogram each: Prometheus 2.40+ with native histograms enabled, Mimir)"
+    );
+    // Native remote write counts into native buckets at native_histogram_error's schema,
+    // whether or not /metrics serves them.
+    let native = CollectorConfig::parse(
+        "c.toml",
+        "native_histogram_error = \"5%\"\n[remote_write]\nurl = \"http://p/w\"\nhistograms = \"native\"",
+    )
+    .unwrap();
+    assert_eq!(
+        native.remote_write.as_ref().map(|w| w.histograms),
+        Some(crate::remote_write::Histograms::Native)
+    );
+    assert_eq!(native.exposition.native, crate::exposition::Native::Off);
+    assert_eq!(native.native_schema(), Some(3));
     let e = CollectorConfig::parse("c.toml", "window_summaries = [\"rtt\", \"owd\"]")
         .unwrap_err()
         .to_string();

@@ -206,29 +206,7 @@ impl<'o> Families<'o> {
 
     fn histogram(&mut self, def: &'static MetricDef, labels: Labels<'_>, h: &Classic<'_>) {
         if self.remote.is_some() {
-            let name = def.name();
-            let mut cumulative = 0;
-            for i in 0..self.bounds.len() {
-                cumulative += h.buckets.get(i).copied().unwrap_or(0);
-                let le = std::mem::take(&mut self.bounds[i].1);
-                self.remote_sample(
-                    name,
-                    "_bucket",
-                    labels,
-                    Some(("le", &le)),
-                    cumulative as f64,
-                );
-                self.bounds[i].1 = le;
-            }
-            self.remote_sample(
-                name,
-                "_bucket",
-                labels,
-                Some(("le", "+Inf")),
-                h.count as f64,
-            );
-            self.remote_sample(name, "_sum", labels, None, seconds(h.sum_ns));
-            self.remote_sample(name, "_count", labels, None, h.count as f64);
+            self.remote_histogram(def.name(), labels, h);
             return;
         }
         let format = self.format;

@@ -56,11 +56,49 @@ pub(super) fn metric(
 pub(super) fn time_series(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
-    [name, suffix]: [&str; 2],
+    name: [&str; 2],
     labels: &[(&str, &str)],
     value: f64,
     timestamp_ms: i64,
 ) {
+    series_labels(scratch, name, labels);
+    // Sample: a double (1 + 8 bytes) and a varint timestamp.
+    let ts = timestamp_ms as u64;
+    tag(scratch, 2, 2);
+    varint(scratch, (9 + 1 + varint_len(ts)) as u64);
+    double_field(scratch, 1, value);
+    varint_field(scratch, 2, ts);
+    bytes_field(out, 1, scratch);
+}
+
+/// A remote-write `TimeSeries` of one native histogram (`histograms = 4`, remote write 1.0's
+/// `prompb.Histogram`): the integer count, the sum in seconds, `schema`, an empty zero bucket
+/// and the positive buckets as spans and deltas, at `timestamp_ms`. (Such a series ends with
+/// a float stale marker, as a scrape ends it: Prometheus turns it into the histogram's.)
+pub(super) fn time_series_histogram(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    name: &str,
+    labels: &[(&str, &str)],
+    (count, sum): (u64, f64),
+    (schema, buckets): (i8, &BTreeMap<i32, u64>),
+    timestamp_ms: i64,
+) {
+    series_labels(scratch, [name, ""], labels);
+    let mut h = Vec::with_capacity(32 + 3 * buckets.len());
+    varint_field(&mut h, 1, count);
+    double_field(&mut h, 3, sum);
+    sint_field(&mut h, 4, i64::from(schema));
+    double_field(&mut h, 5, ZERO_THRESHOLD);
+    varint_field(&mut h, 6, 0);
+    buckets_as_spans(&mut h, [11, 12], buckets);
+    varint_field(&mut h, 15, timestamp_ms as u64);
+    bytes_field(scratch, 4, &h);
+    bytes_field(out, 1, scratch);
+}
+
+/// `scratch` cleared, then a `TimeSeries`' labels: `__name__` first, then `labels`.
+fn series_labels(scratch: &mut Vec<u8>, [name, suffix]: [&str; 2], labels: &[(&str, &str)]) {
     debug_assert!(labels
         .iter()
         .all(|(n, _)| n.as_bytes()[0].is_ascii_lowercase()));
@@ -80,13 +118,6 @@ pub(super) fn time_series(
         bytes_field(scratch, 1, n.as_bytes());
         bytes_field(scratch, 2, v.as_bytes());
     }
-    // Sample: a double (1 + 8 bytes) and a varint timestamp.
-    let ts = timestamp_ms as u64;
-    tag(scratch, 2, 2);
-    varint(scratch, (9 + 1 + varint_len(ts)) as u64);
-    double_field(scratch, 1, value);
-    varint_field(scratch, 2, ts);
-    bytes_field(out, 1, scratch);
 }
 
 /// A counter's or gauge's message: `value = 1`.
@@ -131,9 +162,23 @@ pub(super) fn classic_histogram(
 /// a native histogram.
 pub(super) fn native_histogram(out: &mut Vec<u8>, schema: i8, buckets: &BTreeMap<i32, u64>) {
     sint_field(out, 5, i64::from(schema));
-    // Prometheus' default zero threshold (2^-128).
-    double_field(out, 6, 2.938_735_877_055_719e-39);
+    double_field(out, 6, ZERO_THRESHOLD);
     varint_field(out, 7, 0);
+    buckets_as_spans(out, [12, 13], buckets);
+}
+
+/// Prometheus' default zero threshold (2^-128).
+const ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
+
+/// Native buckets as `BucketSpan { sint32 offset = 1; uint32 length = 2 }` messages (field
+/// `span_field`) of neighbouring indexes, then each count as the difference from the one
+/// before (`sint64`, field `delta_field`): the same in the exposition's `Histogram` and in
+/// remote write's, under different field numbers. No buckets: one empty span.
+fn buckets_as_spans(
+    out: &mut Vec<u8>,
+    [span_field, delta_field]: [u32; 2],
+    buckets: &BTreeMap<i32, u64>,
+) {
     let mut span = Vec::with_capacity(8);
     let mut spans: Vec<(i32, u32)> = Vec::new();
     let mut last: Option<i32> = None;
@@ -152,11 +197,11 @@ pub(super) fn native_histogram(out: &mut Vec<u8>, schema: i8, buckets: &BTreeMap
         span.clear();
         sint_field(&mut span, 1, i64::from(offset));
         varint_field(&mut span, 2, u64::from(length));
-        bytes_field(out, 12, &span);
+        bytes_field(out, span_field, &span);
     }
     let mut previous = 0i64;
     for &c in buckets.values() {
-        sint_field(out, 13, c as i64 - previous);
+        sint_field(out, delta_field, c as i64 - previous);
         previous = c as i64;
     }
 }

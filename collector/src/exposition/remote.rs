@@ -1,10 +1,13 @@
 //! The exposition's families as remote-write samples: those of what one snapshot changed,
 //! stamped with its interval's end, or stale markers for the series of agents that left the
-//! mesh; encoded `WriteRequest` bodies in requests of a bounded number of samples.
+//! mesh; latency histograms as classic buckets or as native histograms
+//! (`remote_write.histograms`); encoded `WriteRequest` bodies in requests of a bounded number
+//! of samples.
 
 use xcbench_snapshot::Identity;
 
-use super::{agents, proto, series, slo, throughput, Families, Format, Labels, Options};
+use super::{agents, proto, series, slo, throughput, Classic, Families, Format, Labels, Options};
+use crate::remote_write::{Histograms, RemoteWriteConfig};
 use crate::store::Store;
 
 /// The remote-write samples of what `snapshot` changed, as the store holds it once the
@@ -13,23 +16,22 @@ use crate::store::Store;
 /// agent's clock: a backlog lands where it was measured). Window summaries, the mesh list,
 /// the SLO verdicts and the collector's own families are not in it: they are of the
 /// collector's moment, not of a measured interval. Encoded `WriteRequest` bodies
-/// (uncompressed) of at most `max_samples` samples each, with their sample counts. Every
-/// sample also carries the `external` labels it does not have (a shard's name).
+/// (uncompressed) of at most `max_samples_per_send` samples each (a native histogram is
+/// one), with their sample counts. Every sample also carries the `external_labels` it does
+/// not have (a shard's name).
 pub fn remote_write(
     store: &Store,
     options: &Options,
     snapshot: &xcbench_snapshot::Snapshot,
-    max_samples: usize,
-    external: &[(String, String)],
+    config: &RemoteWriteConfig,
 ) -> Vec<(usize, Vec<u8>)> {
     let mut f = Families::new(store, options, Format::Text);
-    f.remote = Some(Remote {
-        timestamp_ms: (snapshot.interval_end_unix_ns / 1_000_000) as i64,
-        stale: false,
-        max_samples: max_samples.max(1),
-        external: external.to_vec(),
-        requests: Vec::new(),
-    });
+    f.remote = Some(Remote::new(
+        store,
+        config,
+        snapshot.interval_end_unix_ns,
+        false,
+    ));
     for s in &snapshot.series {
         let key = crate::store::SeriesKey::of(&snapshot.agent, s);
         if let Some(state) = store.series_state(&key) {
@@ -67,17 +69,10 @@ pub fn remote_write_stale(
     options: &Options,
     gone: &[xcbench_snapshot::AgentId],
     now_unix_ns: u64,
-    max_samples: usize,
-    external: &[(String, String)],
+    config: &RemoteWriteConfig,
 ) -> Vec<(usize, Vec<u8>)> {
     let mut f = Families::new(store, options, Format::Text);
-    f.remote = Some(Remote {
-        timestamp_ms: (now_unix_ns / 1_000_000) as i64,
-        stale: true,
-        max_samples: max_samples.max(1),
-        external: external.to_vec(),
-        requests: Vec::new(),
-    });
+    f.remote = Some(Remote::new(store, config, now_unix_ns, true));
     let left = |a: &Identity| gone.contains(&a.id);
     for (key, state) in store.series() {
         if left(&key.source) || left(&key.peer) {
@@ -106,11 +101,112 @@ pub(super) struct Remote {
     /// Labels every sample carries unless it has one of that name (Prometheus' external
     /// labels): what tells the shards of a sharded mesh apart in a shared store.
     external: Vec<(String, String)>,
+    /// Latency histograms as native ones of this schema, instead of classic buckets (the
+    /// store counts native buckets whenever the writer asks for them:
+    /// `CollectorConfig::native_schema`).
+    native: Option<i8>,
     /// Encoded `WriteRequest` bodies and their sample counts; the last is being filled.
     requests: Vec<(usize, Vec<u8>)>,
 }
 
+impl Remote {
+    fn new(store: &Store, config: &RemoteWriteConfig, at_unix_ns: u64, stale: bool) -> Remote {
+        Remote {
+            timestamp_ms: (at_unix_ns / 1_000_000) as i64,
+            stale,
+            max_samples: config.max_samples_per_send.max(1),
+            external: config.external_labels.clone(),
+            native: match config.histograms {
+                Histograms::Classic => None,
+                Histograms::Native => store.native_schema(),
+            },
+            requests: Vec::new(),
+        }
+    }
+
+    /// The index of the request the next sample goes into: the last, or a new one when that
+    /// is full.
+    fn next_request(&mut self) -> usize {
+        if self
+            .requests
+            .last()
+            .is_none_or(|(n, _)| *n >= self.max_samples)
+        {
+            self.requests.push((0, Vec::new()));
+        }
+        self.requests.len() - 1
+    }
+}
+
+/// `labels` and `extra`, with the `external` labels they lack, sorted by name.
+fn sorted_labels<'a>(
+    external: &'a [(String, String)],
+    labels: Labels<'a>,
+    extra: Option<(&'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut sorted: Vec<(&str, &str)> = labels.iter().chain(extra).collect();
+    for (name, value) in external {
+        if !sorted.iter().any(|l| l.0 == name) {
+            sorted.push((name, value));
+        }
+    }
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    sorted
+}
+
 impl Families<'_> {
+    /// A latency histogram as remote-write samples: one native histogram when the writer
+    /// writes them (a stale marker ends it as a float sample would), else `_bucket` per
+    /// bound (cumulative) and `+Inf`, `_sum` and `_count`.
+    pub(super) fn remote_histogram(&mut self, name: &str, labels: Labels<'_>, h: &Classic<'_>) {
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
+        if let Some(schema) = remote.native.filter(|_| !remote.stale) {
+            let i = remote.next_request();
+            let sorted = sorted_labels(&remote.external, labels, None);
+            let empty = std::collections::BTreeMap::new();
+            let (n, body) = &mut remote.requests[i];
+            proto::time_series_histogram(
+                body,
+                &mut self.scratch,
+                name,
+                &sorted,
+                (h.count, super::seconds(h.sum_ns)),
+                (schema, h.native.unwrap_or(&empty)),
+                remote.timestamp_ms,
+            );
+            *n += 1;
+            return;
+        }
+        if remote.native.is_some() {
+            self.remote_sample(name, "", labels, None, 0.0);
+            return;
+        }
+        let mut cumulative = 0;
+        for i in 0..self.bounds.len() {
+            cumulative += h.buckets.get(i).copied().unwrap_or(0);
+            let le = std::mem::take(&mut self.bounds[i].1);
+            self.remote_sample(
+                name,
+                "_bucket",
+                labels,
+                Some(("le", &le)),
+                cumulative as f64,
+            );
+            self.bounds[i].1 = le;
+        }
+        self.remote_sample(
+            name,
+            "_bucket",
+            labels,
+            Some(("le", "+Inf")),
+            h.count as f64,
+        );
+        self.remote_sample(name, "_sum", labels, None, super::seconds(h.sum_ns));
+        self.remote_sample(name, "_count", labels, None, h.count as f64);
+    }
+
     /// One remote-write sample: a `TimeSeries` of its labels (sorted by name, `__name__`
     /// among them) and one sample at the request's time.
     pub(super) fn remote_sample(
@@ -124,25 +220,13 @@ impl Families<'_> {
         let Some(remote) = self.remote.as_mut() else {
             return;
         };
-        let mut sorted: Vec<(&str, &str)> = labels.iter().chain(extra).collect();
-        for (name, value) in &remote.external {
-            if !sorted.iter().any(|l| l.0 == name) {
-                sorted.push((name, value));
-            }
-        }
-        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        if remote
-            .requests
-            .last()
-            .is_none_or(|(n, _)| *n >= remote.max_samples)
-        {
-            remote.requests.push((0, Vec::new()));
-        }
-        let (n, body) = remote.requests.last_mut().expect("pushed above");
+        let i = remote.next_request();
+        let sorted = sorted_labels(&remote.external, labels, extra);
         let value = match remote.stale {
             true => f64::from_bits(STALE_NAN),
             false => value,
         };
+        let (n, body) = &mut remote.requests[i];
         proto::time_series(
             body,
             &mut self.scratch,

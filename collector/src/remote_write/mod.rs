@@ -48,6 +48,21 @@ pub struct RemoteWriteConfig {
     /// Labels every sample carries unless it has one of that name, sorted by name: each
     /// shard of a sharded mesh names itself, so two shards never write one series.
     pub external_labels: Vec<(String, String)>,
+    /// How latency histograms are written.
+    pub histograms: Histograms,
+}
+
+/// `remote_write.histograms`: how a latency histogram is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Histograms {
+    /// `_bucket` (one series per `le`), `_sum` and `_count`: what every receiver keeps, and
+    /// what the shipped dashboards and `gate --prometheus` read.
+    #[default]
+    Classic,
+    /// One native histogram per series (the schema of `native_histogram_error`): a sample
+    /// where classic takes ~30, for receivers that keep native histograms (Prometheus 2.40+
+    /// with `--enable-feature=native-histograms`, Mimir); VictoriaMetrics 1.79 drops them.
+    Native,
 }
 
 impl RemoteWriteConfig {
@@ -64,6 +79,7 @@ impl RemoteWriteConfig {
             max_queue_bytes: 1 << 30,
             timeout: Duration::from_secs(30),
             external_labels: Vec::new(),
+            histograms: Histograms::Classic,
         }
     }
 }
