@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 static MACHINE: RwLock<()> = RwLock::new(());
 
 /// Longest wait for a quiet machine before a test alone starts anyway (and says so).
-const QUIET_WITHIN: Duration = Duration::from_secs(20);
+const QUIET_WITHIN: Duration = Duration::from_secs(10);
 /// A machine is quiet when its CPUs were busy less than this share of a sample.
 const QUIET_BELOW: f64 = 0.15;
 const SAMPLE: Duration = Duration::from_millis(300);
