@@ -1,9 +1,10 @@
 //! The Prometheus protobuf exposition (`io.prometheus.client.MetricFamily`, varint-length
 //! delimited), written straight from the store's numbers: the same samples as the text
-//! format, labels once per metric instead of once per line, and room for native histograms.
+//! format, labels once per metric instead of once per line, and room for native histograms;
+//! and remote write 1.0's `TimeSeries` (a sample, or a native histogram).
 //!
-//! Only the wire format is written here (field numbers of `metrics.proto`); which families
-//! and samples are served is the exposition's.
+//! Only the wire format is written here (field numbers of `metrics.proto` and of prompb's
+//! `types.proto`); which families and samples are served or written is the exposition's.
 
 use std::collections::BTreeMap;
 
