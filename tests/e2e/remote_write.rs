@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::support::agents::{spawn_collector, spawn_pair};
 use crate::support::http::http_get;
+use crate::support::metrics::assert_within_one_native_bucket;
 use crate::support::ports::{free_tcp_port, free_udp_port};
 use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::{machine, tool, wait_for};
@@ -376,14 +377,7 @@ fn prometheus_takes_native_histograms_from_remote_write() {
             })
             .map(|(_, v)| *v)
             .expect("the collector's window median");
-        // One schema-6 bucket is 1.09% wide; HdrHistogram adds its bucket: 0.1%, or 512 ns
-        // below about 1 ms (loopback RTTs are a few microseconds).
-        let off = (native - exact).abs() / exact;
-        let hdr = (512e-9 / exact).max(0.001);
-        assert!(
-            off <= 0.0109 + hdr,
-            "->{dst}: native p50 {native}, HdrHistogram {exact}"
-        );
+        assert_within_one_native_bucket(&format!("->{dst}: p50"), native, exact);
     }
     eprintln!(
         "native remote write: {} float series and {} histograms equal to the collector's; {} samples sent",

@@ -180,7 +180,8 @@ impl Families<'_> {
             return;
         }
         if remote.native.is_some() {
-            self.remote_sample(name, "", labels, None, 0.0);
+            // Stale: the float marker (remote_sample writes it) on the histogram's own name.
+            self.remote_sample(name, "", labels, None, f64::NAN);
             return;
         }
         let mut cumulative = 0;

@@ -171,13 +171,10 @@ fn prometheus_with_native_histograms_keeps_the_native_ones() {
             &[&format!("dst_agent=\"{dst}\""), "quantile=\"0.5\""],
         )
         .unwrap();
-        // One schema-6 bucket is 1.09% wide; HdrHistogram adds its bucket: 0.1%, or 512 ns
-        // below about 1 ms (loopback RTTs are a few microseconds: 512 ns is 8% of them).
-        let off = (native - exact).abs() / exact;
-        let hdr = (512e-9 / exact).max(0.001);
-        assert!(
-            off <= 0.0109 + hdr,
-            "->{dst}: native p50 {native}, HdrHistogram {exact}"
+        let off = crate::support::metrics::assert_within_one_native_bucket(
+            &format!("->{dst}: p50"),
+            native,
+            exact,
         );
         eprintln!(
             "->{dst}: native p50 {native:.7} s against HdrHistogram {exact:.7} s ({:.3}%)",

@@ -1,5 +1,6 @@
-//! `/metrics` as the tests read it: the Prometheus text exposition parsed into samples, and
-//! the check of one direction's probe counters against the peer's reflector.
+//! `/metrics` as the tests read it: the Prometheus text exposition parsed into samples, the
+//! check of one direction's probe counters against the peer's reflector, and how far a
+//! native histogram's quantile may lie from the collector's HdrHistogram one.
 
 use std::collections::BTreeMap;
 
@@ -99,4 +100,18 @@ pub(crate) fn check_direction_with(
         "{src}->{dst}: lost {lost} (reverse {reverse})"
     );
     assert_eq!(get("xcbench_rtt_seconds_count", &[]), received);
+}
+
+/// Asserts that a quantile Prometheus read from a native histogram of schema 6 (1%) is the
+/// collector's HdrHistogram quantile within one native bucket (1.09% wide) plus
+/// HdrHistogram's own bucket (0.1%, or 512 ns below about 1 ms: loopback RTTs are a few
+/// microseconds, where 512 ns is ~8%). Returns the relative difference.
+pub(crate) fn assert_within_one_native_bucket(what: &str, native: f64, exact: f64) -> f64 {
+    let off = (native - exact).abs() / exact;
+    let hdr = (512e-9 / exact).max(0.001);
+    assert!(
+        off <= 0.0109 + hdr,
+        "{what}: native {native}, HdrHistogram {exact}"
+    );
+    off
 }
