@@ -3,7 +3,7 @@
 //! test; throughput test times are annotations over it.
 
 use crate::model::{Annotation, Dashboard, Kind, Panel, Target, Unit, Variable};
-use crate::query::{loss, pair, per_second, probes, quantile, ratio, sel, vars, RANGE, RATE};
+use crate::query::{loss, mean, pair, per_second, probes, quantile, ratio, sel, vars, RANGE, RATE};
 
 /// Its uid, which the overview's links name.
 pub(crate) const UID: &str = "xcbench-pair";
@@ -145,7 +145,7 @@ fn rtt() -> Vec<Panel> {
         Panel::new(
             Kind::Heatmap,
             "RTT heatmap",
-            "Round-trip times per histogram bucket over each $__rate_interval: increase of xcbench_rtt_seconds_bucket summed over the selected series (choose one protocol and kind to see one distribution), drawn as the buckets are (not re-bucketed). RTT = (T4-T1)-(T3-T2), the reflector's dwell excluded; T4 is the kernel receive timestamp where available.",
+            "Round-trip times per histogram bucket over each $__rate_interval: increase of xcbench_rtt_seconds_bucket summed over the selected series (choose one protocol and kind to see one distribution), drawn as the buckets are (not re-bucketed). Classic buckets only: a store fed the collector's native histograms (remote write with histograms = \"native\") leaves it empty, while the quantile panels read either. RTT = (T4-T1)-(T3-T2), the reflector's dwell excluded; T4 is the kernel receive timestamp where available.",
             Unit::Seconds,
         )
         .size(24, 9)
@@ -155,7 +155,7 @@ fn rtt() -> Vec<Panel> {
         Panel::new(
             Kind::TimeSeries,
             "RTT quantiles (from buckets)",
-            "p50, p90, p99 and p99.9 per protocol, kind and load over each $__rate_interval, by histogram_quantile over the classic buckets' rates: exact to a bucket (the collector's edges), any range.",
+            "p50, p90, p99 and p99.9 per protocol, kind and load over each $__rate_interval, by histogram_quantile over the classic buckets' rates (exact to a bucket: the collector's edges) or over native histograms' (within 1% at the default native_histogram_error), any range.",
             Unit::Seconds,
         )
         .targets(lines),
@@ -188,13 +188,11 @@ fn rtt() -> Vec<Panel> {
         Panel::new(
             Kind::TimeSeries,
             "RTT mean",
-            "Mean RTT per protocol and kind over each $__rate_interval: rate of the exact _sum over rate of _count.",
+            "Mean RTT per protocol and kind over each $__rate_interval: rate of the exact _sum over rate of _count (or a native histogram's sum over its count).",
             Unit::Seconds,
         )
         .target(Target::series(
-            format!(
-                "sum by (protocol, kind) (rate(xcbench_rtt_seconds_sum{{{s}}}[{RATE}]))\n  / (sum by (protocol, kind) (rate(xcbench_rtt_seconds_count{{{s}}}[{RATE}])) > 0)"
-            ),
+            mean("xcbench_rtt_seconds", &s, &["protocol", "kind"], RATE),
             "{{protocol}} {{kind}}",
         )),
     ]

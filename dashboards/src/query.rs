@@ -1,6 +1,6 @@
 //! PromQL the descriptions share: label selections made of the dashboards' variables, and
-//! the few computations (quantiles from buckets, ratios of counter increases) written once
-//! so every panel computes them the same way.
+//! the few computations (quantiles and means of latency histograms, ratios of counter
+//! increases) written once so every panel computes them the same way.
 
 /// The window of every rate: Grafana's `$__rate_interval` (at least four scrape intervals,
 /// from the datasource's `timeInterval`).
@@ -44,13 +44,28 @@ pub fn probes() -> String {
     sel(&[&pair(), &vars(&["protocol", "kind", "load"])])
 }
 
-/// `histogram_quantile(q, sum by (by, le) (rate(<metric>_bucket{selector}[window])))`.
+/// `histogram_quantile` of a latency histogram summed by `by`: over its classic buckets
+/// (`<metric>_bucket`: a scrape of the collector, or its classic remote write), `or` over
+/// its native histograms (`<metric>`: the collector's remote write with `histograms =
+/// "native"`). A store holds one form or the other; where it holds both for the same labels,
+/// `or` keeps the classic answer.
 pub fn quantile(q: &str, metric: &str, selector: &str, by: &[&str], window: &str) -> String {
-    let mut by = by.to_vec();
-    by.push("le");
+    let mut classic = by.to_vec();
+    classic.push("le");
     format!(
-        "histogram_quantile({q}, sum by ({}) (rate({metric}_bucket{{{selector}}}[{window}])))",
+        "histogram_quantile({q}, sum by ({}) (rate({metric}_bucket{{{selector}}}[{window}])))\n  or histogram_quantile({q}, sum by ({}) (rate({metric}{{{selector}}}[{window}])))",
+        classic.join(", "),
         by.join(", ")
+    )
+}
+
+/// The mean of a latency histogram over `window`, summed by `by`: the exact `_sum` over
+/// `_count`, `or` the same read from native histograms ([`quantile`] says why both); no
+/// mean where nothing was counted.
+pub fn mean(metric: &str, selector: &str, by: &[&str], window: &str) -> String {
+    let by = by.join(", ");
+    format!(
+        "sum by ({by}) (rate({metric}_sum{{{selector}}}[{window}]))\n  / (sum by ({by}) (rate({metric}_count{{{selector}}}[{window}])) > 0)\n  or histogram_sum(sum by ({by}) (rate({metric}{{{selector}}}[{window}])))\n  / (histogram_count(sum by ({by}) (rate({metric}{{{selector}}}[{window}]))) > 0)"
     )
 }
 
@@ -85,7 +100,11 @@ mod tests {
     fn quantile_and_ratio_read_as_promql() {
         assert_eq!(
             quantile("0.99", "xcbench_rtt_seconds", "a=\"b\"", &["protocol"], RATE),
-            "histogram_quantile(0.99, sum by (protocol, le) (rate(xcbench_rtt_seconds_bucket{a=\"b\"}[$__rate_interval])))"
+            "histogram_quantile(0.99, sum by (protocol, le) (rate(xcbench_rtt_seconds_bucket{a=\"b\"}[$__rate_interval])))\n  or histogram_quantile(0.99, sum by (protocol) (rate(xcbench_rtt_seconds{a=\"b\"}[$__rate_interval])))"
+        );
+        assert_eq!(
+            mean("xcbench_rtt_seconds", "a=\"b\"", &["kind"], RATE),
+            "sum by (kind) (rate(xcbench_rtt_seconds_sum{a=\"b\"}[$__rate_interval]))\n  / (sum by (kind) (rate(xcbench_rtt_seconds_count{a=\"b\"}[$__rate_interval])) > 0)\n  or histogram_sum(sum by (kind) (rate(xcbench_rtt_seconds{a=\"b\"}[$__rate_interval])))\n  / (histogram_count(sum by (kind) (rate(xcbench_rtt_seconds{a=\"b\"}[$__rate_interval]))) > 0)"
         );
         assert_eq!(
             ratio("x_total{a=\"1\"}", "y_total", &["p"], RANGE),

@@ -2,9 +2,10 @@
 //! are counter differences between the window's ends (instant queries at `from` and `to`,
 //! no `increase()` extrapolation). Latency objectives read the collector's exact
 //! within-threshold counters (`xcbench_slo_within_total`, present when the collector was
-//! given the SLO file); without them, the classic histogram buckets around the threshold,
-//! and the samples between the two edges count as straddling: that is the whole error the
-//! bucket edges add, and the verdict never rests on it. The coverage and the series over
+//! given the SLO file); without them, the histogram buckets around the threshold (classic
+//! `_bucket` series, or native histograms where the collector remote-writes them), and the
+//! samples of a bucket holding the threshold count as straddling: that is the whole error
+//! the bucket edges add, and the verdict never rests on it. The coverage and the series over
 //! the window come from range queries; the agents' dropped snapshots and restarts from the
 //! collector's per-agent counters. What Prometheus does not carry (each scheduled test's
 //! goodput, loss directions dated with the losses) makes the objective inconclusive.
@@ -24,7 +25,7 @@ use xcbench_snapshot::metrics::{
     PROBES_REORDERED_TOTAL, PROBES_SENT_TOTAL, PROBES_SKIPPED_TOTAL, RTT_SECONDS,
     SLO_SAMPLES_TOTAL, SLO_STRADDLING_TOTAL, SLO_WITHIN_TOTAL,
 };
-use xcbench_snapshot::{Counters, Metric};
+use xcbench_snapshot::{Counters, LatencyHistogram, Metric};
 
 use super::{unix_seconds as at, Api, SourceError};
 
@@ -35,13 +36,14 @@ pub struct PrometheusSource {
     api: Api,
 }
 
+/// Prometheus' answer: its `data` (a query's result, or the series API's label sets).
 #[derive(Deserialize)]
-struct Answer {
+struct Answer<T> {
     status: String,
     #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
-    data: Option<Data>,
+    #[serde(default = "Option::default")]
+    data: Option<T>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,20 @@ struct Series {
     value: Option<(f64, String)>,
     #[serde(default)]
     values: Vec<(f64, String)>,
+    /// A native histogram's value at the query's time (instant queries).
+    #[serde(default)]
+    histogram: Option<(f64, NativeHistogram)>,
+    /// A native histogram's samples (a range selector's).
+    #[serde(default)]
+    histograms: Vec<(f64, NativeHistogram)>,
+}
+
+/// Prometheus' JSON of a native histogram: its buckets as (boundary rule, lower, upper,
+/// count), bounds and counts as strings.
+#[derive(Deserialize)]
+struct NativeHistogram {
+    #[serde(default)]
+    buckets: Vec<(u8, String, String, String)>,
 }
 
 /// Prometheus' default lookback: an instant query sees a series' last sample up to this
@@ -84,10 +100,15 @@ fn matchers(select: &Select, extra: &[(&str, String)]) -> String {
         .iter()
         .map(|(k, v)| (*k, v.clone()))
         .chain(extra.iter().map(|(k, v)| (*k, v.clone())))
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
+        .map(|(k, v)| matcher(k, &v))
         .collect();
     pairs.sort();
     format!("{{{}}}", pairs.join(","))
+}
+
+/// `k="v"`, the value escaped as PromQL reads it.
+fn matcher(k: &str, v: &str) -> String {
+    format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The classic histogram family of a latency metric, and its direction label.
@@ -109,9 +130,21 @@ impl PrometheusSource {
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Vec<Series>, SourceError> {
+        Ok(self
+            .answer::<Data>(path, params)
+            .await?
+            .map(|d| d.result)
+            .unwrap_or_default())
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Option<T>, SourceError> {
         let (status, body) = self.api.get(path, params).await?;
         // Prometheus answers errors (400, 422, 503) in the same JSON shape.
-        let answer: Answer = serde_json::from_slice(&body).map_err(|e| {
+        let answer: Answer<T> = serde_json::from_slice(&body).map_err(|e| {
             if status.is_success() {
                 self.api.answer_error(e)
             } else {
@@ -125,7 +158,27 @@ impl PrometheusSource {
                 message: answer.error.unwrap_or(answer.status),
             });
         }
-        Ok(answer.data.map(|d| d.result).unwrap_or_default())
+        Ok(answer.data)
+    }
+
+    /// The label sets of the series `selector` matches between `from` and `to` (Unix ns).
+    async fn series_of(
+        &self,
+        selector: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<BTreeMap<String, String>>, SourceError> {
+        Ok(self
+            .answer(
+                "/api/v1/series",
+                &[
+                    ("match[]", selector.to_owned()),
+                    ("start", at(from)),
+                    ("end", at(to)),
+                ],
+            )
+            .await?
+            .unwrap_or_default())
     }
 
     /// An instant query's series at `t` (Unix ns).
@@ -404,40 +457,31 @@ impl PrometheusSource {
             e.slots = slots;
             return Ok(e);
         };
-        // The distribution from the classic buckets (coarse: it draws the report and gives
-        // the value), and the counts within the threshold.
+        // The distribution from the store's histograms (coarse: it draws the report and
+        // gives the value), and the counts within the threshold.
         let (fam, dir) = family(metric);
         let bm = match dir {
             Some(d) => matchers(select, &[("direction", d.to_owned())]),
             None => m.clone(),
         };
-        let buckets = self
-            .bucket_counts(&format!("{fam}_bucket{bm}"), from, to)
-            .await?;
-        // The collector files a sample under the first edge at or above its HdrHistogram
-        // bucket's lowest value: bucket `le` holds values up to the highest equivalent of
-        // `le`, and from just above the highest equivalent of the edge below.
-        let layout = xcbench_snapshot::LatencyHistogram::new();
-        let holds_up_to = |edge: u64| {
-            if edge == u64::MAX {
-                u64::MAX
-            } else {
-                layout.inner().highest_equivalent(edge)
+        let (form, bands) = match self.latency_bands(fam, &bm, from, to).await? {
+            Ok(found) => found,
+            Err(why) => {
+                e.unsupported = Some(why);
+                e.slots = slots;
+                return Ok(e);
             }
         };
+        let layout = LatencyHistogram::new();
         e.distribution = Distribution {
-            buckets: buckets
+            buckets: bands
                 .iter()
-                .scan(0u64, |low, (le, count)| {
-                    let b = Bucket {
-                        low_ns: *low,
-                        high_ns: holds_up_to(*le),
-                        count: *count,
-                    };
-                    *low = holds_up_to(*le).saturating_add(1);
-                    Some(b)
-                })
                 .filter(|b| b.count > 0)
+                .map(|b| Bucket {
+                    low_ns: b.lowest_held(&layout),
+                    high_ns: b.highest_held(&layout),
+                    count: b.count,
+                })
                 .collect(),
         };
         let Some(threshold) = o.threshold_ns() else {
@@ -446,7 +490,8 @@ impl PrometheusSource {
         };
         if o.indicator == Indicator::RttIncreaseUnderLoad {
             notes.push(format!(
-                "the increase under load is read from the classic buckets ({fam}): quantiles to a bucket's width"
+                "the increase under load is read from the {} ({fam}): quantiles to a bucket's width",
+                form.buckets()
             ));
             e.slots = slots;
             return Ok(e);
@@ -463,7 +508,7 @@ impl PrometheusSource {
             .await?
             .is_empty();
         let sm = matchers(select, &[("metric", metric.as_str().to_owned())]);
-        let classic_samples: u64 = buckets.iter().map(|b| b.1).sum();
+        let histogram_samples = e.distribution.count();
         let exact_samples = match has_exact {
             true => Some(
                 self.delta(&format!("{SLO_SAMPLES_TOTAL}{sm}"), from, to)
@@ -486,9 +531,9 @@ impl PrometheusSource {
                     .scalar(&format!("count({SLO_SAMPLES_TOTAL}{sm})"), from)
                     .await?;
         let exact_samples = match exact_samples {
-            Some(n) if n != classic_samples || !within_at_from => {
-                let how = if n != classic_samples {
-                    format!("{n} samples counted where the histogram counted {classic_samples}")
+            Some(n) if n != histogram_samples || !within_at_from => {
+                let how = if n != histogram_samples {
+                    format!("{n} samples counted where the histogram counted {histogram_samples}")
                 } else {
                     format!(
                         "{SLO_WITHIN_TOTAL} for {} missing at its start",
@@ -496,7 +541,8 @@ impl PrometheusSource {
                     )
                 };
                 notes.push(format!(
-                    "the exact counters did not exist through the whole window (the collector was given the SLO file, or this threshold, inside it: {how}), so the classic buckets judge"
+                    "the exact counters did not exist through the whole window (the collector was given the SLO file, or this threshold, inside it: {how}), so the {} judge",
+                    form.buckets()
                 ));
                 None
             }
@@ -534,39 +580,18 @@ impl PrometheusSource {
                 s.within = d(&within_points);
             }
             notes.push(format!(
-                "counts within {} from the collector's exact counters ({SLO_WITHIN_TOTAL}); the value shown is the classic buckets' quantile",
-                duration(threshold)
+                "counts within {} from the collector's exact counters ({SLO_WITHIN_TOTAL}); the value shown is the {}' quantile",
+                duration(threshold),
+                form.buckets()
             ));
         } else {
-            // Classic buckets. The collector files a sample under an edge when its 0.1%-wide
-            // HdrHistogram bucket starts at or below it, so a bucket is certainly within
-            // the threshold only when everything its edge can hold is: the highest value
-            // equivalent to the edge at or below the threshold. The rest up to the next
-            // edge above the threshold straddles it.
-            let samples = classic_samples;
-            let within: u64 = buckets
-                .iter()
-                .filter(|b| holds_up_to(b.0) <= threshold)
-                .map(|b| b.1)
-                .sum();
-            let lower = buckets
-                .iter()
-                .filter(|b| holds_up_to(b.0) <= threshold)
-                .map(|b| b.0)
-                .next_back()
-                .unwrap_or(0);
-            let upper = buckets
-                .iter()
-                .find(|b| b.0 >= threshold && holds_up_to(b.0) > threshold)
-                .map(|b| b.0)
-                .unwrap_or(u64::MAX);
-            let straddling: u64 = buckets
-                .iter()
-                .filter(|b| holds_up_to(b.0) > threshold && b.0 <= upper)
-                .map(|b| b.1)
-                .sum();
+            // The histogram's buckets. The collector files a sample under an edge when its
+            // 0.1%-wide HdrHistogram bucket starts at or below it, so a bucket is certainly
+            // within the threshold only when everything its edge can hold is; a bucket
+            // holding values on both sides of the threshold straddles it.
+            let (within, straddling) = e.distribution.within(threshold);
             e.exact_within = Some(WithinCount {
-                samples,
+                samples: histogram_samples,
                 within,
                 straddling,
             });
@@ -574,26 +599,83 @@ impl PrometheusSource {
                 true => "the exact counters cannot be differenced",
                 false => "no exact counters (give the collector the SLO file)",
             };
+            let band = match form {
+                Form::Classic => {
+                    let lower = bands
+                        .iter()
+                        .filter(|b| b.highest_held(&layout) <= threshold)
+                        .map(|b| b.upper)
+                        .next_back()
+                        .unwrap_or(0);
+                    let upper = bands
+                        .iter()
+                        .find(|b| b.highest_held(&layout) > threshold)
+                        .map_or(u64::MAX, |b| b.upper);
+                    format!(
+                        "the samples filed between the edges {} and {}",
+                        duration(lower),
+                        if upper == u64::MAX {
+                            "+Inf".to_owned()
+                        } else {
+                            duration(upper)
+                        },
+                    )
+                }
+                Form::Native => {
+                    format!("the samples of the bucket holding {}", duration(threshold))
+                }
+            };
             notes.push(format!(
-                "{why} for {}: classic buckets; the samples filed between the edges {} and {} ({}) count as straddling",
+                "{why} for {}: {}; {band} ({straddling}) count as straddling",
                 duration(threshold),
-                duration(lower),
-                if upper == u64::MAX { "+Inf".to_owned() } else { duration(upper) },
-                straddling
+                form.buckets(),
             ));
         }
         e.slots = slots;
         Ok(e)
     }
 
-    /// Per classic bucket (upper edge in ns, count in it) over the window; +Inf's edge is
-    /// `u64::MAX`.
-    async fn bucket_counts(
+    /// A latency family's buckets over the window under matchers `m`, and which form the
+    /// store holds them in: classic (`<fam>_bucket`, what a scrape of the collector and
+    /// `histograms = "classic"` remote write give) or native (the collector's remote write
+    /// with `histograms = "native"`). A store holding both for the same samples (a scrape
+    /// of both forms) is read from the native ones, which are finer; both holding
+    /// different samples (collectors writing different forms) is no reading: `Err` says so.
+    async fn latency_bands(
+        &self,
+        fam: &str,
+        m: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Result<(Form, Vec<Band>), String>, SourceError> {
+        let classic = self
+            .classic_bands(&format!("{fam}_bucket{m}"), from, to)
+            .await?;
+        let native = self.native_bands(&format!("{fam}{m}"), from, to).await?;
+        let count = |bands: &[Band]| bands.iter().map(|b| b.count).sum::<u64>();
+        let classic_n = count(&classic);
+        Ok(match native {
+            Ok(native) if count(&native) == 0 => Ok((Form::Classic, classic)),
+            Ok(native) if classic_n == 0 || classic_n == count(&native) => {
+                Ok((Form::Native, native))
+            }
+            Ok(native) => Err(format!(
+                "the store holds {fam} over the window as {classic_n} samples in classic buckets and {} in native histograms (collectors writing different forms): judge from the collectors, or write one form",
+                count(&native)
+            )),
+            Err(_) if classic_n > 0 => Ok((Form::Classic, classic)),
+            Err(why) => Err(why),
+        })
+    }
+
+    /// Per classic bucket (its edges in ns, count in it) over the window, in order from 0;
+    /// +Inf's edge is `u64::MAX`.
+    async fn classic_bands(
         &self,
         expr: &str,
         from: u64,
         to: u64,
-    ) -> Result<Vec<(u64, u64)>, SourceError> {
+    ) -> Result<Vec<Band>, SourceError> {
         let (at_from, at_to) = ends(expr, from, to);
         let read = |series: Vec<Series>| -> BTreeMap<u64, f64> {
             series
@@ -618,12 +700,161 @@ impl PrometheusSource {
         );
         // Cumulative counts to per-bucket differences over the window.
         let mut out = Vec::with_capacity(b.len());
-        let mut below = 0.0;
+        let (mut below, mut lower) = (0.0, 0);
         for (edge, cum_to) in &b {
             let cum = (cum_to - a.get(edge).copied().unwrap_or(0.0)).max(0.0);
-            out.push((*edge, (cum - below).max(0.0).round() as u64));
+            out.push(Band {
+                lower,
+                upper: *edge,
+                count: (cum - below).max(0.0).round() as u64,
+            });
             below = cum.max(below);
+            lower = *edge;
         }
         Ok(out)
+    }
+
+    /// The native histogram buckets of `selector` over the window (summed over its series
+    /// at each end, then the end's counts less the start's, bucket by bucket), in order;
+    /// empty when the store holds none. Each end as [`ends`] reads it, series by series,
+    /// because Prometheus 2.42's `last_over_time` does not read native histograms: at
+    /// `from` each series' sample within the lookback; at `to` the same, and for a series
+    /// that ended inside the window (found through the series API) its last sample. `Err`
+    /// when the buckets do not line up (collectors or a restart with a different
+    /// `native_histogram_error`).
+    async fn native_bands(
+        &self,
+        selector: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Result<Vec<Band>, String>, SourceError> {
+        let window_s = to.saturating_sub(from).div_ceil(1_000_000_000);
+        let at_from = self.instant(selector, from).await?;
+        let mut at_to = self.instant(selector, to).await?;
+        let live: Vec<BTreeMap<String, String>> = at_to.iter().map(|s| s.metric.clone()).collect();
+        let seen = self
+            .series_of(
+                selector,
+                from.saturating_sub(LOOKBACK_S * 1_000_000_000),
+                to,
+            )
+            .await?;
+        for labels in seen.iter().filter(|l| !live.contains(l)) {
+            let exact: Vec<String> = labels.iter().map(|(k, v)| matcher(k, v)).collect();
+            let raw = self
+                .instant(
+                    &format!("{{{}}}[{}s]", exact.join(","), window_s + LOOKBACK_S),
+                    to,
+                )
+                .await?;
+            at_to.extend(raw.into_iter().map(|mut s| {
+                s.histogram = s.histograms.pop();
+                s
+            }));
+        }
+        let (a, b) = match (summed(at_from), summed(at_to)) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(why), _) | (_, Err(why)) => return Ok(Err(why)),
+        };
+        if let Some((upper, (lower, _))) = a
+            .iter()
+            .find(|(u, (l, _))| b.get(u).is_none_or(|(bl, _)| bl != l))
+        {
+            return Ok(Err(format!(
+                "the native histograms' buckets changed inside the window (({}, {}] at its start is not a bucket at its end: a collector's native_histogram_error changed): judge a window after the change, or from the collector",
+                duration(*lower),
+                duration(*upper)
+            )));
+        }
+        Ok(Ok(b
+            .iter()
+            .map(|(upper, (lower, n))| Band {
+                lower: *lower,
+                upper: *upper,
+                count: (n - a.get(upper).map_or(0.0, |x| x.1)).max(0.0).round() as u64,
+            })
+            .collect()))
+    }
+}
+
+/// The native histograms of `series` summed bucket by bucket: upper edge (ns) -> (lower
+/// edge, samples). Prometheus writes a positive bucket as (lower, upper] in seconds;
+/// HdrHistogram's buckets go down to 1 ns, so an edge's fraction of a nanosecond is below
+/// any value the collector counted. `Err` when the buckets overlap (series of different
+/// schemas).
+fn summed(series: Vec<Series>) -> Result<BTreeMap<u64, (u64, f64)>, String> {
+    let edge = |s: &str| s.parse::<f64>().map_or(0, |v| (v * 1e9).max(0.0) as u64);
+    let mut out: BTreeMap<u64, (u64, f64)> = BTreeMap::new();
+    for (_, h) in series.into_iter().filter_map(|s| s.histogram) {
+        for (_, lower, upper, count) in h.buckets {
+            let n = count.parse::<f64>().unwrap_or(0.0);
+            let entry = out.entry(edge(&upper)).or_insert((edge(&lower), 0.0));
+            entry.1 += n;
+            if entry.0 != edge(&lower) {
+                return Err(format!(
+                    "the store's native histograms have buckets of different widths ending at {} (collectors with different native_histogram_error): judge from the collectors, or give them one",
+                    duration(edge(&upper))
+                ));
+            }
+        }
+    }
+    let mut below = 0;
+    for (upper, (lower, _)) in &out {
+        if *lower < below {
+            return Err(format!(
+                "the store's native histograms have overlapping buckets at {} (collectors with different native_histogram_error): judge from the collectors, or give them one",
+                duration(*upper)
+            ));
+        }
+        below = *upper;
+    }
+    Ok(out)
+}
+
+/// The form a latency family's buckets have in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Classic,
+    Native,
+}
+
+impl Form {
+    fn buckets(self) -> &'static str {
+        match self {
+            Form::Classic => "classic buckets",
+            Form::Native => "native histogram buckets",
+        }
+    }
+}
+
+/// One bucket over the window: the samples the collector filed above the edge `lower` up
+/// to the edge `upper` (ns; `upper` is `u64::MAX` for +Inf).
+struct Band {
+    lower: u64,
+    upper: u64,
+    count: u64,
+}
+
+impl Band {
+    /// The collector files a sample under an edge when its 0.1%-wide HdrHistogram bucket
+    /// starts at or below it: a bucket holds values up to the highest equivalent of its
+    /// upper edge, and from just above the highest equivalent of its lower one.
+    fn highest_held(&self, layout: &LatencyHistogram) -> u64 {
+        highest_equivalent(layout, self.upper)
+    }
+
+    fn lowest_held(&self, layout: &LatencyHistogram) -> u64 {
+        match self.lower {
+            0 => 0,
+            edge => highest_equivalent(layout, edge).saturating_add(1),
+        }
+    }
+}
+
+/// The highest value of the HdrHistogram bucket holding `edge` (`u64::MAX` for +Inf).
+fn highest_equivalent(layout: &LatencyHistogram, edge: u64) -> u64 {
+    match edge {
+        u64::MAX => u64::MAX,
+        edge => layout.inner().highest_equivalent(edge),
     }
 }

@@ -4,7 +4,10 @@
 //! slo rules` generates. Every template variable's query, every panel target and every
 //! annotation of every file in dashboards/grafana/, with the variables replaced by real
 //! label values, must return finite data over the run; the test prints each panel's title
-//! with a value. Also: the files against Grafana's published schema (scripts/check-dashboard-schema).
+//! with a value. The collector also remote-writes native histograms into a second
+//! Prometheus (with the shipped recording rules): every latency quantile, mean and rule
+//! panel must return data from that store too. Also: the files against Grafana's published
+//! schema (scripts/check-dashboard-schema).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -177,11 +180,25 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
         &format!("[tls]\ndir = \"{}\"\n", keys.display()),
     );
     let pin = tls_identity_of_collector(&ccfg);
+    // The store the collector remote-writes native histograms into, with the shipped rules.
+    let native_dir = TempDir::new("dashboards-native");
+    let native_port = free_tcp_port();
+    let _native_server = crate::support::prometheus::receiver(
+        &prometheus,
+        &native_dir,
+        native_port,
+        &format!(
+            "global:\n  evaluation_interval: {SCRAPE_SECONDS}s\nrule_files:\n  - {}\n",
+            repo_path("dashboards/xcbench.rules.yml").display()
+        ),
+        &["--enable-feature=native-histograms"],
+    );
+    let native: SocketAddr = ([127, 0, 0, 1], native_port).into();
     let _collector = spawn_collector(
         &dir,
         addr,
         &format!(
-            "slo = \"{}\"\nslo_interval = \"1s\"\n\n[tls]\ndir = \"{}\"\nagents = {{ {} }}\n",
+            "slo = \"{}\"\nslo_interval = \"1s\"\n\n[tls]\ndir = \"{}\"\nagents = {{ {} }}\n\n[remote_write]\nurl = \"http://{native}/api/v1/write\"\nhistograms = \"native\"\n",
             slo_file.display(),
             keys.display(),
             pins.join(", ")
@@ -273,6 +290,7 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
 
     let mut failures = Vec::new();
     let mut executed = 0;
+    let mut native_executed = 0;
     let grafana = repo_path("dashboards/grafana");
     let mut files: Vec<_> = std::fs::read_dir(&grafana)
         .unwrap()
@@ -358,7 +376,10 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
                 }
             }
         }
-        let run = |expr: &str, instant: bool| -> Result<Vec<(String, f64)>, String> {
+        let run_on = |prom: SocketAddr,
+                      expr: &str,
+                      instant: bool|
+         -> Result<Vec<(String, f64)>, String> {
             let q = encode(&values.apply(expr, range_secs));
             let data = if instant {
                 api(prom, &format!("/api/v1/query?query={q}&time={end:.3}"))?
@@ -381,6 +402,7 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
             }
             Ok(f)
         };
+        let run = |expr: &str, instant: bool| run_on(prom, expr, instant);
         for a in d["annotations"]["list"].as_array().unwrap() {
             let Some(expr) = a["expr"].as_str() else {
                 continue;
@@ -435,10 +457,45 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
                         values.apply(expr, range_secs)
                     )),
                 }
+                // The latency panels again, from the store fed native histograms.
+                if ![
+                    "histogram_quantile(",
+                    "histogram_sum(",
+                    "xcbench:rtt_seconds",
+                ]
+                .iter()
+                .any(|f| expr.contains(f))
+                {
+                    continue;
+                }
+                native_executed += 1;
+                let result = run_on(native, expr, instant).and_then(|f| {
+                    if matrix && t["refId"] == "A" && f.len() != 2 {
+                        return Err(format!("{} cells, expected 2: {f:?}", f.len()));
+                    }
+                    plausible(p, expr, &f)?;
+                    Ok(f)
+                });
+                match result {
+                    Ok(f) => eprintln!(
+                        "  {panel} [{}] from native histograms: {} series, e.g. {{{}}} = {} {unit}",
+                        t["refId"].as_str().unwrap(),
+                        f.len(),
+                        f[0].0,
+                        f[0].1
+                    ),
+                    Err(e) => failures.push(format!(
+                        "{title}: panel {panel:?} query {} from native histograms: {e}\n    {}",
+                        t["refId"],
+                        values.apply(expr, range_secs)
+                    )),
+                }
             }
         }
     }
-    eprintln!("\n{executed} queries executed");
+    eprintln!(
+        "\n{executed} queries executed, {native_executed} of them also from native histograms"
+    );
     assert!(
         failures.is_empty(),
         "{} queries returned nothing:\n{}",
@@ -446,6 +503,10 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
         failures.join("\n")
     );
     assert!(executed > 60, "only {executed} queries");
+    assert!(
+        native_executed >= 10,
+        "only {native_executed} queries from native histograms"
+    );
 }
 
 /// What the run can produce, by the panel's unit: a ratio of counts (a panel with min 0) is

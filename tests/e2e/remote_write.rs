@@ -153,25 +153,13 @@ fn prometheus(binary: &Path, dir: &TempDir, port: u16) -> Proc {
 
 /// [`prometheus`] with more flags.
 fn prometheus_with(binary: &Path, dir: &TempDir, port: u16, flags: &[&str]) -> Proc {
-    let cfg = dir.write("prometheus.yml", "global:\n  scrape_interval: 15s\n");
-    let p = Proc::spawn(
-        "prometheus",
-        Command::new(binary)
-            .args(flags)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("prom").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .arg("--log.level=warn"),
-    );
-    wait_for(Duration::from_secs(30), || {
-        http_get(([127, 0, 0, 1], port).into(), "/-/ready").filter(|r| r.0 == 200)
-    })
-    .expect("prometheus ready");
-    p
+    crate::support::prometheus::receiver(
+        binary,
+        dir,
+        port,
+        "global:\n  scrape_interval: 15s\n",
+        flags,
+    )
 }
 
 /// VictoriaMetrics (Debian's) on a free loopback port, its data in `dir`, fresh samples

@@ -154,7 +154,7 @@ pub(super) fn parse_remote_write(
                 return Err(err(
                     "remote_write.histograms",
                     format!("{h:?}"),
-                    "must be \"classic\" (_bucket, _sum and _count: every receiver, the shipped dashboards and gate --prometheus) or \"native\" (one native histogram each: Prometheus 2.40+ with native histograms enabled, Mimir)",
+                    "must be \"classic\" (_bucket, _sum and _count: every receiver) or \"native\" (one native histogram each: Prometheus 2.40+ with native histograms enabled, Mimir)",
                 ))
             }
         };

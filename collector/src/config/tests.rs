@@ -99,7 +99,7 @@ fn defaults_and_errors() {
     );
     assert_eq!(
         rw_err("url = \"http://p/w\"\nhistograms = \"exponential\""),
-        "c.toml: remote_write.histograms = \"exponential\": must be \"classic\" (_bucket, _sum and _count: every receiver, the shipped dashboards and gate --prometheus) or \"native\" (one native histogram each: Prometheus 2.40+ with native histograms enabled, Mimir)"
+        "c.toml: remote_write.histograms = \"exponential\": must be \"classic\" (_bucket, _sum and _count: every receiver) or \"native\" (one native histogram each: Prometheus 2.40+ with native histograms enabled, Mimir)"
     );
     // Native remote write counts into native buckets at native_histogram_error's schema,
     // whether or not /metrics serves them.

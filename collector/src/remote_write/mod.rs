@@ -55,13 +55,13 @@ pub struct RemoteWriteConfig {
 /// `remote_write.histograms`: how a latency histogram is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Histograms {
-    /// `_bucket` (one series per `le`), `_sum` and `_count`: what every receiver keeps, and
-    /// what the shipped dashboards and `gate --prometheus` read.
+    /// `_bucket` (one series per `le`), `_sum` and `_count`: what every receiver keeps.
     #[default]
     Classic,
     /// One native histogram per series (the schema of `native_histogram_error`): a sample
     /// where classic takes ~30, for receivers that keep native histograms (Prometheus 2.40+
     /// with `--enable-feature=native-histograms`, Mimir); VictoriaMetrics 1.79 drops them.
+    /// The shipped dashboards, rules and `gate --prometheus` read either form.
     Native,
 }
 

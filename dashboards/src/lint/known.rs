@@ -1,6 +1,7 @@
 //! The metrics and labels a dashboard may read: label names per sample name from the
-//! collector's golden `/metrics` (each family of its catalog); the shipped recording rules
-//! with the labels their expressions leave are added by `promql`'s `Known::load`.
+//! collector's golden `/metrics` (each family of its catalog; a histogram also under its
+//! bare name, as a native histogram without `le`); the shipped recording rules with the
+//! labels their expressions leave are added by `promql`'s `Known::load`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -46,7 +47,9 @@ impl Known {
             let own: Vec<String> = match def.kind() {
                 Kind::Counter => vec![name.to_owned()],
                 Kind::Gauge => vec![],
-                Kind::Histogram => ["_bucket", "_sum", "_count"]
+                // The bare name: the native histogram of a store the collector
+                // remote-writes them into (counts too: read through rate or increase).
+                Kind::Histogram => ["_bucket", "_sum", "_count", ""]
                     .iter()
                     .map(|s| format!("{name}{s}"))
                     .collect(),
@@ -64,6 +67,11 @@ impl Known {
                 labels.contains_key(&sample),
                 "{sample}: not in the golden /metrics"
             );
+            if def.kind() == Kind::Histogram {
+                let mut native = labels[&sample].clone();
+                native.remove("le");
+                labels.insert(name.to_owned(), native);
+            }
         }
         Known { labels, counters }
     }

@@ -105,6 +105,16 @@ fn the_lint_catches_what_it_is_for() {
     let (labels, p) = grouped("histogram_quantile(0.9, sum by (src_agent, le) (rate(xcbench_rtt_seconds_bucket[$__rate_interval])))");
     assert!(p.is_empty(), "{p:?}");
     assert_eq!(labels.unwrap(), ["src_agent".to_owned()].into());
+    // Native histograms: the bare name, no `le`, and read through rate as the buckets are.
+    let (labels, p) = grouped(
+        "histogram_quantile(0.9, sum by (src_agent) (rate(xcbench_rtt_seconds[$__rate_interval])))",
+    );
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!(labels.unwrap(), ["src_agent".to_owned()].into());
+    let (_, p) = grouped("histogram_quantile(0.9, sum by (src_agent, le) (rate(xcbench_rtt_seconds[$__rate_interval])))");
+    assert!(p.iter().any(|l| l.contains("keeps \"le\"")), "{p:?}");
+    let (_, p) = grouped("histogram_count(sum(xcbench_rtt_seconds))");
+    assert!(p.iter().any(|l| l.contains("lifetime counter")), "{p:?}");
     assert_eq!(
         placeholders("{{src_agent}} -> {{ dst_agent }}"),
         ["src_agent", "dst_agent"]

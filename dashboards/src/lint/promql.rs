@@ -302,12 +302,21 @@ pub(super) fn labels_of(
                     })
                 }
                 "histogram_quantile" => {
-                    need(
-                        &args[1],
-                        &["le".to_owned()].into(),
-                        "histogram_quantile",
-                        out,
-                    );
+                    // Over classic buckets the grouping keeps `le`; native histograms have
+                    // none.
+                    let classic = c
+                        .args
+                        .args
+                        .get(1)
+                        .is_some_and(|a| reads(a, &|n| n.ends_with("_bucket")));
+                    let le: BTreeSet<String> = ["le".to_owned()].into();
+                    if classic {
+                        need(&args[1], &le, "histogram_quantile", out);
+                    } else if args[1].as_ref().is_some_and(|l| l.contains("le")) {
+                        out.push(format!(
+                            "{at}: histogram_quantile over native histograms keeps \"le\", which they do not have"
+                        ));
+                    }
                     args[1].clone().map(|mut l| {
                         l.remove("le");
                         l
@@ -363,6 +372,21 @@ pub(super) fn labels_of(
                 },
             }
         }
+    }
+}
+
+/// Whether `e` selects a metric whose name satisfies `name` (by name, not by matcher).
+fn reads(e: &Expr, name: &dyn Fn(&str) -> bool) -> bool {
+    match e {
+        Expr::VectorSelector(vs) => vs.name.as_deref().is_some_and(name),
+        Expr::MatrixSelector(m) => m.vs.name.as_deref().is_some_and(name),
+        Expr::Aggregate(a) => reads(&a.expr, name),
+        Expr::Unary(u) => reads(&u.expr, name),
+        Expr::Paren(p) => reads(&p.expr, name),
+        Expr::Subquery(s) => reads(&s.expr, name),
+        Expr::Binary(b) => reads(&b.lhs, name) || reads(&b.rhs, name),
+        Expr::Call(c) => c.args.args.iter().any(|a| reads(a, name)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => false,
     }
 }
 

@@ -1,21 +1,26 @@
-//! The same run judged from the collector's history and from a real Prometheus scraping
-//! the collector.
+//! The same run judged from the collector's history, from a real Prometheus scraping the
+//! collector (classic buckets), and from one the collector remote-writes native histograms
+//! into.
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use super::gate;
+use crate::remote_write::drained;
 use crate::support::agents::{spawn_collector, spawn_pair};
 use crate::support::http::http_get;
+use crate::support::metrics::assert_within_one_native_bucket;
 use crate::support::ports::{free_tcp_port, free_udp_port};
 use crate::support::proc::{bin, TempDir};
 use crate::support::{machine, tool, wait_for};
 
-/// The same run judged from the collector's history and from a real Prometheus scraping
-/// the collector: over a window holding the whole run, the exact counters make the counts
-/// equal; a threshold the collector was not told about falls back to the classic buckets,
-/// whose straddling band must contain the history's exact count.
+/// The same run judged from the collector's history, from a real Prometheus scraping the
+/// collector, and from a second one the collector remote-writes native histograms into
+/// (`histograms = "native"`): over a window holding the whole run, the exact counters make
+/// the counts equal; a threshold the collector was not told about falls back to the
+/// histogram buckets (classic from the scrape, native from remote write), whose straddling
+/// band must contain the history's exact count, the native one no wider than the classic.
 #[test]
 fn prometheus_and_the_collector_agree_on_the_same_run() {
     let _turn = machine::shared();
@@ -35,9 +40,19 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
     );
     let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
     let data = dir.path().join("data");
+    // The store native histograms are remote-written into (its own directory).
+    let native_dir = TempDir::new("gate-prom-native");
+    let native_port = free_tcp_port();
+    let _native_store = crate::support::prometheus::receiver(
+        &prometheus,
+        &native_dir,
+        native_port,
+        "global:\n  scrape_interval: 15s\n",
+        &["--enable-feature=native-histograms"],
+    );
     let config = |slo: &std::path::Path| {
         format!(
-            "slo = \"{}\"\nslo_interval = \"1s\"\ndata_dir = \"{}\"\n",
+            "slo = \"{}\"\nslo_interval = \"1s\"\ndata_dir = \"{}\"\n\n[remote_write]\nurl = \"http://127.0.0.1:{native_port}/api/v1/write\"\nhistograms = \"native\"\n",
             slo.display(),
             data.display()
         )
@@ -97,8 +112,10 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
     );
     std::thread::sleep(Duration::from_secs(6));
     crate::support::proc::terminate_all(agents);
-    // Two scrapes after the last snapshot, so Prometheus holds the final counts.
+    // Two scrapes after the last snapshot, so Prometheus holds the final counts; every
+    // snapshot remote-written.
     std::thread::sleep(Duration::from_secs(3));
+    drained(addr);
     let to = format!("{:.3}", unix_now());
     let run_in = |file: &std::path::Path, (from, to): (&str, &str), source: &[&str]| {
         let mut args = vec![
@@ -119,19 +136,36 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
     let run = |file: &std::path::Path, source: &[&str]| run_in(file, (&from, &to), source);
     let collector_url = format!("http://{addr}");
     let prom_url = format!("http://{prom}");
+    let native_url = format!("http://127.0.0.1:{native_port}");
     let (c_code, c) = run(&slo_file, &["--collector", &collector_url]);
     let (p_code, p) = run(&slo_file, &["--prometheus", &prom_url]);
-    eprintln!("collector: {c}\nprometheus: {p}");
-    assert_eq!((c_code, p_code), (0, 0), "both pass");
+    let (n_code, n) = run(&slo_file, &["--prometheus", &native_url]);
+    eprintln!("collector: {c}\nprometheus: {p}\nnative store: {n}");
+    assert_eq!((c_code, p_code, n_code), (0, 0, 0), "all pass");
     for i in 0..3 {
-        let (a, b) = (&c["objectives"][i], &p["objectives"][i]);
-        assert_eq!(a["verdict"], b["verdict"], "{}", a["name"]);
-        assert_eq!(
-            a["samples"], b["samples"],
-            "{}: exact counts agree",
-            a["name"]
-        );
-        assert_eq!(a["observed"], b["observed"], "{}", a["name"]);
+        for (store, b) in [("scraped", &p), ("native", &n)] {
+            let (a, b) = (&c["objectives"][i], &b["objectives"][i]);
+            assert_eq!(a["verdict"], b["verdict"], "{store}: {}", a["name"]);
+            assert_eq!(
+                a["samples"], b["samples"],
+                "{store}: {}: exact counts agree",
+                a["name"]
+            );
+            assert_eq!(a["observed"], b["observed"], "{store}: {}", a["name"]);
+        }
+        // The value shown: the native buckets' quantile within one of them of the
+        // collector's HdrHistogram quantile.
+        if let (Some(exact), Some(native), "latency") = (
+            c["objectives"][i]["value"].as_f64(),
+            n["objectives"][i]["value"].as_f64(),
+            c["objectives"][i]["comparison"]["kind"].as_str().unwrap(),
+        ) {
+            assert_within_one_native_bucket(
+                c["objectives"][i]["name"].as_str().unwrap(),
+                native,
+                exact,
+            );
+        }
     }
     // Every generated rule evaluated without error on xcbench's data, and the 5m error
     // ratios read what the run did: no loss, no RTT above 50 ms, a share above 40 us.
@@ -185,18 +219,42 @@ fn prometheus_and_the_collector_agree_on_the_same_run() {
 
     // Without an exact counter: the buckets' straddling band holds the exact count.
     let (_, c) = run(&unknown, &["--collector", &collector_url]);
-    let (_, p) = run(&unknown, &["--prometheus", &prom_url]);
-    let (a, b) = (&c["objectives"][0], &p["objectives"][0]);
-    eprintln!("45us: collector {a}\nprometheus {b}");
-    assert_eq!(a["samples"], b["samples"]);
+    let a = &c["objectives"][0];
     let n = a["samples"].as_f64().unwrap();
     let exact = a["observed"].as_f64().unwrap() * n;
-    let certain = b["observed"].as_f64().unwrap() * n;
-    let reasons = b["reasons"].to_string();
-    assert!(reasons.contains("classic buckets"), "{reasons}");
+    let mut bands = Vec::new();
+    for (store, url, form) in [
+        ("scraped", &prom_url, "classic buckets"),
+        ("native", &native_url, "native histogram buckets"),
+    ] {
+        let (_, p) = run(&unknown, &["--prometheus", url]);
+        let b = &p["objectives"][0];
+        eprintln!("45us: collector {a}\n{store}: {b}");
+        assert_eq!(a["samples"], b["samples"], "{store}");
+        let certain = b["observed"].as_f64().unwrap() * n;
+        let reasons = b["reasons"].to_string();
+        assert!(reasons.contains(form), "{store}: {reasons}");
+        let straddling: f64 = reasons
+            .split(" count as straddling")
+            .next()
+            .and_then(|r| r.rsplit('(').next())
+            .and_then(|r| r.trim_end_matches(')').parse().ok())
+            .unwrap_or_else(|| panic!("{store}: no straddling count in {reasons}"));
+        assert!(
+            certain <= exact + 0.5 && exact <= certain + straddling + 0.5,
+            "{store}: the exact {exact} outside the band {certain} + {straddling} straddling"
+        );
+        bands.push(straddling);
+    }
     assert!(
-        certain <= exact + 0.5,
-        "bucket count {certain} above the exact {exact}"
+        bands[1] <= bands[0],
+        "the native band ({}) wider than the classic one ({})",
+        bands[1],
+        bands[0]
+    );
+    eprintln!(
+        "45us: straddling samples: {} in classic buckets, {} in native ones",
+        bands[0], bands[1]
     );
 
     // A window after the agents stopped: neither source has a sample in it, and both say
