@@ -142,9 +142,16 @@ fn store_snapshot(
     }
     store.apply(snapshot, histograms, now);
     if let Some(w) = &state.remote_write {
-        let requests = exposition::remote_write(&store, &state.exposition, snapshot, &w.config);
+        let mut buffers = w.buffers();
+        exposition::remote_write(
+            &store,
+            &state.exposition,
+            snapshot,
+            &w.config,
+            &mut buffers.requests,
+        );
         drop(store);
-        w.queue(&requests);
+        w.queue(buffers);
     }
     Ok("accepted\n")
 }
@@ -353,21 +360,30 @@ async fn mesh_file(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Re
 
 /// Renders under the store's lock (expiring the windows first), then sends the pieces
 /// after it is released, so ingest waits only for the rendering.
-async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> impl IntoResponse {
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
     let format =
         exposition::Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let areas =
+        match exposition::Areas::from_query(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+            Ok(a) => a,
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+        };
     let pieces = {
         let now = (state.clock)();
         let mut store = lock(&state.store);
         store.expire(now);
-        exposition::render(&store, &state.exposition, format)
+        exposition::render(&store, &state.exposition, format, areas)
     };
     let body = axum::body::Body::from_stream(futures_util::stream::iter(
         pieces
             .into_iter()
             .map(|p| Ok::<_, std::convert::Infallible>(Bytes::from(p))),
     ));
-    ([(header::CONTENT_TYPE, format.content_type())], body)
+    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
 }
 
 #[cfg(test)]

@@ -310,20 +310,23 @@ async fn reload_mesh(state: Arc<AppState>) {
                         .as_ref()
                         .filter(|_| !gone.is_empty())
                         .map(|w| {
+                            let mut buffers = w.buffers();
                             exposition::remote_write_stale(
                                 &store,
                                 &state.exposition,
                                 &gone,
                                 (state.clock)(),
                                 &w.config,
-                            )
+                                &mut buffers.requests,
+                            );
+                            buffers
                         });
                     store.set_mesh_agents(served.agents);
                     stale
                 };
                 // Pairs that left the mesh: their series end in the store now.
-                if let (Some(w), Some(requests)) = (state.remote_write.clone(), stale) {
-                    let _ = tokio::task::spawn_blocking(move || w.queue(&requests)).await;
+                if let (Some(w), Some(buffers)) = (state.remote_write.clone(), stale) {
+                    let _ = tokio::task::spawn_blocking(move || w.queue(buffers)).await;
                 }
                 refused = None;
             }

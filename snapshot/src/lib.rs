@@ -554,17 +554,17 @@ impl Snapshot {
                         "must appear once per series",
                     ));
                 }
-                let hist = LatencyHistogram::decode_base64(&h.hdr).map_err(|e| {
+                let (buckets, total) = histogram::decode_buckets_base64(&h.hdr).map_err(|e| {
                     SnapshotError::field(format!("{hat}.hdr"), "<histogram>", e.to_string())
                 })?;
-                if hist.len() != h.count {
+                if total != h.count {
                     return Err(SnapshotError::field(
                         format!("{hat}.count"),
                         h.count,
-                        format!("must equal the histogram's total count {}", hist.len()),
+                        format!("must equal the histogram's total count {total}"),
                     ));
                 }
-                series.push(hist.buckets().collect());
+                series.push(buckets);
             }
             decoded.push(series);
         }

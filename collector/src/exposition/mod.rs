@@ -9,7 +9,7 @@
 //!
 //! - this file: [`render`], and the `Families` builder every area pushes through.
 //! - `options`: [`Options`] (what is served: `exposition`, `window_summaries`, native
-//!   histograms) and [`Format`] (text or protobuf, by `Accept`).
+//!   histograms), [`Format`] (text or protobuf, by `Accept`) and [`Areas`] (`collect[]`).
 //! - `remote`: the same families as remote-write samples of one snapshot, or as stale markers.
 //! - `text` and `proto`: the two wire formats (and remote write's `WriteRequest`), written
 //!   without building a model first.
@@ -40,30 +40,41 @@ use crate::store::Store;
 use catalog::{Kind, MetricDef};
 pub use xcbench_snapshot::metrics as catalog;
 
-pub use options::{Exposition, Format, Native, Options};
+pub use options::{Areas, Exposition, Format, Native, Options};
 use remote::Remote;
-pub use remote::{remote_write, remote_write_stale, STALE_NAN};
+pub use remote::{remote_write, remote_write_stale, Requests, STALE_NAN};
 pub use series::{LATENCY_BUCKETS, WINDOW_QUANTILES};
 use text::Value;
 
 /// Reads the clock for window expiry; a parameter so tests can pin it.
 pub type Clock = std::sync::Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// Every family for the store's current content, sorted by name, in `format`: a list of
+/// Every family of `areas` for the store's current content, sorted by name, in `format`: a list of
 /// pieces to send one after another (so the answer is never copied whole once more).
-pub fn render(store: &Store, options: &Options, format: Format) -> Vec<Vec<u8>> {
+pub fn render(store: &Store, options: &Options, format: Format, areas: Areas) -> Vec<Vec<u8>> {
     let mut f = Families::new(store, options, format);
-    series::push_families(&mut f, store);
-    throughput::push_families(&mut f, store);
-    agents::push_families(&mut f, store);
-    slo::push_families(&mut f, store);
-    collector::push_families(&mut f, store);
+    if areas.series {
+        series::push_families(&mut f, store);
+    }
+    if areas.throughput {
+        throughput::push_families(&mut f, store);
+    }
+    if areas.agents {
+        agents::push_families(&mut f, store);
+    }
+    if areas.slo {
+        slo::push_families(&mut f, store);
+    }
+    if areas.collector {
+        collector::push_families(&mut f, store);
+    }
     f.finish()
 }
 
-/// [`render`] in the text format, as one string.
+/// [`render`] of every area in the text format, as one string.
 pub fn render_text(store: &Store, options: &Options) -> String {
-    String::from_utf8(render(store, options, Format::Text).concat()).expect("text format is UTF-8")
+    String::from_utf8(render(store, options, Format::Text, Areas::ALL).concat())
+        .expect("text format is UTF-8")
 }
 
 /// A metric's labels: borrowed name/value pairs, a base and a few more, so a series' labels

@@ -1,5 +1,6 @@
 //! What `/metrics` serves and how: [`Options`] from collector.toml (`exposition`,
-//! `window_summaries`, `native_histograms`) and the [`Format`] a scraper's `Accept` asks for.
+//! `window_summaries`, `native_histograms`), the [`Format`] a scraper's `Accept` asks for,
+//! and the [`Areas`] its `collect[]` parameters name.
 
 use std::collections::BTreeSet;
 
@@ -154,5 +155,63 @@ impl Format {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::Protobuf => "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
         }
+    }
+}
+
+/// The areas of families an answer holds: every one by default, or those a scrape names
+/// with `/metrics?collect[]=<area>` (node_exporter's parameter for its collectors). The
+/// collector's own families alone (`collect[]=collector`) cost the same at any fleet size:
+/// a self-monitoring scrape, or a script watching the remote-write queue, need not render
+/// every series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub series: bool,
+    pub throughput: bool,
+    pub agents: bool,
+    pub slo: bool,
+    pub collector: bool,
+}
+
+impl Areas {
+    pub const ALL: Areas = Areas {
+        series: true,
+        throughput: true,
+        agents: true,
+        slo: true,
+        collector: true,
+    };
+    pub const NAMES: [&'static str; 5] = ["series", "throughput", "agents", "slo", "collector"];
+
+    /// From a query's `(name, value)` pairs: the `collect[]` values (every area when there
+    /// are none); other parameters are not this one's. An unknown area is an error naming
+    /// it and the choices.
+    pub fn from_query<'a>(
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Areas, String> {
+        let mut areas = None::<Areas>;
+        for (_, value) in params.into_iter().filter(|(k, _)| *k == "collect[]") {
+            let a = areas.get_or_insert(Areas {
+                series: false,
+                throughput: false,
+                agents: false,
+                slo: false,
+                collector: false,
+            });
+            let flag = match value {
+                "series" => &mut a.series,
+                "throughput" => &mut a.throughput,
+                "agents" => &mut a.agents,
+                "slo" => &mut a.slo,
+                "collector" => &mut a.collector,
+                other => {
+                    return Err(format!(
+                        "collect[] = {other:?}: must be one of {}",
+                        Areas::NAMES.join(", ")
+                    ))
+                }
+            };
+            *flag = true;
+        }
+        Ok(areas.unwrap_or(Areas::ALL))
     }
 }

@@ -2,7 +2,7 @@
 //! stamped with its interval's end, or stale markers for the series of agents that left the
 //! mesh; latency histograms as classic buckets or as native histograms
 //! (`remote_write.histograms`); encoded `WriteRequest` bodies in requests of a bounded number
-//! of samples.
+//! of samples, written into one buffer the caller keeps ([`Requests`]).
 
 use xcbench_snapshot::Identity;
 
@@ -15,22 +15,24 @@ use crate::store::Store;
 /// tests and its agent, each sample stamped with the end of the snapshot's interval (the
 /// agent's clock: a backlog lands where it was measured). Window summaries, the mesh list,
 /// the SLO verdicts and the collector's own families are not in it: they are of the
-/// collector's moment, not of a measured interval. Encoded `WriteRequest` bodies
-/// (uncompressed) of at most `max_samples_per_send` samples each (a native histogram is
-/// one), with their sample counts. Every sample also carries the `external_labels` it does
-/// not have (a shard's name).
+/// collector's moment, not of a measured interval. Into `into` (emptied first): encoded
+/// `WriteRequest` bodies (uncompressed) of at most `max_samples_per_send` samples each (a
+/// native histogram is one), with their sample counts. Every sample also carries the
+/// `external_labels` it does not have (a shard's name).
 pub fn remote_write(
     store: &Store,
     options: &Options,
     snapshot: &xcbench_snapshot::Snapshot,
     config: &RemoteWriteConfig,
-) -> Vec<(usize, Vec<u8>)> {
+    into: &mut Requests,
+) {
     let mut f = Families::new(store, options, Format::Text);
     f.remote = Some(Remote::new(
         store,
         config,
         snapshot.interval_end_unix_ns,
         false,
+        std::mem::take(into),
     ));
     for s in &snapshot.series {
         let key = crate::store::SeriesKey::of(&snapshot.agent, s);
@@ -54,7 +56,7 @@ pub fn remote_write(
     if let Some(agent) = store.agent(&snapshot.agent.id) {
         agents::push_agent(&mut f, agent);
     }
-    f.remote.map(|r| r.requests).unwrap_or_default()
+    *into = f.remote.map(|r| r.requests).unwrap_or_default();
 }
 
 /// Prometheus' stale marker: the NaN a series' last sample is written as when it ends.
@@ -63,16 +65,23 @@ pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 /// Stale markers at `now_unix_ns` (collector clock) for every remote-written series of the
 /// agents in `gone` (left the mesh): their probe series as prober or reflector, their tests
 /// either way, and their own families; a store then ends those series at once instead of
-/// showing their last value for its lookback.
+/// showing their last value for its lookback. Into `into`, as [`remote_write`].
 pub fn remote_write_stale(
     store: &Store,
     options: &Options,
     gone: &[xcbench_snapshot::AgentId],
     now_unix_ns: u64,
     config: &RemoteWriteConfig,
-) -> Vec<(usize, Vec<u8>)> {
+    into: &mut Requests,
+) {
     let mut f = Families::new(store, options, Format::Text);
-    f.remote = Some(Remote::new(store, config, now_unix_ns, true));
+    f.remote = Some(Remote::new(
+        store,
+        config,
+        now_unix_ns,
+        true,
+        std::mem::take(into),
+    ));
     let left = |a: &Identity| gone.contains(&a.id);
     for (key, state) in store.series() {
         if left(&key.source) || left(&key.peer) {
@@ -88,7 +97,54 @@ pub fn remote_write_stale(
     for agent in store.agents().filter(|a| left(&a.identity)) {
         agents::push_agent(&mut f, agent);
     }
-    f.remote.map(|r| r.requests).unwrap_or_default()
+    *into = f.remote.map(|r| r.requests).unwrap_or_default();
+}
+
+/// Encoded `WriteRequest` bodies (uncompressed) one after another in one buffer, with each
+/// one's sample count. The writer keeps one and fills it again for the next snapshot, so
+/// once grown it costs no allocation per snapshot (a request body of 500 samples is 50 to
+/// 300 kB, grown by doubling when each was a vector of its own).
+#[derive(Debug, Default)]
+pub struct Requests {
+    body: Vec<u8>,
+    /// Per request: its samples, and where its body ends in `body`.
+    ends: Vec<(usize, usize)>,
+}
+
+impl Requests {
+    /// Each request's sample count and body, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(samples, end)| {
+            let body = &self.body[start..end];
+            start = end;
+            (samples, body)
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The body of the request the next sample goes into: the last, or a new one when it
+    /// holds `max_samples`. [`Requests::written`] counts the sample once it is written.
+    fn next(&mut self, max_samples: usize) -> &mut Vec<u8> {
+        if self.ends.last().is_none_or(|(n, _)| *n >= max_samples) {
+            self.ends.push((0, self.body.len()));
+        }
+        &mut self.body
+    }
+
+    fn written(&mut self) {
+        if let Some(last) = self.ends.last_mut() {
+            last.0 += 1;
+            last.1 = self.body.len();
+        }
+    }
 }
 
 /// Samples for remote write: one `TimeSeries` per sample, stamped alike, in requests of at
@@ -106,11 +162,20 @@ pub(super) struct Remote {
     /// `CollectorConfig::native_schema`).
     native: Option<i8>,
     /// Encoded `WriteRequest` bodies and their sample counts; the last is being filled.
-    requests: Vec<(usize, Vec<u8>)>,
+    requests: Requests,
 }
 
 impl Remote {
-    fn new(store: &Store, config: &RemoteWriteConfig, at_unix_ns: u64, stale: bool) -> Remote {
+    /// Writes into `requests` (emptied; its buffers kept).
+    fn new(
+        store: &Store,
+        config: &RemoteWriteConfig,
+        at_unix_ns: u64,
+        stale: bool,
+        mut requests: Requests,
+    ) -> Remote {
+        requests.body.clear();
+        requests.ends.clear();
         Remote {
             timestamp_ms: (at_unix_ns / 1_000_000) as i64,
             stale,
@@ -120,21 +185,8 @@ impl Remote {
                 Histograms::Classic => None,
                 Histograms::Native => store.native_schema(),
             },
-            requests: Vec::new(),
+            requests,
         }
-    }
-
-    /// The index of the request the next sample goes into: the last, or a new one when that
-    /// is full.
-    fn next_request(&mut self) -> usize {
-        if self
-            .requests
-            .last()
-            .is_none_or(|(n, _)| *n >= self.max_samples)
-        {
-            self.requests.push((0, Vec::new()));
-        }
-        self.requests.len() - 1
     }
 }
 
@@ -163,12 +215,10 @@ impl Families<'_> {
             return;
         };
         if let Some(schema) = remote.native.filter(|_| !remote.stale) {
-            let i = remote.next_request();
             let sorted = sorted_labels(&remote.external, labels, None);
             let empty = std::collections::BTreeMap::new();
-            let (n, body) = &mut remote.requests[i];
             proto::time_series_histogram(
-                body,
+                remote.requests.next(remote.max_samples),
                 &mut self.scratch,
                 name,
                 &sorted,
@@ -176,7 +226,7 @@ impl Families<'_> {
                 (schema, h.native.unwrap_or(&empty)),
                 remote.timestamp_ms,
             );
-            *n += 1;
+            remote.requests.written();
             return;
         }
         if remote.native.is_some() {
@@ -221,21 +271,19 @@ impl Families<'_> {
         let Some(remote) = self.remote.as_mut() else {
             return;
         };
-        let i = remote.next_request();
         let sorted = sorted_labels(&remote.external, labels, extra);
         let value = match remote.stale {
             true => f64::from_bits(STALE_NAN),
             false => value,
         };
-        let (n, body) = &mut remote.requests[i];
         proto::time_series(
-            body,
+            remote.requests.next(remote.max_samples),
             &mut self.scratch,
             [name, suffix],
             &sorted,
             value,
             remote.timestamp_ms,
         );
-        *n += 1;
+        remote.requests.written();
     }
 }

@@ -133,7 +133,22 @@ pub struct Writer {
     pub wake: tokio::sync::Notify,
     client: reqwest::Client,
     headers: reqwest::header::HeaderMap,
+    /// Buffers a snapshot's requests were built and compressed in, for the next ones.
+    spare: std::sync::Mutex<Vec<Buffers>>,
 }
+
+/// What one snapshot's requests are built in ([`crate::exposition::remote_write`] fills
+/// `requests`) and compressed in: taken with [`Writer::buffers`], given back by
+/// [`Writer::queue`], so the ingest path stops allocating them once they have grown.
+#[derive(Default)]
+pub struct Buffers {
+    pub requests: crate::exposition::Requests,
+    compressed: Vec<u8>,
+}
+
+/// Buffers kept for reuse: snapshots are queued one at a time (under the store's lock) or a
+/// few at once.
+const SPARE_BUFFERS: usize = 4;
 
 impl Writer {
     /// Opens the queue (under `data_dir`, or in memory) and reads the secrets.
@@ -205,18 +220,38 @@ impl Writer {
             wake: tokio::sync::Notify::new(),
             client,
             headers,
+            spare: std::sync::Mutex::new(Vec::new()),
         })
     }
 
+    /// Buffers to build a snapshot's requests in: one given back before, or new.
+    pub fn buffers(&self) -> Buffers {
+        self.spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
     /// Queues a snapshot's requests; counts what the bound pushed out, or what could not be
-    /// queued at all.
-    pub fn queue(&self, requests: &[(usize, Vec<u8>)]) {
-        // Queued as sent: snappy-compressed (a fifth of the size or less).
+    /// queued at all. The buffers are kept for the next snapshot.
+    pub fn queue(&self, mut buffers: Buffers) {
+        // Queued as sent: snappy-compressed (a fifth of the size or less), each request
+        // in a buffer of its own size.
         let mut encoder = snap::raw::Encoder::new();
+        let Buffers {
+            requests,
+            compressed: out,
+        } = &mut buffers;
         let compressed: Vec<(usize, Vec<u8>)> = requests
             .iter()
-            .filter_map(|(n, body)| Some((*n, encoder.compress_vec(body).ok()?)))
+            .filter_map(|(n, body)| {
+                out.resize(snap::raw::max_compress_len(body.len()), 0);
+                let len = encoder.compress(body, out).ok()?;
+                Some((n, out[..len].to_vec()))
+            })
             .collect();
+        let samples: usize = requests.iter().map(|(n, _)| n).sum();
         match self.outbox.push(&compressed, self.config.max_queue_bytes) {
             Ok(dropped) => {
                 self.stats
@@ -230,7 +265,6 @@ impl Writer {
                 }
             }
             Err(e) => {
-                let samples: usize = requests.iter().map(|(n, _)| n).sum();
                 self.stats
                     .not_queued_samples
                     .fetch_add(samples as u64, Ordering::Relaxed);
@@ -239,6 +273,10 @@ impl Writer {
         }
         self.stats.set_depth(self.outbox.depth());
         self.wake.notify_one();
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buffers);
+        }
     }
 }
 

@@ -147,20 +147,29 @@ impl Sli {
         }
     }
 
-    /// The error ratio over a window, as PromQL (lines without indentation).
+    /// The error ratio over a window, as PromQL (lines without indentation). Prometheus
+    /// extrapolates each series' `increase()` on its own, so over a series' first minutes
+    /// the part can grow by more than the whole (seen: within-threshold samples 2.8% above
+    /// all samples, 6 s into a run): a ratio of a part to its whole is held within 0..=1.
     pub(super) fn ratio(&self, window: &str) -> Vec<String> {
         let inc = |s: &str| format!("sum(increase({s}[{window}]))");
         match self {
             Sli::Latency {
                 samples, within, ..
             } => vec![
-                "(".to_owned(),
+                "clamp_min(".to_owned(),
                 format!("  {}", inc(samples)),
-                format!("  - {}", inc(within)),
+                format!("  - {},", inc(within)),
+                "  0".to_owned(),
                 ")".to_owned(),
                 format!("/ ({} > 0)", inc(samples)),
             ],
-            Sli::Counters { bad, total, .. } => {
+            Sli::Counters {
+                bad,
+                total,
+                at_most_one,
+                ..
+            } => {
                 let mut lines = vec![inc(bad)];
                 if let [one] = total.as_slice() {
                     lines.push(format!("/ ({} > 0)", inc(one)));
@@ -174,7 +183,16 @@ impl Sli {
                     lines.push("  ) > 0".to_owned());
                     lines.push(")".to_owned());
                 }
-                lines
+                if !at_most_one {
+                    return lines;
+                }
+                let last = lines.len() - 1;
+                let mut clamped = vec!["clamp_max(".to_owned()];
+                for (i, l) in lines.into_iter().enumerate() {
+                    clamped.push(format!("  {l}{}", if i == last { "," } else { "" }));
+                }
+                clamped.extend(["  1".to_owned(), ")".to_owned()]);
+                clamped
             }
         }
     }

@@ -213,11 +213,11 @@ fn error_ratios_select_the_objectives_series() {
     };
     let sel = "src_cloud=\"azure\",dst_cloud=\"oci\",protocol=\"udp\",kind=\"stamp\",load=\"idle\"";
     // Latency: straddling samples are bad (samples - within; the straddling counter is
-    // not subtracted).
+    // not subtracted), never fewer than none (each increase() is extrapolated alone).
     assert_eq!(
         expr("stamp-rtt-p99", "5m"),
         format!(
-            "(\n  sum(increase(xcbench_slo_samples_total{{{sel},metric=\"rtt\"}}[5m]))\n  - sum(increase(xcbench_slo_within_total{{{sel},metric=\"rtt\",threshold=\"0.003\"}}[5m]))\n)\n/ (sum(increase(xcbench_slo_samples_total{{{sel},metric=\"rtt\"}}[5m])) > 0)\n"
+            "clamp_min(\n  sum(increase(xcbench_slo_samples_total{{{sel},metric=\"rtt\"}}[5m]))\n  - sum(increase(xcbench_slo_within_total{{{sel},metric=\"rtt\",threshold=\"0.003\"}}[5m])),\n  0\n)\n/ (sum(increase(xcbench_slo_samples_total{{{sel},metric=\"rtt\"}}[5m])) > 0)\n"
         )
     );
     assert!(!r.yaml.contains("straddling_total{"));
@@ -237,17 +237,17 @@ fn error_ratios_select_the_objectives_series() {
     assert_eq!(
         expr("forward-loss", "6h"),
         format!(
-            "sum(increase(xcbench_probes_lost_direction_total{{{sel},direction=\"forward\"}}[6h]))\n/ (\n  (\n      sum(increase(xcbench_probes_received_total{{{sel}}}[6h]))\n    + sum(increase(xcbench_probes_lost_total{{{sel}}}[6h]))\n  ) > 0\n)\n"
+            "clamp_max(\n  sum(increase(xcbench_probes_lost_direction_total{{{sel},direction=\"forward\"}}[6h]))\n  / (\n    (\n        sum(increase(xcbench_probes_received_total{{{sel}}}[6h]))\n      + sum(increase(xcbench_probes_lost_total{{{sel}}}[6h]))\n    ) > 0\n  ),\n  1\n)\n"
         )
     );
     assert!(expr("reverse-loss", "6h").contains("direction=\"reverse\""));
     assert!(expr("loss", "6h").starts_with(&format!(
-        "sum(increase(xcbench_probes_lost_total{{{sel}}}[6h]))\n"
+        "clamp_max(\n  sum(increase(xcbench_probes_lost_total{{{sel}}}[6h]))\n"
     )));
     assert_eq!(
         expr("reorders", "3d"),
         format!(
-            "sum(increase(xcbench_probes_reordered_total{{{sel}}}[3d]))\n/ (sum(increase(xcbench_probes_received_total{{{sel}}}[3d])) > 0)\n"
+            "clamp_max(\n  sum(increase(xcbench_probes_reordered_total{{{sel}}}[3d]))\n  / (sum(increase(xcbench_probes_received_total{{{sel}}}[3d])) > 0),\n  1\n)\n"
         )
     );
     // load: any selects every load (no matcher).

@@ -301,6 +301,48 @@ fn lean_drops_only_the_summaries_not_asked_for() {
     assert!(!render_text(&store, &none).contains("_window_seconds{"));
 }
 
+/// `collect[]` areas: the collector's own families alone are the full answer's lines of
+/// those families; several areas add up to their lines; an unknown area is named.
+#[test]
+fn collect_serves_the_areas_asked_for() {
+    let store = fixed_store();
+    let options = Options::default();
+    let areas = |q: &[(&str, &str)]| Areas::from_query(q.iter().copied());
+    let text =
+        |a: Areas| String::from_utf8(render(&store, &options, Format::Text, a).concat()).unwrap();
+    let full = render_text(&store, &options);
+    assert_eq!(areas(&[]), Ok(Areas::ALL));
+    assert_eq!(areas(&[("other", "x")]), Ok(Areas::ALL));
+    let own = text(areas(&[("collect[]", "collector")]).unwrap());
+    let of_collector = |l: &&str| {
+        let name = l
+            .trim_start_matches("# HELP ")
+            .trim_start_matches("# TYPE ")
+            .split(['{', ' '])
+            .next()
+            .unwrap();
+        name.starts_with("xcbench_collector_") || name.starts_with("xcbench_remote_write_")
+    };
+    assert!(own.contains("xcbench_collector_series "), "{own}");
+    assert!(!own.contains("xcbench_rtt_seconds"));
+    assert_eq!(
+        own.lines().collect::<Vec<_>>(),
+        full.lines().filter(of_collector).collect::<Vec<_>>()
+    );
+    let two = text(areas(&[("collect[]", "series"), ("collect[]", "collector")]).unwrap());
+    assert!(
+        two.contains("xcbench_rtt_seconds_bucket{") && two.contains("xcbench_collector_series ")
+    );
+    assert!(two.lines().count() < full.lines().count());
+    assert_eq!(
+        areas(&[("collect[]", "everything")]),
+        Err(
+            "collect[] = \"everything\": must be one of series, throughput, agents, slo, collector"
+                .to_owned()
+        )
+    );
+}
+
 /// The protobuf answer, read by the prometheus crate's own decoder and written out by its
 /// own text encoder, is the text answer line for line: the same families, metrics,
 /// labels and values.
@@ -315,7 +357,7 @@ fn protobuf_decodes_to_the_text_answer() {
         ..Options::default()
     };
     for options in [Options::default(), Options::full(), beside] {
-        let bytes = render(&store, &options, Format::Protobuf).concat();
+        let bytes = render(&store, &options, Format::Protobuf, Areas::ALL).concat();
         let mut families = Vec::new();
         let mut rest = &bytes[..];
         while !rest.is_empty() {

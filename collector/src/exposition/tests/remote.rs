@@ -3,7 +3,33 @@
 //! they are read back with (written here from the proto's field numbers).
 
 use super::*;
+use crate::exposition::{remote_write, remote_write_stale, Requests};
 use crate::remote_write::{Histograms, RemoteWriteConfig};
+
+/// [`remote_write`] into new buffers: each request's samples and body.
+fn written(
+    store: &Store,
+    options: &Options,
+    snapshot: &xcbench_snapshot::Snapshot,
+    config: &RemoteWriteConfig,
+) -> Vec<(usize, Vec<u8>)> {
+    let mut requests = Requests::default();
+    remote_write(store, options, snapshot, config, &mut requests);
+    requests.iter().map(|(n, b)| (n, b.to_vec())).collect()
+}
+
+/// [`remote_write_stale`] into new buffers.
+fn write_stale(
+    store: &Store,
+    options: &Options,
+    gone: &[xcbench_snapshot::AgentId],
+    now_unix_ns: u64,
+    config: &RemoteWriteConfig,
+) -> Vec<(usize, Vec<u8>)> {
+    let mut requests = Requests::default();
+    remote_write_stale(store, options, gone, now_unix_ns, config, &mut requests);
+    requests.iter().map(|(n, b)| (n, b.to_vec())).collect()
+}
 
 /// A protobuf reader just big enough for a `WriteRequest`: (labels, value, timestamp)
 /// per `TimeSeries`.
@@ -156,8 +182,30 @@ fn rw(max: usize, histograms: Histograms) -> RemoteWriteConfig {
 fn native_remote_write_is_one_histogram_for_the_classic_series() {
     let (store, snapshot) = fixed_native(Some(6));
     let options = Options::default();
-    let classic = remote_write(&store, &options, &snapshot, &rw(1_000, Histograms::Classic));
-    let native = remote_write(&store, &options, &snapshot, &rw(1_000, Histograms::Native));
+    let classic = written(&store, &options, &snapshot, &rw(1_000, Histograms::Classic));
+    let native = written(&store, &options, &snapshot, &rw(1_000, Histograms::Native));
+    // Buffers filled again (the writer keeps them) give what new ones do.
+    let mut reused = Requests::default();
+    remote_write(
+        &store,
+        &options,
+        &snapshot,
+        &rw(1_000, Histograms::Native),
+        &mut reused,
+    );
+    remote_write(
+        &store,
+        &options,
+        &snapshot,
+        &rw(7, Histograms::Classic),
+        &mut reused,
+    );
+    let again: Vec<(usize, Vec<u8>)> = reused.iter().map(|(n, b)| (n, b.to_vec())).collect();
+    assert!(again.len() > 2);
+    assert_eq!(
+        again,
+        written(&store, &options, &snapshot, &rw(7, Histograms::Classic))
+    );
     let read = |requests: &[(usize, Vec<u8>)]| {
         let (mut samples, mut histograms) = (Vec::new(), Vec::new());
         for (n, body) in requests {
@@ -231,7 +279,7 @@ fn native_remote_write_is_one_histogram_for_the_classic_series() {
     );
     // Ended: a float stale marker on the histogram's own name.
     let gone = vec![snapshot.agent.id.clone()];
-    let stale = remote_write_stale(
+    let stale = write_stale(
         &store,
         &options,
         &gone,
@@ -257,7 +305,7 @@ fn native_remote_write_is_one_histogram_for_the_classic_series() {
 fn remote_write_samples_are_the_answers_lines_of_the_snapshot() {
     let (store, snapshot) = fixed();
     let text = render_text(&store, &Options::default());
-    let requests = remote_write(
+    let requests = written(
         &store,
         &Options::default(),
         &snapshot,
@@ -328,14 +376,14 @@ fn agents_that_left_the_mesh_end_their_series_with_stale_markers() {
     let (store, snapshot) = fixed();
     let options = Options::default();
     let gone: Vec<xcbench_snapshot::AgentId> = vec!["oci-ashburn-db1".parse().unwrap()];
-    let stale = remote_write_stale(
+    let stale = write_stale(
         &store,
         &options,
         &gone,
         1_700_000_123 * S,
         &rw(1_000, Histograms::Classic),
     );
-    let live = remote_write(&store, &options, &snapshot, &rw(1_000, Histograms::Classic));
+    let live = written(&store, &options, &snapshot, &rw(1_000, Histograms::Classic));
     let names = |requests: &[(usize, Vec<u8>)]| {
         let mut v: Vec<String> = requests
             .iter()
@@ -360,7 +408,5 @@ fn agents_that_left_the_mesh_end_their_series_with_stale_markers() {
         .filter(|l| !agent_families(l))
         .collect();
     assert_eq!(names(&stale), want);
-    assert!(
-        remote_write_stale(&store, &options, &[], 0, &rw(1_000, Histograms::Classic)).is_empty()
-    );
+    assert!(write_stale(&store, &options, &[], 0, &rw(1_000, Histograms::Classic)).is_empty());
 }
