@@ -260,7 +260,8 @@ fn push_latency(
             native: state.map(|m| &m.native),
         },
     );
-    if !f.summarized(metric) {
+    // The window's quantiles are the costly part: not computed for an answer without them.
+    if !f.summarized(metric) || !f.wants(families.window) {
         return;
     }
     let window = state.map(|m| m.window());

@@ -301,6 +301,32 @@ fn lean_drops_only_the_summaries_not_asked_for() {
     assert!(!render_text(&store, &none).contains("_window_seconds{"));
 }
 
+/// The answer sent group by group (as `/metrics` sends it) is the whole answer, byte for
+/// byte, in both formats and every exposition: every family in one group, in order, and a
+/// latency histogram or summary in a group of its own.
+#[test]
+fn group_by_group_is_the_whole_answer() {
+    let store = fixed_store();
+    let groups = family_groups();
+    let flat: Vec<&str> = groups.concat();
+    let mut sorted = flat.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(flat, sorted);
+    assert!(groups.contains(&vec!["xcbench_rtt_seconds"]));
+    assert!(groups.len() < flat.len() / 2, "{} groups", groups.len());
+    for options in [Options::default(), Options::full()] {
+        for format in [Format::Text, Format::Protobuf] {
+            let whole = render(&store, &options, format, Areas::ALL).concat();
+            let parts: Vec<u8> = groups
+                .iter()
+                .flat_map(|g| render_families(&store, &options, format, Areas::ALL, g).concat())
+                .collect();
+            assert_eq!(parts, whole, "{format:?}");
+        }
+    }
+}
+
 /// `collect[]` areas: the collector's own families alone are the full answer's lines of
 /// those families; several areas add up to their lines; an unknown area is named.
 #[test]
