@@ -435,30 +435,34 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
             for t in p["targets"].as_array().unwrap() {
                 let expr = t["expr"].as_str().unwrap();
                 let instant = t["instant"] == true;
-                executed += 1;
-                let result = run(expr, instant).and_then(|f| {
-                    if matrix && t["refId"] == "A" && f.len() != 2 {
-                        return Err(format!("{} cells, expected 2: {f:?}", f.len()));
+                // One target against one store: data, a cell per pair, plausible values.
+                let mut check = |prom: SocketAddr, from: &str| {
+                    let result = run_on(prom, expr, instant).and_then(|f| {
+                        if matrix && t["refId"] == "A" && f.len() != 2 {
+                            return Err(format!("{} cells, expected 2: {f:?}", f.len()));
+                        }
+                        plausible(p, expr, &f)?;
+                        Ok(f)
+                    });
+                    match result {
+                        Ok(f) => eprintln!(
+                            "  {panel} [{}]{from}: {} series, e.g. {{{}}} = {} {unit}",
+                            t["refId"].as_str().unwrap(),
+                            f.len(),
+                            f[0].0,
+                            f[0].1
+                        ),
+                        Err(e) => failures.push(format!(
+                            "{title}: panel {panel:?} query {}{from}: {e}\n    {}",
+                            t["refId"],
+                            values.apply(expr, range_secs)
+                        )),
                     }
-                    plausible(p, expr, &f)?;
-                    Ok(f)
-                });
-                match result {
-                    Ok(f) => eprintln!(
-                        "  {panel} [{}]: {} series, e.g. {{{}}} = {} {unit}",
-                        t["refId"].as_str().unwrap(),
-                        f.len(),
-                        f[0].0,
-                        f[0].1
-                    ),
-                    Err(e) => failures.push(format!(
-                        "{title}: panel {panel:?} query {}: {e}\n    {}",
-                        t["refId"],
-                        values.apply(expr, range_secs)
-                    )),
-                }
+                };
+                executed += 1;
+                check(prom, "");
                 // The latency panels again, from the store fed native histograms.
-                if ![
+                if [
                     "histogram_quantile(",
                     "histogram_sum(",
                     "xcbench:rtt_seconds",
@@ -466,29 +470,8 @@ fn every_dashboard_query_returns_data_from_a_live_mesh() {
                 .iter()
                 .any(|f| expr.contains(f))
                 {
-                    continue;
-                }
-                native_executed += 1;
-                let result = run_on(native, expr, instant).and_then(|f| {
-                    if matrix && t["refId"] == "A" && f.len() != 2 {
-                        return Err(format!("{} cells, expected 2: {f:?}", f.len()));
-                    }
-                    plausible(p, expr, &f)?;
-                    Ok(f)
-                });
-                match result {
-                    Ok(f) => eprintln!(
-                        "  {panel} [{}] from native histograms: {} series, e.g. {{{}}} = {} {unit}",
-                        t["refId"].as_str().unwrap(),
-                        f.len(),
-                        f[0].0,
-                        f[0].1
-                    ),
-                    Err(e) => failures.push(format!(
-                        "{title}: panel {panel:?} query {} from native histograms: {e}\n    {}",
-                        t["refId"],
-                        values.apply(expr, range_secs)
-                    )),
+                    native_executed += 1;
+                    check(native, " from native histograms");
                 }
             }
         }
