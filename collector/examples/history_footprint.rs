@@ -2,9 +2,10 @@
 //! samples per report; RTT around 1.5 ms with a 1% tail, one-way delays around half of it,
 //! IPDV around 20 us), then downsampled, bytes per tier (keys and values; the database file
 //! adds its page slack). Prints the steady-state size per series under the default tiers
-//! (see `Tiers::default`).
+//! (see `Tiers::default`). `wide`: a congested path instead, every latency spread over
+//! 2..22 ms (RTT) and IPDV over 0..5 ms, the most distinct buckets a slot can fill.
 //!
-//!   cargo run --release -p xcbench-collector --example history_footprint
+//!   cargo run --release -p xcbench-collector --example history_footprint [wide]
 
 use xcbench_collector::db::History;
 use xcbench_collector::store::history::Tiers;
@@ -48,6 +49,14 @@ fn identity(id: &str, cloud: Cloud) -> Identity {
 }
 
 fn main() {
+    let wide = match std::env::args().nth(1).as_deref() {
+        None => false,
+        Some("wide") => true,
+        Some(other) => {
+            eprintln!("history_footprint: argument = \"{other}\": expected nothing or \"wide\"");
+            std::process::exit(2);
+        }
+    };
     let mut h = History::in_memory(Tiers::default()).unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let t0 = 1_700_000_000 * S;
@@ -55,16 +64,25 @@ fn main() {
     for seq in 1..=reports {
         let (mut rtt, mut fwd, mut rev, mut ipdv) = (vec![], vec![], vec![], vec![]);
         for _ in 0..100 {
-            let base = 1_450_000 + (rng.next() % 100_000 + rng.next() % 100_000) / 2;
-            let tail = if rng.next().is_multiple_of(100) {
-                rng.next() % 3_000_000
+            let (r, f, b, i) = if wide {
+                // A congested path: queueing spreads every sample over 2..22 ms.
+                let queue = rng.next() % 20_000_000;
+                let f = 500_000 + queue / 2 + rng.next() % 500_000;
+                let b = 500_000 + queue / 2 + rng.next() % 500_000;
+                (f + b + 1_000_000, f, b, rng.next() % 5_000_000)
             } else {
-                0
+                let base = 1_450_000 + (rng.next() % 100_000 + rng.next() % 100_000) / 2;
+                let tail = if rng.next().is_multiple_of(100) {
+                    rng.next() % 3_000_000
+                } else {
+                    0
+                };
+                (base + tail, base / 2 + tail, base / 2, rng.next() % 40_000)
             };
-            rtt.push(base + tail);
-            fwd.push(base / 2 + tail);
-            rev.push(base / 2);
-            ipdv.push(rng.next() % 40_000);
+            rtt.push(r);
+            fwd.push(f);
+            rev.push(b);
+            ipdv.push(i);
         }
         let snapshot = Snapshot {
             format: FORMAT_VERSION,
@@ -118,7 +136,12 @@ fn main() {
         s if s % 60 == 0 => format!("{} min", s / 60),
         s => format!("{s} s"),
     };
-    println!("one series, one day of 10 probes/s, five latency histograms:");
+    let path = if wide {
+        "a congested path (RTT 2..22 ms)"
+    } else {
+        "RTT around 1.5 ms"
+    };
+    println!("one series, one day of 10 probes/s, five latency histograms, {path}:");
     let mut steady = 0.0;
     let mut passed = 0;
     for (i, tier) in tiers.get().iter().enumerate() {

@@ -48,9 +48,9 @@ pub const LATENCY_BUCKETS: BucketBounds = BucketBounds::new(&[
 /// Quantiles published over the window; 1.0 is the maximum.
 pub const WINDOW_QUANTILES: &[f64] = &[0.5, 0.9, 0.99, 0.999, 1.0];
 
-/// Every probe series' families.
+/// Every probe series' families (of those the rendering writes: `f.series`).
 pub(super) fn push_families(f: &mut Families, store: &Store) {
-    for (key, s) in store.series() {
+    for (key, s) in store.series_range(f.series) {
         push_series(f, key, s);
     }
 }

@@ -14,8 +14,11 @@ use super::{seconds, Families, Labels};
 use crate::store::{SeriesKey, SeriesState, Store};
 
 pub(super) fn push_families(f: &mut Families, store: &Store) {
-    for (key, s) in store.series() {
+    for (key, s) in store.series_range(f.series) {
         push_series(f, key, s);
+    }
+    if !f.first {
+        return;
     }
     let Some((at, results)) = store.verdicts() else {
         return;

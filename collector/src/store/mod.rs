@@ -25,6 +25,7 @@ pub use throughput::{LastTest, TestOutcomes, ThroughputKey, ThroughputState};
 use window::WindowSpan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 
 use xcbench_snapshot::{
     AgentId, Histograms, Identity, LatencyHistogram, Metric, SeriesSnapshot, Snapshot,
@@ -313,6 +314,14 @@ impl Store {
 
     pub fn series(&self) -> impl Iterator<Item = (&SeriesKey, &SeriesState)> {
         self.series.iter()
+    }
+
+    /// The probe series within `range`, in key order (a scrape written in parts).
+    pub fn series_range<'s>(
+        &'s self,
+        range: (Bound<&SeriesKey>, Bound<&SeriesKey>),
+    ) -> impl Iterator<Item = (&'s SeriesKey, &'s SeriesState)> {
+        self.series.range::<SeriesKey, _>(range)
     }
 
     pub fn throughput(&self) -> impl Iterator<Item = (&ThroughputKey, &ThroughputState)> {

@@ -301,11 +301,12 @@ fn lean_drops_only_the_summaries_not_asked_for() {
     assert!(!render_text(&store, &none).contains("_window_seconds{"));
 }
 
-/// The answer sent group by group (as `/metrics` sends it) is the whole answer, byte for
-/// byte, in both formats and every exposition: every family in one group, in order, and a
-/// latency histogram or summary in a group of its own.
+/// The answer sent part by part (as `/metrics` sends it) is the whole answer, byte for
+/// byte, in both formats and every exposition, whatever the series per part: every family
+/// in one group, in order, and a latency histogram or summary in a group of its own, in
+/// text written in parts of that many series, its header once.
 #[test]
-fn group_by_group_is_the_whole_answer() {
+fn part_by_part_is_the_whole_answer() {
     let store = fixed_store();
     let groups = family_groups();
     let flat: Vec<&str> = groups.concat();
@@ -315,14 +316,42 @@ fn group_by_group_is_the_whole_answer() {
     assert_eq!(flat, sorted);
     assert!(groups.contains(&vec!["xcbench_rtt_seconds"]));
     assert!(groups.len() < flat.len() / 2, "{} groups", groups.len());
+    let series = store.series().count();
+    assert!(series >= 3, "{series} series: too few to write in parts");
     for options in [Options::default(), Options::full()] {
         for format in [Format::Text, Format::Protobuf] {
             let whole = render(&store, &options, format, Areas::ALL).concat();
-            let parts: Vec<u8> = groups
-                .iter()
-                .flat_map(|g| render_families(&store, &options, format, Areas::ALL, g).concat())
-                .collect();
-            assert_eq!(parts, whole, "{format:?}");
+            for per_part in [1, 2, SERIES_PER_PART] {
+                let mut written = Vec::new();
+                let mut rendered = 0;
+                let mut groups = Vec::new();
+                for mut part in parts(format, per_part) {
+                    groups.push(part.families().to_vec());
+                    while !part.done() {
+                        written
+                            .extend(render_part(&store, &options, Areas::ALL, &mut part).concat());
+                        rendered += 1;
+                    }
+                }
+                let what = format!("{format:?}, {per_part} series per part");
+                assert_eq!(
+                    String::from_utf8_lossy(&written),
+                    String::from_utf8_lossy(&whole),
+                    "{what}"
+                );
+                assert_eq!(groups, family_groups(), "{what}");
+                let chunked = groups.iter().filter(|g| g.len() == 1).count();
+                if format == Format::Text && per_part < series {
+                    // A part per `per_part` series, and one more finding none after the last.
+                    let least = groups.len() + chunked * (series.div_ceil(per_part) - 1);
+                    assert!(
+                        rendered >= least,
+                        "{what}: {rendered} parts, {least} at least"
+                    );
+                } else {
+                    assert_eq!(rendered, groups.len(), "{what}");
+                }
+            }
         }
     }
 }
