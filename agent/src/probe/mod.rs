@@ -11,7 +11,8 @@
 //! # Layout
 //! - [`Probe`]: the methods every prober shares, so one driver (`net::driver`) and one
 //!   virtual-clock harness (`sim`, tests only) run any of them.
-//! - [`sender`]: the STAMP Session-Sender; [`reflector`]: the stateful Session-Reflector.
+//! - [`sender`]: the STAMP Session-Sender; [`reflector`]: the stateful Session-Reflector;
+//!   [`replay`]: an authenticated session's replay window.
 //! - [`rr`]: request/response sessions over streams and QUIC, and the response the TCP and
 //!   QUIC responders both build.
 //! - [`jitter`]: the RFC 3550 interarrival jitter estimator.
@@ -23,6 +24,7 @@
 
 pub mod jitter;
 pub mod reflector;
+pub mod replay;
 pub mod rr;
 pub mod sender;
 #[cfg(test)]

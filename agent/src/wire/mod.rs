@@ -1,5 +1,6 @@
-//! Packet formats, pure encode/decode: STAMP (RFC 8762) unauthenticated test packets, their
-//! timestamps and error estimates, the TCP/QUIC probe framing, and throughput test control.
+//! Packet formats, pure encode/decode: STAMP (RFC 8762) test packets, unauthenticated
+//! (`stamp`) and authenticated (`stamp_auth`, HMAC-SHA-256), their timestamps and error
+//! estimates, the TCP/QUIC probe framing, and throughput test control.
 //! No clock, no socket.
 //!
 //! Every decoder returns [`WireError::Truncated`] when it needs more bytes and
@@ -11,6 +12,7 @@
 pub mod error_estimate;
 pub mod rr;
 pub mod stamp;
+pub mod stamp_auth;
 pub mod throughput;
 pub mod timestamp;
 

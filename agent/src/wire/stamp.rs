@@ -52,10 +52,12 @@ pub struct ReflectedPacket {
     pub len: usize,
 }
 
-fn check_len(buf: &[u8]) -> Result<(), WireError> {
-    if buf.len() < UNAUTH_LEN {
+/// A test packet's length: at least `need` (the mode's size without padding), at most
+/// [`MAX_PACKET_LEN`].
+pub(super) fn check_len(buf: &[u8], need: usize) -> Result<(), WireError> {
+    if buf.len() < need {
         return Err(WireError::Truncated {
-            need: UNAUTH_LEN,
+            need,
             have: buf.len(),
         });
     }
@@ -92,7 +94,7 @@ impl TestPacket {
     }
 
     pub fn decode(buf: &[u8]) -> Result<TestPacket, WireError> {
-        check_len(buf)?;
+        check_len(buf, UNAUTH_LEN)?;
         let error_estimate = ErrorEstimate::from_bits(u16_at(buf, 12));
         Ok(TestPacket {
             seq: u32_at(buf, 0),
@@ -123,7 +125,7 @@ impl ReflectedPacket {
     }
 
     pub fn decode(buf: &[u8]) -> Result<ReflectedPacket, WireError> {
-        check_len(buf)?;
+        check_len(buf, UNAUTH_LEN)?;
         let error_estimate = ErrorEstimate::from_bits(u16_at(buf, 12));
         Ok(ReflectedPacket {
             seq: u32_at(buf, 0),
@@ -149,6 +151,24 @@ impl ReflectedPacket {
     pub fn stamp_transmit(buf: &mut [u8], t3: Timestamp) {
         if buf.len() >= 12 {
             buf[4..12].copy_from_slice(&t3.raw.to_be_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+impl ReflectedPacket {
+    /// A packet whose fields are 1, 2, ... 8 in wire order, to find each at its offset.
+    pub(super) fn numbered(len: usize) -> ReflectedPacket {
+        ReflectedPacket {
+            seq: 1,
+            timestamp: Timestamp { raw: 2, ptp: false },
+            error_estimate: ErrorEstimate::from_bits(3),
+            receive_timestamp: Timestamp { raw: 4, ptp: false },
+            sender_seq: 5,
+            sender_timestamp: 6,
+            sender_error_estimate: ErrorEstimate::from_bits(7),
+            sender_ttl: 8,
+            len,
         }
     }
 }
@@ -226,17 +246,7 @@ mod tests {
 
     #[test]
     fn reflected_layout_offsets() {
-        let p = ReflectedPacket {
-            seq: 1,
-            timestamp: Timestamp { raw: 2, ptp: false },
-            error_estimate: ErrorEstimate::from_bits(3),
-            receive_timestamp: Timestamp { raw: 4, ptp: false },
-            sender_seq: 5,
-            sender_timestamp: 6,
-            sender_error_estimate: ErrorEstimate::from_bits(7),
-            sender_ttl: 8,
-            len: 60,
-        };
+        let p = ReflectedPacket::numbered(60);
         let mut buf = Vec::new();
         p.encode(&mut buf);
         assert_eq!(buf.len(), 60);
