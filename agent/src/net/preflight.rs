@@ -123,6 +123,7 @@ fn stamp_packet(seq: u32, len: usize) -> Vec<u8> {
         seq,
         timestamp: Timestamp::from_unix_ns(super::clock::now_unix_ns()),
         error_estimate: ErrorEstimate::from_error_ns(0, false),
+        ssid: 0,
         len,
     }
     .encode(&mut buf);
@@ -371,6 +372,7 @@ mod tests {
                     seq: t.seq,
                     timestamp: t.timestamp,
                     error_estimate: t.error_estimate,
+                    ssid: t.ssid,
                     receive_timestamp: t.timestamp,
                     sender_seq: t.seq,
                     sender_timestamp: t.timestamp.raw,

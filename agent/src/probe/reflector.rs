@@ -1,7 +1,8 @@
 //! Stateful STAMP Session-Reflector (RFC 8762 section 4.3), sans-IO.
 //!
-//! Each session (source address and port) gets its own reflector sequence counter, so the
-//! sender can tell forward loss (the counter did not move) from reverse loss (it did). The
+//! Each session (source address and port, and the RFC 8972 Session-Sender Identifier, which
+//! the reply copies) gets its own reflector sequence counter, so the sender can tell forward
+//! loss (the counter did not move) from reverse loss (it did). The
 //! session table is bounded: idle sessions are evicted, and a new session is refused when the
 //! table is full of live ones. A reply is always exactly as long as the request.
 
@@ -53,7 +54,7 @@ struct Session {
 /// The reflector's state: sessions and counters.
 pub struct Reflector {
     limits: ReflectorLimits,
-    sessions: HashMap<SocketAddr, Session>,
+    sessions: HashMap<(SocketAddr, u16), Session>,
     counters: ResponderCount,
 }
 
@@ -87,12 +88,13 @@ impl Reflector {
                 return Err(ReflectError::Malformed(e));
             }
         };
-        let seq = self.next_session_seq(from, received.mono_ns)?;
+        let seq = self.next_session_seq((from, test.ssid), received.mono_ns)?;
         out.clear();
         ReflectedPacket {
             seq,
             timestamp: Timestamp::from_unix_ns(received.wall_ns),
             error_estimate: estimate,
+            ssid: test.ssid,
             receive_timestamp: Timestamp::from_unix_ns(received.wall_ns),
             sender_seq: test.seq,
             sender_timestamp: test.timestamp.raw,
@@ -120,7 +122,7 @@ impl Reflector {
         self.sessions.len()
     }
 
-    fn next_session_seq(&mut self, from: SocketAddr, now: u64) -> Result<u32, ReflectError> {
+    fn next_session_seq(&mut self, from: (SocketAddr, u16), now: u64) -> Result<u32, ReflectError> {
         if !self.sessions.contains_key(&from) && self.sessions.len() >= self.limits.max_sessions {
             let idle = self.limits.idle_timeout_ns;
             self.sessions
@@ -150,11 +152,16 @@ mod tests {
     }
 
     fn test_packet(seq: u32, len: usize) -> Vec<u8> {
+        ssid_packet(seq, 0, len)
+    }
+
+    fn ssid_packet(seq: u32, ssid: u16, len: usize) -> Vec<u8> {
         let mut buf = Vec::new();
         TestPacket {
             seq,
             timestamp: Timestamp::from_unix_ns(1_000 + u64::from(seq)),
             error_estimate: ErrorEstimate::from_error_ns(1_000, true),
+            ssid,
             len,
         }
         .encode(&mut buf);
@@ -188,6 +195,33 @@ mod tests {
             assert_eq!(reply.receive_timestamp.to_unix_ns(), 5_000);
         }
         assert_eq!(r.take_counters().reflected, 4);
+    }
+
+    /// RFC 8972: the reply carries the test packet's SSID, and two senders behind one
+    /// address and port (a NAT) with different SSIDs are two sessions, each counting its own.
+    #[test]
+    fn the_ssid_is_copied_and_tells_sessions_apart() {
+        let mut r = Reflector::new(ReflectorLimits::default());
+        let est = ErrorEstimate::from_error_ns(1, false);
+        let mut out = Vec::new();
+        let mut reply = |r: &mut Reflector, ssid: u16| {
+            r.handle_datagram(
+                Moment::at(1),
+                addr(7),
+                None,
+                est,
+                &ssid_packet(1, ssid, 44),
+                &mut out,
+            )
+            .unwrap();
+            ReflectedPacket::decode(&out).unwrap()
+        };
+        let a0 = reply(&mut r, 0xa1);
+        let b0 = reply(&mut r, 0xb2);
+        let a1 = reply(&mut r, 0xa1);
+        assert_eq!((a0.ssid, b0.ssid, a1.ssid), (0xa1, 0xb2, 0xa1));
+        assert_eq!((a0.seq, b0.seq, a1.seq), (0, 0, 1));
+        assert_eq!(r.session_count(), 2);
     }
 
     #[test]

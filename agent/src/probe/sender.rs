@@ -170,6 +170,7 @@ impl Sender {
             seq: seq as u32,
             timestamp: t1,
             error_estimate: estimate,
+            ssid: 0,
             len: self.config.packet_len,
         }
         .encode(buf);

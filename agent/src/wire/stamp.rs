@@ -5,7 +5,8 @@
 //!  0..4   sequence number                             0..4   sequence number (reflector's own)
 //!  4..12  timestamp (T1)                              4..12  timestamp (T3, transmit)
 //! 12..14  error estimate                             12..14  error estimate
-//! 14..44  MBZ                                        14..16  MBZ
+//! 14..16  SSID (RFC 8972)                            14..16  SSID, the test packet's
+//! 16..44  MBZ
 //!                                                    16..24  receive timestamp (T2)
 //!                                                    24..28  session-sender sequence number
 //!                                                    28..36  session-sender timestamp (T1)
@@ -15,7 +16,9 @@
 //!                                                    41..44  MBZ
 //! ```
 //! Padding is zeroes. MBZ fields are written as zero and ignored on receipt (RFC 8972 puts
-//! extensions there). Reflected packets are the same size as the test packet (symmetric size).
+//! extensions there). The Session-Sender Identifier (SSID, RFC 8972 section 3; MBZ in RFC
+//! 8762, so 0 from a sender without it) is copied into the reflected packet. Reflected
+//! packets are the same size as the test packet (symmetric size).
 
 use super::{ErrorEstimate, Timestamp, WireError};
 
@@ -30,6 +33,8 @@ pub struct TestPacket {
     pub seq: u32,
     pub timestamp: Timestamp,
     pub error_estimate: ErrorEstimate,
+    /// Session-Sender Identifier (RFC 8972); 0 when unused.
+    pub ssid: u16,
     /// Total length on the wire including padding (44..=9000).
     pub len: usize,
 }
@@ -41,6 +46,8 @@ pub struct ReflectedPacket {
     /// T3: when the reflector sent this packet.
     pub timestamp: Timestamp,
     pub error_estimate: ErrorEstimate,
+    /// The test packet's Session-Sender Identifier, copied.
+    pub ssid: u16,
     /// T2: when the reflector received the test packet.
     pub receive_timestamp: Timestamp,
     pub sender_seq: u32,
@@ -90,6 +97,7 @@ impl TestPacket {
         buf.extend_from_slice(&self.seq.to_be_bytes());
         buf.extend_from_slice(&self.timestamp.raw.to_be_bytes());
         buf.extend_from_slice(&self.error_estimate.to_bits().to_be_bytes());
+        buf.extend_from_slice(&self.ssid.to_be_bytes());
         buf.resize(start + self.len.clamp(UNAUTH_LEN, MAX_PACKET_LEN), 0);
     }
 
@@ -103,6 +111,7 @@ impl TestPacket {
                 ptp: error_estimate.ptp,
             },
             error_estimate,
+            ssid: u16_at(buf, 14),
             len: buf.len(),
         })
     }
@@ -115,7 +124,7 @@ impl ReflectedPacket {
         buf.extend_from_slice(&self.seq.to_be_bytes());
         buf.extend_from_slice(&self.timestamp.raw.to_be_bytes());
         buf.extend_from_slice(&self.error_estimate.to_bits().to_be_bytes());
-        buf.extend_from_slice(&[0, 0]);
+        buf.extend_from_slice(&self.ssid.to_be_bytes());
         buf.extend_from_slice(&self.receive_timestamp.raw.to_be_bytes());
         buf.extend_from_slice(&self.sender_seq.to_be_bytes());
         buf.extend_from_slice(&self.sender_timestamp.to_be_bytes());
@@ -134,6 +143,7 @@ impl ReflectedPacket {
                 ptp: error_estimate.ptp,
             },
             error_estimate,
+            ssid: u16_at(buf, 14),
             receive_timestamp: Timestamp {
                 raw: u64_at(buf, 16),
                 ptp: error_estimate.ptp,
@@ -163,6 +173,7 @@ impl ReflectedPacket {
             seq: 1,
             timestamp: Timestamp { raw: 2, ptp: false },
             error_estimate: ErrorEstimate::from_bits(3),
+            ssid: 0x0909,
             receive_timestamp: Timestamp { raw: 4, ptp: false },
             sender_seq: 5,
             sender_timestamp: 6,
@@ -187,12 +198,14 @@ mod tests {
             any::<u32>(),
             any::<u64>(),
             est(),
+            any::<u16>(),
             UNAUTH_LEN..=MAX_PACKET_LEN,
         )
-            .prop_map(|(seq, raw, e, len)| TestPacket {
+            .prop_map(|(seq, raw, e, ssid, len)| TestPacket {
                 seq,
                 timestamp: Timestamp { raw, ptp: e.ptp },
                 error_estimate: e,
+                ssid,
                 len,
             })
     }
@@ -201,16 +214,17 @@ mod tests {
         (
             (any::<u32>(), any::<u64>(), est(), any::<u64>()),
             (any::<u32>(), any::<u64>(), est(), any::<u8>()),
-            UNAUTH_LEN..=MAX_PACKET_LEN,
+            (any::<u16>(), UNAUTH_LEN..=MAX_PACKET_LEN),
         )
-            .prop_map(
-                |((seq, t3, e, t2), (sseq, t1, se, ttl), len)| ReflectedPacket {
+            .prop_map(|((seq, t3, e, t2), (sseq, t1, se, ttl), (ssid, len))| {
+                ReflectedPacket {
                     seq,
                     timestamp: Timestamp {
                         raw: t3,
                         ptp: e.ptp,
                     },
                     error_estimate: e,
+                    ssid,
                     receive_timestamp: Timestamp {
                         raw: t2,
                         ptp: e.ptp,
@@ -220,8 +234,8 @@ mod tests {
                     sender_error_estimate: se,
                     sender_ttl: ttl,
                     len,
-                },
-            )
+                }
+            })
     }
 
     #[test]
@@ -233,12 +247,13 @@ mod tests {
                 ptp: false,
             },
             error_estimate: ErrorEstimate::from_bits(0x0102),
+            ssid: 0x0a0b,
             len: 44,
         };
         let mut buf = Vec::new();
         p.encode(&mut buf);
         let mut want = vec![
-            1, 2, 3, 4, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 1, 2,
+            1, 2, 3, 4, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 1, 2, 0x0a, 0x0b,
         ];
         want.resize(44, 0);
         assert_eq!(buf, want);
@@ -253,6 +268,7 @@ mod tests {
         assert_eq!(buf[3], 1);
         assert_eq!(buf[11], 2);
         assert_eq!(buf[13], 3);
+        assert_eq!(&buf[14..16], &[9, 9], "SSID");
         assert_eq!(buf[23], 4);
         assert_eq!(buf[27], 5);
         assert_eq!(buf[35], 6);

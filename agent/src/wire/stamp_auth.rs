@@ -10,7 +10,8 @@
 //!  4..16   MBZ                                       4..16   MBZ
 //! 16..24   timestamp (T1)                           16..24   timestamp (T3, transmit)
 //! 24..26   error estimate                           24..26   error estimate
-//! 26..96   MBZ                                      26..32   MBZ
+//! 26..28   SSID (RFC 8972)                          26..28   SSID, the test packet's
+//! 28..96   MBZ                                      28..32   MBZ
 //! 96..112  HMAC                                     32..40   receive timestamp (T2)
 //!                                                   40..48   MBZ
 //!                                                   48..52   session-sender sequence number
@@ -133,32 +134,38 @@ fn at<const N: usize>(buf: &[u8], from: usize) -> [u8; N] {
     buf[from..from + N].try_into().expect("length checked")
 }
 
-/// Makes room for a packet of `len` (at least 112) bytes and writes what both directions
-/// carry at the same offsets: the sequence number, the timestamp, the error estimate.
-fn head(
-    buf: &mut Vec<u8>,
-    len: usize,
+/// What both directions carry at the same offsets.
+struct Head {
     seq: u32,
     timestamp: Timestamp,
     estimate: ErrorEstimate,
-) -> &mut [u8] {
+    ssid: u16,
+}
+
+/// Makes room for a packet of `len` (at least 112) bytes and writes its [`Head`].
+fn head(buf: &mut Vec<u8>, len: usize, h: Head) -> &mut [u8] {
     let start = buf.len();
     buf.resize(start + len.clamp(AUTH_LEN, MAX_PACKET_LEN), 0);
     let p = &mut buf[start..];
-    p[0..4].copy_from_slice(&seq.to_be_bytes());
-    p[16..24].copy_from_slice(&timestamp.raw.to_be_bytes());
-    p[24..26].copy_from_slice(&estimate.to_bits().to_be_bytes());
+    p[0..4].copy_from_slice(&h.seq.to_be_bytes());
+    p[16..24].copy_from_slice(&h.timestamp.raw.to_be_bytes());
+    p[24..26].copy_from_slice(&h.estimate.to_bits().to_be_bytes());
+    p[26..28].copy_from_slice(&h.ssid.to_be_bytes());
     p
 }
 
-/// The sequence number, the timestamp and the error estimate both directions carry.
-fn read_head(buf: &[u8]) -> (u32, Timestamp, ErrorEstimate) {
+/// The [`Head`] of an encoded packet.
+fn read_head(buf: &[u8]) -> Head {
     let estimate = ErrorEstimate::from_bits(u16::from_be_bytes(at(buf, 24)));
-    let timestamp = Timestamp {
-        raw: u64::from_be_bytes(at(buf, 16)),
-        ptp: estimate.ptp,
-    };
-    (u32::from_be_bytes(at(buf, 0)), timestamp, estimate)
+    Head {
+        seq: u32::from_be_bytes(at(buf, 0)),
+        timestamp: Timestamp {
+            raw: u64::from_be_bytes(at(buf, 16)),
+            ptp: estimate.ptp,
+        },
+        estimate,
+        ssid: u16::from_be_bytes(at(buf, 26)),
+    }
 }
 
 /// Checks the length and the HMAC: which key passed.
@@ -171,7 +178,16 @@ impl TestPacket {
     /// Writes the packet in authenticated mode, sealed with `key`, padded with zeroes to
     /// `self.len` (at least 112) bytes.
     pub fn encode_authenticated(&self, key: &StampKey, buf: &mut Vec<u8>) {
-        let p = head(buf, self.len, self.seq, self.timestamp, self.error_estimate);
+        let p = head(
+            buf,
+            self.len,
+            Head {
+                seq: self.seq,
+                timestamp: self.timestamp,
+                estimate: self.error_estimate,
+                ssid: self.ssid,
+            },
+        );
         key.seal(p);
     }
 
@@ -181,11 +197,12 @@ impl TestPacket {
         keys: &StampKeys,
     ) -> Result<Authenticated<TestPacket>, AuthError> {
         let key = authenticate(buf, keys)?;
-        let (seq, timestamp, error_estimate) = read_head(buf);
+        let h = read_head(buf);
         let packet = TestPacket {
-            seq,
-            timestamp,
-            error_estimate,
+            seq: h.seq,
+            timestamp: h.timestamp,
+            error_estimate: h.estimate,
+            ssid: h.ssid,
             len: buf.len(),
         };
         Ok(Authenticated { packet, key })
@@ -196,7 +213,16 @@ impl ReflectedPacket {
     /// Writes the packet in authenticated mode, sealed with `key`, padded with zeroes to
     /// `self.len` (at least 112) bytes.
     pub fn encode_authenticated(&self, key: &StampKey, buf: &mut Vec<u8>) {
-        let p = head(buf, self.len, self.seq, self.timestamp, self.error_estimate);
+        let p = head(
+            buf,
+            self.len,
+            Head {
+                seq: self.seq,
+                timestamp: self.timestamp,
+                estimate: self.error_estimate,
+                ssid: self.ssid,
+            },
+        );
         p[32..40].copy_from_slice(&self.receive_timestamp.raw.to_be_bytes());
         p[48..52].copy_from_slice(&self.sender_seq.to_be_bytes());
         p[64..72].copy_from_slice(&self.sender_timestamp.to_be_bytes());
@@ -211,14 +237,15 @@ impl ReflectedPacket {
         keys: &StampKeys,
     ) -> Result<Authenticated<ReflectedPacket>, AuthError> {
         let key = authenticate(buf, keys)?;
-        let (seq, timestamp, error_estimate) = read_head(buf);
+        let h = read_head(buf);
         let packet = ReflectedPacket {
-            seq,
-            timestamp,
-            error_estimate,
+            seq: h.seq,
+            timestamp: h.timestamp,
+            error_estimate: h.estimate,
+            ssid: h.ssid,
             receive_timestamp: Timestamp {
                 raw: u64::from_be_bytes(at(buf, 32)),
-                ptp: error_estimate.ptp,
+                ptp: h.estimate.ptp,
             },
             sender_seq: u32::from_be_bytes(at(buf, 48)),
             sender_timestamp: u64::from_be_bytes(at(buf, 64)),
@@ -259,6 +286,7 @@ mod tests {
                 ptp: false,
             },
             error_estimate: ErrorEstimate::from_bits(0x0102),
+            ssid: 0x0a0b,
             len,
         }
     }
@@ -277,7 +305,8 @@ mod tests {
             &[0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]
         );
         assert_eq!(&buf[24..26], &[1, 2]);
-        assert!(buf[26..96].iter().all(|b| *b == 0));
+        assert_eq!(&buf[26..28], &[0x0a, 0x0b], "SSID");
+        assert!(buf[28..96].iter().all(|b| *b == 0));
         assert_eq!(hex(&buf[96..112]), KNOWN_TEST_HMAC);
         let got = TestPacket::decode_authenticated(&buf, &keys(&[K1])).unwrap();
         assert_eq!((got.packet, got.key), (test_packet(112), 0));
@@ -292,6 +321,8 @@ mod tests {
             (3, 1),
             (23, 2),
             (25, 3),
+            (26, 9),
+            (27, 9),
             (39, 4),
             (51, 5),
             (71, 6),
@@ -300,7 +331,7 @@ mod tests {
         ] {
             assert_eq!(buf[at], value, "octet {at}");
         }
-        let set: Vec<usize> = [3, 23, 25, 39, 51, 71, 73, 80].into();
+        let set: Vec<usize> = [3, 23, 25, 26, 27, 39, 51, 71, 73, 80].into();
         for (i, b) in buf[..HMAC_AT].iter().enumerate() {
             assert!(set.contains(&i) || *b == 0, "octet {i} = {b}: MBZ");
         }
@@ -318,8 +349,8 @@ mod tests {
         assert_eq!(got.packet.timestamp, t3);
     }
 
-    const KNOWN_TEST_HMAC: &str = "127d638288a0ea2d552f2e1970b2c0de";
-    const KNOWN_REFLECTED_HMAC: &str = "18e35316076d25783c283b92cdaf607f";
+    const KNOWN_TEST_HMAC: &str = "9f8897cec1c8c8f32aff7b7f1930e4e0";
+    const KNOWN_REFLECTED_HMAC: &str = "2de56de298a32484b0857f5843124d09";
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|b| format!("{b:02x}")).collect()
@@ -387,7 +418,7 @@ mod tests {
             flip in 1..=255u8,
         ) {
             let p = TestPacket { seq, timestamp: Timestamp { raw, ptp: false },
-                error_estimate: ErrorEstimate::from_bits(0), len };
+                error_estimate: ErrorEstimate::from_bits(0), ssid: seq as u16, len };
             let mut buf = Vec::new();
             p.encode_authenticated(&StampKey::new(K1).unwrap(), &mut buf);
             let ks = keys(&[K1]);
@@ -413,6 +444,7 @@ mod tests {
                 seq,
                 timestamp: Timestamp { raw: t3, ptp: e.ptp },
                 error_estimate: e,
+                ssid: sseq as u16,
                 receive_timestamp: Timestamp { raw: t2, ptp: e.ptp },
                 sender_seq: sseq,
                 sender_timestamp: t1,
