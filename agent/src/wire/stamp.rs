@@ -166,6 +166,24 @@ impl ReflectedPacket {
 }
 
 #[cfg(test)]
+impl TestPacket {
+    /// A packet of distinct octets (1 2 3 4 | 0x11 .. 0x18 | 1 2 | 0x0a 0x0b), to find each
+    /// field at its offset.
+    pub(super) fn sample(len: usize) -> TestPacket {
+        TestPacket {
+            seq: 0x01020304,
+            timestamp: Timestamp {
+                raw: 0x1112131415161718,
+                ptp: false,
+            },
+            error_estimate: ErrorEstimate::from_bits(0x0102),
+            ssid: 0x0a0b,
+            len,
+        }
+    }
+}
+
+#[cfg(test)]
 impl ReflectedPacket {
     /// A packet whose fields are 1, 2, ... 8 in wire order, to find each at its offset.
     pub(super) fn numbered(len: usize) -> ReflectedPacket {
@@ -240,16 +258,7 @@ mod tests {
 
     #[test]
     fn test_packet_layout() {
-        let p = TestPacket {
-            seq: 0x01020304,
-            timestamp: Timestamp {
-                raw: 0x1112131415161718,
-                ptp: false,
-            },
-            error_estimate: ErrorEstimate::from_bits(0x0102),
-            ssid: 0x0a0b,
-            len: 44,
-        };
+        let p = TestPacket::sample(44);
         let mut buf = Vec::new();
         p.encode(&mut buf);
         let mut want = vec![

@@ -134,37 +134,32 @@ fn at<const N: usize>(buf: &[u8], from: usize) -> [u8; N] {
     buf[from..from + N].try_into().expect("length checked")
 }
 
-/// What both directions carry at the same offsets.
-struct Head {
-    seq: u32,
-    timestamp: Timestamp,
-    estimate: ErrorEstimate,
-    ssid: u16,
-}
-
-/// Makes room for a packet of `len` (at least 112) bytes and writes its [`Head`].
-fn head(buf: &mut Vec<u8>, len: usize, h: Head) -> &mut [u8] {
+/// Makes room for `t.len` (at least 112) bytes and writes what both directions carry at the
+/// same offsets, a test packet's fields: the sequence number, the timestamp, the error
+/// estimate, the SSID.
+fn head<'b>(buf: &'b mut Vec<u8>, t: &TestPacket) -> &'b mut [u8] {
     let start = buf.len();
-    buf.resize(start + len.clamp(AUTH_LEN, MAX_PACKET_LEN), 0);
+    buf.resize(start + t.len.clamp(AUTH_LEN, MAX_PACKET_LEN), 0);
     let p = &mut buf[start..];
-    p[0..4].copy_from_slice(&h.seq.to_be_bytes());
-    p[16..24].copy_from_slice(&h.timestamp.raw.to_be_bytes());
-    p[24..26].copy_from_slice(&h.estimate.to_bits().to_be_bytes());
-    p[26..28].copy_from_slice(&h.ssid.to_be_bytes());
+    p[0..4].copy_from_slice(&t.seq.to_be_bytes());
+    p[16..24].copy_from_slice(&t.timestamp.raw.to_be_bytes());
+    p[24..26].copy_from_slice(&t.error_estimate.to_bits().to_be_bytes());
+    p[26..28].copy_from_slice(&t.ssid.to_be_bytes());
     p
 }
 
-/// The [`Head`] of an encoded packet.
-fn read_head(buf: &[u8]) -> Head {
-    let estimate = ErrorEstimate::from_bits(u16::from_be_bytes(at(buf, 24)));
-    Head {
+/// What [`head`] writes, read back: a test packet as long as `buf`.
+fn read_head(buf: &[u8]) -> TestPacket {
+    let error_estimate = ErrorEstimate::from_bits(u16::from_be_bytes(at(buf, 24)));
+    TestPacket {
         seq: u32::from_be_bytes(at(buf, 0)),
         timestamp: Timestamp {
             raw: u64::from_be_bytes(at(buf, 16)),
-            ptp: estimate.ptp,
+            ptp: error_estimate.ptp,
         },
-        estimate,
+        error_estimate,
         ssid: u16::from_be_bytes(at(buf, 26)),
+        len: buf.len(),
     }
 }
 
@@ -178,17 +173,7 @@ impl TestPacket {
     /// Writes the packet in authenticated mode, sealed with `key`, padded with zeroes to
     /// `self.len` (at least 112) bytes.
     pub fn encode_authenticated(&self, key: &StampKey, buf: &mut Vec<u8>) {
-        let p = head(
-            buf,
-            self.len,
-            Head {
-                seq: self.seq,
-                timestamp: self.timestamp,
-                estimate: self.error_estimate,
-                ssid: self.ssid,
-            },
-        );
-        key.seal(p);
+        key.seal(head(buf, self));
     }
 
     /// Reads an authenticated test packet whose HMAC one of `keys` gives.
@@ -197,15 +182,10 @@ impl TestPacket {
         keys: &StampKeys,
     ) -> Result<Authenticated<TestPacket>, AuthError> {
         let key = authenticate(buf, keys)?;
-        let h = read_head(buf);
-        let packet = TestPacket {
-            seq: h.seq,
-            timestamp: h.timestamp,
-            error_estimate: h.estimate,
-            ssid: h.ssid,
-            len: buf.len(),
-        };
-        Ok(Authenticated { packet, key })
+        Ok(Authenticated {
+            packet: read_head(buf),
+            key,
+        })
     }
 }
 
@@ -213,16 +193,14 @@ impl ReflectedPacket {
     /// Writes the packet in authenticated mode, sealed with `key`, padded with zeroes to
     /// `self.len` (at least 112) bytes.
     pub fn encode_authenticated(&self, key: &StampKey, buf: &mut Vec<u8>) {
-        let p = head(
-            buf,
-            self.len,
-            Head {
-                seq: self.seq,
-                timestamp: self.timestamp,
-                estimate: self.error_estimate,
-                ssid: self.ssid,
-            },
-        );
+        let head_fields = TestPacket {
+            seq: self.seq,
+            timestamp: self.timestamp,
+            error_estimate: self.error_estimate,
+            ssid: self.ssid,
+            len: self.len,
+        };
+        let p = head(buf, &head_fields);
         p[32..40].copy_from_slice(&self.receive_timestamp.raw.to_be_bytes());
         p[48..52].copy_from_slice(&self.sender_seq.to_be_bytes());
         p[64..72].copy_from_slice(&self.sender_timestamp.to_be_bytes());
@@ -241,11 +219,11 @@ impl ReflectedPacket {
         let packet = ReflectedPacket {
             seq: h.seq,
             timestamp: h.timestamp,
-            error_estimate: h.estimate,
+            error_estimate: h.error_estimate,
             ssid: h.ssid,
             receive_timestamp: Timestamp {
                 raw: u64::from_be_bytes(at(buf, 32)),
-                ptp: h.estimate.ptp,
+                ptp: h.error_estimate.ptp,
             },
             sender_seq: u32::from_be_bytes(at(buf, 48)),
             sender_timestamp: u64::from_be_bytes(at(buf, 64)),
@@ -278,25 +256,12 @@ mod tests {
     const K1: &[u8] = b"0123456789abcdef";
     const K2: &[u8] = b"fedcba9876543210fedcba9876543210";
 
-    fn test_packet(len: usize) -> TestPacket {
-        TestPacket {
-            seq: 0x01020304,
-            timestamp: Timestamp {
-                raw: 0x1112131415161718,
-                ptp: false,
-            },
-            error_estimate: ErrorEstimate::from_bits(0x0102),
-            ssid: 0x0a0b,
-            len,
-        }
-    }
-
     /// The layout and HMAC against values computed apart from this code: Python's
     /// `hmac.new(b"0123456789abcdef", packet[:96], "sha256").digest()[:16]`.
     #[test]
     fn test_packet_layout_and_known_hmac() {
         let mut buf = Vec::new();
-        test_packet(112).encode_authenticated(&StampKey::new(K1).unwrap(), &mut buf);
+        TestPacket::sample(112).encode_authenticated(&StampKey::new(K1).unwrap(), &mut buf);
         assert_eq!(buf.len(), 112);
         assert_eq!(&buf[0..4], &[1, 2, 3, 4]);
         assert!(buf[4..16].iter().all(|b| *b == 0));
@@ -309,7 +274,7 @@ mod tests {
         assert!(buf[28..96].iter().all(|b| *b == 0));
         assert_eq!(hex(&buf[96..112]), KNOWN_TEST_HMAC);
         let got = TestPacket::decode_authenticated(&buf, &keys(&[K1])).unwrap();
-        assert_eq!((got.packet, got.key), (test_packet(112), 0));
+        assert_eq!((got.packet, got.key), (TestPacket::sample(112), 0));
     }
 
     #[test]
@@ -359,7 +324,7 @@ mod tests {
     #[test]
     fn rotation_accepts_the_previous_key_and_says_so() {
         let mut buf = Vec::new();
-        test_packet(112).encode_authenticated(&StampKey::new(K1).unwrap(), &mut buf);
+        TestPacket::sample(112).encode_authenticated(&StampKey::new(K1).unwrap(), &mut buf);
         // Rotated: K2 current, K1 still accepted, and named as the previous key.
         let got = TestPacket::decode_authenticated(&buf, &keys(&[K2, K1])).unwrap();
         assert_eq!(got.key, 1);
