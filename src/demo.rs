@@ -161,6 +161,7 @@ pub async fn run(
                 max_sessions: 16,
                 tcp: true,
                 quic: true,
+                stamp_keys: None,
             },
             collector: Some(CollectorLink {
                 url: url.clone(),
@@ -218,7 +219,7 @@ pub async fn run(
             address: addrs[other],
             quic_address: quic_addrs[other],
             fingerprint: fingerprints[other],
-            probe,
+            probe: probe.clone(),
         }])?;
     }
     if config.progress {

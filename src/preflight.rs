@@ -15,6 +15,7 @@ use xcbench_agent::config::cloud;
 pub use xcbench_agent::config::mesh::cidr::AddressClass;
 pub use xcbench_agent::config::network::Transport;
 use xcbench_agent::config::network::{self, Purpose};
+use xcbench_agent::config::stamp_keys::KeyRing;
 use xcbench_agent::config::Protocols;
 use xcbench_agent::net::preflight::{self as probe, PathMtu, PortState};
 use xcbench_agent::{AgentConfig, PeerConfig};
@@ -216,6 +217,8 @@ fn local_address(peer: SocketAddr) -> Option<IpAddr> {
 /// wait on sockets); the CLI runs it off the async runtime.
 pub fn run(config: &AgentConfig, timeout: Duration) -> Report {
     let clock = xcbench_agent::net::clock::clock_state();
+    // Read at load already: a file changed since is probed unauthenticated, and refused.
+    let keys = KeyRing::load(config).unwrap_or_default();
     let mut peers = Vec::new();
     for peer in &config.peers {
         let ip = peer.address.ip();
@@ -234,9 +237,10 @@ pub fn run(config: &AgentConfig, timeout: Duration) -> Report {
         // Nothing is sent toward an address the interconnect would not carry.
         if class.allowed() {
             result.local_address = local_address(peer.address);
+            let peer_keys = peer.probe.stamp_keys.as_ref().and_then(|k| keys.get(k));
             for p in plan(config, peer) {
                 let state = match p.check {
-                    Check::Stamp => probe::stamp_port(p.addr, timeout),
+                    Check::Stamp => probe::stamp_port(p.addr, timeout, peer_keys.as_deref()),
                     Check::TcpConnect => probe::tcp_port(p.addr, timeout),
                     Check::Quic => probe::quic_port(p.addr, timeout),
                     Check::Datagram => probe::udp_port(p.addr, timeout),
@@ -275,7 +279,8 @@ pub fn run(config: &AgentConfig, timeout: Duration) -> Report {
                 .first()
                 .is_some_and(|p| matches!(p.state, PortState::Open { .. }));
             if stamp_open {
-                match probe::path_mtu(peer.address, timeout.min(Duration::from_millis(500))) {
+                let timeout = timeout.min(Duration::from_millis(500));
+                match probe::path_mtu(peer.address, timeout, peer_keys.as_deref()) {
                     Ok(m) => result.path_mtu = Some(m),
                     Err(e) => result.errors.push(format!("path MTU: {e}")),
                 }

@@ -135,8 +135,8 @@ pub(crate) fn dashboard() -> Dashboard {
         vec![
             Panel::new(
                 Kind::TimeSeries,
-                "Reflector: answered, refused, malformed",
-                "Per second over each $__rate_interval, per agent and protocol: probes the reflector answered; sessions or connections it refused (table full, per-source cap, unknown client certificate, handshake timeout); packets or connections dropped for not being probe framing.",
+                "Reflector: answered, refused, malformed, unauthenticated, replayed",
+                "Per second over each $__rate_interval, per agent and protocol: probes the reflector answered; sessions or connections it refused (table full, per-source cap, unknown client certificate, handshake timeout); packets or connections dropped for not being probe framing; and in STAMP authenticated mode, test packets refused for their HMAC (or a source with no key) and as replays.",
                 Unit::PerSecond,
             )
             .target(Target::series(
@@ -150,11 +150,19 @@ pub(crate) fn dashboard() -> Dashboard {
             .target(Target::series(
                 per_second(&format!("xcbench_reflector_malformed_total{{{a}}}"), &["agent", "protocol"]),
                 "malformed {{agent}} {{protocol}}",
+            ))
+            .target(Target::series(
+                per_second(&format!("xcbench_reflector_unauthenticated_total{{{a}}}"), &["agent"]),
+                "unauthenticated {{agent}} udp",
+            ))
+            .target(Target::series(
+                per_second(&format!("xcbench_reflector_replayed_total{{{a}}}"), &["agent"]),
+                "replayed {{agent}} udp",
             )),
             Panel::new(
                 Kind::TimeSeries,
-                "Sender: unmatched and malformed replies",
-                "Per second over each $__rate_interval, per agent: reflected packets that matched no probe sent (unknown sequence, wrong timestamp or source), and datagrams on probe sockets that were not STAMP.",
+                "Sender: unmatched, malformed and unauthenticated replies",
+                "Per second over each $__rate_interval, per agent: reflected packets that matched no probe sent (unknown sequence, wrong timestamp or source), datagrams on probe sockets that were not STAMP, and in authenticated mode replies whose HMAC the peer's keys do not give.",
                 Unit::PerSecond,
             )
             .target(Target::series(
@@ -164,6 +172,10 @@ pub(crate) fn dashboard() -> Dashboard {
             .target(Target::series(
                 per_second(&format!("xcbench_sender_malformed_total{{{a}}}"), &["agent"]),
                 "malformed {{agent}}",
+            ))
+            .target(Target::series(
+                per_second(&format!("xcbench_sender_unauthenticated_total{{{a}}}"), &["agent"]),
+                "unauthenticated {{agent}}",
             )),
         ],
     )

@@ -258,6 +258,12 @@ pub struct ResponderCount {
     /// cap) or closed idle; QUIC connections refused (per-source cap, unknown client
     /// certificate, handshake timeout).
     pub refused: u64,
+    /// STAMP test packets refused in authenticated mode: an HMAC that no key gives, or a
+    /// source with no key configured (the STAMP reflector only).
+    pub unauthenticated: u64,
+    /// Authenticated STAMP test packets refused as replays: a sequence number already
+    /// taken, too old, or a stale timestamp (the STAMP reflector only).
+    pub replayed: u64,
 }
 
 impl ResponderCount {
@@ -266,6 +272,8 @@ impl ResponderCount {
         self.reflected += other.reflected;
         self.malformed += other.malformed;
         self.refused += other.refused;
+        self.unauthenticated += other.unauthenticated;
+        self.replayed += other.replayed;
     }
 }
 
@@ -312,6 +320,10 @@ struct FlatResponders {
     malformed: u64,
     refused: u64,
     #[serde(default)]
+    unauthenticated: u64,
+    #[serde(default)]
+    replayed: u64,
+    #[serde(default)]
     tcp_reflected: u64,
     #[serde(default)]
     tcp_malformed: u64,
@@ -331,9 +343,14 @@ impl From<FlatResponders> for ResponderCounters {
             reflected,
             malformed,
             refused,
+            ..ResponderCount::default()
         };
         ResponderCounters {
-            udp: count(f.reflected, f.malformed, f.refused),
+            udp: ResponderCount {
+                unauthenticated: f.unauthenticated,
+                replayed: f.replayed,
+                ..count(f.reflected, f.malformed, f.refused)
+            },
             tcp: count(f.tcp_reflected, f.tcp_malformed, f.tcp_refused),
             quic: count(f.quic_reflected, f.quic_malformed, f.quic_refused),
         }
@@ -346,6 +363,8 @@ impl From<ResponderCounters> for FlatResponders {
             reflected: r.udp.reflected,
             malformed: r.udp.malformed,
             refused: r.udp.refused,
+            unauthenticated: r.udp.unauthenticated,
+            replayed: r.udp.replayed,
             tcp_reflected: r.tcp.reflected,
             tcp_malformed: r.tcp.malformed,
             tcp_refused: r.tcp.refused,
@@ -363,6 +382,18 @@ pub struct SenderCounters {
     pub malformed: u64,
     /// Well-formed replies that matched no probe we sent (unknown sequence or timestamp).
     pub unmatched: u64,
+    /// Replies refused in STAMP authenticated mode: an HMAC the peer's keys do not give.
+    #[serde(default)]
+    pub unauthenticated: u64,
+}
+
+impl SenderCounters {
+    /// Adds another interval's counts to these.
+    pub fn add(&mut self, other: &SenderCounters) {
+        self.malformed += other.malformed;
+        self.unmatched += other.unmatched;
+        self.unauthenticated += other.unauthenticated;
+    }
 }
 
 /// One report from one agent.

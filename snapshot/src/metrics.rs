@@ -226,10 +226,16 @@ catalog! {
         "Datagrams dropped, or TCP and QUIC connections closed, for not being probe framing.";
     REFLECTOR_REFUSED_TOTAL = "xcbench_reflector_refused_total", Counter, Unitless,
         "UDP sessions refused (session table full); TCP connections refused (per-source cap) or closed idle; QUIC connections refused (per-source cap, unknown client certificate, handshake timeout).";
+    REFLECTOR_UNAUTHENTICATED_TOTAL = "xcbench_reflector_unauthenticated_total", Counter, Unitless,
+        "STAMP test packets not answered in authenticated mode: an HMAC no configured key gives, or a source with no key.";
+    REFLECTOR_REPLAYED_TOTAL = "xcbench_reflector_replayed_total", Counter, Unitless,
+        "Authenticated STAMP test packets not answered as replays: a sequence number already taken or too old, or a stale timestamp.";
     SENDER_MALFORMED_TOTAL = "xcbench_sender_malformed_total", Counter, Unitless,
         "Datagrams on probe sockets that were not reflected STAMP packets.";
     SENDER_UNMATCHED_TOTAL = "xcbench_sender_unmatched_total", Counter, Unitless,
         "Reflected packets that matched no probe sent (unknown sequence, wrong timestamp or source).";
+    SENDER_UNAUTHENTICATED_TOTAL = "xcbench_sender_unauthenticated_total", Counter, Unitless,
+        "STAMP replies refused in authenticated mode: an HMAC the peer's keys do not give.";
     AGENT_LAST_REPORT_TIMESTAMP_SECONDS = "xcbench_agent_last_report_timestamp_seconds", Gauge, Seconds,
         "When the collector last accepted a snapshot from the agent (collector clock, Unix time).";
     AGENT_SNAPSHOTS_DROPPED_TOTAL = "xcbench_agent_snapshots_dropped_total", Counter, Unitless,

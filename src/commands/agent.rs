@@ -20,6 +20,8 @@ pub(crate) async fn run(config: PathBuf) -> Result<Outcome, CommandError> {
         Ok(a) => a,
         // cloud = "auto" without instance metadata: the remedy is the config file.
         Err(e @ AgentError::Metadata(_)) => return Err(CommandError::usage(e)),
+        // A STAMP key file missing, open to others or malformed.
+        Err(e @ AgentError::Keys(_)) => return Err(CommandError::usage(e)),
         // A mesh that does not parse or apply, or a collector serving none.
         Err(AgentError::Mesh(e)) if e.is_config() => return Err(CommandError::usage(e)),
         Err(e) => return Err(CommandError::failed(e)),

@@ -208,6 +208,26 @@ fn bad_inputs_exit_2_naming_the_file_and_field() {
         err.contains("\"0ms\": must be more than 0, e.g. \"10ms\""),
         "{err}"
     );
+    // A STAMP key file open to others, or holding no key: refused at load, naming the field.
+    let keys = dir.write("stamp.keys", "00112233445566778899aabbccddeeff\n");
+    std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let keyed = format!("{AGENT}{PEER}address = \"10.20.0.5\"\nstamp_keys = \"{d}/stamp.keys\"\n");
+    refused(
+        &dir,
+        &agent,
+        "keys.toml",
+        &keyed,
+        "peers[0].stamp_keys = \"{dir}/stamp.keys\": is open to other users (mode 644): a key file must be 600 or 640",
+    );
+    let empty = dir.write("empty.keys", "# rotated out\n");
+    std::fs::set_permissions(&empty, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    refused(
+        &dir,
+        &agent,
+        "keys.toml",
+        &format!("{AGENT}stamp_keys = \"{d}/empty.keys\"\n"),
+        "reflector.stamp_keys = \"{dir}/empty.keys\": holds 0 keys: must hold 1 or 2",
+    );
     // An endless file is refused, not read.
     let out = Command::new(bin())
         .args(["mesh", "check", "/dev/zero"])

@@ -6,13 +6,27 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use super::{AgentError, BoundReflector, Throughput, TlsState};
+use crate::config::stamp_keys::KeyRing;
 use crate::config::{AgentConfig, PortPlan};
 use crate::net;
 use crate::net::socket::ProbeSocket;
 use crate::net::throughput::server::Server;
 use crate::net::throughput::slot::TestSlot;
-use crate::probe::{Reflector, ReflectorLimits};
+use crate::probe::{Reflector, ReflectorKeys, ReflectorLimits};
 use crate::tls;
+
+/// The keys the reflectors check test packets with: each peer's by its address, and
+/// `[reflector] stamp_keys` for everyone else.
+pub(super) fn reflector_keys(config: &AgentConfig, ring: &KeyRing) -> ReflectorKeys {
+    let others = config.reflector.stamp_keys.as_ref();
+    let mut keys = ReflectorKeys::for_others(others.and_then(|k| ring.get(k)));
+    for peer in &config.peers {
+        if let Some(k) = peer.probe.stamp_keys.as_ref().and_then(|k| ring.get(k)) {
+            keys.add_source(peer.address.ip(), k);
+        }
+    }
+    keys
+}
 
 pub(super) fn bind_reflectors(config: &AgentConfig) -> Result<Vec<BoundReflector>, AgentError> {
     let limits = ReflectorLimits {

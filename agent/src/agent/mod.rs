@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use xcbench_snapshot::{Protocol, ResponderCount, ResponderCounters};
 
 use crate::config::mesh::derive::MeshUpdate;
+use crate::config::stamp_keys::KeyRing;
 use crate::config::{AgentConfig, PeerConfig, Resolved};
 use crate::net::mesh::MeshWatch;
 use crate::net::quic::endpoint::Services;
@@ -57,6 +58,9 @@ pub enum AgentError {
     /// `[agent] spool` could not be taken.
     #[error(transparent)]
     Reporter(#[from] crate::report::ReporterError),
+    /// A STAMP key file could not be read (a configuration matter: exit code 2).
+    #[error(transparent)]
+    Keys(crate::config::ConfigError),
 }
 
 /// The tasks that probe the current peers, and what stops them.
@@ -98,6 +102,10 @@ pub struct Agent {
     throughput: Option<Throughput>,
     /// The one throughput test this agent takes part in at a time, answering or asking.
     slot: Arc<TestSlot>,
+    /// The STAMP key files the configuration names, read; and the reflectors they key
+    /// (kept here, since a newer mesh changes their peers' keys).
+    keys: KeyRing,
+    stamp_states: Vec<Arc<Mutex<Reflector>>>,
 }
 
 /// The responders' counters, one per protocol, shared with their tasks.
@@ -145,7 +153,8 @@ impl Agent {
             quic_endpoints = bind_quic(&config, t)?;
             throughput = bind_throughput(&config, t, &slot)?;
         }
-        Ok(Agent {
+        let stamp_states = reflectors.iter().map(|(_, r)| r.clone()).collect();
+        let mut agent = Agent {
             config,
             reflectors,
             tcp_listeners,
@@ -153,7 +162,47 @@ impl Agent {
             quic_endpoints,
             throughput,
             slot,
-        })
+            keys: KeyRing::default(),
+            stamp_states,
+        };
+        agent.apply_keys()?;
+        Ok(agent)
+    }
+
+    /// Whether the key files hold other keys than when last read (a rotation step): the
+    /// reflectors have the new ones then, and the probers are to be started again with
+    /// them. A file that no longer reads is logged, and the keys in use stay.
+    fn keys_changed(&mut self) -> bool {
+        match KeyRing::load(&self.config) {
+            Ok(ring) if ring == self.keys => false,
+            Ok(ring) => {
+                tracing::info!(keys = %ring.ids(), "STAMP key files changed: keys in use now");
+                self.keys = ring;
+                self.give_reflectors_keys();
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "STAMP key file unreadable: the keys read before stay in use");
+                false
+            }
+        }
+    }
+
+    /// Reads the key files the configuration names and gives the reflectors theirs.
+    fn apply_keys(&mut self) -> Result<(), AgentError> {
+        self.keys = KeyRing::load(&self.config).map_err(AgentError::Keys)?;
+        if self.keys != KeyRing::default() {
+            tracing::info!(keys = %self.keys.ids(), "STAMP authenticated mode");
+        }
+        self.give_reflectors_keys();
+        Ok(())
+    }
+
+    fn give_reflectors_keys(&self) {
+        let keys = bind::reflector_keys(&self.config, &self.keys);
+        for r in &self.stamp_states {
+            lock(r).set_keys(keys.clone());
+        }
     }
 
     /// The bound reflector addresses (port 0 in the config is resolved here).
@@ -186,6 +235,7 @@ impl Agent {
     /// QUIC responder trusts the new peers' fingerprints from now on.
     pub fn set_peers(&mut self, peers: Vec<PeerConfig>) -> Result<(), AgentError> {
         self.config.peers = peers;
+        self.apply_keys()?;
         self.trust_peers()
     }
 
@@ -253,6 +303,10 @@ impl Agent {
                         retired.retain(|t| !t.is_finished());
                         retired.extend(probers.stop());
                         probers = self.take_peers(update, &recorder);
+                    } else if self.keys_changed() {
+                        retired.retain(|t| !t.is_finished());
+                        retired.extend(probers.stop());
+                        probers = self.start_probers(&recorder)?;
                     }
                 }
             }
@@ -318,7 +372,8 @@ impl Agent {
     fn take_peers(&mut self, update: MeshUpdate, recorder: &Arc<Mutex<Recorder>>) -> Probers {
         self.config = update.config;
         let started = self
-            .trust_peers()
+            .apply_keys()
+            .and_then(|()| self.trust_peers())
             .and_then(|()| self.start_probers(recorder));
         self.declare_series(recorder);
         started.unwrap_or_else(|e| {
@@ -425,10 +480,12 @@ impl Agent {
         for peer in &self.config.peers {
             let (p, rec, stop) = (peer.clone(), recorder.clone(), stop.clone());
             if peer.probe.protocols.udp {
+                let keys = peer.probe.stamp_keys.as_ref();
                 let session = net::stamp::run_sender(
                     p.clone(),
                     timestamps,
                     self.config.clock_error,
+                    keys.and_then(|k| self.keys.get(k)),
                     rec.clone(),
                     stop.clone(),
                 );

@@ -34,6 +34,7 @@ pub mod metadata;
 pub mod network;
 pub mod probe;
 mod raw;
+pub mod stamp_keys;
 pub mod throughput;
 pub mod tls;
 pub mod units;
@@ -85,6 +86,9 @@ pub struct ReflectorConfig {
     pub tcp: bool,
     /// Also answer QUIC probes, on each address at port + 1 (needs `[tls]`).
     pub quic: bool,
+    /// STAMP authenticated mode for every sender that is not a peer with keys of its own:
+    /// with it (or with any peer's keys) only test packets that authenticate are answered.
+    pub stamp_keys: Option<stamp_keys::KeyPath>,
 }
 
 impl ReflectorConfig {
@@ -95,6 +99,7 @@ impl ReflectorConfig {
             max_sessions: defaults::MAX_SESSIONS,
             tcp: defaults::REFLECT_TCP,
             quic: tls,
+            stamp_keys: None,
         }
     }
 }
@@ -193,6 +198,7 @@ impl AgentConfig {
                 config = config.with_mesh(&mesh)?;
             }
         }
+        stamp_keys::KeyRing::load(&config).map_err(document::capped)?;
         Ok(config)
     }
 
@@ -279,7 +285,7 @@ impl AgentConfig {
         )?;
         let mut peers = Vec::with_capacity(raw.peers.len());
         for (i, p) in raw.peers.iter().enumerate() {
-            let peer = parse_peer(&cx, i, p, defaults, tls.as_ref())?;
+            let peer = parse_peer(&cx, i, p, defaults.clone(), tls.as_ref())?;
             if peer.identity.id == identity.id {
                 return Err(cx.err(
                     &format!("peers[{i}].id"),
@@ -375,6 +381,11 @@ fn parse_reflector(
         Some(q) => q,
         None => tls,
     };
+    r.stamp_keys = raw
+        .stamp_keys
+        .as_ref()
+        .map(|t| stamp_keys::parse_path(cx, "reflector.stamp_keys", t))
+        .transpose()?;
     Ok(r)
 }
 

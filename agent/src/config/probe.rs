@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use super::defaults;
 use super::raw::RawProbe;
+use super::stamp_keys::{self, KeyPath};
 use super::units::{int_within, parse_duration, ConfigError, Ctx};
 use crate::probe::sender::MAX_WINDOW;
 use crate::probe::SenderConfig;
+use crate::wire::stamp_auth::AUTH_LEN;
 use crate::wire::{MAX_PACKET_LEN, UNAUTH_LEN};
 
 /// Why a value is out of its range: what was expected.
@@ -102,7 +104,7 @@ impl Protocols {
 }
 
 /// How one peer is probed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeSettings {
     pub interval: ProbeInterval,
     pub payload_size: PayloadSize,
@@ -110,6 +112,9 @@ pub struct ProbeSettings {
     pub loss_timeout: LossTimeout,
     pub protocols: Protocols,
     pub connect_interval: ConnectInterval,
+    /// STAMP authenticated mode (RFC 8762 4.2.2): test packets sealed with the file's first
+    /// key, replies checked with either; without it, unauthenticated.
+    pub stamp_keys: Option<KeyPath>,
 }
 
 impl Default for ProbeSettings {
@@ -125,6 +130,7 @@ impl Default for ProbeSettings {
                 quic: false,
             },
             connect_interval: ConnectInterval(defaults::CONNECT_INTERVAL),
+            stamp_keys: None,
         }
     }
 }
@@ -134,7 +140,11 @@ impl From<&ProbeSettings> for SenderConfig {
         SenderConfig {
             interval_ns: p.interval.get().as_nanos() as u64,
             timeout_ns: p.loss_timeout.get().as_nanos() as u64,
-            packet_len: p.payload_size.get(),
+            // An authenticated packet is at least 112 bytes (RFC 8762 4.2.2).
+            packet_len: match p.stamp_keys {
+                Some(_) => p.payload_size.get().max(AUTH_LEN),
+                None => p.payload_size.get(),
+            },
         }
     }
 }
@@ -204,6 +214,13 @@ pub(crate) fn parse_probe(
         let d = span("connect_interval", text)?;
         p.connect_interval = ConnectInterval::try_from(d)
             .map_err(|e| bounded("connect_interval", &format!("{text:?}"), e))?;
+    }
+    if let Some(text) = &raw.stamp_keys {
+        p.stamp_keys = Some(stamp_keys::parse_path(
+            cx,
+            &format!("{at}.stamp_keys"),
+            text,
+        )?);
     }
     if let Some(n) = raw.dscp {
         let n: u8 = int_within(cx, &format!("{at}.dscp"), n, 0..=63, Dscp::EXPECTED)?;

@@ -47,6 +47,7 @@ pub(crate) struct RawReflector {
     pub(crate) max_sessions: Option<i64>,
     pub(crate) tcp: Option<bool>,
     pub(crate) quic: Option<bool>,
+    pub(crate) stamp_keys: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -104,6 +105,7 @@ pub(crate) struct RawProbe {
     pub(crate) loss_timeout: Option<String>,
     pub(crate) protocols: Option<Vec<String>>,
     pub(crate) connect_interval: Option<String>,
+    pub(crate) stamp_keys: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +126,7 @@ pub(crate) struct RawPeer {
     pub(crate) loss_timeout: Option<String>,
     pub(crate) protocols: Option<Vec<String>>,
     pub(crate) connect_interval: Option<String>,
+    pub(crate) stamp_keys: Option<String>,
 }
 
 impl RawPeer {
@@ -135,6 +138,7 @@ impl RawPeer {
             loss_timeout: self.loss_timeout.clone(),
             protocols: self.protocols.clone(),
             connect_interval: self.connect_interval.clone(),
+            stamp_keys: self.stamp_keys.clone(),
         }
     }
 }

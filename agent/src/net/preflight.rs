@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::wire::stamp::{ReflectedPacket, TestPacket};
+use crate::wire::stamp::{ReflectedPacket, TestPacket, UNAUTH_LEN};
+use crate::wire::stamp_auth::{StampKeys, AUTH_LEN};
 use crate::wire::{ErrorEstimate, Timestamp};
 
 /// What one port did.
@@ -117,31 +118,46 @@ fn exchange(
     Ok(PortState::Silent)
 }
 
-fn stamp_packet(seq: u32, len: usize) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(len);
-    TestPacket {
+/// A test packet of `len` bytes (at least the mode's own size).
+fn stamp_packet(seq: u32, len: usize, keys: Option<&StampKeys>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(len.max(AUTH_LEN));
+    let packet = TestPacket {
         seq,
         timestamp: Timestamp::from_unix_ns(super::clock::now_unix_ns()),
         error_estimate: ErrorEstimate::from_error_ns(0, false),
         ssid: 0,
-        len,
+        len: len.max(UNAUTH_LEN),
+    };
+    match keys {
+        None => packet.encode(&mut buf),
+        Some(keys) => packet.encode_authenticated(keys.current(), &mut buf),
     }
-    .encode(&mut buf);
     buf
 }
 
-fn reflects(reply: &[u8], seq: u32) -> bool {
-    ReflectedPacket::decode(reply).is_ok_and(|r| r.sender_seq == seq)
+fn reflects(reply: &[u8], seq: u32, keys: Option<&StampKeys>) -> bool {
+    let reply = match keys {
+        None => ReflectedPacket::decode(reply).ok(),
+        Some(keys) => ReflectedPacket::decode_authenticated(reply, keys)
+            .ok()
+            .map(|a| a.packet),
+    };
+    reply.is_some_and(|r| r.sender_seq == seq)
 }
 
-/// A STAMP test packet reflected by the peer's reflector.
-pub fn stamp_port(peer: SocketAddr, timeout: Duration) -> io::Result<PortState> {
+/// A STAMP test packet reflected by the peer's reflector; in authenticated mode with the
+/// peer's keys (a reply that does not authenticate is no reply).
+pub fn stamp_port(
+    peer: SocketAddr,
+    timeout: Duration,
+    keys: Option<&StampKeys>,
+) -> io::Result<PortState> {
     exchange(
         peer,
         timeout,
         3,
-        &|attempt| stamp_packet(0x7072_0000 + attempt, 44),
-        &|reply, attempt| reflects(reply, 0x7072_0000 + attempt),
+        &|attempt| stamp_packet(0x7072_0000 + attempt, UNAUTH_LEN, keys),
+        &|reply, attempt| reflects(reply, 0x7072_0000 + attempt, keys),
     )
 }
 
@@ -210,8 +226,12 @@ pub struct PathMtu {
 /// Searches the largest STAMP packet the reflector answers with DF set, between 576 (IPv4's
 /// minimum; 1280 for IPv6) and the route's MTU: each size tried twice, `timeout` each; a size
 /// the kernel refuses (EMSGSIZE, after ICMP taught it a smaller MTU) narrows the search to
-/// what it learned.
-pub fn path_mtu(peer: SocketAddr, timeout: Duration) -> io::Result<PathMtu> {
+/// what it learned. In authenticated mode with the peer's `keys`.
+pub fn path_mtu(
+    peer: SocketAddr,
+    timeout: Duration,
+    keys: Option<&StampKeys>,
+) -> io::Result<PathMtu> {
     let s = udp_to(peer, timeout)?;
     let fd = s.as_raw_fd();
     let (level, discover, mtu_opt, header) = if peer.is_ipv4() {
@@ -257,7 +277,7 @@ pub fn path_mtu(peer: SocketAddr, timeout: Duration) -> io::Result<PathMtu> {
     let mut answered = |size: usize| -> io::Result<bool> {
         for _ in 0..2 {
             seq += 1;
-            match s.send(&stamp_packet(seq, size - header)) {
+            match s.send(&stamp_packet(seq, size - header, keys)) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => return Ok(false),
                 Err(e) => return Err(e),
@@ -270,7 +290,7 @@ pub fn path_mtu(peer: SocketAddr, timeout: Duration) -> io::Result<PathMtu> {
                 }
                 s.set_read_timeout(Some(left))?;
                 match s.recv(&mut buf) {
-                    Ok(n) if reflects(&buf[..n], seq) => return Ok(true),
+                    Ok(n) if reflects(&buf[..n], seq, keys) => return Ok(true),
                     Ok(_) => continue,
                     // An ICMP error queued on the socket (e.g. frag-needed): this size failed.
                     Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => return Ok(false),
@@ -339,7 +359,7 @@ mod tests {
             .port();
         let peer: SocketAddr = ([127, 0, 0, 1], port).into();
         let t = Duration::from_millis(300);
-        assert_eq!(stamp_port(peer, t).unwrap(), PortState::Closed);
+        assert_eq!(stamp_port(peer, t, None).unwrap(), PortState::Closed);
         assert_eq!(quic_port(peer, t).unwrap(), PortState::Closed);
         assert_eq!(udp_port(peer, t).unwrap(), PortState::Closed);
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -352,7 +372,7 @@ mod tests {
         // A socket that takes datagrams and never answers: silence.
         let mute = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let peer = mute.local_addr().unwrap();
-        assert_eq!(stamp_port(peer, t).unwrap(), PortState::Silent);
+        assert_eq!(stamp_port(peer, t, None).unwrap(), PortState::Silent);
         assert_eq!(udp_port(peer, t).unwrap(), PortState::NotRefused);
     }
 
@@ -385,10 +405,10 @@ mod tests {
             }
         });
         assert!(matches!(
-            stamp_port(peer, Duration::from_secs(1)).unwrap(),
+            stamp_port(peer, Duration::from_secs(1), None).unwrap(),
             PortState::Open { .. }
         ));
-        let m = path_mtu(peer, Duration::from_millis(500)).unwrap();
+        let m = path_mtu(peer, Duration::from_millis(500), None).unwrap();
         // Loopback's MTU is 65536; STAMP packets stop at 9000 bytes.
         assert_eq!(m.answered, Some(9_028), "{m:?}");
         assert_eq!(m.kernel, m.interface);

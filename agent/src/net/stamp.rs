@@ -19,7 +19,8 @@ use crate::config::PeerConfig;
 use crate::probe::{Event, Reflector, Sender, SenderConfig};
 use crate::record::{Recorder, SeriesKey};
 use crate::wire::error_estimate::ClockErrorSource;
-use crate::wire::{ReflectedPacket, Timestamp, MAX_PACKET_LEN};
+use crate::wire::stamp_auth::StampKeys;
+use crate::wire::{Timestamp, MAX_PACKET_LEN};
 
 /// Reflects on `socket` until `stop` changes.
 pub async fn reflect(
@@ -58,11 +59,14 @@ pub async fn reflect(
             &buf[..rx.len],
             &mut out,
         );
-        if let Err(e) = answered {
-            tracing::debug!(from = %rx.from, error = %e, "not answered");
-            continue;
-        }
-        ReflectedPacket::stamp_transmit(&mut out, Timestamp::from_unix_ns(now_unix_ns()));
+        let seal = match answered {
+            Ok(seal) => seal,
+            Err(e) => {
+                tracing::debug!(from = %rx.from, error = %e, "not answered");
+                continue;
+            }
+        };
+        seal.stamp_transmit(&mut out, Timestamp::from_unix_ns(now_unix_ns()));
         if let Err(e) = socket.send_to(&out, rx.from).await {
             tracing::debug!(to = %rx.from, error = %e, "reflector send error");
         }
@@ -126,6 +130,7 @@ pub async fn run_sender(
     peer: PeerConfig,
     timestamps: TimestampSource,
     clock_error: ClockErrorSource,
+    keys: Option<Arc<StampKeys>>,
     recorder: Arc<Mutex<Recorder>>,
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -139,7 +144,10 @@ pub async fn run_sender(
         socket,
         peer: peer.address,
     };
-    let make = move |start: u64| vec![(key, Sender::new(config, start + stagger))];
+    let make = move |start: u64| {
+        let session = Sender::new(config, start + stagger).authenticated(keys);
+        vec![(key, session)]
+    };
     drive(make, transport, recorder, stop, clock_error).await
 }
 

@@ -406,8 +406,7 @@ mod tests {
             *lock(&counters),
             ResponderCount {
                 reflected: 3,
-                malformed: 0,
-                refused: 0
+                ..ResponderCount::default()
             }
         );
     }

@@ -31,7 +31,7 @@ pub mod sender;
 mod sim;
 pub mod throughput;
 
-pub use reflector::{ReflectError, Reflector, ReflectorLimits};
+pub use reflector::{ReflectError, Reflector, ReflectorKeys, ReflectorLimits, Seal};
 pub use rr::RrSession;
 pub use sender::{Reply, Sender, SenderConfig};
 
@@ -123,6 +123,8 @@ pub enum Event {
     Malformed,
     /// A well-formed reply to no probe of ours (unknown sequence or timestamp mismatch).
     Unmatched,
+    /// A reply whose HMAC the peer's keys do not give (STAMP authenticated mode).
+    Unauthenticated,
     /// Probes the schedule called for that a stall longer than [`sender::CATCH_UP_NS`] (or one
     /// interval, if longer) skipped.
     Skipped {
@@ -176,6 +178,7 @@ pub trait Probe {
 mod tests {
     use super::sim::{Pair, Stamp};
     use super::*;
+    use crate::wire::{ReflectedPacket, Timestamp};
 
     const MS: u64 = 1_000_000;
 
@@ -229,6 +232,7 @@ mod tests {
                 Event::Late { .. } => t.late += 1,
                 Event::Malformed
                 | Event::Unmatched
+                | Event::Unauthenticated
                 | Event::Rtt { .. }
                 | Event::ClockMoved { .. }
                 | Event::Skipped { .. } => t.other += 1,
@@ -407,6 +411,106 @@ mod tests {
         // The reflector counted both copies, so its sequence ran ahead by two; the loss at 20
         // is still told to be forward (the reflector never saw it).
         assert_eq!((t.forward, t.reverse), (1, 0));
+    }
+
+    fn stamp_keys(secret: &[u8]) -> std::sync::Arc<crate::wire::stamp_auth::StampKeys> {
+        use crate::wire::stamp_auth::{StampKey, StampKeys};
+        std::sync::Arc::new(StampKeys::new(vec![StampKey::new(secret).unwrap()]).unwrap())
+    }
+
+    /// Authenticated mode measures what unauthenticated mode does; a test packet copied on
+    /// the way out is a replay there: refused by the reflector (counted), so the sender
+    /// sees no duplicate and the reflector's sequence number does not run ahead.
+    #[test]
+    fn authenticated_mode_measures_the_same_and_refuses_forward_copies() {
+        let pair = Pair {
+            forward_delay_ns: 3 * MS,
+            reverse_delay_ns: MS,
+            duplicate_forward: [5, 6].into_iter().collect(),
+            drop_forward: [20].into_iter().collect(),
+            drop_reverse: [30].into_iter().collect(),
+            ..Pair::default()
+        };
+        let keys = stamp_keys(b"0123456789abcdef");
+        let mut far = Stamp::keyed(ReflectorKeys::for_others(Some(keys.clone())));
+        let config = SenderConfig {
+            packet_len: 112,
+            ..config()
+        };
+        let events = pair.run(
+            Sender::new(config, 0).authenticated(Some(keys)),
+            &mut far,
+            100,
+        );
+        let t = tally(&events);
+        assert_eq!((t.sent, t.replies, t.dup, t.lost), (100, 98, 0, 2));
+        assert_eq!((t.forward, t.reverse, t.unattributed), (1, 1, 0));
+        let c = far.counters();
+        assert_eq!((c.reflected, c.replayed, c.unauthenticated), (99, 2, 0));
+        for r in replies(&events) {
+            assert_eq!(r.rtt_ns, Some(4 * MS));
+            assert_eq!(r.one_way, Some((3 * MS as i64, MS as i64)));
+        }
+    }
+
+    /// A sender and a reflector holding different keys: every probe is refused and
+    /// counted at the reflector, and lost at the sender; nothing is measured.
+    #[test]
+    fn different_keys_are_refused_and_counted_not_measured() {
+        let mut far = Stamp::keyed(ReflectorKeys::for_others(Some(stamp_keys(
+            b"0123456789abcdef",
+        ))));
+        let config = SenderConfig {
+            packet_len: 112,
+            ..config()
+        };
+        let sender = Sender::new(config, 0).authenticated(Some(stamp_keys(b"fedcba9876543210")));
+        let t = tally(&Pair::default().run(sender, &mut far, 20));
+        assert_eq!((t.sent, t.replies, t.lost), (20, 0, 20));
+        let c = far.counters();
+        assert_eq!((c.reflected, c.unauthenticated), (0, 20));
+    }
+
+    #[test]
+    fn a_reply_sealed_with_another_key_is_unauthenticated() {
+        use crate::wire::stamp_auth::StampKey;
+        let (k1, k2) = (b"0123456789abcdef", b"fedcba9876543210");
+        let config = SenderConfig {
+            packet_len: 112,
+            ..config()
+        };
+        let mut s = Sender::new(config, 0).authenticated(Some(stamp_keys(k1)));
+        let est = ErrorEstimate::from_error_ns(1, false);
+        let mut buf = Vec::new();
+        assert!(s.poll_transmit(Moment::at(0), est, &mut buf));
+        assert_eq!(buf.len(), 112);
+        let mut r = Reflector::new(ReflectorLimits::default());
+        r.set_keys(ReflectorKeys::for_others(Some(stamp_keys(k1))));
+        let mut reply = Vec::new();
+        let from = ([127, 0, 0, 1], 1).into();
+        let seal = r
+            .handle_datagram(Moment::at(10), from, None, est, &buf, &mut reply)
+            .unwrap();
+        seal.stamp_transmit(&mut reply, Timestamp::from_unix_ns(11));
+        let mut forged = reply.clone();
+        let t3 = Timestamp::from_unix_ns(12);
+        ReflectedPacket::stamp_transmit_authenticated(&mut forged, t3, &StampKey::new(k2).unwrap());
+        s.handle_input(Moment::at(20), &forged);
+        s.handle_input(Moment::at(20), &reply[..100]);
+        s.handle_input(Moment::at(20), &reply);
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(
+            matches!(
+                events[..],
+                [
+                    Event::Sent { seq: 0 },
+                    Event::Unauthenticated,
+                    Event::Malformed,
+                    Event::Reply(_)
+                ]
+            ),
+            "{events:?}"
+        );
     }
 
     #[test]

@@ -5,14 +5,89 @@
 //! loss (the counter did not move) from reverse loss (it did). The
 //! session table is bounded: idle sessions are evicted, and a new session is refused when the
 //! table is full of live ones. A reply is always exactly as long as the request.
+//!
+//! Authenticated mode (RFC 8762 4.2.2/4.3.2): with keys configured ([`ReflectorKeys`]), a
+//! test packet is answered only when its HMAC is one of its source's keys and its sequence
+//! number and timestamp pass the session's replay window ([`super::replay`]); the reply
+//! is sealed with the key the test packet came with. A packet that does not authenticate
+//! opens no session and moves no counter but its reason's.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use xcbench_snapshot::ResponderCount;
 
+use super::replay::{Replay, ReplayWindow};
 use super::Moment;
+use crate::wire::stamp_auth::{AuthError, StampKeys};
 use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp, WireError};
+
+/// The keys test packets must authenticate with, by their source address. Empty: every
+/// packet is read in unauthenticated mode.
+#[derive(Debug, Clone, Default)]
+pub struct ReflectorKeys {
+    by_source: HashMap<IpAddr, Vec<Arc<StampKeys>>>,
+    others: Option<Arc<StampKeys>>,
+}
+
+impl ReflectorKeys {
+    /// Keys for every source not given its own (`[reflector] stamp_keys`); without them,
+    /// a source with no keys of its own is refused once any key is configured.
+    pub fn for_others(others: Option<Arc<StampKeys>>) -> ReflectorKeys {
+        ReflectorKeys {
+            others,
+            ..ReflectorKeys::default()
+        }
+    }
+
+    /// Adds a peer's keys at its address (peers behind one address, a NAT or a lab on
+    /// loopback, each keep theirs: a packet from there may carry any of them).
+    pub fn add_source(&mut self, ip: IpAddr, keys: Arc<StampKeys>) {
+        let sets = self.by_source.entry(ip.to_canonical()).or_default();
+        if !sets.contains(&keys) {
+            sets.push(keys);
+        }
+    }
+
+    /// Whether any key is configured (then only authenticated packets are answered).
+    pub fn authenticated(&self) -> bool {
+        self.others.is_some() || !self.by_source.is_empty()
+    }
+
+    /// The key sets a packet from `ip` may carry, its own first; `Err` when it has none.
+    fn for_source(&self, ip: IpAddr) -> Result<Vec<&Arc<StampKeys>>, ReflectError> {
+        let own = self.by_source.get(&ip.to_canonical()).into_iter().flatten();
+        let sets: Vec<_> = own.chain(&self.others).collect();
+        match sets.is_empty() {
+            true => Err(ReflectError::NoKey(ip)),
+            false => Ok(sets),
+        }
+    }
+}
+
+/// How the reply in `out` is to be sealed once its transmit timestamp is written
+/// ([`Seal::stamp_transmit`], right before the send).
+#[derive(Debug, Clone)]
+pub enum Seal {
+    /// Unauthenticated mode: nothing to seal.
+    Open,
+    /// Authenticated: with this key of the set (the one the test packet came with).
+    Key(Arc<StampKeys>, usize),
+}
+
+impl Seal {
+    /// Writes T3 into the encoded reply and, in authenticated mode, seals it again.
+    pub fn stamp_transmit(&self, out: &mut [u8], t3: Timestamp) {
+        match self {
+            Seal::Open => ReflectedPacket::stamp_transmit(out, t3),
+            Seal::Key(keys, i) => {
+                let key = keys.get(*i).unwrap_or(keys.current());
+                ReflectedPacket::stamp_transmit_authenticated(out, t3, key)
+            }
+        }
+    }
+}
 
 /// Limits of the session table.
 #[derive(Debug, Clone, Copy)]
@@ -44,16 +119,25 @@ pub enum ReflectError {
     Malformed(WireError),
     #[error("session table full ({0} sessions)")]
     SessionTableFull(usize),
+    #[error("authenticated mode, and no key is configured for {0}")]
+    NoKey(IpAddr),
+    #[error("authenticated mode: {0}")]
+    Unauthenticated(AuthError),
+    #[error("replay: {0}")]
+    Replayed(Replay),
 }
 
 struct Session {
     next_seq: u32,
     last_seen_ns: u64,
+    /// Authenticated mode: the sequence numbers and timestamps taken.
+    replay: Option<ReplayWindow>,
 }
 
 /// The reflector's state: sessions and counters.
 pub struct Reflector {
     limits: ReflectorLimits,
+    keys: ReflectorKeys,
     sessions: HashMap<(SocketAddr, u16), Session>,
     counters: ResponderCount,
 }
@@ -62,16 +146,23 @@ impl Reflector {
     pub fn new(limits: ReflectorLimits) -> Reflector {
         Reflector {
             limits,
+            keys: ReflectorKeys::default(),
             sessions: HashMap::new(),
             counters: ResponderCount::default(),
         }
+    }
+
+    /// Sets the keys (at start, and when a mesh brings new peers). Sessions stay: a
+    /// session's replay window keeps its place across a change of keys.
+    pub fn set_keys(&mut self, keys: ReflectorKeys) {
+        self.keys = keys;
     }
 
     /// Answers one datagram. `received` is T2 (kernel timestamp where available; its wall
     /// time goes on the wire, its monotonic time ages the session),
     /// `ttl` the received packet's TTL/hop limit if known. On success the reply is written to
     /// `out` (cleared first) with the same length as `datagram`; its transmit timestamp is a
-    /// placeholder for [`ReflectedPacket::stamp_transmit`] right before sending.
+    /// placeholder for the returned [`Seal::stamp_transmit`] right before sending.
     pub fn handle_datagram(
         &mut self,
         received: Moment,
@@ -80,17 +171,64 @@ impl Reflector {
         estimate: ErrorEstimate,
         datagram: &[u8],
         out: &mut Vec<u8>,
-    ) -> Result<(), ReflectError> {
-        let test = match TestPacket::decode(datagram) {
-            Ok(test) => test,
-            Err(e) => {
-                self.counters.malformed += 1;
-                return Err(ReflectError::Malformed(e));
+    ) -> Result<Seal, ReflectError> {
+        let answered = self.answer(received, from, ttl, estimate, datagram, out);
+        let c = &mut self.counters;
+        match &answered {
+            Ok(_) => c.reflected += 1,
+            Err(ReflectError::Malformed(_)) => c.malformed += 1,
+            Err(ReflectError::SessionTableFull(_)) => c.refused += 1,
+            Err(ReflectError::NoKey(_) | ReflectError::Unauthenticated(_)) => {
+                c.unauthenticated += 1
+            }
+            Err(ReflectError::Replayed(_)) => c.replayed += 1,
+        }
+        answered
+    }
+
+    fn answer(
+        &mut self,
+        received: Moment,
+        from: SocketAddr,
+        ttl: Option<u8>,
+        estimate: ErrorEstimate,
+        datagram: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Seal, ReflectError> {
+        let (test, seal) = match self.keys.authenticated() {
+            false => (
+                TestPacket::decode(datagram).map_err(ReflectError::Malformed)?,
+                Seal::Open,
+            ),
+            true => {
+                let mut refused = ReflectError::NoKey(from.ip());
+                let mut taken = None;
+                for keys in self.keys.for_source(from.ip())? {
+                    match TestPacket::decode_authenticated(datagram, keys) {
+                        Ok(got) => {
+                            taken = Some((got.packet, Seal::Key(keys.clone(), got.key)));
+                            break;
+                        }
+                        Err(AuthError::Malformed(e)) => return Err(ReflectError::Malformed(e)),
+                        Err(hmac) => refused = ReflectError::Unauthenticated(hmac),
+                    }
+                }
+                taken.ok_or(refused)?
             }
         };
-        let seq = self.next_session_seq((from, test.ssid), received.mono_ns)?;
-        out.clear();
-        ReflectedPacket {
+        let authenticated = matches!(seal, Seal::Key(..));
+        let session = self.session((from, test.ssid), received.mono_ns)?;
+        if authenticated {
+            let (seq, t1) = (test.seq, test.timestamp.raw);
+            match &mut session.replay {
+                Some(window) => window.take(seq, t1).map_err(ReflectError::Replayed)?,
+                None => session.replay = Some(ReplayWindow::new(seq, t1)),
+            }
+        }
+        session.last_seen_ns = received.mono_ns;
+        let seq = session.next_seq;
+        session.next_seq = session.next_seq.wrapping_add(1);
+        let reply = ReflectedPacket {
             seq,
             timestamp: Timestamp::from_unix_ns(received.wall_ns),
             error_estimate: estimate,
@@ -101,10 +239,15 @@ impl Reflector {
             sender_error_estimate: test.error_estimate,
             sender_ttl: ttl.unwrap_or(0),
             len: datagram.len(),
+        };
+        out.clear();
+        match &seal {
+            Seal::Open => reply.encode(out),
+            Seal::Key(keys, i) => {
+                reply.encode_authenticated(keys.get(*i).unwrap_or(keys.current()), out)
+            }
         }
-        .encode(out);
-        self.counters.reflected += 1;
-        Ok(())
+        Ok(seal)
     }
 
     /// Counts a datagram the I/O layer dropped before decoding (e.g. truncated by the kernel
@@ -122,24 +265,21 @@ impl Reflector {
         self.sessions.len()
     }
 
-    fn next_session_seq(&mut self, from: (SocketAddr, u16), now: u64) -> Result<u32, ReflectError> {
+    /// The session of `from`, made if there is room (idle ones evicted first).
+    fn session(&mut self, from: (SocketAddr, u16), now: u64) -> Result<&mut Session, ReflectError> {
         if !self.sessions.contains_key(&from) && self.sessions.len() >= self.limits.max_sessions {
             let idle = self.limits.idle_timeout_ns;
             self.sessions
                 .retain(|_, s| now.saturating_sub(s.last_seen_ns) < idle);
             if self.sessions.len() >= self.limits.max_sessions {
-                self.counters.refused += 1;
                 return Err(ReflectError::SessionTableFull(self.sessions.len()));
             }
         }
-        let session = self.sessions.entry(from).or_insert(Session {
+        Ok(self.sessions.entry(from).or_insert(Session {
             next_seq: 0,
             last_seen_ns: now,
-        });
-        session.last_seen_ns = now;
-        let seq = session.next_seq;
-        session.next_seq = session.next_seq.wrapping_add(1);
-        Ok(seq)
+            replay: None,
+        }))
     }
 }
 
@@ -243,6 +383,127 @@ mod tests {
         assert_eq!((c.malformed, c.reflected), (4, 0));
     }
 
+    mod authenticated {
+        use super::*;
+        use crate::wire::stamp_auth::{StampKey, StampKeys};
+
+        const K1: &[u8] = b"0123456789abcdef";
+        const K2: &[u8] = b"fedcba9876543210";
+
+        fn keys(secrets: &[&[u8]]) -> Arc<StampKeys> {
+            let keys = secrets.iter().map(|s| StampKey::new(s).unwrap()).collect();
+            Arc::new(StampKeys::new(keys).unwrap())
+        }
+
+        fn sealed(seq: u32, t1_s: u64, key: &[u8]) -> Vec<u8> {
+            let mut buf = Vec::new();
+            let p = TestPacket {
+                seq,
+                timestamp: Timestamp::from_unix_ns(t1_s * 1_000_000_000),
+                error_estimate: ErrorEstimate::from_error_ns(1_000, true),
+                ssid: 7,
+                len: 120,
+            };
+            p.encode_authenticated(&StampKey::new(key).unwrap(), &mut buf);
+            buf
+        }
+
+        fn reflector(k: ReflectorKeys) -> Reflector {
+            let mut r = Reflector::new(ReflectorLimits::default());
+            r.set_keys(k);
+            r
+        }
+
+        fn send(
+            r: &mut Reflector,
+            from: SocketAddr,
+            packet: &[u8],
+        ) -> Result<Vec<u8>, ReflectError> {
+            let mut out = Vec::new();
+            let est = ErrorEstimate::from_error_ns(1, false);
+            let seal = r.handle_datagram(Moment::at(1), from, Some(60), est, packet, &mut out)?;
+            seal.stamp_transmit(&mut out, Timestamp::from_unix_ns(5));
+            Ok(out)
+        }
+
+        /// The reply is as long as the test packet, sealed with the key it came with (during
+        /// a rotation, the previous one for a sender not yet rotated), and carries T3 under
+        /// the HMAC.
+        #[test]
+        fn answered_and_sealed_with_the_key_the_packet_came_with() {
+            let mut r = reflector(ReflectorKeys::for_others(Some(keys(&[K2, K1]))));
+            for (seq, key, only) in [(0, K2, K2), (1, K1, K1)] {
+                let out = send(&mut r, addr(9), &sealed(seq, 100, key)).unwrap();
+                assert_eq!(out.len(), 120);
+                let got = ReflectedPacket::decode_authenticated(&out, &keys(&[only])).unwrap();
+                assert_eq!((got.packet.sender_seq, got.packet.seq), (seq, seq));
+                assert_eq!((got.packet.ssid, got.packet.sender_ttl), (7, 60));
+                assert_eq!(got.packet.timestamp.to_unix_ns(), 5);
+            }
+            assert_eq!(r.take_counters().reflected, 2);
+        }
+
+        #[test]
+        fn what_does_not_authenticate_is_counted_by_reason_and_opens_no_session() {
+            let mut k = ReflectorKeys::default();
+            k.add_source(addr(1).ip(), keys(&[K1]));
+            let mut r = reflector(k);
+            // An unauthenticated packet: too short for the mode.
+            let err = send(&mut r, addr(1), &test_packet(0, 44)).unwrap_err();
+            assert!(matches!(err, ReflectError::Malformed(_)), "{err}");
+            // Long enough, but no HMAC; another key's HMAC.
+            for bad in [test_packet(0, 112), sealed(0, 100, K2)] {
+                let err = send(&mut r, addr(1), &bad).unwrap_err();
+                assert!(matches!(err, ReflectError::Unauthenticated(_)), "{err}");
+            }
+            // A source with no key: refused, even with a packet another source's key seals.
+            let stranger = SocketAddr::from(([198, 18, 0, 9], 1));
+            let err = send(&mut r, stranger, &sealed(0, 100, K1)).unwrap_err();
+            assert_eq!(err, ReflectError::NoKey(stranger.ip()));
+            assert!(err
+                .to_string()
+                .contains("no key is configured for 198.18.0.9"));
+            assert_eq!(r.session_count(), 0);
+            let c = r.take_counters();
+            assert_eq!((c.malformed, c.unauthenticated, c.reflected), (1, 3, 0));
+        }
+
+        /// A captured test packet sent again is not answered, and does not move the
+        /// reflector's sequence number (which would tell the sender a reverse loss).
+        #[test]
+        fn a_replay_is_refused_and_the_reflector_sequence_does_not_move() {
+            let mut r = reflector(ReflectorKeys::for_others(Some(keys(&[K1]))));
+            let first = sealed(0, 100, K1);
+            send(&mut r, addr(1), &first).unwrap();
+            let err = send(&mut r, addr(1), &first).unwrap_err();
+            assert_eq!(err, ReflectError::Replayed(Replay::Duplicate(0)));
+            let out = send(&mut r, addr(1), &sealed(1, 100, K1)).unwrap();
+            let got = ReflectedPacket::decode_authenticated(&out, &keys(&[K1])).unwrap();
+            assert_eq!(got.packet.seq, 1, "the replay took no sequence number");
+            // Stale: sent 11 s before the session's latest.
+            send(&mut r, addr(1), &sealed(5, 112, K1)).unwrap();
+            let err = send(&mut r, addr(1), &sealed(2, 101, K1)).unwrap_err();
+            assert!(matches!(
+                err,
+                ReflectError::Replayed(Replay::Stale { stale_s: 11 })
+            ));
+            let c = r.take_counters();
+            assert_eq!((c.reflected, c.replayed), (3, 2));
+        }
+
+        /// Two peers behind one address with different keys: each is answered.
+        #[test]
+        fn peers_sharing_an_address_keep_their_keys() {
+            let mut k = ReflectorKeys::default();
+            k.add_source(addr(1).ip(), keys(&[K1]));
+            k.add_source(addr(1).ip(), keys(&[K2]));
+            let mut r = reflector(k);
+            send(&mut r, addr(1), &sealed(0, 100, K1)).unwrap();
+            let out = send(&mut r, addr(2), &sealed(0, 100, K2)).unwrap();
+            ReflectedPacket::decode_authenticated(&out, &keys(&[K2])).unwrap();
+        }
+    }
+
     #[test]
     fn session_table_is_bounded_and_evicts_idle() {
         let limits = ReflectorLimits {
@@ -259,8 +520,9 @@ mod tests {
             .unwrap();
         // Both live: a third is refused.
         assert_eq!(
-            r.handle_datagram(Moment::at(900), addr(3), None, est, &req, &mut out),
-            Err(ReflectError::SessionTableFull(2))
+            r.handle_datagram(Moment::at(900), addr(3), None, est, &req, &mut out)
+                .unwrap_err(),
+            ReflectError::SessionTableFull(2)
         );
         // Session 1 idle for >= 1 us: evicted, the newcomer gets a place.
         r.handle_datagram(Moment::at(1_200), addr(3), None, est, &req, &mut out)

@@ -23,13 +23,19 @@
 //! restarted, its session evicted, a NAT rebound the source port, this sender restarted on
 //! the same port) says nothing about the run: its losses stay *unattributed*, never guessed.
 //!
+//! In authenticated mode ([`Sender::authenticated`]) test packets are sealed with the
+//! peer's current key and a reply is taken only if one of its keys gives its HMAC; one
+//! that does not is counted ([`Event::Unauthenticated`]) and never matched to a probe.
+//!
 //! IPDV (RFC 5481) is taken between probes n-1 and n when both were answered (so the clock
 //! offset cancels); jitter is the RFC 3550 running estimate over replies in arrival order.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::jitter::Rfc3550;
 use super::{earliest, stepped, Event, Moment, Probe};
+use crate::wire::stamp_auth::{AuthError, StampKeys};
 use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
 
 /// Probes kept for matching; with timeout/interval bounded by config this is never reached
@@ -129,6 +135,8 @@ pub struct Sender {
     highest_answered: Option<u64>,
     jitter: (Rfc3550, Rfc3550),
     events: VecDeque<Event>,
+    /// Authenticated mode: the peer's keys.
+    keys: Option<Arc<StampKeys>>,
 }
 
 impl Sender {
@@ -147,7 +155,16 @@ impl Sender {
             highest_answered: None,
             jitter: (Rfc3550::default(), Rfc3550::default()),
             events: VecDeque::new(),
+            keys: None,
         }
+    }
+
+    /// The session in authenticated mode with the peer's keys (`None`: unauthenticated).
+    /// The packet length is the configured one, at least the 112 bytes of an
+    /// authenticated packet.
+    pub fn authenticated(mut self, keys: Option<Arc<StampKeys>>) -> Sender {
+        self.keys = keys;
+        self
     }
 
     fn transmit(&mut self, now: Moment, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool {
@@ -166,14 +183,17 @@ impl Sender {
         let seq = self.base + self.window.len() as u64;
         let t1 = Timestamp::from_unix_ns(now.wall_ns);
         buf.clear();
-        TestPacket {
+        let packet = TestPacket {
             seq: seq as u32,
             timestamp: t1,
             error_estimate: estimate,
             ssid: 0,
             len: self.config.packet_len,
+        };
+        match &self.keys {
+            None => packet.encode(buf),
+            Some(keys) => packet.encode_authenticated(keys.current(), buf),
         }
-        .encode(buf);
         self.window.push_back(Slot {
             t1: now,
             t1_raw: t1.raw,
@@ -220,9 +240,21 @@ impl Sender {
 
     /// Handles a datagram that arrived on the session's socket at `received` (T4).
     fn receive(&mut self, received: Moment, datagram: &[u8]) {
-        let Ok(packet) = ReflectedPacket::decode(datagram) else {
-            self.events.push_back(Event::Malformed);
-            return;
+        let decoded = match &self.keys {
+            None => ReflectedPacket::decode(datagram).map_err(|_| Event::Malformed),
+            Some(keys) => ReflectedPacket::decode_authenticated(datagram, keys)
+                .map(|a| a.packet)
+                .map_err(|e| match e {
+                    AuthError::Malformed(_) => Event::Malformed,
+                    AuthError::Hmac => Event::Unauthenticated,
+                }),
+        };
+        let packet = match decoded {
+            Ok(packet) => packet,
+            Err(event) => {
+                self.events.push_back(event);
+                return;
+            }
         };
         let offset = u64::from(packet.sender_seq.wrapping_sub(self.base as u32));
         let seq = self.base + offset;

@@ -8,10 +8,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::SocketAddr;
 
-use super::reflector::{Reflector, ReflectorLimits};
+use super::reflector::{Reflector, ReflectorKeys, ReflectorLimits, Seal};
 use super::{Event, Moment, Probe};
 use crate::wire::rr::Frame;
-use crate::wire::{ErrorEstimate, ReflectedPacket, Timestamp};
+use crate::wire::{ErrorEstimate, Timestamp};
 
 /// The far end of a probe.
 pub(crate) trait Far {
@@ -24,12 +24,25 @@ pub(crate) trait Far {
     fn restart(&mut self) {}
 }
 
-/// A STAMP session-reflector as the far end.
-pub(crate) struct Stamp(Reflector);
+/// A STAMP session-reflector as the far end, and how its last answer is sealed.
+pub(crate) struct Stamp(Reflector, Seal, ReflectorKeys);
 
 impl Default for Stamp {
     fn default() -> Self {
-        Stamp(Reflector::new(ReflectorLimits::default()))
+        Stamp::keyed(ReflectorKeys::default())
+    }
+}
+
+impl Stamp {
+    /// A reflector with these keys (authenticated mode when there are any).
+    pub(crate) fn keyed(keys: ReflectorKeys) -> Stamp {
+        let mut r = Reflector::new(ReflectorLimits::default());
+        r.set_keys(keys.clone());
+        Stamp(r, Seal::Open, keys)
+    }
+
+    pub(crate) fn counters(&mut self) -> xcbench_snapshot::ResponderCount {
+        self.0.take_counters()
     }
 }
 
@@ -37,17 +50,33 @@ impl Far for Stamp {
     fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool {
         let from: SocketAddr = ([127, 0, 0, 1], 5000).into();
         let estimate = ErrorEstimate::from_error_ns(1_000, true);
-        self.0
-            .handle_datagram(Moment::at(t2), from, Some(64), estimate, request, out)
-            .is_ok()
+        let answered =
+            self.0
+                .handle_datagram(Moment::at(t2), from, Some(64), estimate, request, out);
+        answered.map(|seal| self.1 = seal).is_ok()
     }
 
     fn stamp(&self, out: &mut Vec<u8>, t3: u64) {
-        ReflectedPacket::stamp_transmit(out, Timestamp::from_unix_ns(t3));
+        self.1.stamp_transmit(out, Timestamp::from_unix_ns(t3));
     }
 
     fn restart(&mut self) {
-        *self = Stamp::default();
+        *self = Stamp::keyed(self.2.clone());
+    }
+}
+
+/// A far end lent to a run, to read its state after.
+impl<F: Far> Far for &mut F {
+    fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool {
+        (**self).answer(t2, request, out)
+    }
+
+    fn stamp(&self, out: &mut Vec<u8>, t3: u64) {
+        (**self).stamp(out, t3)
+    }
+
+    fn restart(&mut self) {
+        (**self).restart()
     }
 }
 

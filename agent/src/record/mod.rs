@@ -291,6 +291,10 @@ impl Recorder {
             self.sender.unmatched += 1;
             return;
         }
+        if let Event::Unauthenticated = event {
+            self.sender.unauthenticated += 1;
+            return;
+        }
         let now = self.load_of(&key.0);
         let period = self.periods.current();
         let Some(loads) = self.series.get_mut(key) else {
@@ -333,7 +337,10 @@ impl Recorder {
                 }
                 return;
             }
-            Event::Skipped { .. } | Event::Malformed | Event::Unmatched => None,
+            Event::Skipped { .. }
+            | Event::Malformed
+            | Event::Unmatched
+            | Event::Unauthenticated => None,
         };
         let entry = seq.and_then(|seq| loads.ledger.get_mut(seq));
         let load = entry.as_ref().map_or(now, |p| p.load);
@@ -352,7 +359,10 @@ impl Recorder {
             Event::Duplicate { .. } => c.duplicated += 1,
             Event::Late { .. } => c.late += 1,
             Event::Skipped { count } => c.skipped += count,
-            Event::Malformed | Event::Unmatched | Event::LossDirection { .. } => {}
+            Event::Malformed
+            | Event::Unmatched
+            | Event::Unauthenticated
+            | Event::LossDirection { .. } => {}
             Event::Rtt { rtt_ns, .. } => {
                 c.received += 1;
                 s.timestamping = source;

@@ -30,8 +30,7 @@ impl Fingerprint {
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("sha256:")?;
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        write!(f, "sha256:{}", crate::wire::hex::encode(&self.0))
     }
 }
 
@@ -53,14 +52,9 @@ impl FromStr for Fingerprint {
             .chars()
             .filter(|c| *c != ':')
             .collect();
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(expected());
-        }
-        let mut out = [0u8; 32];
-        for (i, b) in out.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| expected())?;
-        }
-        Ok(Fingerprint(out))
+        crate::wire::hex::decode_array(&hex)
+            .map(Fingerprint)
+            .ok_or_else(expected)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Packet formats, pure encode/decode: STAMP (RFC 8762) test packets, unauthenticated
 //! (`stamp`) and authenticated (`stamp_auth`, HMAC-SHA-256), their timestamps and error
-//! estimates, the TCP/QUIC probe framing, and throughput test control.
+//! estimates, the TCP/QUIC probe framing, throughput test control, and hex text.
 //! No clock, no socket.
 //!
 //! Every decoder returns [`WireError::Truncated`] when it needs more bytes and
@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error_estimate;
+pub mod hex;
 pub mod rr;
 pub mod stamp;
 pub mod stamp_auth;

@@ -42,15 +42,35 @@ pub const MIN_KEY_LEN: usize = 16;
 /// Keys accepted at once: the current one and, during a rotation, the one before.
 pub const MAX_KEYS: usize = 2;
 
-/// An HMAC key for authenticated STAMP.
+/// An HMAC key for authenticated STAMP, and its id: the first 4 octets of the secret's
+/// SHA-256, which logs and errors show so two ends can be seen to hold the same key
+/// without showing the key.
 #[derive(Clone)]
-pub struct StampKey(hmac::Key);
+pub struct StampKey {
+    key: hmac::Key,
+    id: [u8; 4],
+}
+
+impl StampKey {
+    /// The key's id as 8 hex digits.
+    pub fn id(&self) -> String {
+        super::hex::encode(&self.id)
+    }
+}
 
 impl std::fmt::Debug for StampKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StampKey(..)")
+        write!(f, "StampKey({})", self.id())
     }
 }
+
+impl PartialEq for StampKey {
+    fn eq(&self, other: &StampKey) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for StampKey {}
 
 /// Why a key or a key set was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,12 +86,18 @@ impl StampKey {
         if secret.len() < MIN_KEY_LEN {
             return Err(KeyError::TooShort(secret.len()));
         }
-        Ok(StampKey(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+        let digest = ring::digest::digest(&ring::digest::SHA256, secret);
+        Ok(StampKey {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            id: digest.as_ref()[..4]
+                .try_into()
+                .expect("SHA-256 gives 32 octets"),
+        })
     }
 
     /// The truncated HMAC of `covered` (a packet's first [`HMAC_AT`] octets).
     fn tag(&self, covered: &[u8]) -> [u8; HMAC_LEN] {
-        let full = hmac::sign(&self.0, covered);
+        let full = hmac::sign(&self.key, covered);
         full.as_ref()[..HMAC_LEN]
             .try_into()
             .expect("SHA-256 gives 32 octets")
@@ -86,7 +112,7 @@ impl StampKey {
 
 /// The keys a peer's packets are checked with: the current one first, then (during a
 /// rotation) the previous one. Packets are always sent with the current one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StampKeys(Vec<StampKey>);
 
 impl StampKeys {
@@ -100,6 +126,17 @@ impl StampKeys {
     /// The key packets are sent with.
     pub fn current(&self) -> &StampKey {
         &self.0[0]
+    }
+
+    /// Key `i` (0: the current one, 1: the previous one), if there is one.
+    pub fn get(&self, i: usize) -> Option<&StampKey> {
+        self.0.get(i)
+    }
+
+    /// The ids of the keys, current first, e.g. `1a2b3c4d, 5e6f7a8b`.
+    pub fn ids(&self) -> String {
+        let ids: Vec<String> = self.0.iter().map(StampKey::id).collect();
+        ids.join(", ")
     }
 
     /// Which key authenticates `packet` (0: the current one), if any. Compared in
@@ -318,7 +355,7 @@ mod tests {
     const KNOWN_REFLECTED_HMAC: &str = "2de56de298a32484b0857f5843124d09";
 
     fn hex(b: &[u8]) -> String {
-        b.iter().map(|b| format!("{b:02x}")).collect()
+        crate::wire::hex::encode(b)
     }
 
     #[test]
@@ -348,6 +385,12 @@ mod tests {
             Err(KeyError::Count(3))
         );
         assert!(KeyError::TooShort(5).to_string().contains("at least 16"));
+        // The id, against Python's `hashlib.sha256(b"0123456789abcdef").hexdigest()[:8]`.
+        assert_eq!(k().id(), "9f9f5111");
+        assert_eq!(
+            keys(&[K1, K2]).ids(),
+            format!("9f9f5111, {}", StampKey::new(K2).unwrap().id())
+        );
     }
 
     #[test]

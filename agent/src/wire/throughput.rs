@@ -357,19 +357,12 @@ impl DataHeader {
 
 /// A cookie as the 32 hex digits `Accept` carries.
 pub fn cookie_text(cookie: &[u8; 16]) -> String {
-    cookie.iter().map(|b| format!("{b:02x}")).collect()
+    super::hex::encode(cookie)
 }
 
 /// Parses `Accept`'s cookie text.
 pub fn parse_cookie(text: &str) -> Option<[u8; 16]> {
-    if text.len() != 32 || !text.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
+    super::hex::decode_array(text)
 }
 
 #[cfg(test)]

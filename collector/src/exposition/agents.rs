@@ -43,9 +43,26 @@ pub(super) fn push_agent(f: &mut Families, a: &AgentState) {
             f.counter(def, labels, value);
         }
     }
+    // Authentication is the STAMP reflector's alone: no protocol label.
+    for (def, value) in [
+        (
+            &catalog::REFLECTOR_UNAUTHENTICATED_TOTAL,
+            a.responders.udp.unauthenticated,
+        ),
+        (
+            &catalog::REFLECTOR_REPLAYED_TOTAL,
+            a.responders.udp.replayed,
+        ),
+    ] {
+        f.counter(def, base, value);
+    }
     for (def, value) in [
         (&catalog::SENDER_MALFORMED_TOTAL, a.sender.malformed),
         (&catalog::SENDER_UNMATCHED_TOTAL, a.sender.unmatched),
+        (
+            &catalog::SENDER_UNAUTHENTICATED_TOTAL,
+            a.sender.unauthenticated,
+        ),
         (&catalog::AGENT_SNAPSHOTS_DROPPED_TOTAL, a.snapshots_dropped),
         (
             &catalog::AGENT_SNAPSHOTS_ELSEWHERE_TOTAL,

@@ -105,7 +105,6 @@ impl AgentState {
         self.last_report_ns = now;
         self.last_interval_end_ns = self.last_interval_end_ns.max(snapshot.interval_end_unix_ns);
         self.responders.add(&snapshot.responders);
-        self.sender.malformed += snapshot.sender.malformed;
-        self.sender.unmatched += snapshot.sender.unmatched;
+        self.sender.add(&snapshot.sender);
     }
 }

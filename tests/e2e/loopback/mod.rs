@@ -6,11 +6,13 @@
 //! - this file: a collector and a pair of agents run for a while; `/metrics` read.
 //! - `pair`: a UDP pair's counts against each other; `promtool check metrics`.
 //! - `prometheus`: a real Prometheus scraping the collector; the shipped recording rules.
+//! - `auth`: STAMP authenticated mode: a keyed pair measured, strangers and replays refused.
 //! - `bad_input`: bad datagrams and bad snapshots, counted and refused.
 //! - `tcp`: TCP probes; garbage closes only its own connection.
 //! - `quic`: QUIC probes; each side pins its peer and refuses strangers.
 //! - `outage`: a dead peer, a collector outage, a collector killed: nothing acknowledged is lost.
 
+mod auth;
 mod bad_input;
 mod outage;
 mod pair;

@@ -91,7 +91,7 @@ impl MeshAgent {
             address: self.address,
             quic_address: self.quic_address,
             fingerprint: self.fingerprint,
-            probe: self.probe,
+            probe: self.probe.clone(),
         }
     }
 }
@@ -151,7 +151,7 @@ impl MeshFile {
             }
             Some(s) => Some(parse_rounds(&cx, "mesh.schedule", s)?),
         };
-        let azure = parse_side(&cx, Cloud::Azure, &raw.azure, scope, probe)?;
+        let azure = parse_side(&cx, Cloud::Azure, &raw.azure, scope, probe.clone())?;
         let oci = parse_side(&cx, Cloud::Oci, &raw.oci, scope, probe)?;
         check_disjoint(&cx, &azure, &oci)?;
         let mesh = MeshFile {
@@ -363,7 +363,7 @@ fn parse_side(
         agents: Vec::with_capacity(raw.agents.len()),
     };
     for (i, a) in raw.agents.iter().enumerate() {
-        let agent = parse_agent(cx, &side, i, a, scope, probe)?;
+        let agent = parse_agent(cx, &side, i, a, scope, probe.clone())?;
         side.agents.push(agent);
     }
     Ok(side)

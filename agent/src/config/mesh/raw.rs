@@ -63,6 +63,7 @@ pub(crate) struct RawMeshAgent {
     pub(crate) loss_timeout: Option<String>,
     pub(crate) protocols: Option<Vec<String>>,
     pub(crate) connect_interval: Option<String>,
+    pub(crate) stamp_keys: Option<String>,
 }
 
 impl RawMeshAgent {
@@ -74,6 +75,7 @@ impl RawMeshAgent {
             loss_timeout: self.loss_timeout.clone(),
             protocols: self.protocols.clone(),
             connect_interval: self.connect_interval.clone(),
+            stamp_keys: self.stamp_keys.clone(),
         }
     }
 }

@@ -105,6 +105,9 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
         interval_min_bytes_per_second: 22_500_000,
     }];
     s.responders.udp.reflected = 50;
+    s.responders.udp.unauthenticated = 3;
+    s.responders.udp.replayed = 2;
+    s.sender.unauthenticated = 4;
     s.responders.tcp.reflected = 20;
     s.responders.quic = ResponderCount {
         reflected: 30,
