@@ -28,6 +28,8 @@ mod dashboards;
 mod docs;
 // `xcbench gate` on a live loopback pair: verdicts, exit codes, outputs, bad input.
 mod gate;
+// Interop with stamp-suite, a third-party STAMP implementation.
+mod interop;
 // xcbench held to the lab emulator's ground truth (root only).
 mod lab;
 // Two agents and a collector on loopback; promtool, a real Prometheus, bad input.

@@ -144,11 +144,24 @@ pub async fn run_sender(
         socket,
         peer: peer.address,
     };
+    let ssid = session_ssid(&peer);
     let make = move |start: u64| {
-        let session = Sender::new(config, start + stagger).authenticated(keys);
+        let session = Sender::new(config, start + stagger)
+            .authenticated(keys)
+            .with_ssid(ssid);
         vec![(key, session)]
     };
     drive(make, transport, recorder, stop, clock_error).await
+}
+
+/// A session's RFC 8972 SSID: nonzero, and another at each start (a reflector behind which
+/// a restarted sender reuses its port tells the two sessions apart).
+fn session_ssid(peer: &PeerConfig) -> u16 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    peer.identity.id.hash(&mut h);
+    now_unix_ns().hash(&mut h);
+    (h.finish() as u16).max(1)
 }
 
 fn stagger_ns(peer: &PeerConfig, interval_ns: u64) -> u64 {

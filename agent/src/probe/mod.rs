@@ -646,6 +646,36 @@ mod tests {
         );
     }
 
+    /// RFC 8972: the session's SSID goes out in every test packet; a reply carrying another
+    /// session's is not ours, one carrying 0 (a reflector without RFC 8972) is.
+    #[test]
+    fn the_ssid_goes_out_and_another_sessions_reply_is_unmatched() {
+        let mut s = Sender::new(config(), 0).with_ssid(0x1234);
+        let est = ErrorEstimate::from_error_ns(1, false);
+        let (mut buf, mut reply) = (Vec::new(), Vec::new());
+        assert!(s.poll_transmit(Moment::at(0), est, &mut buf));
+        assert_eq!(&buf[14..16], &[0x12, 0x34]);
+        let mut r = Reflector::new(ReflectorLimits::default());
+        let from = ([127, 0, 0, 1], 1).into();
+        r.handle_datagram(Moment::at(10), from, None, est, &buf, &mut reply)
+            .unwrap();
+        assert_eq!(&reply[14..16], &[0x12, 0x34], "copied by the reflector");
+        let mut other = reply.clone();
+        other[15] = 0x35;
+        s.handle_input(Moment::at(20), &other);
+        let mut zeroed = reply.clone();
+        zeroed[14..16].copy_from_slice(&[0, 0]);
+        s.handle_input(Moment::at(20), &zeroed);
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(
+            matches!(
+                events[..],
+                [Event::Sent { seq: 0 }, Event::Unmatched, Event::Reply(_)]
+            ),
+            "{events:?}"
+        );
+    }
+
     #[test]
     fn schedule_does_not_burst_after_a_stall() {
         let mut s = Sender::new(config(), 0);

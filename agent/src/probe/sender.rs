@@ -23,6 +23,10 @@
 //! restarted, its session evicted, a NAT rebound the source port, this sender restarted on
 //! the same port) says nothing about the run: its losses stay *unattributed*, never guessed.
 //!
+//! Each session sends its own RFC 8972 Session-Sender Identifier ([`Sender::with_ssid`]):
+//! a reply carrying another (nonzero) one belongs to another session and is unmatched; a
+//! reply carrying 0 comes from a reflector without RFC 8972 and is taken.
+//!
 //! In authenticated mode ([`Sender::authenticated`]) test packets are sealed with the
 //! peer's current key and a reply is taken only if one of its keys gives its HMAC; one
 //! that does not is counted ([`Event::Unauthenticated`]) and never matched to a probe.
@@ -137,6 +141,8 @@ pub struct Sender {
     events: VecDeque<Event>,
     /// Authenticated mode: the peer's keys.
     keys: Option<Arc<StampKeys>>,
+    /// RFC 8972 Session-Sender Identifier (0: none).
+    ssid: u16,
 }
 
 impl Sender {
@@ -156,7 +162,14 @@ impl Sender {
             jitter: (Rfc3550::default(), Rfc3550::default()),
             events: VecDeque::new(),
             keys: None,
+            ssid: 0,
         }
+    }
+
+    /// The session's RFC 8972 Session-Sender Identifier, sent in every test packet.
+    pub fn with_ssid(mut self, ssid: u16) -> Sender {
+        self.ssid = ssid;
+        self
     }
 
     /// The session in authenticated mode with the peer's keys (`None`: unauthenticated).
@@ -187,7 +200,7 @@ impl Sender {
             seq: seq as u32,
             timestamp: t1,
             error_estimate: estimate,
-            ssid: 0,
+            ssid: self.ssid,
             len: self.config.packet_len,
         };
         match &self.keys {
@@ -256,6 +269,10 @@ impl Sender {
                 return;
             }
         };
+        if packet.ssid != self.ssid && packet.ssid != 0 {
+            self.events.push_back(Event::Unmatched);
+            return;
+        }
         let offset = u64::from(packet.sender_seq.wrapping_sub(self.base as u32));
         let seq = self.base + offset;
         let Some(slot) = self.slot(seq).copied() else {
