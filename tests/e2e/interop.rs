@@ -79,7 +79,13 @@ struct SenderRun {
     replies: Vec<String>,
 }
 
-fn stamp_suite_send(ss: &Path, to: SocketAddr, count: u32, auth: Option<&str>) -> SenderRun {
+fn stamp_suite_send(
+    ss: &Path,
+    to: SocketAddr,
+    count: u32,
+    auth: Option<&str>,
+    extra: &[&str],
+) -> SenderRun {
     let mut cmd = Command::new(ss);
     cmd.args([
         "-r",
@@ -105,7 +111,7 @@ fn stamp_suite_send(ss: &Path, to: SocketAddr, count: u32, auth: Option<&str>) -
     if let Some(key) = auth {
         cmd.args(["-A", "A", "--hmac-key", key]);
     }
-    let out = cmd.output().expect("run stamp-suite");
+    let out = cmd.args(extra).output().expect("run stamp-suite");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stamp-suite sender: {stderr}");
@@ -177,7 +183,7 @@ fn stamp_suite_sender_against_our_reflector() {
         ("unauthenticated", open, None),
         ("authenticated", keyed, Some(KEY)),
     ] {
-        let run = stamp_suite_send(&ss, to, 50, key);
+        let run = stamp_suite_send(&ss, to, 50, key, &[]);
         let s = &run.summary;
         let m = &s["measurements"];
         eprintln!(
@@ -203,9 +209,66 @@ fn stamp_suite_sender_against_our_reflector() {
             assert!(line.starts_with(&format!("seq={i} ")), "{mode}: {line}");
         }
     }
+    // RFC 8972 TLVs, each that stamp-suite sends (in authenticated mode with its HMAC TLV):
+    // every one answered (none U, M or I), the HMAC verified, Direct Measurement's
+    // counters and Follow-Up Telemetry's previous replies matching what stamp-suite saw,
+    // the Access Report acknowledged.
+    let tlvs = [
+        "--extra-padding",
+        "64",
+        "--location",
+        "--timestamp-info",
+        "--cos",
+        "--dscp",
+        "46",
+        "--direct-measurement",
+        "--follow-up-telemetry",
+        "--access-report",
+        "1",
+    ];
+    for (mode, to, key) in [
+        ("unauthenticated", open, None),
+        ("authenticated", keyed, Some(KEY)),
+    ] {
+        let run = stamp_suite_send(&ss, to, 20, key, &tlvs);
+        let s = &run.summary;
+        let v = &s["measurements"]["tlv_validation"];
+        let dm = &s["measurements"]["direct_measurement"];
+        let fu = &s["measurements"]["follow_up"];
+        let types: Vec<&String> = v["by_type"].as_object().expect("by_type").keys().collect();
+        eprintln!(
+            "interop: stamp-suite sender -> xcbench reflector, {mode}, TLVs {types:?}: received {}, flags {}, hmac {}, direct measurement forward/reverse missing {}/{}, follow-up matched {} unavailable {}, access report {}",
+            s["packets_received"], v["flags"], v["hmac"], dm["forward_missing"], dm["reverse_missing"],
+            fu["matched"], fu["unavailable"], s["access_report"]["outcome"]
+        );
+        assert_eq!(s["packets_received"], 20, "{mode}: {s}");
+        assert_eq!(v["rejected_replies"], 0, "{mode}: {v}");
+        for flag in ["unrecognized", "malformed", "integrity_failed"] {
+            assert_eq!(v["flags"][flag], 0, "{mode}: {flag}: {v}");
+        }
+        let mut want = vec!["1", "2", "3", "4", "5", "6", "7"];
+        if key.is_some() {
+            want.push("8");
+            assert_eq!(v["hmac"]["verified"], 20, "{mode}: {v}");
+        }
+        assert_eq!(types, want, "{mode}: every TLV sent came back");
+        assert_eq!(
+            (dm["observations"].clone(), dm["forward_missing"].clone()),
+            (20.into(), 0.into()),
+            "{mode}: {dm}"
+        );
+        assert_eq!(dm["reverse_missing"], 0, "{mode}: {dm}");
+        // The first reply has no previous one to follow up.
+        assert_eq!(
+            (fu["matched"].clone(), fu["unavailable"].clone()),
+            (19.into(), 1.into()),
+            "{mode}: {fu}"
+        );
+        assert_eq!(s["access_report"]["outcome"], "acknowledged", "{mode}");
+    }
     // At the keyed reflector: another key, and no key at all.
-    let wrong = stamp_suite_send(&ss, keyed, 10, Some(WRONG));
-    let open_at_keyed = stamp_suite_send(&ss, keyed, 10, None);
+    let wrong = stamp_suite_send(&ss, keyed, 10, Some(WRONG), &[]);
+    let open_at_keyed = stamp_suite_send(&ss, keyed, 10, None, &[]);
     for (what, run) in [("another key", &wrong), ("unauthenticated", &open_at_keyed)] {
         eprintln!(
             "interop: stamp-suite sender -> xcbench keyed reflector, {what}: sent {}, received {}",
@@ -225,8 +288,8 @@ fn stamp_suite_sender_against_our_reflector() {
         )
         .unwrap_or(f64::NAN)
     };
-    assert_eq!(udp("xcbench_reflector_reflected_total", "az-open"), 50.0);
-    assert_eq!(udp("xcbench_reflector_reflected_total", "az-keyed"), 50.0);
+    assert_eq!(udp("xcbench_reflector_reflected_total", "az-open"), 70.0);
+    assert_eq!(udp("xcbench_reflector_reflected_total", "az-keyed"), 70.0);
     assert_eq!(
         count("xcbench_reflector_unauthenticated_total", "az-keyed"),
         10.0
@@ -288,8 +351,8 @@ fn stamp_suite_reflector(ss: &Path, at: SocketAddr, auth: bool) -> (Proc, Socket
     (proc, probe.local_addr().unwrap())
 }
 
-/// xcbench's sender probes a stamp-suite reflector every 10 ms for 2 s, open and then keyed
-/// (payload 112 and the key): every probe answered, nothing lost in either direction, the
+/// xcbench's sender probes a stamp-suite reflector every 10 ms for 2 s with 300-byte
+/// packets (an Extra Padding TLV after the base), open and then keyed: every probe answered, nothing lost in either direction, the
 /// reflector's own counts and the session's SSID (xcbench's, nonzero) agreeing with
 /// xcbench's.
 #[test]
@@ -308,7 +371,9 @@ fn our_sender_against_stamp_suite_reflector() {
         let listen: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
         let id = format!("az-{i}");
         let peer = format!("ss-{i}");
-        let mut text = agent_toml(&id, "azure", listen, &url, &[(&peer, "oci", at)], "10ms");
+        // Packets longer than the base: xcbench pads with an Extra Padding TLV.
+        let mut text = agent_toml(&id, "azure", listen, &url, &[(&peer, "oci", at)], "10ms")
+            .replace("loss_timeout", "payload_size = 300\nloss_timeout");
         if auth {
             text = text.replace(
                 "loss_timeout = \"500ms\"\n",

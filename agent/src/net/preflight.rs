@@ -126,12 +126,13 @@ fn stamp_packet(seq: u32, len: usize, keys: Option<&StampKeys>) -> Vec<u8> {
         timestamp: Timestamp::from_unix_ns(super::clock::now_unix_ns()),
         error_estimate: ErrorEstimate::from_error_ns(0, false),
         ssid: 0,
-        len: len.max(UNAUTH_LEN),
+        len: UNAUTH_LEN,
     };
     match keys {
         None => packet.encode(&mut buf),
         Some(keys) => packet.encode_authenticated(keys.current(), &mut buf),
     }
+    crate::wire::stamp_tlv::pad(&mut buf, len);
     buf
 }
 

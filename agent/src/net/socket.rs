@@ -1,6 +1,6 @@
 //! Sockets and their options, once each: UDP probe sockets with DSCP marking, kernel receive
-//! timestamps (SO_TIMESTAMPNS) and the received TTL / hop limit, read with recvmsg(2) control
-//! messages; timestamped reads of TCP streams; TCP_INFO; congestion control and SO_RCVLOWAT
+//! timestamps (SO_TIMESTAMPNS), the received TTL / hop limit, traffic class (DSCP and ECN)
+//! and destination address, read with recvmsg(2) control messages; timestamped reads of TCP streams; TCP_INFO; congestion control and SO_RCVLOWAT
 //! for throughput sockets. When the kernel refuses SO_TIMESTAMPNS, or data arrives without a
 //! timestamp, the clock is read in user space right after recvmsg and the result says so.
 //! Receive times are [`Moment`]s: the kernel stamps the wall clock, mapped to the monotonic
@@ -8,7 +8,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -37,6 +37,10 @@ pub struct Received {
     pub at: Moment,
     pub source: TimestampSource,
     pub ttl: Option<u8>,
+    /// The IP header's traffic class octet (DSCP << 2 | ECN), if the kernel said.
+    pub tos: Option<u8>,
+    /// The address the datagram was sent to (this host's), if the kernel said.
+    pub to: Option<IpAddr>,
     /// The datagram was larger than the buffer and cut by the kernel.
     pub truncated: bool,
 }
@@ -60,11 +64,15 @@ impl ProbeSocket {
                 socket.set_tos(tos)?;
             }
             setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)?;
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)?;
+            setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
         } else {
             if tos != 0 {
                 setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, tos as i32)?;
             }
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)?;
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
         }
         let kernel_timestamps = timestamps == TimestampSource::Kernel && enable_rx_timestamps(fd);
         socket.bind(&addr.into())?;
@@ -81,6 +89,16 @@ impl ProbeSocket {
     /// Whether the kernel agreed to timestamp received datagrams.
     pub fn kernel_timestamps(&self) -> bool {
         self.kernel_timestamps
+    }
+
+    /// Sets the DSCP (0..=63) of what the socket sends from now on (ECN not-ECT).
+    pub fn set_dscp(&self, dscp: u8) -> io::Result<()> {
+        let fd = self.inner.as_raw_fd();
+        let tos = i32::from(dscp) << 2;
+        match self.inner.local_addr()?.is_ipv4() {
+            true => setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TOS, tos),
+            false => setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, tos),
+        }
     }
 
     pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
@@ -146,6 +164,8 @@ fn recvmsg(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
         at: r.at,
         source: r.source,
         ttl: r.ttl,
+        tos: r.tos,
+        to: r.to,
         truncated: r.truncated,
     })
 }
@@ -163,6 +183,8 @@ struct RawReceived {
     at: Moment,
     source: TimestampSource,
     ttl: Option<u8>,
+    tos: Option<u8>,
+    to: Option<IpAddr>,
     truncated: bool,
 }
 
@@ -190,7 +212,7 @@ fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
         // Both clocks at one instant: a kernel stamp is mapped through this pair.
         let user = correlated();
         let mut kernel_ns = None;
-        let mut ttl = None;
+        let (mut ttl, mut tos, mut to) = (None, None, None);
         let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
         while !cmsg.is_null() {
             let c = &*cmsg;
@@ -203,6 +225,21 @@ fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
                 (libc::IPPROTO_IP, libc::IP_TTL) | (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
                     let v: i32 = std::ptr::read_unaligned(data.cast());
                     ttl = u8::try_from(v).ok();
+                }
+                // IPv4 hands the TOS octet itself; IPv6 the traffic class as an int.
+                (libc::IPPROTO_IP, libc::IP_TOS) => tos = Some(*data),
+                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => {
+                    let v: i32 = std::ptr::read_unaligned(data.cast());
+                    tos = u8::try_from(v).ok();
+                }
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
+                    let addr = u32::from_be(info.ipi_addr.s_addr);
+                    to = Some(IpAddr::V4(Ipv4Addr::from(addr)));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                    to = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
                 }
                 _ => {}
             }
@@ -220,6 +257,8 @@ fn recvmsg_raw(fd: i32, buf: &mut [u8]) -> io::Result<RawReceived> {
             at,
             source,
             ttl,
+            tos,
+            to,
             truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
         })
     }
@@ -349,6 +388,9 @@ mod tests {
         assert!(r.at.mono_ns + 1_000_000 >= before.mono_ns && r.at.mono_ns <= after.mono_ns);
         assert_eq!(r.from, a.local_addr().unwrap());
         assert_eq!(r.ttl, Some(64));
+        // Sent with DSCP 46 (EF), ECN not-ECT: the octet is 46 << 2; to 127.0.0.1.
+        assert_eq!(r.tos, Some(46 << 2));
+        assert_eq!(r.to, Some("127.0.0.1".parse().unwrap()));
         assert!(r.truncated, "5 bytes into 3");
     }
 
@@ -369,6 +411,8 @@ mod tests {
         assert!(r.at.mono_ns >= before.mono_ns);
         assert_eq!((r.len, r.truncated), (1, false));
         assert!(r.ttl.is_some());
+        assert_eq!(r.tos, Some(10 << 2));
+        assert_eq!(r.to, Some("::1".parse().unwrap()));
     }
 
     #[tokio::test]

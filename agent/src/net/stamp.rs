@@ -16,7 +16,7 @@ use super::driver::{drive, Delivery, Transport};
 use super::lock;
 use super::socket::ProbeSocket;
 use crate::config::PeerConfig;
-use crate::probe::{Event, Reflector, Sender, SenderConfig};
+use crate::probe::{Arrival, Event, Reflector, Sender, SenderConfig};
 use crate::record::{Recorder, SeriesKey};
 use crate::wire::error_estimate::ClockErrorSource;
 use crate::wire::stamp_auth::StampKeys;
@@ -32,6 +32,8 @@ pub async fn reflect(
     let mut buf = vec![0u8; MAX_PACKET_LEN + 1];
     let mut out = Vec::with_capacity(MAX_PACKET_LEN);
     let mut estimate = EstimateCache::new(clock_error);
+    let local_port = socket.local_addr().map_or(0, |a| a.port());
+    let mut sending_dscp = 0;
     loop {
         let rx = tokio::select! {
             _ = stop.changed() => return,
@@ -51,14 +53,16 @@ pub async fn reflect(
         if rx.from.port() == 0 {
             continue;
         }
-        let answered = lock(&state).handle_datagram(
-            rx.at,
-            rx.from,
-            rx.ttl,
-            estimate.get(),
-            &buf[..rx.len],
-            &mut out,
-        );
+        let arrival = Arrival {
+            at: rx.at,
+            from: rx.from,
+            to: rx.to,
+            local_port,
+            ttl: rx.ttl,
+            tos: rx.tos,
+        };
+        let answered =
+            lock(&state).handle_datagram(&arrival, estimate.get(), &buf[..rx.len], &mut out);
         let seal = match answered {
             Ok(seal) => seal,
             Err(e) => {
@@ -66,9 +70,21 @@ pub async fn reflect(
                 continue;
             }
         };
-        seal.stamp_transmit(&mut out, Timestamp::from_unix_ns(now_unix_ns()));
+        // RFC 8972 Class of Service: the reply goes with the DSCP the test packet asked for.
+        let dscp = seal.dscp.unwrap_or(0);
+        if dscp != sending_dscp {
+            match socket.set_dscp(dscp) {
+                Ok(()) => sending_dscp = dscp,
+                Err(e) => tracing::debug!(dscp, error = %e, "reflector DSCP not set"),
+            }
+        }
+        let t3 = Timestamp::from_unix_ns(now_unix_ns());
+        seal.stamp_transmit(&mut out, t3);
         if let Err(e) = socket.send_to(&out, rx.from).await {
             tracing::debug!(to = %rx.from, error = %e, "reflector send error");
+        }
+        if seal.follows_up() {
+            lock(&state).transmitted(&seal, t3);
         }
     }
 }
@@ -170,4 +186,81 @@ fn stagger_ns(peer: &PeerConfig, interval_ns: u64) -> u64 {
     peer.identity.id.hash(&mut h);
     peer.address.hash(&mut h);
     h.finish() % interval_ns.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::probe::ReflectorLimits;
+    use crate::wire::stamp_tlv::{self, kind, U};
+    use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket};
+
+    /// Through real sockets: a test packet sent with DSCP 10 whose Class of Service TLV asks
+    /// for DSCP 46 comes back with DSCP 46 on the wire, the TLV saying 10 was received; the
+    /// next reply without the TLV goes with the socket's own DSCP again (0). Location names
+    /// both ends as the kernel saw them.
+    #[tokio::test]
+    async fn class_of_service_sets_the_reply_dscp_and_reports_the_received_one() {
+        let k = TimestampSource::Kernel;
+        let reflector = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 0, k).unwrap();
+        let at = reflector.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(Reflector::new(ReflectorLimits::default())));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(reflect(
+            reflector,
+            state,
+            stopped,
+            ClockErrorSource::Declared(1_000),
+        ));
+        let sender = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 10, k).unwrap();
+        let mut buf = vec![0u8; 2048];
+        for (seq, cos) in [(0u32, true), (1, false)] {
+            let mut p = Vec::new();
+            TestPacket {
+                seq,
+                timestamp: Timestamp::from_unix_ns(now_unix_ns()),
+                error_estimate: ErrorEstimate::from_error_ns(1_000, false),
+                ssid: 1,
+                len: 44,
+            }
+            .encode(&mut p);
+            if cos {
+                stamp_tlv::put(&mut p, U, kind::CLASS_OF_SERVICE, &[46 << 2, 0, 0, 0]);
+            }
+            stamp_tlv::put(&mut p, U, kind::LOCATION, &[0; 4]);
+            sender.send_to(&p, at).await.unwrap();
+            let rx = tokio::time::timeout(Duration::from_secs(5), sender.recv(&mut buf))
+                .await
+                .expect("a reply")
+                .unwrap();
+            let reply = &buf[..rx.len];
+            assert_eq!(ReflectedPacket::decode(reply).unwrap().sender_seq, seq);
+            assert_eq!(rx.len, p.len());
+            let tlvs: Vec<_> = stamp_tlv::walk(reply, 44).collect();
+            let value = |i: usize| match tlvs[i] {
+                stamp_tlv::Step::Tlv(t) => (t.flags, reply[t.value()].to_vec()),
+                other => panic!("{other:?}"),
+            };
+            match cos {
+                true => {
+                    assert_eq!(rx.tos, Some(46 << 2), "the reply went with DSCP 46");
+                    let (flags, v) = value(0);
+                    assert_eq!(flags, 0);
+                    assert_eq!(v, vec![46 << 2, 10 << 4, 0, 0], "DSCP 10 received");
+                }
+                false => assert_eq!(rx.tos, Some(0), "back to the socket's own"),
+            }
+            let (flags, v) = value(usize::from(cos));
+            assert_eq!(flags, 0);
+            let ports = [
+                at.port().to_be_bytes(),
+                sender.local_addr().unwrap().port().to_be_bytes(),
+            ];
+            assert_eq!(v, ports.concat());
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
 }

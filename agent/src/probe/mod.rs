@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod jitter;
+pub mod reflect_tlv;
 pub mod reflector;
 pub mod replay;
 pub mod rr;
@@ -31,7 +32,7 @@ pub mod sender;
 mod sim;
 pub mod throughput;
 
-pub use reflector::{ReflectError, Reflector, ReflectorKeys, ReflectorLimits, Seal};
+pub use reflector::{Arrival, ReflectError, Reflector, ReflectorKeys, ReflectorLimits, Seal};
 pub use rr::RrSession;
 pub use sender::{Reply, Sender, SenderConfig};
 
@@ -489,7 +490,7 @@ mod tests {
         let mut reply = Vec::new();
         let from = ([127, 0, 0, 1], 1).into();
         let seal = r
-            .handle_datagram(Moment::at(10), from, None, est, &buf, &mut reply)
+            .handle_datagram(&Arrival::new(Moment::at(10), from), est, &buf, &mut reply)
             .unwrap();
         seal.stamp_transmit(&mut reply, Timestamp::from_unix_ns(11));
         let mut forged = reply.clone();
@@ -623,7 +624,7 @@ mod tests {
         let mut r = Reflector::new(ReflectorLimits::default());
         let mut reply = Vec::new();
         let from = ([127, 0, 0, 1], 1).into();
-        r.handle_datagram(Moment::at(10), from, None, est, &buf, &mut reply)
+        r.handle_datagram(&Arrival::new(Moment::at(10), from), est, &buf, &mut reply)
             .unwrap();
         // Spoofed: right sequence, wrong T1.
         let mut spoofed = reply.clone();
@@ -657,7 +658,7 @@ mod tests {
         assert_eq!(&buf[14..16], &[0x12, 0x34]);
         let mut r = Reflector::new(ReflectorLimits::default());
         let from = ([127, 0, 0, 1], 1).into();
-        r.handle_datagram(Moment::at(10), from, None, est, &buf, &mut reply)
+        r.handle_datagram(&Arrival::new(Moment::at(10), from), est, &buf, &mut reply)
             .unwrap();
         assert_eq!(&reply[14..16], &[0x12, 0x34], "copied by the reflector");
         let mut other = reply.clone();

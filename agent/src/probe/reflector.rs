@@ -16,11 +16,14 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::reflect_tlv::{self, Context};
+
 use xcbench_snapshot::ResponderCount;
 
 use super::replay::{Replay, ReplayWindow};
 use super::Moment;
-use crate::wire::stamp_auth::{AuthError, StampKeys};
+use crate::wire::stamp_auth::{AuthError, StampKey, StampKeys, AUTH_LEN};
+use crate::wire::UNAUTH_LEN;
 use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp, WireError};
 
 /// The keys test packets must authenticate with, by their source address. Empty: every
@@ -66,26 +69,69 @@ impl ReflectorKeys {
     }
 }
 
-/// How the reply in `out` is to be sealed once its transmit timestamp is written
-/// ([`Seal::stamp_transmit`], right before the send).
-#[derive(Debug, Clone)]
-pub enum Seal {
-    /// Unauthenticated mode: nothing to seal.
-    Open,
-    /// Authenticated: with this key of the set (the one the test packet came with).
-    Key(Arc<StampKeys>, usize),
+/// One datagram as it arrived at the reflector's socket.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// T2: a kernel timestamp where available; its wall time goes on the wire, its
+    /// monotonic time ages the session.
+    pub at: Moment,
+    pub from: SocketAddr,
+    /// The address it was sent to (this host's), when the kernel said.
+    pub to: Option<IpAddr>,
+    /// The port it was sent to.
+    pub local_port: u16,
+    /// Its TTL or hop limit, when the kernel said.
+    pub ttl: Option<u8>,
+    /// Its traffic class octet (DSCP and ECN), when the kernel said.
+    pub tos: Option<u8>,
+}
+
+impl Arrival {
+    /// A datagram from `from` at `at`, nothing else known.
+    pub fn new(at: Moment, from: SocketAddr) -> Arrival {
+        Arrival {
+            at,
+            from,
+            to: None,
+            local_port: 0,
+            ttl: None,
+            tos: None,
+        }
+    }
+}
+
+/// How the reply in `out` is to be sent: sealed once its transmit timestamp is written
+/// ([`Seal::stamp_transmit`], right before the send), with the DSCP its Class of Service
+/// TLV asked for, and its T3 remembered for the next Follow-Up Telemetry TLV.
+#[derive(Debug, Clone, Default)]
+pub struct Seal {
+    /// Authenticated mode: this key of the set (the one the test packet came with).
+    key: Option<(Arc<StampKeys>, usize)>,
+    /// The IP DSCP to send the reply with (RFC 8972 Class of Service); `None`: the
+    /// socket's own.
+    pub dscp: Option<u8>,
+    /// The session and reflector sequence number whose T3 [`Reflector::transmitted`]
+    /// remembers (a Follow-Up Telemetry TLV asked for it).
+    follow_up: Option<((SocketAddr, u16), u32)>,
 }
 
 impl Seal {
     /// Writes T3 into the encoded reply and, in authenticated mode, seals it again.
     pub fn stamp_transmit(&self, out: &mut [u8], t3: Timestamp) {
-        match self {
-            Seal::Open => ReflectedPacket::stamp_transmit(out, t3),
-            Seal::Key(keys, i) => {
-                let key = keys.get(*i).unwrap_or(keys.current());
-                ReflectedPacket::stamp_transmit_authenticated(out, t3, key)
-            }
+        match self.key() {
+            None => ReflectedPacket::stamp_transmit(out, t3),
+            Some(key) => ReflectedPacket::stamp_transmit_authenticated(out, t3, key),
         }
+    }
+
+    /// Whether the reflector wants to know the T3 the reply went with.
+    pub fn follows_up(&self) -> bool {
+        self.follow_up.is_some()
+    }
+
+    fn key(&self) -> Option<&StampKey> {
+        let (keys, i) = self.key.as_ref()?;
+        Some(keys.get(*i).unwrap_or(keys.current()))
     }
 }
 
@@ -130,6 +176,10 @@ pub enum ReflectError {
 struct Session {
     next_seq: u32,
     last_seen_ns: u64,
+    /// Test packets taken (RFC 8972 Direct Measurement).
+    received: u32,
+    /// The last reply whose T3 was remembered: its sequence number and raw T3.
+    previous: Option<(u32, u64)>,
     /// Authenticated mode: the sequence numbers and timestamps taken.
     replay: Option<ReplayWindow>,
 }
@@ -158,21 +208,17 @@ impl Reflector {
         self.keys = keys;
     }
 
-    /// Answers one datagram. `received` is T2 (kernel timestamp where available; its wall
-    /// time goes on the wire, its monotonic time ages the session),
-    /// `ttl` the received packet's TTL/hop limit if known. On success the reply is written to
-    /// `out` (cleared first) with the same length as `datagram`; its transmit timestamp is a
-    /// placeholder for the returned [`Seal::stamp_transmit`] right before sending.
+    /// Answers one datagram. On success the reply is written to `out` (cleared first) with
+    /// the same length as `datagram`, its RFC 8972 TLVs answered; its transmit timestamp is
+    /// a placeholder for the returned [`Seal::stamp_transmit`] right before sending.
     pub fn handle_datagram(
         &mut self,
-        received: Moment,
-        from: SocketAddr,
-        ttl: Option<u8>,
+        arrival: &Arrival,
         estimate: ErrorEstimate,
         datagram: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Seal, ReflectError> {
-        let answered = self.answer(received, from, ttl, estimate, datagram, out);
+        let answered = self.answer(arrival, estimate, datagram, out);
         let c = &mut self.counters;
         match &answered {
             Ok(_) => c.reflected += 1,
@@ -186,19 +232,27 @@ impl Reflector {
         answered
     }
 
+    /// The T3 a reply went with, for the session's next Follow-Up Telemetry TLV.
+    pub fn transmitted(&mut self, seal: &Seal, t3: Timestamp) {
+        if let Some((key, seq)) = seal.follow_up {
+            if let Some(s) = self.sessions.get_mut(&key) {
+                s.previous = Some((seq, t3.raw));
+            }
+        }
+    }
+
     fn answer(
         &mut self,
-        received: Moment,
-        from: SocketAddr,
-        ttl: Option<u8>,
+        arrival: &Arrival,
         estimate: ErrorEstimate,
         datagram: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Seal, ReflectError> {
-        let (test, seal) = match self.keys.authenticated() {
+        let (from, received) = (arrival.from, arrival.at);
+        let (test, mut seal) = match self.keys.authenticated() {
             false => (
                 TestPacket::decode(datagram).map_err(ReflectError::Malformed)?,
-                Seal::Open,
+                Seal::default(),
             ),
             true => {
                 let mut refused = ReflectError::NoKey(from.ip());
@@ -206,7 +260,11 @@ impl Reflector {
                 for keys in self.keys.for_source(from.ip())? {
                     match TestPacket::decode_authenticated(datagram, keys) {
                         Ok(got) => {
-                            taken = Some((got.packet, Seal::Key(keys.clone(), got.key)));
+                            let seal = Seal {
+                                key: Some((keys.clone(), got.key)),
+                                ..Seal::default()
+                            };
+                            taken = Some((got.packet, seal));
                             break;
                         }
                         Err(AuthError::Malformed(e)) => return Err(ReflectError::Malformed(e)),
@@ -216,9 +274,10 @@ impl Reflector {
                 taken.ok_or(refused)?
             }
         };
-        let authenticated = matches!(seal, Seal::Key(..));
-        let session = self.session((from, test.ssid), received.mono_ns)?;
-        if authenticated {
+        let key = seal.key().cloned();
+        let session_key = (from, test.ssid);
+        let session = self.session(session_key, received.mono_ns)?;
+        if key.is_some() {
             let (seq, t1) = (test.seq, test.timestamp.raw);
             match &mut session.replay {
                 Some(window) => window.take(seq, t1).map_err(ReflectError::Replayed)?,
@@ -226,8 +285,20 @@ impl Reflector {
             }
         }
         session.last_seen_ns = received.mono_ns;
+        session.received = session.received.wrapping_add(1);
         let seq = session.next_seq;
         session.next_seq = session.next_seq.wrapping_add(1);
+        let cx = Context {
+            from,
+            to: arrival.to,
+            local_port: arrival.local_port,
+            tos: arrival.tos,
+            received: session.received,
+            transmitted: session.next_seq,
+            previous: session.previous,
+            synchronized: estimate.synchronized,
+            key: key.as_ref(),
+        };
         let reply = ReflectedPacket {
             seq,
             timestamp: Timestamp::from_unix_ns(received.wall_ns),
@@ -237,15 +308,26 @@ impl Reflector {
             sender_seq: test.seq,
             sender_timestamp: test.timestamp.raw,
             sender_error_estimate: test.error_estimate,
-            sender_ttl: ttl.unwrap_or(0),
+            sender_ttl: arrival.ttl.unwrap_or(0),
             len: datagram.len(),
         };
         out.clear();
-        match &seal {
-            Seal::Open => reply.encode(out),
-            Seal::Key(keys, i) => {
-                reply.encode_authenticated(keys.get(*i).unwrap_or(keys.current()), out)
+        let base = match seal.key() {
+            None => {
+                reply.encode(out);
+                UNAUTH_LEN
             }
+            Some(k) => {
+                reply.encode_authenticated(k, out);
+                AUTH_LEN
+            }
+        };
+        // RFC 8972 TLVs: the test packet's, answered in place (a shorter packet has none).
+        if datagram.len() > base {
+            out[base..].copy_from_slice(&datagram[base..]);
+            let answer = reflect_tlv::answer(datagram, out, base, &cx);
+            seal.dscp = answer.dscp;
+            seal.follow_up = answer.follow_up.then_some((session_key, seq));
         }
         Ok(seal)
     }
@@ -278,6 +360,8 @@ impl Reflector {
         Ok(self.sessions.entry(from).or_insert(Session {
             next_seq: 0,
             last_seen_ns: now,
+            received: 0,
+            previous: None,
             replay: None,
         }))
     }
@@ -315,8 +399,16 @@ mod tests {
         let mut out = Vec::new();
         for (i, port) in [(0u32, 1u16), (1, 1), (2, 2), (3, 1)] {
             let req = test_packet(i + 100, 44 + i as usize * 10);
-            r.handle_datagram(Moment::at(5_000), addr(port), Some(64), est, &req, &mut out)
-                .unwrap();
+            r.handle_datagram(
+                &Arrival {
+                    ttl: Some(64),
+                    ..Arrival::new(Moment::at(5_000), addr(port))
+                },
+                est,
+                &req,
+                &mut out,
+            )
+            .unwrap();
             assert_eq!(out.len(), req.len());
             let reply = ReflectedPacket::decode(&out).unwrap();
             assert_eq!(reply.sender_seq, i + 100);
@@ -346,9 +438,7 @@ mod tests {
         let mut out = Vec::new();
         let mut reply = |r: &mut Reflector, ssid: u16| {
             r.handle_datagram(
-                Moment::at(1),
-                addr(7),
-                None,
+                &Arrival::new(Moment::at(1), addr(7)),
                 est,
                 &ssid_packet(1, ssid, 44),
                 &mut out,
@@ -364,6 +454,52 @@ mod tests {
         assert_eq!(r.session_count(), 2);
     }
 
+    /// RFC 8972 TLVs through the session: Direct Measurement counts the session's packets,
+    /// Follow-Up Telemetry returns the previous reply's sequence number and the T3 it went
+    /// with, Class of Service asks for the reply's DSCP; the reply is as long as the test
+    /// packet.
+    #[test]
+    fn tlvs_are_answered_from_the_session() {
+        use crate::wire::stamp_tlv::{self, kind, U};
+        let mut r = Reflector::new(ReflectorLimits::default());
+        let est = ErrorEstimate::from_error_ns(1, true);
+        let mut out = Vec::new();
+        let mut request = test_packet(0, 44);
+        stamp_tlv::put(&mut request, U, kind::DIRECT_MEASUREMENT, &[0; 12]);
+        stamp_tlv::put(&mut request, U, kind::FOLLOW_UP, &[0; 16]);
+        stamp_tlv::put(&mut request, U, kind::CLASS_OF_SERVICE, &[34 << 2, 0, 0, 0]);
+        stamp_tlv::pad(&mut request, 120);
+        let arrival = Arrival {
+            tos: Some(34 << 2),
+            ..Arrival::new(Moment::at(1), addr(5))
+        };
+        for (i, t3) in [(0u32, 111u64), (1, 222)] {
+            let seal = r
+                .handle_datagram(&arrival, est, &request, &mut out)
+                .unwrap();
+            assert_eq!(out.len(), 120);
+            assert_eq!((seal.dscp, seal.follows_up()), (Some(34), true));
+            // DM value at 48..60: S_TxC as sent, R_RxC and R_TxC counting this packet.
+            assert_eq!(
+                &out[52..60],
+                &[[0, 0, 0, i as u8 + 1], [0, 0, 0, i as u8 + 1]].concat()[..]
+            );
+            // Follow-Up value at 64..80: the previous reply (none before the first).
+            let (seq, ts) = match i {
+                0 => (0u32, 0u64),
+                _ => (0, 111u64 << 32),
+            };
+            assert_eq!(&out[64..68], &seq.to_be_bytes());
+            assert_eq!(&out[68..76], &ts.to_be_bytes());
+            let t3 = Timestamp {
+                raw: t3 << 32,
+                ptp: false,
+            };
+            seal.stamp_transmit(&mut out, t3);
+            r.transmitted(&seal, t3);
+        }
+    }
+
     #[test]
     fn malformed_is_counted_and_never_answered() {
         let mut r = Reflector::new(ReflectorLimits::default());
@@ -371,12 +507,22 @@ mod tests {
         let est = ErrorEstimate::from_error_ns(1, false);
         for len in [0, 1, 43] {
             let err = r
-                .handle_datagram(Moment::at(0), addr(1), None, est, &vec![0; len], &mut out)
+                .handle_datagram(
+                    &Arrival::new(Moment::at(0), addr(1)),
+                    est,
+                    &vec![0; len],
+                    &mut out,
+                )
                 .unwrap_err();
             assert!(matches!(err, ReflectError::Malformed(_)));
         }
         assert!(r
-            .handle_datagram(Moment::at(0), addr(1), None, est, &vec![0; 9001], &mut out)
+            .handle_datagram(
+                &Arrival::new(Moment::at(0), addr(1)),
+                est,
+                &vec![0; 9001],
+                &mut out
+            )
             .is_err());
         assert_eq!(out, vec![1, 2, 3], "nothing written");
         let c = r.take_counters();
@@ -421,7 +567,15 @@ mod tests {
         ) -> Result<Vec<u8>, ReflectError> {
             let mut out = Vec::new();
             let est = ErrorEstimate::from_error_ns(1, false);
-            let seal = r.handle_datagram(Moment::at(1), from, Some(60), est, packet, &mut out)?;
+            let seal = r.handle_datagram(
+                &Arrival {
+                    ttl: Some(60),
+                    ..Arrival::new(Moment::at(1), from)
+                },
+                est,
+                packet,
+                &mut out,
+            )?;
             seal.stamp_transmit(&mut out, Timestamp::from_unix_ns(5));
             Ok(out)
         }
@@ -514,19 +668,24 @@ mod tests {
         let est = ErrorEstimate::from_error_ns(1, false);
         let mut out = Vec::new();
         let req = test_packet(0, 44);
-        r.handle_datagram(Moment::at(0), addr(1), None, est, &req, &mut out)
+        r.handle_datagram(&Arrival::new(Moment::at(0), addr(1)), est, &req, &mut out)
             .unwrap();
-        r.handle_datagram(Moment::at(500), addr(2), None, est, &req, &mut out)
+        r.handle_datagram(&Arrival::new(Moment::at(500), addr(2)), est, &req, &mut out)
             .unwrap();
         // Both live: a third is refused.
         assert_eq!(
-            r.handle_datagram(Moment::at(900), addr(3), None, est, &req, &mut out)
+            r.handle_datagram(&Arrival::new(Moment::at(900), addr(3)), est, &req, &mut out)
                 .unwrap_err(),
             ReflectError::SessionTableFull(2)
         );
         // Session 1 idle for >= 1 us: evicted, the newcomer gets a place.
-        r.handle_datagram(Moment::at(1_200), addr(3), None, est, &req, &mut out)
-            .unwrap();
+        r.handle_datagram(
+            &Arrival::new(Moment::at(1_200), addr(3)),
+            est,
+            &req,
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(r.session_count(), 2);
         assert_eq!(r.take_counters().refused, 1);
     }

@@ -39,8 +39,8 @@ use std::sync::Arc;
 
 use super::jitter::Rfc3550;
 use super::{earliest, stepped, Event, Moment, Probe};
-use crate::wire::stamp_auth::{AuthError, StampKeys};
-use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
+use crate::wire::stamp_auth::{AuthError, StampKeys, AUTH_LEN};
+use crate::wire::{stamp_tlv, ErrorEstimate, ReflectedPacket, TestPacket, Timestamp, UNAUTH_LEN};
 
 /// Probes kept for matching; with timeout/interval bounded by config this is never reached
 /// by live probes, only by history kept for late and duplicate detection.
@@ -196,17 +196,22 @@ impl Sender {
         let seq = self.base + self.window.len() as u64;
         let t1 = Timestamp::from_unix_ns(now.wall_ns);
         buf.clear();
-        let packet = TestPacket {
+        let mut packet = TestPacket {
             seq: seq as u32,
             timestamp: t1,
             error_estimate: estimate,
             ssid: self.ssid,
-            len: self.config.packet_len,
+            len: UNAUTH_LEN,
         };
         match &self.keys {
             None => packet.encode(buf),
-            Some(keys) => packet.encode_authenticated(keys.current(), buf),
+            Some(keys) => {
+                packet.len = AUTH_LEN;
+                packet.encode_authenticated(keys.current(), buf)
+            }
         }
+        // Longer packets carry an RFC 8972 Extra Padding TLV, which a reflector echoes.
+        stamp_tlv::pad(buf, self.config.packet_len);
         self.window.push_back(Slot {
             t1: now,
             t1_raw: t1.raw,

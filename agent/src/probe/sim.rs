@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::net::SocketAddr;
 
-use super::reflector::{Reflector, ReflectorKeys, ReflectorLimits, Seal};
+use super::reflector::{Arrival, Reflector, ReflectorKeys, ReflectorLimits, Seal};
 use super::{Event, Moment, Probe};
 use crate::wire::rr::Frame;
 use crate::wire::{ErrorEstimate, Timestamp};
@@ -38,7 +38,7 @@ impl Stamp {
     pub(crate) fn keyed(keys: ReflectorKeys) -> Stamp {
         let mut r = Reflector::new(ReflectorLimits::default());
         r.set_keys(keys.clone());
-        Stamp(r, Seal::Open, keys)
+        Stamp(r, Seal::default(), keys)
     }
 
     pub(crate) fn counters(&mut self) -> xcbench_snapshot::ResponderCount {
@@ -50,9 +50,15 @@ impl Far for Stamp {
     fn answer(&mut self, t2: u64, request: &[u8], out: &mut Vec<u8>) -> bool {
         let from: SocketAddr = ([127, 0, 0, 1], 5000).into();
         let estimate = ErrorEstimate::from_error_ns(1_000, true);
-        let answered =
-            self.0
-                .handle_datagram(Moment::at(t2), from, Some(64), estimate, request, out);
+        let answered = self.0.handle_datagram(
+            &Arrival {
+                ttl: Some(64),
+                ..Arrival::new(Moment::at(t2), from)
+            },
+            estimate,
+            request,
+            out,
+        );
         answered.map(|seal| self.1 = seal).is_ok()
     }
 

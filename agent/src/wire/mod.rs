@@ -1,5 +1,6 @@
 //! Packet formats, pure encode/decode: STAMP (RFC 8762) test packets, unauthenticated
-//! (`stamp`) and authenticated (`stamp_auth`, HMAC-SHA-256), their timestamps and error
+//! (`stamp`) and authenticated (`stamp_auth`, HMAC-SHA-256), the RFC 8972 TLVs after either
+//! (`stamp_tlv`), their timestamps and error
 //! estimates, the TCP/QUIC probe framing, throughput test control, and hex text.
 //! No clock, no socket.
 //!
@@ -14,6 +15,7 @@ pub mod hex;
 pub mod rr;
 pub mod stamp;
 pub mod stamp_auth;
+pub mod stamp_tlv;
 pub mod throughput;
 pub mod timestamp;
 

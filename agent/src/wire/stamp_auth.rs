@@ -95,12 +95,28 @@ impl StampKey {
         })
     }
 
-    /// The truncated HMAC of `covered` (a packet's first [`HMAC_AT`] octets).
-    fn tag(&self, covered: &[u8]) -> [u8; HMAC_LEN] {
-        let full = hmac::sign(&self.key, covered);
-        full.as_ref()[..HMAC_LEN]
+    /// The truncated HMAC of `parts` taken as one text: a packet's first [`HMAC_AT`]
+    /// octets, or what an RFC 8972 HMAC TLV covers.
+    pub fn tag_of(&self, parts: &[&[u8]]) -> [u8; HMAC_LEN] {
+        let mut cx = hmac::Context::with_key(&self.key);
+        for p in parts {
+            cx.update(p);
+        }
+        cx.sign().as_ref()[..HMAC_LEN]
             .try_into()
             .expect("SHA-256 gives 32 octets")
+    }
+
+    /// Whether `got` is the truncated HMAC of `parts`, compared in constant time (the
+    /// time taken does not tell how much of a forged HMAC was right).
+    pub fn verifies(&self, parts: &[&[u8]], got: &[u8]) -> bool {
+        let want = self.tag_of(parts);
+        got.len() == HMAC_LEN && want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// The truncated HMAC of `covered` (a packet's first [`HMAC_AT`] octets).
+    fn tag(&self, covered: &[u8]) -> [u8; HMAC_LEN] {
+        self.tag_of(&[covered])
     }
 
     /// Writes the HMAC of an encoded packet's first [`HMAC_AT`] octets at [`HMAC_AT`].
@@ -139,14 +155,10 @@ impl StampKeys {
         ids.join(", ")
     }
 
-    /// Which key authenticates `packet` (0: the current one), if any. Compared in
-    /// constant time, so the time taken does not tell how much of a forged HMAC was right.
+    /// Which key authenticates `packet` (0: the current one), if any.
     fn check(&self, packet: &[u8]) -> Option<usize> {
         let got = &packet[HMAC_AT..AUTH_LEN];
-        self.0.iter().position(|k| {
-            let want = k.tag(&packet[..HMAC_AT]);
-            want.iter().zip(got).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        })
+        (self.0.iter()).position(|k| k.verifies(&[&packet[..HMAC_AT]], got))
     }
 }
 
