@@ -159,6 +159,7 @@ pub async fn run(
             reflector: ReflectorConfig {
                 listen: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
                 max_sessions: 16,
+                rate: Default::default(),
                 tcp: true,
                 quic: true,
                 stamp_keys: None,

@@ -135,8 +135,8 @@ pub(crate) fn dashboard() -> Dashboard {
         vec![
             Panel::new(
                 Kind::TimeSeries,
-                "Reflector: answered, refused, malformed, unauthenticated, replayed",
-                "Per second over each $__rate_interval, per agent and protocol: probes the reflector answered; sessions or connections it refused (table full, per-source cap, unknown client certificate, handshake timeout); packets or connections dropped for not being probe framing; and in STAMP authenticated mode, test packets refused for their HMAC (or a source with no key) and as replays.",
+                "Reflector: answered, refused, malformed, unauthenticated, replayed, rate-limited",
+                "Per second over each $__rate_interval, per agent and protocol: probes the reflector answered; sessions or connections it refused (table full, per-source cap, unknown client certificate, handshake timeout); packets or connections dropped for not being probe framing; in STAMP authenticated mode, test packets refused for their HMAC (or a source with no key) and as replays; and STAMP test packets left unanswered over the reflector's rate limits (per source or in all: a flood, or senders probing faster than max_rate_per_source allows).",
                 Unit::PerSecond,
             )
             .target(Target::series(
@@ -158,6 +158,10 @@ pub(crate) fn dashboard() -> Dashboard {
             .target(Target::series(
                 per_second(&format!("xcbench_reflector_replayed_total{{{a}}}"), &["agent"]),
                 "replayed {{agent}} udp",
+            ))
+            .target(Target::series(
+                per_second(&format!("xcbench_reflector_rate_limited_total{{{a}}}"), &["agent"]),
+                "rate-limited {{agent}} udp",
             )),
             Panel::new(
                 Kind::TimeSeries,

@@ -264,6 +264,9 @@ pub struct ResponderCount {
     /// Authenticated STAMP test packets refused as replays: a sequence number already
     /// taken, too old, or a stale timestamp (the STAMP reflector only).
     pub replayed: u64,
+    /// STAMP test packets not answered for being over the reflector's rate limit, per
+    /// source or in all (the STAMP reflector only).
+    pub rate_limited: u64,
 }
 
 impl ResponderCount {
@@ -274,6 +277,7 @@ impl ResponderCount {
         self.refused += other.refused;
         self.unauthenticated += other.unauthenticated;
         self.replayed += other.replayed;
+        self.rate_limited += other.rate_limited;
     }
 }
 
@@ -324,6 +328,8 @@ struct FlatResponders {
     #[serde(default)]
     replayed: u64,
     #[serde(default)]
+    rate_limited: u64,
+    #[serde(default)]
     tcp_reflected: u64,
     #[serde(default)]
     tcp_malformed: u64,
@@ -349,6 +355,7 @@ impl From<FlatResponders> for ResponderCounters {
             udp: ResponderCount {
                 unauthenticated: f.unauthenticated,
                 replayed: f.replayed,
+                rate_limited: f.rate_limited,
                 ..count(f.reflected, f.malformed, f.refused)
             },
             tcp: count(f.tcp_reflected, f.tcp_malformed, f.tcp_refused),
@@ -365,6 +372,7 @@ impl From<ResponderCounters> for FlatResponders {
             refused: r.udp.refused,
             unauthenticated: r.udp.unauthenticated,
             replayed: r.udp.replayed,
+            rate_limited: r.udp.rate_limited,
             tcp_reflected: r.tcp.reflected,
             tcp_malformed: r.tcp.malformed,
             tcp_refused: r.tcp.refused,

@@ -230,6 +230,8 @@ catalog! {
         "STAMP test packets not answered in authenticated mode: an HMAC no configured key gives, or a source with no key.";
     REFLECTOR_REPLAYED_TOTAL = "xcbench_reflector_replayed_total", Counter, Unitless,
         "Authenticated STAMP test packets not answered as replays: a sequence number already taken or too old, or a stale timestamp.";
+    REFLECTOR_RATE_LIMITED_TOTAL = "xcbench_reflector_rate_limited_total", Counter, Unitless,
+        "STAMP test packets not answered for being over the reflector's rate limit (reflector.max_rate_per_source or reflector.max_rate).";
     SENDER_MALFORMED_TOTAL = "xcbench_sender_malformed_total", Counter, Unitless,
         "Datagrams on probe sockets that were not reflected STAMP packets.";
     SENDER_UNMATCHED_TOTAL = "xcbench_sender_unmatched_total", Counter, Unitless,

@@ -73,6 +73,7 @@ fn responder_counts_keep_the_flat_wire_names() {
     s.responders.udp.reflected = 9;
     s.responders.udp.unauthenticated = 4;
     s.responders.udp.replayed = 5;
+    s.responders.udp.rate_limited = 8;
     s.sender.unauthenticated = 6;
     let mut buf = Vec::new();
     s.encode(&mut buf);
@@ -82,7 +83,7 @@ fn responder_counts_keep_the_flat_wire_names() {
     assert_eq!(Snapshot::decode(&buf).unwrap(), s);
     // A format-1 agent that never heard of TCP or QUIC responders.
     let old = text.replace(
-        r#""reflector":{"reflected":9,"malformed":0,"refused":0,"unauthenticated":4,"replayed":5,"tcp_reflected":0,"tcp_malformed":0,"tcp_refused":3,"quic_reflected":0,"quic_malformed":0,"quic_refused":0}"#,
+        r#""reflector":{"reflected":9,"malformed":0,"refused":0,"unauthenticated":4,"replayed":5,"rate_limited":8,"tcp_reflected":0,"tcp_malformed":0,"tcp_refused":3,"quic_reflected":0,"quic_malformed":0,"quic_refused":0}"#,
         r#""reflector":{"reflected":9,"malformed":0,"refused":0}"#,
     );
     assert_ne!(old, text);
@@ -95,6 +96,7 @@ fn responder_counts_keep_the_flat_wire_names() {
     sum.add(&s.responders);
     assert_eq!((sum.udp.reflected, sum.get(Protocol::Tcp).refused), (18, 3));
     assert_eq!((sum.udp.unauthenticated, sum.udp.replayed), (4, 5));
+    assert_eq!(sum.udp.rate_limited, 8);
 }
 
 #[test]

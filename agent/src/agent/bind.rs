@@ -31,6 +31,7 @@ pub(super) fn reflector_keys(config: &AgentConfig, ring: &KeyRing) -> ReflectorK
 pub(super) fn bind_reflectors(config: &AgentConfig) -> Result<Vec<BoundReflector>, AgentError> {
     let limits = ReflectorLimits {
         max_sessions: config.reflector.max_sessions,
+        rate: config.reflector.rate,
         ..ReflectorLimits::default()
     };
     config

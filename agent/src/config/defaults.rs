@@ -22,6 +22,8 @@ pub const MESH_MAX_BYTES: usize = 1 << 20;
 
 /// `[reflector]`
 pub const MAX_SESSIONS: usize = crate::probe::ReflectorLimits::DEFAULT.max_sessions;
+pub const MAX_RATE_PER_SOURCE: u32 = crate::probe::RateLimits::DEFAULT.per_source;
+pub const MAX_RATE: u32 = crate::probe::RateLimits::DEFAULT.total;
 pub const REFLECT_TCP: bool = true;
 
 /// `[collector] report_interval`

@@ -82,6 +82,8 @@ pub struct ReflectorConfig {
     /// STAMP addresses; each port's [`PortPlan`] places the others.
     pub listen: Vec<SocketAddr>,
     pub max_sessions: usize,
+    /// STAMP test packets answered per second, per source address and in all.
+    pub rate: crate::probe::RateLimits,
     /// Also answer TCP probes on the same addresses and ports.
     pub tcp: bool,
     /// Also answer QUIC probes, on each address at port + 1 (needs `[tls]`).
@@ -97,6 +99,10 @@ impl ReflectorConfig {
         ReflectorConfig {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], defaults::STAMP_PORT))],
             max_sessions: defaults::MAX_SESSIONS,
+            rate: crate::probe::RateLimits {
+                per_source: defaults::MAX_RATE_PER_SOURCE,
+                total: defaults::MAX_RATE,
+            },
             tcp: defaults::REFLECT_TCP,
             quic: tls,
             stamp_keys: None,
@@ -368,6 +374,28 @@ fn parse_reflector(
             1..=1_000_000,
             "must be 1 to 1000000",
         )?;
+    }
+    let rate = |field: &str, n: i64| {
+        units::int_within(
+            cx,
+            field,
+            n,
+            1..=10_000_000,
+            "must be 1 to 10000000 (test packets per second)",
+        )
+    };
+    if let Some(n) = raw.max_rate_per_source {
+        r.rate.per_source = rate("reflector.max_rate_per_source", n)?;
+    }
+    if let Some(n) = raw.max_rate {
+        r.rate.total = rate("reflector.max_rate", n)?;
+    }
+    if r.rate.per_source > r.rate.total {
+        return Err(cx.err(
+            "reflector.max_rate_per_source",
+            r.rate.per_source,
+            format!("must be at most reflector.max_rate ({})", r.rate.total),
+        ));
     }
     r.tcp = raw.tcp.unwrap_or(defaults::REFLECT_TCP);
     r.quic = match raw.quic {

@@ -45,6 +45,8 @@ pub(crate) struct RawIdentity {
 pub(crate) struct RawReflector {
     pub(crate) listen: Vec<String>,
     pub(crate) max_sessions: Option<i64>,
+    pub(crate) max_rate_per_source: Option<i64>,
+    pub(crate) max_rate: Option<i64>,
     pub(crate) tcp: Option<bool>,
     pub(crate) quic: Option<bool>,
     pub(crate) stamp_keys: Option<String>,

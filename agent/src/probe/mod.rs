@@ -12,7 +12,8 @@
 //! - [`Probe`]: the methods every prober shares, so one driver (`net::driver`) and one
 //!   virtual-clock harness (`sim`, tests only) run any of them.
 //! - [`sender`]: the STAMP Session-Sender; [`reflector`]: the stateful Session-Reflector;
-//!   [`replay`]: an authenticated session's replay window.
+//!   [`replay`]: an authenticated session's replay window; [`rate_limit`]: the test packets
+//!   per second it answers, per source and in all; [`reflect_tlv`]: its RFC 8972 TLVs.
 //! - [`rr`]: request/response sessions over streams and QUIC, and the response the TCP and
 //!   QUIC responders both build.
 //! - [`jitter`]: the RFC 3550 interarrival jitter estimator.
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod jitter;
+pub mod rate_limit;
 pub mod reflect_tlv;
 pub mod reflector;
 pub mod replay;
@@ -32,6 +34,7 @@ pub mod sender;
 mod sim;
 pub mod throughput;
 
+pub use rate_limit::RateLimits;
 pub use reflector::{Arrival, ReflectError, Reflector, ReflectorKeys, ReflectorLimits, Seal};
 pub use rr::RrSession;
 pub use sender::{Reply, Sender, SenderConfig};

@@ -11,11 +11,15 @@
 //! number and timestamp pass the session's replay window ([`super::replay`]); the reply
 //! is sealed with the key the test packet came with. A packet that does not authenticate
 //! opens no session and moves no counter but its reason's.
+//!
+//! Before anything else a datagram passes [`super::rate_limit`]: over the per-source or the
+//! total rate it goes unanswered, counted `rate_limited`, at the cost of a table lookup.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use super::rate_limit::{Admission, RateLimits};
 use super::reflect_tlv::{self, Context};
 
 use xcbench_snapshot::ResponderCount;
@@ -135,20 +139,22 @@ impl Seal {
     }
 }
 
-/// Limits of the session table.
+/// Limits of the session table, and of the test packets answered per second.
 #[derive(Debug, Clone, Copy)]
 pub struct ReflectorLimits {
     pub max_sessions: usize,
     /// A session with no packet for this long may be evicted (nanoseconds).
     pub idle_timeout_ns: u64,
+    pub rate: RateLimits,
 }
 
 impl ReflectorLimits {
     /// The defaults (`reflector.max_sessions` in `agent.toml` reads its default here): 4096
-    /// sessions, evictable after 5 minutes idle.
+    /// sessions, evictable after 5 minutes idle; [`RateLimits::DEFAULT`].
     pub const DEFAULT: ReflectorLimits = ReflectorLimits {
         max_sessions: 4096,
         idle_timeout_ns: 300_000_000_000,
+        rate: RateLimits::DEFAULT,
     };
 }
 
@@ -171,6 +177,8 @@ pub enum ReflectError {
     Unauthenticated(AuthError),
     #[error("replay: {0}")]
     Replayed(Replay),
+    #[error("over the rate limit (per source or in all)")]
+    RateLimited,
 }
 
 struct Session {
@@ -189,6 +197,7 @@ pub struct Reflector {
     limits: ReflectorLimits,
     keys: ReflectorKeys,
     sessions: HashMap<(SocketAddr, u16), Session>,
+    admission: Admission,
     counters: ResponderCount,
 }
 
@@ -198,6 +207,7 @@ impl Reflector {
             limits,
             keys: ReflectorKeys::default(),
             sessions: HashMap::new(),
+            admission: Admission::new(limits.rate, limits.max_sessions),
             counters: ResponderCount::default(),
         }
     }
@@ -218,7 +228,10 @@ impl Reflector {
         datagram: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<Seal, ReflectError> {
-        let answered = self.answer(arrival, estimate, datagram, out);
+        let answered = match self.admission.admit(arrival.from.ip(), arrival.at.mono_ns) {
+            true => self.answer(arrival, estimate, datagram, out),
+            false => Err(ReflectError::RateLimited),
+        };
         let c = &mut self.counters;
         match &answered {
             Ok(_) => c.reflected += 1,
@@ -228,6 +241,7 @@ impl Reflector {
                 c.unauthenticated += 1
             }
             Err(ReflectError::Replayed(_)) => c.replayed += 1,
+            Err(ReflectError::RateLimited) => c.rate_limited += 1,
         }
         answered
     }
@@ -663,6 +677,7 @@ mod tests {
         let limits = ReflectorLimits {
             max_sessions: 2,
             idle_timeout_ns: 1_000,
+            ..ReflectorLimits::default()
         };
         let mut r = Reflector::new(limits);
         let est = ErrorEstimate::from_error_ns(1, false);
@@ -688,5 +703,52 @@ mod tests {
         .unwrap();
         assert_eq!(r.session_count(), 2);
         assert_eq!(r.take_counters().refused, 1);
+    }
+
+    /// A flood from one address is answered at its limit, counted, and costs the
+    /// well-behaved sender at another address nothing: its session's sequence has no gaps.
+    #[test]
+    fn a_flood_is_limited_per_source_and_another_sender_is_answered() {
+        let limits = ReflectorLimits {
+            rate: RateLimits {
+                per_source: 1_000,
+                total: 10_000,
+            },
+            ..ReflectorLimits::default()
+        };
+        let mut r = Reflector::new(limits);
+        let est = ErrorEstimate::from_error_ns(1, false);
+        let mut out = Vec::new();
+        let flood: SocketAddr = ([127, 0, 0, 2], 9).into();
+        let (mut flood_in, mut flood_out) = (0, 0);
+        let mut good_seqs = Vec::new();
+        // One second: the flood every 10 us (100k/s, 300-byte packets), the sender every 5 ms.
+        for i in 0..100_000u32 {
+            let at = Moment::at(1_000_000_000 + u64::from(i) * 10_000);
+            let req = test_packet(i, 300);
+            flood_in += req.len();
+            if r.handle_datagram(&Arrival::new(at, flood), est, &req, &mut out)
+                .is_ok()
+            {
+                flood_out += out.len();
+            }
+            if i % 500 == 0 {
+                let req = test_packet(i / 500, 44);
+                r.handle_datagram(&Arrival::new(at, addr(1)), est, &req, &mut out)
+                    .expect("the good sender is answered");
+                good_seqs.push(ReflectedPacket::decode(&out).unwrap().seq);
+            }
+        }
+        assert_eq!(good_seqs, (0..200).collect::<Vec<u32>>());
+        // 1,000/s and a burst of 100.
+        assert_eq!(flood_out, 1_099 * 300);
+        assert!(flood_out * 90 < flood_in, "{flood_out} of {flood_in} bytes");
+        let c = r.take_counters();
+        assert_eq!(
+            (c.reflected, c.rate_limited),
+            (1_099 + 200, 100_000 - 1_099)
+        );
+        // A limited packet opened no session.
+        assert_eq!(r.session_count(), 2);
     }
 }

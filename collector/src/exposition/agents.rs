@@ -43,7 +43,7 @@ pub(super) fn push_agent(f: &mut Families, a: &AgentState) {
             f.counter(def, labels, value);
         }
     }
-    // Authentication is the STAMP reflector's alone: no protocol label.
+    // Authentication and rate limits are the STAMP reflector's alone: no protocol label.
     for (def, value) in [
         (
             &catalog::REFLECTOR_UNAUTHENTICATED_TOTAL,
@@ -52,6 +52,10 @@ pub(super) fn push_agent(f: &mut Families, a: &AgentState) {
         (
             &catalog::REFLECTOR_REPLAYED_TOTAL,
             a.responders.udp.replayed,
+        ),
+        (
+            &catalog::REFLECTOR_RATE_LIMITED_TOTAL,
+            a.responders.udp.rate_limited,
         ),
     ] {
         f.counter(def, base, value);

@@ -7,6 +7,7 @@
 //! - `pair`: a UDP pair's counts against each other; `promtool check metrics`.
 //! - `prometheus`: a real Prometheus scraping the collector; the shipped recording rules.
 //! - `auth`: STAMP authenticated mode: a keyed pair measured, strangers and replays refused.
+//! - `flood`: a flood from one source answered at its rate limit beside an undisturbed pair.
 //! - `bad_input`: bad datagrams and bad snapshots, counted and refused.
 //! - `tcp`: TCP probes; garbage closes only its own connection.
 //! - `quic`: QUIC probes; each side pins its peer and refuses strangers.
@@ -14,6 +15,7 @@
 
 mod auth;
 mod bad_input;
+mod flood;
 mod outage;
 mod pair;
 mod prometheus;

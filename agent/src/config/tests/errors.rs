@@ -106,6 +106,32 @@ fn errors_keep_their_place_and_say_what_is_expected() {
         err(&twice),
         "agent.toml: reflector.listen[2] = \"127.0.0.1:18862\": must be unique: reflector.listen[0] is the same address, and an address is bound once"
     );
+    let rate = |lines: &str| {
+        MINIMAL.replace(
+            "[[peers]]",
+            &format!("[reflector]\nlisten = [\"127.0.0.1:18862\"]\n{lines}\n\n[[peers]]"),
+        )
+    };
+    assert_eq!(
+        err(&rate("max_rate_per_source = 0")),
+        "agent.toml: reflector.max_rate_per_source = 0: must be 1 to 10000000 (test packets per second)"
+    );
+    assert_eq!(
+        err(&rate("max_rate = 20000000")),
+        "agent.toml: reflector.max_rate = 20000000: must be 1 to 10000000 (test packets per second)"
+    );
+    assert_eq!(
+        err(&rate("max_rate = 1000")),
+        "agent.toml: reflector.max_rate_per_source = 2000: must be at most reflector.max_rate (1000)"
+    );
+    let set = AgentConfig::parse("a", &rate("max_rate_per_source = 10\nmax_rate = 100")).unwrap();
+    assert_eq!(
+        set.reflector.rate,
+        crate::probe::RateLimits {
+            per_source: 10,
+            total: 100
+        }
+    );
     let huge = MINIMAL.replace("10.1.0.5", &"x".repeat(10_000_000));
     let e = err(&huge);
     assert!(

@@ -107,6 +107,7 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
     s.responders.udp.reflected = 50;
     s.responders.udp.unauthenticated = 3;
     s.responders.udp.replayed = 2;
+    s.responders.udp.rate_limited = 7;
     s.sender.unauthenticated = 4;
     s.responders.tcp.reflected = 20;
     s.responders.quic = ResponderCount {
