@@ -219,6 +219,8 @@ async fn run(args: &[String]) {
                                 histograms,
                                 jitter_forward_ns: Some(10_000),
                                 jitter_reverse_ns: Some(9_000),
+                                dscp_forward: None,
+                                dscp_reverse: None,
                                 clock_error_ns: Some(1_000_000),
                                 clock_synchronized: Some(true),
                                 tcp: None,

@@ -116,6 +116,8 @@ fn main() {
                 ],
                 jitter_forward_ns: None,
                 jitter_reverse_ns: None,
+                dscp_forward: None,
+                dscp_reverse: None,
                 clock_error_ns: Some(1_000_000),
                 clock_synchronized: Some(true),
                 tcp: None,

@@ -276,6 +276,19 @@ fn losses() -> Vec<Panel> {
         )),
         Panel::new(
             Kind::TimeSeries,
+            "DSCP re-marked by direction",
+            "STAMP replies whose DSCP changed on the way over replies received in each $__rate_interval (RFC 8972 Class of Service TLV, sent with dscp set or payload_size >= 52): forward, the test packet reached the reflector with another DSCP than it left with; reverse, the reply came back with another DSCP than the reflector sent. 1 means every packet was re-marked (a QoS policy on the path); xcbench_probes_received_dscp says to what.",
+            Unit::Ratio,
+        )
+        .min(0.0)
+        .target(Target::series(
+            format!(
+                "sum by (direction) (increase(xcbench_probes_remarked_total{{{stamp}}}[{RATE}]))\n  / ignoring(direction) group_left() (sum(increase(xcbench_probes_received_total{{{stamp}}}[{RATE}])) > 0)"
+            ),
+            "{{direction}}",
+        )),
+        Panel::new(
+            Kind::TimeSeries,
             "Loss by protocol",
             "Probes whose loss timeout expired without a reply, over probes resolved (received + lost), per protocol and kind over each $__rate_interval: the ratio the gate judges.",
             Unit::Ratio,

@@ -28,7 +28,9 @@ fn feed(mut p: impl Probe, data: &[u8]) {
         now += u64::from(chunk[0]) * 100;
         p.handle_timeout(now);
         p.poll_transmit(Moment::at(now), est, &mut buf);
-        if !p.handle_input(Moment::at(now), chunk) {
+        // The last byte stands for the traffic class the datagram arrived with.
+        let tos = chunk.last().copied().filter(|t| t % 3 != 0);
+        if !p.handle_input(Moment::at(now), tos, chunk) {
             // Either cause: the first byte of the chunk chooses.
             p.handle_disconnect(chunk[0] % 2 == 0);
         }
@@ -46,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         interval_ns: 1_000,
         timeout_ns: 5_000,
         packet_len: 44,
+        dscp: 0,
     };
     feed(Sender::new(config, 0), data);
     feed(RrSession::new(config, 0), data);

@@ -117,6 +117,14 @@ pub struct Counters {
     /// another request stalled: neither answered nor lost for sure.
     #[serde(default)]
     pub abandoned: u64,
+    /// STAMP replies whose Class of Service TLV says the test packet reached the reflector
+    /// with another DSCP than it was sent with (re-marked on the way out).
+    #[serde(default)]
+    pub remarked_forward: u64,
+    /// STAMP replies that arrived with another DSCP than the reflector sent them with
+    /// (re-marked on the way back).
+    #[serde(default)]
+    pub remarked_reverse: u64,
 }
 
 impl Counters {
@@ -140,6 +148,8 @@ impl Counters {
         self.clock_steps += other.clock_steps;
         self.skipped += other.skipped;
         self.abandoned += other.abandoned;
+        self.remarked_forward += other.remarked_forward;
+        self.remarked_reverse += other.remarked_reverse;
     }
 }
 
@@ -175,6 +185,12 @@ pub struct SeriesSnapshot {
     pub jitter_forward_ns: Option<u64>,
     #[serde(default)]
     pub jitter_reverse_ns: Option<u64>,
+    /// The DSCP the interval's last reply with a Class of Service TLV says arrived: the test
+    /// packet's at the reflector (forward), the reply's here (reverse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dscp_forward: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dscp_reverse: Option<u8>,
     /// Combined (sender + reflector) clock error estimate, per RFC 8762: the largest of the
     /// interval's replies (`None` when none came).
     #[serde(default)]

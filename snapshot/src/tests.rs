@@ -49,6 +49,8 @@ pub(crate) fn sample() -> Snapshot {
             }],
             jitter_forward_ns: Some(1000),
             jitter_reverse_ns: None,
+            dscp_forward: None,
+            dscp_reverse: None,
             clock_error_ns: Some(5000),
             clock_synchronized: Some(false),
             tcp: None,

@@ -371,9 +371,13 @@ fn our_sender_against_stamp_suite_reflector() {
         let listen: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
         let id = format!("az-{i}");
         let peer = format!("ss-{i}");
-        // Packets longer than the base: xcbench pads with an Extra Padding TLV.
+        // Packets longer than the base: xcbench asks for EF (46) each way in a Class of
+        // Service TLV and pads with an Extra Padding TLV.
         let mut text = agent_toml(&id, "azure", listen, &url, &[(&peer, "oci", at)], "10ms")
-            .replace("loss_timeout", "payload_size = 300\nloss_timeout");
+            .replace(
+                "loss_timeout",
+                "payload_size = 300\ndscp = 46\nloss_timeout",
+            );
         if auth {
             text = text.replace(
                 "loss_timeout = \"500ms\"\n",
@@ -425,6 +429,15 @@ fn our_sender_against_stamp_suite_reflector() {
             &[&format!("agent=\"{id}\"")],
         );
         let p50 = get("xcbench_rtt_window_seconds", &["quantile=\"0.5\""]);
+        let dscp = |name: &str, dir: &str| {
+            sample(&m, name, &[&src, &dst, &format!("direction=\"{dir}\"")])
+        };
+        let cos = ["forward", "reverse"].map(|dir| {
+            (
+                dscp("xcbench_probes_received_dscp", dir),
+                dscp("xcbench_probes_remarked_total", dir),
+            )
+        });
         let ours: Vec<&Value> = summary["sessions"]
             .as_array()
             .expect("sessions")
@@ -443,6 +456,10 @@ fn our_sender_against_stamp_suite_reflector() {
             summary["total_packets_reflected"],
             ours.first().map_or(Value::Null, |s| s["ssid"].clone())
         );
+        eprintln!(
+            "interop: xcbench sender -> stamp-suite reflector, {mode}, Class of Service (DSCP 46 asked): (DSCP received, re-marked) forward {:?}, reverse {:?}",
+            cos[0], cos[1]
+        );
         assert!(sent >= 150.0, "{mode}: sent {sent}");
         assert_eq!((received, lost), (sent, 0.0), "{mode}");
         assert_eq!(unmatched, Some(0.0), "{mode}");
@@ -458,6 +475,12 @@ fn our_sender_against_stamp_suite_reflector() {
             summary["total_packets_reflected"], total,
             "{mode}: {summary}"
         );
+        // Its reflector answered the Class of Service TLV (vouched for by an HMAC TLV when
+        // authenticated): EF arrived each way and nothing was re-marked on loopback.
+        for (dir, (dscp, remarked)) in ["forward", "reverse"].iter().zip(cos) {
+            assert_eq!(dscp, Some(46.0), "{mode} {dir}: DSCP received");
+            assert_eq!(remarked, Some(0.0), "{mode} {dir}: re-marked");
+        }
         assert_eq!(ours.len(), 1, "{mode}: one session of xcbench's: {summary}");
         let ssid = ours[0]["ssid"].as_u64().expect("ssid");
         assert!(ssid != 0, "{mode}: xcbench sends a nonzero SSID");

@@ -1,15 +1,15 @@
 //! Agents in two network namespaces joined by a veth pair (198.18.0.0/24, the benchmarking
 //! range): real kernel paths across interfaces, the collector in one namespace, reached over
-//! mutual TLS. Needs
+//! mutual TLS; and DSCP re-marking by an nftables rule, seen in its direction. Needs
 //! CAP_NET_ADMIN: skipped with a reason without it, a failure under XCBENCH_REQUIRE_NETNS=1.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::agents::spawn_pair_tls;
+use crate::support::agents::{agent_toml, spawn_pair_tls};
 use crate::support::machine;
 use crate::support::metrics::{check_direction, parse_metrics, sample};
-use crate::support::netns::{https_metrics_in, netns_available, Netns};
+use crate::support::netns::{https_metrics_in, metrics_in, netns_available, Netns};
 use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::tls::{tls_identity, tls_identity_of_collector};
 
@@ -82,6 +82,121 @@ fn agent_pair_across_namespaces() {
             )
             .unwrap();
             assert!(p50 > 0.0 && p50 < 0.002, "{src}->{dst} {dir} owd p50 {p50}");
+        }
+    }
+}
+
+/// DSCP re-marking seen each way (RFC 8972 Class of Service): both agents probe with EF
+/// (46), and the OCI namespace re-marks every UDP packet coming in to CS1 (8), as a QoS
+/// policy at one edge of the interconnect would. az-1's test packets reach oci-1's
+/// reflector as CS1 (forward re-marked, the reply kept EF); oci-1's replies come back to it
+/// as CS1 (reverse re-marked, its test packets kept EF).
+#[test]
+fn dscp_remarking_is_seen_in_its_direction() {
+    let _turn = machine::shared();
+    if !netns_available() {
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let (az, oci) = (format!("xra{tag}"), format!("xro{tag}"));
+    let ns = Netns::create(&[&az, &oci]);
+    ns.link(&az, "198.18.0.1", &oci, "198.18.0.2");
+    for rule in [
+        "add table ip xcb",
+        "add chain ip xcb pre { type filter hook prerouting priority -150 ; }",
+        "add rule ip xcb pre meta l4proto udp ip dscp set cs1",
+    ] {
+        let out = ns
+            .command(&oci, "nft")
+            .args(rule.split(' '))
+            .output()
+            .expect("nft");
+        assert!(out.status.success(), "nft {rule}: {out:?}");
+    }
+    let dir = TempDir::new("remark");
+    let collector: SocketAddr = "198.18.0.1:9862".parse().unwrap();
+    let ccfg = dir.write(
+        "collector.toml",
+        &format!("listen = \"{collector}\"\nplain_http = true\n"),
+    );
+    let _collector = Proc::spawn(
+        "collector",
+        ns.command(&az, bin())
+            .args(["collector", "--config"])
+            .arg(&ccfg),
+    );
+    let url = format!("http://{collector}");
+    let (a, b): (SocketAddr, SocketAddr) = (
+        "198.18.0.1:862".parse().unwrap(),
+        "198.18.0.2:862".parse().unwrap(),
+    );
+    let ef = |t: String| t.replace("loss_timeout", "dscp = 46\nloss_timeout");
+    let agents: Vec<Proc> = [
+        (
+            "a",
+            &az,
+            ef(agent_toml(
+                "az-1",
+                "azure",
+                a,
+                &url,
+                &[("oci-1", "oci", b)],
+                "5ms",
+            )),
+        ),
+        (
+            "b",
+            &oci,
+            ef(agent_toml(
+                "oci-1",
+                "oci",
+                b,
+                &url,
+                &[("az-1", "azure", a)],
+                "5ms",
+            )),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, at, text)| {
+        let cfg = dir.write(&format!("{name}.toml"), &text);
+        Proc::spawn(
+            &format!("agent {name}"),
+            ns.command(at, bin()).args(["agent", "--config"]).arg(&cfg),
+        )
+    })
+    .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    terminate_all(agents);
+    let m = parse_metrics(&metrics_in(&az, collector));
+    // (source, peer, the DSCP each way, whether each way was re-marked)
+    for (src, dst, seen, remarked) in [
+        ("az-1", "oci-1", [8.0, 46.0], [true, false]),
+        ("oci-1", "az-1", [46.0, 8.0], [false, true]),
+    ] {
+        let pair = [
+            format!("src_agent=\"{src}\""),
+            format!("dst_agent=\"{dst}\""),
+        ];
+        let get = |name: &str, dir: &str| {
+            let d = format!("direction=\"{dir}\"");
+            sample(&m, name, &[&pair[0], &pair[1], &d])
+                .unwrap_or_else(|| panic!("{name} {src}->{dst} {dir}"))
+        };
+        let received = sample(
+            &m,
+            "xcbench_probes_received_total",
+            &[&pair[0], &pair[1], "kind=\"stamp\""],
+        )
+        .unwrap();
+        assert!(received >= 200.0, "{src}->{dst}: {received} replies");
+        for (i, dir) in ["forward", "reverse"].into_iter().enumerate() {
+            let dscp = get("xcbench_probes_received_dscp", dir);
+            let count = get("xcbench_probes_remarked_total", dir);
+            eprintln!("remarking: {src}->{dst} {dir}: DSCP {dscp}, re-marked {count} of {received} replies");
+            assert_eq!(dscp, seen[i], "{src}->{dst} {dir}");
+            let want = if remarked[i] { received } else { 0.0 };
+            assert_eq!(count, want, "{src}->{dst} {dir}");
         }
     }
 }

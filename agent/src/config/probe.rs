@@ -8,7 +8,7 @@ use super::defaults;
 use super::raw::RawProbe;
 use super::stamp_keys::{self, KeyPath};
 use super::units::{int_within, parse_duration, ConfigError, Ctx};
-use crate::probe::sender::MAX_WINDOW;
+use crate::probe::sender::{COS_TLV_LEN, HMAC_TLV_LEN, MAX_WINDOW};
 use crate::probe::SenderConfig;
 use crate::wire::stamp_auth::AUTH_LEN;
 use crate::wire::{MAX_PACKET_LEN, UNAUTH_LEN};
@@ -140,11 +140,20 @@ impl From<&ProbeSettings> for SenderConfig {
         SenderConfig {
             interval_ns: p.interval.get().as_nanos() as u64,
             timeout_ns: p.loss_timeout.get().as_nanos() as u64,
-            // An authenticated packet is at least 112 bytes (RFC 8762 4.2.2).
-            packet_len: match p.stamp_keys {
-                Some(_) => p.payload_size.get().max(AUTH_LEN),
-                None => p.payload_size.get(),
+            // An authenticated packet is at least 112 bytes (RFC 8762 4.2.2); with a DSCP
+            // set, it has room for a Class of Service TLV, so re-marking shows.
+            packet_len: {
+                let (base, hmac) = match p.stamp_keys {
+                    Some(_) => (AUTH_LEN, HMAC_TLV_LEN),
+                    None => (UNAUTH_LEN, 0),
+                };
+                let cos = match p.dscp.get() {
+                    0 => 0,
+                    _ => COS_TLV_LEN + hmac,
+                };
+                p.payload_size.get().max(base + cos)
             },
+            dscp: p.dscp.get(),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum Delivery {
         probe: usize,
         at: crate::probe::Moment,
         source: TimestampSource,
+        /// The IP traffic class octet it arrived with, where the socket tells.
+        tos: Option<u8>,
         len: usize,
     },
     /// Something arrived that is nobody's reply (another source, cut short by the kernel).
@@ -129,10 +131,10 @@ where
                 }
             }
             d = transport.next(&mut buf) => match d {
-                Delivery::Input { probe, at, source, len } => {
+                Delivery::Input { probe, at, source, tos, len } => {
                     sources[probe] = source;
                     let (key, p) = &mut probes[probe];
-                    if !p.handle_input(at, &buf[..len]) {
+                    if !p.handle_input(at, tos, &buf[..len]) {
                         tracing::warn!(peer = %key.0, protocol = %key.1, kind = %key.2, "probe connection closed: not a response");
                         broken = true;
                     }

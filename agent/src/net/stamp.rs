@@ -124,6 +124,7 @@ impl Transport for Udp {
                 probe: 0,
                 at: rx.at,
                 source: rx.source,
+                tos: rx.tos,
                 len: rx.len,
             },
             Err(e) => {
@@ -197,12 +198,8 @@ mod tests {
     use crate::wire::stamp_tlv::{self, kind, U};
     use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket};
 
-    /// Through real sockets: a test packet sent with DSCP 10 whose Class of Service TLV asks
-    /// for DSCP 46 comes back with DSCP 46 on the wire, the TLV saying 10 was received; the
-    /// next reply without the TLV goes with the socket's own DSCP again (0). Location names
-    /// both ends as the kernel saw them.
-    #[tokio::test]
-    async fn class_of_service_sets_the_reply_dscp_and_reports_the_received_one() {
+    /// A reflector task on a loopback port; stopped by sending `true`.
+    fn spawn_reflector() -> (SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
         let k = TimestampSource::Kernel;
         let reflector = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 0, k).unwrap();
         let at = reflector.local_addr().unwrap();
@@ -214,6 +211,17 @@ mod tests {
             stopped,
             ClockErrorSource::Declared(1_000),
         ));
+        (at, stop, task)
+    }
+
+    /// Through real sockets: a test packet sent with DSCP 10 whose Class of Service TLV asks
+    /// for DSCP 46 comes back with DSCP 46 on the wire, the TLV saying 10 was received; the
+    /// next reply without the TLV goes with the socket's own DSCP again (0). Location names
+    /// both ends as the kernel saw them.
+    #[tokio::test]
+    async fn class_of_service_sets_the_reply_dscp_and_reports_the_received_one() {
+        let k = TimestampSource::Kernel;
+        let (at, stop, task) = spawn_reflector();
         let sender = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 10, k).unwrap();
         let mut buf = vec![0u8; 2048];
         for (seq, cos) in [(0u32, true), (1, false)] {
@@ -259,6 +267,54 @@ mod tests {
                 sender.local_addr().unwrap().port().to_be_bytes(),
             ];
             assert_eq!(v, ports.concat());
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+
+    /// A session-sender configured for EF (46) whose socket sends DSCP 10 (as if the path
+    /// re-marked EF to 10 on the way out): through the real reflector, every reply says so
+    /// (forward re-marked, 10 at the reflector), and the reply, sent with the 46 its Class of
+    /// Service TLV asked for, arrives with 46 (reverse kept).
+    #[tokio::test]
+    async fn the_sender_sees_forward_remarking_and_a_kept_reply_dscp() {
+        use crate::probe::Probe;
+        let k = TimestampSource::Kernel;
+        let (at, stop, task) = spawn_reflector();
+        let socket = ProbeSocket::bind("127.0.0.1:0".parse().unwrap(), 10, k).unwrap();
+        let config = SenderConfig {
+            interval_ns: 1_000_000,
+            timeout_ns: 1_000_000_000,
+            packet_len: 64,
+            dscp: 46,
+        };
+        let mut sender = Sender::new(config, 0).with_ssid(9);
+        let (mut out, mut buf) = (Vec::new(), vec![0u8; 2048]);
+        let est = ErrorEstimate::from_error_ns(1_000, false);
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            assert!(sender.poll_transmit(super::super::clock::now(), est, &mut out));
+            assert_eq!(out.len(), 64);
+            socket.send_to(&out, at).await.unwrap();
+            let rx = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+                .await
+                .expect("a reply")
+                .unwrap();
+            sender.handle_input(rx.at, rx.tos, &buf[..rx.len]);
+            while let Some(e) = sender.poll_event() {
+                if let Event::Reply(r) = e {
+                    seen.push(r.dscp.expect("the Class of Service TLV answered"));
+                }
+            }
+        }
+        assert_eq!(seen.len(), 5);
+        for d in seen {
+            assert_eq!(
+                (d.sent, d.at_reflector, d.reflected, d.back),
+                (46, 10, 46, Some(46))
+            );
+            assert!(d.forward_remarked() && !d.reverse_remarked());
         }
         stop.send(true).unwrap();
         task.await.unwrap();

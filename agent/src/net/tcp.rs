@@ -201,6 +201,7 @@ impl Transport for Stream {
                             probe: 0,
                             at,
                             source,
+                            tos: None,
                             len: f.len,
                         };
                     }

@@ -160,9 +160,10 @@ pub trait Probe {
     /// time is `now`, so read the clocks right before and send right after.
     fn poll_transmit(&mut self, now: Moment, estimate: ErrorEstimate, buf: &mut Vec<u8>) -> bool;
 
-    /// One whole reply (a datagram, or one frame of a stream) that arrived at `at`. False
+    /// One whole reply (a datagram, or one frame of a stream) that arrived at `at`, with the
+    /// IP traffic class octet it arrived with (DSCP and ECN) where the socket tells. False
     /// when it shows the transport carries something else: close and re-open it.
-    fn handle_input(&mut self, at: Moment, bytes: &[u8]) -> bool;
+    fn handle_input(&mut self, at: Moment, tos: Option<u8>, bytes: &[u8]) -> bool;
 
     /// The transport broke: nothing outstanding will be answered. `stalled`: this agent
     /// tore it down because a request stalled for the whole timeout (the others still out
@@ -182,6 +183,7 @@ pub trait Probe {
 mod tests {
     use super::sim::{Pair, Stamp};
     use super::*;
+    use crate::wire::stamp_auth::AUTH_LEN;
     use crate::wire::{ReflectedPacket, Timestamp};
 
     const MS: u64 = 1_000_000;
@@ -191,6 +193,7 @@ mod tests {
             interval_ns: 10 * MS,
             timeout_ns: 1_000 * MS,
             packet_len: 44,
+            dscp: 0,
         }
     }
 
@@ -457,6 +460,77 @@ mod tests {
         }
     }
 
+    /// A Class of Service TLV goes when there is room for it (and, authenticated, for the HMAC
+    /// TLV that vouches for it): the reflector answers it in both modes and the sender
+    /// reads it back (the in-memory link has no IP header, so DSCP 46 arrives as 0: re-marked
+    /// forward); a reply whose TLVs the HMAC TLV does not vouch for is measured but not read.
+    #[test]
+    fn class_of_service_is_read_in_both_modes_and_only_when_vouched_for() {
+        let keys = stamp_keys(b"0123456789abcdef");
+        for (keyed, len, read) in [
+            (false, 44, false),
+            (false, 52, true),
+            (true, 112, false),
+            (true, 139, false),
+            (true, 140, true),
+        ] {
+            let config = SenderConfig {
+                packet_len: len,
+                dscp: 46,
+                ..config()
+            };
+            let (mut far, sender) = match keyed {
+                false => (Stamp::default(), Sender::new(config, 0)),
+                true => (
+                    Stamp::keyed(ReflectorKeys::for_others(Some(keys.clone()))),
+                    Sender::new(config, 0).authenticated(Some(keys.clone())),
+                ),
+            };
+            let events = Pair::default().run(sender, &mut far, 10);
+            let seen: Vec<_> = replies(&events).iter().map(|r| r.dscp).collect();
+            assert_eq!(seen.len(), 10, "{keyed} {len}");
+            let want = read.then_some(sender::DscpSeen {
+                sent: 46,
+                at_reflector: 0,
+                reflected: 46,
+                back: None,
+            });
+            assert!(seen.iter().all(|d| *d == want), "{keyed} {len}: {seen:?}");
+        }
+        // A reflector that answers the TLVs but whose HMAC TLV another key made.
+        let config = SenderConfig {
+            packet_len: 140,
+            dscp: 46,
+            ..config()
+        };
+        let mut sender = Sender::new(config, 0).authenticated(Some(keys.clone()));
+        let mut far = Reflector::new(ReflectorLimits::default());
+        far.set_keys(ReflectorKeys::for_others(Some(keys.clone())));
+        let mut out = Vec::new();
+        assert!(sender.poll_transmit(
+            Moment::at(0),
+            ErrorEstimate::from_error_ns(1, false),
+            &mut out
+        ));
+        let mut reply = Vec::new();
+        let seal = far
+            .handle_datagram(
+                &Arrival::new(Moment::at(MS), "127.0.0.1:9".parse().unwrap()),
+                ErrorEstimate::from_error_ns(1, false),
+                &out,
+                &mut reply,
+            )
+            .unwrap();
+        let hmac_value = AUTH_LEN + 8 + 4;
+        reply[hmac_value] ^= 1;
+        seal.stamp_transmit(&mut reply, Timestamp::from_unix_ns(MS));
+        sender.handle_input(Moment::at(2 * MS), None, &reply);
+        let got: Vec<_> = std::iter::from_fn(|| sender.poll_event()).collect();
+        let r = replies(&got);
+        assert_eq!(r.len(), 1, "measured: {got:?}");
+        assert_eq!(r[0].dscp, None);
+    }
+
     /// A sender and a reflector holding different keys: every probe is refused and
     /// counted at the reflector, and lost at the sender; nothing is measured.
     #[test]
@@ -499,9 +573,9 @@ mod tests {
         let mut forged = reply.clone();
         let t3 = Timestamp::from_unix_ns(12);
         ReflectedPacket::stamp_transmit_authenticated(&mut forged, t3, &StampKey::new(k2).unwrap());
-        s.handle_input(Moment::at(20), &forged);
-        s.handle_input(Moment::at(20), &reply[..100]);
-        s.handle_input(Moment::at(20), &reply);
+        s.handle_input(Moment::at(20), None, &forged);
+        s.handle_input(Moment::at(20), None, &reply[..100]);
+        s.handle_input(Moment::at(20), None, &reply);
         let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
         assert!(
             matches!(
@@ -532,6 +606,7 @@ mod tests {
             interval_ns: 10 * MS,
             timeout_ns: 100 * MS,
             packet_len: 44,
+            dscp: 0,
         };
         let events = pair.run(Sender::new(config, 0), Stamp::default(), 40);
         let t = tally(&events);
@@ -570,6 +645,7 @@ mod tests {
             interval_ns: 10 * MS,
             timeout_ns: 100 * MS,
             packet_len: 44,
+            dscp: 0,
         };
         let r = replies(&pair.run(Sender::new(config, 0), Stamp::default(), 40));
         assert!(r.iter().all(|r| r.one_way.is_some()));
@@ -601,6 +677,7 @@ mod tests {
             interval_ns: 10 * MS,
             timeout_ns: 100 * MS,
             packet_len: 44,
+            dscp: 0,
         };
         let events = pair.run(Sender::new(config, 0), Stamp::default(), 20);
         let t = tally(&events);
@@ -632,12 +709,12 @@ mod tests {
         // Spoofed: right sequence, wrong T1.
         let mut spoofed = reply.clone();
         spoofed[35] ^= 1;
-        s.handle_input(Moment::at(20), &spoofed);
+        s.handle_input(Moment::at(20), None, &spoofed);
         // Unknown sequence.
         let mut unknown = reply.clone();
         unknown[27] = 9;
-        s.handle_input(Moment::at(20), &unknown);
-        s.handle_input(Moment::at(20), &reply[..43]);
+        s.handle_input(Moment::at(20), None, &unknown);
+        s.handle_input(Moment::at(20), None, &reply[..43]);
         let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
         assert_eq!(
             events,
@@ -666,10 +743,10 @@ mod tests {
         assert_eq!(&reply[14..16], &[0x12, 0x34], "copied by the reflector");
         let mut other = reply.clone();
         other[15] = 0x35;
-        s.handle_input(Moment::at(20), &other);
+        s.handle_input(Moment::at(20), None, &other);
         let mut zeroed = reply.clone();
         zeroed[14..16].copy_from_slice(&[0, 0]);
-        s.handle_input(Moment::at(20), &zeroed);
+        s.handle_input(Moment::at(20), None, &zeroed);
         let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
         assert!(
             matches!(

@@ -16,7 +16,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::wire::stamp_auth::{StampKey, HMAC_LEN};
-use crate::wire::stamp_tlv::{kind, sub, walk, Step, Tlv, HEADER, I, M, U};
+use crate::wire::stamp_tlv::{kind, sub, walk, ClassOfService, Step, Tlv, HEADER, I, M, U};
 
 /// Synchronization sources and timestamping methods (IANA STAMP registries).
 const SYNC_NTP: u8 = 1;
@@ -91,11 +91,17 @@ pub fn answer(request: &[u8], reply: &mut [u8], base: usize, cx: &Context) -> An
                 value[..4].copy_from_slice(&[sync, METHOD_SW_LOCAL, sync, METHOD_SW_LOCAL]);
                 Some(0)
             }
-            kind::CLASS_OF_SERVICE if t.len == 4 => {
-                let dscp1 = value[0] >> 2;
-                let (dscp2, ecn) = cx.tos.map_or((0, 0), |tos| (tos >> 2, tos & 0b11));
-                value.copy_from_slice(&[dscp1 << 2 | dscp2 >> 4, (dscp2 & 0xf) << 4 | ecn << 2, 0, 0]);
-                out.dscp = Some(dscp1);
+            kind::CLASS_OF_SERVICE if t.len == ClassOfService::LEN => {
+                let asked = ClassOfService::decode([value[0], value[1], value[2], value[3]]);
+                let (dscp2, ecn2) = cx.tos.map_or((0, 0), |tos| (tos >> 2, tos & 0b11));
+                let answer = ClassOfService {
+                    dscp1: asked.dscp1,
+                    dscp2,
+                    ecn2,
+                    rpd: 0,
+                };
+                value.copy_from_slice(&answer.encode());
+                out.dscp = Some(asked.dscp1);
                 Some(0)
             }
             kind::DIRECT_MEASUREMENT if t.len == 12 => {

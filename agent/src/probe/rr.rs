@@ -164,7 +164,7 @@ impl Probe for RrSession {
 
     /// One whole response; a frame that does not decode, or whose length disagrees with
     /// what carried it, means the connection is not answering probes.
-    fn handle_input(&mut self, at: Moment, bytes: &[u8]) -> bool {
+    fn handle_input(&mut self, at: Moment, _tos: Option<u8>, bytes: &[u8]) -> bool {
         match Frame::decode(bytes) {
             Ok(f) if f.len == bytes.len() => {
                 self.handle_frame(at, &f);
@@ -230,6 +230,7 @@ mod tests {
             interval_ns: 10 * MS,
             timeout_ns: 100 * MS,
             packet_len: 64,
+            dscp: 0,
         };
         let mut s = RrSession::new(cfg, 0);
         let mut buf = Vec::new();
@@ -238,15 +239,15 @@ mod tests {
         assert!(s.poll_transmit(Moment::at(10 * MS), EST, &mut buf));
         let second = buf.clone();
         // Answered 3 ms later with 1 ms spent inside the responder.
-        assert!(s.handle_input(Moment::at(3 * MS), &response(&first, MS, 2 * MS)));
+        assert!(s.handle_input(Moment::at(3 * MS), None, &response(&first, MS, 2 * MS)));
         assert!(!s.handle_timeout(50 * MS));
         assert!(s.handle_timeout(110 * MS), "second expired: reconnect");
-        assert!(s.handle_input(Moment::at(120 * MS), &response(&second, 0, 0)));
+        assert!(s.handle_input(Moment::at(120 * MS), None, &response(&second, 0, 0)));
         let mut bogus = response(&second, 0, 0);
         bogus[7] = 99;
-        assert!(s.handle_input(Moment::at(121 * MS), &bogus));
+        assert!(s.handle_input(Moment::at(121 * MS), None, &bogus));
         // A response cut short is not probe framing: re-open.
-        assert!(!s.handle_input(Moment::at(122 * MS), &bogus[..40]));
+        assert!(!s.handle_input(Moment::at(122 * MS), None, &bogus[..40]));
         let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
         assert_eq!(
             events,
@@ -272,6 +273,7 @@ mod tests {
             interval_ns: MS,
             timeout_ns: 100 * MS,
             packet_len: 34,
+            dscp: 0,
         };
         let three_out = || {
             let mut s = RrSession::new(cfg, 0);
@@ -348,6 +350,7 @@ mod tests {
             interval_ns: 10 * MS,
             timeout_ns: 500 * MS,
             packet_len: 100,
+            dscp: 0,
         };
         pair.run(RrSession::new(cfg, 0), Responder, requests)
     }

@@ -39,8 +39,14 @@ use std::sync::Arc;
 
 use super::jitter::Rfc3550;
 use super::{earliest, stepped, Event, Moment, Probe};
-use crate::wire::stamp_auth::{AuthError, StampKeys, AUTH_LEN};
-use crate::wire::{stamp_tlv, ErrorEstimate, ReflectedPacket, TestPacket, Timestamp, UNAUTH_LEN};
+use crate::wire::stamp_auth::{AuthError, StampKeys, AUTH_LEN, HMAC_LEN, MAX_KEYS};
+use crate::wire::stamp_tlv::{self, kind, ClassOfService, Step, Tlv};
+use crate::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp, UNAUTH_LEN};
+
+/// The octets a Class of Service TLV takes: a header and its value.
+pub const COS_TLV_LEN: usize = stamp_tlv::HEADER + ClassOfService::LEN;
+/// The octets an HMAC TLV takes.
+pub const HMAC_TLV_LEN: usize = stamp_tlv::HEADER + HMAC_LEN;
 
 /// Probes kept for matching; with timeout/interval bounded by config this is never reached
 /// by live probes, only by history kept for late and duplicate detection.
@@ -74,6 +80,9 @@ pub struct SenderConfig {
     pub timeout_ns: u64,
     /// Test packet size on the wire (UDP payload), 44..=9000 bytes.
     pub packet_len: usize,
+    /// The DSCP test packets are sent with (the socket's); a packet with room for a Class
+    /// of Service TLV asks the reflector to send the reply with it too.
+    pub dscp: u8,
 }
 
 /// Measurements from one accepted reply.
@@ -97,6 +106,32 @@ pub struct Reply {
     pub clock_error_ns: u64,
     /// Both ends said their clocks were synchronized.
     pub synchronized: bool,
+    /// The DSCP each way, where the reflector answered the Class of Service TLV.
+    pub dscp: Option<DscpSeen>,
+}
+
+/// The DSCP of a test packet and its reply as sent and as received (RFC 8972 Class of
+/// Service): a network that re-marks traffic shows as a difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DscpSeen {
+    /// Forward: the DSCP the test packet left with, and arrived at the reflector with.
+    pub sent: u8,
+    pub at_reflector: u8,
+    /// Reverse: the DSCP the reflector says it sent the reply with (the one asked for, or
+    /// the received one if its policy refused), and the one the reply arrived with here
+    /// (`None`: this socket cannot tell).
+    pub reflected: u8,
+    pub back: Option<u8>,
+}
+
+impl DscpSeen {
+    pub fn forward_remarked(&self) -> bool {
+        self.sent != self.at_reflector
+    }
+
+    pub fn reverse_remarked(&self) -> bool {
+        self.back.is_some_and(|b| b != self.reflected)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,7 +245,25 @@ impl Sender {
                 packet.encode_authenticated(keys.current(), buf)
             }
         }
-        // Longer packets carry an RFC 8972 Extra Padding TLV, which a reflector echoes.
+        // A packet with room asks for the reply's DSCP in a Class of Service TLV; longer ones
+        // carry an RFC 8972 Extra Padding TLV, which a reflector echoes.
+        // In authenticated mode an HMAC TLV over the sequence number and the TLVs before it
+        // follows (RFC 8972 4.8: only Extra Padding may go without one).
+        let hmac = match self.keys {
+            Some(_) => HMAC_TLV_LEN,
+            None => 0,
+        };
+        if self.config.packet_len >= buf.len() + COS_TLV_LEN + hmac {
+            let cos = ClassOfService {
+                dscp1: self.config.dscp,
+                ..ClassOfService::default()
+            };
+            stamp_tlv::put(buf, stamp_tlv::U, kind::CLASS_OF_SERVICE, &cos.encode());
+            if let Some(keys) = &self.keys {
+                let tag = keys.current().tag_of(&[&buf[..4], &buf[AUTH_LEN..]]);
+                stamp_tlv::put(buf, stamp_tlv::U, kind::HMAC, &tag);
+            }
+        }
         stamp_tlv::pad(buf, self.config.packet_len);
         self.window.push_back(Slot {
             t1: now,
@@ -256,8 +309,9 @@ impl Sender {
         self.trim(now, false);
     }
 
-    /// Handles a datagram that arrived on the session's socket at `received` (T4).
-    fn receive(&mut self, received: Moment, datagram: &[u8]) {
+    /// Handles a datagram that arrived on the session's socket at `received` (T4) with the
+    /// traffic class octet `tos`.
+    fn receive(&mut self, received: Moment, tos: Option<u8>, datagram: &[u8]) {
         let decoded = match &self.keys {
             None => ReflectedPacket::decode(datagram).map_err(|_| Event::Malformed),
             Some(keys) => ReflectedPacket::decode_authenticated(datagram, keys)
@@ -298,7 +352,8 @@ impl Sender {
                 self.events.push_back(Event::Late { seq: wire_seq });
             }
             State::Pending => {
-                let reply = self.measure(seq, &slot, &packet, received);
+                let mut reply = self.measure(seq, &slot, &packet, received);
+                reply.dscp = self.class_of_service(datagram, tos);
                 self.set_state(
                     seq,
                     State::Answered {
@@ -364,7 +419,46 @@ impl Sender {
                 .error_ns()
                 .saturating_add(p.sender_error_estimate.error_ns()),
             synchronized: p.error_estimate.synchronized && p.sender_error_estimate.synchronized,
+            dscp: None,
         }
+    }
+
+    /// The DSCP each way from a reply's Class of Service TLV, if the reflector answered it
+    /// (cleared its U flag; a reflector that copies TLVs without reading them leaves it).
+    /// In authenticated mode only TLVs an HMAC TLV vouches for count.
+    fn class_of_service(&self, datagram: &[u8], tos: Option<u8>) -> Option<DscpSeen> {
+        let base = match self.keys {
+            Some(_) => AUTH_LEN,
+            None => UNAUTH_LEN,
+        };
+        let tlvs: Vec<Tlv> = stamp_tlv::walk(datagram, base)
+            .map_while(|step| match step {
+                Step::Tlv(t) => Some(t),
+                Step::Truncated(_) => None,
+            })
+            .collect();
+        let t = *tlvs.iter().find(|t| t.kind == kind::CLASS_OF_SERVICE)?;
+        if let Some(keys) = &self.keys {
+            let hmac = tlvs.iter().find(|h| h.kind == kind::HMAC && h.at > t.at)?;
+            let covered = [&datagram[..4], &datagram[base..hmac.at]];
+            let vouched = (0..MAX_KEYS)
+                .filter_map(|i| keys.get(i))
+                .any(|k| k.verifies(&covered, &datagram[hmac.value()]));
+            if !vouched || hmac.flags & stamp_tlv::I != 0 {
+                return None;
+            }
+        }
+        let v: [u8; ClassOfService::LEN] = datagram[t.value()].try_into().ok()?;
+        if t.flags & (stamp_tlv::U | stamp_tlv::M | stamp_tlv::I) != 0 {
+            return None;
+        }
+        let c = ClassOfService::decode(v);
+        Some(DscpSeen {
+            sent: self.config.dscp,
+            at_reflector: c.dscp2,
+            reflected: c.reply_dscp(),
+            back: tos.map(|t| t >> 2),
+        })
     }
 
     /// Walks settled probes in sequence order and splits each run of losses by direction at
@@ -468,8 +562,8 @@ impl Probe for Sender {
         self.transmit(now, estimate, buf)
     }
 
-    fn handle_input(&mut self, at: Moment, bytes: &[u8]) -> bool {
-        self.receive(at, bytes);
+    fn handle_input(&mut self, at: Moment, tos: Option<u8>, bytes: &[u8]) -> bool {
+        self.receive(at, tos, bytes);
         true
     }
 

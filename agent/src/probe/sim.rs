@@ -199,7 +199,7 @@ impl Pair {
                         }
                     }
                     Delivery::ToProbe(bytes) => {
-                        probe.handle_input(self.moment(now), &bytes);
+                        probe.handle_input(self.moment(now), None, &bytes);
                     }
                 }
             } else {

@@ -57,6 +57,8 @@ struct SeriesRecord {
     counters: Counters,
     metrics: BTreeMap<Metric, MetricRecord>,
     jitter: Option<(f64, f64)>,
+    /// The DSCP the last reply with a Class of Service TLV says arrived each way.
+    dscp: (Option<u8>, Option<u8>),
     /// The interval's largest clock error estimate, and whether every reply said both
     /// clocks were synchronized.
     clock: Option<(u64, bool)>,
@@ -81,6 +83,7 @@ impl SeriesRecord {
             counters: Counters::default(),
             metrics: BTreeMap::new(),
             jitter: None,
+            dscp: (None, None),
             clock: None,
             tcp: None,
             quic: None,
@@ -115,6 +118,8 @@ impl SeriesRecord {
                 .collect(),
             jitter_forward_ns: self.jitter.map(|j| j.0.round() as u64),
             jitter_reverse_ns: self.jitter.map(|j| j.1.round() as u64),
+            dscp_forward: self.dscp.0.take(),
+            dscp_reverse: self.dscp.1.take(),
             clock_error_ns: self.clock.map(|c| c.0),
             clock_synchronized: self.clock.take().map(|c| c.1),
             tcp: self.tcp,
@@ -395,6 +400,11 @@ impl Recorder {
                     s.record(Metric::IpdvReverse, b.unsigned_abs());
                 }
                 s.jitter = Some((r.jitter_forward_ns, r.jitter_reverse_ns));
+                if let Some(d) = r.dscp {
+                    s.counters.remarked_forward += u64::from(d.forward_remarked());
+                    s.counters.remarked_reverse += u64::from(d.reverse_remarked());
+                    s.dscp = (Some(d.at_reflector), d.back.or(s.dscp.1));
+                }
                 // The largest error estimate of the interval (a one-way delay is judged
                 // within it), synchronized only if every reply said so.
                 s.clock = Some(match s.clock {

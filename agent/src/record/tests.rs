@@ -69,6 +69,13 @@ fn deltas_reset_between_snapshots() {
         jitter_reverse_ns: 0.0,
         clock_error_ns: 7,
         synchronized: false,
+        // Sent with EF (46), arrived as 0 at the reflector; its reply came back as EF.
+        dscp: Some(crate::probe::sender::DscpSeen {
+            sent: 46,
+            at_reflector: 0,
+            reflected: 46,
+            back: Some(46),
+        }),
     };
     rec.handle_event(&key, &Event::Sent { seq: 0 }, TimestampSource::User);
     rec.handle_event(&key, &Event::Reply(reply), TimestampSource::User);
@@ -80,6 +87,11 @@ fn deltas_reset_between_snapshots() {
     );
     assert_eq!(s.timestamping, TimestampSource::User);
     assert_eq!(s.jitter_forward_ns, Some(10));
+    assert_eq!(
+        (s.counters.remarked_forward, s.counters.remarked_reverse),
+        (1, 0)
+    );
+    assert_eq!((s.dscp_forward, s.dscp_reverse), (Some(0), Some(46)));
     let rtt = s
         .histograms
         .iter()
@@ -102,6 +114,7 @@ fn deltas_reset_between_snapshots() {
 
     let again = rec.take_series(0).remove(0);
     assert_eq!(again.counters, Counters::default());
+    assert_eq!((again.dscp_forward, again.dscp_reverse), (None, None));
     assert!(again.histograms.is_empty());
 
     // A reply across a clock step: its round trip counts, its one-way delays do not.

@@ -105,6 +105,50 @@ pub fn walk(buf: &[u8], start: usize) -> impl Iterator<Item = Step> + '_ {
     })
 }
 
+/// The value of a Class of Service TLV (RFC 8972 4.4, with erratum 8199): DSCP1, the DSCP
+/// the sender asks the reply to carry; DSCP2 and EC2, the DSCP and ECN the test packet
+/// arrived with at the reflector; RPD, 0b01 when the reflector's policy refused DSCP1 and
+/// the reply went with DSCP2 instead. A sender sends DSCP2, EC2 and RPD as 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassOfService {
+    pub dscp1: u8,
+    pub dscp2: u8,
+    pub ecn2: u8,
+    pub rpd: u8,
+}
+
+impl ClassOfService {
+    /// Octets of value.
+    pub const LEN: usize = 4;
+
+    pub fn encode(&self) -> [u8; 4] {
+        let (d1, d2) = (self.dscp1 & 0x3f, self.dscp2 & 0x3f);
+        [
+            d1 << 2 | d2 >> 4,
+            (d2 & 0xf) << 4 | (self.ecn2 & 3) << 2 | (self.rpd & 3),
+            0,
+            0,
+        ]
+    }
+
+    pub fn decode(v: [u8; 4]) -> ClassOfService {
+        ClassOfService {
+            dscp1: v[0] >> 2,
+            dscp2: (v[0] & 3) << 4 | v[1] >> 4,
+            ecn2: (v[1] >> 2) & 3,
+            rpd: v[1] & 3,
+        }
+    }
+
+    /// The DSCP the reflector says it sent the reply with.
+    pub fn reply_dscp(&self) -> u8 {
+        match self.rpd {
+            1 => self.dscp2,
+            _ => self.dscp1,
+        }
+    }
+}
+
 /// Appends a TLV.
 pub fn put(buf: &mut Vec<u8>, flags: u8, kind: u8, value: &[u8]) {
     let len = u16::try_from(value.len()).expect("a TLV value fits 16 bits");
@@ -159,6 +203,28 @@ mod tests {
         assert_eq!(walk(&cut[..bad], 44).last(), Some(Step::Truncated(68)));
         assert_eq!(walk(&buf[..54], 44).last(), Some(Step::Truncated(52)));
         assert_eq!(walk(&buf[..44], 44).count(), 0);
+    }
+
+    #[test]
+    fn class_of_service_round_trips_at_its_bit_places() {
+        let c = ClassOfService {
+            dscp1: 46,
+            dscp2: 10,
+            ecn2: 2,
+            rpd: 1,
+        };
+        assert_eq!(c.encode(), [46 << 2, 10 << 4 | 2 << 2 | 1, 0, 0]);
+        assert_eq!(ClassOfService::decode(c.encode()), c);
+        assert_eq!(c.reply_dscp(), 10);
+        for d in 0..64 {
+            let c = ClassOfService {
+                dscp1: 63 - d,
+                dscp2: d,
+                ..ClassOfService::default()
+            };
+            assert_eq!(ClassOfService::decode(c.encode()), c);
+            assert_eq!(c.reply_dscp(), 63 - d);
+        }
     }
 
     #[test]

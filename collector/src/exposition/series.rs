@@ -100,6 +100,16 @@ fn push_probe_counts(f: &mut Families, key: &SeriesKey, s: &SeriesState, base: L
             );
         }
         f.counter(&catalog::PROBES_CLOCK_STEPS_TOTAL, base, c.clock_steps);
+        for (dir, value) in [
+            ("forward", c.remarked_forward),
+            ("reverse", c.remarked_reverse),
+        ] {
+            f.counter(
+                &catalog::PROBES_REMARKED_TOTAL,
+                base.and(&[("direction", dir)]),
+                value,
+            );
+        }
     }
 }
 
@@ -119,6 +129,15 @@ fn push_path(f: &mut Families, s: &SeriesState, base: Labels<'_>) {
                 &catalog::JITTER_SECONDS,
                 base.and(&[("direction", dir)]),
                 seconds(v),
+            );
+        }
+    }
+    for (dir, value) in [("forward", s.dscp_forward), ("reverse", s.dscp_reverse)] {
+        if let Some(v) = value {
+            f.gauge(
+                &catalog::PROBES_RECEIVED_DSCP,
+                base.and(&[("direction", dir)]),
+                f64::from(v),
             );
         }
     }

@@ -372,6 +372,8 @@ impl Store {
         }
         state.jitter_forward_ns = s.jitter_forward_ns.or(state.jitter_forward_ns);
         state.jitter_reverse_ns = s.jitter_reverse_ns.or(state.jitter_reverse_ns);
+        state.dscp_forward = s.dscp_forward.or(state.dscp_forward);
+        state.dscp_reverse = s.dscp_reverse.or(state.dscp_reverse);
         state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
         state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
         state.tcp = s.tcp.or(state.tcp);

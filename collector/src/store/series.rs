@@ -142,6 +142,9 @@ pub struct SeriesState {
     pub metrics: BTreeMap<Metric, MetricState>,
     pub jitter_forward_ns: Option<u64>,
     pub jitter_reverse_ns: Option<u64>,
+    /// The DSCP last seen each way (RFC 8972 Class of Service).
+    pub dscp_forward: Option<u8>,
+    pub dscp_reverse: Option<u8>,
     pub clock_error_ns: Option<u64>,
     pub clock_synchronized: Option<bool>,
     pub tcp: Option<TcpInfo>,
@@ -157,6 +160,8 @@ impl SeriesState {
             metrics: BTreeMap::new(),
             jitter_forward_ns: None,
             jitter_reverse_ns: None,
+            dscp_forward: None,
+            dscp_reverse: None,
             clock_error_ns: None,
             clock_synchronized: None,
             tcp: None,

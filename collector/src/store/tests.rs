@@ -52,6 +52,8 @@ pub(crate) fn snapshot(seq: u64, rtts_ns: &[u64], counters: Counters) -> Snapsho
             histograms,
             jitter_forward_ns: Some(12_000),
             jitter_reverse_ns: Some(8_000),
+            dscp_forward: None,
+            dscp_reverse: None,
             clock_error_ns: Some(32_000_000_000),
             clock_synchronized: Some(false),
             tcp: None,

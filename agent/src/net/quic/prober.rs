@@ -226,6 +226,7 @@ impl Transport for Persistent {
                 probe,
                 at,
                 source: TimestampSource::User,
+                tos: None,
                 len: data.len(),
             }
         };

@@ -38,10 +38,14 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
         duplicated: 1,
         reordered: 2,
         late: 1,
+        remarked_forward: 97,
         ..Counters::default()
     };
     let rtts: Vec<u64> = (0..97).map(|i| 1_500_000 + i * 10_000).collect();
     let mut s = snapshot(1, &rtts, counters);
+    // Sent with DSCP 46 (EF), re-marked to 0 on the way out; the reply kept 46.
+    s.series[0].dscp_forward = Some(0);
+    s.series[0].dscp_reverse = Some(46);
     // One series per TCP and QUIC family shape: TCP_INFO, quinn path stats, 0-RTT.
     let udp = s.series[0].clone();
     let only_rtt = |protocol, kind, timestamping| SeriesSnapshot {
@@ -55,6 +59,8 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
         },
         jitter_forward_ns: None,
         jitter_reverse_ns: None,
+        dscp_forward: None,
+        dscp_reverse: None,
         clock_error_ns: None,
         clock_synchronized: None,
         ..udp.clone()

@@ -61,7 +61,7 @@ pub(super) const SLOT_VALUES: u8 = 1;
 pub(super) const SLOT_RUNS: u8 = 2;
 
 /// The counters in a fixed order (a new field must be added here, at the end, to compile).
-fn counters_to_array(c: &Counters) -> [u64; 18] {
+fn counters_to_array(c: &Counters) -> [u64; 20] {
     let Counters {
         sent,
         received,
@@ -81,6 +81,8 @@ fn counters_to_array(c: &Counters) -> [u64; 18] {
         clock_steps,
         skipped,
         abandoned,
+        remarked_forward,
+        remarked_reverse,
     } = *c;
     [
         sent,
@@ -101,6 +103,8 @@ fn counters_to_array(c: &Counters) -> [u64; 18] {
         clock_steps,
         skipped,
         abandoned,
+        remarked_forward,
+        remarked_reverse,
     ]
 }
 
@@ -126,6 +130,8 @@ fn counters_from_slice(v: &[u64]) -> Counters {
         // Records written before a counter existed hold fewer: it reads as 0.
         skipped: at(16),
         abandoned: at(17),
+        remarked_forward: at(18),
+        remarked_reverse: at(19),
     }
 }
 
@@ -215,9 +221,12 @@ impl SlotRecord {
     pub fn encode(&self, buf: &mut Vec<u8>) {
         let runs = self.metrics.values().all(Sparse::runs_fit);
         buf.push(if runs { SLOT_RUNS } else { SLOT_VALUES });
+        // Trailing zero counters are left out (they read as 0): a counter that rarely moves
+        // costs a slot nothing.
         let counters = counters_to_array(&self.counters);
-        put_varint(buf, counters.len() as u64);
-        counters.iter().for_each(|c| put_varint(buf, *c));
+        let n = counters.iter().rposition(|c| *c != 0).map_or(0, |i| i + 1);
+        put_varint(buf, n as u64);
+        counters[..n].iter().for_each(|c| put_varint(buf, *c));
         put_varint(
             buf,
             self.clock_error_max_ns.map_or(0, |e| e.saturating_add(1)),
