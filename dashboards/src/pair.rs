@@ -122,6 +122,7 @@ pub(crate) fn dashboard() -> Dashboard {
         .row("Round-trip time", rtt())
         .row("One-way delay and delay variation", one_way())
         .row("Loss and delivery", losses())
+        .row("Flows (ECMP paths)", flows())
         .row("TCP and QUIC path", transports())
         .row("Idle against under load", load())
 }
@@ -325,6 +326,37 @@ fn losses() -> Vec<Panel> {
         .target(Target::instant(
             loss(&s, &["protocol", "kind"], RANGE),
             "{{protocol}} {{kind}}",
+        )),
+    ]
+}
+
+/// Each flow (source port) of the STAMP series: ECMP hashes each onto one path, so flows
+/// whose figures disagree are on different paths, and the worst flow is the worst path.
+fn flows() -> Vec<Panel> {
+    let stamp = sel(&[&pair(), &vars(&["load"]), "protocol=\"udp\",kind=\"stamp\""]);
+    vec![
+        Panel::new(
+            Kind::TimeSeries,
+            "RTT p50 and p99 per flow",
+            "STAMP round trips per flow over the collector's window (xcbench_flow_rtt_window_seconds, merged HdrHistograms): each flow is its own source port, which ECMP inside the providers' networks hashes onto one path. Flows in two bands are two paths; a single-flow probe would show one of them.",
+            Unit::Seconds,
+        )
+        .target(Target::series(
+            format!("xcbench_flow_rtt_window_seconds{{{stamp},quantile=~\"0.5|0.99\"}}"),
+            "flow {{flow}} p{{quantile}}",
+        )),
+        Panel::new(
+            Kind::TimeSeries,
+            "Loss per flow",
+            "STAMP probes lost over probes resolved (received + lost) per flow in each $__rate_interval: loss on one path of the circuit shows on the flows it carries, diluted in the pair's own loss by the others.",
+            Unit::Ratio,
+        )
+        .min(0.0)
+        .target(Target::series(
+            format!(
+                "sum by (flow) (increase(xcbench_flow_probes_lost_total{{{stamp}}}[{RATE}]))\n  / (sum by (flow) (increase(xcbench_flow_probes_lost_total{{{stamp}}}[{RATE}]) + increase(xcbench_flow_probes_received_total{{{stamp}}}[{RATE}])) > 0)"
+            ),
+            "flow {{flow}}",
         )),
     ]
 }

@@ -209,6 +209,27 @@ pub struct SeriesSnapshot {
     /// [`MAX_EARLIER_DIRECTIONS`], each before this snapshot's interval).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_directions: Vec<EarlierDirections>,
+    /// A STAMP series probed over several flows (source ports, so ECMP may hash each onto
+    /// another path): each flow's share of the interval, in flow order. Empty for one flow.
+    /// The counters and histograms above are all flows together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<FlowSnapshot>,
+}
+
+/// Most flows a series is probed over ([`SeriesSnapshot::flows`]).
+pub const MAX_FLOWS: usize = 16;
+
+/// One flow of a series over one interval (deltas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlowSnapshot {
+    /// 0 .. [`MAX_FLOWS`].
+    pub flow: u8,
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    /// The flow's round-trip times (metric `rtt`), when it had any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt: Option<HistogramDelta>,
 }
 
 /// Most [`EarlierDirections`] one series of a snapshot may carry.
@@ -599,7 +620,7 @@ impl Snapshot {
             }
             check_earlier(&at, s, self.interval_start_unix_ns)?;
             let mut metrics = std::collections::HashSet::new();
-            let mut series = Vec::with_capacity(s.histograms.len());
+            let mut series = Vec::with_capacity(s.histograms.len() + s.flows.len());
             for (j, h) in s.histograms.iter().enumerate() {
                 let hat = format!("{at}.histograms[{j}]");
                 if !metrics.insert(h.metric) {
@@ -609,17 +630,14 @@ impl Snapshot {
                         "must appear once per series",
                     ));
                 }
-                let (buckets, total) = histogram::decode_buckets_base64(&h.hdr).map_err(|e| {
-                    SnapshotError::field(format!("{hat}.hdr"), "<histogram>", e.to_string())
-                })?;
-                if total != h.count {
-                    return Err(SnapshotError::field(
-                        format!("{hat}.count"),
-                        h.count,
-                        format!("must equal the histogram's total count {total}"),
-                    ));
+                series.push(decode_delta(&hat, h)?);
+            }
+            // Each flow's RTT follows the series' own histograms, in flow order.
+            check_flows(&at, s)?;
+            for (k, f) in s.flows.iter().enumerate() {
+                if let Some(h) = &f.rtt {
+                    series.push(decode_delta(&format!("{at}.flows[{k}].rtt"), h)?);
                 }
-                series.push(buckets);
             }
             decoded.push(series);
         }
@@ -631,6 +649,49 @@ impl Snapshot {
         }
         Ok(decoded)
     }
+}
+
+fn decode_delta(at: &str, h: &HistogramDelta) -> Result<Vec<(u64, u64)>, SnapshotError> {
+    let (buckets, total) = histogram::decode_buckets_base64(&h.hdr)
+        .map_err(|e| SnapshotError::field(format!("{at}.hdr"), "<histogram>", e.to_string()))?;
+    if total != h.count {
+        return Err(SnapshotError::field(
+            format!("{at}.count"),
+            h.count,
+            format!("must equal the histogram's total count {total}"),
+        ));
+    }
+    Ok(buckets)
+}
+
+/// At most [`MAX_FLOWS`] flows, numbered below it in ascending order, each RTT an `rtt`.
+fn check_flows(at: &str, s: &SeriesSnapshot) -> Result<(), SnapshotError> {
+    if s.flows.len() > MAX_FLOWS {
+        return Err(SnapshotError::field(
+            format!("{at}.flows"),
+            format!("{} entries", s.flows.len()),
+            format!("at most {MAX_FLOWS}"),
+        ));
+    }
+    let mut last = None;
+    for (k, f) in s.flows.iter().enumerate() {
+        if usize::from(f.flow) >= MAX_FLOWS || last.is_some_and(|l| f.flow <= l) {
+            return Err(SnapshotError::field(
+                format!("{at}.flows[{k}].flow"),
+                f.flow,
+                format!("must be below {MAX_FLOWS} and above the flow before it"),
+            ));
+        }
+        last = Some(f.flow);
+        if let Some(h) = f.rtt.as_ref().filter(|h| h.metric != Metric::Rtt) {
+            return Err(SnapshotError::field(
+                format!("{at}.flows[{k}].rtt.metric"),
+                h.metric.as_str(),
+                "must be rtt",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_earlier(at: &str, s: &SeriesSnapshot, start: u64) -> Result<(), SnapshotError> {

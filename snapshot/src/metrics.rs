@@ -138,6 +138,14 @@ catalog! {
         "Probes whose own loss timeout expired without a reply.";
     PROBES_LOST_DIRECTION_TOTAL = "xcbench_probes_lost_direction_total", Counter, Unitless,
         "Lost probes by direction, attributed with the stateful reflector's sequence number once a later probe is answered.";
+    FLOW_PROBES_SENT_TOTAL = "xcbench_flow_probes_sent_total", Counter, Unitless,
+        "STAMP probes sent over one flow (source port) of a series probed over several, so ECMP may carry each flow over another path.";
+    FLOW_PROBES_RECEIVED_TOTAL = "xcbench_flow_probes_received_total", Counter, Unitless,
+        "Replies received within the loss timeout, per flow of a series probed over several.";
+    FLOW_PROBES_LOST_TOTAL = "xcbench_flow_probes_lost_total", Counter, Unitless,
+        "Probes lost, per flow of a series probed over several.";
+    FLOW_RTT_WINDOW_SECONDS = "xcbench_flow_rtt_window_seconds", Summary, Seconds,
+        WINDOW_SUMMARY_HELP;
     PROBES_REMARKED_TOTAL = "xcbench_probes_remarked_total", Counter, Unitless,
         "STAMP replies whose DSCP changed on the way, by direction (RFC 8972 Class of Service): forward, the test packet reached the reflector with another DSCP than it was sent with; reverse, the reply arrived with another DSCP than the reflector sent it with.";
     PROBES_RECEIVED_DSCP = "xcbench_probes_received_dscp", Gauge, Unitless,

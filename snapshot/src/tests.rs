@@ -51,6 +51,7 @@ pub(crate) fn sample() -> Snapshot {
             jitter_reverse_ns: None,
             dscp_forward: None,
             dscp_reverse: None,
+            flows: Vec::new(),
             clock_error_ns: Some(5000),
             clock_synchronized: Some(false),
             tcp: None,
@@ -202,4 +203,51 @@ fn directions_learnt_late_must_be_dated_before_the_interval() {
         .unwrap_err()
         .to_string()
         .contains("at most 1024"));
+}
+
+#[test]
+fn flows_carry_their_rtts_after_the_series_histograms_and_are_checked() {
+    let mut s = sample();
+    let rtt = s.series[0].histograms[0].clone();
+    assert_eq!(rtt.metric, Metric::Rtt);
+    let flow = |flow: u8| FlowSnapshot {
+        flow,
+        sent: 10,
+        received: 9,
+        lost: 1,
+        rtt: Some(rtt.clone()),
+    };
+    s.series[0].flows = vec![flow(0), flow(3)];
+    s.series[0].flows[1].rtt = None;
+    let mut buf = Vec::new();
+    s.encode(&mut buf);
+    let back = Snapshot::decode(&buf).unwrap();
+    assert_eq!(back, s, "round trip");
+    let hists = back.decode_histograms().unwrap();
+    let own = s.series[0].histograms.len();
+    assert_eq!(hists[0].len(), own + 1, "the one flow with RTTs follows");
+    assert_eq!(hists[0][own], hists[0][0]);
+    let refused = |s: &Snapshot| {
+        let mut buf = Vec::new();
+        s.encode(&mut buf);
+        Snapshot::decode(&buf).unwrap_err().to_string()
+    };
+    let mut bad = s.clone();
+    bad.series[0].flows = vec![flow(2), flow(2)];
+    assert_eq!(
+        refused(&bad),
+        "snapshot series[0].flows[1].flow = 2: must be below 16 and above the flow before it"
+    );
+    bad.series[0].flows = vec![flow(16)];
+    assert!(refused(&bad).contains("flows[0].flow = 16"));
+    bad.series[0].flows = (0..17).map(|_| flow(0)).collect();
+    assert!(refused(&bad).contains("flows = 17 entries: at most 16"));
+    bad.series[0].flows = vec![flow(0)];
+    bad.series[0].flows[0].rtt.as_mut().unwrap().metric = Metric::OneWayForward;
+    assert!(refused(&bad).contains("flows[0].rtt.metric"));
+    bad.series[0].flows[0].rtt = Some(HistogramDelta {
+        count: rtt.count + 1,
+        ..rtt.clone()
+    });
+    assert!(refused(&bad).contains("flows[0].rtt.count"));
 }

@@ -450,11 +450,11 @@ fn our_sender_against_stamp_suite_reflector() {
             "unauthenticated"
         };
         eprintln!(
-            "interop: xcbench sender -> stamp-suite reflector, {mode}: sent {sent}, received {received}, lost {lost}, rtt p50 {:.1} us; stamp-suite received {} reflected {}, session ssid {}",
+            "interop: xcbench sender -> stamp-suite reflector, {mode}: sent {sent}, received {received}, lost {lost}, rtt p50 {:.1} us; stamp-suite received {} reflected {}, sessions' ssids {:?}",
             p50 * 1e6,
             summary["total_packets_received"],
             summary["total_packets_reflected"],
-            ours.first().map_or(Value::Null, |s| s["ssid"].clone())
+            ours.iter().map(|s| s["ssid"].clone()).collect::<Vec<_>>()
         );
         eprintln!(
             "interop: xcbench sender -> stamp-suite reflector, {mode}, Class of Service (DSCP 46 asked): (DSCP received, re-marked) forward {:?}, reverse {:?}",
@@ -481,11 +481,31 @@ fn our_sender_against_stamp_suite_reflector() {
             assert_eq!(dscp, Some(46.0), "{mode} {dir}: DSCP received");
             assert_eq!(remarked, Some(0.0), "{mode} {dir}: re-marked");
         }
-        assert_eq!(ours.len(), 1, "{mode}: one session of xcbench's: {summary}");
-        let ssid = ours[0]["ssid"].as_u64().expect("ssid");
-        assert!(ssid != 0, "{mode}: xcbench sends a nonzero SSID");
-        assert_eq!(ours[0]["packets_received"], sent as u64, "{mode}");
-        assert_eq!(ours[0]["packets_transmitted"], sent as u64, "{mode}");
+        // Four flows (source ports) by default: four sessions at its reflector, taking turns,
+        // together what xcbench sent.
+        assert_eq!(ours.len(), 4, "{mode}: a session per flow: {summary}");
+        let count = |field: &str| -> Vec<u64> {
+            ours.iter()
+                .map(|s| s[field].as_u64().expect(field))
+                .collect()
+        };
+        assert!(
+            count("ssid").iter().all(|s| *s != 0),
+            "{mode}: xcbench sends a nonzero SSID"
+        );
+        for field in ["packets_received", "packets_transmitted"] {
+            let per = count(field);
+            assert_eq!(
+                per.iter().sum::<u64>(),
+                sent as u64,
+                "{mode} {field}: {per:?}"
+            );
+            let (lo, hi) = (per.iter().min().unwrap(), per.iter().max().unwrap());
+            assert!(
+                hi - lo <= 1,
+                "{mode} {field}: the flows take turns: {per:?}"
+            );
+        }
     }
     drop(collector);
 }

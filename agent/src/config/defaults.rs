@@ -33,6 +33,9 @@ pub const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 pub const PAYLOAD_SIZE: usize = crate::wire::UNAUTH_LEN;
 pub const DSCP: u8 = 0;
+/// Source ports a peer's STAMP probes rotate over, so ECMP inside the providers' networks
+/// hashes them onto more than one path (four see both of two paths 7 times in 8).
+pub const FLOWS: u8 = 4;
 pub const LOSS_TIMEOUT: Duration = Duration::from_secs(2);
 pub const CONNECT_INTERVAL: Duration = Duration::from_secs(1);
 

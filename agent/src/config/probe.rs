@@ -72,6 +72,12 @@ bounded!(
     "must be 44 to 9000 bytes (the STAMP packet incl. padding)"
 );
 bounded!(
+    /// Flows (source ports) a peer's STAMP probes rotate over.
+    Flows(u8),
+    1..=16,
+    "must be 1 to 16"
+);
+bounded!(
     /// DiffServ code point for probe packets.
     Dscp(u8),
     0..=63,
@@ -109,6 +115,9 @@ pub struct ProbeSettings {
     pub interval: ProbeInterval,
     pub payload_size: PayloadSize,
     pub dscp: Dscp,
+    /// STAMP probes go out over this many source ports in turn, each its own session at
+    /// the reflector, so ECMP may hash them onto different paths.
+    pub flows: Flows,
     pub loss_timeout: LossTimeout,
     pub protocols: Protocols,
     pub connect_interval: ConnectInterval,
@@ -123,6 +132,7 @@ impl Default for ProbeSettings {
             interval: ProbeInterval(defaults::PROBE_INTERVAL),
             payload_size: PayloadSize(defaults::PAYLOAD_SIZE),
             dscp: Dscp(defaults::DSCP),
+            flows: Flows(defaults::FLOWS),
             loss_timeout: LossTimeout(defaults::LOSS_TIMEOUT),
             protocols: Protocols {
                 udp: true,
@@ -234,6 +244,10 @@ pub(crate) fn parse_probe(
     if let Some(n) = raw.dscp {
         let n: u8 = int_within(cx, &format!("{at}.dscp"), n, 0..=63, Dscp::EXPECTED)?;
         p.dscp = Dscp(n);
+    }
+    if let Some(n) = raw.flows {
+        let n: u8 = int_within(cx, &format!("{at}.flows"), n, 1..=16, Flows::EXPECTED)?;
+        p.flows = Flows(n);
     }
     // Probes in flight must fit the sender's matching window (with history for late replies).
     let in_flight = 2 * p.loss_timeout.get().as_nanos() / p.interval.get().as_nanos().max(1);

@@ -76,7 +76,8 @@ pub trait Transport {
     fn close(&mut self);
 }
 
-/// Runs `make(start)`'s probes, each recorded under its key, over `transport` until `stop`
+/// Runs `make(start)`'s probes, each recorded under its key (several under one key are
+/// its flows), over `transport` until `stop`
 /// changes, then waits for outstanding replies (at most each probe's timeout) so every
 /// probe sent ends up answered or lost. `start` is the monotonic time after the transport
 /// first opened.
@@ -94,6 +95,7 @@ where
     let timer = DeadlineTimer::new()?;
     transport.open().await;
     let mut probes = make(now_mono_ns());
+    let flows = flows_of(&probes);
     let mut sources = vec![transport.initial_source(); probes.len()];
     let mut estimate = EstimateCache::new(clock_error);
     let mut out = Vec::with_capacity(crate::wire::MAX_PACKET_LEN);
@@ -156,13 +158,52 @@ where
                 .for_each(|(_, p)| p.handle_disconnect(stalled));
         }
         let mut rec = None;
-        for ((key, p), source) in probes.iter_mut().zip(&sources) {
+        for (((key, p), source), flow) in probes.iter_mut().zip(&sources).zip(&flows) {
             while let Some(event) = p.poll_event() {
-                rec.get_or_insert_with(|| lock(&recorder))
-                    .handle_event(key, &event, *source);
+                let rec = rec.get_or_insert_with(|| lock(&recorder));
+                match flow {
+                    None => rec.handle_event(key, &event, *source),
+                    Some(f) => rec.handle_flow_event(key, *f, &event, *source),
+                }
             }
         }
     }
     transport.close();
     Ok(())
+}
+
+/// Probes that share a key are that series' flows, numbered in list order; a key alone
+/// has none.
+fn flows_of<P>(probes: &[(SeriesKey, P)]) -> Vec<Option<u8>> {
+    probes
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| {
+            let same = |(k, _): &(SeriesKey, P)| k == key;
+            match probes.iter().filter(|p| same(p)).count() {
+                1 => None,
+                _ => Some(probes[..i].iter().filter(|p| same(p)).count() as u8),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xcbench_snapshot::{ProbeKind, Protocol};
+
+    #[test]
+    fn probes_sharing_a_key_are_numbered_flows() {
+        let key = |p: Protocol, k: ProbeKind| -> SeriesKey { ("oci-1".parse().unwrap(), p, k) };
+        let stamp = key(Protocol::Udp, ProbeKind::Stamp);
+        let rr = key(Protocol::Tcp, ProbeKind::Rr);
+        let probes = [
+            (stamp.clone(), ()),
+            (rr, ()),
+            (stamp.clone(), ()),
+            (stamp, ()),
+        ];
+        assert_eq!(flows_of(&probes), vec![Some(0), None, Some(1), Some(2)]);
+    }
 }

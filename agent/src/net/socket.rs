@@ -105,6 +105,28 @@ impl ProbeSocket {
         self.inner.send_to(buf, to).await
     }
 
+    /// As [`ProbeSocket::recv`], polled: one of several sockets can be waited on at once.
+    /// Nothing is taken from the socket unless `Ready` is returned.
+    pub fn poll_recv(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<Received>> {
+        use std::task::Poll;
+        let fd = self.inner.as_raw_fd();
+        loop {
+            match self.inner.poll_recv_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            match self.inner.try_io(Interest::READABLE, || recvmsg(fd, buf)) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
     /// Receives one datagram into `buf` with its timestamp and TTL.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
         let fd = self.inner.as_raw_fd();

@@ -1,6 +1,8 @@
 //! STAMP over UDP: the session-reflector loop, and the session-sender's transport for the
-//! [`driver`](super::driver). Each sender session probes one peer on its own socket and task,
-//! so a dead or slow peer never delays probes to the others. T1 is read right before each
+//! [`driver`](super::driver). Each peer is probed on its own sockets and task, so a dead or
+//! slow peer never delays probes to the others: one socket per flow (source port), each
+//! flow a session of its own taking its turn in the schedule, so ECMP inside the
+//! providers' networks may carry the flows over different paths. T1 is read right before each
 //! send; T2 and T4 are kernel receive timestamps where the socket has them; T3 is read right
 //! before the reflector's send. Replies go only to a datagram's source and are never larger
 //! than what arrived.
@@ -89,15 +91,17 @@ pub async fn reflect(
     }
 }
 
-/// One sender session's socket, talking to one peer.
+/// A peer's sender sessions: one socket (source port) per flow, talking to one peer.
 struct Udp {
-    socket: ProbeSocket,
+    sockets: Vec<ProbeSocket>,
     peer: SocketAddr,
+    /// The socket polled first next time, so a busy flow cannot starve the others.
+    turn: usize,
 }
 
 impl Transport for Udp {
     fn initial_source(&self) -> TimestampSource {
-        if self.socket.kernel_timestamps() {
+        if self.sockets.iter().all(ProbeSocket::kernel_timestamps) {
             TimestampSource::Kernel
         } else {
             TimestampSource::User
@@ -108,8 +112,8 @@ impl Transport for Udp {
 
     fn poll_reopen(&mut self, _: u64) {}
 
-    async fn send(&mut self, _: usize, bytes: &[u8]) -> bool {
-        if let Err(e) = self.socket.send_to(bytes, self.peer).await {
+    async fn send(&mut self, flow: usize, bytes: &[u8]) -> bool {
+        if let Err(e) = self.sockets[flow].send_to(bytes, self.peer).await {
             tracing::debug!(peer = %self.peer, error = %e, "probe send error");
         }
         true
@@ -117,11 +121,23 @@ impl Transport for Udp {
 
     async fn next(&mut self, buf: &mut Vec<u8>) -> Delivery {
         buf.resize(MAX_PACKET_LEN + 1, 0);
-        match self.socket.recv(buf).await {
+        let (sockets, start) = (&self.sockets, self.turn);
+        let (flow, rx) = std::future::poll_fn(|cx| {
+            for k in 0..sockets.len() {
+                let i = (start + k) % sockets.len();
+                if let std::task::Poll::Ready(rx) = sockets[i].poll_recv(cx, buf) {
+                    return std::task::Poll::Ready((i, rx));
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        self.turn = (flow + 1) % self.sockets.len();
+        match rx {
             Ok(rx) if rx.truncated => Delivery::Stray(Event::Malformed),
             Ok(rx) if rx.from != self.peer => Delivery::Stray(Event::Unmatched),
             Ok(rx) => Delivery::Input {
-                probe: 0,
+                probe: flow,
                 at: rx.at,
                 source: rx.source,
                 tos: rx.tos,
@@ -152,21 +168,35 @@ pub async fn run_sender(
     stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let bind = super::any_local_for(peer.address);
-    let socket = ProbeSocket::bind(bind, peer.probe.dscp.get(), timestamps)?;
+    let flows = u64::from(peer.probe.flows.get());
+    let sockets = (0..flows)
+        .map(|_| ProbeSocket::bind(bind, peer.probe.dscp.get(), timestamps))
+        .collect::<std::io::Result<Vec<_>>>()?;
     let key: SeriesKey = (peer.identity.id.clone(), Protocol::Udp, ProbeKind::Stamp);
     let config = SenderConfig::from(&peer.probe);
     // Spread sessions over the interval so many peers do not all fire at once.
     let stagger = stagger_ns(&peer, config.interval_ns);
     let transport = Udp {
-        socket,
+        sockets,
         peer: peer.address,
+        turn: 0,
     };
     let ssid = session_ssid(&peer);
+    // The flows take turns: each probes every `flows` intervals, one interval after the
+    // flow before it, so the peer sees the configured interval in all.
+    let per_flow = SenderConfig {
+        interval_ns: config.interval_ns * flows,
+        ..config
+    };
     let make = move |start: u64| {
-        let session = Sender::new(config, start + stagger)
-            .authenticated(keys)
-            .with_ssid(ssid);
-        vec![(key, session)]
+        (0..flows)
+            .map(|f| {
+                let session = Sender::new(per_flow, start + stagger + f * config.interval_ns)
+                    .authenticated(keys.clone())
+                    .with_ssid(ssid);
+                (key.clone(), session)
+            })
+            .collect()
     };
     drive(make, transport, recorder, stop, clock_error).await
 }

@@ -9,6 +9,11 @@
 //! were counted; the split goes to the interval that counted them (in this snapshot's
 //! counters, or as [`EarlierDirections`] for the collector to date).
 //!
+//! A STAMP series probed over several flows (source ports) has one probe session per flow,
+//! each with its own sequence numbers and ledger: the series' counters and histograms are
+//! all flows together, and each flow's probes sent, received and lost and its round-trip
+//! times go into the snapshot beside them ([`FlowSnapshot`]).
+//!
 //! # Layout
 //! - this file: the series and their records, the recorder, snapshot deltas.
 //! - `ledger`: each series' recent probes (load at send, loss awaiting a direction) and the
@@ -18,9 +23,9 @@
 use std::collections::BTreeMap;
 
 use xcbench_snapshot::{
-    AgentId, Counters, EarlierDirections, HistogramDelta, Identity, LatencyHistogram, Load, Metric,
-    ProbeKind, Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo, ThroughputFlow,
-    ThroughputResult, TimestampSource,
+    AgentId, Counters, EarlierDirections, FlowSnapshot, HistogramDelta, Identity, LatencyHistogram,
+    Load, Metric, ProbeKind, Protocol, QuicPath, SenderCounters, SeriesSnapshot, TcpInfo,
+    ThroughputFlow, ThroughputResult, TimestampSource,
 };
 
 use crate::probe::Event;
@@ -51,6 +56,44 @@ struct MetricRecord {
     sum_ns: u64,
 }
 
+impl MetricRecord {
+    fn new() -> MetricRecord {
+        MetricRecord {
+            histogram: LatencyHistogram::new(),
+            sum_ns: 0,
+        }
+    }
+
+    fn record(&mut self, value_ns: u64) {
+        self.histogram.record_ns(value_ns);
+        self.sum_ns = self.sum_ns.saturating_add(value_ns);
+    }
+
+    /// The delta since the last call, `None` when empty; the histogram restarts at zero.
+    fn take(&mut self, metric: Metric) -> Option<HistogramDelta> {
+        if self.histogram.is_empty() {
+            return None;
+        }
+        let delta = HistogramDelta {
+            metric,
+            count: self.histogram.len(),
+            sum_ns: self.sum_ns,
+            hdr: self.histogram.encode_base64(),
+        };
+        self.histogram.reset();
+        self.sum_ns = 0;
+        Some(delta)
+    }
+}
+
+/// One flow's share of a series over the interval.
+struct FlowRecord {
+    sent: u64,
+    received: u64,
+    lost: u64,
+    rtt: MetricRecord,
+}
+
 struct SeriesRecord {
     peer: Identity,
     timestamping: TimestampSource,
@@ -66,13 +109,16 @@ struct SeriesRecord {
     quic: Option<QuicPath>,
     /// Directions learnt for losses counted in earlier intervals, by that interval's end.
     earlier: BTreeMap<u64, (u64, u64)>,
+    /// Per flow, when the series is probed over more than one.
+    flows: BTreeMap<u8, FlowRecord>,
 }
 
 /// A series at rest, and the same series while a throughput test with its peer runs.
 struct Loads {
     idle: SeriesRecord,
     under_load: Option<SeriesRecord>,
-    ledger: Ledger,
+    /// One per flow (each flow's probes have their own sequence numbers).
+    ledgers: Vec<Ledger>,
 }
 
 impl SeriesRecord {
@@ -88,6 +134,7 @@ impl SeriesRecord {
             tcp: None,
             quic: None,
             earlier: BTreeMap::new(),
+            flows: BTreeMap::new(),
         }
     }
 
@@ -103,18 +150,7 @@ impl SeriesRecord {
             histograms: self
                 .metrics
                 .iter_mut()
-                .filter(|(_, m)| !m.histogram.is_empty())
-                .map(|(metric, m)| {
-                    let delta = HistogramDelta {
-                        metric: *metric,
-                        count: m.histogram.len(),
-                        sum_ns: m.sum_ns,
-                        hdr: m.histogram.encode_base64(),
-                    };
-                    m.histogram.reset();
-                    m.sum_ns = 0;
-                    delta
-                })
+                .filter_map(|(metric, m)| m.take(*metric))
                 .collect(),
             jitter_forward_ns: self.jitter.map(|j| j.0.round() as u64),
             jitter_reverse_ns: self.jitter.map(|j| j.1.round() as u64),
@@ -140,16 +176,38 @@ impl SeriesRecord {
                     })
                     .collect()
             },
+            // One flow is the series itself: nothing to add.
+            flows: match self.flows.keys().any(|f| *f > 0) {
+                false => Vec::new(),
+                true => self
+                    .flows
+                    .iter_mut()
+                    .map(|(flow, f)| FlowSnapshot {
+                        flow: *flow,
+                        sent: std::mem::take(&mut f.sent),
+                        received: std::mem::take(&mut f.received),
+                        lost: std::mem::take(&mut f.lost),
+                        rtt: f.rtt.take(Metric::Rtt),
+                    })
+                    .collect(),
+            },
         }
     }
 
     fn record(&mut self, metric: Metric, value_ns: u64) {
-        let m = self.metrics.entry(metric).or_insert_with(|| MetricRecord {
-            histogram: LatencyHistogram::new(),
-            sum_ns: 0,
-        });
-        m.histogram.record_ns(value_ns);
-        m.sum_ns = m.sum_ns.saturating_add(value_ns);
+        self.metrics
+            .entry(metric)
+            .or_insert_with(MetricRecord::new)
+            .record(value_ns);
+    }
+
+    fn flow_mut(&mut self, flow: u8) -> &mut FlowRecord {
+        self.flows.entry(flow).or_insert_with(|| FlowRecord {
+            sent: 0,
+            received: 0,
+            lost: 0,
+            rtt: MetricRecord::new(),
+        })
     }
 }
 
@@ -217,7 +275,7 @@ impl Recorder {
             .or_insert_with(|| Loads {
                 idle: SeriesRecord::new(peer, timestamping),
                 under_load: None,
-                ledger: Ledger::default(),
+                ledgers: vec![Ledger::default()],
             });
     }
 
@@ -288,6 +346,27 @@ impl Recorder {
 
     /// Records one probe event. `source` says how the receive timestamp was taken.
     pub fn handle_event(&mut self, key: &SeriesKey, event: &Event, source: TimestampSource) {
+        self.record_event(key, None, event, source);
+    }
+
+    /// Records one event of flow `flow` (0 ..= 15) of a series probed over several.
+    pub fn handle_flow_event(
+        &mut self,
+        key: &SeriesKey,
+        flow: u8,
+        event: &Event,
+        source: TimestampSource,
+    ) {
+        self.record_event(key, Some(flow), event, source);
+    }
+
+    fn record_event(
+        &mut self,
+        key: &SeriesKey,
+        flow: Option<u8>,
+        event: &Event,
+        source: TimestampSource,
+    ) {
         if let Event::Malformed = event {
             self.sender.malformed += 1;
             return;
@@ -305,10 +384,14 @@ impl Recorder {
         let Some(loads) = self.series.get_mut(key) else {
             return;
         };
+        let f = usize::from(flow.unwrap_or(0));
+        if loads.ledgers.len() <= f {
+            loads.ledgers.resize_with(f + 1, Ledger::default);
+        }
         // The load the event's probe was sent under (now, for one the ledger forgot).
         let seq = match *event {
             Event::Sent { seq } => {
-                loads.ledger.on_sent(seq, now);
+                loads.ledgers[f].on_sent(seq, now);
                 None
             }
             Event::Reply(r) => Some(r.seq),
@@ -326,9 +409,7 @@ impl Recorder {
                 unattributed,
             } => {
                 let total = forward + reverse + unattributed;
-                let split = loads
-                    .ledger
-                    .split(first, last, (total, forward, reverse), period);
+                let split = loads.ledgers[f].split(first, last, (total, forward, reverse), period);
                 for ((load, lost_in), (f, r)) in split {
                     let record = loads.record_mut(load);
                     if lost_in == period {
@@ -347,7 +428,7 @@ impl Recorder {
             | Event::Unmatched
             | Event::Unauthenticated => None,
         };
-        let entry = seq.and_then(|seq| loads.ledger.get_mut(seq));
+        let entry = seq.and_then(|seq| loads.ledgers[f].get_mut(seq));
         let load = entry.as_ref().map_or(now, |p| p.load);
         if let (Event::Lost { .. }, Some(p)) = (event, entry) {
             // Only STAMP splits loss by direction: a loss of another kind awaits nothing.
@@ -356,6 +437,25 @@ impl Recorder {
             }
         }
         let s = loads.record_mut(load);
+        if let Some(flow) = flow {
+            let fr = s.flow_mut(flow);
+            match *event {
+                Event::Sent { .. } => fr.sent += 1,
+                Event::Lost { .. } => fr.lost += 1,
+                Event::ClockMoved { .. } => fr.received += 1,
+                Event::Rtt { rtt_ns, .. } => {
+                    fr.received += 1;
+                    fr.rtt.record(rtt_ns);
+                }
+                Event::Reply(r) => {
+                    fr.received += 1;
+                    if let Some(rtt_ns) = r.rtt_ns {
+                        fr.rtt.record(rtt_ns);
+                    }
+                }
+                _ => {}
+            }
+        }
         let c = &mut s.counters;
         match *event {
             Event::Sent { .. } => c.sent += 1,

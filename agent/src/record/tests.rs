@@ -304,3 +304,85 @@ fn a_mixed_run_across_intervals_keeps_only_the_certain_part() {
         (1, 0, 0)
     );
 }
+
+/// Two flows with the same sequence numbers (each its own session): each keeps its own
+/// ledger and counts; the series is both together; a loss's direction lands in its flow's
+/// interval, and the flows come out in order with their RTTs.
+#[test]
+fn flows_count_apart_and_add_up_to_the_series() {
+    let mut rec = Recorder::new();
+    let key = stamp_key(&mut rec);
+    let on = |rec: &mut Recorder, flow: u8, e: Event| {
+        rec.handle_flow_event(&key, flow, &e, TimestampSource::User)
+    };
+    for seq in 0..3 {
+        on(&mut rec, 0, Event::Sent { seq });
+        on(&mut rec, 1, Event::Sent { seq });
+    }
+    for seq in 0..3 {
+        on(
+            &mut rec,
+            0,
+            Event::Rtt {
+                seq,
+                rtt_ns: 1_000_000,
+            },
+        );
+    }
+    on(&mut rec, 1, Event::Lost { seq: 0 });
+    on(
+        &mut rec,
+        1,
+        Event::Rtt {
+            seq: 1,
+            rtt_ns: 5_000_000,
+        },
+    );
+    on(
+        &mut rec,
+        1,
+        Event::Rtt {
+            seq: 2,
+            rtt_ns: 5_000_000,
+        },
+    );
+    on(&mut rec, 1, run(0, 0, 0, 1, 0));
+    let s = rec.take_series(10).remove(0);
+    let c = s.counters;
+    assert_eq!((c.sent, c.received, c.lost, c.lost_reverse), (6, 5, 1, 1));
+    let flows: Vec<_> = s
+        .flows
+        .iter()
+        .map(|f| {
+            (
+                f.flow,
+                f.sent,
+                f.received,
+                f.lost,
+                f.rtt.as_ref().map(|h| (h.count, h.sum_ns)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flows,
+        vec![
+            (0, 3, 3, 0, Some((3, 3_000_000))),
+            (1, 3, 2, 1, Some((2, 10_000_000))),
+        ]
+    );
+    let rtt = s
+        .histograms
+        .iter()
+        .find(|h| h.metric == Metric::Rtt)
+        .unwrap();
+    assert_eq!((rtt.count, rtt.sum_ns), (5, 13_000_000));
+    // The next interval: the flows again, at zero.
+    let next = rec.take_series(20).remove(0);
+    assert_eq!(next.flows.len(), 2);
+    assert!(next.flows.iter().all(|f| f.sent == 0 && f.rtt.is_none()));
+    // A series probed over one flow (handle_event) has none.
+    let mut one = Recorder::new();
+    let key = stamp_key(&mut one);
+    one.handle_event(&key, &Event::Sent { seq: 0 }, TimestampSource::User);
+    assert!(one.take_series(10)[0].flows.is_empty());
+}

@@ -65,6 +65,39 @@ pub(super) fn push_series(f: &mut Families, key: &SeriesKey, s: &SeriesState) {
     for &metric in key.kind.metrics() {
         push_latency(f, metric, s.metrics.get(&metric), &pairs);
     }
+    push_flows(f, s, &pairs);
+}
+
+/// Each flow of a series probed over several: its counts, and its RTT over the window
+/// (where window summaries are served), labelled `flow` (0 to 15).
+fn push_flows(f: &mut Families, s: &SeriesState, pairs: &[(&str, &str)]) {
+    let mut number = itoa::Buffer::new();
+    for (flow, state) in &s.flows {
+        let flow_label = [("flow", number.format(*flow))];
+        let labels = Labels::new(pairs).and(&flow_label);
+        for (def, value) in [
+            (&catalog::FLOW_PROBES_SENT_TOTAL, state.sent),
+            (&catalog::FLOW_PROBES_RECEIVED_TOTAL, state.received),
+            (&catalog::FLOW_PROBES_LOST_TOTAL, state.lost),
+        ] {
+            f.counter(def, labels, value);
+        }
+        if !f.summarized(Metric::Rtt) || !f.wants(&catalog::FLOW_RTT_WINDOW_SECONDS) {
+            continue;
+        }
+        let w = state.rtt_window();
+        let values: Vec<f64> = WINDOW_QUANTILES
+            .iter()
+            .map(|q| w.quantile(*q).map_or(f64::NAN, seconds))
+            .collect();
+        f.summary(
+            &catalog::FLOW_RTT_WINDOW_SECONDS,
+            labels,
+            &values,
+            w.count(),
+            seconds(w.sum_ns()),
+        );
+    }
 }
 
 /// The pair, `kind` and `load`.

@@ -19,7 +19,7 @@ mod throughput;
 mod window;
 
 pub use agent::{AgentState, MAX_GAPS};
-pub use series::{native_index, BucketBounds, MetricState, SeriesKey, SeriesState};
+pub use series::{native_index, BucketBounds, FlowState, MetricState, SeriesKey, SeriesState};
 pub use sparse::Sparse;
 pub use throughput::{LastTest, TestOutcomes, ThroughputKey, ThroughputState};
 use window::WindowSpan;
@@ -297,6 +297,9 @@ impl Store {
             for m in state.metrics.values_mut() {
                 m.window.expire(&self.window, now);
             }
+            for f in state.flows.values_mut() {
+                f.rtt.expire(&self.window, now);
+            }
         }
     }
 
@@ -378,6 +381,21 @@ impl Store {
         state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
         state.tcp = s.tcp.or(state.tcp);
         state.quic = s.quic.or(state.quic);
+        // The flows' RTTs follow the series' own histograms (as `decode_histograms` put them).
+        let mut flow_hists = hists.iter().skip(s.histograms.len());
+        for f in &s.flows {
+            let flow = state.flows.entry(f.flow).or_default();
+            flow.sent += f.sent;
+            flow.received += f.received;
+            flow.lost += f.lost;
+            if let (Some(delta), Some(hist)) = (&f.rtt, flow_hists.next()) {
+                flow.rtt.handle_samples(
+                    &self.window,
+                    Sparse::from_buckets(hist, delta.sum_ns),
+                    now,
+                );
+            }
+        }
         for (delta, hist) in s.histograms.iter().zip(hists) {
             let m = state.metrics.entry(delta.metric).or_default();
             if m.buckets.is_empty() {

@@ -149,6 +149,26 @@ pub struct SeriesState {
     pub clock_synchronized: Option<bool>,
     pub tcp: Option<TcpInfo>,
     pub quic: Option<QuicPath>,
+    /// A STAMP series probed over several flows: each flow's counts and recent RTTs.
+    pub flows: BTreeMap<u8, FlowState>,
+}
+
+/// One flow (source port) of a series: probes since the start, and a window of round trips,
+/// so flows that ECMP carried over different paths can be told apart. Not kept in the
+/// history: a restarted collector starts them again (the series' own figures are whole).
+#[derive(Debug, Clone, Default)]
+pub struct FlowState {
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub(super) rtt: Window,
+}
+
+impl FlowState {
+    /// Round trips in the current window.
+    pub fn rtt_window(&self) -> &Sparse {
+        self.rtt.total()
+    }
 }
 
 impl SeriesState {
@@ -166,6 +186,7 @@ impl SeriesState {
             clock_synchronized: None,
             tcp: None,
             quic: None,
+            flows: BTreeMap::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Two agents probing each other over UDP: each sender's counts agree with its peer's
-//! reflector, and `promtool check metrics` finds the collector's `/metrics` clean.
+//! reflector, its four flows add up to the series, and `promtool check metrics` finds the
+//! collector's `/metrics` clean.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -38,6 +39,64 @@ fn agent_pair_counts_agree_and_promtool_is_clean() {
             ),
             Some(1.0)
         );
+        // Four flows by default, taking turns: each about a quarter of the probes, the
+        // four adding up to the series, each with its own RTT window.
+        let total = |name: &str| sample(&m, name, &[sel[0], sel[1], "kind=\"stamp\""]).unwrap();
+        for (flow_name, name) in [
+            (
+                "xcbench_flow_probes_sent_total",
+                "xcbench_probes_sent_total",
+            ),
+            (
+                "xcbench_flow_probes_received_total",
+                "xcbench_probes_received_total",
+            ),
+            (
+                "xcbench_flow_probes_lost_total",
+                "xcbench_probes_lost_total",
+            ),
+        ] {
+            let per_flow: Vec<f64> = (0..4)
+                .map(|f| {
+                    let flow = format!("flow=\"{f}\"");
+                    sample(&m, flow_name, &[sel[0], sel[1], &flow])
+                        .unwrap_or_else(|| panic!("{flow_name} {src}->{dst} flow {f}"))
+                })
+                .collect();
+            assert_eq!(
+                per_flow.iter().sum::<f64>(),
+                total(name),
+                "{flow_name} {src}->{dst}: {per_flow:?}"
+            );
+            if flow_name.contains("sent") {
+                let (lo, hi) = per_flow
+                    .iter()
+                    .fold((f64::MAX, 0f64), |(l, h), v| (l.min(*v), h.max(*v)));
+                assert!(
+                    hi - lo <= 1.0,
+                    "{src}->{dst}: the flows take turns: {per_flow:?}"
+                );
+            }
+        }
+        assert!(
+            sample(
+                &m,
+                "xcbench_flow_probes_sent_total",
+                &[sel[0], sel[1], "flow=\"4\""]
+            )
+            .is_none(),
+            "four flows"
+        );
+        for f in 0..4 {
+            let flow = format!("flow=\"{f}\"");
+            let p99 = sample(
+                &m,
+                "xcbench_flow_rtt_window_seconds",
+                &[sel[0], sel[1], &flow, "quantile=\"0.99\""],
+            )
+            .unwrap();
+            assert!(p99 > 0.0 && p99 < 0.05, "{src}->{dst} flow {f}: p99 {p99}");
+        }
     }
     assert!(
         sample(

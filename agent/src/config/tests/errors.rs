@@ -23,7 +23,7 @@ fn errors_name_file_field_value_and_expectation() {
     let bad = MINIMAL.to_owned() + "colour = 1\n";
     assert_eq!(
         err(&bad),
-        "agent.toml: peers[0].colour = 1: is not a field here (line 12): expected one of id, cloud, region, zone, address, quic_address, fingerprint, interval, payload_size, dscp, loss_timeout, protocols, connect_interval, stamp_keys"
+        "agent.toml: peers[0].colour = 1: is not a field here (line 12): expected one of id, cloud, region, zone, address, quic_address, fingerprint, interval, payload_size, dscp, flows, loss_timeout, protocols, connect_interval, stamp_keys"
     );
     let bad = MINIMAL.to_owned() + "stamp_keys = \"keys/stamp\"\n";
     assert_eq!(

@@ -110,6 +110,24 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
         },
         interval_min_bytes_per_second: 22_500_000,
     }];
+    // The STAMP series over two flows, the second on a slower path that loses some.
+    let flow = |flow: u8, rtt_ns: u64, received: u64, lost: u64| {
+        let mut h = xcbench_snapshot::LatencyHistogram::new();
+        (0..received).for_each(|_| h.record_ns(rtt_ns));
+        xcbench_snapshot::FlowSnapshot {
+            flow,
+            sent: received + lost,
+            received,
+            lost,
+            rtt: Some(xcbench_snapshot::HistogramDelta {
+                metric: Metric::Rtt,
+                count: h.len(),
+                sum_ns: rtt_ns * received,
+                hdr: h.encode_base64(),
+            }),
+        }
+    };
+    s.series[0].flows = vec![flow(0, 1_500_000, 50, 0), flow(1, 3_100_000, 47, 3)];
     s.responders.udp.reflected = 50;
     s.responders.udp.unauthenticated = 3;
     s.responders.udp.replayed = 2;
