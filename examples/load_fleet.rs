@@ -221,6 +221,8 @@ async fn run(args: &[String]) {
                                 jitter_reverse_ns: Some(9_000),
                                 dscp_forward: None,
                                 dscp_reverse: None,
+                                ecn_forward: None,
+                                ecn_reverse: None,
                                 flows: Vec::new(),
                                 clock_error_ns: Some(1_000_000),
                                 clock_synchronized: Some(true),

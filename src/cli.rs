@@ -148,7 +148,8 @@ pub(crate) enum LabCommand {
         /// Hosts per side (2 makes a 2 + 2 mesh).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
         hosts: u8,
-        /// Override a profile field, e.g. forward.delay=3ms, loss=1%, rate=200mbit, mtu=1400.
+        /// Override a profile field, e.g. forward.delay=3ms, loss=1%, rate=200mbit, mtu=1400;
+        /// ecmp.KEY (e.g. ecmp.delay=3ms) adds a second equal-cost path, hashed by 5-tuple.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
         /// Seed of the emulator's random impairments.

@@ -118,6 +118,8 @@ fn main() {
                 jitter_reverse_ns: None,
                 dscp_forward: None,
                 dscp_reverse: None,
+                ecn_forward: None,
+                ecn_reverse: None,
                 flows: Vec::new(),
                 clock_error_ns: Some(1_000_000),
                 clock_synchronized: Some(true),

@@ -1,7 +1,9 @@
 //! The lab's emulator process: one TUN device per host namespace, opened after `setns()` into
 //! that namespace (the descriptor stays valid back home), a reader thread per device that
-//! feeds the [`Direction`] models, a delivery thread per device that writes packets out at
-//! the planned time, and a Unix socket that answers with the ground truth as JSON.
+//! feeds the [`Direction`] models (one pair per path; with two paths a packet's 5-tuple
+//! picks its path, [`ecmp`]), a delivery thread per device that writes packets out at the
+//! planned time, and a Unix socket that answers with the ground truth as JSON: per path,
+//! and with two paths which UDP flows each carried.
 //!
 //! Timing: CLOCK_MONOTONIC; delivery threads run with 1 ns timer slack, sleep until about
 //! 80 us before a packet is due and spin the rest, so a packet leaves within a few
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::link::ecmp::{self, FlowKey};
 use super::link::{Action, Direction, Proto, Truth};
 use super::{LabError, LabSpec, Side, TUN_NAME};
 
@@ -33,6 +36,7 @@ struct Pending {
     index: u64,
     proto: Proto,
     copy: bool,
+    path: usize,
     direction: usize,
 }
 
@@ -62,7 +66,10 @@ struct Queue {
 
 struct Shared {
     start: Instant,
-    directions: [Mutex<Direction>; 2],
+    /// Per path, forward (azure -> oci) and reverse.
+    paths: Vec<[Mutex<Direction>; 2]>,
+    /// With several paths: packets per UDP flow as it entered, by path.
+    flows: Mutex<std::collections::BTreeMap<(usize, FlowKey), u64>>,
     unroutable: Mutex<u64>,
     refused: Mutex<u64>,
 }
@@ -119,20 +126,25 @@ pub fn run(spec: &LabSpec, state_dir: &Path) -> Result<(), LabError> {
     let router = [198, 18, 0, 254];
     let shared = Arc::new(Shared {
         start: Instant::now(),
-        directions: [
-            Mutex::new(Direction::new(
-                spec.profile.forward.clone(),
-                spec.profile.mtu,
-                router,
-                spec.seed,
-            )),
-            Mutex::new(Direction::new(
-                spec.profile.reverse.clone(),
-                spec.profile.mtu,
-                router,
-                spec.seed ^ 0x5eed,
-            )),
-        ],
+        paths: spec
+            .profile
+            .paths()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (forward, reverse))| {
+                let seed = spec.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                [
+                    Mutex::new(Direction::new(forward, spec.profile.mtu, router, seed)),
+                    Mutex::new(Direction::new(
+                        reverse,
+                        spec.profile.mtu,
+                        router,
+                        seed ^ 0x5eed,
+                    )),
+                ]
+            })
+            .collect(),
+        flows: Mutex::default(),
         unroutable: Mutex::new(0),
         refused: Mutex::new(0),
     });
@@ -205,8 +217,15 @@ fn read_loop(
             continue;
         };
         let direction = if side == Side::Azure { 0 } else { 1 };
+        let Ok((path, flow)) = ecmp::path_of(packet, shared.paths.len()) else {
+            *lock(&shared.refused) += 1;
+            continue;
+        };
+        if let Some(flow) = flow.filter(|f| shared.paths.len() > 1 && f.protocol == 17) {
+            *lock(&shared.flows).entry((path, flow)).or_default() += 1;
+        }
         actions.clear();
-        if lock(&shared.directions[direction])
+        if lock(&shared.paths[path][direction])
             .handle_packet(now, packet, &mut actions)
             .is_err()
         {
@@ -231,7 +250,7 @@ fn read_loop(
                         drop(heap);
                         let released = shared.now_ns();
                         let _ = tuns[dst].as_ref().write(&packet);
-                        lock(&shared.directions[direction])
+                        lock(&shared.paths[path][direction])
                             .handle_delivered(index, proto, copy, now, at_ns, released);
                         continue;
                     }
@@ -245,6 +264,7 @@ fn read_loop(
                         index,
                         proto,
                         copy,
+                        path,
                         direction,
                     });
                     q.ready.notify_one();
@@ -286,7 +306,7 @@ fn deliver_loop(tun: &File, shared: &Shared, q: &Queue) {
         let released = shared.now_ns();
         let mut out = tun;
         let _ = out.write(&p.packet);
-        lock(&shared.directions[p.direction]).handle_delivered(
+        lock(&shared.paths[p.path][p.direction]).handle_delivered(
             p.index,
             p.proto,
             p.copy,
@@ -333,8 +353,6 @@ fn delay_view(h: &xcbench_snapshot::LatencyHistogram) -> DelayView {
 }
 
 fn truth_view(shared: &Shared, profile: &super::profile::LinkProfile) -> serde_json::Value {
-    let f = lock(&shared.directions[0]);
-    let r = lock(&shared.directions[1]);
     let view = |d: &Direction| -> std::collections::BTreeMap<Proto, serde_json::Value> {
         d.truth()
             .iter()
@@ -349,10 +367,36 @@ fn truth_view(shared: &Shared, profile: &super::profile::LinkProfile) -> serde_j
             })
             .collect()
     };
+    let flows = lock(&shared.flows);
+    let paths: Vec<serde_json::Value> = shared
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, [f, r])| {
+            let udp_flows: Vec<serde_json::Value> = flows
+                .iter()
+                .filter(|((path, _), _)| *path == i)
+                .map(|((_, k), packets)| {
+                    let at = |(ip, port): ([u8; 4], u16)| {
+                        format!("{}:{port}", std::net::Ipv4Addr::from(ip))
+                    };
+                    serde_json::json!({"src": at(k.src), "dst": at(k.dst), "packets": packets})
+                })
+                .collect();
+            serde_json::json!({
+                "forward": view(&lock(f)),
+                "reverse": view(&lock(r)),
+                "udp_flows": udp_flows,
+            })
+        })
+        .collect();
+    // "forward" and "reverse" are the first path's (the whole link when it is one).
+    let [f, r] = &shared.paths[0];
     serde_json::json!({
         "profile": profile,
-        "forward": view(&f),
-        "reverse": view(&r),
+        "forward": view(&lock(f)),
+        "reverse": view(&lock(r)),
+        "paths": paths,
         "unroutable": *lock(&shared.unroutable),
         "refused": *lock(&shared.refused),
     })

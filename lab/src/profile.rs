@@ -10,6 +10,10 @@
 //! (longest queueing delay before drop). Prefix `forward.` or `reverse.` for one direction;
 //! without a prefix a key sets both. `mtu` is for the whole link. Probabilities are `1%` or
 //! `0.01`; durations `250us`, `3ms`, `1s`.
+//!
+//! Prefix `ecmp.` (then optionally `forward.` or `reverse.`) for a second equal-cost path:
+//! the link becomes two paths, ECMP-hashed by 5-tuple, the second one the first with these
+//! keys set on top (whatever order the keys come in).
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +27,9 @@ pub struct LinkProfile {
     pub forward: Impairments,
     pub reverse: Impairments,
     pub mtu: usize,
+    /// `ecmp.*` overrides, in order: a second path, the first one with these set on top.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecmp: Vec<(String, String)>,
 }
 
 /// Profile names, for help and errors.
@@ -104,7 +111,22 @@ impl LinkProfile {
             forward,
             reverse,
             mtu: 1400,
+            ecmp: Vec::new(),
         })
+    }
+
+    /// Each path's impairments (forward, reverse): one, or two with `ecmp.*` keys.
+    pub fn paths(&self) -> Vec<(Impairments, Impairments)> {
+        let first = (self.forward.clone(), self.reverse.clone());
+        if self.ecmp.is_empty() {
+            return vec![first];
+        }
+        let mut second = self.clone();
+        for (key, value) in &self.ecmp {
+            // Each was checked when it was set.
+            let _ = second.set_path(key, value);
+        }
+        vec![first, (second.forward, second.reverse)]
     }
 
     /// Applies one `KEY=VALUE` override; the error names the key, the value and what was
@@ -119,6 +141,19 @@ impl LinkProfile {
             value: value.to_owned(),
             expected: Expected(expected.to_owned()),
         };
+        if let Some(rest) = key.strip_prefix("ecmp.") {
+            // Checked on a copy: a bad value leaves the profile as it was.
+            self.clone()
+                .set_path(rest, value)
+                .map_err(|e| ProfileError::Value {
+                    key: key.to_owned(),
+                    value: value.to_owned(),
+                    expected: e,
+                })?;
+            self.ecmp.push((rest.to_owned(), value.to_owned()));
+            self.name = format!("{}+", self.name.trim_end_matches('+'));
+            return Ok(());
+        }
         if key == "mtu" {
             let mtu: usize = value
                 .parse()
@@ -129,16 +164,26 @@ impl LinkProfile {
             self.mtu = mtu;
             return Ok(());
         }
+        self.set_path(key, value).map_err(|e| err(&e.0))?;
+        self.name = format!("{}+", self.name.trim_end_matches('+'));
+        Ok(())
+    }
+
+    /// Sets one impairment (`delay`, `forward.delay`, ...) of the first path.
+    fn set_path(&mut self, key: &str, value: &str) -> Result<(), Expected> {
         let (dirs, field): (Vec<&mut Impairments>, &str) = match key.split_once('.') {
             Some(("forward", f)) => (vec![&mut self.forward], f),
             Some(("reverse", f)) => (vec![&mut self.reverse], f),
-            Some(_) => return Err(err("prefix must be forward. or reverse.")),
+            Some(_) => {
+                return Err(Expected(
+                    "prefix must be forward., reverse. or ecmp.".into(),
+                ))
+            }
             None => (vec![&mut self.forward, &mut self.reverse], key),
         };
         for d in dirs {
-            set_field(d, field, value).map_err(|e| err(&e.0))?;
+            set_field(d, field, value)?;
         }
-        self.name = format!("{}+", self.name.trim_end_matches('+'));
         Ok(())
     }
 }
@@ -269,6 +314,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("unknown key \"colour\""));
+        // A second path: the first one with ecmp.* on top, whenever they were set.
+        assert_eq!(p.paths().len(), 1);
+        p.set("ecmp.delay=4ms").unwrap();
+        p.set("ecmp.reverse.loss=10%").unwrap();
+        p.set("jitter=0s").unwrap();
+        let paths = p.paths();
+        assert_eq!(paths.len(), 2);
+        assert_eq!(
+            (paths[0].0.delay_ns, paths[1].0.delay_ns),
+            (3_000_000, 4_000_000)
+        );
+        assert_eq!((paths[1].0.loss, paths[1].1.loss), (0.01, 0.1));
+        assert_eq!((paths[0].0.jitter_ns, paths[1].0.jitter_ns), (0, 0));
+        assert_eq!(
+            p.set("ecmp.delay=later").unwrap_err().to_string(),
+            "--set ecmp.delay = \"later\": must be a duration up to 60s such as 250us, 3ms, 1s"
+        );
+        assert!(p.set("ecmp.mtu=1500").is_err(), "one MTU for the link");
+        assert_eq!(p.ecmp.len(), 2);
         assert!(LinkProfile::named("mars")
             .unwrap_err()
             .to_string()

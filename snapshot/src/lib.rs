@@ -191,6 +191,11 @@ pub struct SeriesSnapshot {
     pub dscp_forward: Option<u8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dscp_reverse: Option<u8>,
+    /// The ECN the same reply says arrived each way (the sender sends Not-ECT, 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecn_forward: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecn_reverse: Option<u8>,
     /// Combined (sender + reflector) clock error estimate, per RFC 8762: the largest of the
     /// interval's replies (`None` when none came).
     #[serde(default)]

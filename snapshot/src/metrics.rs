@@ -150,6 +150,8 @@ catalog! {
         "STAMP replies whose DSCP changed on the way, by direction (RFC 8972 Class of Service): forward, the test packet reached the reflector with another DSCP than it was sent with; reverse, the reply arrived with another DSCP than the reflector sent it with.";
     PROBES_RECEIVED_DSCP = "xcbench_probes_received_dscp", Gauge, Unitless,
         "The DSCP the last STAMP reply with a Class of Service TLV says arrived: forward, the test packet's at the reflector; reverse, the reply's here.";
+    PROBES_RECEIVED_ECN = "xcbench_probes_received_ecn", Gauge, Unitless,
+        "The ECN field the last STAMP reply with a Class of Service TLV says arrived (probes are sent Not-ECT, 0): forward at the reflector, reverse here.";
     PROBES_DUPLICATED_TOTAL = "xcbench_probes_duplicated_total", Counter, Unitless,
         "Extra copies of replies already received.";
     PROBES_REORDERED_TOTAL = "xcbench_probes_reordered_total", Counter, Unitless,

@@ -51,6 +51,8 @@ pub(crate) fn sample() -> Snapshot {
             jitter_reverse_ns: None,
             dscp_forward: None,
             dscp_reverse: None,
+            ecn_forward: None,
+            ecn_reverse: None,
             flows: Vec::new(),
             clock_error_ns: Some(5000),
             clock_synchronized: Some(false),

@@ -87,8 +87,8 @@ fn agent_pair_across_namespaces() {
 }
 
 /// DSCP re-marking seen each way (RFC 8972 Class of Service): both agents probe with EF
-/// (46), and the OCI namespace re-marks every UDP packet coming in to CS1 (8), as a QoS
-/// policy at one edge of the interconnect would. az-1's test packets reach oci-1's
+/// (46), and the OCI namespace re-marks every UDP packet coming in to CS1 (8) and marks it
+/// CE, as a QoS policy at one edge of the interconnect (and a congested queue) would. az-1's test packets reach oci-1's
 /// reflector as CS1 (forward re-marked, the reply kept EF); oci-1's replies come back to it
 /// as CS1 (reverse re-marked, its test packets kept EF).
 #[test]
@@ -104,7 +104,7 @@ fn dscp_remarking_is_seen_in_its_direction() {
     for rule in [
         "add table ip xcb",
         "add chain ip xcb pre { type filter hook prerouting priority -150 ; }",
-        "add rule ip xcb pre meta l4proto udp ip dscp set cs1",
+        "add rule ip xcb pre meta l4proto udp ip dscp set cs1 ip ecn set ce",
     ] {
         let out = ns
             .command(&oci, "nft")
@@ -169,10 +169,10 @@ fn dscp_remarking_is_seen_in_its_direction() {
     std::thread::sleep(Duration::from_secs(2));
     terminate_all(agents);
     let m = parse_metrics(&metrics_in(&az, collector));
-    // (source, peer, the DSCP each way, whether each way was re-marked)
-    for (src, dst, seen, remarked) in [
-        ("az-1", "oci-1", [8.0, 46.0], [true, false]),
-        ("oci-1", "az-1", [46.0, 8.0], [false, true]),
+    // (source, peer, the DSCP each way, whether each way was re-marked, the ECN each way)
+    for (src, dst, seen, remarked, ecn) in [
+        ("az-1", "oci-1", [8.0, 46.0], [true, false], [3.0, 0.0]),
+        ("oci-1", "az-1", [46.0, 8.0], [false, true], [0.0, 3.0]),
     ] {
         let pair = [
             format!("src_agent=\"{src}\""),
@@ -195,6 +195,11 @@ fn dscp_remarking_is_seen_in_its_direction() {
             let count = get("xcbench_probes_remarked_total", dir);
             eprintln!("remarking: {src}->{dst} {dir}: DSCP {dscp}, re-marked {count} of {received} replies");
             assert_eq!(dscp, seen[i], "{src}->{dst} {dir}");
+            assert_eq!(
+                get("xcbench_probes_received_ecn", dir),
+                ecn[i],
+                "{src}->{dst} {dir} ECN"
+            );
             let want = if remarked[i] { received } else { 0.0 };
             assert_eq!(count, want, "{src}->{dst} {dir}");
         }

@@ -345,6 +345,11 @@ mod tests {
                 (46, 10, 46, Some(46))
             );
             assert!(d.forward_remarked() && !d.reverse_remarked());
+            assert_eq!(
+                (d.ecn_at_reflector, d.ecn_back),
+                (0, Some(0)),
+                "Not-ECT each way"
+            );
         }
         stop.send(true).unwrap();
         task.await.unwrap();

@@ -494,6 +494,8 @@ mod tests {
                 at_reflector: 0,
                 reflected: 46,
                 back: None,
+                ecn_at_reflector: 0,
+                ecn_back: None,
             });
             assert!(seen.iter().all(|d| *d == want), "{keyed} {len}: {seen:?}");
         }

@@ -122,6 +122,11 @@ pub struct DscpSeen {
     /// (`None`: this socket cannot tell).
     pub reflected: u8,
     pub back: Option<u8>,
+    /// ECN (the sender sends Not-ECT, 0): as the test packet reached the reflector (EC2),
+    /// and as the reply arrived here (`None`: this socket cannot tell). Anything else than 0
+    /// is a device on the path setting it.
+    pub ecn_at_reflector: u8,
+    pub ecn_back: Option<u8>,
 }
 
 impl DscpSeen {
@@ -458,6 +463,8 @@ impl Sender {
             at_reflector: c.dscp2,
             reflected: c.reply_dscp(),
             back: tos.map(|t| t >> 2),
+            ecn_at_reflector: c.ecn2,
+            ecn_back: tos.map(|t| t & 0b11),
         })
     }
 

@@ -100,8 +100,9 @@ struct SeriesRecord {
     counters: Counters,
     metrics: BTreeMap<Metric, MetricRecord>,
     jitter: Option<(f64, f64)>,
-    /// The DSCP the last reply with a Class of Service TLV says arrived each way.
+    /// The DSCP and the ECN the last reply with a Class of Service TLV says arrived each way.
     dscp: (Option<u8>, Option<u8>),
+    ecn: (Option<u8>, Option<u8>),
     /// The interval's largest clock error estimate, and whether every reply said both
     /// clocks were synchronized.
     clock: Option<(u64, bool)>,
@@ -130,6 +131,7 @@ impl SeriesRecord {
             metrics: BTreeMap::new(),
             jitter: None,
             dscp: (None, None),
+            ecn: (None, None),
             clock: None,
             tcp: None,
             quic: None,
@@ -156,6 +158,8 @@ impl SeriesRecord {
             jitter_reverse_ns: self.jitter.map(|j| j.1.round() as u64),
             dscp_forward: self.dscp.0.take(),
             dscp_reverse: self.dscp.1.take(),
+            ecn_forward: self.ecn.0.take(),
+            ecn_reverse: self.ecn.1.take(),
             clock_error_ns: self.clock.map(|c| c.0),
             clock_synchronized: self.clock.take().map(|c| c.1),
             tcp: self.tcp,
@@ -504,6 +508,7 @@ impl Recorder {
                     s.counters.remarked_forward += u64::from(d.forward_remarked());
                     s.counters.remarked_reverse += u64::from(d.reverse_remarked());
                     s.dscp = (Some(d.at_reflector), d.back.or(s.dscp.1));
+                    s.ecn = (Some(d.ecn_at_reflector), d.ecn_back.or(s.ecn.1));
                 }
                 // The largest error estimate of the interval (a one-way delay is judged
                 // within it), synchronized only if every reply said so.

@@ -75,6 +75,8 @@ fn deltas_reset_between_snapshots() {
             at_reflector: 0,
             reflected: 46,
             back: Some(46),
+            ecn_at_reflector: 2,
+            ecn_back: Some(0),
         }),
     };
     rec.handle_event(&key, &Event::Sent { seq: 0 }, TimestampSource::User);
@@ -92,6 +94,7 @@ fn deltas_reset_between_snapshots() {
         (1, 0)
     );
     assert_eq!((s.dscp_forward, s.dscp_reverse), (Some(0), Some(46)));
+    assert_eq!((s.ecn_forward, s.ecn_reverse), (Some(2), Some(0)));
     let rtt = s
         .histograms
         .iter()

@@ -165,13 +165,14 @@ fn push_path(f: &mut Families, s: &SeriesState, base: Labels<'_>) {
             );
         }
     }
-    for (dir, value) in [("forward", s.dscp_forward), ("reverse", s.dscp_reverse)] {
+    for (def, dir, value) in [
+        (&catalog::PROBES_RECEIVED_DSCP, "forward", s.dscp_forward),
+        (&catalog::PROBES_RECEIVED_DSCP, "reverse", s.dscp_reverse),
+        (&catalog::PROBES_RECEIVED_ECN, "forward", s.ecn_forward),
+        (&catalog::PROBES_RECEIVED_ECN, "reverse", s.ecn_reverse),
+    ] {
         if let Some(v) = value {
-            f.gauge(
-                &catalog::PROBES_RECEIVED_DSCP,
-                base.and(&[("direction", dir)]),
-                f64::from(v),
-            );
+            f.gauge(def, base.and(&[("direction", dir)]), f64::from(v));
         }
     }
     if let Some(v) = s.clock_error_ns {

@@ -377,6 +377,8 @@ impl Store {
         state.jitter_reverse_ns = s.jitter_reverse_ns.or(state.jitter_reverse_ns);
         state.dscp_forward = s.dscp_forward.or(state.dscp_forward);
         state.dscp_reverse = s.dscp_reverse.or(state.dscp_reverse);
+        state.ecn_forward = s.ecn_forward.or(state.ecn_forward);
+        state.ecn_reverse = s.ecn_reverse.or(state.ecn_reverse);
         state.clock_error_ns = s.clock_error_ns.or(state.clock_error_ns);
         state.clock_synchronized = s.clock_synchronized.or(state.clock_synchronized);
         state.tcp = s.tcp.or(state.tcp);

@@ -145,6 +145,9 @@ pub struct SeriesState {
     /// The DSCP last seen each way (RFC 8972 Class of Service).
     pub dscp_forward: Option<u8>,
     pub dscp_reverse: Option<u8>,
+    /// The ECN last seen each way.
+    pub ecn_forward: Option<u8>,
+    pub ecn_reverse: Option<u8>,
     pub clock_error_ns: Option<u64>,
     pub clock_synchronized: Option<bool>,
     pub tcp: Option<TcpInfo>,
@@ -182,6 +185,8 @@ impl SeriesState {
             jitter_reverse_ns: None,
             dscp_forward: None,
             dscp_reverse: None,
+            ecn_forward: None,
+            ecn_reverse: None,
             clock_error_ns: None,
             clock_synchronized: None,
             tcp: None,

@@ -54,6 +54,8 @@ pub(crate) fn snapshot(seq: u64, rtts_ns: &[u64], counters: Counters) -> Snapsho
             jitter_reverse_ns: Some(8_000),
             dscp_forward: None,
             dscp_reverse: None,
+            ecn_forward: None,
+            ecn_reverse: None,
             flows: Vec::new(),
             clock_error_ns: Some(32_000_000_000),
             clock_synchronized: Some(false),

@@ -12,10 +12,14 @@
 //! a packet is never delivered before the one that arrived ahead of it (FIFO).//!
 //! # Layout
 //! - this file: [`Direction`] and its effects, the ground-truth counters.
+//! - [`ecmp`]: which of several equal-cost paths (each a pair of [`Direction`]s) a packet's
+//!   5-tuple hashes onto.
 //! - `tests`: each effect held to what it promises, on crafted IPv4 packets.
 
 use serde::{Deserialize, Serialize};
 use xcbench_snapshot::LatencyHistogram;
+
+pub mod ecmp;
 
 /// Which random jitter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

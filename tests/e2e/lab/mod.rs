@@ -8,6 +8,7 @@
 //! - this file: the lab case (a lab, a collector, a prober and a reflector) and its
 //!   observations against the truth; tolerances.
 //! - `impairment`: delay, jitter, loss, bursts, reordering, duplication, MTU (STAMP over UDP).
+//! - `ecmp`: two equal-cost paths; flows show both, one flow shows one.
 //! - `tcp`: TCP probes.
 //! - `quic`: QUIC probes.
 //! - `throughput`: throughput tests, on demand and scheduled.
@@ -15,6 +16,7 @@
 //! - `gate`: `xcbench gate` on known impairments.
 //! - `preflight`: `xcbench preflight`: a blocked port and the MTU.
 
+mod ecmp;
 mod gate;
 mod impairment;
 mod mesh;

@@ -46,6 +46,8 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
     // Sent with DSCP 46 (EF), re-marked to 0 on the way out; the reply kept 46.
     s.series[0].dscp_forward = Some(0);
     s.series[0].dscp_reverse = Some(46);
+    s.series[0].ecn_forward = Some(0);
+    s.series[0].ecn_reverse = Some(0);
     // One series per TCP and QUIC family shape: TCP_INFO, quinn path stats, 0-RTT.
     let udp = s.series[0].clone();
     let only_rtt = |protocol, kind, timestamping| SeriesSnapshot {
@@ -61,6 +63,8 @@ pub(super) fn fixed_native(schema: Option<i8>) -> (Store, xcbench_snapshot::Snap
         jitter_reverse_ns: None,
         dscp_forward: None,
         dscp_reverse: None,
+        ecn_forward: None,
+        ecn_reverse: None,
         clock_error_ns: None,
         clock_synchronized: None,
         ..udp.clone()
