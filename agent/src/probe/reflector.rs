@@ -149,10 +149,11 @@ pub struct ReflectorLimits {
 }
 
 impl ReflectorLimits {
-    /// The defaults (`reflector.max_sessions` in `agent.toml` reads its default here): 4096
-    /// sessions, evictable after 5 minutes idle; [`RateLimits::DEFAULT`].
+    /// The defaults (`reflector.max_sessions` in `agent.toml` reads its default here): 16,384
+    /// sessions (4,096 peers at the default 4 flows each, a session per flow), evictable
+    /// after 5 minutes idle; [`RateLimits::DEFAULT`].
     pub const DEFAULT: ReflectorLimits = ReflectorLimits {
-        max_sessions: 4096,
+        max_sessions: 16_384,
         idle_timeout_ns: 300_000_000_000,
         rate: RateLimits::DEFAULT,
     };
