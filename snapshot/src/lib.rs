@@ -15,26 +15,32 @@
 //! - [`histogram`]: the one histogram layout (1 us to 60 s in nanoseconds, 3 significant
 //!   digits) and its V2 codec, which checks the header before allocating.
 //! - [`varint`]: LEB128 varints and zigzag, for every binary record and protobuf message.
+//! - `responders`: what the agent's responders and session-senders counted.
+//! - `check`: [`SnapshotError`] and the checks a snapshot passes before it is taken.
 //! - this file: the snapshot types and `encode`/`decode`.
 //! - `tests`: the format held: round trips, the wire text, what decoding refuses.
 
 // No I/O, no clocks, no unsafe: bytes and times in, values out.
 #![forbid(unsafe_code)]
 
+mod check;
 pub mod config_text;
 pub mod histogram;
 pub mod history;
 pub mod label;
 pub mod metrics;
+mod responders;
 pub mod varint;
 
 use serde::{Deserialize, Serialize};
 
+pub use check::SnapshotError;
 pub use histogram::{HdrCodecError, LatencyHistogram};
 pub use label::{
     AgentId, Cloud, Expected, Flow, Load, Metric, ProbeKind, Protocol, ThroughputOutcome,
     TimestampSource,
 };
+pub use responders::{ResponderCount, ResponderCounters, SenderCounters};
 
 /// Version of the JSON snapshot format; bumped on any incompatible change.
 pub const FORMAT_VERSION: u32 = 1;
@@ -287,165 +293,6 @@ pub struct TcpInfo {
     pub delivery_rate_bytes_per_second: u64,
 }
 
-/// What one responder (the STAMP reflector, the TCP or the QUIC responder) saw in one
-/// interval (deltas).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResponderCount {
-    /// Probes answered (STAMP test packets; TCP requests; QUIC stream and DATAGRAM requests).
-    pub reflected: u64,
-    /// Datagrams dropped as malformed (too short, too long, unsupported mode); TCP and QUIC
-    /// connections closed for sending something that is not xcbench probe framing.
-    pub malformed: u64,
-    /// STAMP sessions refused (session table full); TCP connections refused (per-source
-    /// cap) or closed idle; QUIC connections refused (per-source cap, unknown client
-    /// certificate, handshake timeout).
-    pub refused: u64,
-    /// STAMP test packets refused in authenticated mode: an HMAC that no key gives, or a
-    /// source with no key configured (the STAMP reflector only).
-    pub unauthenticated: u64,
-    /// Authenticated STAMP test packets refused as replays: a sequence number already
-    /// taken, too old, or a stale timestamp (the STAMP reflector only).
-    pub replayed: u64,
-    /// STAMP test packets not answered for being over the reflector's rate limit, per
-    /// source or in all (the STAMP reflector only).
-    pub rate_limited: u64,
-}
-
-impl ResponderCount {
-    /// Adds another interval's counts to these.
-    pub fn add(&mut self, other: &ResponderCount) {
-        self.reflected += other.reflected;
-        self.malformed += other.malformed;
-        self.refused += other.refused;
-        self.unauthenticated += other.unauthenticated;
-        self.replayed += other.replayed;
-        self.rate_limited += other.rate_limited;
-    }
-}
-
-/// What the agent's responders saw in one interval, by protocol (deltas). On the wire it
-/// keeps the flat field names of format 1 (`reflected`, `tcp_reflected`, ...).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "FlatResponders", into = "FlatResponders")]
-pub struct ResponderCounters {
-    pub udp: ResponderCount,
-    pub tcp: ResponderCount,
-    pub quic: ResponderCount,
-}
-
-impl ResponderCounters {
-    /// The counts of the responder for `protocol`.
-    pub fn get(&self, protocol: Protocol) -> &ResponderCount {
-        match protocol {
-            Protocol::Udp => &self.udp,
-            Protocol::Tcp => &self.tcp,
-            Protocol::Quic => &self.quic,
-        }
-    }
-
-    pub fn get_mut(&mut self, protocol: Protocol) -> &mut ResponderCount {
-        match protocol {
-            Protocol::Udp => &mut self.udp,
-            Protocol::Tcp => &mut self.tcp,
-            Protocol::Quic => &mut self.quic,
-        }
-    }
-
-    /// Adds another interval's counts to these, protocol by protocol.
-    pub fn add(&mut self, other: &ResponderCounters) {
-        for p in Protocol::ALL {
-            self.get_mut(*p).add(other.get(*p));
-        }
-    }
-}
-
-/// The JSON shape of [`ResponderCounters`] (format 1).
-#[derive(Serialize, Deserialize)]
-struct FlatResponders {
-    reflected: u64,
-    malformed: u64,
-    refused: u64,
-    #[serde(default)]
-    unauthenticated: u64,
-    #[serde(default)]
-    replayed: u64,
-    #[serde(default)]
-    rate_limited: u64,
-    #[serde(default)]
-    tcp_reflected: u64,
-    #[serde(default)]
-    tcp_malformed: u64,
-    #[serde(default)]
-    tcp_refused: u64,
-    #[serde(default)]
-    quic_reflected: u64,
-    #[serde(default)]
-    quic_malformed: u64,
-    #[serde(default)]
-    quic_refused: u64,
-}
-
-impl From<FlatResponders> for ResponderCounters {
-    fn from(f: FlatResponders) -> Self {
-        let count = |reflected, malformed, refused| ResponderCount {
-            reflected,
-            malformed,
-            refused,
-            ..ResponderCount::default()
-        };
-        ResponderCounters {
-            udp: ResponderCount {
-                unauthenticated: f.unauthenticated,
-                replayed: f.replayed,
-                rate_limited: f.rate_limited,
-                ..count(f.reflected, f.malformed, f.refused)
-            },
-            tcp: count(f.tcp_reflected, f.tcp_malformed, f.tcp_refused),
-            quic: count(f.quic_reflected, f.quic_malformed, f.quic_refused),
-        }
-    }
-}
-
-impl From<ResponderCounters> for FlatResponders {
-    fn from(r: ResponderCounters) -> Self {
-        FlatResponders {
-            reflected: r.udp.reflected,
-            malformed: r.udp.malformed,
-            refused: r.udp.refused,
-            unauthenticated: r.udp.unauthenticated,
-            replayed: r.udp.replayed,
-            rate_limited: r.udp.rate_limited,
-            tcp_reflected: r.tcp.reflected,
-            tcp_malformed: r.tcp.malformed,
-            tcp_refused: r.tcp.refused,
-            quic_reflected: r.quic.reflected,
-            quic_malformed: r.quic.malformed,
-            quic_refused: r.quic.refused,
-        }
-    }
-}
-
-/// What the agent's session-senders dropped without matching a probe (deltas).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SenderCounters {
-    /// Datagrams on a sender socket that were not a well-formed reflected packet.
-    pub malformed: u64,
-    /// Well-formed replies that matched no probe we sent (unknown sequence or timestamp).
-    pub unmatched: u64,
-    /// Replies refused in STAMP authenticated mode: an HMAC the peer's keys do not give.
-    #[serde(default)]
-    pub unauthenticated: u64,
-}
-
-impl SenderCounters {
-    /// Adds another interval's counts to these.
-    pub fn add(&mut self, other: &SenderCounters) {
-        self.malformed += other.malformed;
-        self.unmatched += other.unmatched;
-        self.unauthenticated += other.unauthenticated;
-    }
-}
-
 /// One report from one agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -536,31 +383,6 @@ impl ThroughputCounts {
     }
 }
 
-/// Why a snapshot could not be decoded; messages name the field, the value and what was expected.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum SnapshotError {
-    #[error("snapshot is {size} bytes: must be at most {max}")]
-    TooLarge { size: usize, max: usize },
-    #[error("snapshot is not valid JSON for the format: {0}")]
-    Json(String),
-    #[error("snapshot {field} = {value}: {expected}")]
-    Field {
-        field: String,
-        value: String,
-        expected: String,
-    },
-}
-
-impl SnapshotError {
-    fn field(field: impl Into<String>, value: impl ToString, expected: impl Into<String>) -> Self {
-        SnapshotError::Field {
-            field: field.into(),
-            value: value.to_string(),
-            expected: expected.into(),
-        }
-    }
-}
-
 impl Snapshot {
     /// Serializes to JSON bytes.
     pub fn encode(&self, buf: &mut Vec<u8>) {
@@ -588,156 +410,6 @@ impl Snapshot {
         let histograms = snapshot.decode_histograms()?;
         Ok((snapshot, histograms))
     }
-
-    /// Checks the snapshot (format version, identifiers, unique series keys, every histogram's
-    /// layout and count) and returns the decoded histograms: `result[i][j]` belongs to
-    /// `series[i].histograms[j]`.
-    pub fn decode_histograms(&self) -> Result<Histograms, SnapshotError> {
-        if self.format != FORMAT_VERSION {
-            return Err(SnapshotError::field(
-                "format",
-                self.format,
-                format!("must be {FORMAT_VERSION}"),
-            ));
-        }
-        if self.seq == 0 {
-            return Err(SnapshotError::field("seq", 0, "must be at least 1"));
-        }
-        if self.interval_end_unix_ns < self.interval_start_unix_ns {
-            return Err(SnapshotError::field(
-                "interval_end_unix_ns",
-                self.interval_end_unix_ns,
-                "must not be before interval_start_unix_ns",
-            ));
-        }
-        check_identity("agent", &self.agent)?;
-        let mut keys = std::collections::HashSet::new();
-        let mut decoded = Vec::with_capacity(self.series.len());
-        for (i, s) in self.series.iter().enumerate() {
-            let at = format!("series[{i}]");
-            check_identity(&format!("{at}.peer"), &s.peer)?;
-            if !keys.insert((&s.peer.id, s.protocol, s.kind, s.load)) {
-                return Err(SnapshotError::field(
-                    format!("{at}.peer.id"),
-                    &s.peer.id,
-                    "must be unique per protocol, kind and load within a snapshot",
-                ));
-            }
-            check_earlier(&at, s, self.interval_start_unix_ns)?;
-            let mut metrics = std::collections::HashSet::new();
-            let mut series = Vec::with_capacity(s.histograms.len() + s.flows.len());
-            for (j, h) in s.histograms.iter().enumerate() {
-                let hat = format!("{at}.histograms[{j}]");
-                if !metrics.insert(h.metric) {
-                    return Err(SnapshotError::field(
-                        format!("{hat}.metric"),
-                        h.metric.as_str(),
-                        "must appear once per series",
-                    ));
-                }
-                series.push(decode_delta(&hat, h)?);
-            }
-            // Each flow's RTT follows the series' own histograms, in flow order.
-            check_flows(&at, s)?;
-            for (k, f) in s.flows.iter().enumerate() {
-                if let Some(h) = &f.rtt {
-                    series.push(decode_delta(&format!("{at}.flows[{k}].rtt"), h)?);
-                }
-            }
-            decoded.push(series);
-        }
-        for (i, b) in self.throughput.iter().enumerate() {
-            check_identity(&format!("bench[{i}].peer"), &b.peer)?;
-        }
-        for (i, f) in self.throughput_flows.iter().enumerate() {
-            check_identity(&format!("bench_flows[{i}].peer"), &f.peer)?;
-        }
-        Ok(decoded)
-    }
-}
-
-fn decode_delta(at: &str, h: &HistogramDelta) -> Result<Vec<(u64, u64)>, SnapshotError> {
-    let (buckets, total) = histogram::decode_buckets_base64(&h.hdr)
-        .map_err(|e| SnapshotError::field(format!("{at}.hdr"), "<histogram>", e.to_string()))?;
-    if total != h.count {
-        return Err(SnapshotError::field(
-            format!("{at}.count"),
-            h.count,
-            format!("must equal the histogram's total count {total}"),
-        ));
-    }
-    Ok(buckets)
-}
-
-/// At most [`MAX_FLOWS`] flows, numbered below it in ascending order, each RTT an `rtt`.
-fn check_flows(at: &str, s: &SeriesSnapshot) -> Result<(), SnapshotError> {
-    if s.flows.len() > MAX_FLOWS {
-        return Err(SnapshotError::field(
-            format!("{at}.flows"),
-            format!("{} entries", s.flows.len()),
-            format!("at most {MAX_FLOWS}"),
-        ));
-    }
-    let mut last = None;
-    for (k, f) in s.flows.iter().enumerate() {
-        if usize::from(f.flow) >= MAX_FLOWS || last.is_some_and(|l| f.flow <= l) {
-            return Err(SnapshotError::field(
-                format!("{at}.flows[{k}].flow"),
-                f.flow,
-                format!("must be below {MAX_FLOWS} and above the flow before it"),
-            ));
-        }
-        last = Some(f.flow);
-        if let Some(h) = f.rtt.as_ref().filter(|h| h.metric != Metric::Rtt) {
-            return Err(SnapshotError::field(
-                format!("{at}.flows[{k}].rtt.metric"),
-                h.metric.as_str(),
-                "must be rtt",
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_earlier(at: &str, s: &SeriesSnapshot, start: u64) -> Result<(), SnapshotError> {
-    let earlier = &s.earlier_directions;
-    if earlier.len() > MAX_EARLIER_DIRECTIONS {
-        return Err(SnapshotError::field(
-            format!("{at}.earlier_directions"),
-            format!("{} entries", earlier.len()),
-            format!("at most {MAX_EARLIER_DIRECTIONS}"),
-        ));
-    }
-    for (k, e) in earlier.iter().enumerate() {
-        if e.interval_end_unix_ns > start {
-            return Err(SnapshotError::field(
-                format!("{at}.earlier_directions[{k}].interval_end_unix_ns"),
-                e.interval_end_unix_ns,
-                format!("must not be after this snapshot's interval_start_unix_ns {start}"),
-            ));
-        }
-        if e.lost_forward.checked_add(e.lost_reverse).is_none() {
-            return Err(SnapshotError::field(
-                format!("{at}.earlier_directions[{k}].lost_reverse"),
-                e.lost_reverse,
-                "lost_forward + lost_reverse must fit in 64 bits",
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_identity(at: &str, identity: &Identity) -> Result<(), SnapshotError> {
-    for (name, value) in [("region", &identity.region), ("zone", &identity.zone)] {
-        if let Err(expected) = label::check_label_value(value) {
-            return Err(SnapshotError::field(
-                format!("{at}.{name}"),
-                format!("{value:?}"),
-                expected,
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

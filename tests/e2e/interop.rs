@@ -11,13 +11,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use xcbench_agent::wire::stamp_auth::{StampKey, StampKeys};
+use xcbench_agent::wire::stamp_auth::StampKeys;
 use xcbench_agent::wire::{ErrorEstimate, TestPacket, Timestamp};
 
-use crate::support::agents::{agent_toml, spawn_collector};
+use crate::support::agents::{agent_toml, ready_collector};
 use crate::support::http::http_get;
 use crate::support::metrics::{parse_metrics, sample};
-use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::ports::free_udp_port;
 use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::{machine, tool, wait_for};
 
@@ -43,29 +43,15 @@ fn stamp_suite() -> Option<PathBuf> {
     Some(ss)
 }
 
+/// [`KEY`] as the agent reads it from a key file.
 fn keys() -> StampKeys {
-    let secret: Vec<u8> = (0..KEY.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&KEY[i..i + 2], 16).unwrap())
-        .collect();
-    StampKeys::new(vec![StampKey::new(&secret).unwrap()]).unwrap()
+    xcbench_agent::config::stamp_keys::parse(KEY).unwrap()
 }
 
 fn key_file(dir: &TempDir) -> PathBuf {
     let path = dir.write("stamp.keys", &format!("{KEY}\n"));
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     path
-}
-
-/// The collector at a free port, once it answers.
-fn collector(dir: &TempDir) -> (Proc, SocketAddr) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-    let proc = spawn_collector(dir, addr, "");
-    wait_for(Duration::from_secs(10), || {
-        http_get(addr, "/healthz").filter(|r| r.0 == 200)
-    })
-    .expect("collector healthz");
-    (proc, addr)
 }
 
 fn metric(addr: SocketAddr, name: &str, fragments: &[&str]) -> Option<f64> {
@@ -141,7 +127,7 @@ fn stamp_suite_sender_against_our_reflector() {
         return;
     };
     let dir = TempDir::new("interop-sender");
-    let (collector, addr) = collector(&dir);
+    let (collector, addr) = ready_collector(&dir, "");
     let url = format!("http://{addr}");
     let (open, keyed): (SocketAddr, SocketAddr) = (
         ([127, 0, 0, 1], free_udp_port()).into(),
@@ -362,7 +348,7 @@ fn our_sender_against_stamp_suite_reflector() {
         return;
     };
     let dir = TempDir::new("interop-reflector");
-    let (collector, addr) = collector(&dir);
+    let (collector, addr) = ready_collector(&dir, "");
     let url = format!("http://{addr}");
     let keys_path = key_file(&dir);
     for (i, auth) in [false, true].into_iter().enumerate() {

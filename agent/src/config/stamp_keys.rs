@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::units::{ConfigError, Ctx};
 use super::AgentConfig;
-use crate::wire::stamp_auth::{StampKey, StampKeys, MAX_KEYS, MIN_KEY_LEN};
+use crate::wire::stamp_auth::{KeyError, StampKey, StampKeys, MAX_KEYS, MIN_KEY_LEN};
 
 /// A key file a configuration names, and where it names it (for errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +46,11 @@ impl KeyPath {
     /// The keys in the file; the error names the field that named it.
     pub fn read(&self) -> Result<StampKeys, ConfigError> {
         let cx = Ctx { file: &self.file };
-        let fail = |why: String| {
+        let fail = |why: KeyFileError| {
             cx.err(
                 &self.field,
                 format!("{:?}", self.path.display().to_string()),
-                why,
+                why.to_string(),
             )
         };
         let body = read_private(&self.path).map_err(fail)?;
@@ -95,22 +95,38 @@ impl KeyRing {
     }
 }
 
+/// Why a key file was not taken (the configuration error names the field and the file).
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("must be a key file that can be read: {0}")]
+    Unreadable(std::io::Error),
+    #[error("is open to other users (mode {0:o}): a key file must be 600 or 640 (chmod 600)")]
+    OpenToOthers(u32),
+    #[error("line {0}: not hex: a key is hex digits, e.g. `openssl rand -hex 32`")]
+    NotHex(usize),
+    #[error("line {line}: {digits} hex digits: a key must be at least {} ({MIN_KEY_LEN} octets)", 2 * MIN_KEY_LEN)]
+    TooShort { line: usize, digits: usize },
+    #[error("line {0}: {1}")]
+    Key(usize, KeyError),
+    #[error(transparent)]
+    Keys(KeyError),
+    #[error("holds {0} keys: must hold 1 or {MAX_KEYS}, one per line (the key sent with first, then one still accepted during a rotation)")]
+    Count(usize),
+}
+
 /// The file's text, if only its owner (and group) may read it.
-fn read_private(path: &Path) -> Result<String, String> {
+fn read_private(path: &Path) -> Result<String, KeyFileError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("must be a key file that can be read: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(KeyFileError::Unreadable)?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o007 != 0 {
-        return Err(format!(
-            "is open to other users (mode {mode:o}): a key file must be 600 or 640 (chmod 600)"
-        ));
+        return Err(KeyFileError::OpenToOthers(mode));
     }
-    std::fs::read_to_string(path).map_err(|e| format!("must be a key file that can be read: {e}"))
+    std::fs::read_to_string(path).map_err(KeyFileError::Unreadable)
 }
 
 /// The keys in a key file's text.
-pub fn parse(body: &str) -> Result<StampKeys, String> {
+pub fn parse(body: &str) -> Result<StampKeys, KeyFileError> {
     let mut keys = Vec::new();
     for (n, line) in body.lines().enumerate() {
         let line = line.trim();
@@ -118,25 +134,19 @@ pub fn parse(body: &str) -> Result<StampKeys, String> {
             continue;
         }
         let at = n + 1;
-        let secret = crate::wire::hex::decode(line).ok_or_else(|| {
-            format!("line {at}: not hex: a key is hex digits, e.g. `openssl rand -hex 32`")
-        })?;
+        let secret = crate::wire::hex::decode(line).ok_or(KeyFileError::NotHex(at))?;
         if secret.len() < MIN_KEY_LEN {
-            return Err(format!(
-                "line {at}: {} hex digits: a key must be at least {} ({MIN_KEY_LEN} octets)",
-                line.len(),
-                2 * MIN_KEY_LEN
-            ));
+            return Err(KeyFileError::TooShort {
+                line: at,
+                digits: line.len(),
+            });
         }
-        keys.push(StampKey::new(&secret).map_err(|e| format!("line {at}: {e}"))?);
+        keys.push(StampKey::new(&secret).map_err(|e| KeyFileError::Key(at, e))?);
     }
     if keys.is_empty() || keys.len() > MAX_KEYS {
-        return Err(format!(
-            "holds {} keys: must hold 1 or {MAX_KEYS}, one per line (the key sent with first, then one still accepted during a rotation)",
-            keys.len()
-        ));
+        return Err(KeyFileError::Count(keys.len()));
     }
-    StampKeys::new(keys).map_err(|e| e.to_string())
+    StampKeys::new(keys).map_err(KeyFileError::Keys)
 }
 
 #[cfg(test)]
@@ -167,7 +177,7 @@ mod tests {
                 "line 1: 30 hex digits: a key must be at least 32 (16 octets)",
             ),
         ] {
-            let got = parse(body).unwrap_err();
+            let got = parse(body).unwrap_err().to_string();
             assert!(got.starts_with(want), "{body:?}: {got}");
         }
     }

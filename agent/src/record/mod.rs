@@ -180,21 +180,18 @@ impl SeriesRecord {
                     })
                     .collect()
             },
-            // One flow is the series itself: nothing to add.
-            flows: match self.flows.keys().any(|f| *f > 0) {
-                false => Vec::new(),
-                true => self
-                    .flows
-                    .iter_mut()
-                    .map(|(flow, f)| FlowSnapshot {
-                        flow: *flow,
-                        sent: std::mem::take(&mut f.sent),
-                        received: std::mem::take(&mut f.received),
-                        lost: std::mem::take(&mut f.lost),
-                        rtt: f.rtt.take(Metric::Rtt),
-                    })
-                    .collect(),
-            },
+            // Empty for a series probed over one flow: it is the series itself.
+            flows: self
+                .flows
+                .iter_mut()
+                .map(|(flow, f)| FlowSnapshot {
+                    flow: *flow,
+                    sent: std::mem::take(&mut f.sent),
+                    received: std::mem::take(&mut f.received),
+                    lost: std::mem::take(&mut f.lost),
+                    rtt: f.rtt.take(Metric::Rtt),
+                })
+                .collect(),
         }
     }
 

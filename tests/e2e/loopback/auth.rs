@@ -9,14 +9,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::Duration;
 
-use xcbench_agent::wire::stamp_auth::{StampKey, StampKeys};
+use xcbench_agent::config::stamp_keys;
+use xcbench_agent::wire::stamp_auth::StampKeys;
 use xcbench_agent::wire::{ErrorEstimate, ReflectedPacket, TestPacket, Timestamp};
 
 use super::metrics;
-use crate::support::agents::{agent_toml, spawn_collector};
-use crate::support::http::http_get;
+use crate::support::agents::{agent_toml, ready_collector};
 use crate::support::metrics::{check_direction, check_direction_with, sample};
-use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::ports::free_udp_port;
 use crate::support::proc::{bin, terminate_all, Proc, TempDir};
 use crate::support::{machine, wait_for};
 
@@ -24,23 +24,11 @@ const K1: &str = "4d2a0c1e9b8f7a6d5c4b3a2918070615f4e3d2c1b0a9988776655443322110
 const K2: &str = "00112233445566778899aabbccddeeff";
 const K3: &str = "ffeeddccbbaa99887766554433221100";
 
-fn secret(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 #[test]
 fn authenticated_pair_measures_and_strangers_and_replays_are_refused() {
     let _turn = machine::shared();
     let dir = TempDir::new("auth");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-    let collector = spawn_collector(&dir, addr, "window = \"5m\"\nwindow_slot = \"1s\"\n");
-    wait_for(Duration::from_secs(10), || {
-        http_get(addr, "/healthz").filter(|r| r.0 == 200)
-    })
-    .expect("collector healthz");
+    let (collector, addr) = ready_collector(&dir, "window = \"5m\"\nwindow_slot = \"1s\"\n");
     let key_file = |name: &str, hex: &str| {
         let path = dir.write(name, &format!("# test key\n{hex}\n"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -85,7 +73,8 @@ fn authenticated_pair_measures_and_strangers_and_replays_are_refused() {
     probe
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    let keyed = |hex: &str| StampKeys::new(vec![StampKey::new(&secret(hex)).unwrap()]).unwrap();
+    // A key file's text read as the agent reads it.
+    let keyed = |hex: &str| stamp_keys::parse(hex).unwrap();
     let keys = keyed(K1);
     let sealed = |seq: u32, keys: &StampKeys| {
         let mut buf = Vec::new();

@@ -6,10 +6,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::{drain, metrics};
-use crate::support::agents::{agent_toml, spawn_collector};
+use crate::support::agents::{agent_toml, ready_collector};
 use crate::support::http::{http_get, http_post};
 use crate::support::metrics::sample;
-use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::ports::free_udp_port;
 use crate::support::proc::{bin, Proc, TempDir};
 use crate::support::{machine, wait_for};
 
@@ -17,13 +17,7 @@ use crate::support::{machine, wait_for};
 fn bad_datagrams_and_bad_snapshots_are_counted_and_refused() {
     let _turn = machine::shared();
     let dir = TempDir::new("bad");
-    let port = free_tcp_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let _collector = spawn_collector(&dir, addr, "");
-    wait_for(Duration::from_secs(10), || {
-        http_get(addr, "/healthz").filter(|r| r.0 == 200)
-    })
-    .expect("collector healthz");
+    let (_collector, addr) = ready_collector(&dir, "");
     let refl: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
     let acfg = dir.write(
         "a.toml",

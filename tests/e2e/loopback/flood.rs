@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 use xcbench_agent::wire::{ErrorEstimate, TestPacket, Timestamp};
 
 use super::metrics;
-use crate::support::agents::{spawn_collector, spawn_pair};
-use crate::support::http::http_get;
+use crate::support::agents::{ready_collector, spawn_pair};
 use crate::support::metrics::sample;
-use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::ports::free_udp_port;
 use crate::support::proc::{bin, terminate_all, TempDir};
 use crate::support::{machine, wait_for};
 
@@ -47,12 +46,7 @@ fn a_flood_is_limited_and_another_sender_is_undisturbed() {
         .clamp(2, 10);
     let _turn = machine::alone();
     let dir = TempDir::new("flood");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-    let collector = spawn_collector(&dir, addr, "window = \"2s\"\nwindow_slot = \"250ms\"\n");
-    wait_for(Duration::from_secs(10), || {
-        http_get(addr, "/healthz").filter(|r| r.0 == 200)
-    })
-    .expect("collector healthz");
+    let (collector, addr) = ready_collector(&dir, "window = \"2s\"\nwindow_slot = \"250ms\"\n");
     let url = format!("http://{addr}");
     let [a, b]: [SocketAddr; 2] = std::array::from_fn(|_| ([127, 0, 0, 1], free_udp_port()).into());
     let agents = spawn_pair(

@@ -27,12 +27,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::agents::{spawn_collector, spawn_pair};
+use crate::support::agents::{ready_collector, spawn_pair};
 use crate::support::http::http_get;
 use crate::support::metrics::parse_metrics;
-use crate::support::ports::{free_tcp_port, free_udp_port};
+use crate::support::ports::free_udp_port;
 use crate::support::proc::{bin, terminate_all, Proc, TempDir};
-use crate::support::wait_for;
 
 struct Pair {
     _dir: TempDir,
@@ -49,17 +48,10 @@ fn run_pair(probe_for: Duration) -> Pair {
 /// As [`run_pair`], with `extra` lines in the collector's configuration.
 fn run_pair_with(probe_for: Duration, extra: &str) -> Pair {
     let dir = TempDir::new("pair");
-    let port = free_tcp_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let collector = spawn_collector(
+    let (collector, addr) = ready_collector(
         &dir,
-        addr,
         &format!("window = \"5m\"\nwindow_slot = \"1s\"\n{extra}"),
     );
-    wait_for(Duration::from_secs(10), || {
-        http_get(addr, "/healthz").filter(|r| r.0 == 200)
-    })
-    .expect("collector healthz");
     let (a, b): (SocketAddr, SocketAddr) = (
         ([127, 0, 0, 1], free_udp_port()).into(),
         ([127, 0, 0, 1], free_udp_port()).into(),

@@ -17,6 +17,17 @@ pub(crate) fn spawn_collector(dir: &TempDir, addr: SocketAddr, extra: &str) -> P
     )
 }
 
+/// [`spawn_collector`] on a free loopback port, once it answers `/healthz`.
+pub(crate) fn ready_collector(dir: &TempDir, extra: &str) -> (Proc, SocketAddr) {
+    let addr: SocketAddr = ([127, 0, 0, 1], super::ports::free_tcp_port()).into();
+    let proc = spawn_collector(dir, addr, extra);
+    super::wait_for(std::time::Duration::from_secs(10), || {
+        super::http::http_get(addr, "/healthz").filter(|r| r.0 == 200)
+    })
+    .expect("collector healthz");
+    (proc, addr)
+}
+
 /// Agent TOML for a loopback (or namespace) agent.
 pub(crate) fn agent_toml(
     id: &str,
